@@ -1,0 +1,113 @@
+/*  clock.c - the real and the fake clock behind zmesh_clock_t.
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh_classes.h"
+
+typedef struct {
+    int64_t (*unix_ms) (zmesh_clock_t *self);
+    int64_t (*mono_ms) (zmesh_clock_t *self);
+} s_clock_ops_t;
+
+struct _zmesh_clock_t {
+    const s_clock_ops_t *ops;   //  Real or fake
+    int64_t unix_ms;            //  Fake only: current wall reading
+    int64_t mono_ms;            //  Fake only: current monotonic reading
+};
+
+static int64_t
+s_read_ms (clockid_t clock_id)
+{
+    struct timespec now;
+    clock_gettime (clock_id, &now);
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int64_t
+s_real_unix_ms (zmesh_clock_t *self)
+{
+    (void) self;
+    return s_read_ms (CLOCK_REALTIME);
+}
+
+static int64_t
+s_real_mono_ms (zmesh_clock_t *self)
+{
+    (void) self;
+    return s_read_ms (CLOCK_MONOTONIC);
+}
+
+static int64_t
+s_fake_unix_ms (zmesh_clock_t *self)
+{
+    return self->unix_ms;
+}
+
+static int64_t
+s_fake_mono_ms (zmesh_clock_t *self)
+{
+    return self->mono_ms;
+}
+
+static const s_clock_ops_t s_real_ops = {s_real_unix_ms, s_real_mono_ms};
+static const s_clock_ops_t s_fake_ops = {s_fake_unix_ms, s_fake_mono_ms};
+
+//  Immutable: the real clock reads the kernel and keeps nothing.
+static zmesh_clock_t s_real_clock = {&s_real_ops, 0, 0};
+
+zmesh_clock_t *
+zmesh_clock_real (void)
+{
+    return &s_real_clock;
+}
+
+zmesh_clock_t *
+zmesh_clock_fake_new (int64_t start_ms)
+{
+    zmesh_clock_t *self = zmesh__alloc (sizeof *self);
+    if (self) {
+        self->ops = &s_fake_ops;
+        self->unix_ms = start_ms;
+        self->mono_ms = start_ms;
+    }
+    return self;
+}
+
+void
+zmesh_clock_destroy (zmesh_clock_t **self_p)
+{
+    assert (self_p);
+    if (*self_p && *self_p != &s_real_clock)
+        zmesh__free (*self_p);
+    *self_p = NULL;
+}
+
+int64_t
+zmesh_clock_unix_ms (zmesh_clock_t *self)
+{
+    assert (self);
+    return self->ops->unix_ms (self);
+}
+
+int64_t
+zmesh_clock_mono_ms (zmesh_clock_t *self)
+{
+    assert (self);
+    return self->ops->mono_ms (self);
+}
+
+void
+zmesh_clock_fake_advance (zmesh_clock_t *self, int64_t ms)
+{
+    assert (self && self->ops == &s_fake_ops);
+    assert (ms >= 0);
+    self->unix_ms += ms;
+    self->mono_ms += ms;
+}
+
+void
+zmesh_clock_fake_set_unix_ms (zmesh_clock_t *self, int64_t unix_ms)
+{
+    assert (self && self->ops == &s_fake_ops);
+    self->unix_ms = unix_ms;
+}

@@ -1,0 +1,70 @@
+/*  zmesh/error.h - the one error enum of the library and its messages.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_ERROR_H_INCLUDED
+#define ZMESH_ERROR_H_INCLUDED
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Every code with its message, in one list so they cannot drift apart.
+//  Codes are stable: new ones are added at the end.
+#define ZMESH_ERRNO_MAP(X)                                                    \
+    X (OK, "success")                                                         \
+    X (ERR_NOMEM, "out of memory")                                            \
+    X (ERR_INVALID, "invalid argument")                                       \
+    X (ERR_UUID_PARSE, "uuid: not a canonical 36-character UUID")             \
+    X (ERR_ENVELOPE_EMPTY, "envelope: empty frame")                           \
+    X (ERR_ENVELOPE_TOO_LARGE, "envelope: frame exceeds the size limit")      \
+    X (ERR_ENVELOPE_TRUNCATED, "envelope: input ends inside a value")         \
+    X (ERR_ENVELOPE_MALFORMED, "envelope: bytes are not msgpack")             \
+    X (ERR_ENVELOPE_TOO_DEEP, "envelope: values nested more than 32 deep")   \
+    X (ERR_ENVELOPE_TRAILING, "envelope: bytes after the envelope map")       \
+    X (ERR_ENVELOPE_NOT_MAP, "envelope: top-level value is not a map")        \
+    X (ERR_ENVELOPE_BAD_KEY, "envelope: field key is not an unsigned integer") \
+    X (ERR_ENVELOPE_DUPLICATE_FIELD, "envelope: field appears twice")         \
+    X (ERR_ENVELOPE_WRONG_TYPE, "envelope: field has the wrong msgpack type") \
+    X (ERR_ENVELOPE_MISSING_FIELD, "envelope: required field is missing")     \
+    X (ERR_ENVELOPE_VERSION, "envelope: unsupported major version")           \
+    X (ERR_ENVELOPE_BAD_KIND, "envelope: unknown message kind")               \
+    X (ERR_ENVELOPE_BAD_UUID, "envelope: id is not 16 bytes")                 \
+    X (ERR_ENVELOPE_BAD_NAME, "envelope: name is empty, too long or has a "   \
+                              "forbidden character")                          \
+    X (ERR_ENVELOPE_BAD_VALUE, "envelope: value out of range")                \
+    X (ERR_ENVELOPE_BAD_TEXT, "envelope: text too long or contains NUL")      \
+    X (ERR_ENVELOPE_BAD_HEADER, "envelope: bad or duplicate header")          \
+    X (ERR_ENVELOPE_TOO_MANY_HEADERS, "envelope: too many headers")           \
+    X (ERR_ENVELOPE_BODY_TOO_LARGE, "envelope: body exceeds the size limit")  \
+    X (ERR_ENVELOPE_BAD_BODY, "envelope: body is not one msgpack value")
+
+typedef enum {
+#define ZMESH_ERR_ENUM_(name, text) ZMESH_##name,
+    ZMESH_ERRNO_MAP (ZMESH_ERR_ENUM_)
+#undef ZMESH_ERR_ENUM_
+    ZMESH_ERR_COUNT_
+} zmesh_err_t;
+
+//  Return the static message for err; never NULL, also for unknown codes.
+const char *
+    zmesh_strerror (int err);
+
+//  Return the static name of err, e.g. "ERR_ENVELOPE_TRUNCATED", or
+//  "ERR_UNKNOWN" for a code that is not in the list.
+const char *
+    zmesh_errname (int err);
+
+//  Detail for humans, filled by functions that take one (it is optional:
+//  they accept NULL). Says which field and where, beyond the code.
+typedef struct {
+    char text[160];     //  e.g. "field 'correlation' (key 4): bin of 15 bytes"
+} zmesh_detail_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

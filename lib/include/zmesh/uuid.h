@@ -1,0 +1,59 @@
+/*  zmesh/uuid.h - message, correlation and causation ids.
+
+    Ids are RFC 4122 version 4 UUIDs: 16 bytes on the wire, the canonical
+    36-character lowercase text wherever a person reads them. Parsing and
+    formatting go through libuuid; generation draws from a zmesh_rand_t.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_UUID_H_INCLUDED
+#define ZMESH_UUID_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "zmesh/error.h"
+#include "zmesh/rand.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZMESH_UUID_SIZE     16      //  Bytes on the wire
+#define ZMESH_UUID_STR_LEN  36      //  Characters in the text form
+
+typedef struct {
+    uint8_t bytes [ZMESH_UUID_SIZE];
+} zmesh_uuid_t;
+
+//  Fill uuid with a new random (version 4) UUID drawn from rand.
+void
+    zmesh_uuid_generate (zmesh_rand_t *rand, zmesh_uuid_t *uuid);
+
+//  Parse the canonical text form (36 characters, hex in either case). Returns
+//  ZMESH_OK, or ZMESH_ERR_UUID_PARSE and leaves uuid untouched.
+zmesh_err_t
+    zmesh_uuid_parse (const char *text, zmesh_uuid_t *uuid);
+
+//  Write the lowercase canonical text of uuid into text, which must hold
+//  ZMESH_UUID_STR_LEN + 1 characters. Returns text.
+char *
+    zmesh_uuid_unparse (const zmesh_uuid_t *uuid, char *text);
+
+//  Compare two ids as byte strings: <0, 0 or >0.
+int
+    zmesh_uuid_compare (const zmesh_uuid_t *a, const zmesh_uuid_t *b);
+
+//  Return true if a and b are the same id.
+bool
+    zmesh_uuid_eq (const zmesh_uuid_t *a, const zmesh_uuid_t *b);
+
+//  Return true if uuid is the nil UUID (all zero bytes), which zmesh uses
+//  for "no id".
+bool
+    zmesh_uuid_is_nil (const zmesh_uuid_t *uuid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
