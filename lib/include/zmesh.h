@@ -24,5 +24,8 @@
 #include "zmesh/rand.h"
 #include "zmesh/uuid.h"
 #include "zmesh/envelope.h"
+#include "zmesh/topic.h"
+#include "zmesh/config.h"
+#include "zmesh/node.h"
 
 #endif

@@ -39,7 +39,21 @@ extern "C" {
     X (ERR_ENVELOPE_BAD_HEADER, "envelope: bad or duplicate header")          \
     X (ERR_ENVELOPE_TOO_MANY_HEADERS, "envelope: too many headers")           \
     X (ERR_ENVELOPE_BODY_TOO_LARGE, "envelope: body exceeds the size limit")  \
-    X (ERR_ENVELOPE_BAD_BODY, "envelope: body is not one msgpack value")
+    X (ERR_ENVELOPE_BAD_BODY, "envelope: body is not one msgpack value")    \
+    X (ERR_CONFIG, "config: bad file, key or value")                         \
+    X (ERR_BIND, "node: cannot bind an endpoint")                            \
+    X (ERR_SOCKET, "node: socket operation failed")                          \
+    X (ERR_BAD_TOPIC, "node: topic frame does not match the event")          \
+    X (ERR_BAD_FRAMES, "node: wrong number of frames")                       \
+    X (ERR_NO_ROUTE, "call: no known instance of the service")               \
+    X (ERR_TIMEOUT, "call: deadline exceeded")                               \
+    X (ERR_INTERRUPTED, "call: interrupted by a signal")                     \
+    X (ERR_BAD_REPLY, "call: reply is not the answer to this request")       \
+    X (ERR_APP_ERROR, "call: the handler answered with an error")            \
+    X (ERR_UNKNOWN_METHOD, "call: the service has no such method")           \
+    X (ERR_BAD_REQUEST, "call: the service could not read the request")      \
+    X (ERR_UNAVAILABLE, "call: the service is unavailable")                  \
+    X (ERR_REMOTE_INTERNAL, "call: the service failed internally")
 
 typedef enum {
 #define ZMESH_ERR_ENUM_(name, text) ZMESH_##name,

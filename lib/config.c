@@ -1,0 +1,298 @@
+/*  config.c - node settings from defaults, a ZPL file and the command line.
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh_classes.h"
+
+typedef enum { KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_INT, KEY_BOOL } s_kind_t;
+
+//  Every scalar key, its default and its range: the one place they live.
+typedef struct {
+    const char *path;           //  As in the ZPL file
+    s_kind_t kind;
+    size_t offset;              //  In zmesh_node_config_t
+    const char *fallback;       //  Built-in default, as text
+    long min, max;              //  KEY_INT only
+} s_key_t;
+
+#define FIELD(name) offsetof (zmesh_node_config_t, name)
+static const s_key_t s_keys [] = {
+    {"node/name", KEY_NAME, FIELD (name), "", 0, 0},
+    {"node/events", KEY_ENDPOINT, FIELD (events), "tcp://127.0.0.1:*", 0, 0},
+    {"node/calls", KEY_ENDPOINT, FIELD (calls), "tcp://127.0.0.1:*", 0, 0},
+    {"node/advertise", KEY_HOST, FIELD (advertise), "", 0, 0},
+    {"node/verbose", KEY_BOOL, FIELD (verbose), "0", 0, 0},
+    {"gossip/bind", KEY_ENDPOINT, FIELD (gossip_bind), "", 0, 0},
+    {"timing/heartbeat", KEY_INT, FIELD (heartbeat_ms), "1000", 10, 600000},
+    {"timing/quiet", KEY_INT, FIELD (quiet_ms), "3000", 20, 3600000},
+    {"timing/gone", KEY_INT, FIELD (gone_ms), "10000", 30, 3600000},
+    {"timing/call_timeout", KEY_INT, FIELD (call_timeout_ms), "5000", 1,
+     3600000},
+    {"sockets/hwm", KEY_INT, FIELD (hwm), "10000", 1, 10000000},
+    {"sockets/linger", KEY_INT, FIELD (linger_ms), "500", 0, 60000},
+    {"sockets/reconnect", KEY_INT, FIELD (reconnect_ms), "100", 1, 60000},
+    {"sockets/reconnect_max", KEY_INT, FIELD (reconnect_max_ms), "5000", 0,
+     600000},
+    {"sockets/zmtp_heartbeat", KEY_INT, FIELD (zmtp_heartbeat_ms), "1000", 0,
+     600000},
+    {"sockets/zmtp_timeout", KEY_INT, FIELD (zmtp_timeout_ms), "5000", 0,
+     600000},
+};
+#undef FIELD
+#define KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
+
+#define CONFIG_ERROR(detail, ...)               \
+    do {                                        \
+        zmesh__detail (detail, __VA_ARGS__);    \
+        return ZMESH_ERR_CONFIG;                \
+    } while (0)
+
+static bool
+s_endpoint_valid (const char *value)
+{
+    size_t length = strlen (value);
+    return length > 0 && length <= ZMESH_ENDPOINT_MAX
+        && (strncmp (value, "tcp://", 6) == 0
+            || strncmp (value, "ipc://", 6) == 0
+            || strncmp (value, "inproc://", 9) == 0);
+}
+
+static zmesh_err_t
+s_copy_endpoint (char *target, const char *path, const char *value,
+                 bool may_be_empty, zmesh_detail_t *detail)
+{
+    if (!(may_be_empty && !*value) && !s_endpoint_valid (value))
+        CONFIG_ERROR (detail, "%s: '%s' is not a tcp://, ipc:// or "
+                      "inproc:// endpoint of at most %d characters", path,
+                      value, ZMESH_ENDPOINT_MAX);
+    snprintf (target, ZMESH_ENDPOINT_MAX + 1, "%s", value);
+    return ZMESH_OK;
+}
+
+static zmesh_err_t
+s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
+                const char *value, zmesh_detail_t *detail)
+{
+    char *field = (char *) config + key->offset;
+    char *end;
+    long number;
+    switch (key->kind) {
+        case KEY_NAME:
+            if (*value
+                && !zmesh_envelope_name_valid (value,
+                                               ZMESH_ENVELOPE_SOURCE_MAX))
+                CONFIG_ERROR (detail, "%s: '%s' is not 1 to %d characters "
+                              "of [A-Za-z0-9._-]", key->path, value,
+                              ZMESH_ENVELOPE_SOURCE_MAX);
+            snprintf (field, ZMESH_ENVELOPE_SOURCE_MAX + 1, "%s", value);
+            return ZMESH_OK;
+        case KEY_ENDPOINT:
+            return s_copy_endpoint (field, key->path, value, true, detail);
+        case KEY_HOST:
+            if (strlen (value) > ZMESH_ENDPOINT_MAX - 16
+                || strpbrk (value, "/: \t"))
+                CONFIG_ERROR (detail, "%s: '%s' is not a host name or "
+                              "address", key->path, value);
+            snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
+            return ZMESH_OK;
+        case KEY_INT:
+            errno = 0;
+            number = strtol (value, &end, 10);
+            if (errno || end == value || *end || number < key->min
+                || number > key->max)
+                CONFIG_ERROR (detail, "%s: '%s' is not a whole number from "
+                              "%ld to %ld", key->path, value, key->min,
+                              key->max);
+            *(int *) field = (int) number;
+            return ZMESH_OK;
+        case KEY_BOOL:
+            if (streq (value, "1") || streq (value, "true"))
+                *(bool *) field = true;
+            else if (streq (value, "0") || streq (value, "false"))
+                *(bool *) field = false;
+            else
+                CONFIG_ERROR (detail, "%s: '%s' is not 0, 1, true or false",
+                              key->path, value);
+            return ZMESH_OK;
+    }
+    return ZMESH_ERR_INVALID;
+}
+
+//  The peer with this label, made if it is new.
+static zmesh_peer_config_t *
+s_peer (zmesh_node_config_t *config, const char *label, size_t length,
+        zmesh_detail_t *detail)
+{
+    char copy [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    if (length > ZMESH_ENVELOPE_SOURCE_MAX)
+        length = ZMESH_ENVELOPE_SOURCE_MAX + 1;     //  Fails the check below
+    snprintf (copy, sizeof copy, "%.*s", (int) length, label);
+    if (length > ZMESH_ENVELOPE_SOURCE_MAX
+        || !zmesh_envelope_name_valid (copy, ZMESH_ENVELOPE_SOURCE_MAX)) {
+        zmesh__detail (detail, "peers/%.*s: a peer's label is 1 to %d "
+                       "characters of [A-Za-z0-9._-]", (int) length, label,
+                       ZMESH_ENVELOPE_SOURCE_MAX);
+        return NULL;
+    }
+    for (size_t index = 0; index < config->peer_count; index++)
+        if (streq (config->peers [index].label, copy))
+            return &config->peers [index];
+    if (config->peer_count == ZMESH_CONFIG_PEERS_MAX) {
+        zmesh__detail (detail, "peers/%s: more than %d peers", copy,
+                       ZMESH_CONFIG_PEERS_MAX);
+        return NULL;
+    }
+    zmesh_peer_config_t *peer = &config->peers [config->peer_count++];
+    memset (peer, 0, sizeof *peer);
+    memcpy (peer->label, copy, strlen (copy) + 1);
+    memcpy (peer->service, copy, strlen (copy) + 1);
+    return peer;
+}
+
+static zmesh_err_t
+s_apply_peer (zmesh_node_config_t *config, const char *path,
+              const char *value, zmesh_detail_t *detail)
+{
+    const char *label = path + strlen ("peers/");
+    const char *slash = strchr (label, '/');
+    if (!slash)
+        CONFIG_ERROR (detail, "%s: say peers/<label>/events, calls or "
+                      "service", path);
+    zmesh_peer_config_t *peer = s_peer (config, label,
+                                        (size_t) (slash - label), detail);
+    if (!peer)
+        return ZMESH_ERR_CONFIG;
+    const char *field = slash + 1;
+    if (streq (field, "events"))
+        return s_copy_endpoint (peer->events, path, value, false, detail);
+    if (streq (field, "calls"))
+        return s_copy_endpoint (peer->calls, path, value, false, detail);
+    if (streq (field, "service")) {
+        if (!zmesh_envelope_name_valid (value, ZMESH_ENVELOPE_SOURCE_MAX))
+            CONFIG_ERROR (detail, "%s: '%s' is not a service name", path,
+                          value);
+        snprintf (peer->service, sizeof peer->service, "%s", value);
+        return ZMESH_OK;
+    }
+    CONFIG_ERROR (detail, "%s: unknown key; a peer has events, calls and "
+                  "service", path);
+}
+
+static zmesh_err_t
+s_apply (zmesh_node_config_t *config, const char *path, const char *value,
+         zmesh_detail_t *detail)
+{
+    for (size_t index = 0; index < KEY_COUNT; index++)
+        if (streq (s_keys [index].path, path))
+            return s_apply_scalar (config, &s_keys [index], value, detail);
+    if (strncmp (path, "peers/", 6) == 0)
+        return s_apply_peer (config, path, value, detail);
+    if (streq (path, "gossip/seed")) {
+        if (config->seed_count == ZMESH_CONFIG_SEEDS_MAX)
+            CONFIG_ERROR (detail, "gossip/seed: more than %d seeds",
+                          ZMESH_CONFIG_SEEDS_MAX);
+        return s_copy_endpoint (config->seeds [config->seed_count++], path,
+                                value, false, detail);
+    }
+    CONFIG_ERROR (detail, "%s: unknown key", path);
+}
+
+void
+zmesh_node_config_defaults (zmesh_node_config_t *config, const char *name)
+{
+    assert (config);
+    memset (config, 0, sizeof *config);
+    for (size_t index = 0; index < KEY_COUNT; index++) {
+        zmesh_err_t rc = s_apply_scalar (config, &s_keys [index],
+                                         s_keys [index].fallback, NULL);
+        assert (rc == ZMESH_OK);
+    }
+    if (name)
+        snprintf (config->name, sizeof config->name, "%s", name);
+}
+
+//  Apply every leaf under item, whose path so far is prefix.
+static zmesh_err_t
+s_load_tree (zmesh_node_config_t *config, zconfig_t *item, const char *prefix,
+             const char *file, zmesh_detail_t *detail)
+{
+    for (; item; item = zconfig_next (item)) {
+        char path [256];
+        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "",
+                  zconfig_name (item));
+        zmesh_err_t rc;
+        if (zconfig_child (item))
+            rc = s_load_tree (config, zconfig_child (item), path, file,
+                              detail);
+        else {
+            const char *value = zconfig_value (item);
+            rc = s_apply (config, path, value ? value : "", detail);
+            if (rc && detail) {
+                char first [sizeof detail->text];
+                snprintf (first, sizeof first, "%s", detail->text);
+                zmesh__detail (detail, "%s: %s", file, first);
+            }
+        }
+        if (rc)
+            return rc;
+    }
+    return ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_config_load (zmesh_node_config_t *config, const char *path,
+                        zmesh_detail_t *detail)
+{
+    assert (config && path);
+    if (!zsys_file_exists (path))
+        CONFIG_ERROR (detail, "%s: no such file", path);
+    zconfig_t *root = zconfig_load (path);
+    if (!root)
+        CONFIG_ERROR (detail, "%s: not valid ZPL (ZeroMQ RFC 4)", path);
+    zmesh_err_t rc = s_load_tree (config, zconfig_child (root), "", path,
+                                  detail);
+    zconfig_destroy (&root);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_node_config_set (zmesh_node_config_t *config, const char *setting,
+                       zmesh_detail_t *detail)
+{
+    assert (config && setting);
+    const char *equals = strchr (setting, '=');
+    if (!equals || equals == setting || equals - setting > 200)
+        CONFIG_ERROR (detail, "'%s' is not path=value", setting);
+    char path [256];
+    snprintf (path, sizeof path, "%.*s", (int) (equals - setting), setting);
+    return s_apply (config, path, equals + 1, detail);
+}
+
+zmesh_err_t
+zmesh_node_config_validate (const zmesh_node_config_t *config,
+                            zmesh_detail_t *detail)
+{
+    assert (config);
+    if (!*config->name)
+        CONFIG_ERROR (detail, "node/name: a node needs a name");
+    if (!*config->events || !*config->calls)
+        CONFIG_ERROR (detail, "node/events and node/calls: a node binds "
+                      "both");
+    if (config->heartbeat_ms >= config->quiet_ms
+        || config->quiet_ms >= config->gone_ms)
+        CONFIG_ERROR (detail, "timing: need heartbeat (%d) < quiet (%d) < "
+                      "gone (%d)", config->heartbeat_ms, config->quiet_ms,
+                      config->gone_ms);
+    if (config->reconnect_max_ms && config->reconnect_max_ms
+                                        < config->reconnect_ms)
+        CONFIG_ERROR (detail, "sockets/reconnect_max (%d) is below "
+                      "sockets/reconnect (%d)", config->reconnect_max_ms,
+                      config->reconnect_ms);
+    for (size_t index = 0; index < config->peer_count; index++) {
+        const zmesh_peer_config_t *peer = &config->peers [index];
+        if (!*peer->events && !*peer->calls)
+            CONFIG_ERROR (detail, "peers/%s: give events, calls or both",
+                          peer->label);
+    }
+    return ZMESH_OK;
+}

@@ -1,0 +1,87 @@
+/*  zmesh/config.h - a node's settings: defaults, ZPL file, command line.
+
+    A node reads its ZPL file once into this plain struct and validates it;
+    the modules get values, never a zconfig_t. Precedence runs: built-in
+    default, then the file, then the command line (zmesh_node_config_set).
+    Every key and its default is listed once, in lib/config.c, and in
+    proto/node-config.md for people.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_CONFIG_H_INCLUDED
+#define ZMESH_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "zmesh/error.h"
+#include "zmesh/envelope.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZMESH_ENDPOINT_MAX      255     //  Characters of a ZeroMQ endpoint
+#define ZMESH_CONFIG_PEERS_MAX  32      //  Static peer instances
+#define ZMESH_CONFIG_SEEDS_MAX  8       //  Gossip seeds
+
+typedef struct {
+    char label [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  e.g. "user-2"
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];   //  e.g. "user"
+    char events [ZMESH_ENDPOINT_MAX + 1];   //  Its PUB endpoint, or ""
+    char calls [ZMESH_ENDPOINT_MAX + 1];    //  Its call endpoint, or ""
+} zmesh_peer_config_t;
+
+typedef struct {
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  node/name
+    char events [ZMESH_ENDPOINT_MAX + 1];   //  node/events: PUB bind
+    char calls [ZMESH_ENDPOINT_MAX + 1];    //  node/calls: ROUTER bind
+    char advertise [ZMESH_ENDPOINT_MAX + 1];    //  node/advertise: host
+                                                //  others reach us at
+    char gossip_bind [ZMESH_ENDPOINT_MAX + 1];  //  gossip/bind, or ""
+    size_t seed_count;
+    char seeds [ZMESH_CONFIG_SEEDS_MAX][ZMESH_ENDPOINT_MAX + 1];
+    size_t peer_count;
+    zmesh_peer_config_t peers [ZMESH_CONFIG_PEERS_MAX];
+    int heartbeat_ms;           //  timing/heartbeat: node heartbeat period
+    int quiet_ms;               //  timing/quiet: silence before "quiet"
+    int gone_ms;                //  timing/gone: silence before "gone"
+    int call_timeout_ms;        //  timing/call_timeout: default call budget
+    int hwm;                    //  sockets/hwm: messages queued per peer
+    int linger_ms;              //  sockets/linger
+    int reconnect_ms;           //  sockets/reconnect: first retry
+    int reconnect_max_ms;       //  sockets/reconnect_max: backoff ceiling
+    int zmtp_heartbeat_ms;      //  sockets/zmtp_heartbeat: ZMTP PING period
+    int zmtp_timeout_ms;        //  sockets/zmtp_timeout: dead link after
+    bool verbose;               //  node/verbose
+} zmesh_node_config_t;
+
+//  Fill config with the built-in defaults, for a node called name (may be
+//  NULL: then node/name must come from the file or command line).
+void
+    zmesh_node_config_defaults (zmesh_node_config_t *config, const char *name);
+
+//  Apply the ZPL file at path over config. Returns ZMESH_OK, or
+//  ZMESH_ERR_CONFIG with detail naming the file, key and problem; config
+//  may then be half-applied and should be thrown away.
+zmesh_err_t
+    zmesh_node_config_load (zmesh_node_config_t *config, const char *path,
+                            zmesh_detail_t *detail);
+
+//  Apply one "path=value" setting, as from the command line, e.g.
+//  "timing/heartbeat=500" or "peers/user/calls=tcp://127.0.0.1:5602".
+//  Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
+zmesh_err_t
+    zmesh_node_config_set (zmesh_node_config_t *config, const char *setting,
+                           zmesh_detail_t *detail);
+
+//  Check the whole config for consistency (a name, bind endpoints, timing
+//  that makes sense). Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
+zmesh_err_t
+    zmesh_node_config_validate (const zmesh_node_config_t *config,
+                                zmesh_detail_t *detail);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,185 @@
+/*  zmesh/node.h - a zmesh node: one service process in the mesh.
+
+    A node binds a PUB socket for the events it publishes and a ROUTER
+    socket (REQ-compatible) for the calls it serves; it connects a SUB socket
+    to its peers' publishers and REQ sockets to the peers it calls. Peers
+    come from the config and, when gossip is configured, from a CZMQ zgossip
+    directory. Everything runs in the thread that calls zmesh_node_run (or
+    zmesh_node_poll): handlers run there, one at a time.
+
+    A node uses a REQ socket per peer instance it calls. A process with
+    many peers should raise ZeroMQ's socket limit (1024 by default) with
+    zsys_set_max_sockets (0) first thing in main, before any socket exists:
+    ZeroMQ fixes the limit when its first socket is made.
+
+    Correlation is automatic: inside a handler, everything the handler
+    publishes or calls carries the incoming message's correlation id, and
+    the incoming message's id as its causation id.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_NODE_H_INCLUDED
+#define ZMESH_NODE_H_INCLUDED
+
+#include "zmesh/clock.h"
+#include "zmesh/config.h"
+#include "zmesh/envelope.h"
+#include "zmesh/rand.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _zmesh_node_t zmesh_node_t;
+
+//  Called for each event that matches a subscription. event is borrowed
+//  for the duration of the call.
+typedef void (zmesh_event_fn) (zmesh_node_t *node,
+                               const zmesh_envelope_t *event, void *arg);
+
+//  Called for each request to a method the node serves. reply arrives as an
+//  ok reply with ids, type and source filled in; the handler sets its body
+//  (zmesh_envelope_set_body) or an application error
+//  (zmesh_envelope_set_status with ZMESH_STATUS_APP_ERROR). Both envelopes
+//  are borrowed for the duration of the call.
+typedef void (zmesh_method_fn) (zmesh_node_t *node,
+                                const zmesh_envelope_t *request,
+                                zmesh_envelope_t *reply, void *arg);
+
+typedef enum {
+    ZMESH_PEER_UNKNOWN = 0,     //  Configured or learned, never heard from
+    ZMESH_PEER_ALIVE = 1,       //  Heard from within timing/quiet
+    ZMESH_PEER_QUIET = 2,       //  Silent for timing/quiet
+    ZMESH_PEER_GONE = 3         //  Silent for timing/gone
+} zmesh_peer_state_t;
+
+typedef struct {
+    char key [ZMESH_ENDPOINT_MAX + 1];      //  Config label or gossip key
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    char events [ZMESH_ENDPOINT_MAX + 1];   //  Its PUB endpoint, or ""
+    char calls [ZMESH_ENDPOINT_MAX + 1];    //  Its call endpoint, or ""
+    zmesh_peer_state_t state;
+    int64_t last_heard_ms;      //  Monotonic time of its last heartbeat
+    bool from_config;           //  False if learned through gossip
+} zmesh_peer_info_t;
+
+typedef struct {
+    uint64_t events_published;
+    uint64_t events_received;   //  Valid events handed to handlers
+    uint64_t bad_frames;        //  Dropped: not a valid message
+    uint64_t calls_served;      //  Requests answered, any status
+    uint64_t unknown_methods;   //  Requests for a method not served
+    uint64_t calls_made;        //  Attempts through the REQ path
+    uint64_t call_timeouts;
+    uint64_t bad_replies;       //  Garbage or replies to other requests
+    uint64_t heartbeats_sent;
+    uint64_t heartbeats_received;
+} zmesh_node_stats_t;
+
+//  Create a node from a validated config (copied), binding its sockets and
+//  connecting to its configured peers and gossip seeds. clock and rand are
+//  borrowed (NULL: the real clock, and a kernel source the node owns).
+//  Returns NULL on failure, with detail saying why (e.g. a bind failed).
+zmesh_node_t *
+    zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
+                    zmesh_rand_t *rand, zmesh_detail_t *detail);
+
+//  Close the node's sockets (lingering at most sockets/linger) and free it;
+//  harmless on NULL.
+void
+    zmesh_node_destroy (zmesh_node_t **self_p);
+
+//  The node's name, and the endpoints others reach it at (with the port a
+//  "*" bind got, and node/advertise in place of a wildcard host).
+const char *
+    zmesh_node_name (zmesh_node_t *self);
+const char *
+    zmesh_node_events_endpoint (zmesh_node_t *self);
+const char *
+    zmesh_node_calls_endpoint (zmesh_node_t *self);
+
+//  Call handler for events whose type matches pattern: "user.created"
+//  exactly, "order.*" by prefix, "*" for all. Returns ZMESH_OK or
+//  ZMESH_ERR_INVALID for a bad pattern.
+zmesh_err_t
+    zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
+                          zmesh_event_fn *handler, void *arg);
+
+//  Serve method (a type name, e.g. "user.get") with handler. Returns ZMESH_OK
+//  or ZMESH_ERR_INVALID for a bad name or a method served twice. Every node
+//  already serves "zmesh.stats": its zmesh_node_stats_t counters, one reply
+//  header each ("bad_frames" = "3", ...).
+zmesh_err_t
+    zmesh_node_serve (zmesh_node_t *self, const char *method,
+                      zmesh_method_fn *handler, void *arg);
+
+//  Publish an event of type with a body of one msgpack value (or NULL, 0).
+//  Never blocks: a subscriber over its high-water mark misses the event.
+//  Returns ZMESH_OK or an envelope error for a bad type or body.
+zmesh_err_t
+    zmesh_node_publish (zmesh_node_t *self, const char *type,
+                        const void *body, size_t body_size);
+
+//  Call method on an instance of service and wait at most timeout_ms (0:
+//  timing/call_timeout; inside a handler, never past the incoming request's
+//  budget). Returns ZMESH_OK with *reply_p set (caller owns it), or
+//  ZMESH_ERR_APP_ERROR with *reply_p set to the error reply, or a mesh
+//  error with *reply_p untouched: ZMESH_ERR_NO_ROUTE, ZMESH_ERR_TIMEOUT,
+//  ZMESH_ERR_UNKNOWN_METHOD, ZMESH_ERR_BAD_REQUEST, ZMESH_ERR_UNAVAILABLE,
+//  ZMESH_ERR_REMOTE_INTERNAL, ZMESH_ERR_BAD_REPLY, ZMESH_ERR_INTERRUPTED.
+//  detail, if not NULL, says more.
+zmesh_err_t
+    zmesh_node_call (zmesh_node_t *self, const char *service,
+                     const char *method, const void *body, size_t body_size,
+                     uint32_t timeout_ms, zmesh_envelope_t **reply_p,
+                     zmesh_detail_t *detail);
+
+//  Start a flow outside any handler: until zmesh_node_flow_end, what the
+//  node publishes and calls carries correlation (NULL: a new one). Outside
+//  a flow and a handler, every publish and call starts a flow of its own.
+void
+    zmesh_node_flow_begin (zmesh_node_t *self,
+                           const zmesh_uuid_t *correlation);
+void
+    zmesh_node_flow_end (zmesh_node_t *self);
+
+//  The correlation id in force (inside a handler or a flow), or NULL.
+const zmesh_uuid_t *
+    zmesh_node_correlation (zmesh_node_t *self);
+
+//  Handle what is ready, waiting at most timeout_ms, and run due timers
+//  (heartbeats, peer liveness). Returns ZMESH_OK, or ZMESH_ERR_INTERRUPTED
+//  once SIGINT or SIGTERM has arrived.
+zmesh_err_t
+    zmesh_node_poll (zmesh_node_t *self, int timeout_ms);
+
+//  Poll until zmesh_node_stop is called (from a handler) or a signal
+//  arrives. Returns ZMESH_OK or ZMESH_ERR_INTERRUPTED; never hangs: a
+//  signal is seen within one poll.
+zmesh_err_t
+    zmesh_node_run (zmesh_node_t *self);
+
+//  Make zmesh_node_run return after the current handler.
+void
+    zmesh_node_stop (zmesh_node_t *self);
+
+//  Copy the node's counters into stats.
+void
+    zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats);
+
+//  The peers the node knows: count, and a copy of the index-th.
+size_t
+    zmesh_node_peer_count (zmesh_node_t *self);
+void
+    zmesh_node_peer (zmesh_node_t *self, size_t index,
+                     zmesh_peer_info_t *info);
+
+//  Return the name of a peer state: "unknown", "alive", "quiet", "gone".
+const char *
+    zmesh_peer_state_name (zmesh_peer_state_t state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

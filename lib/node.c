@@ -1,0 +1,958 @@
+/*  node.c - the zmesh node runtime: events, calls, correlation, peers.
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh_classes.h"
+#include "peers.h"
+#include "requester.h"
+#include "sockopt.h"
+
+#define HEARTBEAT_TYPE  "zmesh.heartbeat"
+#define GOSSIP_PREFIX   "zmesh/"
+#define DRAIN_MAX       100     //  Messages taken from one socket per poll
+#define ROUTE_MAX       16      //  Instances considered for one call
+
+typedef struct {
+    char *pattern;              //  As given to zmesh_node_subscribe
+    zmesh_event_fn *handler;
+    void *arg;
+} s_subscription_t;
+
+typedef struct {
+    zmesh_method_fn *handler;
+    void *arg;
+} s_method_t;
+
+//  What the handler that is running was called for.
+typedef struct {
+    bool active;                //  A handler or a flow is running
+    zmesh_uuid_t correlation;   //  Its flow
+    bool has_cause;             //  Inside a handler: the message's id
+    zmesh_uuid_t cause;
+    bool has_deadline;          //  Inside a method: the caller's budget
+    int64_t deadline_ms;        //  Monotonic
+} s_context_t;
+
+struct _zmesh_node_t {
+    zmesh_node_config_t config;     //  Own copy
+    zmesh_clock_t *clock;           //  Borrowed
+    zmesh_rand_t *rand;             //  Borrowed, or owned_rand
+    zmesh_rand_t *owned_rand;
+    zmesh_uuid_t instance;          //  This process, for heartbeats, gossip
+    char instance_text [ZMESH_UUID_STR_LEN + 1];
+    zsock_t *pub;                   //  Events out
+    zsock_t *sub;                   //  Events in, from every peer
+    zsock_t *router;                //  Calls in
+    zactor_t *gossip;               //  zgossip, when configured
+    zpoller_t *poller;
+    zmesh_requester_t *requester;   //  Calls out
+    zmesh_peers_t *peers;
+    zlistx_t *subscriptions;        //  s_subscription_t items
+    zhashx_t *methods;              //  name -> s_method_t
+    char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
+    char calls_endpoint [ZMESH_ENDPOINT_MAX + 1];   //  Advertised
+    uint64_t seq;                   //  Last event sequence number used
+    s_context_t context;            //  Of the running handler or flow
+    int64_t next_heartbeat_ms;      //  Monotonic
+    bool stopped;
+    zmesh_node_stats_t stats;
+    int64_t bad_logged_ms;          //  When a bad frame was last logged
+    uint64_t bad_unlogged;          //  Bad frames since, not logged
+};
+
+
+//  ---------------------------------------------------------------------
+//  Small helpers
+
+static void
+s_subscription_destroy (void **item_p)
+{
+    s_subscription_t *subscription = *item_p;
+    if (subscription) {
+        zmesh__free (subscription->pattern);
+        zmesh__free (subscription);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_method_destroy (void **item_p)
+{
+    zmesh__free (*item_p);
+    *item_p = NULL;
+}
+
+//  Bad input is counted always and logged once per burst: the first frame
+//  of a burst, then a count of the rest at most once a second.
+static void
+s_bad_frame (zmesh_node_t *self, const char *where, zmesh_err_t rc,
+             const char *why)
+{
+    self->stats.bad_frames++;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (self->bad_logged_ms && now - self->bad_logged_ms < 1000) {
+        self->bad_unlogged++;
+        return;
+    }
+    if (self->bad_unlogged)
+        zsys_warning ("node %s: dropped %" PRIu64 " more bad frames",
+                      self->config.name, self->bad_unlogged);
+    zsys_warning ("node %s: dropped a bad frame on %s: %s%s%s",
+                  self->config.name, where, zmesh_strerror (rc),
+                  why && *why ? ": " : "", why ? why : "");
+    self->bad_logged_ms = now;
+    self->bad_unlogged = 0;
+}
+
+//  The endpoint others reach a bound socket at: its real port, and
+//  node/advertise in place of the host when set.
+static void
+s_advertised (zmesh_node_t *self, zsock_t *socket, char *endpoint)
+{
+    char *bound = zsock_last_endpoint (socket);
+    const char *scheme_end = strstr (bound, "://");
+    const char *port = strrchr (bound, ':');
+    if (*self->config.advertise && scheme_end && strncmp (bound, "tcp", 3) == 0
+        && port > scheme_end)
+        snprintf (endpoint, ZMESH_ENDPOINT_MAX + 1, "tcp://%.200s%.16s",
+                  self->config.advertise, port);
+    else
+        snprintf (endpoint, ZMESH_ENDPOINT_MAX + 1, "%s", bound);
+    zstr_free (&bound);
+}
+
+//  Move the SUB socket's connection from old_events to events.
+static void
+s_reconnect_events (zmesh_node_t *self, const char *old_events,
+                    const char *events)
+{
+    if (streq (old_events, events))
+        return;
+    if (*old_events)
+        zsock_disconnect (self->sub, "%s", old_events);
+    if (*events && zsock_connect (self->sub, "%s", events) < 0)
+        zsys_warning ("node %s: cannot connect to events at %s",
+                      self->config.name, events);
+}
+
+static void
+s_peer_changed (const zmesh_peer_info_t *peer, zmesh_peer_state_t was,
+                void *arg)
+{
+    zmesh_node_t *self = arg;
+    zsys_info ("node %s: peer %s (%s) %s -> %s", self->config.name,
+               peer->service, peer->key, zmesh_peer_state_name (was),
+               zmesh_peer_state_name (peer->state));
+}
+
+static void
+s_add_peer (zmesh_node_t *self, const char *key, const char *service,
+            const char *events, const char *calls, bool from_config)
+{
+    char old_events [ZMESH_ENDPOINT_MAX + 1];
+    if (zmesh__peers_upsert (self->peers, key, service, events, calls,
+                             from_config, old_events) < 0) {
+        zsys_error ("node %s: out of memory adding peer %s",
+                    self->config.name, key);
+        return;
+    }
+    s_reconnect_events (self, old_events, events);
+}
+
+
+//  ---------------------------------------------------------------------
+//  Building and sending
+
+//  A new envelope of kind and type, carrying the flow of the running
+//  handler or flow, or starting a flow of its own.
+static zmesh_envelope_t *
+s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
+{
+    zmesh_envelope_t *envelope = zmesh_envelope_new (kind);
+    if (!envelope)
+        return NULL;
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (self->rand, &id);
+    zmesh_envelope_set_id (envelope, &id);
+    if (self->context.active) {
+        zmesh_envelope_set_correlation (envelope, &self->context.correlation);
+        if (self->context.has_cause)
+            zmesh_envelope_set_causation (envelope, &self->context.cause);
+    }
+    else {
+        zmesh_uuid_t correlation;
+        zmesh_uuid_generate (self->rand, &correlation);
+        zmesh_envelope_set_correlation (envelope, &correlation);
+    }
+    zmesh_envelope_set_source (envelope, self->config.name);
+    zmesh_envelope_set_timestamp (envelope,
+                                  (uint64_t) zmesh_clock_unix_ms (self->clock));
+    if (zmesh_envelope_set_type (envelope, type) != ZMESH_OK)
+        zmesh_envelope_destroy (&envelope);
+    return envelope;
+}
+
+//  Encode event and send it after its topic frame. PUB never blocks.
+static zmesh_err_t
+s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
+{
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
+                                            control, topic);
+    zframe_t *frame = NULL;
+    zmesh_err_t rc = zmesh_envelope_encode (event, &frame, NULL);
+    if (rc)
+        return rc;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, topic, topic_size);
+    zmsg_append (msg, &frame);
+    if (zmsg_send (&msg, self->pub) != 0) {
+        zmsg_destroy (&msg);
+        return ZMESH_ERR_SOCKET;
+    }
+    return ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
+                    size_t body_size)
+{
+    assert (self);
+    zmesh_envelope_t *event = s_envelope_new (self, ZMESH_KIND_EVENT, type);
+    if (!event)
+        return zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX)
+               ? ZMESH_ERR_NOMEM : ZMESH_ERR_ENVELOPE_BAD_NAME;
+    zmesh_err_t rc = body_size
+                     ? zmesh_envelope_set_body (event, body, body_size)
+                     : ZMESH_OK;
+    if (rc == ZMESH_OK) {
+        zmesh_envelope_set_seq (event, self->seq + 1);
+        rc = s_send_event (self, event, false);
+    }
+    if (rc == ZMESH_OK) {
+        self->seq++;
+        self->stats.events_published++;
+    }
+    zmesh_envelope_destroy (&event);
+    return rc;
+}
+
+//  A heartbeat says who we are, where to reach us, and the sequence
+//  number our next event will get.
+static void
+s_send_heartbeat (zmesh_node_t *self)
+{
+    s_context_t saved = self->context;
+    self->context.active = true;
+    self->context.correlation = self->instance;
+    self->context.has_cause = false;
+    zmesh_envelope_t *beat = s_envelope_new (self, ZMESH_KIND_EVENT,
+                                             HEARTBEAT_TYPE);
+    self->context = saved;
+    if (!beat)
+        return;
+    zmesh_envelope_set_seq (beat, self->seq + 1);
+    zmesh_envelope_set_header (beat, "instance", self->instance_text);
+    zmesh_envelope_set_header (beat, "events", self->events_endpoint);
+    zmesh_envelope_set_header (beat, "calls", self->calls_endpoint);
+    if (s_send_event (self, beat, true) == ZMESH_OK)
+        self->stats.heartbeats_sent++;
+    zmesh_envelope_destroy (&beat);
+}
+
+
+//  ---------------------------------------------------------------------
+//  Events in
+
+static void
+s_on_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
+{
+    const char *events = zmesh_envelope_header (beat, "events");
+    const char *calls = zmesh_envelope_header (beat, "calls");
+    const char *instance = zmesh_envelope_header (beat, "instance");
+    if (!events || !calls || !instance) {
+        s_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                     "heartbeat without instance, events or calls header");
+        return;
+    }
+    self->stats.heartbeats_received++;
+    long index = zmesh__peers_find_events (self->peers, events);
+    if (index < 0) {
+        //  Reached through an endpoint spelled differently in our config:
+        //  learn the instance under its own name.
+        s_add_peer (self, instance, zmesh_envelope_source (beat), events,
+                    calls, false);
+        index = zmesh__peers_find_events (self->peers, events);
+        if (index < 0)
+            return;
+    }
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!*peer->calls)
+        snprintf (peer->calls, sizeof peer->calls, "%s", calls);
+    zmesh__peers_heard (self->peers, (size_t) index,
+                        zmesh_clock_mono_ms (self->clock), s_peer_changed,
+                        self);
+}
+
+static void
+s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
+{
+    s_context_t saved = self->context;
+    self->context.active = true;
+    self->context.correlation = *zmesh_envelope_correlation (event);
+    self->context.has_cause = true;
+    self->context.cause = *zmesh_envelope_id (event);
+    self->context.has_deadline = false;
+    self->stats.events_received++;
+    const char *type = zmesh_envelope_type (event);
+    s_subscription_t *subscription = zlistx_first (self->subscriptions);
+    while (subscription) {
+        if (zmesh_topic_matches (subscription->pattern, type))
+            subscription->handler (self, event, subscription->arg);
+        subscription = zlistx_next (self->subscriptions);
+    }
+    self->context = saved;
+}
+
+static void
+s_on_event_message (zmesh_node_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->sub);
+    if (!msg)
+        return;
+    zmesh_detail_t detail = {""};
+    zmesh_envelope_t *event = NULL;
+    zframe_t *topic = zmsg_first (msg);
+    zframe_t *frame = zmsg_next (msg);
+    bool control = false;
+    zmesh_err_t rc = zmsg_size (msg) != 2 ? ZMESH_ERR_BAD_FRAMES
+                     : zmesh_envelope_decode (zframe_data (frame),
+                                              zframe_size (frame), &event,
+                                              &detail);
+    if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT) {
+        rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
+        snprintf (detail.text, sizeof detail.text, "a %s on the events socket",
+                  zmesh_kind_name (zmesh_envelope_kind (event)));
+    }
+    if (rc == ZMESH_OK)
+        rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
+                                event, &control);
+    if (rc != ZMESH_OK)
+        s_bad_frame (self, "events", rc, detail.text);
+    else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
+        s_on_heartbeat (self, event);
+    else if (!control)
+        s_dispatch_event (self, event);
+    zmesh_envelope_destroy (&event);
+    zmsg_destroy (&msg);
+}
+
+
+//  ---------------------------------------------------------------------
+//  Calls in
+
+//  Reply to the request routed by msg (whose last frame is the request,
+//  and is replaced by the reply). Takes msg.
+static void
+s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *request = zmsg_last (msg);
+    zmsg_remove (msg, request);
+    zframe_destroy (&request);
+    zframe_t *frame = NULL;
+    zmesh_detail_t detail = {""};
+    if (zmesh_envelope_encode (reply, &frame, &detail) != ZMESH_OK) {
+        //  A handler left the reply unencodable (a bad body, say).
+        zsys_error ("node %s: cannot encode reply to %s: %s",
+                    self->config.name, zmesh_envelope_type (reply),
+                    detail.text);
+        zmesh_envelope_set_body (reply, NULL, 0);
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_INTERNAL,
+                                   "the handler's reply could not be encoded");
+        if (zmesh_envelope_encode (reply, &frame, NULL) != ZMESH_OK) {
+            zmsg_destroy (msg_p);
+            return;
+        }
+    }
+    zmsg_append (msg, &frame);
+    if (zmsg_send (msg_p, self->router) != 0)
+        zmsg_destroy (msg_p);   //  The caller is gone
+    self->stats.calls_served++;
+}
+
+//  Reply with a mesh error; request may be NULL if it could not be read.
+static void
+s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
+               const zmesh_envelope_t *request, zmesh_mesh_error_t code,
+               const char *text)
+{
+    s_context_t saved = self->context;
+    self->context.active = request != NULL;
+    if (request) {
+        self->context.correlation = *zmesh_envelope_correlation (request);
+        self->context.has_cause = true;
+        self->context.cause = *zmesh_envelope_id (request);
+    }
+    zmesh_envelope_t *reply = s_envelope_new (
+        self, ZMESH_KIND_REPLY,
+        request ? zmesh_envelope_type (request) : "zmesh.error");
+    self->context = saved;
+    if (!reply) {
+        zmsg_destroy (msg_p);
+        return;
+    }
+    char bounded [ZMESH_ENVELOPE_TEXT_MAX + 1];
+    snprintf (bounded, sizeof bounded, "%s", text);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR, code, bounded);
+    s_send_reply (self, msg_p, reply);
+    zmesh_envelope_destroy (&reply);
+}
+
+static void
+s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
+              const zmesh_envelope_t *request, s_method_t *method)
+{
+    s_context_t saved = self->context;
+    self->context.active = true;
+    self->context.correlation = *zmesh_envelope_correlation (request);
+    self->context.has_cause = true;
+    self->context.cause = *zmesh_envelope_id (request);
+    zmesh_envelope_t *reply = s_envelope_new (self, ZMESH_KIND_REPLY,
+                                              zmesh_envelope_type (request));
+    self->context.has_deadline = true;
+    self->context.deadline_ms = zmesh_clock_mono_ms (self->clock)
+                              + zmesh_envelope_budget_ms (request);
+    if (reply)
+        method->handler (self, request, reply, method->arg);
+    self->context = saved;
+    if (reply)
+        s_send_reply (self, msg_p, reply);
+    else
+        zmsg_destroy (msg_p);
+    zmesh_envelope_destroy (&reply);
+}
+
+static void
+s_on_call_message (zmesh_node_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;
+    //  [routing id] ... [empty] [envelope]: REQ and REQ_CORRELATE alike.
+    size_t frames = zmsg_size (msg);
+    zframe_t *last = zmsg_last (msg);
+    bool routed = false;
+    if (frames >= 3) {
+        zframe_t *frame = zmsg_first (msg);
+        for (size_t index = 0; index + 2 < frames; index++)
+            frame = zmsg_next (msg);
+        routed = zframe_size (frame) == 0;
+    }
+    if (!routed) {
+        s_bad_frame (self, "calls", ZMESH_ERR_BAD_FRAMES,
+                     "not a REQ-style message");
+        zmsg_destroy (&msg);
+        return;
+    }
+    zmesh_detail_t detail = {""};
+    zmesh_envelope_t *request = NULL;
+    zmesh_err_t rc = zmesh_envelope_decode (zframe_data (last),
+                                            zframe_size (last), &request,
+                                            &detail);
+    if (rc != ZMESH_OK) {
+        s_bad_frame (self, "calls", rc, detail.text);
+        char text [256];
+        snprintf (text, sizeof text, "%s: %s", zmesh_strerror (rc),
+                  detail.text);
+        s_reply_error (self, &msg, NULL, ZMESH_MESH_BAD_REQUEST, text);
+        return;
+    }
+    const char *name = zmesh_envelope_type (request);
+    s_method_t *method = zhashx_lookup (self->methods, name);
+    char text [256];
+    if (zmesh_envelope_kind (request) != ZMESH_KIND_REQUEST) {
+        s_bad_frame (self, "calls", ZMESH_ERR_ENVELOPE_BAD_KIND, "not a request");
+        s_reply_error (self, &msg, request, ZMESH_MESH_BAD_REQUEST,
+                       "the calls socket takes requests only");
+    }
+    else if (!method) {
+        self->stats.unknown_methods++;
+        snprintf (text, sizeof text, "node %s serves no method %s",
+                  self->config.name, name);
+        s_reply_error (self, &msg, request, ZMESH_MESH_UNKNOWN_METHOD, text);
+    }
+    else if (zmesh_envelope_budget_ms (request) == 0)
+        s_reply_error (self, &msg, request, ZMESH_MESH_DEADLINE_EXCEEDED,
+                       "the caller's budget was spent before the call began");
+    else
+        s_run_method (self, &msg, request, method);
+    zmesh_envelope_destroy (&request);
+}
+
+
+//  ---------------------------------------------------------------------
+//  Calls out
+
+static zmesh_err_t
+s_outcome (zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+{
+    zmesh_envelope_t *reply = *reply_p;
+    zmesh_status_t status = zmesh_envelope_status (reply);
+    if (status == ZMESH_STATUS_OK)
+        return ZMESH_OK;
+    const char *text = zmesh_envelope_error_text (reply);
+    zmesh__detail (detail, "%s", text ? text : "");
+    if (status == ZMESH_STATUS_APP_ERROR)
+        return ZMESH_ERR_APP_ERROR;
+    zmesh_err_t rc;
+    switch (zmesh_envelope_error_code (reply)) {
+        case ZMESH_MESH_UNKNOWN_METHOD: rc = ZMESH_ERR_UNKNOWN_METHOD; break;
+        case ZMESH_MESH_DEADLINE_EXCEEDED: rc = ZMESH_ERR_TIMEOUT; break;
+        case ZMESH_MESH_BAD_REQUEST: rc = ZMESH_ERR_BAD_REQUEST; break;
+        case ZMESH_MESH_UNAVAILABLE: rc = ZMESH_ERR_UNAVAILABLE; break;
+        default: rc = ZMESH_ERR_REMOTE_INTERNAL; break;
+    }
+    zmesh_envelope_destroy (reply_p);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_node_call (zmesh_node_t *self, const char *service, const char *method,
+                 const void *body, size_t body_size, uint32_t timeout_ms,
+                 zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+{
+    assert (self && service && reply_p);
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    int64_t deadline = now + (timeout_ms ? (int64_t) timeout_ms
+                                         : self->config.call_timeout_ms);
+    if (self->context.has_deadline && self->context.deadline_ms < deadline)
+        deadline = self->context.deadline_ms;
+    if (deadline <= now) {
+        zmesh__detail (detail, "the incoming request's budget is spent");
+        return ZMESH_ERR_TIMEOUT;
+    }
+    const char *endpoints [ROUTE_MAX];
+    if (zmesh__peers_route (self->peers, service, endpoints, ROUTE_MAX) == 0) {
+        zmesh__detail (detail, "no live instance of %s is known", service);
+        return ZMESH_ERR_NO_ROUTE;
+    }
+    zmesh_envelope_t *request = s_envelope_new (self, ZMESH_KIND_REQUEST,
+                                                method);
+    if (!request) {
+        zmesh__detail (detail, "'%s' is not a method name", method);
+        return ZMESH_ERR_ENVELOPE_BAD_NAME;
+    }
+    zmesh_envelope_set_budget_ms (request, (uint32_t) (deadline - now));
+    zmesh_err_t rc = body_size ? zmesh_envelope_set_body (request, body,
+                                                          body_size)
+                               : ZMESH_OK;
+    zframe_t *frame = NULL;
+    if (rc == ZMESH_OK)
+        rc = zmesh_envelope_encode (request, &frame, detail);
+    if (rc == ZMESH_OK) {
+        //  The seam on the REQ path: one attempt, on the best instance.
+        self->stats.calls_made++;
+        rc = zmesh__requester_call (self->requester, endpoints [0], frame,
+                                    zmesh_envelope_id (request), deadline,
+                                    reply_p, detail);
+        if (rc == ZMESH_ERR_TIMEOUT)
+            self->stats.call_timeouts++;
+        else if (rc == ZMESH_ERR_BAD_REPLY)
+            self->stats.bad_replies++;
+        else if (rc == ZMESH_OK)
+            rc = s_outcome (reply_p, detail);
+    }
+    zframe_destroy (&frame);
+    zmesh_envelope_destroy (&request);
+    return rc;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Gossip
+
+static void
+s_on_gossip (zmesh_node_t *self)
+{
+    char *command = NULL, *key = NULL, *value = NULL;
+    if (zstr_recvx (self->gossip, &command, &key, &value, NULL) < 0)
+        return;
+    //  Our own tuple comes back too; and others may share the directory.
+    if (command && streq (command, "DELIVER") && key && value
+        && strncmp (key, GOSSIP_PREFIX, strlen (GOSSIP_PREFIX)) == 0
+        && !strstr (key, self->instance_text)) {
+        char service [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
+        char events [ZMESH_ENDPOINT_MAX + 1] = "";
+        char calls [ZMESH_ENDPOINT_MAX + 1] = "";
+        sscanf (key + strlen (GOSSIP_PREFIX), "%64[A-Za-z0-9._-]", service);
+        sscanf (value, "events=%255s calls=%255s", events, calls);
+        if (*service && *events && *calls)
+            s_add_peer (self, key, service, events, calls, false);
+        else
+            zsys_warning ("node %s: ignored gossip %s = %s",
+                          self->config.name, key, value);
+    }
+    zstr_free (&command);
+    zstr_free (&key);
+    zstr_free (&value);
+}
+
+static zmesh_err_t
+s_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    self->gossip = zactor_new (zgossip, self->config.name);
+    if (!self->gossip) {
+        zmesh__detail (detail, "cannot start the gossip actor");
+        return ZMESH_ERR_SOCKET;
+    }
+    if (*self->config.gossip_bind)
+        zstr_sendx (self->gossip, "BIND", self->config.gossip_bind, NULL);
+    for (size_t index = 0; index < self->config.seed_count; index++)
+        zstr_sendx (self->gossip, "CONNECT", self->config.seeds [index], NULL);
+    char key [128], value [2 * ZMESH_ENDPOINT_MAX + 16];
+    snprintf (key, sizeof key, GOSSIP_PREFIX "%s/%s", self->config.name,
+              self->instance_text);
+    snprintf (value, sizeof value, "events=%s calls=%s", self->events_endpoint,
+              self->calls_endpoint);
+    zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
+    zpoller_add (self->poller, self->gossip);
+    return ZMESH_OK;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Lifecycle
+
+//  Every node serves zmesh.stats: its counters, as reply headers.
+static void
+s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
+               zmesh_envelope_t *reply, void *arg)
+{
+    (void) request;
+    (void) arg;
+    const zmesh_node_stats_t *stats = &self->stats;
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters [] = {
+        {"events_published", stats->events_published},
+        {"events_received", stats->events_received},
+        {"bad_frames", stats->bad_frames},
+        {"calls_served", stats->calls_served},
+        {"unknown_methods", stats->unknown_methods},
+        {"calls_made", stats->calls_made},
+        {"call_timeouts", stats->call_timeouts},
+        {"bad_replies", stats->bad_replies},
+        {"heartbeats_sent", stats->heartbeats_sent},
+        {"heartbeats_received", stats->heartbeats_received},
+    };
+    for (size_t index = 0; index < sizeof counters / sizeof counters [0];
+         index++) {
+        char value [24];
+        snprintf (value, sizeof value, "%" PRIu64, counters [index].value);
+        zmesh_envelope_set_header (reply, counters [index].name, value);
+    }
+}
+
+static zmesh_err_t
+s_bind (zmesh_node_t *self, zsock_t *socket, const char *endpoint,
+        char *advertised, zmesh_detail_t *detail)
+{
+    if (zsock_bind (socket, "%s", endpoint) < 0) {
+        zmesh__detail (detail, "cannot bind %s: %s", endpoint,
+                       zmq_strerror (zmq_errno ()));
+        return ZMESH_ERR_BIND;
+    }
+    s_advertised (self, socket, advertised);
+    return ZMESH_OK;
+}
+
+static zmesh_err_t
+s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    self->pub = zmesh__socket_new (ZMQ_PUB, &self->config);
+    self->sub = zmesh__socket_new (ZMQ_SUB, &self->config);
+    self->router = zmesh__socket_new (ZMQ_ROUTER, &self->config);
+    if (!self->pub || !self->sub || !self->router) {
+        zmesh__detail (detail, "cannot create sockets: %s",
+                       zmq_strerror (zmq_errno ()));
+        return ZMESH_ERR_SOCKET;
+    }
+    //  Control topics ('$') always; event topics as handlers ask.
+    zsock_set_subscribe (self->sub, "$");
+    //  A reply to a caller that is gone is dropped, not an error.
+    zsock_set_router_mandatory (self->router, 0);
+    zmesh_err_t rc = s_bind (self, self->pub, self->config.events,
+                             self->events_endpoint, detail);
+    if (rc == ZMESH_OK)
+        rc = s_bind (self, self->router, self->config.calls,
+                     self->calls_endpoint, detail);
+    if (rc)
+        return rc;
+    self->poller = zpoller_new (self->sub, self->router, NULL);
+    for (size_t index = 0; index < self->config.peer_count; index++) {
+        const zmesh_peer_config_t *peer = &self->config.peers [index];
+        s_add_peer (self, peer->label, peer->service, peer->events,
+                    peer->calls, true);
+    }
+    return ZMESH_OK;
+}
+
+zmesh_node_t *
+zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
+                zmesh_rand_t *rand, zmesh_detail_t *detail)
+{
+    assert (config);
+    if (zmesh_node_config_validate (config, detail) != ZMESH_OK)
+        return NULL;
+    zmesh_node_t *self = zmesh__calloc (1, sizeof *self);
+    if (!self) {
+        zmesh__detail (detail, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->clock = clock ? clock : zmesh_clock_real ();
+    self->rand = rand;
+    if (!rand)
+        self->rand = self->owned_rand = zmesh_rand_new ();
+    self->peers = zmesh__peers_new ();
+    self->requester = self->rand && self->peers
+                    ? zmesh__requester_new (&self->config, self->clock)
+                    : NULL;
+    if (!self->requester) {
+        zmesh__detail (detail, "out of memory or no random source");
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    zmesh_uuid_generate (self->rand, &self->instance);
+    zmesh_uuid_unparse (&self->instance, self->instance_text);
+    self->subscriptions = zlistx_new ();
+    zlistx_set_destructor (self->subscriptions, s_subscription_destroy);
+    self->methods = zhashx_new ();
+    zhashx_set_destructor (self->methods, s_method_destroy);
+    if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
+        || s_open_sockets (self, detail) != ZMESH_OK
+        || ((*config->gossip_bind || config->seed_count)
+            && s_start_gossip (self, detail) != ZMESH_OK)) {
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    self->next_heartbeat_ms = zmesh_clock_mono_ms (self->clock);
+    if (config->verbose)
+        zsys_info ("node %s: events at %s, calls at %s, instance %s",
+                   config->name, self->events_endpoint, self->calls_endpoint,
+                   self->instance_text);
+    return self;
+}
+
+void
+zmesh_node_destroy (zmesh_node_t **self_p)
+{
+    assert (self_p);
+    zmesh_node_t *self = *self_p;
+    if (!self)
+        return;
+    zpoller_destroy (&self->poller);
+    zactor_destroy (&self->gossip);
+    zmesh__requester_destroy (&self->requester);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->sub);
+    zsock_destroy (&self->pub);
+    zlistx_destroy (&self->subscriptions);
+    zhashx_destroy (&self->methods);
+    zmesh__peers_destroy (&self->peers);
+    zmesh_rand_destroy (&self->owned_rand);
+    zmesh__free (self);
+    *self_p = NULL;
+}
+
+
+//  ---------------------------------------------------------------------
+//  Registration and accessors
+
+zmesh_err_t
+zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
+                      zmesh_event_fn *handler, void *arg)
+{
+    assert (self && handler);
+    char bytes [ZMESH_TOPIC_MAX];
+    int size = zmesh_topic_subscription (pattern, bytes);
+    if (size < 0)
+        return ZMESH_ERR_INVALID;
+    s_subscription_t *subscription = zmesh__calloc (1, sizeof *subscription);
+    if (!subscription)
+        return ZMESH_ERR_NOMEM;
+    subscription->pattern = zmesh__strndup (pattern, strlen (pattern));
+    if (!subscription->pattern) {
+        zmesh__free (subscription);
+        return ZMESH_ERR_NOMEM;
+    }
+    subscription->handler = handler;
+    subscription->arg = arg;
+    zlistx_add_end (self->subscriptions, subscription);
+    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, bytes,
+                    (size_t) size);
+    return ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_serve (zmesh_node_t *self, const char *method,
+                  zmesh_method_fn *handler, void *arg)
+{
+    assert (self && handler);
+    if (!zmesh_envelope_name_valid (method, ZMESH_ENVELOPE_TYPE_MAX)
+        || zhashx_lookup (self->methods, method))
+        return ZMESH_ERR_INVALID;
+    s_method_t *entry = zmesh__calloc (1, sizeof *entry);
+    if (!entry)
+        return ZMESH_ERR_NOMEM;
+    entry->handler = handler;
+    entry->arg = arg;
+    zhashx_insert (self->methods, method, entry);
+    return ZMESH_OK;
+}
+
+const char *
+zmesh_node_name (zmesh_node_t *self)
+{
+    assert (self);
+    return self->config.name;
+}
+
+const char *
+zmesh_node_events_endpoint (zmesh_node_t *self)
+{
+    assert (self);
+    return self->events_endpoint;
+}
+
+const char *
+zmesh_node_calls_endpoint (zmesh_node_t *self)
+{
+    assert (self);
+    return self->calls_endpoint;
+}
+
+void
+zmesh_node_flow_begin (zmesh_node_t *self, const zmesh_uuid_t *correlation)
+{
+    assert (self);
+    self->context.active = true;
+    self->context.has_cause = false;
+    self->context.has_deadline = false;
+    if (correlation && !zmesh_uuid_is_nil (correlation))
+        self->context.correlation = *correlation;
+    else
+        zmesh_uuid_generate (self->rand, &self->context.correlation);
+}
+
+void
+zmesh_node_flow_end (zmesh_node_t *self)
+{
+    assert (self);
+    self->context.active = false;
+}
+
+const zmesh_uuid_t *
+zmesh_node_correlation (zmesh_node_t *self)
+{
+    assert (self);
+    return self->context.active ? &self->context.correlation : NULL;
+}
+
+void
+zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->stats;
+}
+
+size_t
+zmesh_node_peer_count (zmesh_node_t *self)
+{
+    assert (self);
+    return zmesh__peers_count (self->peers);
+}
+
+void
+zmesh_node_peer (zmesh_node_t *self, size_t index, zmesh_peer_info_t *info)
+{
+    assert (self && info);
+    *info = *zmesh__peers_at (self->peers, index);
+}
+
+const char *
+zmesh_peer_state_name (zmesh_peer_state_t state)
+{
+    switch (state) {
+        case ZMESH_PEER_UNKNOWN: return "unknown";
+        case ZMESH_PEER_ALIVE: return "alive";
+        case ZMESH_PEER_QUIET: return "quiet";
+        case ZMESH_PEER_GONE: return "gone";
+    }
+    return "invalid";
+}
+
+
+//  ---------------------------------------------------------------------
+//  The loop
+
+static void
+s_run_timers (zmesh_node_t *self)
+{
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (now >= self->next_heartbeat_ms) {
+        s_send_heartbeat (self);
+        self->next_heartbeat_ms = now + self->config.heartbeat_ms;
+    }
+    zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
+                       self->config.gone_ms, s_peer_changed, self);
+}
+
+zmesh_err_t
+zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
+{
+    assert (self);
+    int64_t until_beat = self->next_heartbeat_ms
+                       - zmesh_clock_mono_ms (self->clock);
+    int wait = timeout_ms;
+    if (until_beat < wait)
+        wait = until_beat > 0 ? (int) until_beat : 0;
+    void *ready = zpoller_wait (self->poller, wait);
+    if (!ready && zpoller_terminated (self->poller))
+        return ZMESH_ERR_INTERRUPTED;
+    //  Take a bounded batch from each socket, so no peer can starve another
+    //  socket or the timers.
+    for (int count = 0; count < DRAIN_MAX && !self->stopped
+                        && (zsock_events (self->sub) & ZMQ_POLLIN); count++)
+        s_on_event_message (self);
+    for (int count = 0; count < DRAIN_MAX && !self->stopped
+                        && (zsock_events (self->router) & ZMQ_POLLIN); count++)
+        s_on_call_message (self);
+    if (self->gossip && ready == self->gossip)
+        s_on_gossip (self);
+    s_run_timers (self);
+    return zsys_interrupted ? ZMESH_ERR_INTERRUPTED : ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_run (zmesh_node_t *self)
+{
+    assert (self);
+    self->stopped = false;
+    while (!self->stopped) {
+        zmesh_err_t rc = zmesh_node_poll (self, self->config.heartbeat_ms);
+        if (rc)
+            return rc;
+    }
+    return ZMESH_OK;
+}
+
+void
+zmesh_node_stop (zmesh_node_t *self)
+{
+    assert (self);
+    self->stopped = true;
+}

@@ -1,0 +1,58 @@
+/*  peers.h - a node's directory of peer instances and their liveness
+    (private).
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_PEERS_H_INCLUDED
+#define ZMESH_PEERS_H_INCLUDED
+
+#include "zmesh/node.h"
+
+typedef struct _zmesh_peers_t zmesh_peers_t;
+
+//  Called when a peer changes state.
+typedef void (zmesh_peer_change_fn) (const zmesh_peer_info_t *peer,
+                                     zmesh_peer_state_t was, void *arg);
+
+zmesh_peers_t *
+    zmesh__peers_new (void);
+void
+    zmesh__peers_destroy (zmesh_peers_t **self_p);
+
+//  Add the peer called key, or update its service and endpoints. Writes
+//  the events endpoint it had before into old_events (ZMESH_ENDPOINT_MAX + 1
+//  bytes; "" if none) so the caller can move its SUB connection. Returns the
+//  peer's index, or -1 if out of memory.
+long
+    zmesh__peers_upsert (zmesh_peers_t *self, const char *key,
+                         const char *service, const char *events,
+                         const char *calls, bool from_config,
+                         char *old_events);
+
+//  Index of the peer whose events endpoint is events, or -1.
+long
+    zmesh__peers_find_events (zmesh_peers_t *self, const char *events);
+
+size_t
+    zmesh__peers_count (zmesh_peers_t *self);
+zmesh_peer_info_t *
+    zmesh__peers_at (zmesh_peers_t *self, size_t index);
+
+//  Record a heartbeat from the peer at index at monotonic time now_ms.
+void
+    zmesh__peers_heard (zmesh_peers_t *self, size_t index, int64_t now_ms,
+                        zmesh_peer_change_fn *changed, void *arg);
+
+//  Move every peer to the state its silence calls for at now_ms.
+void
+    zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,
+                       int gone_ms, zmesh_peer_change_fn *changed, void *arg);
+
+//  Fill endpoints (up to max) with the call endpoints of service's
+//  instances, best first: alive, then never heard, then quiet; gone ones
+//  are left out. Returns how many.
+size_t
+    zmesh__peers_route (zmesh_peers_t *self, const char *service,
+                        const char **endpoints, size_t max);
+
+#endif

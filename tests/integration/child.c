@@ -1,0 +1,75 @@
+/*  child.c - child processes for the integration suites.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <czmq.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include "child.h"
+
+extern char **environ;
+
+child_t
+child_spawn (char *const argv [])
+{
+    int out [2], err [2];
+    cr_assert (pipe (out) == 0 && pipe (err) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
+    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
+    posix_spawn_file_actions_addclose (&actions, out [0]);
+    posix_spawn_file_actions_addclose (&actions, err [0]);
+    child_t child;
+    cr_assert (posix_spawn (&child.pid, argv [0], &actions, NULL, argv,
+                            environ) == 0, "cannot start %s", argv [0]);
+    posix_spawn_file_actions_destroy (&actions);
+    close (out [1]);
+    close (err [1]);
+    child.out = fdopen (out [0], "r");
+    child.err = fdopen (err [0], "r");
+    //  Unbuffered, so poll() on the descriptor sees every line stdio has
+    //  not yet handed out.
+    setvbuf (child.out, NULL, _IONBF, 0);
+    setvbuf (child.err, NULL, _IONBF, 0);
+    return child;
+}
+
+bool
+child_read_line (FILE *file, char *line, size_t size, int timeout_ms)
+{
+    struct pollfd pollfd = {fileno (file), POLLIN, 0};
+    if (poll (&pollfd, 1, timeout_ms) <= 0)
+        return false;
+    return fgets (line, (int) size, file) != NULL;
+}
+
+int
+child_reap (child_t *child, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 5) {
+        int status;
+        if (waitpid (child->pid, &status, WNOHANG) == child->pid) {
+            fclose (child->out);
+            fclose (child->err);
+            return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+        }
+        zclock_sleep (5);
+    }
+    kill (child->pid, SIGKILL);
+    waitpid (child->pid, NULL, 0);
+    fclose (child->out);
+    fclose (child->err);
+    cr_fatal ("child %d did not exit within %d ms", child->pid, timeout_ms);
+    return -1;
+}
+
+int
+child_stop (child_t *child, int timeout_ms)
+{
+    kill (child->pid, SIGTERM);
+    return child_reap (child, timeout_ms);
+}

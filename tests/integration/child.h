@@ -1,0 +1,36 @@
+/*  child.h - run a program under test as a real child process, and read
+    what it prints with deadlines (integration suites only).
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_TEST_CHILD_H_INCLUDED
+#define ZMESH_TEST_CHILD_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    FILE *out;                  //  The child's stdout, unbuffered
+    FILE *err;                  //  The child's stderr, unbuffered
+} child_t;
+
+//  Start argv [0] with argv (NULL-terminated); asserts on failure.
+child_t
+    child_spawn (char *const argv []);
+
+//  Read one line within timeout_ms; false at end of file or timeout.
+bool
+    child_read_line (FILE *file, char *line, size_t size, int timeout_ms);
+
+//  Wait at most timeout_ms for the child to exit and return its exit code
+//  (-1 if a signal ended it); kills it and fails the test if it does not.
+int
+    child_reap (child_t *child, int timeout_ms);
+
+//  Send SIGTERM and reap, as child_reap.
+int
+    child_stop (child_t *child, int timeout_ms);
+
+#endif

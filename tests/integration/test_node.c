@@ -1,0 +1,268 @@
+/*  test_node.c - nodes in separate processes over tcp loopback: events,
+    calls, correlation chains, a stuck server, shutdown.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include "child.h"
+
+typedef struct {
+    child_t child;
+    char events [ZMESH_ENDPOINT_MAX + 1];
+    char calls [ZMESH_ENDPOINT_MAX + 1];
+} s_peer_t;
+
+//  Start a testnode with role and up to four settings.
+static s_peer_t
+s_start (const char *role, const char *set1, const char *set2)
+{
+    char *argv [10] = {TESTNODE, "--role", (char *) role};
+    int argc = 3;
+    if (set1) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) set1;
+    }
+    if (set2) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) set2;
+    }
+    argv [argc] = NULL;
+    s_peer_t peer;
+    peer.child = child_spawn (argv);
+    char line [2 * ZMESH_ENDPOINT_MAX + 32];
+    cr_assert (child_read_line (peer.child.out, line, sizeof line, 5000),
+               "%s printed no endpoints", role);
+    cr_assert (sscanf (line, "events=%255s calls=%255s", peer.events,
+                       peer.calls) == 2, "%s", line);
+    return peer;
+}
+
+typedef struct {
+    char type [ZMESH_ENVELOPE_TYPE_MAX + 1];
+    zmesh_uuid_t id, correlation, causation;
+} s_seen_t;
+
+typedef struct {
+    s_seen_t events [16];
+    size_t count;
+} s_log_t;
+
+static void
+s_record (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node;
+    s_log_t *log = arg;
+    if (log->count == 16)
+        return;
+    s_seen_t *seen = &log->events [log->count++];
+    snprintf (seen->type, sizeof seen->type, "%s", zmesh_envelope_type (event));
+    seen->id = *zmesh_envelope_id (event);
+    seen->correlation = *zmesh_envelope_correlation (event);
+    const zmesh_uuid_t *cause = zmesh_envelope_causation (event);
+    cr_assert (cause != NULL, "%s has no causation", seen->type);
+    seen->causation = *cause;
+}
+
+static const s_seen_t *
+s_find (s_log_t *log, const char *type)
+{
+    for (size_t index = 0; index < log->count; index++)
+        if (streq (log->events [index].type, type))
+            return &log->events [index];
+    return NULL;
+}
+
+static bool
+s_alive (zmesh_node_t *node, const char *service)
+{
+    for (size_t index = 0; index < zmesh_node_peer_count (node); index++) {
+        zmesh_peer_info_t info;
+        zmesh_node_peer (node, index, &info);
+        if (streq (info.service, service) && info.state == ZMESH_PEER_ALIVE)
+            return true;
+    }
+    return false;
+}
+
+//  Poll node until it has heard from service, at most 5 s.
+static void
+s_wait_alive (zmesh_node_t *node, const char *service)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    while (!s_alive (node, service) && zclock_mono () < deadline)
+        zmesh_node_poll (node, 50);
+    cr_assert (s_alive (node, service), "never heard from %s", service);
+}
+
+static zmesh_node_t *
+s_client (const char *setting1, const char *setting2, const char *setting3)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "client");
+    zmesh_node_config_set (&config, "timing/heartbeat=100", NULL);
+    const char *settings [] = {setting1, setting2, setting3};
+    zmesh_detail_t detail = {""};
+    for (int index = 0; index < 3; index++)
+        if (settings [index])
+            cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                       &detail), 0),
+                       "%s", detail.text);
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    return node;
+}
+
+static void
+s_uuid_header (const zmesh_envelope_t *envelope, const char *name,
+               zmesh_uuid_t *uuid)
+{
+    const char *text = zmesh_envelope_header (envelope, name);
+    cr_assert (text != NULL, "no header %s", name);
+    cr_assert (eq (int, zmesh_uuid_parse (text, uuid), 0), "%s", text);
+}
+
+Test (node, correlation_chains_through_a_handler_that_publishes_and_calls)
+{
+    char setting [2][ZMESH_ENDPOINT_MAX + 32];
+    s_peer_t echo = s_start ("echo", "timing/heartbeat=100", NULL);
+    snprintf (setting [0], sizeof setting [0], "peers/echo/calls=%s",
+              echo.calls);
+    s_peer_t relay = s_start ("relay", "timing/heartbeat=100", setting [0]);
+
+    char relay_events [300], relay_calls [300], echo_events [300];
+    snprintf (relay_events, sizeof relay_events, "peers/relay/events=%s",
+              relay.events);
+    snprintf (relay_calls, sizeof relay_calls, "peers/relay/calls=%s",
+              relay.calls);
+    snprintf (echo_events, sizeof echo_events, "peers/echo/events=%s",
+              echo.events);
+    zmesh_node_t *client = s_client (relay_events, relay_calls, echo_events);
+    s_log_t log = {.count = 0};
+    cr_assert (eq (int, zmesh_node_subscribe (client, "relay.*", s_record, &log),
+                   0));
+    cr_assert (eq (int, zmesh_node_subscribe (client, "echo.said", s_record,
+                                              &log), 0));
+    s_wait_alive (client, "relay");
+    s_wait_alive (client, "echo");
+
+    //  The flow: client -> relay.start -> (relay.started, echo.say ->
+    //  (echo.said)) -> reply.
+    zmesh_uuid_t flow;
+    cr_assert (eq (int, zmesh_uuid_parse ("5a1e0000-0000-4000-8000-00000000f10e",
+                                          &flow), 0));
+    zmesh_node_flow_begin (client, &flow);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    int rc = zmesh_node_call (client, "relay", "relay.start", "\xa2hi", 3, 5000,
+                              &reply, &detail);
+    zmesh_node_flow_end (client);
+    cr_assert (eq (int, rc, ZMESH_OK), "%s: %s", zmesh_strerror (rc),
+               detail.text);
+    cr_assert (eq (sz, zmesh_envelope_body_size (reply), 3));
+    cr_assert (memcmp (zmesh_envelope_body (reply), "\xa2hi", 3) == 0);
+
+    int64_t deadline = zclock_mono () + 5000;
+    while ((!s_find (&log, "relay.started") || !s_find (&log, "echo.said"))
+           && zclock_mono () < deadline)
+        zmesh_node_poll (client, 50);
+    const s_seen_t *started = s_find (&log, "relay.started");
+    const s_seen_t *said = s_find (&log, "echo.said");
+    cr_assert (started && said, "events missing: %zu seen", log.count);
+
+    //  One correlation id all the way through.
+    cr_assert (zmesh_uuid_eq (zmesh_envelope_correlation (reply), &flow));
+    cr_assert (zmesh_uuid_eq (&started->correlation, &flow));
+    cr_assert (zmesh_uuid_eq (&said->correlation, &flow));
+    //  Causation: each message points at the one that caused it.
+    const zmesh_uuid_t *relay_request = zmesh_envelope_causation (reply);
+    cr_assert (relay_request != NULL);
+    cr_assert (zmesh_uuid_eq (&started->causation, relay_request),
+               "relay.started was caused by the relay.start request");
+    zmesh_uuid_t echo_request, echo_cause;
+    s_uuid_header (reply, "request-id", &echo_request);
+    s_uuid_header (reply, "request-causation", &echo_cause);
+    cr_assert (zmesh_uuid_eq (&echo_cause, relay_request),
+               "echo.say was caused by the relay.start request");
+    cr_assert (zmesh_uuid_eq (&said->causation, &echo_request),
+               "echo.said was caused by the echo.say request");
+
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&relay.child, 2000), 0));
+    cr_assert (eq (int, child_stop (&echo.child, 2000), 0));
+}
+
+Test (node, stuck_server_times_out_on_time_and_the_next_call_works)
+{
+    s_peer_t stuck = s_start ("stuck", NULL, NULL);
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/stuck/calls=%s", stuck.calls);
+    zmesh_node_t *client = s_client (calls, NULL, NULL);
+
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    int64_t started = zclock_mono ();
+    int rc = zmesh_node_call (client, "stuck", "stuck.sleep", NULL, 0, 300,
+                              &reply, &detail);
+    int64_t elapsed = zclock_mono () - started;
+    cr_assert (eq (int, rc, ZMESH_ERR_TIMEOUT), "%s", zmesh_strerror (rc));
+    cr_assert (reply == NULL);
+    cr_assert (ge (i64, elapsed, 300));
+    cr_assert (le (i64, elapsed, 300 + 250), "took %" PRId64 " ms", elapsed);
+
+    //  The server is still asleep on the first request; the next call waits
+    //  for it, on a fresh socket, and gets its own reply.
+    rc = zmesh_node_call (client, "stuck", "stuck.ping", NULL, 0, 5000, &reply,
+                          &detail);
+    cr_assert (eq (int, rc, ZMESH_OK), "%s: %s", zmesh_strerror (rc),
+               detail.text);
+    cr_assert (eq (str, (char *) zmesh_envelope_type (reply), "stuck.ping"));
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.call_timeouts, 1));
+    cr_assert (eq (u64, stats.calls_made, 2));
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&stuck.child, 3000), 0));
+}
+
+Test (node, unknown_methods_and_services_get_clear_errors)
+{
+    s_peer_t echo = s_start ("echo", NULL, NULL);
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/echo/calls=%s", echo.calls);
+    zmesh_node_t *client = s_client (calls, NULL, NULL);
+
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, "echo", "echo.shout", NULL, 0,
+                                         2000, &reply, &detail),
+                   ZMESH_ERR_UNKNOWN_METHOD));
+    cr_assert (strstr (detail.text, "echo.shout") != NULL, "%s", detail.text);
+    cr_assert (eq (int, zmesh_node_call (client, "nobody", "x.y", NULL, 0, 2000,
+                                         &reply, &detail), ZMESH_ERR_NO_ROUTE));
+    cr_assert (eq (int, zmesh_node_call (client, "echo", "bad method", NULL, 0,
+                                         2000, &reply, &detail),
+                   ZMESH_ERR_ENVELOPE_BAD_NAME));
+    cr_assert (reply == NULL);
+
+    //  The built-in counters saw it all.
+    cr_assert (eq (int, zmesh_node_call (client, "echo", "zmesh.stats", NULL, 0,
+                                         2000, &reply, &detail), ZMESH_OK));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply,
+                                                        "unknown_methods"),
+                   "1"));
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&echo.child, 2000), 0));
+}
+
+Test (node, sigterm_stops_a_node_within_a_second)
+{
+    s_peer_t echo = s_start ("echo", NULL, NULL);
+    int64_t started = zclock_mono ();
+    cr_assert (eq (int, child_stop (&echo.child, 1000), 0));
+    cr_assert (le (i64, zclock_mono () - started, 1000));
+}

@@ -1,0 +1,175 @@
+/*  test_config.c - node settings: defaults, files, overrides, validation.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+
+static char path [64];
+
+static void
+s_write (const char *text)
+{
+    snprintf (path, sizeof path, "/tmp/zmesh-config-%d.zpl", getpid ());
+    FILE *file = fopen (path, "w");
+    cr_assert (file != NULL);
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+s_cleanup (void)
+{
+    if (*path)
+        unlink (path);
+}
+
+TestSuite (config, .fini = s_cleanup);
+
+Test (config, defaults_are_a_valid_config_once_named)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, NULL);
+    zmesh_detail_t detail;
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail),
+                   ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "node/name") != NULL);
+    zmesh_node_config_defaults (&config, "order");
+    cr_assert (eq (int, zmesh_node_config_validate (&config, NULL), ZMESH_OK));
+    cr_assert (eq (str, config.events, "tcp://127.0.0.1:*"));
+    cr_assert (eq (int, config.heartbeat_ms, 1000));
+    cr_assert (eq (int, config.call_timeout_ms, 5000));
+    cr_assert (eq (int, config.hwm, 10000));
+}
+
+Test (config, file_then_command_line)
+{
+    s_write ("#   order node\n"
+             "node\n"
+             "    name = order\n"
+             "    events = tcp://127.0.0.1:5601\n"
+             "    verbose = true\n"
+             "timing\n"
+             "    heartbeat = 250\n"
+             "gossip\n"
+             "    seed = tcp://127.0.0.1:5600\n"
+             "    seed = tcp://127.0.0.1:5700\n"
+             "peers\n"
+             "    user\n"
+             "        events = tcp://127.0.0.1:5611\n"
+             "        calls = tcp://127.0.0.1:5612\n"
+             "    payment-2\n"
+             "        service = payment\n"
+             "        calls = ipc:///tmp/payment-2\n");
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, NULL);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_load (&config, path, &detail),
+                   ZMESH_OK), "%s", detail.text);
+    cr_assert (eq (str, config.name, "order"));
+    cr_assert (eq (str, config.events, "tcp://127.0.0.1:5601"));
+    cr_assert (config.verbose);
+    cr_assert (eq (int, config.heartbeat_ms, 250));
+    cr_assert (eq (sz, config.seed_count, 2));
+    cr_assert (eq (str, config.seeds [1], "tcp://127.0.0.1:5700"));
+    cr_assert (eq (sz, config.peer_count, 2));
+    cr_assert (eq (str, config.peers [0].service, "user"));
+    cr_assert (eq (str, config.peers [0].calls, "tcp://127.0.0.1:5612"));
+    cr_assert (eq (str, config.peers [1].label, "payment-2"));
+    cr_assert (eq (str, config.peers [1].service, "payment"));
+    cr_assert (eq (str, config.peers [1].events, ""));
+
+    //  The command line wins over the file.
+    cr_assert (eq (int, zmesh_node_config_set (&config, "timing/heartbeat=100",
+                                               NULL), ZMESH_OK));
+    cr_assert (eq (int, zmesh_node_config_set (
+                            &config, "peers/user/calls=tcp://127.0.0.1:6000",
+                            NULL), ZMESH_OK));
+    cr_assert (eq (int, config.heartbeat_ms, 100));
+    cr_assert (eq (str, config.peers [0].calls, "tcp://127.0.0.1:6000"));
+    cr_assert (eq (sz, config.peer_count, 2), "same label, same peer");
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail), ZMESH_OK),
+               "%s", detail.text);
+}
+
+static void
+s_assert_refused (const char *setting, const char *mention)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order");
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, &detail),
+                   ZMESH_ERR_CONFIG), "accepted %s", setting);
+    cr_assert (strstr (detail.text, mention) != NULL, "'%s' lacks '%s'",
+               detail.text, mention);
+}
+
+Test (config, refuses_bad_settings_and_says_which)
+{
+    s_assert_refused ("timing/heartbeat=fast", "timing/heartbeat");
+    s_assert_refused ("timing/heartbeat=5", "from 10 to");
+    s_assert_refused ("timing/heartbeat=99999999999999999999", "whole number");
+    s_assert_refused ("sockets/hwm=", "sockets/hwm");
+    s_assert_refused ("node/events=http://127.0.0.1:80", "node/events");
+    s_assert_refused ("node/name=order service", "node/name");
+    s_assert_refused ("node/verbose=yes", "node/verbose");
+    s_assert_refused ("node/advertise=10:20", "node/advertise");
+    s_assert_refused ("timing/hearbeat=100", "unknown key");
+    s_assert_refused ("peers/user/port=1", "unknown key");
+    s_assert_refused ("peers/user=tcp://127.0.0.1:1", "peers/<label>");
+    s_assert_refused ("peers/bad label/calls=tcp://127.0.0.1:1", "label");
+    s_assert_refused ("no equals sign", "path=value");
+    s_assert_refused ("=value", "path=value");
+}
+
+Test (config, refuses_bad_files)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, NULL);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_load (&config, "/nonexistent.zpl",
+                                                &detail), ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "no such file") != NULL);
+    s_write ("node\n    name = order\n    colour = blue\n");
+    cr_assert (eq (int, zmesh_node_config_load (&config, path, &detail),
+                   ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "node/colour") != NULL, "%s", detail.text);
+    cr_assert (strstr (detail.text, path) != NULL, "names the file");
+}
+
+Test (config, validation_checks_timing_and_peers)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order");
+    zmesh_node_config_set (&config, "timing/quiet=500", NULL);
+    zmesh_node_config_set (&config, "timing/heartbeat=600", NULL);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail),
+                   ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "heartbeat") != NULL);
+
+    zmesh_node_config_defaults (&config, "order");
+    zmesh_node_config_set (&config, "peers/user/service=user", NULL);
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail),
+                   ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "peers/user") != NULL);
+}
+
+Test (config, caps_peers_and_seeds)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order");
+    char setting [128];
+    for (int index = 0; index < ZMESH_CONFIG_PEERS_MAX; index++) {
+        snprintf (setting, sizeof setting, "peers/p%d/calls=tcp://127.0.0.1:%d",
+                  index, 7000 + index);
+        cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    }
+    s_assert_refused ("gossip/seed=nonsense", "gossip/seed");
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_set (
+                            &config, "peers/one-more/calls=tcp://127.0.0.1:1",
+                            &detail), ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "more than") != NULL);
+}
