@@ -8,6 +8,7 @@
 #include "sockopt.h"
 
 #define HEARTBEAT_TYPE  "zmesh.heartbeat"
+#define BYE_TYPE        "zmesh.bye"
 #define GOSSIP_PREFIX   "zmesh/"
 #define DRAIN_MAX       100     //  Messages taken from one socket per poll
 #define ROUTE_MAX       16      //  Instances considered for one call
@@ -237,32 +238,50 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
     return rc;
 }
 
-//  A heartbeat says who we are, where to reach us, and the sequence
-//  number our next event will get.
-static void
-s_send_heartbeat (zmesh_node_t *self)
+//  A control event (heartbeat or bye) says who we are, where to reach us,
+//  and the sequence number our next event will get. All of one instance's
+//  control events share one correlation id: the instance id.
+static zmesh_err_t
+s_send_control (zmesh_node_t *self, const char *type)
 {
     s_context_t saved = self->context;
     self->context.active = true;
     self->context.correlation = self->instance;
     self->context.has_cause = false;
-    zmesh_envelope_t *beat = s_envelope_new (self, ZMESH_KIND_EVENT,
-                                             HEARTBEAT_TYPE);
+    zmesh_envelope_t *control = s_envelope_new (self, ZMESH_KIND_EVENT, type);
     self->context = saved;
-    if (!beat)
-        return;
-    zmesh_envelope_set_seq (beat, self->seq + 1);
-    zmesh_envelope_set_header (beat, "instance", self->instance_text);
-    zmesh_envelope_set_header (beat, "events", self->events_endpoint);
-    zmesh_envelope_set_header (beat, "calls", self->calls_endpoint);
-    if (s_send_event (self, beat, true) == ZMESH_OK)
-        self->stats.heartbeats_sent++;
-    zmesh_envelope_destroy (&beat);
+    if (!control)
+        return ZMESH_ERR_NOMEM;
+    zmesh_envelope_set_seq (control, self->seq + 1);
+    zmesh_envelope_set_header (control, "instance", self->instance_text);
+    zmesh_envelope_set_header (control, "events", self->events_endpoint);
+    zmesh_envelope_set_header (control, "calls", self->calls_endpoint);
+    zmesh_err_t rc = s_send_event (self, control, true);
+    zmesh_envelope_destroy (&control);
+    return rc;
 }
 
 
 //  ---------------------------------------------------------------------
 //  Events in
+
+//  A peer that says goodbye is gone at once, not after timing/gone. One
+//  learned through gossip is forgotten and disconnected too: if it comes
+//  back, it comes back as a new instance, and gossip says so. A silent
+//  peer, by contrast, stays connected, since it may only be cut off.
+static void
+s_on_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
+{
+    const char *events = zmesh_envelope_header (bye, "events");
+    long index = events ? zmesh__peers_find_events (self->peers, events) : -1;
+    if (index < 0)
+        return;
+    zmesh__peers_gone (self->peers, (size_t) index, s_peer_changed, self);
+    if (!zmesh__peers_at (self->peers, (size_t) index)->from_config) {
+        s_reconnect_events (self, events, "");
+        zmesh__peers_remove (self->peers, (size_t) index);
+    }
+}
 
 static void
 s_on_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
@@ -341,6 +360,8 @@ s_on_event_message (zmesh_node_t *self)
         s_bad_frame (self, "events", rc, detail.text);
     else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
         s_on_heartbeat (self, event);
+    else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
+        s_on_bye (self, event);
     else if (!control)
         s_dispatch_event (self, event);
     zmesh_envelope_destroy (&event);
@@ -754,6 +775,9 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_node_t *self = *self_p;
     if (!self)
         return;
+    //  Tell subscribers we are going; PUB's linger lets it leave.
+    if (self->pub && *self->events_endpoint)
+        s_send_control (self, BYE_TYPE);
     zpoller_destroy (&self->poller);
     zactor_destroy (&self->gossip);
     zmesh__requester_destroy (&self->requester);
@@ -904,7 +928,8 @@ s_run_timers (zmesh_node_t *self)
 {
     int64_t now = zmesh_clock_mono_ms (self->clock);
     if (now >= self->next_heartbeat_ms) {
-        s_send_heartbeat (self);
+        if (s_send_control (self, HEARTBEAT_TYPE) == ZMESH_OK)
+            self->stats.heartbeats_sent++;
         self->next_heartbeat_ms = now + self->config.heartbeat_ms;
     }
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,

@@ -115,6 +115,22 @@ zmesh__peers_heard (zmesh_peers_t *self, size_t index, int64_t now_ms,
 }
 
 void
+zmesh__peers_gone (zmesh_peers_t *self, size_t index,
+                   zmesh_peer_change_fn *changed, void *arg)
+{
+    s_move (zmesh__peers_at (self, index), ZMESH_PEER_GONE, changed, arg);
+}
+
+void
+zmesh__peers_remove (zmesh_peers_t *self, size_t index)
+{
+    assert (self && index < self->count);
+    memmove (&self->items [index], &self->items [index + 1],
+             (self->count - index - 1) * sizeof self->items [0]);
+    self->count--;
+}
+
+void
 zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,
                    int gone_ms, zmesh_peer_change_fn *changed, void *arg)
 {

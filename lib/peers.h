@@ -43,6 +43,15 @@ void
     zmesh__peers_heard (zmesh_peers_t *self, size_t index, int64_t now_ms,
                         zmesh_peer_change_fn *changed, void *arg);
 
+//  Mark the peer at index gone: it said goodbye.
+void
+    zmesh__peers_gone (zmesh_peers_t *self, size_t index,
+                       zmesh_peer_change_fn *changed, void *arg);
+
+//  Forget the peer at index; later peers move down by one.
+void
+    zmesh__peers_remove (zmesh_peers_t *self, size_t index);
+
 //  Move every peer to the state its silence calls for at now_ms.
 void
     zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,

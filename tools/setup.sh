@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
-    libcriterion-dev valgrind
+    libcriterion-dev valgrind iproute2
 )
 
 missing=()

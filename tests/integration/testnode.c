@@ -1,7 +1,8 @@
 /*  testnode.c - a zmesh node process with a role, for the integration
     suites.
 
-        zmesh_testnode --role echo|relay|stuck [--name N] [--set path=value]...
+        zmesh_testnode --role echo|relay|stuck|seed [--name N]
+                       [--set path=value]...
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
     until SIGINT or SIGTERM, and exits 0.
@@ -12,6 +13,7 @@
     relay   serves relay.start: publishes relay.started, calls echo.say on
             service echo, and replies with the echo reply's body and headers.
     stuck   serves stuck.sleep, which blocks for 1500 ms, and stuck.ping.
+    seed    serves nothing of its own: a gossip directory for the others.
 
     Part of zmesh. MIT License.
 */
@@ -134,6 +136,11 @@ main (int argc, char *argv [])
     else if (streq (role, "stuck")) {
         zmesh_node_serve (node, "stuck.sleep", s_stuck_sleep, NULL);
         zmesh_node_serve (node, "stuck.ping", s_stuck_ping, NULL);
+    }
+    else if (!streq (role, "seed")) {
+        fprintf (stderr, "testnode: unknown role %s\n", role);
+        zmesh_node_destroy (&node);
+        return 2;
     }
     printf ("events=%s calls=%s\n", zmesh_node_events_endpoint (node),
             zmesh_node_calls_endpoint (node));

@@ -74,5 +74,13 @@ Test (peers, routes_alive_first_and_skips_gone)
     zmesh__peers_upsert (peers, "u2", "user", "tcp://e9", "tcp://u9", false, old);
     cr_assert (eq (str, old, "tcp://e2"));
     cr_assert (eq (sz, zmesh__peers_count (peers), 4));
+
+    //  A goodbye: gone at once, then forgotten.
+    zmesh__peers_gone (peers, 0, s_changed, NULL);
+    cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_GONE));
+    zmesh__peers_remove (peers, 0);
+    cr_assert (eq (sz, zmesh__peers_count (peers), 3));
+    cr_assert (eq (str, zmesh__peers_at (peers, 0)->key, "u2"));
+    cr_assert (eq (str, zmesh__peers_at (peers, 2)->key, "o1"));
     zmesh__peers_destroy (&peers);
 }

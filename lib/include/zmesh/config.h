@@ -4,7 +4,7 @@
     the modules get values, never a zconfig_t. Precedence runs: built-in
     default, then the file, then the command line (zmesh_node_config_set).
     Every key and its default is listed once, in lib/config.c, and in
-    proto/node-config.md for people.
+    proto/node.md (section 4) for people.
 
     Part of zmesh. MIT License.
 */
