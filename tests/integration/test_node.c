@@ -60,9 +60,11 @@ s_record (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
     snprintf (seen->type, sizeof seen->type, "%s", zmesh_envelope_type (event));
     seen->id = *zmesh_envelope_id (event);
     seen->correlation = *zmesh_envelope_correlation (event);
+    //  Nil when there is none: a flow's first message has no cause.
     const zmesh_uuid_t *cause = zmesh_envelope_causation (event);
-    cr_assert (cause != NULL, "%s has no causation", seen->type);
-    seen->causation = *cause;
+    memset (&seen->causation, 0, sizeof seen->causation);
+    if (cause)
+        seen->causation = *cause;
 }
 
 static const s_seen_t *
@@ -112,6 +114,15 @@ s_client (const char *setting1, const char *setting2, const char *setting3)
     zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
     cr_assert (node != NULL, "%s", detail.text);
     return node;
+}
+
+//  A client node that calls service at peer.
+static zmesh_node_t *
+s_client_for (const char *service, const s_peer_t *peer)
+{
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/%s/calls=%s", service, peer->calls);
+    return s_client (calls, NULL, NULL);
 }
 
 static void
@@ -171,6 +182,8 @@ Test (node, correlation_chains_through_a_handler_that_publishes_and_calls)
     const s_seen_t *said = s_find (&log, "echo.said");
     cr_assert (started && said, "events missing: %zu seen", log.count);
 
+    cr_assert (not (zmesh_uuid_is_nil (&started->causation)));
+    cr_assert (not (zmesh_uuid_is_nil (&said->causation)));
     //  One correlation id all the way through.
     cr_assert (zmesh_uuid_eq (zmesh_envelope_correlation (reply), &flow));
     cr_assert (zmesh_uuid_eq (&started->correlation, &flow));
@@ -197,9 +210,7 @@ Test (node, correlation_chains_through_a_handler_that_publishes_and_calls)
 Test (node, stuck_server_times_out_on_time_and_the_next_call_works)
 {
     s_peer_t stuck = s_start ("stuck", NULL, NULL);
-    char calls [300];
-    snprintf (calls, sizeof calls, "peers/stuck/calls=%s", stuck.calls);
-    zmesh_node_t *client = s_client (calls, NULL, NULL);
+    zmesh_node_t *client = s_client_for ("stuck", &stuck);
 
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
@@ -231,9 +242,7 @@ Test (node, stuck_server_times_out_on_time_and_the_next_call_works)
 Test (node, unknown_methods_and_services_get_clear_errors)
 {
     s_peer_t echo = s_start ("echo", NULL, NULL);
-    char calls [300];
-    snprintf (calls, sizeof calls, "peers/echo/calls=%s", echo.calls);
-    zmesh_node_t *client = s_client (calls, NULL, NULL);
+    zmesh_node_t *client = s_client_for ("echo", &echo);
 
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
@@ -265,4 +274,219 @@ Test (node, sigterm_stops_a_node_within_a_second)
     int64_t started = zclock_mono ();
     cr_assert (eq (int, child_stop (&echo.child, 1000), 0));
     cr_assert (le (i64, zclock_mono () - started, 1000));
+}
+
+//  Two nodes in this process, over tcp loopback, polled in turn.
+typedef struct {
+    zmesh_node_t *publisher;
+    zmesh_node_t *subscriber;
+} s_pair_t;
+
+static s_pair_t
+s_pair (void)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "publisher");
+    zmesh_node_config_set (&config, "timing/heartbeat=50", NULL);
+    s_pair_t pair;
+    pair.publisher = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (pair.publisher != NULL);
+    char events [300], calls [300];
+    snprintf (events, sizeof events, "peers/publisher/events=%s",
+              zmesh_node_events_endpoint (pair.publisher));
+    snprintf (calls, sizeof calls, "peers/publisher/calls=%s",
+              zmesh_node_calls_endpoint (pair.publisher));
+    zmesh_node_config_defaults (&config, "subscriber");
+    zmesh_node_config_set (&config, events, NULL);
+    zmesh_node_config_set (&config, calls, NULL);
+    pair.subscriber = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (pair.subscriber != NULL);
+    return pair;
+}
+
+static void
+s_poll_both (s_pair_t *pair)
+{
+    zmesh_node_poll (pair->publisher, 0);
+    zmesh_node_poll (pair->subscriber, 10);
+}
+
+Test (node, exact_subscriptions_skip_longer_types_and_prefixes_match)
+{
+    s_pair_t pair = s_pair ();
+    s_log_t log = {.count = 0};
+    zmesh_node_subscribe (pair.subscriber, "user.created", s_record, &log);
+    zmesh_node_subscribe (pair.subscriber, "order.*", s_record, &log);
+
+    //  Publish a probe until it arrives: then both subscriptions, sent
+    //  in order on one connection, have reached the publisher.
+    int64_t deadline = zclock_mono () + 5000;
+    while (log.count == 0 && zclock_mono () < deadline) {
+        zmesh_node_publish (pair.publisher, "order.probe", NULL, 0);
+        s_poll_both (&pair);
+    }
+    cr_assert (ge (sz, log.count, 1), "the subscriber never connected");
+    deadline = zclock_mono () + 200;        //  Probes still on the way
+    while (zclock_mono () < deadline)
+        s_poll_both (&pair);
+    log.count = 0;
+
+    const char *types [] = {"user.created_v2", "user.created", "users.created",
+                            "order.created", "orders.created",
+                            "order.confirmed", "user.createdx", NULL};
+    for (int index = 0; types [index]; index++)
+        cr_assert (eq (int, zmesh_node_publish (pair.publisher, types [index],
+                                                "\xc0", 1), 0));
+    deadline = zclock_mono () + 1000;
+    while (zclock_mono () < deadline)
+        s_poll_both (&pair);
+    cr_assert (eq (sz, log.count, 3));
+    cr_assert (eq (str, log.events [0].type, "user.created"));
+    cr_assert (eq (str, log.events [1].type, "order.created"));
+    cr_assert (eq (str, log.events [2].type, "order.confirmed"));
+    //  Outside any flow, each publish starts one of its own, uncaused.
+    cr_assert (not (zmesh_uuid_eq (&log.events [0].correlation,
+                                   &log.events [1].correlation)));
+    cr_assert (zmesh_uuid_is_nil (&log.events [0].causation));
+    zmesh_node_destroy (&pair.subscriber);
+    zmesh_node_destroy (&pair.publisher);
+}
+
+static void
+s_refuse (zmesh_node_t *node, const zmesh_envelope_t *request,
+          zmesh_envelope_t *reply, void *arg)
+{
+    (void) node, (void) request, (void) arg;
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR, 402,
+                               "payment declined");
+}
+
+//  A payment node in a thread of its own: sends its calls endpoint up the
+//  pipe, then serves until $TERM.
+static void
+s_payment_actor (zsock_t *pipe, void *arg)
+{
+    (void) arg;
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "payment");
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
+    if (!node) {
+        zsock_signal (pipe, 0);
+        zstr_sendx (pipe, "", "none", NULL);
+        return;
+    }
+    zmesh_node_serve (node, "payment.charge", s_refuse, NULL);
+    bool twice = zmesh_node_serve (node, "payment.charge", s_refuse, NULL)
+                 == ZMESH_ERR_INVALID;
+    zsock_signal (pipe, 0);
+    zstr_sendx (pipe, zmesh_node_calls_endpoint (node), twice ? "1" : "0",
+                NULL);
+    while (!zsock_events (pipe) || !(zsock_events (pipe) & ZMQ_POLLIN))
+        zmesh_node_poll (node, 10);
+    char *command = zstr_recv (pipe);
+    zstr_free (&command);
+    zmesh_node_destroy (&node);
+}
+
+Test (node, application_errors_reach_the_caller_with_code_and_text)
+{
+    zactor_t *payment = zactor_new (s_payment_actor, NULL);
+    char *calls = NULL, *twice = NULL;
+    zstr_recvx (payment, &calls, &twice, NULL);
+    cr_assert (eq (str, twice, "1"), "a method is served only once");
+    char setting [300];
+    snprintf (setting, sizeof setting, "peers/payment/calls=%s", calls);
+    zmesh_node_t *client = s_client (setting, NULL, NULL);
+
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, "payment", "payment.charge",
+                                         NULL, 0, 2000, &reply, &detail),
+                   ZMESH_ERR_APP_ERROR));
+    cr_assert (reply != NULL, "an application error comes with its reply");
+    cr_assert (eq (i64, zmesh_envelope_error_code (reply), 402));
+    cr_assert (eq (str, (char *) zmesh_envelope_error_text (reply),
+                   "payment declined"));
+    cr_assert (eq (str, detail.text, "payment declined"));
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&client);
+    zactor_destroy (&payment);
+    zstr_free (&calls);
+    zstr_free (&twice);
+}
+
+//  A server that answers its first request with a reply to some other
+//  request, and the second one properly.
+static void
+s_confused_actor (zsock_t *pipe, void *arg)
+{
+    (void) arg;
+    zsock_t *router = zsock_new_router ("tcp://127.0.0.1:*");
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (3);
+    zsock_signal (pipe, 0);
+    char *endpoint = zsock_last_endpoint (router);
+    zstr_send (pipe, endpoint);
+    zstr_free (&endpoint);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    for (int round = 0; zpoller_wait (poller, -1) == router; round++) {
+        zmsg_t *msg = zmsg_recv (router);
+        zframe_t *last = zmsg_last (msg);
+        zmesh_envelope_t *request = NULL;
+        if (zmesh_envelope_decode (zframe_data (last), zframe_size (last),
+                                   &request, NULL) != ZMESH_OK) {
+            zmsg_destroy (&msg);
+            continue;
+        }
+        zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
+        zmesh_uuid_t id;
+        zmesh_uuid_generate (rand, &id);
+        zmesh_envelope_set_id (reply, &id);
+        zmesh_envelope_set_correlation (reply,
+                                        zmesh_envelope_correlation (request));
+        if (round == 0)
+            zmesh_envelope_set_causation (reply, &id);
+        else
+            zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
+        zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
+        zmesh_envelope_set_source (reply, "confused");
+        zmsg_remove (msg, last);
+        zframe_destroy (&last);
+        zframe_t *frame = NULL;
+        zmesh_envelope_encode (reply, &frame, NULL);
+        zmsg_append (msg, &frame);
+        zmsg_send (&msg, router);
+        zmesh_envelope_destroy (&reply);
+        zmesh_envelope_destroy (&request);
+    }
+    zpoller_destroy (&poller);
+    zmesh_rand_destroy (&rand);
+    zsock_destroy (&router);
+}
+
+Test (node, a_reply_to_another_request_is_discarded)
+{
+    zactor_t *confused = zactor_new (s_confused_actor, NULL);
+    char *endpoint = zstr_recv (confused);
+    char setting [300];
+    snprintf (setting, sizeof setting, "peers/confused/calls=%s", endpoint);
+    zstr_free (&endpoint);
+    zmesh_node_t *client = s_client (setting, NULL, NULL);
+
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, "confused", "x.get", NULL, 0,
+                                         2000, &reply, &detail),
+                   ZMESH_ERR_BAD_REPLY));
+    cr_assert (reply == NULL);
+    cr_assert (strstr (detail.text, "another request") != NULL, "%s",
+               detail.text);
+    cr_assert (eq (int, zmesh_node_call (client, "confused", "x.get", NULL, 0,
+                                         2000, &reply, &detail), ZMESH_OK),
+               "%s", detail.text);
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.bad_replies, 1));
+    zmesh_node_destroy (&client);
+    zactor_destroy (&confused);
 }
