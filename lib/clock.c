@@ -7,6 +7,7 @@
 typedef struct {
     int64_t (*unix_ms) (zmesh_clock_t *self);
     int64_t (*mono_ms) (zmesh_clock_t *self);
+    bool (*sleep) (zmesh_clock_t *self, int64_t ms);
 } s_clock_ops_t;
 
 struct _zmesh_clock_t {
@@ -49,11 +50,40 @@ s_fake_mono_ms (zmesh_clock_t *self)
     return self->mono_ms;
 }
 
-static const s_clock_ops_t s_real_ops = {s_real_unix_ms, s_real_mono_ms};
-static const s_clock_ops_t s_fake_ops = {s_fake_unix_ms, s_fake_mono_ms};
+static bool
+s_real_sleep (zmesh_clock_t *self, int64_t ms)
+{
+    (void) self;
+    struct timespec left = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000};
+    //  CZMQ's handler sets zsys_interrupted for SIGINT and SIGTERM; other
+    //  signals only interrupt the sleep, which then goes on.
+    while (nanosleep (&left, &left) != 0 && errno == EINTR)
+        if (zsys_interrupted)
+            return false;
+    return true;
+}
+
+static bool
+s_fake_sleep (zmesh_clock_t *self, int64_t ms)
+{
+    zmesh_clock_fake_advance (self, ms);
+    return true;
+}
+
+static const s_clock_ops_t s_real_ops = {s_real_unix_ms, s_real_mono_ms,
+                                         s_real_sleep};
+static const s_clock_ops_t s_fake_ops = {s_fake_unix_ms, s_fake_mono_ms,
+                                         s_fake_sleep};
 
 //  Immutable: the real clock reads the kernel and keeps nothing.
 static zmesh_clock_t s_real_clock = {&s_real_ops, 0, 0};
+
+bool
+zmesh_clock_sleep (zmesh_clock_t *self, int64_t ms)
+{
+    assert (self);
+    return ms <= 0 || self->ops->sleep (self, ms);
+}
 
 zmesh_clock_t *
 zmesh_clock_real (void)

@@ -37,9 +37,47 @@ static const s_key_t s_keys [] = {
      600000},
     {"sockets/zmtp_timeout", KEY_INT, FIELD (zmtp_timeout_ms), "5000", 0,
      600000},
+    {"calls/dedupe", KEY_INT, FIELD (dedupe_entries), "1024", 0, 1000000},
+    {"calls/dedupe_bytes", KEY_INT, FIELD (dedupe_bytes), "16777216", 0,
+     1073741824},
 };
 #undef FIELD
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys [0])
+
+//  The keys of a call policy: under the node for every service, and under
+//  services/<name>/ for one. Defaults are zmesh_call_policy_defaults'.
+typedef enum { POLICY_INT, POLICY_WINDOW, POLICY_MODE, POLICY_JITTER } s_policy_kind_t;
+typedef struct {
+    const char *path;
+    s_policy_kind_t kind;
+    size_t offset;              //  In zmesh_call_policy_t
+    long min, max;
+} s_policy_key_t;
+
+#define POLICY(name) offsetof (zmesh_call_policy_t, name)
+static const s_policy_key_t s_policy_keys [] = {
+    {"breaker/window", POLICY_WINDOW, POLICY (breaker.time_window), 0, 0},
+    {"breaker/window_size", POLICY_INT, POLICY (breaker.window_size), 1,
+     ZMESH_BREAKER_WINDOW_MAX},
+    {"breaker/window_ms", POLICY_INT, POLICY (breaker.window_ms), 10, 3600000},
+    {"breaker/min_calls", POLICY_INT, POLICY (breaker.min_calls), 1, 1000000},
+    {"breaker/failure_rate", POLICY_INT, POLICY (breaker.failure_rate), 1, 100},
+    {"breaker/slow_call", POLICY_INT, POLICY (breaker.slow_call_ms), 0, 3600000},
+    {"breaker/reset_timeout", POLICY_INT, POLICY (breaker.reset_timeout_ms), 1,
+     3600000},
+    {"breaker/probes", POLICY_INT, POLICY (breaker.probes), 1,
+     ZMESH_BREAKER_PROBES_MAX},
+    {"breaker/mode", POLICY_MODE, POLICY (breaker.mode), 0, 0},
+    {"retry/retries", POLICY_INT, POLICY (retry.retries), 0, 100},
+    {"retry/base_delay", POLICY_INT, POLICY (retry.base_delay_ms), 0, 600000},
+    {"retry/max_delay", POLICY_INT, POLICY (retry.max_delay_ms), 0, 600000},
+    {"retry/jitter", POLICY_JITTER, POLICY (retry.full_jitter), 0, 0},
+    {"retry/budget", POLICY_INT, POLICY (retry.budget), 0, 100},
+    {"retry/budget_max", POLICY_INT, POLICY (retry.budget_max), 0, 1000000},
+    {"calls/max_in_flight", POLICY_INT, POLICY (max_in_flight), 1, 1000000},
+};
+#undef POLICY
+#define POLICY_KEY_COUNT (sizeof s_policy_keys / sizeof s_policy_keys [0])
 
 #define CONFIG_ERROR(detail, ...)               \
     do {                                        \
@@ -118,6 +156,110 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
     return ZMESH_ERR_INVALID;
 }
 
+static const s_policy_key_t *
+s_policy_key (const char *path)
+{
+    for (size_t index = 0; index < POLICY_KEY_COUNT; index++)
+        if (streq (s_policy_keys [index].path, path))
+            return &s_policy_keys [index];
+    return NULL;
+}
+
+//  Set one policy value; shown is the path to name in errors.
+static zmesh_err_t
+s_apply_policy (zmesh_call_policy_t *policy, const s_policy_key_t *key,
+                const char *shown, const char *value, zmesh_detail_t *detail)
+{
+    char *field = (char *) policy + key->offset;
+    char *end;
+    long number;
+    switch (key->kind) {
+        case POLICY_INT:
+            errno = 0;
+            number = strtol (value, &end, 10);
+            if (errno || end == value || *end || number < key->min
+                || number > key->max)
+                CONFIG_ERROR (detail, "%s: '%s' is not a whole number from "
+                              "%ld to %ld", shown, value, key->min, key->max);
+            *(int *) field = (int) number;
+            return ZMESH_OK;
+        case POLICY_WINDOW:
+            if (!streq (value, "count") && !streq (value, "time"))
+                CONFIG_ERROR (detail, "%s: '%s' is not count or time", shown,
+                              value);
+            *(bool *) field = streq (value, "time");
+            return ZMESH_OK;
+        case POLICY_JITTER:
+            if (!streq (value, "full") && !streq (value, "none"))
+                CONFIG_ERROR (detail, "%s: '%s' is not full or none", shown,
+                              value);
+            *(bool *) field = streq (value, "full");
+            return ZMESH_OK;
+        case POLICY_MODE:
+            if (streq (value, "normal"))
+                *(zmesh_breaker_mode_t *) field = ZMESH_BREAKER_NORMAL;
+            else if (streq (value, "forced-open"))
+                *(zmesh_breaker_mode_t *) field = ZMESH_BREAKER_FORCED_OPEN;
+            else if (streq (value, "disabled"))
+                *(zmesh_breaker_mode_t *) field = ZMESH_BREAKER_DISABLED;
+            else
+                CONFIG_ERROR (detail, "%s: '%s' is not normal, forced-open "
+                              "or disabled", shown, value);
+            return ZMESH_OK;
+    }
+    return ZMESH_ERR_INVALID;
+}
+
+//  services/<service>/<policy key> = value: checked now on a scratch
+//  policy, kept as text, applied when the node asks for that service.
+static zmesh_err_t
+s_apply_override (zmesh_node_config_t *config, const char *path,
+                  const char *value, zmesh_detail_t *detail)
+{
+    const char *service = path + strlen ("services/");
+    const char *slash = strchr (service, '/');
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
+    if (slash && slash - service <= ZMESH_ENVELOPE_SOURCE_MAX)
+        snprintf (name, sizeof name, "%.*s", (int) (slash - service), service);
+    if (!zmesh_envelope_name_valid (name, ZMESH_ENVELOPE_SOURCE_MAX))
+        CONFIG_ERROR (detail, "%s: say services/<service>/<key> with a "
+                      "service name", path);
+    const s_policy_key_t *key = s_policy_key (slash + 1);
+    if (!key)
+        CONFIG_ERROR (detail, "%s: unknown key; a service takes breaker/*, "
+                      "retry/* and calls/max_in_flight", path);
+    zmesh_call_policy_t scratch;
+    zmesh_call_policy_defaults (&scratch);
+    zmesh_err_t rc = s_apply_policy (&scratch, key, path, value, detail);
+    if (rc)
+        return rc;
+    if (strlen (value) >= sizeof config->overrides [0].value)
+        CONFIG_ERROR (detail, "%s: value too long", path);
+    if (config->override_count == ZMESH_CONFIG_OVERRIDES_MAX)
+        CONFIG_ERROR (detail, "%s: more than %d services/ settings", path,
+                      ZMESH_CONFIG_OVERRIDES_MAX);
+    zmesh_policy_override_t *override =
+        &config->overrides [config->override_count++];
+    memcpy (override->service, name, strlen (name) + 1);
+    snprintf (override->key, sizeof override->key, "%s", key->path);
+    snprintf (override->value, sizeof override->value, "%s", value);
+    return ZMESH_OK;
+}
+
+void
+zmesh_node_config_policy (const zmesh_node_config_t *config,
+                          const char *service, zmesh_call_policy_t *policy)
+{
+    assert (config && service && policy);
+    *policy = config->policy;
+    for (size_t index = 0; index < config->override_count; index++) {
+        const zmesh_policy_override_t *override = &config->overrides [index];
+        if (streq (override->service, service))
+            s_apply_policy (policy, s_policy_key (override->key), override->key,
+                            override->value, NULL);
+    }
+}
+
 //  The peer with this label, made if it is new.
 static zmesh_peer_config_t *
 s_peer (zmesh_node_config_t *config, const char *label, size_t length,
@@ -185,14 +327,21 @@ s_apply (zmesh_node_config_t *config, const char *path, const char *value,
     for (size_t index = 0; index < KEY_COUNT; index++)
         if (streq (s_keys [index].path, path))
             return s_apply_scalar (config, &s_keys [index], value, detail);
+    const s_policy_key_t *policy_key = s_policy_key (path);
+    if (policy_key)
+        return s_apply_policy (&config->policy, policy_key, path, value, detail);
     if (strncmp (path, "peers/", 6) == 0)
         return s_apply_peer (config, path, value, detail);
+    if (strncmp (path, "services/", 9) == 0)
+        return s_apply_override (config, path, value, detail);
     if (streq (path, "gossip/seed")) {
         if (config->seed_count == ZMESH_CONFIG_SEEDS_MAX)
             CONFIG_ERROR (detail, "gossip/seed: more than %d seeds",
                           ZMESH_CONFIG_SEEDS_MAX);
-        return s_copy_endpoint (config->seeds [config->seed_count++], path,
-                                value, false, detail);
+        zmesh_err_t rc = s_copy_endpoint (config->seeds [config->seed_count],
+                                          path, value, false, detail);
+        config->seed_count += rc == ZMESH_OK;
+        return rc;
     }
     CONFIG_ERROR (detail, "%s: unknown key", path);
 }
@@ -207,6 +356,7 @@ zmesh_node_config_defaults (zmesh_node_config_t *config, const char *name)
                                          s_keys [index].fallback, NULL);
         assert (rc == ZMESH_OK);
     }
+    zmesh_call_policy_defaults (&config->policy);
     if (name)
         snprintf (config->name, sizeof config->name, "%s", name);
 }
@@ -275,6 +425,10 @@ zmesh_node_config_validate (const zmesh_node_config_t *config,
     assert (config);
     if (!*config->name)
         CONFIG_ERROR (detail, "node/name: a node needs a name");
+    if (!zmesh_envelope_name_valid (config->name, ZMESH_ENVELOPE_SOURCE_MAX))
+        CONFIG_ERROR (detail, "node/name: '%s' is not 1 to %d characters of "
+                      "[A-Za-z0-9._-]", config->name,
+                      ZMESH_ENVELOPE_SOURCE_MAX);
     if (!*config->events || !*config->calls)
         CONFIG_ERROR (detail, "node/events and node/calls: a node binds "
                       "both");
@@ -293,6 +447,18 @@ zmesh_node_config_validate (const zmesh_node_config_t *config,
         if (!*peer->events && !*peer->calls)
             CONFIG_ERROR (detail, "peers/%s: give events, calls or both",
                           peer->label);
+    }
+    if (zmesh_call_policy_validate (&config->policy, detail) != ZMESH_OK)
+        return ZMESH_ERR_CONFIG;
+    for (size_t index = 0; index < config->override_count; index++) {
+        zmesh_call_policy_t policy;
+        const char *service = config->overrides [index].service;
+        zmesh_node_config_policy (config, service, &policy);
+        if (zmesh_call_policy_validate (&policy, detail) != ZMESH_OK) {
+            char first [sizeof detail->text];
+            snprintf (first, sizeof first, "%s", detail ? detail->text : "");
+            CONFIG_ERROR (detail, "services/%s: %s", service, first);
+        }
     }
     return ZMESH_OK;
 }

@@ -12,6 +12,7 @@
 #define GOSSIP_PREFIX   "zmesh/"
 #define DRAIN_MAX       100     //  Messages taken from one socket per poll
 #define ROUTE_MAX       16      //  Instances considered for one call
+#define PEERS_MAX       1024    //  Instances a node will learn of
 
 typedef struct {
     char *pattern;              //  As given to zmesh_node_subscribe
@@ -46,7 +47,12 @@ struct _zmesh_node_t {
     zsock_t *router;                //  Calls in
     zactor_t *gossip;               //  zgossip, when configured
     zpoller_t *poller;
-    zmesh_requester_t *requester;   //  Calls out
+    zmesh_requester_t *requester;   //  Calls out, one attempt at a time
+    zmesh_caller_t *caller;         //  Breakers, retries, failover
+    zhashx_t *policies;             //  service -> zmesh_call_policy_t
+    zhashx_t *replies;              //  request id -> reply frame, for retries
+    zlistx_t *reply_order;          //  Their ids, oldest first
+    size_t reply_bytes;             //  Bytes of the frames kept
     zmesh_peers_t *peers;
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
@@ -76,11 +82,18 @@ s_subscription_destroy (void **item_p)
     }
 }
 
+//  For containers of plain zmesh__alloc'd items.
 static void
 s_method_destroy (void **item_p)
 {
     zmesh__free (*item_p);
     *item_p = NULL;
+}
+
+static void
+s_frame_destroy (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
 }
 
 //  Bad input is counted always and logged once per burst: the first frame
@@ -120,6 +133,17 @@ s_advertised (zmesh_node_t *self, zsock_t *socket, char *endpoint)
     else
         snprintf (endpoint, ZMESH_ENDPOINT_MAX + 1, "%s", bound);
     zstr_free (&bound);
+}
+
+//  An endpoint as a peer may announce it: a ZeroMQ transport we use, and
+//  short enough to keep whole.
+static bool
+s_endpoint_valid (const char *endpoint)
+{
+    size_t length = strnlen (endpoint, ZMESH_ENDPOINT_MAX + 1);
+    return length > 6 && length <= ZMESH_ENDPOINT_MAX
+        && (strncmp (endpoint, "tcp://", 6) == 0
+            || strncmp (endpoint, "ipc://", 6) == 0);
 }
 
 //  Move the SUB socket's connection from old_events to events.
@@ -277,8 +301,10 @@ s_on_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
     if (index < 0)
         return;
     zmesh__peers_gone (self->peers, (size_t) index, s_peer_changed, self);
-    if (!zmesh__peers_at (self->peers, (size_t) index)->from_config) {
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!peer->from_config) {
         s_reconnect_events (self, events, "");
+        zmesh__requester_forget (self->requester, peer->calls);
         zmesh__peers_remove (self->peers, (size_t) index);
     }
 }
@@ -294,14 +320,23 @@ s_on_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
                      "heartbeat without instance, events or calls header");
         return;
     }
+    if (!s_endpoint_valid (events) || !s_endpoint_valid (calls)) {
+        s_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                     "heartbeat with an endpoint that is not one");
+        return;
+    }
     self->stats.heartbeats_received++;
     long index = zmesh__peers_find_events (self->peers, events);
     if (index < 0) {
-        //  Reached through an endpoint spelled differently in our config:
-        //  learn the instance under its own name.
-        s_add_peer (self, instance, zmesh_envelope_source (beat), events,
-                    calls, false);
-        index = zmesh__peers_find_events (self->peers, events);
+        //  We reach it through an endpoint spelled otherwise (a host name
+        //  for an address): we already receive from it, so learn it under
+        //  its instance id without connecting a second time.
+        char old_events [ZMESH_ENDPOINT_MAX + 1];
+        if (zmesh__peers_count (self->peers) >= PEERS_MAX)
+            return;
+        index = zmesh__peers_upsert (self->peers, instance,
+                                     zmesh_envelope_source (beat), events,
+                                     calls, false, old_events);
         if (index < 0)
             return;
     }
@@ -372,15 +407,67 @@ s_on_event_message (zmesh_node_t *self)
 //  ---------------------------------------------------------------------
 //  Calls in
 
-//  Reply to the request routed by msg (whose last frame is the request,
-//  and is replaced by the reply). Takes msg.
+//  Keep a reply frame (taken) under its request's id, so that a retry of
+//  the request is answered without running the handler again. Oldest
+//  replies go first, to stay within calls/dedupe and calls/dedupe_bytes.
 static void
-s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply)
+s_cache_reply (zmesh_node_t *self, const char *key, zframe_t **frame_p)
+{
+    size_t size = zframe_size (*frame_p);
+    if (!self->config.dedupe_entries
+        || size > (size_t) self->config.dedupe_bytes) {
+        zframe_destroy (frame_p);
+        return;
+    }
+    while (zhashx_size (self->replies) >= (size_t) self->config.dedupe_entries
+           || self->reply_bytes + size > (size_t) self->config.dedupe_bytes) {
+        const char *oldest = zlistx_first (self->reply_order);
+        zframe_t *evicted = zhashx_lookup (self->replies, oldest);
+        self->reply_bytes -= zframe_size (evicted);
+        zhashx_delete (self->replies, oldest);
+        zlistx_delete (self->reply_order, zlistx_cursor (self->reply_order));
+    }
+    char *copy = zmesh__strndup (key, strlen (key));
+    if (!copy) {
+        zframe_destroy (frame_p);
+        return;
+    }
+    zhashx_insert (self->replies, key, *frame_p);
+    zlistx_add_end (self->reply_order, copy);
+    self->reply_bytes += size;
+    *frame_p = NULL;
+}
+
+//  The cache key of a request: its id in hex.
+static void
+s_reply_key (const zmesh_envelope_t *request, char *key)
+{
+    const uint8_t *bytes = zmesh_envelope_id (request)->bytes;
+    for (size_t index = 0; index < ZMESH_UUID_SIZE; index++)
+        snprintf (key + 2 * index, 3, "%02x", bytes [index]);
+}
+
+//  Send a reply frame (taken) to the request routed by msg (taken), whose
+//  last frame, the request, it replaces.
+static void
+s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p)
 {
     zmsg_t *msg = *msg_p;
     zframe_t *request = zmsg_last (msg);
     zmsg_remove (msg, request);
     zframe_destroy (&request);
+    zmsg_append (msg, frame_p);
+    if (zmsg_send (msg_p, self->router) != 0)
+        zmsg_destroy (msg_p);   //  The caller is gone
+    self->stats.calls_served++;
+}
+
+//  Reply to the request routed by msg (taken); cache_key, if not NULL,
+//  keeps the reply for retries of the request.
+static void
+s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
+              const char *cache_key)
+{
     zframe_t *frame = NULL;
     zmesh_detail_t detail = {""};
     if (zmesh_envelope_encode (reply, &frame, &detail) != ZMESH_OK) {
@@ -397,10 +484,11 @@ s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply)
             return;
         }
     }
-    zmsg_append (msg, &frame);
-    if (zmsg_send (msg_p, self->router) != 0)
-        zmsg_destroy (msg_p);   //  The caller is gone
-    self->stats.calls_served++;
+    if (cache_key) {
+        zframe_t *kept = zframe_dup (frame);
+        s_cache_reply (self, cache_key, &kept);
+    }
+    s_send_frame (self, msg_p, &frame);
 }
 
 //  Reply with a mesh error; request may be NULL if it could not be read.
@@ -427,7 +515,7 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
     char bounded [ZMESH_ENVELOPE_TEXT_MAX + 1];
     snprintf (bounded, sizeof bounded, "%s", text);
     zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR, code, bounded);
-    s_send_reply (self, msg_p, reply);
+    s_send_reply (self, msg_p, reply, NULL);
     zmesh_envelope_destroy (&reply);
 }
 
@@ -448,8 +536,10 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
     if (reply)
         method->handler (self, request, reply, method->arg);
     self->context = saved;
+    char key [2 * ZMESH_UUID_SIZE + 1];
+    s_reply_key (request, key);
     if (reply)
-        s_send_reply (self, msg_p, reply);
+        s_send_reply (self, msg_p, reply, key);
     else
         zmsg_destroy (msg_p);
     zmesh_envelope_destroy (&reply);
@@ -507,8 +597,20 @@ s_on_call_message (zmesh_node_t *self)
     else if (zmesh_envelope_budget_ms (request) == 0)
         s_reply_error (self, &msg, request, ZMESH_MESH_DEADLINE_EXCEEDED,
                        "the caller's budget was spent before the call began");
-    else
-        s_run_method (self, &msg, request, method);
+    else {
+        //  A retry of a request already answered gets the same answer,
+        //  and the handler does not run twice.
+        char key [2 * ZMESH_UUID_SIZE + 1];
+        s_reply_key (request, key);
+        zframe_t *kept = zhashx_lookup (self->replies, key);
+        if (kept) {
+            zframe_t *copy = zframe_dup (kept);
+            self->stats.duplicates_answered++;
+            s_send_frame (self, &msg, &copy);
+        }
+        else
+            s_run_method (self, &msg, request, method);
+    }
     zmesh_envelope_destroy (&request);
 }
 
@@ -516,26 +618,95 @@ s_on_call_message (zmesh_node_t *self)
 //  ---------------------------------------------------------------------
 //  Calls out
 
+//  The request of a call in progress, for its attempts.
+typedef struct {
+    zmesh_node_t *node;
+    zmesh_envelope_t *request;
+} s_call_t;
+
+//  One attempt: the same request, with the time that is left.
 static zmesh_err_t
-s_outcome (zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+s_attempt (void *arg, const char *endpoint, int64_t deadline_ms,
+           zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
-    zmesh_envelope_t *reply = *reply_p;
-    zmesh_status_t status = zmesh_envelope_status (reply);
-    if (status == ZMESH_STATUS_OK)
-        return ZMESH_OK;
-    const char *text = zmesh_envelope_error_text (reply);
-    zmesh__detail (detail, "%s", text ? text : "");
-    if (status == ZMESH_STATUS_APP_ERROR)
-        return ZMESH_ERR_APP_ERROR;
-    zmesh_err_t rc;
-    switch (zmesh_envelope_error_code (reply)) {
-        case ZMESH_MESH_UNKNOWN_METHOD: rc = ZMESH_ERR_UNKNOWN_METHOD; break;
-        case ZMESH_MESH_DEADLINE_EXCEEDED: rc = ZMESH_ERR_TIMEOUT; break;
-        case ZMESH_MESH_BAD_REQUEST: rc = ZMESH_ERR_BAD_REQUEST; break;
-        case ZMESH_MESH_UNAVAILABLE: rc = ZMESH_ERR_UNAVAILABLE; break;
-        default: rc = ZMESH_ERR_REMOTE_INTERNAL; break;
+    s_call_t *call = arg;
+    zmesh_node_t *self = call->node;
+    int64_t left = deadline_ms - zmesh_clock_mono_ms (self->clock);
+    if (left <= 0) {
+        zmesh__detail (detail, "the deadline passed");
+        return ZMESH_ERR_TIMEOUT;
     }
-    zmesh_envelope_destroy (reply_p);
+    zmesh_envelope_set_budget_ms (call->request, left > UINT32_MAX
+                                                 ? UINT32_MAX : (uint32_t) left);
+    zframe_t *frame = NULL;
+    zmesh_err_t rc = zmesh_envelope_encode (call->request, &frame, detail);
+    if (rc)
+        return rc;
+    self->stats.calls_made++;
+    rc = zmesh__requester_call (self->requester, endpoint, frame,
+                                zmesh_envelope_id (call->request), deadline_ms,
+                                reply_p, detail);
+    zframe_destroy (&frame);
+    if (rc == ZMESH_ERR_TIMEOUT)
+        self->stats.call_timeouts++;
+    else if (rc == ZMESH_ERR_BAD_REPLY)
+        self->stats.bad_replies++;
+    return rc;
+}
+
+//  The policy for calls to service, worked out once.
+static const zmesh_call_policy_t *
+s_policy (zmesh_node_t *self, const char *service)
+{
+    zmesh_call_policy_t *policy = zhashx_lookup (self->policies, service);
+    if (!policy && (policy = zmesh__alloc (sizeof *policy))) {
+        zmesh_node_config_policy (&self->config, service, policy);
+        zhashx_insert (self->policies, service, policy);
+    }
+    return policy ? policy : &self->config.policy;
+}
+
+zmesh_err_t
+zmesh_node_call_with (zmesh_node_t *self, const char *service,
+                      const char *method, const void *body, size_t body_size,
+                      const zmesh_call_options_t *options,
+                      zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+{
+    assert (self && service && reply_p);
+    uint32_t timeout_ms = options && options->timeout_ms
+                        ? options->timeout_ms
+                        : (uint32_t) self->config.call_timeout_ms;
+    int64_t deadline = zmesh_clock_mono_ms (self->clock) + timeout_ms;
+    if (self->context.has_deadline && self->context.deadline_ms < deadline)
+        deadline = self->context.deadline_ms;
+    zmesh_envelope_t *request = s_envelope_new (self, ZMESH_KIND_REQUEST,
+                                                method);
+    if (!request) {
+        zmesh__detail (detail, "'%s' is not a method name", method);
+        return ZMESH_ERR_ENVELOPE_BAD_NAME;
+    }
+    zmesh_err_t rc = body_size ? zmesh_envelope_set_body (request, body,
+                                                          body_size)
+                               : ZMESH_OK;
+    if (rc == ZMESH_OK) {
+        const char *endpoints [ROUTE_MAX];
+        s_call_t attempt_arg = {self, request};
+        zmesh_call_t call = {
+            .attempt = s_attempt,
+            .attempt_arg = &attempt_arg,
+            .service = service,
+            .method = method,
+            .correlation = zmesh_envelope_correlation (request),
+            .policy = s_policy (self, service),
+            .endpoints = endpoints,
+            .endpoint_count = zmesh__peers_route (self->peers, service,
+                                                  endpoints, ROUTE_MAX),
+            .deadline_ms = deadline,
+            .fallback = options ? options->fallback : NULL,
+            .fallback_arg = options ? options->fallback_arg : NULL};
+        rc = zmesh_caller_call (self->caller, &call, reply_p, detail);
+    }
+    zmesh_envelope_destroy (&request);
     return rc;
 }
 
@@ -544,50 +715,29 @@ zmesh_node_call (zmesh_node_t *self, const char *service, const char *method,
                  const void *body, size_t body_size, uint32_t timeout_ms,
                  zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
-    assert (self && service && reply_p);
-    int64_t now = zmesh_clock_mono_ms (self->clock);
-    int64_t deadline = now + (timeout_ms ? (int64_t) timeout_ms
-                                         : self->config.call_timeout_ms);
-    if (self->context.has_deadline && self->context.deadline_ms < deadline)
-        deadline = self->context.deadline_ms;
-    if (deadline <= now) {
-        zmesh__detail (detail, "the incoming request's budget is spent");
-        return ZMESH_ERR_TIMEOUT;
-    }
-    const char *endpoints [ROUTE_MAX];
-    if (zmesh__peers_route (self->peers, service, endpoints, ROUTE_MAX) == 0) {
-        zmesh__detail (detail, "no live instance of %s is known", service);
-        return ZMESH_ERR_NO_ROUTE;
-    }
-    zmesh_envelope_t *request = s_envelope_new (self, ZMESH_KIND_REQUEST,
-                                                method);
-    if (!request) {
-        zmesh__detail (detail, "'%s' is not a method name", method);
-        return ZMESH_ERR_ENVELOPE_BAD_NAME;
-    }
-    zmesh_envelope_set_budget_ms (request, (uint32_t) (deadline - now));
-    zmesh_err_t rc = body_size ? zmesh_envelope_set_body (request, body,
-                                                          body_size)
-                               : ZMESH_OK;
-    zframe_t *frame = NULL;
-    if (rc == ZMESH_OK)
-        rc = zmesh_envelope_encode (request, &frame, detail);
-    if (rc == ZMESH_OK) {
-        //  The seam on the REQ path: one attempt, on the best instance.
-        self->stats.calls_made++;
-        rc = zmesh__requester_call (self->requester, endpoints [0], frame,
-                                    zmesh_envelope_id (request), deadline,
-                                    reply_p, detail);
-        if (rc == ZMESH_ERR_TIMEOUT)
-            self->stats.call_timeouts++;
-        else if (rc == ZMESH_ERR_BAD_REPLY)
-            self->stats.bad_replies++;
-        else if (rc == ZMESH_OK)
-            rc = s_outcome (reply_p, detail);
-    }
-    zframe_destroy (&frame);
-    zmesh_envelope_destroy (&request);
-    return rc;
+    zmesh_call_options_t options = {timeout_ms, NULL, NULL};
+    return zmesh_node_call_with (self, service, method, body, body_size,
+                                 &options, reply_p, detail);
+}
+
+void
+zmesh_reply_overloaded (zmesh_envelope_t *reply, uint32_t retry_after_ms)
+{
+    assert (reply);
+    char text [64];
+    snprintf (text, sizeof text, "overloaded, retry after %u ms",
+              retry_after_ms);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                               ZMESH_MESH_UNAVAILABLE, text);
+    snprintf (text, sizeof text, "%u", retry_after_ms);
+    zmesh_envelope_set_header (reply, "retry-after-ms", text);
+}
+
+zmesh_caller_t *
+zmesh_node_caller (zmesh_node_t *self)
+{
+    assert (self);
+    return self->caller;
 }
 
 
@@ -609,11 +759,22 @@ s_on_gossip (zmesh_node_t *self)
         char calls [ZMESH_ENDPOINT_MAX + 1] = "";
         sscanf (key + strlen (GOSSIP_PREFIX), "%64[A-Za-z0-9._-]", service);
         sscanf (value, "events=%255s calls=%255s", events, calls);
-        if (*service && *events && *calls)
-            s_add_peer (self, key, service, events, calls, false);
-        else
+        if (!*service || !s_endpoint_valid (events) || !s_endpoint_valid (calls)
+            || strlen (key) > ZMESH_ENDPOINT_MAX)
             zsys_warning ("node %s: ignored gossip %s = %s",
                           self->config.name, key, value);
+        else if (zmesh__peers_find_events (self->peers, events) >= 0)
+            ;                   //  Known already, from the config
+        else if (zmesh__peers_count (self->peers) >= PEERS_MAX)
+            zsys_warning ("node %s: knows %d peers, ignored %s",
+                          self->config.name, PEERS_MAX, key);
+        else {
+            s_add_peer (self, key, service, events, calls, false);
+            long index = zmesh__peers_find_events (self->peers, events);
+            if (index >= 0)
+                zmesh__peers_at (self->peers, (size_t) index)->last_heard_ms =
+                    zmesh_clock_mono_ms (self->clock);
+        }
     }
     zstr_free (&command);
     zstr_free (&key);
@@ -668,6 +829,7 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"bad_replies", stats->bad_replies},
         {"heartbeats_sent", stats->heartbeats_sent},
         {"heartbeats_received", stats->heartbeats_received},
+        {"duplicates_answered", stats->duplicates_answered},
     };
     for (size_t index = 0; index < sizeof counters / sizeof counters [0];
          index++) {
@@ -742,7 +904,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->requester = self->rand && self->peers
                     ? zmesh__requester_new (&self->config, self->clock)
                     : NULL;
-    if (!self->requester) {
+    self->caller = self->rand ? zmesh_caller_new (self->clock, self->rand)
+                              : NULL;
+    if (!self->requester || !self->caller) {
         zmesh__detail (detail, "out of memory or no random source");
         zmesh_node_destroy (&self);
         return NULL;
@@ -753,6 +917,12 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     zlistx_set_destructor (self->subscriptions, s_subscription_destroy);
     self->methods = zhashx_new ();
     zhashx_set_destructor (self->methods, s_method_destroy);
+    self->policies = zhashx_new ();
+    zhashx_set_destructor (self->policies, s_method_destroy);
+    self->replies = zhashx_new ();
+    zhashx_set_destructor (self->replies, s_frame_destroy);
+    self->reply_order = zlistx_new ();
+    zlistx_set_destructor (self->reply_order, s_method_destroy);
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || s_open_sockets (self, detail) != ZMESH_OK
         || ((*config->gossip_bind || config->seed_count)
@@ -780,12 +950,16 @@ zmesh_node_destroy (zmesh_node_t **self_p)
         s_send_control (self, BYE_TYPE);
     zpoller_destroy (&self->poller);
     zactor_destroy (&self->gossip);
+    zmesh_caller_destroy (&self->caller);
     zmesh__requester_destroy (&self->requester);
     zsock_destroy (&self->router);
     zsock_destroy (&self->sub);
     zsock_destroy (&self->pub);
     zlistx_destroy (&self->subscriptions);
     zhashx_destroy (&self->methods);
+    zhashx_destroy (&self->policies);
+    zhashx_destroy (&self->replies);
+    zlistx_destroy (&self->reply_order);
     zmesh__peers_destroy (&self->peers);
     zmesh_rand_destroy (&self->owned_rand);
     zmesh__free (self);
@@ -943,8 +1117,9 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     int64_t until_beat = self->next_heartbeat_ms
                        - zmesh_clock_mono_ms (self->clock);
     int wait = timeout_ms;
-    if (until_beat < wait)
-        wait = until_beat > 0 ? (int) until_beat : 0;
+    if (wait < 0 || until_beat < wait)
+        wait = until_beat <= 0 ? 0 : until_beat > INT_MAX ? INT_MAX
+                                                          : (int) until_beat;
     void *ready = zpoller_wait (self->poller, wait);
     if (!ready && zpoller_terminated (self->poller))
         return ZMESH_ERR_INTERRUPTED;
@@ -956,7 +1131,9 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && (zsock_events (self->router) & ZMQ_POLLIN); count++)
         s_on_call_message (self);
-    if (self->gossip && ready == self->gossip)
+    for (int count = 0; self->gossip && count < DRAIN_MAX
+                        && (zsock_events (zactor_sock (self->gossip))
+                            & ZMQ_POLLIN); count++)
         s_on_gossip (self);
     s_run_timers (self);
     return zsys_interrupted ? ZMESH_ERR_INTERRUPTED : ZMESH_OK;

@@ -137,9 +137,19 @@ zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,
     assert (self);
     for (size_t index = 0; index < self->count; index++) {
         zmesh_peer_info_t *peer = &self->items [index];
-        if (peer->state == ZMESH_PEER_UNKNOWN)
-            continue;           //  Nothing heard, nothing to age
+        //  Gone stays gone until a heartbeat says otherwise (it may have
+        //  said goodbye a moment after its last beat). A configured peer
+        //  never heard from may serve calls without beating; one learned
+        //  through gossip ages from when it was learned.
+        if (peer->state == ZMESH_PEER_GONE
+            || (peer->state == ZMESH_PEER_UNKNOWN && peer->from_config))
+            continue;
         int64_t silence = now_ms - peer->last_heard_ms;
+        if (peer->state == ZMESH_PEER_UNKNOWN) {
+            if (silence >= gone_ms)
+                s_move (peer, ZMESH_PEER_GONE, changed, arg);
+            continue;
+        }
         s_move (peer, silence >= gone_ms    ? ZMESH_PEER_GONE
                       : silence >= quiet_ms ? ZMESH_PEER_QUIET
                                             : ZMESH_PEER_ALIVE,

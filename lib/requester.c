@@ -98,7 +98,8 @@ s_receive (zmesh_requester_t *self, s_link_t *link,
             zmesh__detail (detail, "no reply before the deadline");
             return ZMESH_ERR_TIMEOUT;
         }
-        if (zpoller_wait (link->poller, (int) remaining))
+        if (zpoller_wait (link->poller,
+                          remaining > INT_MAX ? INT_MAX : (int) remaining))
             break;
         if (zpoller_terminated (link->poller)) {
             zmesh__detail (detail, "interrupted while waiting for a reply");
@@ -161,6 +162,13 @@ zmesh__requester_call (zmesh_requester_t *self, const char *endpoint,
     if (rc != ZMESH_OK)
         s_reopen (self, endpoint);
     return rc;
+}
+
+void
+zmesh__requester_forget (zmesh_requester_t *self, const char *endpoint)
+{
+    assert (self && endpoint);
+    zhashx_delete (self->links, endpoint);
 }
 
 uint64_t

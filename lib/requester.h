@@ -36,6 +36,10 @@ zmesh_err_t
                            int64_t deadline_ms, zmesh_envelope_t **reply_p,
                            zmesh_detail_t *detail);
 
+//  Close the socket to endpoint, if there is one: its peer is gone.
+void
+    zmesh__requester_forget (zmesh_requester_t *self, const char *endpoint);
+
 //  How many sockets the requester has replaced after a failed attempt.
 uint64_t
     zmesh__requester_reopened (zmesh_requester_t *self);

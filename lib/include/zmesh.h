@@ -25,6 +25,9 @@
 #include "zmesh/uuid.h"
 #include "zmesh/envelope.h"
 #include "zmesh/topic.h"
+#include "zmesh/breaker.h"
+#include "zmesh/retry.h"
+#include "zmesh/caller.h"
 #include "zmesh/config.h"
 #include "zmesh/node.h"
 

@@ -138,6 +138,20 @@ Test (config, refuses_bad_files)
     cr_assert (strstr (detail.text, path) != NULL, "names the file");
 }
 
+Test (config, a_bad_name_or_seed_leaves_nothing_behind)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order service");
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail),
+                   ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "node/name") != NULL);
+    zmesh_node_config_defaults (&config, "order");
+    cr_assert (eq (int, zmesh_node_config_set (&config, "gossip/seed=bogus",
+                                               NULL), ZMESH_ERR_CONFIG));
+    cr_assert (eq (sz, config.seed_count, 0));
+}
+
 Test (config, validation_checks_timing_and_peers)
 {
     zmesh_node_config_t config;

@@ -84,3 +84,39 @@ Test (peers, routes_alive_first_and_skips_gone)
     cr_assert (eq (str, zmesh__peers_at (peers, 2)->key, "o1"));
     zmesh__peers_destroy (&peers);
 }
+
+Test (peers, a_goodbye_holds_until_the_next_heartbeat)
+{
+    zmesh_peers_t *peers = zmesh__peers_new ();
+    char old [ZMESH_ENDPOINT_MAX + 1];
+    zmesh__peers_upsert (peers, "user", "user", "tcp://a:1", "tcp://a:2", true,
+                         old);
+    zmesh__peers_heard (peers, 0, 1000, NULL, NULL);
+    zmesh__peers_gone (peers, 0, NULL, NULL);
+    zmesh__peers_tick (peers, 1001, 3000, 10000, NULL, NULL);
+    cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_GONE),
+               "a recent beat does not undo a goodbye");
+    zmesh__peers_heard (peers, 0, 1500, NULL, NULL);
+    cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_ALIVE));
+    zmesh__peers_destroy (&peers);
+}
+
+Test (peers, a_gossip_peer_never_heard_from_ages_but_a_configured_one_waits)
+{
+    zmesh_peers_t *peers = zmesh__peers_new ();
+    char old [ZMESH_ENDPOINT_MAX + 1];
+    zmesh__peers_upsert (peers, "zmesh/user/1", "user", "tcp://a:1",
+                         "tcp://a:2", false, old);
+    zmesh__peers_upsert (peers, "user-static", "user", "", "tcp://b:2", true,
+                         old);
+    zmesh__peers_at (peers, 0)->last_heard_ms = 5000;   //  Learned then
+    zmesh__peers_tick (peers, 14999, 3000, 10000, NULL, NULL);
+    cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_UNKNOWN));
+    zmesh__peers_tick (peers, 15000, 3000, 10000, NULL, NULL);
+    cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_GONE));
+    cr_assert (eq (int, zmesh__peers_at (peers, 1)->state, ZMESH_PEER_UNKNOWN));
+    const char *endpoints [4];
+    cr_assert (eq (sz, zmesh__peers_route (peers, "user", endpoints, 4), 1));
+    cr_assert (eq (str, (char *) endpoints [0], "tcp://b:2"));
+    zmesh__peers_destroy (&peers);
+}

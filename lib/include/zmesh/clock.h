@@ -10,6 +10,7 @@
 #ifndef ZMESH_CLOCK_H_INCLUDED
 #define ZMESH_CLOCK_H_INCLUDED
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -40,6 +41,12 @@ int64_t
 //  Milliseconds on a monotonic clock with an arbitrary origin; never jumps.
 int64_t
     zmesh_clock_mono_ms (zmesh_clock_t *self);
+
+//  Wait ms milliseconds: the real clock sleeps, the fake clock only moves
+//  forward by ms. Returns false if a signal (SIGINT, SIGTERM) cut the
+//  wait short.
+bool
+    zmesh_clock_sleep (zmesh_clock_t *self, int64_t ms);
 
 //  Move a fake clock forward by ms (both readings). Asserts the clock is fake
 //  and ms is not negative.

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "zmesh/caller.h"
 #include "zmesh/error.h"
 #include "zmesh/envelope.h"
 
@@ -23,6 +24,7 @@ extern "C" {
 #define ZMESH_ENDPOINT_MAX      255     //  Characters of a ZeroMQ endpoint
 #define ZMESH_CONFIG_PEERS_MAX  32      //  Static peer instances
 #define ZMESH_CONFIG_SEEDS_MAX  8       //  Gossip seeds
+#define ZMESH_CONFIG_OVERRIDES_MAX 64   //  services/<name>/... settings
 
 typedef struct {
     char label [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  e.g. "user-2"
@@ -30,6 +32,14 @@ typedef struct {
     char events [ZMESH_ENDPOINT_MAX + 1];   //  Its PUB endpoint, or ""
     char calls [ZMESH_ENDPOINT_MAX + 1];    //  Its call endpoint, or ""
 } zmesh_peer_config_t;
+
+//  One services/<service>/<key> = <value> setting, applied over the
+//  node's policy for calls to that service.
+typedef struct {
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    char key [32];              //  e.g. "breaker/failure_rate"
+    char value [32];
+} zmesh_policy_override_t;
 
 typedef struct {
     char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  node/name
@@ -53,6 +63,11 @@ typedef struct {
     int zmtp_heartbeat_ms;      //  sockets/zmtp_heartbeat: ZMTP PING period
     int zmtp_timeout_ms;        //  sockets/zmtp_timeout: dead link after
     bool verbose;               //  node/verbose
+    int dedupe_entries;         //  calls/dedupe: replies kept for retries
+    int dedupe_bytes;           //  calls/dedupe_bytes: their size, at most
+    zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
+    size_t override_count;
+    zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];
 } zmesh_node_config_t;
 
 //  Fill config with the built-in defaults, for a node called name (may be
@@ -73,6 +88,13 @@ zmesh_err_t
 zmesh_err_t
     zmesh_node_config_set (zmesh_node_config_t *config, const char *setting,
                            zmesh_detail_t *detail);
+
+//  The policy for calls to service: the node's policy with that service's
+//  overrides applied in the order they were given.
+void
+    zmesh_node_config_policy (const zmesh_node_config_t *config,
+                              const char *service,
+                              zmesh_call_policy_t *policy);
 
 //  Check the whole config for consistency (a name, bind endpoints, timing
 //  that makes sense). Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.

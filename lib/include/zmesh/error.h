@@ -53,7 +53,9 @@ extern "C" {
     X (ERR_UNKNOWN_METHOD, "call: the service has no such method")           \
     X (ERR_BAD_REQUEST, "call: the service could not read the request")      \
     X (ERR_UNAVAILABLE, "call: the service is unavailable")                  \
-    X (ERR_REMOTE_INTERNAL, "call: the service failed internally")
+    X (ERR_REMOTE_INTERNAL, "call: the service failed internally")          \
+    X (ERR_CIRCUIT_OPEN, "call: circuit open, the call was not made")        \
+    X (ERR_OVERLOADED, "call: too many calls in flight to the target")
 
 typedef enum {
 #define ZMESH_ERR_ENUM_(name, text) ZMESH_##name,

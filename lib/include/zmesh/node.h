@@ -21,6 +21,7 @@
 #ifndef ZMESH_NODE_H_INCLUDED
 #define ZMESH_NODE_H_INCLUDED
 
+#include "zmesh/caller.h"
 #include "zmesh/clock.h"
 #include "zmesh/config.h"
 #include "zmesh/envelope.h"
@@ -59,7 +60,8 @@ typedef struct {
     char events [ZMESH_ENDPOINT_MAX + 1];   //  Its PUB endpoint, or ""
     char calls [ZMESH_ENDPOINT_MAX + 1];    //  Its call endpoint, or ""
     zmesh_peer_state_t state;
-    int64_t last_heard_ms;      //  Monotonic time of its last heartbeat
+    int64_t last_heard_ms;      //  Monotonic: its last heartbeat, or when
+                                //  gossip brought it
     bool from_config;           //  False if learned through gossip
 } zmesh_peer_info_t;
 
@@ -74,7 +76,14 @@ typedef struct {
     uint64_t bad_replies;       //  Garbage or replies to other requests
     uint64_t heartbeats_sent;
     uint64_t heartbeats_received;
+    uint64_t duplicates_answered;   //  Retried requests answered from cache
 } zmesh_node_stats_t;
+
+typedef struct {
+    uint32_t timeout_ms;        //  0: timing/call_timeout
+    zmesh_fallback_fn *fallback;    //  Makes the reply if the call fails
+    void *fallback_arg;
+} zmesh_call_options_t;
 
 //  Create a node from a validated config (copied), binding its sockets and
 //  connecting to its configured peers and gossip seeds. clock and rand are
@@ -122,9 +131,13 @@ zmesh_err_t
 
 //  Call method on an instance of service and wait at most timeout_ms (0:
 //  timing/call_timeout; inside a handler, never past the incoming request's
-//  budget). Returns ZMESH_OK with *reply_p set (caller owns it), or
-//  ZMESH_ERR_APP_ERROR with *reply_p set to the error reply, or a mesh
-//  error with *reply_p untouched: ZMESH_ERR_NO_ROUTE, ZMESH_ERR_TIMEOUT,
+//  budget). The call goes through the node's caller (zmesh/caller.h):
+//  breakers per instance, bulkheads, retries of the same request id with
+//  backoff, failover to other instances, all within the one deadline, under
+//  the policy configured for service. Returns ZMESH_OK with *reply_p set
+//  (caller owns it), or ZMESH_ERR_APP_ERROR with *reply_p set to the error
+//  reply, or an error with *reply_p untouched: ZMESH_ERR_NO_ROUTE,
+//  ZMESH_ERR_CIRCUIT_OPEN, ZMESH_ERR_OVERLOADED, ZMESH_ERR_TIMEOUT,
 //  ZMESH_ERR_UNKNOWN_METHOD, ZMESH_ERR_BAD_REQUEST, ZMESH_ERR_UNAVAILABLE,
 //  ZMESH_ERR_REMOTE_INTERNAL, ZMESH_ERR_BAD_REPLY, ZMESH_ERR_INTERRUPTED.
 //  detail, if not NULL, says more.
@@ -133,6 +146,22 @@ zmesh_err_t
                      const char *method, const void *body, size_t body_size,
                      uint32_t timeout_ms, zmesh_envelope_t **reply_p,
                      zmesh_detail_t *detail);
+
+//  zmesh_node_call with options: a timeout and a fallback (NULL: none).
+zmesh_err_t
+    zmesh_node_call_with (zmesh_node_t *self, const char *service,
+                          const char *method, const void *body,
+                          size_t body_size, const zmesh_call_options_t *options,
+                          zmesh_envelope_t **reply_p, zmesh_detail_t *detail);
+
+//  Answer a request with "overloaded, retry after retry_after_ms": a mesh
+//  error (unavailable) that callers retry no sooner than asked.
+void
+    zmesh_reply_overloaded (zmesh_envelope_t *reply, uint32_t retry_after_ms);
+
+//  The node's caller, to look at its breakers and counters.
+zmesh_caller_t *
+    zmesh_node_caller (zmesh_node_t *self);
 
 //  Start a flow outside any handler: until zmesh_node_flow_end, what the
 //  node publishes and calls carries correlation (NULL: a new one). Outside
