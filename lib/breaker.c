@@ -29,6 +29,7 @@ struct _zmesh_breaker_t {
     int ring_filled;            //  Outcomes in the ring
     int ring_failures;          //  Failures in the ring
     s_bucket_t buckets [BUCKETS];   //  Time window
+    int probes_granted;         //  Probes let through this round
     int probes_out;             //  Probes granted and not yet back
     int probes_ok;              //  Probes that succeeded this round
     s_probe_t probes [ZMESH_BREAKER_PROBES_MAX];
@@ -196,6 +197,7 @@ s_move (zmesh_breaker_t *self, zmesh_breaker_state_t to, int64_t now)
     zmesh_breaker_state_t from = self->state;
     self->state = to;
     self->generation++;
+    self->probes_granted = 0;
     self->probes_out = 0;
     self->probes_ok = 0;
     if (to == ZMESH_BREAKER_OPEN) {
@@ -243,8 +245,10 @@ zmesh_breaker_acquire (zmesh_breaker_t *self, int64_t deadline_ms,
     else {
         s_refresh (self, now);
         probe = self->state == ZMESH_BREAKER_HALF_OPEN;
+        //  Exactly `probes` calls per half-open round, however fast the
+        //  first ones come back.
         grant = self->state == ZMESH_BREAKER_CLOSED
-             || (probe && self->probes_out < self->config.probes);
+             || (probe && self->probes_granted < self->config.probes);
     }
     if (!grant) {
         self->stats.rejections++;
@@ -257,6 +261,7 @@ zmesh_breaker_acquire (zmesh_breaker_t *self, int64_t deadline_ms,
     permit->deadline_ms = deadline_ms;
     permit->ticket = ++self->next_ticket;
     if (probe) {
+        self->probes_granted++;
         s_probe_t *slot = &self->probes [self->probes_out++];
         slot->ticket = permit->ticket;
         slot->deadline_ms = deadline_ms;

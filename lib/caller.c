@@ -129,7 +129,8 @@ s_budget (zmesh_caller_t *self, const char *service,
 //  failure, *why says which of the two stopped every instance.
 static long
 s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
-          zmesh_breaker_permit_t *permit, zmesh_err_t *why)
+          int64_t deadline_ms, zmesh_breaker_permit_t *permit,
+          zmesh_err_t *why)
 {
     *why = ZMESH_ERR_OVERLOADED;
     for (int pass = 0; pass < 2; pass++)
@@ -144,8 +145,8 @@ s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
             }
             if (target->in_flight >= call->policy->max_in_flight)
                 continue;
-            if (zmesh_breaker_acquire (target->breaker, call->deadline_ms,
-                                       permit) == ZMESH_OK)
+            if (zmesh_breaker_acquire (target->breaker, deadline_ms, permit)
+                == ZMESH_OK)
                 return (long) index;
             *why = ZMESH_ERR_CIRCUIT_OPEN;
         }
@@ -236,12 +237,13 @@ s_attempt (zmesh_caller_t *self, const zmesh_call_t *call, size_t index,
            const zmesh_breaker_permit_t *permit, zmesh_envelope_t **reply_p,
            int64_t *retry_after_ms, zmesh_detail_t *detail)
 {
+    int64_t deadline_ms = permit->deadline_ms;
     s_target_t *target = zhashx_lookup (self->targets, call->endpoints [index]);
     target->in_flight++;
     self->stats.attempts++;
     zmesh_envelope_t *reply = NULL;
     zmesh_err_t rc = call->attempt (call->attempt_arg, call->endpoints [index],
-                                    call->deadline_ms, &reply, detail);
+                                    deadline_ms, &reply, detail);
     target->in_flight--;
     if (rc == ZMESH_OK) {
         rc = zmesh_caller_reply_error (reply);
@@ -303,8 +305,18 @@ zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
             rc = ZMESH_ERR_TIMEOUT;
             break;
         }
+        //  One attempt may not take all the time there is, so that a timeout
+        //  leaves time to try another instance.
+        int64_t attempt_deadline = call->deadline_ms;
+        if (retry->attempt_timeout_ms) {
+            int64_t capped = zmesh_clock_mono_ms (self->clock)
+                           + retry->attempt_timeout_ms;
+            if (capped < attempt_deadline)
+                attempt_deadline = capped;
+        }
         zmesh_breaker_permit_t permit;
-        long index = s_choose (self, call, tried, &permit, &rc);
+        long index = s_choose (self, call, tried, attempt_deadline, &permit,
+                               &rc);
         if (index < 0) {
             zmesh__detail (detail, "no instance of %s takes calls: %s",
                            call->service, zmesh_strerror (rc));

@@ -69,6 +69,8 @@ static const s_policy_key_t s_policy_keys [] = {
      ZMESH_BREAKER_PROBES_MAX},
     {"breaker/mode", POLICY_MODE, POLICY (breaker.mode), 0, 0},
     {"retry/retries", POLICY_INT, POLICY (retry.retries), 0, 100},
+    {"retry/attempt_timeout", POLICY_INT, POLICY (retry.attempt_timeout_ms), 0,
+     3600000},
     {"retry/base_delay", POLICY_INT, POLICY (retry.base_delay_ms), 0, 600000},
     {"retry/max_delay", POLICY_INT, POLICY (retry.max_delay_ms), 0, 600000},
     {"retry/jitter", POLICY_JITTER, POLICY (retry.full_jitter), 0, 0},

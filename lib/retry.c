@@ -9,6 +9,7 @@ zmesh_retry_config_defaults (zmesh_retry_config_t *config)
 {
     assert (config);
     config->retries = 3;
+    config->attempt_timeout_ms = 1000;
     config->base_delay_ms = 100;
     config->max_delay_ms = 2000;
     config->full_jitter = true;
@@ -24,6 +25,8 @@ zmesh_retry_config_validate (const zmesh_retry_config_t *config,
     const char *problem = NULL;
     if (config->retries < 0 || config->retries > 100)
         problem = "retries must be 0 to 100";
+    else if (config->attempt_timeout_ms < 0)
+        problem = "attempt_timeout cannot be negative";
     else if (config->base_delay_ms < 0 || config->max_delay_ms < 0)
         problem = "delays cannot be negative";
     else if (config->max_delay_ms < config->base_delay_ms)

@@ -12,6 +12,28 @@
 
 extern char **environ;
 
+#define LIVE_MAX 32
+static pid_t s_live [LIVE_MAX];  //  Started, not yet reaped
+
+static void
+s_forget (pid_t pid)
+{
+    for (int index = 0; index < LIVE_MAX; index++)
+        if (s_live [index] == pid)
+            s_live [index] = 0;
+}
+
+void
+child_cleanup (void)
+{
+    for (int index = 0; index < LIVE_MAX; index++)
+        if (s_live [index] > 0) {
+            kill (s_live [index], SIGKILL);
+            waitpid (s_live [index], NULL, 0);
+            s_live [index] = 0;
+        }
+}
+
 child_t
 child_spawn (char *const argv [])
 {
@@ -27,6 +49,11 @@ child_spawn (char *const argv [])
     cr_assert (posix_spawn (&child.pid, argv [0], &actions, NULL, argv,
                             environ) == 0, "cannot start %s", argv [0]);
     posix_spawn_file_actions_destroy (&actions);
+    for (int index = 0; index < LIVE_MAX; index++)
+        if (s_live [index] == 0) {
+            s_live [index] = child.pid;
+            break;
+        }
     close (out [1]);
     close (err [1]);
     child.out = fdopen (out [0], "r");
@@ -53,6 +80,7 @@ child_reap (child_t *child, int timeout_ms)
     for (int waited = 0; waited <= timeout_ms; waited += 5) {
         int status;
         if (waitpid (child->pid, &status, WNOHANG) == child->pid) {
+            s_forget (child->pid);
             fclose (child->out);
             fclose (child->err);
             return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
@@ -61,6 +89,7 @@ child_reap (child_t *child, int timeout_ms)
     }
     kill (child->pid, SIGKILL);
     waitpid (child->pid, NULL, 0);
+    s_forget (child->pid);
     fclose (child->out);
     fclose (child->err);
     cr_fatal ("child %d did not exit within %d ms", child->pid, timeout_ms);
@@ -72,4 +101,36 @@ child_stop (child_t *child, int timeout_ms)
 {
     kill (child->pid, SIGTERM);
     return child_reap (child, timeout_ms);
+}
+
+void
+child_kill (child_t *child)
+{
+    kill (child->pid, SIGKILL);
+    waitpid (child->pid, NULL, 0);
+    s_forget (child->pid);
+    fclose (child->out);
+    fclose (child->err);
+}
+
+testnode_t
+testnode_start (const char *program, const char *role,
+                const char *const *settings)
+{
+    char *argv [40] = {(char *) program, "--role", (char *) role};
+    int argc = 3;
+    for (int index = 0; settings && settings [index]; index++) {
+        cr_assert (argc < 37, "too many settings");
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) settings [index];
+    }
+    argv [argc] = NULL;
+    testnode_t node;
+    node.child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
+               "%s printed no endpoints", role);
+    cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
+                       node.calls) == 2, "%s", line);
+    return node;
 }

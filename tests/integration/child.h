@@ -33,4 +33,26 @@ int
 int
     child_stop (child_t *child, int timeout_ms);
 
+//  Kill every child this process started and has not reaped: a suite's
+//  .fini, so that a failed assertion leaves no process behind.
+void
+    child_cleanup (void);
+
+//  Send SIGKILL and reap: a crash, with no goodbye.
+void
+    child_kill (child_t *child);
+
+//  A zmesh_testnode process and the endpoints it printed.
+typedef struct {
+    child_t child;
+    char events [256];
+    char calls [256];
+} testnode_t;
+
+//  Start program (zmesh_testnode) with role and the NULL-terminated
+//  settings (path=value), and wait for its endpoints; asserts on failure.
+testnode_t
+    testnode_start (const char *program, const char *role,
+                    const char *const *settings);
+
 #endif

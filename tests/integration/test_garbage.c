@@ -12,6 +12,8 @@
 #include "zmesh.h"
 #include "child.h"
 
+TestSuite (garbage, .fini = child_cleanup);
+
 //  Connect a plain TCP socket to a tcp://127.0.0.1:port endpoint and write
 //  bytes that are not ZMTP.
 static void
@@ -92,11 +94,10 @@ Test (garbage, to_every_socket_and_the_node_still_serves, .timeout = 60)
     snprintf (setting, sizeof setting, "peers/rogue/events=%s", rogue_endpoint);
     zstr_free (&rogue_endpoint);
 
-    char *argv [] = {TESTNODE, "--role", "echo", "--set", setting, NULL};
-    child_t echo = child_spawn (argv);
-    char line [600], events [256], calls [256];
-    cr_assert (child_read_line (echo.out, line, sizeof line, 5000));
-    cr_assert (sscanf (line, "events=%255s calls=%255s", events, calls) == 2);
+    const char *settings [] = {setting, NULL};
+    testnode_t node = testnode_start (TESTNODE, "echo", settings);
+    child_t echo = node.child;
+    const char *events = node.events, *calls = node.calls;
 
     //  1. Bytes that are not ZMTP at all, to both bound ports.
     s_raw_garbage (events, rand);

@@ -8,6 +8,8 @@
 #include "zmesh.h"
 #include "child.h"
 
+TestSuite (hello_events, .fini = child_cleanup);
+
 static child_t
 s_spawn (const char *command, const char *endpoint, const char *count)
 {

@@ -27,8 +27,6 @@
 static char prefix [16];         //  zm<pid>: names of our namespaces, links
 static bool created;
 static zmesh_node_t *client;     //  This test's node, on host 3
-static child_t children [8];     //  Node processes, to stop on any exit
-static size_t child_count;
 
 //  Run a shell command; returns its exit status.
 static int
@@ -49,12 +47,7 @@ s_teardown (void)
     //  On a failed assertion the test body is gone mid-way: stop what it
     //  started here, before the namespaces go.
     zmesh_node_destroy (&client);
-    for (size_t index = 0; index < child_count; index++)
-        if (children [index].pid > 0) {
-            kill (children [index].pid, SIGKILL);
-            waitpid (children [index].pid, NULL, 0);
-        }
-    child_count = 0;
+    child_cleanup ();
     if (!created)
         return;
     //  Deleting a namespace deletes the links in it, the bridge included.
@@ -112,21 +105,15 @@ s_start (int host, const char *role, int base, const char *extra)
                        "--set", timing [2], "--set",
                        extra ? (char *) extra : seed, NULL};
     child_t child = child_spawn (argv);
-    cr_assert (child_count < 8);
-    children [child_count++] = child;
     char line [600];
     cr_assert (child_read_line (child.out, line, sizeof line, 5000),
                "%s on host %d did not start", role, host);
     return child;
 }
 
-//  Stop a child this suite started, and forget it.
 static int
 s_stop (child_t *child)
 {
-    for (size_t index = 0; index < child_count; index++)
-        if (children [index].pid == child->pid)
-            children [index].pid = 0;
     return child_stop (child, 2000);
 }
 

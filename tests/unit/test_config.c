@@ -187,3 +187,57 @@ Test (config, caps_peers_and_seeds)
                             &detail), ZMESH_ERR_CONFIG));
     cr_assert (strstr (detail.text, "more than") != NULL);
 }
+
+Test (config, call_policy_for_every_service_and_for_one)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order");
+    cr_assert (eq (int, config.policy.breaker.failure_rate, 50));
+    cr_assert (eq (int, config.policy.breaker.reset_timeout_ms, 30000));
+    cr_assert (eq (int, config.policy.retry.retries, 3));
+    const char *settings [] = {
+        "breaker/min_calls=4", "breaker/window=time", "retry/jitter=none",
+        "services/payment/breaker/failure_rate=25",
+        "services/payment/breaker/mode=forced-open",
+        "services/payment/retry/retries=0", "breaker/reset_timeout=1000", NULL};
+    zmesh_detail_t detail = {""};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   &detail), 0),
+                   "%s: %s", settings [index], detail.text);
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail), 0),
+               "%s", detail.text);
+    zmesh_call_policy_t user, payment;
+    zmesh_node_config_policy (&config, "user", &user);
+    zmesh_node_config_policy (&config, "payment", &payment);
+    cr_assert (eq (int, user.breaker.min_calls, 4));
+    cr_assert (user.breaker.time_window);
+    cr_assert (not (user.retry.full_jitter));
+    cr_assert (eq (int, user.breaker.failure_rate, 50));
+    cr_assert (eq (int, payment.breaker.failure_rate, 25));
+    cr_assert (eq (int, payment.breaker.mode, ZMESH_BREAKER_FORCED_OPEN));
+    cr_assert (eq (int, payment.retry.retries, 0));
+    cr_assert (eq (int, payment.breaker.min_calls, 4), "node-wide values");
+    cr_assert (eq (int, payment.breaker.reset_timeout_ms, 1000),
+               "even when set after the override");
+}
+
+Test (config, refuses_bad_policy_settings)
+{
+    s_assert_refused ("breaker/failure_rate=0", "breaker/failure_rate");
+    s_assert_refused ("breaker/window=sliding", "count or time");
+    s_assert_refused ("breaker/mode=off", "forced-open");
+    s_assert_refused ("retry/jitter=half", "full or none");
+    s_assert_refused ("services/payment/breaker/colour=red", "unknown key");
+    s_assert_refused ("services/pay ment/retry/retries=1", "service name");
+    s_assert_refused ("services/payment/retry/retries=-1", "retry/retries");
+
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "order");
+    zmesh_node_config_set (&config, "services/user/breaker/min_calls=50", NULL);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_validate (&config, &detail),
+                   ZMESH_ERR_CONFIG), "min_calls above the window size");
+    cr_assert (strstr (detail.text, "services/user") != NULL, "%s",
+               detail.text);
+}

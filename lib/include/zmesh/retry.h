@@ -27,6 +27,8 @@ extern "C" {
 
 typedef struct {
     int retries;                //  Attempts after the first (0..100)
+    int attempt_timeout_ms;     //  Longest one attempt may wait; 0: all
+                                //  that is left of the deadline
     int base_delay_ms;          //  Backoff before the first retry
     int max_delay_ms;           //  Cap on any one delay
     bool full_jitter;           //  Draw each delay from [0, backoff]
@@ -34,8 +36,10 @@ typedef struct {
     int budget_max;             //  Retries that can be saved up
 } zmesh_retry_config_t;
 
-//  Defaults: 3 retries (4 attempts), 100 ms base, 2000 ms cap, full
-//  jitter, a budget of 20 % with at most 10 retries saved up.
+//  Defaults: 3 retries (4 attempts), 1000 ms per attempt at most (so that
+//  a timeout on one instance leaves time to try another within the
+//  default 5 s deadline), 100 ms base, 2000 ms cap, full jitter, a budget
+//  of 20 % with at most 10 retries saved up.
 void
     zmesh_retry_config_defaults (zmesh_retry_config_t *config);
 

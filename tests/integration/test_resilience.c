@@ -1,0 +1,180 @@
+/*  test_resilience.c - breakers, failover and recovery against real node
+    processes that are killed with SIGKILL and started again.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include "child.h"
+
+TestSuite (resilience, .fini = child_cleanup);
+
+//  Servers here are killed. On tcp, CZMQ gives a "*" bind the lowest free
+//  port (and "!" a port drawn from a generator seeded by the time), so a
+//  server another test starts meanwhile can take over a dead one's port
+//  and answer in its place. IPC paths of this process's own are never
+//  taken by anyone else.
+typedef struct {
+    char events [128];
+    char calls [128];
+    const char *settings [3];
+} s_ipc_t;
+
+//  Fill ipc in place: its settings point into it.
+static void
+s_ipc (s_ipc_t *ipc, const char *name)
+{
+    snprintf (ipc->events, sizeof ipc->events,
+              "node/events=ipc:///tmp/zmesh-resilience-%d-%s-events", getpid (),
+              name);
+    snprintf (ipc->calls, sizeof ipc->calls,
+              "node/calls=ipc:///tmp/zmesh-resilience-%d-%s-calls", getpid (),
+              name);
+    ipc->settings [0] = ipc->events;
+    ipc->settings [1] = ipc->calls;
+    ipc->settings [2] = NULL;
+}
+
+//  Remove the socket files a server left behind.
+static void
+s_unlink (const s_ipc_t *ipc)
+{
+    unlink (strchr (ipc->events, '=') + 7);
+    unlink (strchr (ipc->calls, '=') + 7);
+}
+
+static zmesh_node_t *
+s_client (const char *const *settings)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "client");
+    zmesh_detail_t detail = {""};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   &detail), 0),
+                   "%s", detail.text);
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    return node;
+}
+
+static zmesh_err_t
+s_say (zmesh_node_t *client)
+{
+    zmesh_envelope_t *reply = NULL;
+    zmesh_err_t rc = zmesh_node_call (client, "echo", "echo.say", "\x07", 1, 0,
+                                      &reply, NULL);
+    zmesh_envelope_destroy (&reply);
+    return rc;
+}
+
+static uint64_t
+s_attempts (zmesh_node_t *client)
+{
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (client, &stats);
+    return stats.calls_made;
+}
+
+Test (resilience, a_killed_server_opens_the_breaker_and_a_restart_closes_it,
+      .timeout = 60)
+{
+    s_ipc_t ipc;
+    s_ipc (&ipc, "echo");
+    ipc.settings [0] = ipc.calls;           //  Leave events on tcp
+    ipc.settings [1] = NULL;
+    testnode_t echo = testnode_start (TESTNODE, "echo", ipc.settings);
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/echo/calls=%s", echo.calls);
+    const char *settings [] = {
+        calls, "timing/call_timeout=200", "retry/retries=0",
+        "breaker/window_size=10", "breaker/min_calls=5",
+        "breaker/failure_rate=50", "breaker/reset_timeout=500", NULL};
+    zmesh_node_t *client = s_client (settings);
+
+    for (int index = 0; index < 20; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_OK));
+    zmesh_breaker_t *breaker = zmesh_caller_breaker (zmesh_node_caller (client),
+                                                     echo.calls);
+    cr_assert (breaker != NULL);
+
+    //  Crash the server mid-stream. The window holds 10 successes; each
+    //  timeout pushes one out, and at 5 of 10 (50 %, >=) it opens.
+    child_kill (&echo.child);
+    for (int index = 0; index < 5; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_ERR_TIMEOUT), "call %d",
+                   index);
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
+
+    //  Open: calls fail at once and touch no socket.
+    uint64_t attempts = s_attempts (client);
+    enum { FAST = 10000 };
+    int64_t started = zclock_usecs ();
+    for (int index = 0; index < FAST; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_ERR_CIRCUIT_OPEN));
+    int64_t elapsed = zclock_usecs () - started;
+    cr_assert (eq (u64, s_attempts (client), attempts), "no attempt made");
+    fprintf (stderr, "resilience: %d calls refused by an open breaker, "
+                     "%.2f us each\n", FAST, (double) elapsed / FAST);
+    cr_assert (lt (i64, elapsed / FAST, 1000), "failing fast means well "
+               "under a millisecond a call");
+
+    //  The server comes back on the same endpoint; once the reset timeout
+    //  has passed, a probe gets through and closes the breaker.
+    echo = testnode_start (TESTNODE, "echo", ipc.settings);
+    int64_t deadline = zclock_mono () + 10000;
+    zmesh_err_t rc;
+    while ((rc = s_say (client)) != ZMESH_OK && zclock_mono () < deadline)
+        zclock_sleep (50);
+    cr_assert (eq (int, rc, ZMESH_OK));
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
+    for (int index = 0; index < 10; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_OK));
+    zmesh_breaker_stats_t stats;
+    zmesh_breaker_stats (breaker, &stats);
+    cr_assert (ge (u64, stats.rejections, FAST));
+    cr_assert (ge (u64, stats.opened, 1));
+
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&echo.child, 2000), 0));
+    s_unlink (&ipc);
+}
+
+Test (resilience, with_two_instances_killing_one_loses_no_call, .timeout = 60)
+{
+    s_ipc_t ipc_1, ipc_2;
+    s_ipc (&ipc_1, "echo-1");
+    s_ipc (&ipc_2, "echo-2");
+    testnode_t first = testnode_start (TESTNODE, "echo", ipc_1.settings);
+    testnode_t second = testnode_start (TESTNODE, "echo", ipc_2.settings);
+    char calls_1 [300], calls_2 [300];
+    snprintf (calls_1, sizeof calls_1, "peers/echo-1/calls=%s", first.calls);
+    snprintf (calls_2, sizeof calls_2, "peers/echo-2/calls=%s", second.calls);
+    const char *settings [] = {
+        "peers/echo-1/service=echo", calls_1, "peers/echo-2/service=echo",
+        calls_2, "timing/call_timeout=2000", "retry/attempt_timeout=200",
+        "breaker/window_size=10", "breaker/min_calls=5", NULL};
+    zmesh_node_t *client = s_client (settings);
+
+    for (int index = 0; index < 20; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_OK));
+    child_kill (&first.child);
+    //  Every call succeeds: a timeout on echo-1 fails over to echo-2, and
+    //  once echo-1's breaker opens, calls go straight to echo-2.
+    uint64_t before = s_attempts (client);
+    for (int index = 0; index < 40; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_OK), "call %d", index);
+    uint64_t attempts = s_attempts (client) - before;
+    fprintf (stderr, "resilience: 40 calls after a crash took %" PRIu64
+                     " attempts\n", attempts);
+    cr_assert (le (u64, attempts, 40 + 10), "the breaker stops the detours");
+    zmesh_breaker_t *dead = zmesh_caller_breaker (zmesh_node_caller (client),
+                                                  first.calls);
+    cr_assert (eq (int, zmesh_breaker_state (dead), ZMESH_BREAKER_OPEN));
+
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&second.child, 2000), 0));
+    s_unlink (&ipc_1);
+    s_unlink (&ipc_2);
+}
