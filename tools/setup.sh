@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config git
-    libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev
+    libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev
     libcriterion-dev valgrind iproute2
 )
 

@@ -30,5 +30,7 @@
 #include "zmesh/caller.h"
 #include "zmesh/config.h"
 #include "zmesh/node.h"
+#include "zmesh/store.h"
+#include "zmesh/aggregate.h"
 
 #endif

@@ -55,7 +55,14 @@ extern "C" {
     X (ERR_UNAVAILABLE, "call: the service is unavailable")                  \
     X (ERR_REMOTE_INTERNAL, "call: the service failed internally")          \
     X (ERR_CIRCUIT_OPEN, "call: circuit open, the call was not made")        \
-    X (ERR_OVERLOADED, "call: too many calls in flight to the target")
+    X (ERR_OVERLOADED, "call: too many calls in flight to the target")       \
+    X (ERR_CONCURRENCY, "store: the stream is not at the expected version")  \
+    X (ERR_STORE, "store: the database failed")                              \
+    X (ERR_STORE_CORRUPT, "store: a stored event does not read back")        \
+    X (ERR_STORE_SCHEMA, "store: the file's schema is newer than this zmesh") \
+    X (ERR_STORE_DUPLICATE, "store: event ids stored before, in another append") \
+    X (ERR_UNKNOWN_EVENT, "aggregate: no apply function for the event type") \
+    X (ERR_REFUSED, "aggregate: the command breaks a rule")
 
 typedef enum {
 #define ZMESH_ERR_ENUM_(name, text) ZMESH_##name,

@@ -1,0 +1,175 @@
+/*  zmesh/store.h - the event store: streams of events with versions, on
+    SQLite.
+
+    Every event belongs to one stream (an aggregate, e.g. "order-42") and has
+    a version in it (1, 2, 3, ...), and a global position in the store (1, 2,
+    3, ... across all streams, with no holes), which is also the sequence
+    number under which the node publishes it. An append states what version
+    it expects the stream to be at, and writes nothing if it is wrong, so
+    two writers cannot both extend a stream from the same state.
+
+    The file is SQLite in WAL mode, synced on every commit unless the store
+    is opened with durability relaxed. Several processes may open one store;
+    writes are serialized. The schema carries its version (PRAGMA
+    user_version) and is migrated forward on open; a file from a newer zmesh
+    is refused.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_STORE_H_INCLUDED
+#define ZMESH_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "zmesh/error.h"
+#include "zmesh/uuid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZMESH_STORE_SCHEMA      1       //  Schema version this build writes
+
+//  Expected versions that are not a number.
+#define ZMESH_VERSION_ANY       (-1)    //  Whatever the stream holds
+#define ZMESH_VERSION_NO_STREAM (-2)    //  The stream must not exist yet
+#define ZMESH_VERSION_EXISTS    (-3)    //  The stream must have an event
+
+#define ZMESH_STREAM_MAX        128     //  Bytes of a stream name
+
+//  An event to append. The id makes retries safe: an event whose id is
+//  stored already is not stored again.
+typedef struct {
+    zmesh_uuid_t id;
+    const char *type;           //  A type name (zmesh_envelope_name_valid)
+    const void *body;           //  One msgpack value, or NULL
+    size_t body_size;
+    zmesh_uuid_t correlation;
+    const zmesh_uuid_t *causation;  //  Or NULL
+    uint64_t timestamp;         //  Unix ms
+} zmesh_new_event_t;
+
+//  An event as stored. Borrowed: valid during the callback that gets it.
+typedef struct {
+    uint64_t position;          //  Global, from 1, no holes
+    const char *stream;
+    int64_t version;            //  In its stream, from 1
+    zmesh_uuid_t id;
+    const char *type;
+    const void *body;           //  NULL when there is none
+    size_t body_size;
+    zmesh_uuid_t correlation;
+    bool has_causation;
+    zmesh_uuid_t causation;
+    uint64_t timestamp;
+} zmesh_stored_event_t;
+
+//  What an append did.
+typedef struct {
+    uint64_t first_position;    //  Of the first event of the call
+    uint64_t last_position;
+    int64_t version;            //  The stream's version afterwards
+    bool duplicate;             //  Stored before: nothing was written
+} zmesh_append_result_t;
+
+//  Called for each event a read finds; return false to stop the read.
+typedef bool (zmesh_stored_event_fn) (const zmesh_stored_event_t *event,
+                                      void *arg);
+
+typedef struct _zmesh_store_t zmesh_store_t;
+
+//  Open the store at path, creating it if needed, and migrate its schema.
+//  synced: sync every commit to disk (nothing acknowledged is lost even on
+//  power loss); otherwise a commit survives a crash of the process but
+//  maybe not of the machine. Returns NULL with detail saying why: not a
+//  database, a newer schema, no permission.
+zmesh_store_t *
+    zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail);
+
+//  Close the store and set *self_p to NULL; harmless on NULL.
+void
+    zmesh_store_close (zmesh_store_t **self_p);
+
+//  Append count events to stream, all or nothing, if the stream is at
+//  expected (a version, or one of ZMESH_VERSION_*). Returns ZMESH_OK and
+//  fills result; ZMESH_ERR_CONCURRENCY, writing nothing, with the actual
+//  version in result->version and in detail; ZMESH_ERR_INVALID for a bad
+//  stream name, type or body; ZMESH_ERR_STORE_DUPLICATE if some events of
+//  the call are stored already and others are not, or elsewhere;
+//  ZMESH_ERR_STORE for a failure of the file.
+zmesh_err_t
+    zmesh_store_append (zmesh_store_t *self, const char *stream,
+                        int64_t expected, const zmesh_new_event_t *events,
+                        size_t count, zmesh_append_result_t *result,
+                        zmesh_detail_t *detail);
+
+//  The stream's version now: 0 if it has no events.
+zmesh_err_t
+    zmesh_store_version (zmesh_store_t *self, const char *stream,
+                         int64_t *version);
+
+//  The last position in the store: 0 if it is empty.
+zmesh_err_t
+    zmesh_store_head (zmesh_store_t *self, uint64_t *position);
+
+//  Read stream from version from (inclusive) forward, or backward when
+//  backward is true, calling fn for at most limit events (0: no limit).
+//  Returns ZMESH_OK, or ZMESH_ERR_STORE_CORRUPT if a stored event does not
+//  read back (detail gives its position), or ZMESH_ERR_STORE.
+zmesh_err_t
+    zmesh_store_read_stream (zmesh_store_t *self, const char *stream,
+                             int64_t from, bool backward, size_t limit,
+                             zmesh_stored_event_fn *fn, void *arg,
+                             zmesh_detail_t *detail);
+
+//  Read all streams in position order from position from (inclusive),
+//  calling fn for at most limit events (0: no limit).
+zmesh_err_t
+    zmesh_store_read_all (zmesh_store_t *self, uint64_t from, size_t limit,
+                          zmesh_stored_event_fn *fn, void *arg,
+                          zmesh_detail_t *detail);
+
+//  A subscription catches up from a position, then sees new appends, by
+//  this process or any other, each time it is polled.
+typedef struct _zmesh_store_sub_t zmesh_store_sub_t;
+
+//  Subscribe from position from (1: the beginning; head + 1: from now).
+//  NULL if out of memory.
+zmesh_store_sub_t *
+    zmesh_store_subscribe (zmesh_store_t *self, uint64_t from,
+                           zmesh_stored_event_fn *fn, void *arg);
+
+//  Deliver up to limit events (0: no limit) appended since the last poll.
+//  Cheap when nothing changed. Returns ZMESH_OK or a read error; *delivered,
+//  if not NULL, gets how many.
+zmesh_err_t
+    zmesh_store_sub_poll (zmesh_store_sub_t *self, size_t limit,
+                          size_t *delivered, zmesh_detail_t *detail);
+
+//  The position the subscription will deliver next.
+uint64_t
+    zmesh_store_sub_next (zmesh_store_sub_t *self);
+
+void
+    zmesh_store_sub_destroy (zmesh_store_sub_t **self_p);
+
+//  Keep a snapshot of stream's state at version (one per stream; a newer
+//  one replaces it).
+zmesh_err_t
+    zmesh_store_save_snapshot (zmesh_store_t *self, const char *stream,
+                               int64_t version, const void *state,
+                               size_t size);
+
+//  Load stream's snapshot: *state_p (caller frees with free()) and
+//  *version, or *state_p = NULL and *version = 0 if there is none.
+zmesh_err_t
+    zmesh_store_load_snapshot (zmesh_store_t *self, const char *stream,
+                               void **state_p, size_t *size,
+                               int64_t *version);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,354 @@
+/*  test_store.c - the event store: expected versions, atomic and idempotent
+    appends, reads, subscriptions, and files that are not what they seem.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <sqlite3.h>
+#include "zmesh.h"
+
+static char dir [64];
+static char path [128];
+static zmesh_store_t *store;
+static zmesh_rand_t *rand_source;
+
+static void
+s_setup (void)
+{
+    snprintf (dir, sizeof dir, "/tmp/zmesh-store-XXXXXX");
+    cr_assert (mkdtemp (dir) != NULL);
+    snprintf (path, sizeof path, "%s/events.db", dir);
+    rand_source = zmesh_rand_seeded_new (17);
+}
+
+static void
+s_teardown (void)
+{
+    zmesh_store_close (&store);
+    zmesh_rand_destroy (&rand_source);
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    cr_assert (system (command) == 0);
+}
+
+TestSuite (store, .init = s_setup, .fini = s_teardown);
+
+static void
+s_open (void)
+{
+    zmesh_detail_t detail = {""};
+    store = zmesh_store_open (path, true, &detail);
+    cr_assert (store != NULL, "%s", detail.text);
+}
+
+//  count events of type "thing.happened", bodies [n], fresh ids.
+static zmesh_new_event_t *
+s_events (size_t count)
+{
+    static zmesh_new_event_t events [64];
+    static uint8_t bodies [64][2];
+    cr_assert (count <= 64);
+    for (size_t index = 0; index < count; index++) {
+        zmesh_new_event_t *event = &events [index];
+        memset (event, 0, sizeof *event);
+        zmesh_uuid_generate (rand_source, &event->id);
+        zmesh_uuid_generate (rand_source, &event->correlation);
+        event->type = "thing.happened";
+        bodies [index][0] = 0x91;
+        bodies [index][1] = (uint8_t) (index & 0x7f);
+        event->body = bodies [index];
+        event->body_size = 2;
+        event->timestamp = 1764374400000 + index;
+    }
+    return events;
+}
+
+static zmesh_err_t
+s_append (const char *stream, int64_t expected, size_t count,
+          zmesh_append_result_t *result)
+{
+    zmesh_detail_t detail = {""};
+    return zmesh_store_append (store, stream, expected, s_events (count), count,
+                               result, &detail);
+}
+
+static uint64_t
+s_head (void)
+{
+    uint64_t head;
+    cr_assert (eq (int, zmesh_store_head (store, &head), 0));
+    return head;
+}
+
+Test (store, every_expected_version_case)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_EXISTS, 1, &result),
+                   ZMESH_ERR_CONCURRENCY), "no stream yet");
+    cr_assert (eq (i64, result.version, 0));
+    cr_assert (eq (int, s_append ("order-1", 3, 1, &result),
+                   ZMESH_ERR_CONCURRENCY));
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_NO_STREAM, 2,
+                                  &result), ZMESH_OK));
+    cr_assert (eq (i64, result.version, 2));
+    cr_assert (eq (u64, result.first_position, 1));
+    cr_assert (eq (u64, result.last_position, 2));
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_NO_STREAM, 1,
+                                  &result), ZMESH_ERR_CONCURRENCY));
+    cr_assert (eq (i64, result.version, 2), "the actual version comes back");
+    cr_assert (eq (int, s_append ("order-1", 1, 1, &result),
+                   ZMESH_ERR_CONCURRENCY));
+    cr_assert (eq (int, s_append ("order-1", 2, 1, &result), ZMESH_OK));
+    cr_assert (eq (i64, result.version, 3));
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_EXISTS, 1, &result),
+                   ZMESH_OK));
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_ANY, 1, &result),
+                   ZMESH_OK));
+    cr_assert (eq (int, s_append ("order-2", ZMESH_VERSION_ANY, 1, &result),
+                   ZMESH_OK));
+    cr_assert (eq (i64, result.version, 1));
+    cr_assert (eq (u64, result.first_position, 6), "positions are global");
+    cr_assert (eq (u64, s_head (), 6), "refused appends wrote nothing");
+    int64_t version;
+    cr_assert (eq (int, zmesh_store_version (store, "order-1", &version), 0));
+    cr_assert (eq (i64, version, 5));
+}
+
+Test (store, an_append_is_all_or_nothing)
+{
+    s_open ();
+    zmesh_new_event_t *events = s_events (3);
+    events [2].body = "\xc1";
+    events [2].body_size = 1;
+    zmesh_append_result_t result;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, events, 3,
+                                            &result, &detail),
+                   ZMESH_ERR_INVALID));
+    cr_assert (strstr (detail.text, "event 3 of 3") != NULL, "%s", detail.text);
+    events = s_events (3);
+    events [2].id = events [0].id;
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, events, 3,
+                                            &result, &detail),
+                   ZMESH_ERR_STORE_DUPLICATE));
+    cr_assert (eq (u64, s_head (), 0), "the first two were rolled back");
+    cr_assert (eq (int, zmesh_store_append (store, "bad stream",
+                                            ZMESH_VERSION_ANY, s_events (1), 1,
+                                            &result, &detail),
+                   ZMESH_ERR_INVALID));
+}
+
+Test (store, a_retried_append_is_a_no_op_that_reports_where_it_went)
+{
+    s_open ();
+    zmesh_append_result_t first, again;
+    zmesh_new_event_t *events = s_events (3);
+    zmesh_new_event_t copy [3];
+    memcpy (copy, events, sizeof copy);
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_NO_STREAM, copy, 3,
+                                            &first, NULL), 0));
+    //  The retry repeats the expected version, which no longer holds.
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_NO_STREAM, copy, 3,
+                                            &again, NULL), 0));
+    cr_assert (again.duplicate);
+    cr_assert (eq (u64, again.first_position, first.first_position));
+    cr_assert (eq (u64, again.last_position, first.last_position));
+    cr_assert (eq (i64, again.version, 3));
+    cr_assert (eq (u64, s_head (), 3));
+    //  Part stored, part new: not a retry.
+    zmesh_new_event_t mixed [2] = {copy [0], s_events (1) [0]};
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, mixed, 2,
+                                            &again, &detail),
+                   ZMESH_ERR_STORE_DUPLICATE));
+    cr_assert (eq (int, zmesh_store_append (store, "order-9",
+                                            ZMESH_VERSION_ANY, copy, 1, &again,
+                                            &detail),
+                   ZMESH_ERR_STORE_DUPLICATE), "same id, another stream");
+}
+
+typedef struct {
+    zmesh_stored_event_t seen [64];
+    char streams [64][ZMESH_STREAM_MAX + 1];
+    size_t count;
+    size_t stop_after;
+} s_collect_t;
+
+static bool
+s_collect (const zmesh_stored_event_t *event, void *arg)
+{
+    s_collect_t *collect = arg;
+    cr_assert (lt (sz, collect->count, 64));
+    collect->seen [collect->count] = *event;
+    snprintf (collect->streams [collect->count], ZMESH_STREAM_MAX + 1, "%s",
+              event->stream);
+    collect->count++;
+    return collect->stop_after == 0 || collect->count < collect->stop_after;
+}
+
+Test (store, reads_streams_both_ways_and_everything_by_position)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    zmesh_new_event_t *events = s_events (4);
+    zmesh_uuid_t cause;
+    zmesh_uuid_generate (rand_source, &cause);
+    events [1].causation = &cause;
+    zmesh_new_event_t copy [4];
+    memcpy (copy, events, sizeof copy);
+    cr_assert (eq (int, zmesh_store_append (store, "order-1", ZMESH_VERSION_ANY,
+                                            copy, 4, &result, NULL), 0));
+    cr_assert (eq (int, s_append ("order-2", ZMESH_VERSION_ANY, 2, &result), 0));
+
+    s_collect_t forward = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_stream (store, "order-1", 2, false, 2,
+                                                 s_collect, &forward, NULL), 0));
+    cr_assert (eq (sz, forward.count, 2));
+    cr_assert (eq (i64, forward.seen [0].version, 2));
+    cr_assert (eq (i64, forward.seen [1].version, 3));
+    cr_assert (zmesh_uuid_eq (&forward.seen [0].id, &copy [1].id));
+    cr_assert (forward.seen [0].has_causation);
+    cr_assert (zmesh_uuid_eq (&forward.seen [0].causation, &cause));
+    cr_assert (not (forward.seen [1].has_causation));
+    cr_assert (zmesh_uuid_eq (&forward.seen [0].correlation,
+                              &copy [1].correlation));
+    cr_assert (eq (u64, forward.seen [0].timestamp, copy [1].timestamp));
+    cr_assert (eq (sz, forward.seen [0].body_size, 2));
+
+    s_collect_t backward = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_stream (store, "order-1", 4, true, 0,
+                                                 s_collect, &backward, NULL),
+                   0));
+    cr_assert (eq (sz, backward.count, 4));
+    cr_assert (eq (i64, backward.seen [0].version, 4));
+    cr_assert (eq (i64, backward.seen [3].version, 1));
+
+    s_collect_t all = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_all (store, 4, 0, s_collect, &all,
+                                              NULL), 0));
+    cr_assert (eq (sz, all.count, 3));
+    cr_assert (eq (u64, all.seen [0].position, 4));
+    cr_assert (eq (str, all.streams [1], "order-2"));
+    s_collect_t stopped = {.count = 0, .stop_after = 1};
+    zmesh_store_read_all (store, 1, 0, s_collect, &stopped, NULL);
+    cr_assert (eq (sz, stopped.count, 1), "a callback can stop the read");
+}
+
+Test (store, a_subscription_catches_up_then_sees_new_appends)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    s_append ("order-1", ZMESH_VERSION_ANY, 3, &result);
+    s_collect_t collect = {.count = 0};
+    zmesh_store_sub_t *sub = zmesh_store_subscribe (store, 2, s_collect,
+                                                    &collect);
+    size_t delivered;
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, NULL), 0));
+    cr_assert (eq (sz, delivered, 2));
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, NULL), 0));
+    cr_assert (eq (sz, delivered, 0));
+
+    //  An append by another connection, as another process would make.
+    zmesh_store_t *other = zmesh_store_open (path, true, NULL);
+    zmesh_store_t *mine = store;
+    store = other;
+    s_append ("order-2", ZMESH_VERSION_ANY, 2, &result);
+    store = mine;
+    zmesh_store_close (&other);
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 1, &delivered, NULL), 0));
+    cr_assert (eq (sz, delivered, 1), "at most the limit");
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, NULL), 0));
+    cr_assert (eq (sz, delivered, 1));
+    cr_assert (eq (u64, zmesh_store_sub_next (sub), 6));
+    s_append ("order-1", ZMESH_VERSION_ANY, 1, &result);
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, NULL), 0));
+    cr_assert (eq (sz, delivered, 1), "and our own appends too");
+    cr_assert (eq (sz, collect.count, 5));
+    zmesh_store_sub_destroy (&sub);
+}
+
+static void
+s_sql (const char *sql)
+{
+    sqlite3 *db;
+    cr_assert (sqlite3_open (path, &db) == SQLITE_OK);
+    char *message = NULL;
+    cr_assert (sqlite3_exec (db, sql, NULL, NULL, &message) == SQLITE_OK, "%s",
+               message ? message : "");
+    sqlite3_close (db);
+}
+
+Test (store, a_corrupt_body_is_reported_with_its_position)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    s_append ("order-1", ZMESH_VERSION_ANY, 3, &result);
+    s_sql ("UPDATE events SET body = x'c1' WHERE position = 2");
+    s_collect_t collect = {.count = 0};
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_read_stream (store, "order-1", 1, false, 0,
+                                                 s_collect, &collect, &detail),
+                   ZMESH_ERR_STORE_CORRUPT));
+    cr_assert (eq (sz, collect.count, 1), "the events before it were read");
+    cr_assert (strstr (detail.text, "position 2") != NULL, "%s", detail.text);
+    s_sql ("UPDATE events SET body = NULL, id = x'0102' WHERE position = 2");
+    collect.count = 0;
+    cr_assert (eq (int, zmesh_store_read_all (store, 1, 0, s_collect, &collect,
+                                              &detail),
+                   ZMESH_ERR_STORE_CORRUPT));
+    cr_assert (strstr (detail.text, "16 bytes") != NULL, "%s", detail.text);
+}
+
+Test (store, a_file_from_a_newer_zmesh_is_refused_untouched)
+{
+    s_open ();
+    zmesh_store_close (&store);
+    s_sql ("PRAGMA user_version = 99");
+    zmesh_detail_t detail = {""};
+    cr_assert (zmesh_store_open (path, true, &detail) == NULL);
+    cr_assert (strstr (detail.text, "schema 99 is newer") != NULL, "%s",
+               detail.text);
+}
+
+Test (store, a_file_that_is_not_a_database_is_refused)
+{
+    FILE *file = fopen (path, "w");
+    for (int index = 0; index < 1000; index++)
+        fputs ("not a database ", file);
+    fclose (file);
+    zmesh_detail_t detail = {""};
+    cr_assert (zmesh_store_open (path, true, &detail) == NULL);
+    cr_assert (strstr (detail.text, "not a database") != NULL, "%s",
+               detail.text);
+    cr_assert (zmesh_store_open ("/nonexistent/dir/events.db", true, &detail)
+               == NULL);
+    cr_assert (strstr (detail.text, "cannot open") != NULL, "%s", detail.text);
+}
+
+Test (store, snapshots_keep_only_the_newest)
+{
+    s_open ();
+    cr_assert (eq (int, zmesh_store_save_snapshot (store, "order-1", 100,
+                                                   "\x01", 1), 0));
+    cr_assert (eq (int, zmesh_store_save_snapshot (store, "order-1", 50,
+                                                   "\x02", 1), 0));
+    void *state;
+    size_t size;
+    int64_t version;
+    cr_assert (eq (int, zmesh_store_load_snapshot (store, "order-1", &state,
+                                                   &size, &version), 0));
+    cr_assert (eq (i64, version, 100), "an older snapshot does not replace");
+    cr_assert (eq (int, ((uint8_t *) state) [0], 1));
+    free (state);
+    cr_assert (eq (int, zmesh_store_load_snapshot (store, "order-2", &state,
+                                                   &size, &version), 0));
+    cr_assert (state == NULL);
+    cr_assert (eq (i64, version, 0));
+}
