@@ -4,7 +4,9 @@
 */
 #include "zmesh_classes.h"
 
-typedef enum { KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_INT, KEY_BOOL } s_kind_t;
+typedef enum {
+    KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_PATH, KEY_INT, KEY_BOOL, KEY_CHOICE
+} s_kind_t;
 
 //  Every scalar key, its default and its range: the one place they live.
 typedef struct {
@@ -14,6 +16,12 @@ typedef struct {
     const char *fallback;       //  Built-in default, as text
     long min, max;              //  KEY_INT only
 } s_key_t;
+
+//  The two words a KEY_CHOICE key takes: the first sets it true.
+static const struct {
+    const char *path, *yes, *no;
+} s_choices [] = {{"events/sync", "full", "normal"},
+                  {"events/start", "now", "beginning"}};
 
 #define FIELD(name) offsetof (zmesh_node_config_t, name)
 static const s_key_t s_keys [] = {
@@ -37,6 +45,15 @@ static const s_key_t s_keys [] = {
      600000},
     {"sockets/zmtp_timeout", KEY_INT, FIELD (zmtp_timeout_ms), "5000", 0,
      600000},
+    {"node/data", KEY_PATH, FIELD (data), "", 0, 0},
+    {"events/sync", KEY_CHOICE, FIELD (events_synced), "full", 0, 0},
+    {"events/start", KEY_CHOICE, FIELD (start_now), "beginning", 0, 0},
+    {"events/attempts", KEY_INT, FIELD (handler_attempts), "3", 1, 100},
+    {"events/retry_delay", KEY_INT, FIELD (handler_retry_ms), "100", 0, 60000},
+    {"events/retain", KEY_INT, FIELD (retain_events), "0", 0, 2000000000},
+    {"events/retain_ms", KEY_INT, FIELD (retain_ms), "0", 0, 2000000000},
+    {"events/remember_ms", KEY_INT, FIELD (remember_ms), "86400000", 1000,
+     2000000000},
     {"calls/dedupe", KEY_INT, FIELD (dedupe_entries), "1024", 0, 1000000},
     {"calls/dedupe_bytes", KEY_INT, FIELD (dedupe_bytes), "16777216", 0,
      1073741824},
@@ -135,6 +152,26 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
                               "address", key->path, value);
             snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
             return ZMESH_OK;
+        case KEY_PATH:
+            if (strlen (value) > ZMESH_ENDPOINT_MAX - 64)
+                CONFIG_ERROR (detail, "%s: a path of at most %d characters",
+                              key->path, ZMESH_ENDPOINT_MAX - 64);
+            snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
+            return ZMESH_OK;
+        case KEY_CHOICE:
+            for (size_t index = 0;
+                 index < sizeof s_choices / sizeof s_choices [0]; index++) {
+                if (!streq (s_choices [index].path, key->path))
+                    continue;
+                if (!streq (value, s_choices [index].yes)
+                    && !streq (value, s_choices [index].no))
+                    CONFIG_ERROR (detail, "%s: '%s' is not %s or %s",
+                                  key->path, value, s_choices [index].yes,
+                                  s_choices [index].no);
+                *(bool *) field = streq (value, s_choices [index].yes);
+                return ZMESH_OK;
+            }
+            return ZMESH_ERR_INVALID;
         case KEY_INT:
             errno = 0;
             number = strtol (value, &end, 10);

@@ -4,8 +4,10 @@
 */
 #include "zmesh_classes.h"
 #include "peers.h"
+#include "replay.h"
 #include "requester.h"
 #include "sockopt.h"
+#include "store_db.h"
 
 #define HEARTBEAT_TYPE  "zmesh.heartbeat"
 #define BYE_TYPE        "zmesh.bye"
@@ -24,6 +26,12 @@ typedef struct {
     zmesh_method_fn *handler;
     void *arg;
 } s_method_t;
+
+typedef struct {
+    char *pattern;
+    zmesh_consume_fn *handler;
+    void *arg;
+} s_consumer_t;
 
 //  What the handler that is running was called for.
 typedef struct {
@@ -54,6 +62,10 @@ struct _zmesh_node_t {
     zlistx_t *reply_order;          //  Their ids, oldest first
     size_t reply_bytes;             //  Bytes of the frames kept
     zmesh_peers_t *peers;
+    zmesh_store_t *store;           //  With node/data: the durable log
+    zlistx_t *consumers;            //  s_consumer_t items
+    zhashx_t *positions;            //  publisher -> uint64_t last consumed
+    zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
     char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
@@ -68,6 +80,10 @@ struct _zmesh_node_t {
 };
 
 
+static void
+    s_consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat);
+
+
 //  ---------------------------------------------------------------------
 //  Small helpers
 
@@ -78,6 +94,17 @@ s_subscription_destroy (void **item_p)
     if (subscription) {
         zmesh__free (subscription->pattern);
         zmesh__free (subscription);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_consumer_destroy (void **item_p)
+{
+    s_consumer_t *consumer = *item_p;
+    if (consumer) {
+        zmesh__free (consumer->pattern);
+        zmesh__free (consumer);
         *item_p = NULL;
     }
 }
@@ -238,11 +265,100 @@ s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
     return ZMESH_OK;
 }
 
+//  The envelope of a stored event, as its publisher sends it.
+static zmesh_envelope_t *
+s_envelope_of (zmesh_node_t *self, const zmesh_stored_event_t *stored)
+{
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    if (!event)
+        return NULL;
+    zmesh_envelope_set_id (event, &stored->id);
+    zmesh_envelope_set_correlation (event, &stored->correlation);
+    if (stored->has_causation)
+        zmesh_envelope_set_causation (event, &stored->causation);
+    zmesh_envelope_set_source (event, self->config.name);
+    zmesh_envelope_set_timestamp (event, stored->timestamp);
+    zmesh_envelope_set_seq (event, stored->position);
+    if (zmesh_envelope_set_type (event, stored->type) != ZMESH_OK
+        || zmesh_envelope_set_body (event, stored->body, stored->body_size)
+               != ZMESH_OK)
+        zmesh_envelope_destroy (&event);
+    return event;
+}
+
+zmesh_err_t
+zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
+                   const zmesh_new_event_t *events, size_t count,
+                   zmesh_append_result_t *result, zmesh_detail_t *detail)
+{
+    assert (self && events && result);
+    if (!self->store) {
+        zmesh__detail (detail, "node %s has no store: set node/data",
+                       self->config.name);
+        return ZMESH_ERR_INVALID;
+    }
+    //  Fill in what the caller left empty, as publish would.
+    zmesh_new_event_t *filled = zmesh__calloc (count ? count : 1,
+                                               sizeof *filled);
+    if (!filled)
+        return ZMESH_ERR_NOMEM;
+    for (size_t index = 0; index < count; index++) {
+        filled [index] = events [index];
+        if (zmesh_uuid_is_nil (&filled [index].id))
+            zmesh_uuid_generate (self->rand, &filled [index].id);
+        if (zmesh_uuid_is_nil (&filled [index].correlation)) {
+            if (self->context.active)
+                filled [index].correlation = self->context.correlation;
+            else
+                zmesh_uuid_generate (self->rand, &filled [index].correlation);
+        }
+        if (!filled [index].causation && self->context.has_cause)
+            filled [index].causation = &self->context.cause;
+        if (!filled [index].timestamp)
+            filled [index].timestamp =
+                (uint64_t) zmesh_clock_unix_ms (self->clock);
+    }
+    zmesh_err_t rc = zmesh_store_append (self->store, stream, expected, filled,
+                                         count, result, detail);
+    //  Committed: now send. Were the process to die first, subscribers
+    //  would see the next heartbeat ahead of them and have it replayed.
+    for (size_t index = 0; rc == ZMESH_OK && !result->duplicate
+                           && index < count; index++) {
+        zmesh_stored_event_t stored = {
+            .position = result->first_position + index,
+            .id = filled [index].id,
+            .type = filled [index].type,
+            .body = filled [index].body,
+            .body_size = filled [index].body_size,
+            .correlation = filled [index].correlation,
+            .has_causation = filled [index].causation != NULL,
+            .timestamp = filled [index].timestamp};
+        if (filled [index].causation)
+            stored.causation = *filled [index].causation;
+        zmesh_envelope_t *event = s_envelope_of (self, &stored);
+        if (event && s_send_event (self, event, false) == ZMESH_OK)
+            self->stats.events_published++;
+        zmesh_envelope_destroy (&event);
+        self->seq = stored.position;
+    }
+    zmesh__free (filled);
+    return rc;
+}
+
 zmesh_err_t
 zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
                     size_t body_size)
 {
     assert (self);
+    if (self->store) {
+        if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
+            return ZMESH_ERR_ENVELOPE_BAD_NAME;
+        zmesh_new_event_t event = {.type = type, .body = body,
+                                   .body_size = body_size};
+        zmesh_append_result_t result;
+        return zmesh_node_append (self, self->config.name, ZMESH_VERSION_ANY,
+                                  &event, 1, &result, NULL);
+    }
     zmesh_envelope_t *event = s_envelope_new (self, ZMESH_KIND_EVENT, type);
     if (!event)
         return zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX)
@@ -280,6 +396,8 @@ s_send_control (zmesh_node_t *self, const char *type)
     zmesh_envelope_set_header (control, "instance", self->instance_text);
     zmesh_envelope_set_header (control, "events", self->events_endpoint);
     zmesh_envelope_set_header (control, "calls", self->calls_endpoint);
+    if (self->store)
+        zmesh_envelope_set_header (control, "log", "1");
     zmesh_err_t rc = s_send_event (self, control, true);
     zmesh_envelope_destroy (&control);
     return rc;
@@ -346,6 +464,11 @@ s_on_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
     zmesh__peers_heard (self->peers, (size_t) index,
                         zmesh_clock_mono_ms (self->clock), s_peer_changed,
                         self);
+    const char *log = zmesh_envelope_header (beat, "log");
+    zhashx_update (self->durable, zmesh_envelope_source (beat),
+                   log && streq (log, "1") ? "1" : "0");
+    if (zlistx_size (self->consumers))
+        s_consume_tail (self, beat);
 }
 
 static void
@@ -366,6 +489,356 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
         subscription = zlistx_next (self->subscriptions);
     }
     self->context = saved;
+}
+
+//  ---------------------------------------------------------------------
+//  Reliable consumers
+
+//  The last sequence consumed from publisher, from memory or the store.
+static uint64_t *
+s_position (zmesh_node_t *self, const char *publisher, bool *known)
+{
+    uint64_t *last = zhashx_lookup (self->positions, publisher);
+    *known = last != NULL;
+    if (last)
+        return last;
+    uint64_t saved = 0;
+    if (zmesh_inbox_position (self->store, publisher, &saved, known)
+        != ZMESH_OK)
+        return NULL;
+    last = zmesh__alloc (sizeof *last);
+    if (!last)
+        return NULL;
+    *last = saved;
+    zhashx_insert (self->positions, publisher, last);
+    return last;
+}
+
+//  Run every matching consumer on event, each up to events/attempts times
+//  with backoff, inside a savepoint per try so a failed try leaves no
+//  writes. Returns ZMESH_OK, or the last error of a consumer that gave up
+//  (with detail).
+static zmesh_err_t
+s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
+                 int *attempts, zmesh_detail_t *detail)
+{
+    s_context_t saved = self->context;
+    self->context.active = true;
+    self->context.correlation = *zmesh_envelope_correlation (event);
+    self->context.has_cause = true;
+    self->context.cause = *zmesh_envelope_id (event);
+    self->context.has_deadline = false;
+    zmesh_err_t rc = ZMESH_OK;
+    *attempts = 0;
+    s_consumer_t *consumer = zlistx_first (self->consumers);
+    for (; consumer && rc == ZMESH_OK;
+         consumer = zlistx_next (self->consumers)) {
+        if (!zmesh_topic_matches (consumer->pattern,
+                                  zmesh_envelope_type (event)))
+            continue;
+        for (int attempt = 1; attempt <= self->config.handler_attempts;
+             attempt++) {
+            *attempts = attempt;
+            if (attempt > 1)
+                zmesh_clock_sleep (self->clock, (int64_t)
+                                   self->config.handler_retry_ms
+                                   << (attempt - 2));
+            zmesh__store_exec (self->store, "SAVEPOINT consume", NULL);
+            rc = consumer->handler (self, event, consumer->arg, detail);
+            zmesh__store_exec (self->store, rc == ZMESH_OK
+                               ? "RELEASE consume"
+                               : "ROLLBACK TO consume; RELEASE consume", NULL);
+            if (rc == ZMESH_OK)
+                break;
+        }
+    }
+    self->context = saved;
+    return rc;
+}
+
+//  Handle one event of publisher's, which must be the next in its order:
+//  run the consumers (or bury the event if they give up), and record it
+//  processed and the position moved, all in one transaction. last is NULL
+//  for a publisher that keeps no log: its sequence numbers start again
+//  when it restarts, so only event ids keep repeats out.
+static void
+s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
+           const zmesh_envelope_t *event, const void *frame, size_t size)
+{
+    uint64_t seq = zmesh_envelope_seq (event);
+    zmesh_detail_t detail = {""};
+    if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
+        zsys_error ("node %s: cannot consume: %s", self->config.name,
+                    detail.text);
+        return;
+    }
+    bool seen = false;
+    zmesh_err_t rc = zmesh_inbox_seen (self->store, zmesh_envelope_id (event),
+                                       &seen);
+    if (rc == ZMESH_OK && seen)
+        self->stats.events_repeated++;
+    else if (rc == ZMESH_OK) {
+        int attempts = 0;
+        if (s_run_consumers (self, event, &attempts, &detail) == ZMESH_OK)
+            self->stats.events_consumed++;
+        else {
+            zmesh_dead_letter_t letter = {
+                .event_id = *zmesh_envelope_id (event), .publisher = publisher,
+                .seq = seq, .envelope = frame, .envelope_size = size,
+                .error = detail.text, .attempts = attempts,
+                .at = (uint64_t) zmesh_clock_unix_ms (self->clock)};
+            rc = zmesh_inbox_bury (self->store, &letter);
+            self->stats.dead_letters++;
+            zsys_warning ("node %s: %s from %s (seq %" PRIu64 ") buried after "
+                          "%d attempts: %s", self->config.name,
+                          zmesh_envelope_type (event), publisher, seq, attempts,
+                          detail.text);
+        }
+        if (rc == ZMESH_OK)
+            rc = zmesh_inbox_mark (self->store, zmesh_envelope_id (event),
+                                   (uint64_t) zmesh_clock_unix_ms (self->clock));
+    }
+    if (rc == ZMESH_OK && last)
+        rc = zmesh_inbox_set_position (self->store, publisher, seq);
+    if (rc == ZMESH_OK)
+        rc = zmesh_store_commit (self->store, &detail);
+    if (rc == ZMESH_OK && last)
+        *last = seq;
+    else {
+        zmesh_store_rollback (self->store);
+        zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
+                    self->config.name, seq, publisher,
+                    zmesh_strerror (rc));
+    }
+}
+
+typedef struct {
+    zmesh_node_t *node;
+    const char *publisher;
+    uint64_t *last;
+} s_repair_t;
+
+//  One replayed frame: it must be the publisher's next event.
+static zmesh_err_t
+s_replayed (const void *frame, size_t size, void *arg)
+{
+    s_repair_t *repair = arg;
+    zmesh_envelope_t *event = NULL;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh_envelope_decode (frame, size, &event, &detail);
+    if (rc == ZMESH_OK
+        && (zmesh_envelope_kind (event) != ZMESH_KIND_EVENT
+            || !streq (zmesh_envelope_source (event), repair->publisher)))
+        rc = ZMESH_ERR_BAD_REPLY;
+    if (rc == ZMESH_OK && zmesh_envelope_seq (event) > *repair->last) {
+        if (zmesh_envelope_seq (event) == *repair->last + 1) {
+            repair->node->stats.events_replayed++;
+            s_consume (repair->node, repair->publisher, repair->last, event,
+                       frame, size);
+        }
+        else
+            rc = ZMESH_ERR_BAD_REPLY;   //  A hole in the replay itself
+    }
+    if (rc)
+        s_bad_frame (repair->node, "replay", rc, detail.text);
+    zmesh_envelope_destroy (&event);
+    return rc;
+}
+
+//  Fill the gap after *last up to to, from the publisher's log.
+static void
+s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
+          uint64_t to)
+{
+    s_repair_t repair = {self, publisher, last};
+    while (*last < to) {
+        uint8_t request [32];
+        size_t size = zmesh__replay_request (*last + 1, to, request);
+        zmesh_envelope_t *reply = NULL;
+        zmesh_detail_t detail = {""};
+        zmesh_err_t rc = zmesh_node_call (self, publisher, ZMESH_REPLAY_METHOD,
+                                          request, size, 0, &reply, &detail);
+        if (rc == ZMESH_ERR_APP_ERROR
+            && zmesh_envelope_error_code (reply) == ZMESH_REPLAY_TRIMMED) {
+            //  Gone for good: say so, and go on from what is left.
+            const char *earliest = zmesh_envelope_header (reply, "earliest");
+            uint64_t from = earliest ? strtoull (earliest, NULL, 10) : 0;
+            zsys_error ("node %s: %s trimmed seq %" PRIu64 " to %" PRIu64
+                        " before we had it: lost", self->config.name,
+                        publisher, *last + 1, from - 1);
+            self->stats.ranges_trimmed++;
+            zmesh_envelope_destroy (&reply);
+            if (from <= *last + 1)
+                return;
+            *last = from - 1;
+            zmesh_inbox_set_position (self->store, publisher, *last);
+            continue;
+        }
+        if (rc != ZMESH_OK) {
+            self->stats.replays_failed++;
+            zsys_warning ("node %s: replay of %s from %" PRIu64 " failed: %s "
+                          "%s", self->config.name, publisher, *last + 1,
+                          zmesh_strerror (rc), detail.text);
+            zmesh_envelope_destroy (&reply);
+            return;             //  The next heartbeat tries again
+        }
+        uint64_t next = 0, before = *last;
+        rc = zmesh__replay_reply_read (zmesh_envelope_body (reply),
+                                       zmesh_envelope_body_size (reply), &next,
+                                       s_replayed, &repair);
+        zmesh_envelope_destroy (&reply);
+        if (rc != ZMESH_OK || *last == before)
+            return;             //  No progress: do not spin
+    }
+}
+
+//  A live event from a publisher: consume it in order, repairing the gap
+//  before it first if there is one.
+static void
+s_consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
+                zframe_t *frame)
+{
+    const char *publisher = zmesh_envelope_source (event);
+    uint64_t seq = zmesh_envelope_seq (event);
+    const char *durable = zhashx_lookup (self->durable, publisher);
+    //  Until its first heartbeat says whether it keeps a log, events are
+    //  left: if it does, they are replayed, in order, once it beats.
+    if (!durable)
+        return;
+    if (streq (durable, "0")) {
+        //  No log, so its numbers restart with it: best effort, ids only.
+        s_consume (self, publisher, NULL, event, zframe_data (frame),
+                   zframe_size (frame));
+        return;
+    }
+    bool known;
+    uint64_t *last = s_position (self, publisher, &known);
+    if (!last)
+        return;
+    if (!known && self->config.start_now)
+        *last = seq - 1;        //  Begin with this one
+    if (seq <= *last) {
+        self->stats.events_repeated++;
+        return;
+    }
+    if (seq > *last + 1)
+        s_repair (self, publisher, last, seq - 1);
+    if (seq == *last + 1)
+        s_consume (self, publisher, last, event, zframe_data (frame),
+                   zframe_size (frame));
+}
+
+//  A heartbeat says what the publisher's next sequence will be: anything
+//  before it that we lack is a lost tail.
+static void
+s_consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
+{
+    const char *publisher = zmesh_envelope_source (beat);
+    uint64_t next = zmesh_envelope_seq (beat);
+    const char *durable = zhashx_lookup (self->durable, publisher);
+    if (!durable || streq (durable, "0"))
+        return;
+    bool known;
+    uint64_t *last = s_position (self, publisher, &known);
+    if (!last)
+        return;
+    if (!known && self->config.start_now) {
+        *last = next - 1;
+        zmesh_inbox_set_position (self->store, publisher, *last);
+        return;
+    }
+    if (next > *last + 1)
+        s_repair (self, publisher, last, next - 1);
+}
+
+zmesh_err_t
+zmesh_node_consume (zmesh_node_t *self, const char *pattern,
+                    zmesh_consume_fn *handler, void *arg)
+{
+    assert (self && handler);
+    char bytes [ZMESH_TOPIC_MAX];
+    if (!self->store || zmesh_topic_subscription (pattern, bytes) < 0)
+        return ZMESH_ERR_INVALID;
+    s_consumer_t *consumer = zmesh__calloc (1, sizeof *consumer);
+    if (!consumer
+        || !(consumer->pattern = zmesh__strndup (pattern, strlen (pattern)))) {
+        zmesh__free (consumer);
+        return ZMESH_ERR_NOMEM;
+    }
+    consumer->handler = handler;
+    consumer->arg = arg;
+    //  Sequence numbers count all of a publisher's events: to see every
+    //  one, and so every gap, a consumer takes them all and filters here.
+    if (zlistx_size (self->consumers) == 0)
+        zsock_set_subscribe (self->sub, "");
+    zlistx_add_end (self->consumers, consumer);
+    return ZMESH_OK;
+}
+
+typedef struct {
+    zmesh_node_t *node;
+    zlistx_t *letters;          //  Copies of the envelopes, to replay
+} s_dead_t;
+
+static bool
+s_collect_dead (const zmesh_dead_letter_t *letter, void *arg)
+{
+    s_dead_t *dead = arg;
+    zframe_t *frame = zframe_new (letter->envelope, letter->envelope_size);
+    if (frame)
+        zlistx_add_end (dead->letters, frame);
+    return true;
+}
+
+zmesh_err_t
+zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
+                                size_t *failed, zmesh_detail_t *detail)
+{
+    assert (self);
+    size_t ok = 0, not_ok = 0;
+    if (!self->store)
+        return ZMESH_ERR_INVALID;
+    s_dead_t dead = {self, zlistx_new ()};
+    zlistx_set_destructor (dead.letters, s_frame_destroy);
+    zmesh_err_t rc = zmesh_inbox_dead_letters (self->store, s_collect_dead,
+                                               &dead);
+    for (zframe_t *frame = zlistx_first (dead.letters); frame && rc == ZMESH_OK;
+         frame = zlistx_next (dead.letters)) {
+        zmesh_envelope_t *event = NULL;
+        if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                                   &event, detail) != ZMESH_OK) {
+            not_ok++;
+            continue;
+        }
+        int attempts = 0;
+        rc = zmesh_store_begin (self->store, detail);
+        if (rc == ZMESH_OK) {
+            if (s_run_consumers (self, event, &attempts, detail) == ZMESH_OK) {
+                rc = zmesh_inbox_unbury (self->store, zmesh_envelope_id (event));
+                ok += rc == ZMESH_OK;
+            }
+            else
+                not_ok++;
+            if (rc == ZMESH_OK)
+                rc = zmesh_store_commit (self->store, detail);
+            else
+                zmesh_store_rollback (self->store);
+        }
+        zmesh_envelope_destroy (&event);
+    }
+    zlistx_destroy (&dead.letters);
+    if (replayed)
+        *replayed = ok;
+    if (failed)
+        *failed = not_ok;
+    return rc;
+}
+
+zmesh_store_t *
+zmesh_node_store (zmesh_node_t *self)
+{
+    assert (self);
+    return self->store;
 }
 
 static void
@@ -397,8 +870,11 @@ s_on_event_message (zmesh_node_t *self)
         s_on_heartbeat (self, event);
     else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
         s_on_bye (self, event);
-    else if (!control)
+    else if (!control) {
         s_dispatch_event (self, event);
+        if (zlistx_size (self->consumers))
+            s_consume_live (self, event, frame);
+    }
     zmesh_envelope_destroy (&event);
     zmsg_destroy (&msg);
 }
@@ -830,6 +1306,12 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"heartbeats_sent", stats->heartbeats_sent},
         {"heartbeats_received", stats->heartbeats_received},
         {"duplicates_answered", stats->duplicates_answered},
+        {"events_consumed", stats->events_consumed},
+        {"events_repeated", stats->events_repeated},
+        {"events_replayed", stats->events_replayed},
+        {"replays_failed", stats->replays_failed},
+        {"ranges_trimmed", stats->ranges_trimmed},
+        {"dead_letters", stats->dead_letters},
     };
     for (size_t index = 0; index < sizeof counters / sizeof counters [0];
          index++) {
@@ -837,6 +1319,106 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         snprintf (value, sizeof value, "%" PRIu64, counters [index].value);
         zmesh_envelope_set_header (reply, counters [index].name, value);
     }
+}
+
+typedef struct {
+    zmesh_node_t *node;
+    uint64_t to;                //  Last sequence asked for
+    uint64_t next;              //  First sequence not in the reply
+    zframe_t *frames [ZMESH_REPLAY_BATCH];
+    size_t count;
+    size_t bytes;
+} s_replaying_t;
+
+static bool
+s_replay_one (const zmesh_stored_event_t *stored, void *arg)
+{
+    s_replaying_t *replaying = arg;
+    if (stored->position > replaying->to)
+        return false;
+    zmesh_envelope_t *event = s_envelope_of (replaying->node, stored);
+    zframe_t *frame = NULL;
+    if (!event || zmesh_envelope_encode (event, &frame, NULL) != ZMESH_OK) {
+        zmesh_envelope_destroy (&event);
+        return false;
+    }
+    zmesh_envelope_destroy (&event);
+    //  Stop before the reply outgrows its share of the body limit; the
+    //  caller asks again from next.
+    if (replaying->count > 0
+        && replaying->bytes + zframe_size (frame) > ZMESH_REPLAY_BYTES) {
+        zframe_destroy (&frame);
+        return false;
+    }
+    replaying->bytes += zframe_size (frame);
+    replaying->frames [replaying->count++] = frame;
+    replaying->next = stored->position + 1;
+    return replaying->count < ZMESH_REPLAY_BATCH;
+}
+
+//  zmesh.replay: the events from..to of this node's log, as published.
+static void
+s_serve_replay (zmesh_node_t *self, const zmesh_envelope_t *request,
+                zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    uint64_t from, to, earliest = 1;
+    if (zmesh__replay_request_read (zmesh_envelope_body (request),
+                                    zmesh_envelope_body_size (request), &from,
+                                    &to) != ZMESH_OK) {
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "replay wants {from, to} with from <= to");
+        return;
+    }
+    zmesh_store_earliest (self->store, &earliest);
+    if (from < earliest) {
+        char text [96];
+        snprintf (text, sizeof text, "%" PRIu64, earliest);
+        zmesh_envelope_set_header (reply, "earliest", text);
+        snprintf (text, sizeof text, "trimmed: %s keeps events from %" PRIu64,
+                  self->config.name, earliest);
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR,
+                                   ZMESH_REPLAY_TRIMMED, text);
+        return;
+    }
+    s_replaying_t replaying = {.node = self, .to = to, .next = from};
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh_store_read_all (self->store, from,
+                                           ZMESH_REPLAY_BATCH + 1, s_replay_one,
+                                           &replaying, &detail);
+    void *body = NULL;
+    size_t size = 0;
+    if (rc == ZMESH_OK)
+        rc = zmesh__replay_reply (replaying.next, replaying.frames,
+                                  replaying.count, &body, &size);
+    if (rc == ZMESH_OK)
+        rc = zmesh_envelope_set_body (reply, body, size);
+    if (rc != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_INTERNAL, detail.text);
+    free (body);
+    for (size_t index = 0; index < replaying.count; index++)
+        zframe_destroy (&replaying.frames [index]);
+}
+
+//  With node/data: open <data>/<name>.db, and number events on from it.
+static zmesh_err_t
+s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    if (zsys_dir_create ("%s", self->config.data) != 0) {
+        zmesh__detail (detail, "node/data: cannot create %s",
+                       self->config.data);
+        return ZMESH_ERR_CONFIG;
+    }
+    char path [ZMESH_ENDPOINT_MAX + 80];
+    snprintf (path, sizeof path, "%s/%s.db", self->config.data,
+              self->config.name);
+    self->store = zmesh_store_open (path, self->config.events_synced, detail);
+    if (!self->store)
+        return ZMESH_ERR_STORE;
+    zmesh_store_head (self->store, &self->seq);
+    return zmesh_node_serve (self, ZMESH_REPLAY_METHOD, s_serve_replay, NULL);
 }
 
 static zmesh_err_t
@@ -923,7 +1505,13 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     zhashx_set_destructor (self->replies, s_frame_destroy);
     self->reply_order = zlistx_new ();
     zlistx_set_destructor (self->reply_order, s_method_destroy);
+    self->consumers = zlistx_new ();
+    zlistx_set_destructor (self->consumers, s_consumer_destroy);
+    self->positions = zhashx_new ();
+    zhashx_set_destructor (self->positions, s_method_destroy);
+    self->durable = zhashx_new ();
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
+        || (*config->data && s_open_store (self, detail) != ZMESH_OK)
         || s_open_sockets (self, detail) != ZMESH_OK
         || ((*config->gossip_bind || config->seed_count)
             && s_start_gossip (self, detail) != ZMESH_OK)) {
@@ -957,6 +1545,10 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zsock_destroy (&self->pub);
     zlistx_destroy (&self->subscriptions);
     zhashx_destroy (&self->methods);
+    zlistx_destroy (&self->consumers);
+    zhashx_destroy (&self->positions);
+    zhashx_destroy (&self->durable);
+    zmesh_store_close (&self->store);
     zhashx_destroy (&self->policies);
     zhashx_destroy (&self->replies);
     zlistx_destroy (&self->reply_order);
@@ -1097,6 +1689,26 @@ zmesh_peer_state_name (zmesh_peer_state_t state)
 //  ---------------------------------------------------------------------
 //  The loop
 
+//  Retention, once a heartbeat: trim the log by count and age, and forget
+//  old processed ids.
+static void
+s_retain (zmesh_node_t *self)
+{
+    uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
+    if (self->config.retain_events && self->seq > (uint64_t)
+                                                  self->config.retain_events)
+        zmesh_store_trim (self->store,
+                          self->seq - (uint64_t) self->config.retain_events + 1,
+                          NULL);
+    if (self->config.retain_ms && unix_ms > (uint64_t) self->config.retain_ms)
+        zmesh_store_trim_older (self->store,
+                                unix_ms - (uint64_t) self->config.retain_ms,
+                                NULL);
+    if (unix_ms > (uint64_t) self->config.remember_ms)
+        zmesh_inbox_forget (self->store,
+                            unix_ms - (uint64_t) self->config.remember_ms);
+}
+
 static void
 s_run_timers (zmesh_node_t *self)
 {
@@ -1104,6 +1716,8 @@ s_run_timers (zmesh_node_t *self)
     if (now >= self->next_heartbeat_ms) {
         if (s_send_control (self, HEARTBEAT_TYPE) == ZMESH_OK)
             self->stats.heartbeats_sent++;
+        if (self->store)
+            s_retain (self);
         self->next_heartbeat_ms = now + self->config.heartbeat_ms;
     }
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,

@@ -3,7 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
-#include <sqlite3.h>
+#include "store_db.h"
 
 //  Schema steps: step n takes a store from user_version n to n + 1. Append
 //  only; a released step never changes.
@@ -24,6 +24,23 @@ static const char *s_migrations [] = {
     "  stream TEXT PRIMARY KEY,"
     "  version INTEGER NOT NULL,"
     "  state BLOB NOT NULL);",
+    //  1 -> 2: retention, and what a consumer of other nodes' events keeps
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE inbox_positions ("
+    "  publisher TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL);"
+    "CREATE TABLE inbox_processed ("
+    "  event_id BLOB PRIMARY KEY,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX inbox_processed_at ON inbox_processed (at);"
+    "CREATE TABLE inbox_dead ("
+    "  event_id BLOB PRIMARY KEY,"
+    "  publisher TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  envelope BLOB NOT NULL,"
+    "  error TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL);",
 };
 #define MIGRATIONS (sizeof s_migrations / sizeof s_migrations [0])
 
@@ -125,7 +142,11 @@ s_prepare (zmesh_store_t *self, zmesh_detail_t *detail)
          "SELECT COALESCE (MAX (version), 0) FROM events WHERE stream = ?"},
         {&self->find_id,
          "SELECT position, stream, version FROM events WHERE id = ?"},
-        {&self->head, "SELECT COALESCE (MAX (position), 0) FROM events"},
+        //  Trimming may empty the table: the head is remembered in meta.
+        {&self->head,
+         "SELECT MAX (COALESCE ((SELECT MAX (position) FROM events), 0),"
+         " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"
+         " 1) - 1)"},
     };
     for (size_t index = 0; index < sizeof statements / sizeof statements [0];
          index++)
@@ -375,8 +396,12 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     if (rc)
         return rc;
     //  IMMEDIATE takes the write lock now: versions and positions read in
-    //  the transaction cannot change under it, in any process.
-    rc = s_exec (self, "BEGIN IMMEDIATE", detail);
+    //  the transaction cannot change under it, in any process. Inside a
+    //  transaction of the caller's (zmesh_store_begin), which holds that
+    //  lock already, a savepoint makes the append all or nothing.
+    bool nested = !sqlite3_get_autocommit (self->db);
+    rc = s_exec (self, nested ? "SAVEPOINT append" : "BEGIN IMMEDIATE",
+                 detail);
     if (rc)
         return rc;
     bool duplicate = false;
@@ -401,9 +426,14 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
                            detail);
     }
     if (rc == ZMESH_OK)
-        rc = s_exec (self, "COMMIT", detail);
+        rc = s_exec (self, nested ? "RELEASE append" : "COMMIT", detail);
     if (rc != ZMESH_OK) {
-        s_exec (self, "ROLLBACK", NULL);
+        if (nested) {
+            s_exec (self, "ROLLBACK TO append", NULL);
+            s_exec (self, "RELEASE append", NULL);
+        }
+        else
+            s_exec (self, "ROLLBACK", NULL);
         return rc;
     }
     if (!duplicate) {
@@ -412,6 +442,103 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
         result->version = version + (int64_t) count;
     }
     return ZMESH_OK;
+}
+
+
+zmesh_err_t
+zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    return s_exec (self, "BEGIN IMMEDIATE", detail);
+}
+
+zmesh_err_t
+zmesh_store_commit (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    return s_exec (self, "COMMIT", detail);
+}
+
+void
+zmesh_store_rollback (zmesh_store_t *self)
+{
+    assert (self);
+    if (!sqlite3_get_autocommit (self->db))
+        s_exec (self, "ROLLBACK", NULL);
+}
+
+zmesh_err_t
+zmesh_store_trim (zmesh_store_t *self, uint64_t before, zmesh_detail_t *detail)
+{
+    assert (self);
+    uint64_t head;
+    zmesh_err_t rc = zmesh_store_head (self, &head);
+    if (rc)
+        return rc;
+    if (before > head + 1)
+        before = head + 1;      //  Never past what exists
+    char sql [256];
+    snprintf (sql, sizeof sql,
+              "BEGIN IMMEDIATE;"
+              "DELETE FROM events WHERE position < %" PRIu64 ";"
+              "INSERT INTO meta (key, value) VALUES ('trimmed_before', %" PRIu64
+              ") ON CONFLICT (key) DO UPDATE SET value = MAX (value, "
+              "excluded.value);"
+              "COMMIT;", before, before);
+    rc = s_exec (self, sql, detail);
+    if (rc)
+        zmesh_store_rollback (self);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_store_earliest (zmesh_store_t *self, uint64_t *position)
+{
+    assert (self && position);
+    int64_t value = s_pragma (self, "SELECT COALESCE ((SELECT value FROM meta "
+                                    "WHERE key = 'trimmed_before'), 1)");
+    *position = value < 1 ? 1 : (uint64_t) value;
+    return value < 0 ? ZMESH_ERR_STORE : ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh__store_exec (zmesh_store_t *self, const char *sql,
+                   zmesh_detail_t *detail)
+{
+    assert (self && sql);
+    return s_exec (self, sql, detail);
+}
+
+zmesh_err_t
+zmesh_store_trim_older (zmesh_store_t *self, uint64_t unix_ms,
+                        zmesh_detail_t *detail)
+{
+    assert (self);
+    //  Events are appended in time order, near enough: keep everything
+    //  from the first one young enough.
+    char sql [160];
+    snprintf (sql, sizeof sql,
+              "SELECT COALESCE ((SELECT MIN (position) FROM events WHERE "
+              "timestamp >= %" PRIu64 "), (SELECT COALESCE (MAX (position), "
+              "0) + 1 FROM events))", unix_ms);
+    int64_t before = s_pragma (self, sql);
+    if (before < 0)
+        return STORE_ERROR (detail, self, "cannot find old events");
+    return zmesh_store_trim (self, (uint64_t) before, detail);
+}
+
+sqlite3 *
+zmesh__store_db (zmesh_store_t *self)
+{
+    assert (self);
+    return self->db;
+}
+
+const char *
+zmesh__store_path (zmesh_store_t *self)
+{
+    assert (self);
+    return self->path;
 }
 
 

@@ -32,5 +32,6 @@
 #include "zmesh/node.h"
 #include "zmesh/store.h"
 #include "zmesh/aggregate.h"
+#include "zmesh/inbox.h"
 
 #endif

@@ -1,8 +1,9 @@
 /*  testnode.c - a zmesh node process with a role, for the integration
     suites.
 
-        zmesh_testnode --role echo|relay|stuck|seed [--name N]
-                       [--set path=value]...
+        zmesh_testnode --role echo|relay|stuck|seed|pub|consumer [--name N]
+                       [--set path=value]... [--count N] [--body BYTES]
+                       [--slow-us US]
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
     until SIGINT or SIGTERM, and exits 0.
@@ -14,6 +15,14 @@
             service echo, and replies with the echo reply's body and headers.
     stuck   serves stuck.sleep, which blocks for 1500 ms, and stuck.ping.
     seed    serves nothing of its own: a gossip directory for the others.
+    pub     publishes --count tick.happened events (bodies of --body
+            bytes, --slow-us apart), printing "published SEQ" as each
+            publish returns, then serves (replays) until stopped. Needs
+            node/data.
+    consumer  consumes tick.* reliably: for each, appends the event's
+            sequence number to stream "seen" in its own store, in the same
+            transaction; --slow-us makes each take that long. Needs
+            node/data.
 
     Part of zmesh. MIT License.
 */
@@ -73,6 +82,64 @@ s_relay_start (zmesh_node_t *node, const zmesh_envelope_t *request,
     zmesh_envelope_destroy (&echoed);
 }
 
+static int s_slow_us;
+
+static zmesh_err_t
+s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
+               zmesh_detail_t *detail)
+{
+    (void) arg;
+    if (s_slow_us)
+        usleep ((useconds_t) s_slow_us);
+    uint8_t body [9] = {0xcf};  //  The sequence, as uint64
+    uint64_t seq = zmesh_envelope_seq (event);
+    for (int index = 0; index < 8; index++)
+        body [1 + index] = (uint8_t) (seq >> (56 - 8 * index));
+    zmesh_new_event_t seen = {.type = "tick.seen", .body = body,
+                              .body_size = sizeof body};
+    zmesh_uuid_t id;
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
+    zmesh_uuid_generate (rand, &id);
+    zmesh_rand_destroy (&rand);
+    seen.id = id;
+    seen.correlation = *zmesh_envelope_correlation (event);
+    seen.timestamp = zmesh_envelope_timestamp (event);
+    zmesh_append_result_t result;
+    return zmesh_store_append (zmesh_node_store (node), "seen",
+                               ZMESH_VERSION_ANY, &seen, 1, &result, detail);
+}
+
+//  Publish count ticks with bodies of size bytes (a msgpack bin).
+static int
+s_publish_ticks (zmesh_node_t *node, long count, long size)
+{
+    uint8_t *body = calloc (1, (size_t) size + 5);
+    body [0] = 0xc6;
+    body [1] = (uint8_t) (size >> 24);
+    body [2] = (uint8_t) (size >> 16);
+    body [3] = (uint8_t) (size >> 8);
+    body [4] = (uint8_t) size;
+    int rc = 0;
+    for (long tick = 0; tick < count && !zsys_interrupted; tick++) {
+        if (zmesh_node_publish (node, "tick.happened", body,
+                                (size_t) size + 5) != ZMESH_OK) {
+            rc = 1;
+            break;
+        }
+        uint64_t head = 0;
+        zmesh_store_head (zmesh_node_store (node), &head);
+        printf ("published %" PRIu64 "\n", head);
+        if (s_slow_us)
+            usleep ((useconds_t) s_slow_us);
+        //  Keep heartbeats and replays going while publishing.
+        if (tick % 100 == 0)
+            zmesh_node_poll (node, 0);
+    }
+    fflush (stdout);
+    free (body);
+    return rc;
+}
+
 static void
 s_stuck_sleep (zmesh_node_t *node, const zmesh_envelope_t *request,
                zmesh_envelope_t *reply, void *arg)
@@ -95,14 +162,25 @@ main (int argc, char *argv [])
         {"role", required_argument, NULL, 'r'},
         {"name", required_argument, NULL, 'n'},
         {"set", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'c'},
+        {"body", required_argument, NULL, 'b'},
+        {"slow-us", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0}};
     const char *role = NULL, *name = NULL;
+    long count = 0, body_size = 8;
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, NULL);
     zmesh_detail_t detail = {""};
     int option;
-    while ((option = getopt_long (argc, argv, "r:n:s:", longs, NULL)) != -1) {
-        if (option == 'r')
+    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:", longs, NULL))
+           != -1) {
+        if (option == 'c')
+            count = strtol (optarg, NULL, 10);
+        else if (option == 'b')
+            body_size = strtol (optarg, NULL, 10);
+        else if (option == 'w')
+            s_slow_us = (int) strtol (optarg, NULL, 10);
+        else if (option == 'r')
             role = optarg;
         else if (option == 'n')
             name = optarg;
@@ -137,7 +215,15 @@ main (int argc, char *argv [])
         zmesh_node_serve (node, "stuck.sleep", s_stuck_sleep, NULL);
         zmesh_node_serve (node, "stuck.ping", s_stuck_ping, NULL);
     }
-    else if (!streq (role, "seed")) {
+    else if (streq (role, "consumer")) {
+        if (zmesh_node_consume (node, "tick.*", s_record_tick, NULL)
+            != ZMESH_OK) {
+            fprintf (stderr, "testnode: a consumer needs node/data\n");
+            zmesh_node_destroy (&node);
+            return 2;
+        }
+    }
+    else if (!streq (role, "seed") && !streq (role, "pub")) {
         fprintf (stderr, "testnode: unknown role %s\n", role);
         zmesh_node_destroy (&node);
         return 2;
@@ -145,6 +231,10 @@ main (int argc, char *argv [])
     printf ("events=%s calls=%s\n", zmesh_node_events_endpoint (node),
             zmesh_node_calls_endpoint (node));
     fflush (stdout);
+    if (streq (role, "pub") && s_publish_ticks (node, count, body_size) != 0) {
+        zmesh_node_destroy (&node);
+        return 1;
+    }
     zmesh_err_t rc = zmesh_node_run (node);
     zmesh_node_destroy (&node);
     return rc == ZMESH_OK || rc == ZMESH_ERR_INTERRUPTED ? 0 : 1;

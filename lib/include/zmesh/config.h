@@ -4,7 +4,7 @@
     the modules get values, never a zconfig_t. Precedence runs: built-in
     default, then the file, then the command line (zmesh_node_config_set).
     Every key and its default is listed once, in lib/config.c, and in
-    proto/node.md (section 4) for people.
+    proto/node.md (section 5) for people.
 
     Part of zmesh. MIT License.
 */
@@ -63,6 +63,14 @@ typedef struct {
     int zmtp_heartbeat_ms;      //  sockets/zmtp_heartbeat: ZMTP PING period
     int zmtp_timeout_ms;        //  sockets/zmtp_timeout: dead link after
     bool verbose;               //  node/verbose
+    char data [ZMESH_ENDPOINT_MAX + 1];     //  node/data: store directory
+    bool events_synced;         //  events/sync: full (true) or normal
+    bool start_now;             //  events/start: now (true) or beginning
+    int handler_attempts;       //  events/attempts: before a dead letter
+    int handler_retry_ms;       //  events/retry_delay: backoff base
+    int retain_events;          //  events/retain: events kept; 0: all
+    int retain_ms;              //  events/retain_ms: age kept; 0: all
+    int remember_ms;            //  events/remember_ms: processed ids kept
     int dedupe_entries;         //  calls/dedupe: replies kept for retries
     int dedupe_bytes;           //  calls/dedupe_bytes: their size, at most
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight

@@ -26,6 +26,7 @@
 #include "zmesh/config.h"
 #include "zmesh/envelope.h"
 #include "zmesh/rand.h"
+#include "zmesh/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,7 +78,22 @@ typedef struct {
     uint64_t heartbeats_sent;
     uint64_t heartbeats_received;
     uint64_t duplicates_answered;   //  Retried requests answered from cache
+    uint64_t events_consumed;       //  Handled by reliable consumers
+    uint64_t events_repeated;       //  Seen again (replays, repeats): skipped
+    uint64_t events_replayed;       //  Fetched to repair a gap
+    uint64_t replays_failed;        //  Repair calls that did not answer
+    uint64_t ranges_trimmed;        //  Asked for, but gone from the log
+    uint64_t dead_letters;          //  Events handlers gave up on
 } zmesh_node_stats_t;
+
+//  A reliable consumer's handler: ZMESH_OK when the event is handled, or
+//  an error (with detail) to have it tried again, and after events/attempts
+//  tries, put in the dead-letter store. It runs inside the transaction
+//  that records the event as processed: what it writes to the node's store
+//  (zmesh_node_store) commits with that, or not at all.
+typedef zmesh_err_t (zmesh_consume_fn) (zmesh_node_t *node,
+                                        const zmesh_envelope_t *event,
+                                        void *arg, zmesh_detail_t *detail);
 
 typedef struct {
     uint32_t timeout_ms;        //  0: timing/call_timeout
@@ -123,11 +139,49 @@ zmesh_err_t
                       zmesh_method_fn *handler, void *arg);
 
 //  Publish an event of type with a body of one msgpack value (or NULL, 0).
-//  Never blocks: a subscriber over its high-water mark misses the event.
-//  Returns ZMESH_OK or an envelope error for a bad type or body.
+//  With node/data, the event is appended to the node's store (stream: the
+//  node's name) before it is sent, and publish returns once that is
+//  committed; its sequence number is its position in the store, and
+//  subscribers that miss it get it replayed. Without, it is sent only, and
+//  a subscriber over its high-water mark misses it. Never blocks on a
+//  subscriber. Returns ZMESH_OK, an envelope error for a bad type or body,
+//  or a store error.
 zmesh_err_t
     zmesh_node_publish (zmesh_node_t *self, const char *type,
                         const void *body, size_t body_size);
+
+//  Append events to stream in the node's store, expecting it at expected
+//  (zmesh_store_append), then publish them under their positions. Ids,
+//  correlation, causation and timestamp left empty are filled in as
+//  publish does. Returns ZMESH_ERR_INVALID without node/data, or the
+//  append's result; a retried append (duplicate ids) is not sent again.
+zmesh_err_t
+    zmesh_node_append (zmesh_node_t *self, const char *stream,
+                       int64_t expected, const zmesh_new_event_t *events,
+                       size_t count, zmesh_append_result_t *result,
+                       zmesh_detail_t *detail);
+
+//  Consume events whose type matches pattern reliably: every event of
+//  every publisher the node hears, exactly once per event id, in each
+//  publisher's order, surviving restarts of either side: gaps are filled
+//  by asking the publisher to replay from its store, and the position
+//  reached with each publisher is kept in this node's store. Needs
+//  node/data (ZMESH_ERR_INVALID otherwise). events/start says where to
+//  begin with a publisher never heard from.
+zmesh_err_t
+    zmesh_node_consume (zmesh_node_t *self, const char *pattern,
+                        zmesh_consume_fn *handler, void *arg);
+
+//  Run the consumers again on every dead letter; those that now succeed
+//  leave the dead-letter store. *replayed and *failed, if not NULL, count
+//  them.
+zmesh_err_t
+    zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
+                                    size_t *failed, zmesh_detail_t *detail);
+
+//  The node's store, or NULL without node/data. Borrowed.
+zmesh_store_t *
+    zmesh_node_store (zmesh_node_t *self);
 
 //  Call method on an instance of service and wait at most timeout_ms (0:
 //  timing/call_timeout; inside a handler, never past the incoming request's

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define ZMESH_STORE_SCHEMA      1       //  Schema version this build writes
+#define ZMESH_STORE_SCHEMA      2       //  Schema version this build writes
 
 //  Expected versions that are not a number.
 #define ZMESH_VERSION_ANY       (-1)    //  Whatever the stream holds
@@ -103,6 +103,33 @@ zmesh_err_t
                         int64_t expected, const zmesh_new_event_t *events,
                         size_t count, zmesh_append_result_t *result,
                         zmesh_detail_t *detail);
+
+//  Start a transaction that holds the store's write lock until
+//  zmesh_store_commit or zmesh_store_rollback: appends and other writes made
+//  meanwhile (a consumer's own writes and its record of what it processed)
+//  commit together or not at all.
+zmesh_err_t
+    zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail);
+zmesh_err_t
+    zmesh_store_commit (zmesh_store_t *self, zmesh_detail_t *detail);
+//  Harmless when no transaction is open.
+void
+    zmesh_store_rollback (zmesh_store_t *self);
+
+//  Forget events before position before (retention). Positions never move:
+//  the head stays where it is, and zmesh_store_earliest says what is left.
+zmesh_err_t
+    zmesh_store_trim (zmesh_store_t *self, uint64_t before,
+                      zmesh_detail_t *detail);
+
+//  Forget events older than unix_ms (by their timestamps).
+zmesh_err_t
+    zmesh_store_trim_older (zmesh_store_t *self, uint64_t unix_ms,
+                            zmesh_detail_t *detail);
+
+//  The first position still kept: 1 unless the store was trimmed.
+zmesh_err_t
+    zmesh_store_earliest (zmesh_store_t *self, uint64_t *position);
 
 //  The stream's version now: 0 if it has no events.
 zmesh_err_t

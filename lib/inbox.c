@@ -1,0 +1,169 @@
+/*  inbox.c - a consumer's positions, processed ids and dead letters.
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh_classes.h"
+#include "store_db.h"
+
+static zmesh_err_t
+s_prepare (zmesh_store_t *store, const char *sql, sqlite3_stmt **statement)
+{
+    if (sqlite3_prepare_v2 (zmesh__store_db (store), sql, -1, statement, NULL)
+        == SQLITE_OK)
+        return ZMESH_OK;
+    zsys_error ("inbox %s: %s", zmesh__store_path (store),
+                sqlite3_errmsg (zmesh__store_db (store)));
+    return ZMESH_ERR_STORE;
+}
+
+//  Step a statement that returns no rows, and finalize it.
+static zmesh_err_t
+s_done (sqlite3_stmt *statement)
+{
+    int step = sqlite3_step (statement);
+    sqlite3_finalize (statement);
+    return step == SQLITE_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
+}
+
+zmesh_err_t
+zmesh_inbox_position (zmesh_store_t *store, const char *publisher,
+                      uint64_t *seq, bool *known)
+{
+    assert (store && publisher && seq && known);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "SELECT seq FROM inbox_positions WHERE publisher = ?",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_text (statement, 1, publisher, -1, SQLITE_STATIC);
+    int step = sqlite3_step (statement);
+    *known = step == SQLITE_ROW;
+    *seq = *known ? (uint64_t) sqlite3_column_int64 (statement, 0) : 0;
+    sqlite3_finalize (statement);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
+                                                     : ZMESH_ERR_STORE;
+}
+
+zmesh_err_t
+zmesh_inbox_set_position (zmesh_store_t *store, const char *publisher,
+                          uint64_t seq)
+{
+    assert (store && publisher);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "INSERT INTO inbox_positions (publisher, seq) "
+                          "VALUES (?, ?) ON CONFLICT (publisher) DO UPDATE "
+                          "SET seq = excluded.seq", &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_text (statement, 1, publisher, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (statement, 2, (sqlite3_int64) seq);
+    return s_done (statement);
+}
+
+zmesh_err_t
+zmesh_inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
+{
+    assert (store && id && seen);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "SELECT 1 FROM inbox_processed WHERE event_id = ?",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
+    int step = sqlite3_step (statement);
+    *seen = step == SQLITE_ROW;
+    sqlite3_finalize (statement);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
+                                                     : ZMESH_ERR_STORE;
+}
+
+zmesh_err_t
+zmesh_inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
+                  uint64_t unix_ms)
+{
+    assert (store && id);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "INSERT OR IGNORE INTO inbox_processed (event_id, "
+                          "at) VALUES (?, ?)", &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_int64 (statement, 2, (sqlite3_int64) unix_ms);
+    return s_done (statement);
+}
+
+zmesh_err_t
+zmesh_inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
+{
+    assert (store);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "DELETE FROM inbox_processed WHERE at < ?",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) unix_ms);
+    return s_done (statement);
+}
+
+zmesh_err_t
+zmesh_inbox_bury (zmesh_store_t *store, const zmesh_dead_letter_t *letter)
+{
+    assert (store && letter);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "INSERT OR REPLACE INTO inbox_dead (event_id, "
+                          "publisher, seq, envelope, error, attempts, at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)", &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_blob (statement, 1, letter->event_id.bytes, ZMESH_UUID_SIZE,
+                       SQLITE_STATIC);
+    sqlite3_bind_text (statement, 2, letter->publisher, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (statement, 3, (sqlite3_int64) letter->seq);
+    sqlite3_bind_blob (statement, 4, letter->envelope,
+                       (int) letter->envelope_size, SQLITE_STATIC);
+    sqlite3_bind_text (statement, 5, letter->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int (statement, 6, letter->attempts);
+    sqlite3_bind_int64 (statement, 7, (sqlite3_int64) letter->at);
+    return s_done (statement);
+}
+
+zmesh_err_t
+zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
+                          void *arg)
+{
+    assert (store && fn);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "SELECT event_id, publisher, seq, envelope, error, "
+                          "attempts, at FROM inbox_dead ORDER BY at, rowid",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    int step;
+    while ((step = sqlite3_step (statement)) == SQLITE_ROW) {
+        zmesh_dead_letter_t letter;
+        memset (&letter, 0, sizeof letter);
+        if (sqlite3_column_bytes (statement, 0) == ZMESH_UUID_SIZE)
+            memcpy (letter.event_id.bytes, sqlite3_column_blob (statement, 0),
+                    ZMESH_UUID_SIZE);
+        letter.publisher = (const char *) sqlite3_column_text (statement, 1);
+        letter.seq = (uint64_t) sqlite3_column_int64 (statement, 2);
+        letter.envelope = sqlite3_column_blob (statement, 3);
+        letter.envelope_size = (size_t) sqlite3_column_bytes (statement, 3);
+        letter.error = (const char *) sqlite3_column_text (statement, 4);
+        letter.attempts = sqlite3_column_int (statement, 5);
+        letter.at = (uint64_t) sqlite3_column_int64 (statement, 6);
+        if (!fn (&letter, arg))
+            break;
+    }
+    sqlite3_finalize (statement);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
+                                                     : ZMESH_ERR_STORE;
+}
+
+zmesh_err_t
+zmesh_inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id)
+{
+    assert (store && id);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "DELETE FROM inbox_dead WHERE event_id = ?",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
+    zmesh_err_t rc = s_done (statement);
+    if (rc == ZMESH_OK && sqlite3_changes (zmesh__store_db (store)) == 0)
+        rc = ZMESH_ERR_INVALID;
+    return rc;
+}

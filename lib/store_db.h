@@ -1,0 +1,22 @@
+/*  store_db.h - the SQLite handle under an event store, for the modules
+    that keep their own tables in the same file (private).
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_STORE_DB_H_INCLUDED
+#define ZMESH_STORE_DB_H_INCLUDED
+
+#include <sqlite3.h>
+#include "zmesh/store.h"
+
+sqlite3 *
+    zmesh__store_db (zmesh_store_t *self);
+const char *
+    zmesh__store_path (zmesh_store_t *self);
+
+//  Run sql (no rows) on the store's connection.
+zmesh_err_t
+    zmesh__store_exec (zmesh_store_t *self, const char *sql,
+                       zmesh_detail_t *detail);
+
+#endif

@@ -1,0 +1,373 @@
+/*  test_reliable.c - reliable events between node processes that are
+    killed with SIGKILL, restarted, flooded and failed on purpose.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <sqlite3.h>
+#include "zmesh.h"
+#include "child.h"
+
+static char dir [64];
+
+static void
+s_setup (void)
+{
+    snprintf (dir, sizeof dir, "/tmp/zmesh-reliable-XXXXXX");
+    cr_assert (mkdtemp (dir) != NULL);
+}
+
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+}
+
+TestSuite (reliable, .init = s_setup, .fini = s_teardown, .timeout = 240);
+
+typedef struct {
+    char data [128];
+    char events [300];
+    char calls [300];
+    char peer_events [300];
+    char peer_calls [300];
+} s_paths_t;
+
+//  A publisher on ipc endpoints of this test's own (see test_resilience:
+//  tcp ports of killed servers can be taken over by other tests).
+static testnode_t
+s_publisher (const char *count, const char *body, const char *hwm,
+             const char *slow, s_paths_t *paths)
+{
+    snprintf (paths->data, sizeof paths->data, "node/data=%s/pub", dir);
+    snprintf (paths->events, sizeof paths->events,
+              "node/events=ipc://%s/pub-events", dir);
+    snprintf (paths->calls, sizeof paths->calls, "node/calls=ipc://%s/pub-calls",
+              dir);
+    snprintf (paths->peer_events, sizeof paths->peer_events,
+              "peers/pub/events=ipc://%s/pub-events", dir);
+    snprintf (paths->peer_calls, sizeof paths->peer_calls,
+              "peers/pub/calls=ipc://%s/pub-calls", dir);
+    const char *settings [] = {paths->data, paths->events, paths->calls,
+                               "events/sync=normal", "timing/heartbeat=200",
+                               hwm, NULL};
+    char *argv [24] = {TESTNODE, "--role", "pub", "--count", (char *) count,
+                       "--body", (char *) body, "--slow-us", (char *) slow};
+    int argc = 9;
+    for (int index = 0; settings [index]; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) settings [index];
+    }
+    argv [argc] = NULL;
+    testnode_t node;
+    node.child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
+               "publisher did not start");
+    cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
+                       node.calls) == 2, "%s", line);
+    return node;
+}
+
+static testnode_t
+s_consumer (const s_paths_t *paths, const char *hwm, const char *slow)
+{
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {data, paths->peer_events, paths->peer_calls,
+                               "events/sync=normal", "timing/heartbeat=200",
+                               hwm, NULL};
+    char *argv [24] = {TESTNODE, "--role", "consumer", "--slow-us",
+                       (char *) slow};
+    int argc = 5;
+    for (int index = 0; settings [index]; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) settings [index];
+    }
+    argv [argc] = NULL;
+    testnode_t node;
+    node.child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
+               "consumer did not start");
+    cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
+                       node.calls) == 2, "%s", line);
+    return node;
+}
+
+//  Take what the publisher printed; return the last sequence it said it
+//  had published (0 if none yet).
+static uint64_t
+s_drain (child_t *publisher, uint64_t last)
+{
+    char line [64];
+    while (child_read_line (publisher->out, line, sizeof line, 0)) {
+        uint64_t seq;
+        if (sscanf (line, "published %" SCNu64, &seq) == 1)
+            last = seq;
+    }
+    return last;
+}
+
+//  How many events the consumer has recorded as seen (read-only look).
+static int64_t
+s_seen_count (void)
+{
+    char path [160];
+    snprintf (path, sizeof path, "%s/consumer/consumer.db", dir);
+    sqlite3 *db;
+    int64_t count = -1;
+    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout (db, 1000);
+        sqlite3_stmt *statement;
+        if (sqlite3_prepare_v2 (db, "SELECT COUNT (*) FROM events WHERE "
+                                    "stream = 'seen'", -1, &statement, NULL)
+                == SQLITE_OK
+            && sqlite3_step (statement) == SQLITE_ROW)
+            count = sqlite3_column_int64 (statement, 0);
+        sqlite3_finalize (statement);
+    }
+    sqlite3_close (db);
+    return count;
+}
+
+//  Wait, draining the publisher, until the consumer has seen target
+//  events, at most timeout_ms.
+static int64_t
+s_wait_seen (child_t *publisher, int64_t target, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms, seen = 0;
+    while ((seen = s_seen_count ()) < target && zclock_mono () < deadline) {
+        if (publisher)
+            s_drain (publisher, 0);
+        zclock_sleep (100);
+    }
+    return seen;
+}
+
+typedef struct {
+    uint64_t expected;
+    uint64_t count;
+    bool ordered;
+} s_check_t;
+
+static bool
+s_check_seen (const zmesh_stored_event_t *event, void *arg)
+{
+    s_check_t *check = arg;
+    uint64_t seq = 0;
+    const uint8_t *body = event->body;
+    if (event->body_size == 9 && body [0] == 0xcf)
+        for (int index = 0; index < 8; index++)
+            seq = (seq << 8) | body [1 + index];
+    if (seq != check->expected)
+        check->ordered = false;
+    check->expected = seq + 1;
+    check->count++;
+    return true;
+}
+
+//  Every sequence 1..total seen exactly once, in order.
+static void
+s_assert_exactly_once (uint64_t total)
+{
+    char path [160];
+    snprintf (path, sizeof path, "%s/consumer/consumer.db", dir);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    cr_assert (store != NULL);
+    s_check_t check = {1, 0, true};
+    cr_assert (eq (int, zmesh_store_read_stream (store, "seen", 1, false, 0,
+                                                 s_check_seen, &check, NULL),
+                   0));
+    cr_assert (check.ordered, "events out of order or repeated");
+    cr_assert (eq (u64, check.count, total));
+    zmesh_store_close (&store);
+}
+
+Test (reliable, a_subscriber_killed_twice_processes_every_event_exactly_once)
+{
+    enum { TOTAL = 100000 };
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("100000", "8", "sockets/hwm=10000", "0",
+                                        &paths);
+    testnode_t consumer = s_consumer (&paths, "sockets/hwm=10000", "0");
+    for (int kill_at = 1; kill_at <= 2; kill_at++) {
+        int64_t seen = s_wait_seen (&publisher.child, kill_at * TOTAL / 3,
+                                    120000);
+        cr_assert (ge (i64, seen, kill_at * TOTAL / 3), "stalled at %" PRId64,
+                   seen);
+        child_kill (&consumer.child);
+        fprintf (stderr, "reliable: consumer killed with %" PRId64 " seen\n",
+                 s_seen_count ());
+        consumer = s_consumer (&paths, "sockets/hwm=10000", "0");
+    }
+    cr_assert (eq (i64, s_wait_seen (&publisher.child, TOTAL, 180000), TOTAL));
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+    s_assert_exactly_once (TOTAL);
+}
+
+Test (reliable, a_publisher_killed_and_restarted_loses_nothing_it_confirmed)
+{
+    s_paths_t paths;
+    testnode_t consumer;
+    testnode_t publisher = s_publisher ("20000", "8", "sockets/hwm=10000",
+                                        "200", &paths);
+    consumer = s_consumer (&paths, "sockets/hwm=10000", "0");
+    uint64_t confirmed = 0;
+    int64_t deadline = zclock_mono () + 60000;
+    while (confirmed < 5000 && zclock_mono () < deadline) {
+        confirmed = s_drain (&publisher.child, confirmed);
+        zclock_sleep (5);
+    }
+    cr_assert (ge (u64, confirmed, 5000));
+    child_kill (&publisher.child);
+
+    //  Restarted on the same store: its numbers go on from its log.
+    testnode_t again = s_publisher ("1000", "8", "sockets/hwm=10000", "0",
+                                    &paths);
+    uint64_t first_again = 0, last_again = 0;
+    deadline = zclock_mono () + 60000;
+    char line [64];
+    while (last_again == 0 || first_again == 0 || zclock_mono () < deadline) {
+        if (!child_read_line (again.child.out, line, sizeof line, 2000))
+            break;
+        uint64_t seq;
+        if (sscanf (line, "published %" SCNu64, &seq) == 1) {
+            if (!first_again)
+                first_again = seq;
+            last_again = seq;
+        }
+    }
+    cr_assert (gt (u64, first_again, confirmed), "a sequence was reused");
+    cr_assert (ge (u64, last_again, first_again + 999));
+    cr_assert (eq (i64, s_wait_seen (NULL, (int64_t) last_again, 60000),
+                   (int64_t) last_again));
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&again.child, 5000), 0));
+    s_assert_exactly_once (last_again);
+}
+
+Test (reliable, a_slow_subscriber_with_a_tiny_hwm_has_its_gaps_repaired)
+{
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("20000", "1024", "sockets/hwm=5", "0",
+                                        &paths);
+    testnode_t consumer = s_consumer (&paths, "sockets/hwm=5", "200");
+    cr_assert (eq (i64, s_wait_seen (&publisher.child, 20000, 180000), 20000));
+
+    //  The consumer's counters say it had to repair.
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/consumer/calls=%s",
+              consumer.calls);
+    zmesh_node_config_set (&config, calls, NULL);
+    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (probe != NULL);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_node_call (probe, "consumer", "zmesh.stats", NULL,
+                                         0, 5000, &reply, NULL), 0));
+    long replayed = strtol (zmesh_envelope_header (reply, "events_replayed"),
+                            NULL, 10);
+    fprintf (stderr, "reliable: slow subscriber had %ld events replayed\n",
+             replayed);
+    cr_assert (gt (long, replayed, 0), "nothing was dropped: no gap to repair");
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&probe);
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+    s_assert_exactly_once (20000);
+}
+
+static bool failing = true;
+static int handled;
+
+static zmesh_err_t
+s_picky (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
+         zmesh_detail_t *detail)
+{
+    (void) node, (void) arg;
+    if (failing && zmesh_envelope_seq (event) % 10 == 0) {
+        snprintf (detail->text, sizeof detail->text, "seq %" PRIu64
+                  " is a multiple of ten", zmesh_envelope_seq (event));
+        return ZMESH_ERR_INVALID;
+    }
+    handled++;
+    return ZMESH_OK;
+}
+
+typedef struct {
+    int count;
+    int attempts;
+    char error [160];
+} s_letters_t;
+
+static bool
+s_count_letters (const zmesh_dead_letter_t *letter, void *arg)
+{
+    s_letters_t *letters = arg;
+    letters->count++;
+    letters->attempts = letter->attempts;
+    snprintf (letters->error, sizeof letters->error, "%s", letter->error);
+    return true;
+}
+
+Test (reliable, failing_events_go_to_dead_letters_and_replay_to_success)
+{
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("50", "8", "sockets/hwm=10000", "0",
+                                        &paths);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "picky");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/picky", dir);
+    const char *settings [] = {data, paths.peer_events, paths.peer_calls,
+                               "events/attempts=3", "events/retry_delay=1",
+                               "timing/heartbeat=100", NULL};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   NULL), 0));
+    zmesh_detail_t detail = {""};
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    cr_assert (eq (int, zmesh_node_consume (node, "tick.*", s_picky, NULL), 0));
+    zmesh_node_stats_t stats;
+    int64_t deadline = zclock_mono () + 30000;
+    do {
+        zmesh_node_poll (node, 50);
+        s_drain (&publisher.child, 0);
+        zmesh_node_stats (node, &stats);
+    } while (stats.events_consumed + stats.dead_letters < 50
+             && zclock_mono () < deadline);
+    cr_assert (eq (u64, stats.events_consumed, 45));
+    cr_assert (eq (u64, stats.dead_letters, 5));
+    s_letters_t letters = {0, 0, ""};
+    zmesh_inbox_dead_letters (zmesh_node_store (node), s_count_letters,
+                              &letters);
+    cr_assert (eq (int, letters.count, 5));
+    cr_assert (eq (int, letters.attempts, 3));
+    cr_assert (strstr (letters.error, "multiple of ten") != NULL, "%s",
+               letters.error);
+
+    //  Fixed: replay them.
+    failing = false;
+    size_t replayed = 0, failed = 0;
+    cr_assert (eq (int, zmesh_node_replay_dead_letters (node, &replayed,
+                                                        &failed, &detail), 0),
+               "%s", detail.text);
+    cr_assert (eq (sz, replayed, 5));
+    cr_assert (eq (sz, failed, 0));
+    letters.count = 0;
+    zmesh_inbox_dead_letters (zmesh_node_store (node), s_count_letters,
+                              &letters);
+    cr_assert (eq (int, letters.count, 0));
+    cr_assert (eq (int, handled, 50));
+    zmesh_node_destroy (&node);
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
