@@ -66,6 +66,8 @@ struct _zmesh_node_t {
     zlistx_t *consumers;            //  s_consumer_t items
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
+    zlistx_t *unsent;               //  Group commit: frames waiting for it
+    int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
     char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
@@ -121,6 +123,12 @@ static void
 s_frame_destroy (void **item_p)
 {
     zframe_destroy ((zframe_t **) item_p);
+}
+
+static void
+s_msg_destroy (void **item_p)
+{
+    zmsg_destroy ((zmsg_t **) item_p);
 }
 
 //  Bad input is counted always and logged once per burst: the first frame
@@ -244,25 +252,39 @@ s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
     return envelope;
 }
 
-//  Encode event and send it after its topic frame. PUB never blocks.
+//  The message of an event: its topic frame and the encoded envelope
+//  (frame, taken).
+static zmsg_t *
+s_event_msg (const char *type, bool control, zframe_t **frame_p)
+{
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (type, control, topic);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, topic, topic_size);
+    zmsg_append (msg, frame_p);
+    return msg;
+}
+
+//  Send on PUB, which never blocks; the message is taken either way.
+static zmesh_err_t
+s_send_msg (zmesh_node_t *self, zmsg_t **msg_p)
+{
+    if (zmsg_send (msg_p, self->pub) == 0)
+        return ZMESH_OK;
+    zmsg_destroy (msg_p);
+    return ZMESH_ERR_SOCKET;
+}
+
+//  Encode event and send it after its topic frame.
 static zmesh_err_t
 s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
 {
-    char topic [ZMESH_TOPIC_MAX];
-    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
-                                            control, topic);
     zframe_t *frame = NULL;
     zmesh_err_t rc = zmesh_envelope_encode (event, &frame, NULL);
     if (rc)
         return rc;
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, topic, topic_size);
-    zmsg_append (msg, &frame);
-    if (zmsg_send (&msg, self->pub) != 0) {
-        zmsg_destroy (&msg);
-        return ZMESH_ERR_SOCKET;
-    }
-    return ZMESH_OK;
+    zmsg_t *msg = s_event_msg (zmesh_envelope_type (event), control, &frame);
+    return s_send_msg (self, &msg);
 }
 
 //  The envelope of a stored event, as its publisher sends it.
@@ -284,6 +306,32 @@ s_envelope_of (zmesh_node_t *self, const zmesh_stored_event_t *stored)
                != ZMESH_OK)
         zmesh_envelope_destroy (&event);
     return event;
+}
+
+//  Group commit (events/group > 1): commit the open transaction, then
+//  send what it held. Events are never sent before they are committed: a
+//  crash must not take back a sequence number a subscriber has seen.
+static zmesh_err_t
+s_flush_group (zmesh_node_t *self)
+{
+    if (!self->unsent || !self->group_started_ms)
+        return ZMESH_OK;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
+    self->group_started_ms = 0;
+    if (rc) {
+        zsys_error ("node %s: group commit failed, %zu events lost: %s",
+                    self->config.name, zlistx_size (self->unsent), detail.text);
+        zmesh_store_rollback (self->store);
+        zlistx_purge (self->unsent);
+        zmesh_store_head (self->store, &self->seq);
+        return rc;
+    }
+    zmsg_t *msg;
+    while ((msg = zlistx_detach (self->unsent, NULL)))
+        if (s_send_msg (self, &msg) == ZMESH_OK)
+            self->stats.events_published++;
+    return ZMESH_OK;
 }
 
 zmesh_err_t
@@ -318,10 +366,19 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
             filled [index].timestamp =
                 (uint64_t) zmesh_clock_unix_ms (self->clock);
     }
-    zmesh_err_t rc = zmesh_store_append (self->store, stream, expected, filled,
-                                         count, result, detail);
-    //  Committed: now send. Were the process to die first, subscribers
-    //  would see the next heartbeat ahead of them and have it replayed.
+    bool grouped = self->config.group_events > 1;
+    zmesh_err_t rc = ZMESH_OK;
+    if (grouped && !self->group_started_ms) {
+        rc = zmesh_store_begin (self->store, detail);
+        if (rc == ZMESH_OK)
+            self->group_started_ms = zmesh_clock_mono_ms (self->clock);
+    }
+    if (rc == ZMESH_OK)
+        rc = zmesh_store_append (self->store, stream, expected, filled, count,
+                                 result, detail);
+    //  Committed (or, grouped, to be committed first): now send. Were the
+    //  process to die in between, subscribers would see the next heartbeat
+    //  ahead of them and have the events replayed.
     for (size_t index = 0; rc == ZMESH_OK && !result->duplicate
                            && index < count; index++) {
         zmesh_stored_event_t stored = {
@@ -336,12 +393,22 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         if (filled [index].causation)
             stored.causation = *filled [index].causation;
         zmesh_envelope_t *event = s_envelope_of (self, &stored);
-        if (event && s_send_event (self, event, false) == ZMESH_OK)
-            self->stats.events_published++;
+        zframe_t *frame = NULL;
+        if (event && zmesh_envelope_encode (event, &frame, NULL) == ZMESH_OK) {
+            zmsg_t *msg = s_event_msg (stored.type, false, &frame);
+            if (grouped)
+                zlistx_add_end (self->unsent, msg);
+            else if (s_send_msg (self, &msg) == ZMESH_OK)
+                self->stats.events_published++;
+        }
         zmesh_envelope_destroy (&event);
         self->seq = stored.position;
     }
     zmesh__free (filled);
+    if (grouped && (rc != ZMESH_OK
+                    || zlistx_size (self->unsent)
+                           >= (size_t) self->config.group_events))
+        s_flush_group (self);
     return rc;
 }
 
@@ -567,6 +634,7 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
 {
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh_detail_t detail = {""};
+    s_flush_group (self);
     if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
         zsys_error ("node %s: cannot consume: %s", self->config.name,
                     detail.text);
@@ -798,6 +866,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
     size_t ok = 0, not_ok = 0;
     if (!self->store)
         return ZMESH_ERR_INVALID;
+    s_flush_group (self);
     s_dead_t dead = {self, zlistx_new ()};
     zlistx_set_destructor (dead.letters, s_frame_destroy);
     zmesh_err_t rc = zmesh_inbox_dead_letters (self->store, s_collect_dead,
@@ -1363,6 +1432,7 @@ s_serve_replay (zmesh_node_t *self, const zmesh_envelope_t *request,
 {
     (void) arg;
     uint64_t from, to, earliest = 1;
+    s_flush_group (self);       //  Serve only what is committed
     if (zmesh__replay_request_read (zmesh_envelope_body (request),
                                     zmesh_envelope_body_size (request), &from,
                                     &to) != ZMESH_OK) {
@@ -1510,6 +1580,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->positions = zhashx_new ();
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
+    self->unsent = zlistx_new ();
+    zlistx_set_destructor (self->unsent, s_msg_destroy);
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || (*config->data && s_open_store (self, detail) != ZMESH_OK)
         || s_open_sockets (self, detail) != ZMESH_OK
@@ -1533,6 +1605,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_node_t *self = *self_p;
     if (!self)
         return;
+    if (self->store)
+        s_flush_group (self);
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         s_send_control (self, BYE_TYPE);
@@ -1548,6 +1622,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->consumers);
     zhashx_destroy (&self->positions);
     zhashx_destroy (&self->durable);
+    zlistx_destroy (&self->unsent);
     zmesh_store_close (&self->store);
     zhashx_destroy (&self->policies);
     zhashx_destroy (&self->replies);
@@ -1722,6 +1797,9 @@ s_run_timers (zmesh_node_t *self)
     }
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
                        self->config.gone_ms, s_peer_changed, self);
+    if (self->group_started_ms
+        && now - self->group_started_ms >= self->config.group_ms)
+        s_flush_group (self);
 }
 
 zmesh_err_t
@@ -1730,6 +1808,12 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     assert (self);
     int64_t until_beat = self->next_heartbeat_ms
                        - zmesh_clock_mono_ms (self->clock);
+    if (self->group_started_ms) {
+        int64_t until_group = self->group_started_ms + self->config.group_ms
+                            - zmesh_clock_mono_ms (self->clock);
+        if (until_group < until_beat)
+            until_beat = until_group;
+    }
     int wait = timeout_ms;
     if (wait < 0 || until_beat < wait)
         wait = until_beat <= 0 ? 0 : until_beat > INT_MAX ? INT_MAX

@@ -371,3 +371,114 @@ Test (reliable, failing_events_go_to_dead_letters_and_replay_to_success)
     zmesh_node_destroy (&node);
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
 }
+
+static zmesh_err_t
+s_count_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
+              zmesh_detail_t *detail)
+{
+    (void) node, (void) detail;
+    uint64_t *seqs = arg;
+    seqs [0]++;
+    if (!seqs [1])
+        seqs [1] = zmesh_envelope_seq (event);     //  The first one seen
+    return ZMESH_OK;
+}
+
+//  An in-process consumer of the publisher at paths, with one more setting.
+static zmesh_node_t *
+s_local_consumer (const s_paths_t *paths, const char *name,
+                  const char *setting, uint64_t *seqs)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, name);
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/%s", dir, name);
+    const char *settings [] = {data, paths->peer_events, paths->peer_calls,
+                               "timing/heartbeat=100", setting, NULL};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   NULL), 0));
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (node != NULL);
+    cr_assert (eq (int, zmesh_node_consume (node, "tick.*", s_count_tick,
+                                            seqs), 0));
+    return node;
+}
+
+Test (reliable, a_trimmed_range_is_reported_and_the_rest_consumed)
+{
+    s_paths_t paths;
+    //  The publisher keeps its last 10 events only, and has published 100
+    //  before anyone listens.
+    testnode_t publisher = s_publisher ("100", "8", "events/retain=10", "0",
+                                        &paths);
+    int64_t deadline = zclock_mono () + 10000;
+    uint64_t published = 0;
+    while (published < 100 && zclock_mono () < deadline) {
+        published = s_drain (&publisher.child, published);
+        zclock_sleep (20);
+    }
+    cr_assert (eq (u64, published, 100));
+    zclock_sleep (500);         //  A heartbeat or two: the trim has run
+    uint64_t seqs [2] = {0, 0};
+    zmesh_node_t *node = s_local_consumer (&paths, "late", "events/start="
+                                           "beginning", seqs);
+    zmesh_node_stats_t stats;
+    deadline = zclock_mono () + 10000;
+    do {
+        zmesh_node_poll (node, 50);
+        zmesh_node_stats (node, &stats);
+    } while (seqs [0] < 10 && zclock_mono () < deadline);
+    cr_assert (eq (u64, stats.ranges_trimmed, 1), "the loss is counted");
+    cr_assert (eq (u64, seqs [0], 10), "what is kept is consumed");
+    cr_assert (eq (u64, seqs [1], 91));
+    zmesh_node_destroy (&node);
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
+
+Test (reliable, a_consumer_may_start_from_now)
+{
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("30", "8", "sockets/hwm=10000", "0",
+                                        &paths);
+    int64_t deadline = zclock_mono () + 10000;
+    uint64_t published = 0;
+    while (published < 30 && zclock_mono () < deadline) {
+        published = s_drain (&publisher.child, published);
+        zclock_sleep (20);
+    }
+    uint64_t seqs [2] = {0, 0};
+    zmesh_node_t *node = s_local_consumer (&paths, "fresh", "events/start=now",
+                                           seqs);
+    //  Poll through a few heartbeats: nothing from before is replayed.
+    deadline = zclock_mono () + 1000;
+    while (zclock_mono () < deadline)
+        zmesh_node_poll (node, 50);
+    cr_assert (eq (u64, seqs [0], 0), "the past is not replayed");
+    //  What comes after is consumed: the publisher, restarted, adds five.
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+    publisher = s_publisher ("5", "8", "sockets/hwm=10000", "0", &paths);
+    deadline = zclock_mono () + 10000;
+    while (seqs [0] < 5 && zclock_mono () < deadline) {
+        zmesh_node_poll (node, 50);
+        s_drain (&publisher.child, 0);
+    }
+    cr_assert (eq (u64, seqs [0], 5));
+    cr_assert (eq (u64, seqs [1], 31), "starting right after what it missed");
+    zmesh_node_destroy (&node);
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
+
+Test (reliable, group_commit_sends_only_what_is_committed)
+{
+    //  Commits of up to 100 events: 1050 make ten full groups and a tail
+    //  that only events/group_ms (10 ms) commits.
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("1050", "8", "events/group=100", "0",
+                                        &paths);
+    testnode_t consumer = s_consumer (&paths, "sockets/hwm=10000", "0");
+    cr_assert (eq (i64, s_wait_seen (&publisher.child, 1050, 60000), 1050));
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+    s_assert_exactly_once (1050);
+}

@@ -65,6 +65,8 @@ typedef struct {
     bool verbose;               //  node/verbose
     char data [ZMESH_ENDPOINT_MAX + 1];     //  node/data: store directory
     bool events_synced;         //  events/sync: full (true) or normal
+    int group_events;           //  events/group: events per commit
+    int group_ms;               //  events/group_ms: longest a commit waits
     bool start_now;             //  events/start: now (true) or beginning
     int handler_attempts;       //  events/attempts: before a dead letter
     int handler_retry_ms;       //  events/retry_delay: backoff base
