@@ -287,6 +287,17 @@ s_apply_override (zmesh_node_config_t *config, const char *path,
     return ZMESH_OK;
 }
 
+const char *
+zmesh_node_config_service (const zmesh_node_config_t *config, const char *key,
+                           const char *fallback)
+{
+    assert (config && key);
+    for (size_t index = 0; index < config->service_count; index++)
+        if (streq (config->service [index].key, key))
+            return config->service [index].value;
+    return fallback;
+}
+
 void
 zmesh_node_config_policy (const zmesh_node_config_t *config,
                           const char *service, zmesh_call_policy_t *policy)
@@ -375,6 +386,26 @@ s_apply (zmesh_node_config_t *config, const char *path, const char *value,
         return s_apply_peer (config, path, value, detail);
     if (strncmp (path, "services/", 9) == 0)
         return s_apply_override (config, path, value, detail);
+    if (strncmp (path, "service/", 8) == 0) {
+        const char *key = path + 8;
+        size_t index = 0;
+        while (index < config->service_count
+               && !streq (config->service [index].key, key))
+            index++;
+        if (!*key || strlen (key) >= sizeof config->service [0].key
+            || strlen (value) > ZMESH_ENDPOINT_MAX)
+            CONFIG_ERROR (detail, "%s: key or value too long", path);
+        if (index == ZMESH_CONFIG_SERVICE_MAX)
+            CONFIG_ERROR (detail, "%s: more than %d service/ settings", path,
+                          ZMESH_CONFIG_SERVICE_MAX);
+        if (index == config->service_count)
+            config->service_count++;
+        snprintf (config->service [index].key, sizeof config->service [0].key,
+                  "%s", key);
+        snprintf (config->service [index].value,
+                  sizeof config->service [0].value, "%s", value);
+        return ZMESH_OK;
+    }
     if (streq (path, "gossip/seed")) {
         if (config->seed_count == ZMESH_CONFIG_SEEDS_MAX)
             CONFIG_ERROR (detail, "gossip/seed: more than %d seeds",

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev
+    libjansson-dev libmicrohttpd-dev curl
     libcriterion-dev valgrind iproute2
 )
 

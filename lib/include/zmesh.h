@@ -33,5 +33,6 @@
 #include "zmesh/store.h"
 #include "zmesh/aggregate.h"
 #include "zmesh/inbox.h"
+#include "zmesh/json.h"
 
 #endif

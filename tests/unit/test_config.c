@@ -241,3 +241,22 @@ Test (config, refuses_bad_policy_settings)
     cr_assert (strstr (detail.text, "services/user") != NULL, "%s",
                detail.text);
 }
+
+Test (config, service_settings_are_the_programs_own)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "payment");
+    cr_assert (eq (int, zmesh_node_config_set (&config,
+                                               "service/failure_rate=20", NULL),
+                   0));
+    cr_assert (eq (int, zmesh_node_config_set (&config,
+                                               "service/failure_rate=30", NULL),
+                   0));
+    cr_assert (eq (str, (char *) zmesh_node_config_service (&config,
+                                                            "failure_rate",
+                                                            "0"), "30"));
+    cr_assert (eq (str, (char *) zmesh_node_config_service (&config, "latency",
+                                                            "5"), "5"));
+    cr_assert (eq (sz, config.service_count, 1));
+    s_assert_refused ("service/=1", "too long");
+}

@@ -25,6 +25,7 @@ extern "C" {
 #define ZMESH_CONFIG_PEERS_MAX  32      //  Static peer instances
 #define ZMESH_CONFIG_SEEDS_MAX  8       //  Gossip seeds
 #define ZMESH_CONFIG_OVERRIDES_MAX 64   //  services/<name>/... settings
+#define ZMESH_CONFIG_SERVICE_MAX 32     //  service/<key> settings
 
 typedef struct {
     char label [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  e.g. "user-2"
@@ -78,6 +79,11 @@ typedef struct {
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
     size_t override_count;
     zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];
+    size_t service_count;       //  service/<key>: the program's own settings
+    struct {
+        char key [48];
+        char value [ZMESH_ENDPOINT_MAX + 1];
+    } service [ZMESH_CONFIG_SERVICE_MAX];
 } zmesh_node_config_t;
 
 //  Fill config with the built-in defaults, for a node called name (may be
@@ -105,6 +111,12 @@ void
     zmesh_node_config_policy (const zmesh_node_config_t *config,
                               const char *service,
                               zmesh_call_policy_t *policy);
+
+//  The value of service/<key>, a setting of the program's own (zmesh does
+//  not check these), or fallback if it is not set.
+const char *
+    zmesh_node_config_service (const zmesh_node_config_t *config,
+                               const char *key, const char *fallback);
 
 //  Check the whole config for consistency (a name, bind endpoints, timing
 //  that makes sense). Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.

@@ -1,0 +1,45 @@
+/*  zmesh/json.h - bodies as JSON: msgpack to and from jansson values.
+
+    Bodies travel as msgpack; people, the HTTP gateway and the tools speak
+    JSON. The mapping: nil, booleans, integers, floats, strings, arrays and
+    maps with string keys map one to one; a binary value becomes a string of
+    its base64 text; a map key that is not a string becomes the JSON text of
+    the key; an ext value becomes {"$ext": type, "base64": data}. Whole
+    numbers in JSON become msgpack integers, the rest floats.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_JSON_H_INCLUDED
+#define ZMESH_JSON_H_INCLUDED
+
+#include <jansson.h>
+#include "zmesh/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Read one msgpack value (data, size) into a new JSON value (caller owns;
+//  json_decref). Returns ZMESH_ERR_INVALID with detail if data is not
+//  exactly one msgpack value, or nests more than 32 deep.
+zmesh_err_t
+    zmesh_json_from_msgpack (const void *data, size_t size, json_t **value_p,
+                             zmesh_detail_t *detail);
+
+//  Write value as msgpack into a new buffer (caller frees with free()).
+//  Returns ZMESH_ERR_INVALID if it nests more than 32 deep, or ZMESH_ERR_NOMEM.
+zmesh_err_t
+    zmesh_json_to_msgpack (const json_t *value, void **data_p, size_t *size,
+                           zmesh_detail_t *detail);
+
+//  Parse JSON text (length bytes) into a new value; detail gives the line
+//  and column of an error. ZMESH_ERR_INVALID on bad JSON.
+zmesh_err_t
+    zmesh_json_parse (const char *text, size_t length, json_t **value_p,
+                      zmesh_detail_t *detail);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,207 @@
+/*  json.c - msgpack bodies to and from JSON values.
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh_classes.h"
+#include <msgpack.h>
+
+#define DEPTH_MAX 32
+
+static const char s_base64 [] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static json_t *
+s_base64_string (const char *data, size_t size)
+{
+    size_t length = 4 * ((size + 2) / 3);
+    char *text = zmesh__alloc (length + 1);
+    if (!text)
+        return NULL;
+    const uint8_t *bytes = (const uint8_t *) data;
+    size_t out = 0;
+    for (size_t index = 0; index < size; index += 3) {
+        uint32_t triple = (uint32_t) bytes [index] << 16;
+        if (index + 1 < size)
+            triple |= (uint32_t) bytes [index + 1] << 8;
+        if (index + 2 < size)
+            triple |= bytes [index + 2];
+        text [out++] = s_base64 [(triple >> 18) & 63];
+        text [out++] = s_base64 [(triple >> 12) & 63];
+        text [out++] = index + 1 < size ? s_base64 [(triple >> 6) & 63] : '=';
+        text [out++] = index + 2 < size ? s_base64 [triple & 63] : '=';
+    }
+    text [out] = 0;
+    json_t *string = json_stringn (text, out);
+    zmesh__free (text);
+    return string;
+}
+
+static json_t *
+s_to_json (const msgpack_object *object)
+{
+    switch (object->type) {
+        case MSGPACK_OBJECT_NIL:
+            return json_null ();
+        case MSGPACK_OBJECT_BOOLEAN:
+            return json_boolean (object->via.boolean);
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            //  JSON integers here are int64: larger ones become reals.
+            return object->via.u64 > INT64_MAX
+                   ? json_real ((double) object->via.u64)
+                   : json_integer ((json_int_t) object->via.u64);
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return json_integer (object->via.i64);
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64:
+            return json_real (object->via.f64);
+        case MSGPACK_OBJECT_STR:
+            return json_stringn (object->via.str.ptr, object->via.str.size);
+        case MSGPACK_OBJECT_BIN:
+            return s_base64_string (object->via.bin.ptr, object->via.bin.size);
+        case MSGPACK_OBJECT_EXT: {
+            json_t *ext = json_object ();
+            json_object_set_new (ext, "$ext", json_integer (object->via.ext.type));
+            json_object_set_new (ext, "base64",
+                                 s_base64_string (object->via.ext.ptr,
+                                                  object->via.ext.size));
+            return ext;
+        }
+        case MSGPACK_OBJECT_ARRAY: {
+            json_t *array = json_array ();
+            for (uint32_t index = 0; array && index < object->via.array.size;
+                 index++)
+                json_array_append_new (array,
+                                       s_to_json (&object->via.array.ptr [index]));
+            return array;
+        }
+        case MSGPACK_OBJECT_MAP: {
+            json_t *map = json_object ();
+            for (uint32_t index = 0; map && index < object->via.map.size;
+                 index++) {
+                const msgpack_object *key = &object->via.map.ptr [index].key;
+                json_t *value = s_to_json (&object->via.map.ptr [index].val);
+                if (key->type == MSGPACK_OBJECT_STR)
+                    json_object_setn_new (map, key->via.str.ptr,
+                                          key->via.str.size, value);
+                else {
+                    json_t *as_json = s_to_json (key);
+                    char *text = json_dumps (as_json, JSON_ENCODE_ANY
+                                                      | JSON_COMPACT);
+                    json_object_set_new (map, text ? text : "?", value);
+                    free (text);
+                    json_decref (as_json);
+                }
+            }
+            return map;
+        }
+    }
+    return json_null ();
+}
+
+zmesh_err_t
+zmesh_json_from_msgpack (const void *data, size_t size, json_t **value_p,
+                         zmesh_detail_t *detail)
+{
+    assert (value_p);
+    size_t end = 0;
+    if (!data || !size
+        || zmesh__msgpack_check (data, size, &end, NULL) != ZMESH_OK
+        || end != size) {
+        zmesh__detail (detail, "%zu bytes that are not one msgpack value", size);
+        return ZMESH_ERR_INVALID;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 2048);
+    msgpack_object root;
+    zmesh_err_t rc = ZMESH_ERR_NOMEM;
+    if (msgpack_unpack (data, size, NULL, &zone, &root)
+        == MSGPACK_UNPACK_SUCCESS) {
+        *value_p = s_to_json (&root);
+        rc = *value_p ? ZMESH_OK : ZMESH_ERR_NOMEM;
+    }
+    msgpack_zone_destroy (&zone);
+    return rc;
+}
+
+static bool
+s_pack (msgpack_packer *packer, const json_t *value, int depth)
+{
+    if (depth > DEPTH_MAX)
+        return false;
+    switch (json_typeof (value)) {
+        case JSON_NULL:
+            return msgpack_pack_nil (packer) == 0;
+        case JSON_TRUE:
+            return msgpack_pack_true (packer) == 0;
+        case JSON_FALSE:
+            return msgpack_pack_false (packer) == 0;
+        case JSON_INTEGER:
+            return msgpack_pack_int64 (packer, json_integer_value (value)) == 0;
+        case JSON_REAL:
+            return msgpack_pack_double (packer, json_real_value (value)) == 0;
+        case JSON_STRING:
+            return msgpack_pack_str_with_body (packer, json_string_value (value),
+                                               json_string_length (value)) == 0;
+        case JSON_ARRAY: {
+            size_t index;
+            json_t *item;
+            if (msgpack_pack_array (packer, json_array_size (value)))
+                return false;
+            json_array_foreach (value, index, item)
+                if (!s_pack (packer, item, depth + 1))
+                    return false;
+            return true;
+        }
+        case JSON_OBJECT: {
+            const char *key;
+            json_t *item;
+            if (msgpack_pack_map (packer, json_object_size (value)))
+                return false;
+            json_object_foreach ((json_t *) value, key, item)
+                if (msgpack_pack_str_with_body (packer, key, strlen (key))
+                    || !s_pack (packer, item, depth + 1))
+                    return false;
+            return true;
+        }
+    }
+    return false;
+}
+
+zmesh_err_t
+zmesh_json_to_msgpack (const json_t *value, void **data_p, size_t *size,
+                       zmesh_detail_t *detail)
+{
+    assert (value && data_p && size);
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    bool ok = s_pack (&packer, value, 1);
+    if (!ok) {
+        msgpack_sbuffer_destroy (&buffer);
+        zmesh__detail (detail, "JSON nested more than %d deep", DEPTH_MAX);
+        return ZMESH_ERR_INVALID;
+    }
+    *size = buffer.size;
+    *data_p = msgpack_sbuffer_release (&buffer);
+    msgpack_sbuffer_destroy (&buffer);
+    return *data_p ? ZMESH_OK : ZMESH_ERR_NOMEM;
+}
+
+zmesh_err_t
+zmesh_json_parse (const char *text, size_t length, json_t **value_p,
+                  zmesh_detail_t *detail)
+{
+    assert (value_p);
+    json_error_t error;
+    json_t *value = text ? json_loadb (text, length, JSON_DECODE_ANY, &error)
+                         : NULL;
+    if (!value) {
+        zmesh__detail (detail, "JSON, line %d column %d: %s",
+                       text ? error.line : 0, text ? error.column : 0,
+                       text ? error.text : "no text");
+        return ZMESH_ERR_INVALID;
+    }
+    *value_p = value;
+    return ZMESH_OK;
+}
