@@ -66,7 +66,8 @@ struct _zmesh_node_t {
     zlistx_t *consumers;            //  s_consumer_t items
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
-    zlistx_t *unsent;               //  Group commit: frames waiting for it
+    zlistx_t *unsent;               //  Messages waiting for a commit
+    bool consuming;                 //  Inside a consumer's transaction
     int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
@@ -308,13 +309,29 @@ s_envelope_of (zmesh_node_t *self, const zmesh_stored_event_t *stored)
     return event;
 }
 
+//  After a commit, send the events it made durable; after a failure,
+//  drop them and take the sequence back from the store.
+static void
+s_send_unsent (zmesh_node_t *self, bool committed)
+{
+    if (!committed) {
+        zlistx_purge (self->unsent);
+        zmesh_store_head (self->store, &self->seq);
+        return;
+    }
+    zmsg_t *msg;
+    while ((msg = zlistx_detach (self->unsent, NULL)))
+        if (s_send_msg (self, &msg) == ZMESH_OK)
+            self->stats.events_published++;
+}
+
 //  Group commit (events/group > 1): commit the open transaction, then
 //  send what it held. Events are never sent before they are committed: a
 //  crash must not take back a sequence number a subscriber has seen.
 static zmesh_err_t
 s_flush_group (zmesh_node_t *self)
 {
-    if (!self->unsent || !self->group_started_ms)
+    if (!self->group_started_ms)
         return ZMESH_OK;
     zmesh_detail_t detail = {""};
     zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
@@ -323,15 +340,9 @@ s_flush_group (zmesh_node_t *self)
         zsys_error ("node %s: group commit failed, %zu events lost: %s",
                     self->config.name, zlistx_size (self->unsent), detail.text);
         zmesh_store_rollback (self->store);
-        zlistx_purge (self->unsent);
-        zmesh_store_head (self->store, &self->seq);
-        return rc;
     }
-    zmsg_t *msg;
-    while ((msg = zlistx_detach (self->unsent, NULL)))
-        if (s_send_msg (self, &msg) == ZMESH_OK)
-            self->stats.events_published++;
-    return ZMESH_OK;
+    s_send_unsent (self, rc == ZMESH_OK);
+    return rc;
 }
 
 zmesh_err_t
@@ -366,9 +377,10 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
             filled [index].timestamp =
                 (uint64_t) zmesh_clock_unix_ms (self->clock);
     }
-    bool grouped = self->config.group_events > 1;
+    //  Inside a consumer's transaction the events wait for its commit too.
+    bool grouped = self->config.group_events > 1 || self->consuming;
     zmesh_err_t rc = ZMESH_OK;
-    if (grouped && !self->group_started_ms) {
+    if (grouped && !self->consuming && !self->group_started_ms) {
         rc = zmesh_store_begin (self->store, detail);
         if (rc == ZMESH_OK)
             self->group_started_ms = zmesh_clock_mono_ms (self->clock);
@@ -405,9 +417,9 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         self->seq = stored.position;
     }
     zmesh__free (filled);
-    if (grouped && (rc != ZMESH_OK
-                    || zlistx_size (self->unsent)
-                           >= (size_t) self->config.group_events))
+    if (grouped && !self->consuming
+        && (rc != ZMESH_OK
+            || zlistx_size (self->unsent) >= (size_t) self->config.group_events))
         s_flush_group (self);
     return rc;
 }
@@ -611,12 +623,21 @@ s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
                                    self->config.handler_retry_ms
                                    << (attempt - 2));
             zmesh__store_exec (self->store, "SAVEPOINT consume", NULL);
+            size_t queued = zlistx_size (self->unsent);
+            uint64_t seq = self->seq;
             rc = consumer->handler (self, event, consumer->arg, detail);
             zmesh__store_exec (self->store, rc == ZMESH_OK
                                ? "RELEASE consume"
                                : "ROLLBACK TO consume; RELEASE consume", NULL);
             if (rc == ZMESH_OK)
                 break;
+            //  What the failed try published was rolled back: unsend it.
+            while (zlistx_size (self->unsent) > queued) {
+                zlistx_last (self->unsent);
+                zmsg_t *msg = zlistx_detach_cur (self->unsent);
+                zmsg_destroy (&msg);
+            }
+            self->seq = seq;
         }
     }
     self->context = saved;
@@ -640,6 +661,7 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
                     detail.text);
         return;
     }
+    self->consuming = true;
     bool seen = false;
     zmesh_err_t rc = zmesh_inbox_seen (self->store, zmesh_envelope_id (event),
                                        &seen);
@@ -670,9 +692,11 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
         rc = zmesh_inbox_set_position (self->store, publisher, seq);
     if (rc == ZMESH_OK)
         rc = zmesh_store_commit (self->store, &detail);
+    self->consuming = false;
+    s_send_unsent (self, rc == ZMESH_OK);
     if (rc == ZMESH_OK && last)
         *last = seq;
-    else {
+    else if (rc != ZMESH_OK) {
         zmesh_store_rollback (self->store);
         zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
                     self->config.name, seq, publisher,

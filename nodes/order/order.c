@@ -32,10 +32,11 @@ s_pack_text (msgpack_packer *packer, const char *text)
     msgpack_pack_str_with_body (packer, text, length);
 }
 
-//  Start out as an event of type whose body is a map of fields entries.
+//  Start out as an event of type whose body is a map of the order's id
+//  and fields more entries.
 static void
-s_begin (order_event_t *out, const char *type, size_t fields,
-         msgpack_packer *packer, s_buffer_t *buffer)
+s_begin (order_event_t *out, const char *order_id, const char *type,
+         size_t fields, msgpack_packer *packer, s_buffer_t *buffer)
 {
     memset (out, 0, sizeof *out);
     out->event.type = type;
@@ -43,7 +44,9 @@ s_begin (order_event_t *out, const char *type, size_t fields,
     buffer->size = 0;
     buffer->capacity = sizeof out->body;
     msgpack_packer_init (packer, buffer, s_write);
-    msgpack_pack_map (packer, fields);
+    msgpack_pack_map (packer, fields + 1);
+    msgpack_pack_str_with_body (packer, "orderId", 7);
+    msgpack_pack_str_with_body (packer, order_id, strlen (order_id));
 }
 
 static void
@@ -115,16 +118,16 @@ s_id_valid (const char *id)
     } while (0)
 
 zmesh_err_t
-order_create (const order_t *order, const char *user_id, order_event_t *out,
-              zmesh_detail_t *detail)
+order_create (const order_t *order, const char *order_id, const char *user_id,
+              order_event_t *out, zmesh_detail_t *detail)
 {
     if (order->status != ORDER_NEW)
         REFUSE (detail, "the order exists already");
-    if (!s_id_valid (user_id))
-        REFUSE (detail, "a user id is 1 to %d bytes", ORDER_ID_MAX);
+    if (!s_id_valid (user_id) || !s_id_valid (order_id))
+        REFUSE (detail, "order and user ids are 1 to %d bytes", ORDER_ID_MAX);
     msgpack_packer packer;
     s_buffer_t buffer;
-    s_begin (out, "order.created", 1, &packer, &buffer);
+    s_begin (out, order_id, "order.created", 1, &packer, &buffer);
     s_pack_text (&packer, "userId");
     s_pack_text (&packer, user_id);
     s_end (out, &buffer);
@@ -147,7 +150,7 @@ order_add_item (const order_t *order, const char *product_id,
         REFUSE (detail, "a price is 0 to 100000000 cents, not %" PRId64, price);
     msgpack_packer packer;
     s_buffer_t buffer;
-    s_begin (out, "order.item_added", 3, &packer, &buffer);
+    s_begin (out, order->id, "order.item_added", 3, &packer, &buffer);
     s_pack_text (&packer, "productId");
     s_pack_text (&packer, product_id);
     s_pack_text (&packer, "quantity");
@@ -169,7 +172,7 @@ order_confirm (const order_t *order, order_event_t *out,
         REFUSE (detail, "an order without items cannot be confirmed");
     msgpack_packer packer;
     s_buffer_t buffer;
-    s_begin (out, "order.confirmed", 0, &packer, &buffer);
+    s_begin (out, order->id, "order.confirmed", 0, &packer, &buffer);
     s_end (out, &buffer);
     return ZMESH_OK;
 }
@@ -186,7 +189,7 @@ order_pay (const order_t *order, const char *payment_id, order_event_t *out,
         REFUSE (detail, "a payment id is 1 to %d bytes", ORDER_ID_MAX);
     msgpack_packer packer;
     s_buffer_t buffer;
-    s_begin (out, "order.paid", 1, &packer, &buffer);
+    s_begin (out, order->id, "order.paid", 1, &packer, &buffer);
     s_pack_text (&packer, "paymentId");
     s_pack_text (&packer, payment_id);
     s_end (out, &buffer);
@@ -194,11 +197,12 @@ order_pay (const order_t *order, const char *payment_id, order_event_t *out,
 }
 
 static zmesh_err_t
-s_with_reason (order_event_t *out, const char *type, const char *reason)
+s_with_reason (const order_t *order, order_event_t *out, const char *type,
+               const char *reason)
 {
     msgpack_packer packer;
     s_buffer_t buffer;
-    s_begin (out, type, 1, &packer, &buffer);
+    s_begin (out, order->id, type, 1, &packer, &buffer);
     s_pack_text (&packer, "reason");
     char bounded [128];
     snprintf (bounded, sizeof bounded, "%s", reason ? reason : "");
@@ -214,7 +218,7 @@ order_fail_payment (const order_t *order, const char *reason,
     if (order->status != ORDER_CONFIRMED)
         REFUSE (detail, "only a confirmed order's payment can fail, and it "
                 "is %s", order_status_name (order->status));
-    return s_with_reason (out, "order.payment_failed", reason);
+    return s_with_reason (order, out, "order.payment_failed", reason);
 }
 
 zmesh_err_t
@@ -225,7 +229,7 @@ order_cancel (const order_t *order, const char *reason, order_event_t *out,
         || order->status == ORDER_CANCELLED)
         REFUSE (detail, "a %s order cannot be cancelled",
                 order_status_name (order->status));
-    return s_with_reason (out, "order.cancelled", reason);
+    return s_with_reason (order, out, "order.cancelled", reason);
 }
 
 const char *
@@ -301,11 +305,14 @@ s_apply (void *state, const zmesh_stored_event_t *event,
     char text [ORDER_ID_MAX + 1];
     int64_t quantity, price;
     if (streq (type, "order.created")) {
-        if (s_text (&body, "userId", order->user_id))
+        if (s_text (&body, "userId", order->user_id)
+            && s_text (&body, "orderId", order->id))
             order->status = ORDER_PENDING;
         else
             rc = ZMESH_ERR_INVALID;
     }
+    else if (streq (type, "order.placed"))
+        ;                       //  For other services: changes nothing here
     else if (streq (type, "order.item_added")) {
         if (s_text (&body, "productId", text)
             && s_integer (&body, "quantity", &quantity)
@@ -336,8 +343,20 @@ s_apply (void *state, const zmesh_stored_event_t *event,
 }
 
 
+zmesh_err_t
+order_apply (order_t *order, const order_event_t *decided)
+{
+    zmesh_stored_event_t event = {.stream = order->id,
+                                  .type = decided->event.type,
+                                  .body = decided->event.body,
+                                  .body_size = decided->event.body_size};
+    return s_apply (order, &event, NULL);
+}
+
+
 //  ---------------------------------------------------------------------
-//  Snapshots: [status, userId, paymentId, total, [[productId, qty, price]]]
+//  Snapshots: [status, id, userId, paymentId, total,
+//              [[productId, qty, price]]]
 
 static zmesh_err_t
 s_save (const void *state, void **bytes, size_t *size)
@@ -347,8 +366,9 @@ s_save (const void *state, void **bytes, size_t *size)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    msgpack_pack_array (&packer, 5);
+    msgpack_pack_array (&packer, 6);
     msgpack_pack_int (&packer, (int) order->status);
+    s_pack_text (&packer, order->id);
     s_pack_text (&packer, order->user_id);
     s_pack_text (&packer, order->payment_id);
     msgpack_pack_int64 (&packer, order->total);
@@ -386,17 +406,18 @@ s_load (void *state, const void *bytes, size_t size, zmesh_detail_t *detail)
     msgpack_object root;
     bool ok = msgpack_unpack (bytes, size, NULL, &zone, &root)
                   == MSGPACK_UNPACK_SUCCESS
-           && root.type == MSGPACK_OBJECT_ARRAY && root.via.array.size == 5;
+           && root.type == MSGPACK_OBJECT_ARRAY && root.via.array.size == 6;
     const msgpack_object *field = ok ? root.via.array.ptr : NULL;
     ok = ok && field [0].type == MSGPACK_OBJECT_POSITIVE_INTEGER
          && field [0].via.u64 <= ORDER_CANCELLED
-         && s_snapshot_text (&field [1], order->user_id, true)
-         && s_snapshot_text (&field [2], order->payment_id, true)
-         && field [4].type == MSGPACK_OBJECT_ARRAY;
+         && s_snapshot_text (&field [1], order->id, true)
+         && s_snapshot_text (&field [2], order->user_id, true)
+         && s_snapshot_text (&field [3], order->payment_id, true)
+         && field [5].type == MSGPACK_OBJECT_ARRAY;
     if (ok)
         order->status = (order_status_t) field [0].via.u64;
-    for (uint32_t index = 0; ok && index < field [4].via.array.size; index++) {
-        const msgpack_object *item = &field [4].via.array.ptr [index];
+    for (uint32_t index = 0; ok && index < field [5].via.array.size; index++) {
+        const msgpack_object *item = &field [5].via.array.ptr [index];
         char product [ORDER_ID_MAX + 1];
         ok = item->type == MSGPACK_OBJECT_ARRAY && item->via.array.size == 3
           && s_snapshot_text (&item->via.array.ptr [0], product, false)
@@ -416,6 +437,7 @@ s_load (void *state, const void *bytes, size_t size, zmesh_detail_t *detail)
 
 static const zmesh_applier_t s_appliers [] = {
     {"order.created", s_apply},       {"order.item_added", s_apply},
+    {"order.placed", s_apply},
     {"order.confirmed", s_apply},     {"order.paid", s_apply},
     {"order.payment_failed", s_apply}, {"order.cancelled", s_apply},
     {NULL, NULL}};

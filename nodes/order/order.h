@@ -1,9 +1,10 @@
 /*  order.h - the Order aggregate: an order's state, the rules its commands
     must keep, and the events that record what happened to it.
 
-    Events (bodies are msgpack maps):
+    Events (bodies are msgpack maps; every one also has orderId):
         order.created           userId
         order.item_added        productId, quantity, price (cents)
+        order.placed            userId, items, total: for other services
         order.confirmed         -
         order.paid              paymentId
         order.payment_failed    reason
@@ -42,6 +43,7 @@ typedef struct {
 
 typedef struct {
     order_status_t status;
+    char id [ORDER_ID_MAX + 1];
     char user_id [ORDER_ID_MAX + 1];
     char payment_id [ORDER_ID_MAX + 1];
     order_item_t *items;        //  Owned
@@ -58,12 +60,13 @@ extern const zmesh_aggregate_type_t order_aggregate;
 //  give ids and a timestamp (in event) and append.
 typedef struct {
     zmesh_new_event_t event;
-    uint8_t body [256];
+    uint8_t body [320];
 } order_event_t;
 
 zmesh_err_t
-    order_create (const order_t *order, const char *user_id,
-                  order_event_t *out, zmesh_detail_t *detail);
+    order_create (const order_t *order, const char *order_id,
+                  const char *user_id, order_event_t *out,
+                  zmesh_detail_t *detail);
 zmesh_err_t
     order_add_item (const order_t *order, const char *product_id,
                     int64_t quantity, int64_t price, order_event_t *out,
@@ -80,6 +83,11 @@ zmesh_err_t
 zmesh_err_t
     order_cancel (const order_t *order, const char *reason,
                   order_event_t *out, zmesh_detail_t *detail);
+
+//  Apply a decided event to order, as replay would once it is stored:
+//  for deciding several events in a row before one append.
+zmesh_err_t
+    order_apply (order_t *order, const order_event_t *decided);
 
 //  "new", "pending", "confirmed", "paid", "payment_failed", "cancelled".
 const char *

@@ -34,17 +34,19 @@ child_cleanup (void)
         }
 }
 
-child_t
-child_spawn (char *const argv [])
+static child_t
+s_spawn (char *const argv [], bool pipe_err)
 {
-    int out [2], err [2];
-    cr_assert (pipe (out) == 0 && pipe (err) == 0);
+    int out [2], err [2] = {-1, -1};
+    cr_assert (pipe (out) == 0 && (!pipe_err || pipe (err) == 0));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
-    posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
     posix_spawn_file_actions_addclose (&actions, out [0]);
-    posix_spawn_file_actions_addclose (&actions, err [0]);
+    if (pipe_err) {
+        posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
+        posix_spawn_file_actions_addclose (&actions, err [0]);
+    }
     child_t child;
     cr_assert (posix_spawn (&child.pid, argv [0], &actions, NULL, argv,
                             environ) == 0, "cannot start %s", argv [0]);
@@ -55,14 +57,29 @@ child_spawn (char *const argv [])
             break;
         }
     close (out [1]);
-    close (err [1]);
     child.out = fdopen (out [0], "r");
-    child.err = fdopen (err [0], "r");
+    child.err = NULL;
     //  Unbuffered, so poll() on the descriptor sees every line stdio has
     //  not yet handed out.
     setvbuf (child.out, NULL, _IONBF, 0);
-    setvbuf (child.err, NULL, _IONBF, 0);
+    if (pipe_err) {
+        close (err [1]);
+        child.err = fdopen (err [0], "r");
+        setvbuf (child.err, NULL, _IONBF, 0);
+    }
     return child;
+}
+
+child_t
+child_spawn (char *const argv [])
+{
+    return s_spawn (argv, false);
+}
+
+child_t
+child_spawn_piped (char *const argv [])
+{
+    return s_spawn (argv, true);
 }
 
 bool
@@ -82,7 +99,8 @@ child_reap (child_t *child, int timeout_ms)
         if (waitpid (child->pid, &status, WNOHANG) == child->pid) {
             s_forget (child->pid);
             fclose (child->out);
-            fclose (child->err);
+            if (child->err)
+                fclose (child->err);
             return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
         }
         zclock_sleep (5);
@@ -91,7 +109,8 @@ child_reap (child_t *child, int timeout_ms)
     waitpid (child->pid, NULL, 0);
     s_forget (child->pid);
     fclose (child->out);
-    fclose (child->err);
+    if (child->err)
+        fclose (child->err);
     cr_fatal ("child %d did not exit within %d ms", child->pid, timeout_ms);
     return -1;
 }
@@ -110,7 +129,8 @@ child_kill (child_t *child)
     waitpid (child->pid, NULL, 0);
     s_forget (child->pid);
     fclose (child->out);
-    fclose (child->err);
+    if (child->err)
+        fclose (child->err);
 }
 
 testnode_t

@@ -13,12 +13,18 @@
 typedef struct {
     pid_t pid;
     FILE *out;                  //  The child's stdout, unbuffered
-    FILE *err;                  //  The child's stderr, unbuffered
+    FILE *err;                  //  Its stderr, or NULL when it is shared
 } child_t;
 
-//  Start argv [0] with argv (NULL-terminated); asserts on failure.
+//  Start argv [0] with argv (NULL-terminated), reading its stdout; its
+//  stderr goes where the test's goes, so its logs (and sanitizer reports)
+//  reach ctest and can never fill a pipe nobody reads. Asserts on failure.
 child_t
     child_spawn (char *const argv []);
+
+//  The same, also reading its stderr: the test must then keep reading it.
+child_t
+    child_spawn_piped (char *const argv []);
 
 //  Read one line within timeout_ms; false at end of file or timeout.
 bool

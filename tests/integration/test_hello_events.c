@@ -15,7 +15,7 @@ s_spawn (const char *command, const char *endpoint, const char *count)
 {
     char *argv [] = {HELLO_EVENTS, (char *) command, "--count", (char *) count,
                      endpoint ? "--endpoint" : NULL, (char *) endpoint, NULL};
-    return child_spawn (argv);
+    return child_spawn_piped (argv);
 }
 
 static void

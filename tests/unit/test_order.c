@@ -75,10 +75,10 @@ Test (order, commands_keep_the_rules)
                    ZMESH_ERR_REFUSED));
     cr_assert (eq (int, order_cancel (&order, "x", &decided, &detail),
                    ZMESH_ERR_REFUSED));
-    cr_assert (eq (int, order_create (&order, "u-7", &decided, &detail), 0));
+    cr_assert (eq (int, order_create (&order, "o-1", "u-7", &decided, &detail), 0));
     s_commit (&decided, &info);
     cr_assert (eq (int, order.status, ORDER_PENDING));
-    cr_assert (eq (int, order_create (&order, "u-7", &decided, &detail),
+    cr_assert (eq (int, order_create (&order, "o-1", "u-7", &decided, &detail),
                    ZMESH_ERR_REFUSED));
     cr_assert (eq (int, order_confirm (&order, &decided, &detail),
                    ZMESH_ERR_REFUSED), "no items yet");
@@ -120,7 +120,7 @@ Test (order, a_decision_on_stale_state_is_refused)
     zmesh_aggregate_info_t info;
     s_load (&info);
     order_event_t decided;
-    order_create (&order, "u-7", &decided, NULL);
+    order_create (&order, "o-1", "u-7", &decided, NULL);
     s_commit (&decided, &info);
 
     //  Two handlers load the same order and both decide.
@@ -150,7 +150,7 @@ Test (order, ten_thousand_events_load_through_the_snapshot, .timeout = 120)
     zmesh_aggregate_info_t info;
     s_load (&info);
     order_event_t decided;
-    order_create (&order, "u-big", &decided, NULL);
+    order_create (&order, "o-1", "u-big", &decided, NULL);
     s_commit (&decided, &info);
     //  9999 items, committed 99 or so at a time.
     enum { ITEMS = 9999, BATCH = 99 };
@@ -227,7 +227,7 @@ Test (order, streams_it_cannot_read_give_clear_errors)
     zmesh_aggregate_info_t info;
     s_load (&info);
     order_event_t decided;
-    order_create (&order, "u-7", &decided, NULL);
+    order_create (&order, "o-1", "u-7", &decided, NULL);
     s_commit (&decided, &info);
     order_add_item (&order, "p-1", 1, 100, &decided, NULL);
     s_commit (&decided, &info);
@@ -273,7 +273,7 @@ Test (order, an_unreadable_snapshot_falls_back_to_replay)
     zmesh_aggregate_info_t info;
     s_load (&info);
     order_event_t decided;
-    order_create (&order, "u-7", &decided, NULL);
+    order_create (&order, "o-1", "u-7", &decided, NULL);
     s_commit (&decided, &info);
     cr_assert (eq (int, zmesh_store_save_snapshot (store, "order-1", 1, "\xc1",
                                                    1), 0));

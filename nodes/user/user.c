@@ -1,0 +1,114 @@
+/*  user.c - the user service: users as event streams.
+
+        user.create {name, email}  ->  {id, name, email}; user.created
+        user.get {id}              ->  {id, name, email}, or 404
+
+    Each user is the stream "user-<id>", whose first event is user.created.
+
+    Part of zmesh. MIT License.
+*/
+#include "service.h"
+#include "user.h"
+
+static void
+s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
+          zmesh_envelope_t *reply, void *arg)
+{
+    zmesh_rand_t *rand = arg;
+    zmesh_detail_t detail = {""};
+    json_t *body = service_body (request, &detail);
+    const char *name = body ? service_string (body, "name", 100) : NULL;
+    const char *email = body ? service_string (body, "email", 200) : NULL;
+    if (!name || !email || !strchr (email, '@')) {
+        service_refuse (reply, 400, "a user needs a name (1 to 100 bytes) "
+                        "and an email with an @%s%s", *detail.text ? ": " : "",
+                        detail.text);
+        json_decref (body);
+        return;
+    }
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    char text [ZMESH_UUID_STR_LEN + 1], stream [64];
+    zmesh_uuid_unparse (&id, text);
+    snprintf (stream, sizeof stream, "user-%s", text);
+    json_t *user = json_pack ("{s:s, s:s, s:s}", "id", text, "name", name,
+                              "email", email);
+    json_decref (body);
+    if (service_append (node, stream, ZMESH_VERSION_NO_STREAM, "user.created",
+                        json_incref (user), &detail) != ZMESH_OK) {
+        service_refuse (reply, 503, "cannot store the user: %s", detail.text);
+        json_decref (user);
+        return;
+    }
+    service_set_body (reply, user);
+}
+
+typedef struct {
+    json_t *user;
+} s_found_t;
+
+static bool
+s_first (const zmesh_stored_event_t *event, void *arg)
+{
+    s_found_t *found = arg;
+    if (streq (event->type, "user.created"))
+        zmesh_json_from_msgpack (event->body, event->body_size, &found->user,
+                                 NULL);
+    return false;
+}
+
+static void
+s_get (zmesh_node_t *node, const zmesh_envelope_t *request,
+       zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = service_body (request, NULL);
+    const char *id = body ? service_string (body, "id", 36) : NULL;
+    zmesh_uuid_t parsed;
+    if (!id || zmesh_uuid_parse (id, &parsed) != ZMESH_OK) {
+        service_refuse (reply, 400, "user.get needs {\"id\": a user id}");
+        json_decref (body);
+        return;
+    }
+    char stream [64];
+    snprintf (stream, sizeof stream, "user-%s", id);
+    s_found_t found = {NULL};
+    zmesh_store_read_stream (zmesh_node_store (node), stream, 1, false, 1,
+                             s_first, &found, NULL);
+    if (found.user)
+        service_set_body (reply, found.user);
+    else
+        service_refuse (reply, 404, "no user %s", id);
+    json_decref (body);
+}
+
+static zmesh_err_t
+s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
+          void **state_p)
+{
+    (void) config;
+    if (!zmesh_node_store (node)) {
+        zsys_error ("user: set node/data: users are kept in the store");
+        return ZMESH_ERR_INVALID;
+    }
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    if (!rand)
+        return ZMESH_ERR_NOMEM;
+    *state_p = rand;
+    if (zmesh_node_serve (node, "user.create", s_create, rand) != ZMESH_OK
+        || zmesh_node_serve (node, "user.get", s_get, NULL) != ZMESH_OK)
+        return ZMESH_ERR_INVALID;
+    return ZMESH_OK;
+}
+
+static void
+s_detach (void **state_p)
+{
+    zmesh_rand_destroy ((zmesh_rand_t **) state_p);
+}
+
+const service_t user_service = {
+    .name = "user",
+    .summary = "The user service of the zmesh demo: user.create, user.get.",
+    .attach = s_attach,
+    .detach = s_detach};
