@@ -1,0 +1,390 @@
+/*  gateway.c - zmesh-gateway: HTTP and JSON at the edge of the demo mesh.
+
+        POST /users          {name, email}            -> user.create
+        GET  /users/{id}                              -> user.get
+        POST /orders         {userId, items: [...]}   -> order.create
+        GET  /orders/{id}                             -> order.get
+        GET  /health, GET /metrics (Prometheus text)
+
+    Each request is a flow: it keeps the client's X-Correlation-ID when that
+    is a UUID, or gets a new one, and the response carries it back. Bodies
+    are JSON both ways. Application errors keep their HTTP-like codes; a
+    service that cannot be reached (open circuit, timeout, no instance)
+    answers 503 with Retry-After, within the call's deadline.
+
+    libmicrohttpd serves from one thread of its own; the node is shared with
+    the main thread, which keeps its heartbeats going, under a mutex.
+
+    Part of zmesh. MIT License.
+*/
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include "service.h"
+
+#define BODY_MAX (64 * 1024)
+
+typedef struct {
+    zmesh_node_t *node;
+    pthread_mutex_t lock;       //  Whoever holds it may use node
+    zmesh_rand_t *rand;         //  For new correlation ids: HTTP thread only
+    uint64_t requests;
+    uint64_t responses [6];     //  By class: 1xx .. 5xx
+} s_gateway_t;
+
+typedef struct {
+    char *data;                 //  The request body so far
+    size_t size;
+    bool too_big;
+} s_upload_t;
+
+static enum MHD_Result
+s_respond (struct MHD_Connection *connection, s_gateway_t *gateway, int status,
+           json_t *body, const char *correlation, const char *retry_after)
+{
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, "Content-Type", "application/json");
+    if (correlation)
+        MHD_add_response_header (response, "X-Correlation-ID", correlation);
+    if (retry_after)
+        MHD_add_response_header (response, "Retry-After", retry_after);
+    enum MHD_Result result = MHD_queue_response (connection,
+                                                 (unsigned) status, response);
+    MHD_destroy_response (response);
+    gateway->responses [status / 100 < 6 ? status / 100 : 5]++;
+    return result;
+}
+
+static json_t *
+s_error (const char *message)
+{
+    return json_pack ("{s:s}", "error", message);
+}
+
+//  Make the call for a route and turn its outcome into HTTP.
+static enum MHD_Result
+s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
+           const char *service, const char *method, json_t *body,
+           int created_status, const zmesh_uuid_t *flow, const char *cid)
+{
+    void *data = NULL;
+    size_t size = 0;
+    zmesh_json_to_msgpack (body, &data, &size, NULL);
+    json_decref (body);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    pthread_mutex_lock (&gateway->lock);
+    zmesh_node_flow_begin (gateway->node, flow);
+    zmesh_err_t rc = zmesh_node_call (gateway->node, service, method, data,
+                                      size, 0, &reply, &detail);
+    zmesh_node_flow_end (gateway->node);
+    pthread_mutex_unlock (&gateway->lock);
+    free (data);
+    json_t *answer = NULL;
+    if (reply && zmesh_envelope_body_size (reply))
+        zmesh_json_from_msgpack (zmesh_envelope_body (reply),
+                                 zmesh_envelope_body_size (reply), &answer,
+                                 NULL);
+    enum MHD_Result result;
+    if (rc == ZMESH_OK)
+        result = s_respond (connection, gateway, created_status,
+                            answer ? answer : json_object (), cid, NULL);
+    else if (rc == ZMESH_ERR_APP_ERROR) {
+        int64_t code = zmesh_envelope_error_code (reply);
+        const char *text = zmesh_envelope_error_text (reply);
+        json_decref (answer);
+        result = s_respond (connection, gateway,
+                            code >= 400 && code <= 599 ? (int) code : 500,
+                            s_error (text ? text : "refused"), cid,
+                            code == 503 ? "1" : NULL);
+    }
+    else {
+        json_decref (answer);
+        char message [300];
+        snprintf (message, sizeof message, "%s unavailable: %s%s%s", service,
+                  zmesh_strerror (rc), *detail.text ? ": " : "", detail.text);
+        bool bad = rc == ZMESH_ERR_UNKNOWN_METHOD
+                || rc == ZMESH_ERR_BAD_REQUEST;
+        result = s_respond (connection, gateway, bad ? 500 : 503,
+                            s_error (message), cid, bad ? NULL : "1");
+    }
+    zmesh_envelope_destroy (&reply);
+    return result;
+}
+
+static enum MHD_Result
+s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
+{
+    zmesh_node_stats_t stats;
+    zmesh_caller_stats_t calls;
+    pthread_mutex_lock (&gateway->lock);
+    zmesh_node_stats (gateway->node, &stats);
+    zmesh_caller_stats (zmesh_node_caller (gateway->node), &calls);
+    size_t peers = zmesh_node_peer_count (gateway->node);
+    char breakers [4096] = "";
+    size_t used = 0;
+    for (size_t index = 0; index < peers && used < sizeof breakers - 200;
+         index++) {
+        zmesh_peer_info_t info;
+        zmesh_node_peer (gateway->node, index, &info);
+        zmesh_breaker_t *breaker = *info.calls
+            ? zmesh_caller_breaker (zmesh_node_caller (gateway->node),
+                                    info.calls) : NULL;
+        if (breaker)
+            used += (size_t) snprintf (breakers + used, sizeof breakers - used,
+                                       "zmesh_breaker_state{service=\"%s\","
+                                       "endpoint=\"%s\"} %d\n", info.service,
+                                       info.calls,
+                                       (int) zmesh_breaker_state (breaker));
+    }
+    pthread_mutex_unlock (&gateway->lock);
+    char *text = NULL;
+    int length = asprintf (
+        &text,
+        "# TYPE zmesh_http_requests_total counter\n"
+        "zmesh_http_requests_total %" PRIu64 "\n"
+        "zmesh_http_responses_total{class=\"2xx\"} %" PRIu64 "\n"
+        "zmesh_http_responses_total{class=\"4xx\"} %" PRIu64 "\n"
+        "zmesh_http_responses_total{class=\"5xx\"} %" PRIu64 "\n"
+        "# TYPE zmesh_calls_total counter\n"
+        "zmesh_calls_total %" PRIu64 "\n"
+        "zmesh_call_attempts_total %" PRIu64 "\n"
+        "zmesh_call_retries_total %" PRIu64 "\n"
+        "zmesh_call_timeouts_total %" PRIu64 "\n"
+        "zmesh_calls_rejected_total %" PRIu64 "\n"
+        "zmesh_events_published_total %" PRIu64 "\n"
+        "zmesh_events_received_total %" PRIu64 "\n"
+        "zmesh_events_replayed_total %" PRIu64 "\n"
+        "zmesh_dead_letters_total %" PRIu64 "\n"
+        "zmesh_bad_frames_total %" PRIu64 "\n"
+        "# TYPE zmesh_breaker_state gauge\n"
+        "# 0 closed, 1 open, 2 half-open\n%s",
+        gateway->requests, gateway->responses [2], gateway->responses [4],
+        gateway->responses [5], calls.calls, calls.attempts, calls.retries,
+        stats.call_timeouts, calls.rejected, stats.events_published,
+        stats.events_received, stats.events_replayed, stats.dead_letters,
+        stats.bad_frames, breakers);
+    if (length < 0)
+        return MHD_NO;
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        (size_t) length, text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, "Content-Type",
+                             "text/plain; version=0.0.4");
+    enum MHD_Result result = MHD_queue_response (connection, MHD_HTTP_OK,
+                                                 response);
+    MHD_destroy_response (response);
+    gateway->responses [2]++;
+    return result;
+}
+
+//  The id after prefix in url ("/users/<id>"), or NULL.
+static const char *
+s_tail (const char *url, const char *prefix)
+{
+    size_t length = strlen (prefix);
+    return strncmp (url, prefix, length) == 0 && url [length]
+           && !strchr (url + length, '/') ? url + length : NULL;
+}
+
+static enum MHD_Result
+s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
+         const char *method, const char *url, s_upload_t *upload)
+{
+    gateway->requests++;
+    //  The flow: the client's correlation id, or a new one.
+    zmesh_uuid_t flow;
+    char cid [ZMESH_UUID_STR_LEN + 1];
+    const char *given = MHD_lookup_connection_value (connection,
+                                                     MHD_HEADER_KIND,
+                                                     "X-Correlation-ID");
+    if (!given || zmesh_uuid_parse (given, &flow) != ZMESH_OK)
+        zmesh_uuid_generate (gateway->rand, &flow);
+    zmesh_uuid_unparse (&flow, cid);
+
+    bool post = streq (method, "POST"), get = streq (method, "GET");
+    const char *id;
+    if (get && streq (url, "/health"))
+        return s_respond (connection, gateway, 200,
+                          json_pack ("{s:s}", "status", "ok"), cid, NULL);
+    if (get && streq (url, "/metrics"))
+        return s_metrics (connection, gateway);
+    if (get && (id = s_tail (url, "/users/")))
+        return s_forward (connection, gateway, "user", "user.get",
+                          json_pack ("{s:s}", "id", id), 200, &flow, cid);
+    if (get && (id = s_tail (url, "/orders/")))
+        return s_forward (connection, gateway, "order", "order.get",
+                          json_pack ("{s:s}", "id", id), 200, &flow, cid);
+    bool users = streq (url, "/users"), orders = streq (url, "/orders");
+    if (!post || (!users && !orders))
+        return s_respond (connection, gateway, post || get ? 404 : 405,
+                          s_error ("no such route: see GET /health, "
+                                   "POST /users, POST /orders"), cid, NULL);
+    if (upload->too_big)
+        return s_respond (connection, gateway, 413,
+                          s_error ("the body is over 64 KiB"), cid, NULL);
+    json_t *body = NULL;
+    zmesh_detail_t detail = {""};
+    if (zmesh_json_parse (upload->data, upload->size, &body, &detail)
+        != ZMESH_OK)
+        return s_respond (connection, gateway, 400, s_error (detail.text), cid,
+                          NULL);
+    if (!json_is_object (body)) {
+        json_decref (body);
+        return s_respond (connection, gateway, 400,
+                          s_error ("the body must be a JSON object"), cid,
+                          NULL);
+    }
+    return s_forward (connection, gateway, users ? "user" : "order",
+                      users ? "user.create" : "order.create", body, 201,
+                      &flow, cid);
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *connection, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    s_gateway_t *gateway = cls;
+    s_upload_t *upload = *con_cls;
+    if (!upload) {
+        //  First call: headers only. Make room for the body.
+        *con_cls = calloc (1, sizeof (s_upload_t));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*upload_data_size) {
+        if (upload->size + *upload_data_size > BODY_MAX)
+            upload->too_big = true;
+        else {
+            char *grown = realloc (upload->data,
+                                   upload->size + *upload_data_size + 1);
+            if (!grown)
+                return MHD_NO;
+            upload->data = grown;
+            memcpy (upload->data + upload->size, upload_data,
+                    *upload_data_size);
+            upload->size += *upload_data_size;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return s_route (connection, gateway, method, url, upload);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
+             enum MHD_RequestTerminationCode code)
+{
+    (void) cls, (void) connection, (void) code;
+    s_upload_t *upload = *con_cls;
+    if (upload) {
+        free (upload->data);
+        free (upload);
+        *con_cls = NULL;
+    }
+}
+
+int
+main (int argc, char *argv [])
+{
+    //  The HTTP port is the gateway's own setting; the rest is a node's.
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "gateway");
+    zmesh_detail_t detail = {""};
+    for (int index = 1; index < argc; index++) {
+        if ((streq (argv [index], "--set") || streq (argv [index], "-s"))
+            && index + 1 < argc) {
+            if (zmesh_node_config_set (&config, argv [++index], &detail)) {
+                fprintf (stderr, "zmesh-gateway: %s\ntry --help\n",
+                         detail.text);
+                return 2;
+            }
+        }
+        else if ((streq (argv [index], "--config") || streq (argv [index], "-c"))
+                 && index + 1 < argc) {
+            if (zmesh_node_config_load (&config, argv [++index], &detail)) {
+                fprintf (stderr, "zmesh-gateway: %s\n", detail.text);
+                return 2;
+            }
+        }
+        else if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
+            printf ("usage: zmesh-gateway [--config FILE] [--set PATH=VALUE]"
+                    "...\n\n"
+                    "The HTTP gateway of the zmesh demo: POST /users, GET "
+                    "/users/{id},\nPOST /orders, GET /orders/{id}, GET "
+                    "/health, GET /metrics.\n\n"
+                    "  -c, --config FILE     settings in ZPL (proto/node.md)\n"
+                    "  -s, --set PATH=VALUE  one setting; repeatable\n"
+                    "  -h, --help            this text\n\n"
+                    "service/http_port (default 8080) and service/http_host "
+                    "(default 127.0.0.1)\nsay where to listen. Prints "
+                    "\"http=<port>\" once it is up.\n");
+            return 0;
+        }
+        else {
+            fprintf (stderr, "zmesh-gateway: unexpected '%s'; try --help\n",
+                     argv [index]);
+            return 2;
+        }
+    }
+    zsys_set_logstream (stderr);
+    zsys_set_logident (config.name);
+    char *end;
+    long port = strtol (zmesh_node_config_service (&config, "http_port",
+                                                   "8080"), &end, 10);
+    if (*end || port < 0 || port > 65535) {
+        fprintf (stderr, "zmesh-gateway: service/http_port is not a port\n");
+        return 2;
+    }
+    s_gateway_t gateway = {.node = zmesh_node_new (&config, NULL, NULL,
+                                                   &detail),
+                           .rand = zmesh_rand_new ()};
+    if (!gateway.node || !gateway.rand) {
+        fprintf (stderr, "zmesh-gateway: %s\n", detail.text);
+        zmesh_node_destroy (&gateway.node);
+        zmesh_rand_destroy (&gateway.rand);
+        return 1;
+    }
+    pthread_mutex_init (&gateway.lock, NULL);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons ((uint16_t) port)};
+    inet_pton (AF_INET, zmesh_node_config_service (&config, "http_host",
+                                                   "127.0.0.1"),
+               &address.sin_addr);
+    struct MHD_Daemon *daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        (uint16_t) port, NULL, NULL, s_access, &gateway,
+        MHD_OPTION_SOCK_ADDR, &address,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30, MHD_OPTION_END);
+    if (!daemon) {
+        fprintf (stderr, "zmesh-gateway: cannot listen on port %ld\n", port);
+        zmesh_node_destroy (&gateway.node);
+        zmesh_rand_destroy (&gateway.rand);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (
+        daemon, MHD_DAEMON_INFO_BIND_PORT);
+    printf ("http=%u events=%s calls=%s\n", info ? info->port : (unsigned) port,
+            zmesh_node_events_endpoint (gateway.node),
+            zmesh_node_calls_endpoint (gateway.node));
+    fflush (stdout);
+    //  Heartbeats and peers go on here, between requests.
+    zmesh_err_t rc = ZMESH_OK;
+    while (rc == ZMESH_OK) {
+        pthread_mutex_lock (&gateway.lock);
+        rc = zmesh_node_poll (gateway.node, 0);
+        pthread_mutex_unlock (&gateway.lock);
+        if (rc == ZMESH_OK && !zmesh_clock_sleep (zmesh_clock_real (), 50))
+            rc = ZMESH_ERR_INTERRUPTED;
+    }
+    MHD_stop_daemon (daemon);
+    zmesh_node_destroy (&gateway.node);
+    zmesh_rand_destroy (&gateway.rand);
+    pthread_mutex_destroy (&gateway.lock);
+    return 0;
+}

@@ -1,0 +1,250 @@
+/*  test_gateway.c - the demo mesh end to end over HTTP: five node processes
+    driven with curl.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include "child.h"
+
+static char dir [64];
+static int http_port;
+static child_t nodes [5];
+
+static void
+s_setup (void)
+{
+    snprintf (dir, sizeof dir, "/tmp/zmesh-gateway-XXXXXX");
+    cr_assert (mkdtemp (dir) != NULL);
+}
+
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+}
+
+TestSuite (gateway, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+static child_t
+s_start (const char *service, const char *const *peers, const char *extra)
+{
+    char program [300], settings [16][200];
+    snprintf (program, sizeof program, "%s/zmesh-%s", NODES_DIR, service);
+    int count = 0;
+    snprintf (settings [count++], 200, "node/data=%s/%s", dir, service);
+    snprintf (settings [count++], 200, "node/events=ipc://%s/%s-events", dir,
+              service);
+    snprintf (settings [count++], 200, "node/calls=ipc://%s/%s-calls", dir,
+              service);
+    snprintf (settings [count++], 200, "timing/heartbeat=100");
+    for (int index = 0; peers && peers [index]; index++) {
+        snprintf (settings [count++], 200, "peers/%s/events=ipc://%s/%s-events",
+                  peers [index], dir, peers [index]);
+        snprintf (settings [count++], 200, "peers/%s/calls=ipc://%s/%s-calls",
+                  peers [index], dir, peers [index]);
+    }
+    if (extra)
+        snprintf (settings [count++], 200, "%s", extra);
+    char *argv [40] = {program};
+    int argc = 1;
+    for (int index = 0; index < count; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = settings [index];
+    }
+    argv [argc] = NULL;
+    child_t child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (child.out, line, sizeof line, 5000),
+               "%s did not start", service);
+    if (streq (service, "gateway"))
+        cr_assert (sscanf (line, "http=%d", &http_port) == 1, "%s", line);
+    return child;
+}
+
+static void
+s_mesh (void)
+{
+    const char *order_peers [] = {"user", "inventory", "payment", NULL};
+    const char *inventory_peers [] = {"order", NULL};
+    const char *payment_peers [] = {"inventory", NULL};
+    const char *gateway_peers [] = {"user", "order", NULL};
+    nodes [0] = s_start ("user", NULL, NULL);
+    nodes [1] = s_start ("order", order_peers, NULL);
+    nodes [2] = s_start ("inventory", inventory_peers, "service/stock=100");
+    nodes [3] = s_start ("payment", payment_peers, "service/limit=100000");
+    nodes [4] = s_start ("gateway", gateway_peers, "service/http_port=0");
+}
+
+typedef struct {
+    int status;
+    char correlation [64];
+    char retry_after [16];
+    json_t *body;
+} s_http_t;
+
+//  One request with curl; the status, two headers, and the JSON body.
+static s_http_t
+s_http (const char *method, const char *path, const char *body,
+        const char *correlation)
+{
+    char url [256], header [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", http_port, path);
+    snprintf (header, sizeof header, "X-Correlation-ID: %s",
+              correlation ? correlation : "");
+    char *argv [16] = {"/usr/bin/curl", "-s", "-i", "-X", (char *) method,
+                       url, "-H", "Content-Type: application/json"};
+    int argc = 8;
+    if (correlation) {
+        argv [argc++] = "-H";
+        argv [argc++] = header;
+    }
+    if (body) {
+        argv [argc++] = "--data-binary";
+        argv [argc++] = (char *) body;
+    }
+    argv [argc] = NULL;
+    child_t curl = child_spawn (argv);
+    s_http_t response = {0, "", "", NULL};
+    char line [4096];
+    bool headers = true;
+    while (child_read_line (curl.out, line, sizeof line, 10000)) {
+        if (headers) {
+            line [strcspn (line, "\r\n")] = 0;
+            if (!*line)
+                headers = false;
+            else if (strncmp (line, "HTTP/", 5) == 0)
+                sscanf (line, "%*s %d", &response.status);
+            else if (strncasecmp (line, "X-Correlation-ID: ", 18) == 0)
+                snprintf (response.correlation, sizeof response.correlation,
+                          "%.63s", line + 18);
+            else if (strncasecmp (line, "Retry-After: ", 13) == 0)
+                snprintf (response.retry_after, sizeof response.retry_after,
+                          "%.15s", line + 13);
+        }
+        else if (!response.body)
+            response.body = json_loads (line, JSON_DECODE_ANY, NULL);
+    }
+    cr_assert (eq (int, child_reap (&curl, 10000), 0), "curl failed");
+    return response;
+}
+
+static const char *
+s_field (const s_http_t *response, const char *key)
+{
+    const char *value = json_string_value (json_object_get (response->body,
+                                                            key));
+    return value ? value : "";
+}
+
+Test (gateway, orders_over_http_keep_the_clients_correlation_id)
+{
+    s_mesh ();
+    s_http_t health = s_http ("GET", "/health", NULL, NULL);
+    cr_assert (eq (int, health.status, 200));
+    cr_assert (strlen (health.correlation) == 36, "every answer has one");
+
+    s_http_t user = s_http ("POST", "/users",
+                            "{\"name\": \"Ada\", \"email\": \"ada@example.org\"}",
+                            NULL);
+    cr_assert (eq (int, user.status, 201));
+    char user_id [64];
+    snprintf (user_id, sizeof user_id, "%s", s_field (&user, "id"));
+    s_http_t fetched;
+    char path [128];
+    snprintf (path, sizeof path, "/users/%s", user_id);
+    fetched = s_http ("GET", path, NULL, NULL);
+    cr_assert (eq (int, fetched.status, 200));
+    cr_assert (eq (str, (char *) s_field (&fetched, "name"), "Ada"));
+
+    const char *flow = "0c0ffee0-0000-4000-8000-000000000042";
+    char order_body [256];
+    snprintf (order_body, sizeof order_body,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-book\", "
+              "\"quantity\": 2, \"price\": 1250}]}", user_id);
+    s_http_t order = s_http ("POST", "/orders", order_body, flow);
+    cr_assert (eq (int, order.status, 201));
+    cr_assert (eq (str, order.correlation, (char *) flow));
+    char order_id [64];
+    snprintf (order_id, sizeof order_id, "%s", s_field (&order, "id"));
+
+    snprintf (path, sizeof path, "/orders/%s", order_id);
+    s_http_t state = {0};
+    int64_t deadline = zclock_mono () + 15000;
+    while (zclock_mono () < deadline) {
+        json_decref (state.body);
+        state = s_http ("GET", path, NULL, NULL);
+        if (streq (s_field (&state, "status"), "paid"))
+            break;
+        zclock_sleep (100);
+    }
+    cr_assert (eq (str, (char *) s_field (&state, "status"), "paid"));
+    json_t *history = json_object_get (state.body, "history");
+    size_t index;
+    json_t *entry;
+    json_array_foreach (history, index, entry)
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                entry, "correlation")), (char *) flow),
+                   "every event of the order is on the client's flow");
+
+    s_http_t metrics = s_http ("GET", "/metrics", NULL, NULL);
+    cr_assert (eq (int, metrics.status, 200));
+    json_decref (health.body);
+    json_decref (user.body);
+    json_decref (fetched.body);
+    json_decref (order.body);
+    json_decref (state.body);
+    for (int node = 4; node >= 0; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
+
+Test (gateway, bad_requests_get_clear_errors)
+{
+    s_mesh ();
+    struct {
+        const char *method, *path, *body;
+        int status;
+        const char *mention;
+    } cases [] = {
+        {"POST", "/orders", "{\"userId\": ", 400, "JSON"},
+        {"POST", "/orders", "[1, 2]", 400, "object"},
+        {"POST", "/orders", "{\"userId\": \"u\"}", 400, "items"},
+        {"POST", "/users", "{\"name\": 7}", 400, "name"},
+        {"POST", "/orders",
+         "{\"userId\": \"00000000-0000-4000-8000-000000000000\", \"items\": "
+         "[{\"productId\": \"p\", \"quantity\": 1, \"price\": 1}]}", 422,
+         "unknown user"},
+        {"GET", "/users/nobody", NULL, 400, "user id"},
+        {"GET", "/nowhere", NULL, 404, "no such route"},
+        {"DELETE", "/users", NULL, 405, "no such route"},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        s_http_t response = s_http (cases [index].method, cases [index].path,
+                                    cases [index].body, NULL);
+        cr_assert (eq (int, response.status, cases [index].status),
+                   "%s %s", cases [index].method, cases [index].path);
+        const char *error = s_field (&response, "error");
+        cr_assert (strstr (error, cases [index].mention) != NULL,
+                   "'%s' lacks '%s'", error, cases [index].mention);
+        json_decref (response.body);
+    }
+    //  The user service down: 503 and Retry-After, within the deadline.
+    child_kill (&nodes [0]);
+    int64_t started = zclock_mono ();
+    s_http_t response = s_http ("POST", "/orders",
+                                "{\"userId\": \"00000000-0000-4000-8000-00000000"
+                                "0001\", \"items\": [{\"productId\": \"p\", "
+                                "\"quantity\": 1, \"price\": 1}]}", NULL);
+    int64_t elapsed = zclock_mono () - started;
+    cr_assert (eq (int, response.status, 503));
+    cr_assert (eq (str, response.retry_after, "1"));
+    cr_assert (le (i64, elapsed, 5000 + 1000), "took %" PRId64 " ms", elapsed);
+    json_decref (response.body);
+    for (int node = 4; node >= 1; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
