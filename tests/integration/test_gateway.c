@@ -7,6 +7,7 @@
 #include <criterion/new/assert.h>
 #include "zmesh.h"
 #include "child.h"
+#include "http.h"
 
 static char dir [64];
 static int http_port;
@@ -81,61 +82,8 @@ s_mesh (void)
     nodes [4] = s_start ("gateway", gateway_peers, "service/http_port=0");
 }
 
-typedef struct {
-    int status;
-    char correlation [64];
-    char retry_after [16];
-    json_t *body;
-} s_http_t;
-
-//  One request with curl; the status, two headers, and the JSON body.
-static s_http_t
-s_http (const char *method, const char *path, const char *body,
-        const char *correlation)
-{
-    char url [256], header [128];
-    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", http_port, path);
-    snprintf (header, sizeof header, "X-Correlation-ID: %s",
-              correlation ? correlation : "");
-    char *argv [16] = {"/usr/bin/curl", "-s", "-i", "-X", (char *) method,
-                       url, "-H", "Content-Type: application/json"};
-    int argc = 8;
-    if (correlation) {
-        argv [argc++] = "-H";
-        argv [argc++] = header;
-    }
-    if (body) {
-        argv [argc++] = "--data-binary";
-        argv [argc++] = (char *) body;
-    }
-    argv [argc] = NULL;
-    child_t curl = child_spawn (argv);
-    s_http_t response = {0, "", "", NULL};
-    char line [4096];
-    bool headers = true;
-    while (child_read_line (curl.out, line, sizeof line, 10000)) {
-        if (headers) {
-            line [strcspn (line, "\r\n")] = 0;
-            if (!*line)
-                headers = false;
-            else if (strncmp (line, "HTTP/", 5) == 0)
-                sscanf (line, "%*s %d", &response.status);
-            else if (strncasecmp (line, "X-Correlation-ID: ", 18) == 0)
-                snprintf (response.correlation, sizeof response.correlation,
-                          "%.63s", line + 18);
-            else if (strncasecmp (line, "Retry-After: ", 13) == 0)
-                snprintf (response.retry_after, sizeof response.retry_after,
-                          "%.15s", line + 13);
-        }
-        else if (!response.body)
-            response.body = json_loads (line, JSON_DECODE_ANY, NULL);
-    }
-    cr_assert (eq (int, child_reap (&curl, 10000), 0), "curl failed");
-    return response;
-}
-
 static const char *
-s_field (const s_http_t *response, const char *key)
+s_field (const http_t *response, const char *key)
 {
     const char *value = json_string_value (json_object_get (response->body,
                                                             key));
@@ -145,20 +93,20 @@ s_field (const s_http_t *response, const char *key)
 Test (gateway, orders_over_http_keep_the_clients_correlation_id)
 {
     s_mesh ();
-    s_http_t health = s_http ("GET", "/health", NULL, NULL);
+    http_t health = http_request (http_port, "GET", "/health", NULL, NULL);
     cr_assert (eq (int, health.status, 200));
     cr_assert (strlen (health.correlation) == 36, "every answer has one");
 
-    s_http_t user = s_http ("POST", "/users",
+    http_t user = http_request (http_port, "POST", "/users",
                             "{\"name\": \"Ada\", \"email\": \"ada@example.org\"}",
                             NULL);
     cr_assert (eq (int, user.status, 201));
     char user_id [64];
     snprintf (user_id, sizeof user_id, "%s", s_field (&user, "id"));
-    s_http_t fetched;
+    http_t fetched;
     char path [128];
     snprintf (path, sizeof path, "/users/%s", user_id);
-    fetched = s_http ("GET", path, NULL, NULL);
+    fetched = http_request (http_port, "GET", path, NULL, NULL);
     cr_assert (eq (int, fetched.status, 200));
     cr_assert (eq (str, (char *) s_field (&fetched, "name"), "Ada"));
 
@@ -167,18 +115,18 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
     snprintf (order_body, sizeof order_body,
               "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-book\", "
               "\"quantity\": 2, \"price\": 1250}]}", user_id);
-    s_http_t order = s_http ("POST", "/orders", order_body, flow);
+    http_t order = http_request (http_port, "POST", "/orders", order_body, flow);
     cr_assert (eq (int, order.status, 201));
     cr_assert (eq (str, order.correlation, (char *) flow));
     char order_id [64];
     snprintf (order_id, sizeof order_id, "%s", s_field (&order, "id"));
 
     snprintf (path, sizeof path, "/orders/%s", order_id);
-    s_http_t state = {0};
+    http_t state = {0};
     int64_t deadline = zclock_mono () + 15000;
     while (zclock_mono () < deadline) {
         json_decref (state.body);
-        state = s_http ("GET", path, NULL, NULL);
+        state = http_request (http_port, "GET", path, NULL, NULL);
         if (streq (s_field (&state, "status"), "paid"))
             break;
         zclock_sleep (100);
@@ -192,7 +140,7 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
                                 entry, "correlation")), (char *) flow),
                    "every event of the order is on the client's flow");
 
-    s_http_t metrics = s_http ("GET", "/metrics", NULL, NULL);
+    http_t metrics = http_request (http_port, "GET", "/metrics", NULL, NULL);
     cr_assert (eq (int, metrics.status, 200));
     json_decref (health.body);
     json_decref (user.body);
@@ -224,7 +172,7 @@ Test (gateway, bad_requests_get_clear_errors)
         {"DELETE", "/users", NULL, 405, "no such route"},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
-        s_http_t response = s_http (cases [index].method, cases [index].path,
+        http_t response = http_request (http_port, cases [index].method, cases [index].path,
                                     cases [index].body, NULL);
         cr_assert (eq (int, response.status, cases [index].status),
                    "%s %s", cases [index].method, cases [index].path);
@@ -236,7 +184,7 @@ Test (gateway, bad_requests_get_clear_errors)
     //  The user service down: 503 and Retry-After, within the deadline.
     child_kill (&nodes [0]);
     int64_t started = zclock_mono ();
-    s_http_t response = s_http ("POST", "/orders",
+    http_t response = http_request (http_port, "POST", "/orders",
                                 "{\"userId\": \"00000000-0000-4000-8000-00000000"
                                 "0001\", \"items\": [{\"productId\": \"p\", "
                                 "\"quantity\": 1, \"price\": 1}]}", NULL);
