@@ -141,6 +141,29 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
                                        info.calls,
                                        (int) zmesh_breaker_state (breaker));
     }
+    //  Every node's own counters, by asking each for zmesh.stats.
+    char nodes [8192] = "";
+    size_t filled = 0;
+    for (size_t index = 0; index < peers && filled < sizeof nodes - 512;
+         index++) {
+        zmesh_peer_info_t info;
+        zmesh_node_peer (gateway->node, index, &info);
+        if (!*info.calls)
+            continue;
+        zmesh_envelope_t *reply = NULL;
+        zmesh_call_options_t options = {500, NULL, NULL};
+        if (zmesh_node_call_with (gateway->node, info.service, "zmesh.stats",
+                                  NULL, 0, &options, &reply, NULL) == ZMESH_OK)
+            for (size_t header = 0;
+                 header < zmesh_envelope_header_count (reply)
+                 && filled < sizeof nodes - 256; header++)
+                filled += (size_t) snprintf (
+                    nodes + filled, sizeof nodes - filled,
+                    "zmesh_node_%s{node=\"%s\"} %s\n",
+                    zmesh_envelope_header_name (reply, header), info.service,
+                    zmesh_envelope_header_value (reply, header));
+        zmesh_envelope_destroy (&reply);
+    }
     pthread_mutex_unlock (&gateway->lock);
     char *text = NULL;
     int length = asprintf (
@@ -162,12 +185,13 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
         "zmesh_dead_letters_total %" PRIu64 "\n"
         "zmesh_bad_frames_total %" PRIu64 "\n"
         "# TYPE zmesh_breaker_state gauge\n"
-        "# 0 closed, 1 open, 2 half-open\n%s",
+        "# 0 closed, 1 open, 2 half-open\n%s"
+        "# Each node's counters (zmesh.stats), by node\n%s",
         gateway->requests, gateway->responses [2], gateway->responses [4],
         gateway->responses [5], calls.calls, calls.attempts, calls.retries,
         stats.call_timeouts, calls.rejected, stats.events_published,
         stats.events_received, stats.events_replayed, stats.dead_letters,
-        stats.bad_frames, breakers);
+        stats.bad_frames, breakers, nodes);
     if (length < 0)
         return MHD_NO;
     struct MHD_Response *response = MHD_create_response_from_buffer (

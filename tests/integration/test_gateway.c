@@ -90,6 +90,23 @@ s_field (const http_t *response, const char *key)
     return value ? value : "";
 }
 
+//  Whether /metrics has a line that starts with name (plain text, so it is
+//  read here with curl -s, not through http_request's JSON).
+static int
+s_metric (const char *name)
+{
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/metrics", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", url, NULL};
+    child_t curl = child_spawn (argv);
+    char line [512];
+    int found = 0;
+    while (child_read_line (curl.out, line, sizeof line, 10000))
+        found |= strncmp (line, name, strlen (name)) == 0;
+    cr_assert (eq (int, child_reap (&curl, 10000), 0));
+    return found;
+}
+
 Test (gateway, orders_over_http_keep_the_clients_correlation_id)
 {
     s_mesh ();
@@ -142,6 +159,9 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
 
     http_t metrics = http_request (http_port, "GET", "/metrics", NULL, NULL);
     cr_assert (eq (int, metrics.status, 200));
+    cr_assert (eq (int, s_metric ("zmesh_calls_total"), 1), "listed");
+    cr_assert (eq (int, s_metric ("zmesh_node_events_consumed{node=\"order\"}"),
+                   1), "the order node's own counters are there");
     json_decref (health.body);
     json_decref (user.body);
     json_decref (fetched.body);
