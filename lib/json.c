@@ -205,3 +205,68 @@ zmesh_json_parse (const char *text, size_t length, json_t **value_p,
     *value_p = value;
     return ZMESH_OK;
 }
+
+static json_t *
+s_uuid (const zmesh_uuid_t *uuid)
+{
+    if (!uuid)
+        return json_null ();
+    char text [ZMESH_UUID_STR_LEN + 1];
+    return json_string (zmesh_uuid_unparse (uuid, text));
+}
+
+json_t *
+zmesh_json_from_envelope (const zmesh_envelope_t *envelope)
+{
+    assert (envelope);
+    json_t *object = json_object ();
+    if (!object)
+        return NULL;
+    json_object_set_new (object, "version", json_integer (ZMESH_ENVELOPE_VERSION));
+    json_object_set_new (object, "kind", json_string (zmesh_kind_name (
+                                              zmesh_envelope_kind (envelope))));
+    json_object_set_new (object, "id", s_uuid (zmesh_envelope_id (envelope)));
+    json_object_set_new (object, "correlation",
+                         s_uuid (zmesh_envelope_correlation (envelope)));
+    json_object_set_new (object, "causation",
+                         s_uuid (zmesh_envelope_causation (envelope)));
+    json_object_set_new (object, "type", json_string (zmesh_envelope_type (
+                                              envelope)));
+    json_object_set_new (object, "source", json_string (zmesh_envelope_source (
+                                                envelope)));
+    json_object_set_new (object, "timestamp", json_integer ((json_int_t)
+                                   zmesh_envelope_timestamp (envelope)));
+    if (zmesh_envelope_seq (envelope))
+        json_object_set_new (object, "seq", json_integer ((json_int_t)
+                                   zmesh_envelope_seq (envelope)));
+    if (zmesh_envelope_has_budget (envelope))
+        json_object_set_new (object, "budget_ms", json_integer (
+                                 zmesh_envelope_budget_ms (envelope)));
+    if (zmesh_envelope_has_status (envelope))
+        json_object_set_new (object, "status", json_integer (
+                                 zmesh_envelope_status (envelope)));
+    if (zmesh_envelope_has_status (envelope)
+        && zmesh_envelope_status (envelope) != ZMESH_STATUS_OK)
+        json_object_set_new (object, "error_code", json_integer (
+                                 zmesh_envelope_error_code (envelope)));
+    if (zmesh_envelope_error_text (envelope))
+        json_object_set_new (object, "error_text", json_string (
+                                 zmesh_envelope_error_text (envelope)));
+    if (zmesh_envelope_header_count (envelope)) {
+        json_t *headers = json_object ();
+        for (size_t index = 0; index < zmesh_envelope_header_count (envelope);
+             index++)
+            json_object_set_new (headers,
+                                 zmesh_envelope_header_name (envelope, index),
+                                 json_string (zmesh_envelope_header_value (
+                                     envelope, index)));
+        json_object_set_new (object, "headers", headers);
+    }
+    json_t *body = NULL;
+    if (zmesh_envelope_body_size (envelope))
+        zmesh_json_from_msgpack (zmesh_envelope_body (envelope),
+                                 zmesh_envelope_body_size (envelope), &body,
+                                 NULL);
+    json_object_set_new (object, "body", body ? body : json_null ());
+    return object;
+}

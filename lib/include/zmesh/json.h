@@ -13,6 +13,7 @@
 #define ZMESH_JSON_H_INCLUDED
 
 #include <jansson.h>
+#include "zmesh/envelope.h"
 #include "zmesh/error.h"
 
 #ifdef __cplusplus
@@ -31,6 +32,13 @@ zmesh_err_t
 zmesh_err_t
     zmesh_json_to_msgpack (const json_t *value, void **data_p, size_t *size,
                            zmesh_detail_t *detail);
+
+//  Every field of envelope as a JSON object (caller owns): version, kind,
+//  id, correlation, causation (or null), type, source, timestamp, and
+//  those it has of seq, budget_ms, status, error_code, error_text,
+//  headers (an object), body (its JSON, or null). Ids in their text form.
+json_t *
+    zmesh_json_from_envelope (const zmesh_envelope_t *envelope);
 
 //  Parse JSON text (length bytes) into a new value; detail gives the line
 //  and column of an error. ZMESH_ERR_INVALID on bad JSON.

@@ -1,0 +1,172 @@
+/*  test_zsniff.c - the event tap against real publishers.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include "child.h"
+
+static char dir [64];
+
+static void
+s_setup (void)
+{
+    snprintf (dir, sizeof dir, "/tmp/zmesh-zsniff-XXXXXX");
+    cr_assert (mkdtemp (dir) != NULL);
+}
+
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+}
+
+TestSuite (zsniff, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+//  Start zsniff on the publisher's ipc endpoint with more arguments.
+static child_t
+s_zsniff (const char *endpoint, const char *a, const char *b, const char *c,
+          const char *d, const char *e)
+{
+    char *argv [] = {ZSNIFF, "--connect", (char *) endpoint, (char *) a,
+                     (char *) b, (char *) c, (char *) d, (char *) e, NULL};
+    return child_spawn (argv);
+}
+
+static child_t
+s_publisher (const char *count)
+{
+    char data [128], events [128];
+    snprintf (data, sizeof data, "node/data=%s/pub", dir);
+    snprintf (events, sizeof events, "node/events=ipc://%s/pub-events", dir);
+    char *argv [] = {TESTNODE, "--role", "pub", "--count", (char *) count,
+                     "--slow-us", "2000", "--set", data, "--set", events,
+                     "--set", "timing/heartbeat=100", NULL};
+    child_t child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (child.out, line, sizeof line, 5000));
+    return child;
+}
+
+Test (zsniff, json_lines_carry_every_field_of_the_events)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/pub-events", dir);
+    child_t tap = s_zsniff (endpoint, "--json", "--count", "20", NULL, NULL);
+    child_t publisher = s_publisher ("200");
+    char line [2048];
+    uint64_t last = 0;
+    int seen = 0;
+    while (child_read_line (tap.out, line, sizeof line, 10000)) {
+        json_t *event = json_loads (line, 0, NULL);
+        cr_assert (event != NULL, "not JSON: %s", line);
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                event, "type")), "tick.happened"));
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                event, "source")), "pub"));
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                event, "kind")), "event"));
+        zmesh_uuid_t id;
+        cr_assert (eq (int, zmesh_uuid_parse (json_string_value (
+                                json_object_get (event, "id")), &id), 0));
+        uint64_t seq = (uint64_t) json_integer_value (json_object_get (event,
+                                                                      "seq"));
+        cr_assert (gt (u64, seq, last), "in order");
+        last = seq;
+        cr_assert (json_string_value (json_object_get (event, "body"))
+                   != NULL, "a bin body shows as base64");
+        json_decref (event);
+        seen++;
+    }
+    cr_assert (eq (int, seen, 20));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    child_stop (&publisher, 5000);
+}
+
+Test (zsniff, filters_show_only_what_they_match)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/pub-events", dir);
+    child_t none = s_zsniff (endpoint, "--type", "nothing.*", "--duration",
+                             "2", NULL);
+    child_t beats = s_zsniff (endpoint, "--control", "--type",
+                              "zmesh.heartbeat", "--count", "3");
+    child_t publisher = s_publisher ("100000");
+    char line [2048];
+    int heartbeats = 0;
+    while (child_read_line (beats.out, line, sizeof line, 5000)) {
+        cr_assert (strstr (line, "zmesh.heartbeat") != NULL, "%s", line);
+        heartbeats++;
+    }
+    cr_assert (eq (int, heartbeats, 3));
+    cr_assert (eq (int, child_reap (&beats, 5000), 0));
+    cr_assert (not (child_read_line (none.out, line, sizeof line, 3000)),
+               "no tick matches nothing.*: %s", line);
+    cr_assert (eq (int, child_reap (&none, 5000), 0));
+    child_stop (&publisher, 5000);
+}
+
+Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/rogue", dir);
+    zsock_t *rogue = zsock_new (ZMQ_XPUB);
+    cr_assert (zsock_bind (rogue, "%s", endpoint) == 0);
+    child_t tap = s_zsniff (endpoint, "--no-color", "--count", "1", NULL, NULL);
+    zpoller_t *poller = zpoller_new (rogue, NULL);
+    cr_assert (zpoller_wait (poller, 5000) == rogue, "zsniff never came");
+    zpoller_destroy (&poller);
+    zframe_t *subscription = zframe_recv (rogue);
+    zframe_destroy (&subscription);
+    zsock_send (rogue, "bb", "tick.happened", (size_t) 14, "\xc1\x00\x01",
+                (size_t) 3);
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (4);
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    zmesh_envelope_set_id (event, &id);
+    zmesh_envelope_set_correlation (event, &id);
+    zmesh_envelope_set_type (event, "tick.happened");
+    zmesh_envelope_set_source (event, "rogue");
+    zmesh_envelope_set_seq (event, 7);
+    zmesh_envelope_set_body (event, "\x81\xa1n\x2a", 4);
+    zframe_t *frame = NULL;
+    zmesh_envelope_encode (event, &frame, NULL);
+    zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
+    zframe_destroy (&frame);
+    zmesh_envelope_destroy (&event);
+    zmesh_rand_destroy (&rand);
+
+    char line [2048];
+    cr_assert (child_read_line (tap.out, line, sizeof line, 5000));
+    cr_assert (strstr (line, "malformed") != NULL, "%s", line);
+    cr_assert (strstr (line, "c1 00 01") != NULL, "the bytes: %s", line);
+    cr_assert (child_read_line (tap.out, line, sizeof line, 5000));
+    cr_assert (strstr (line, "rogue") != NULL && strstr (line, "#7") != NULL
+               && strstr (line, "{\"n\":42}") != NULL, "%s", line);
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    zsock_destroy (&rogue);
+}
+
+Test (zsniff, usage_errors_exit_2_and_help_exits_0)
+{
+    char *help [] = {ZSNIFF, "--help", NULL};
+    child_t child = child_spawn (help);
+    char line [512];
+    cr_assert (child_read_line (child.out, line, sizeof line, 5000));
+    cr_assert (strstr (line, "usage: zsniff") != NULL);
+    while (child_read_line (child.out, line, sizeof line, 1000))
+        ;
+    cr_assert (eq (int, child_reap (&child, 5000), 0));
+    char *bad [] = {ZSNIFF, "--count", "zero", "--connect", "ipc:///x", NULL};
+    child = child_spawn (bad);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
+    char *nowhere [] = {ZSNIFF, NULL};
+    child = child_spawn (nowhere);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
+}

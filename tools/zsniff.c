@@ -1,0 +1,339 @@
+/*  zsniff.c - tap the events of a running zmesh mesh and show them.
+
+    Connects a SUB socket to the publishers it is given, takes everything
+    they publish (subscribing changes nothing for anyone else), and prints
+    one line per event, or one JSON object per line with --json. See
+    --help.
+
+    Part of zmesh. MIT License.
+*/
+#include <getopt.h>
+#include <unistd.h>
+#include "zmesh.h"
+
+#define PATTERNS_MAX 16
+#define BODY_SHOWN 160          //  Characters of a body on a line
+
+typedef struct {
+    const char *patterns [PATTERNS_MAX];
+    size_t pattern_count;
+    const char *source;
+    bool have_cid;
+    zmesh_uuid_t cid;
+    bool json;
+    bool control;
+    bool color;
+    long count;                 //  Events to show; 0: no limit
+    long duration_s;            //  0: no limit
+} s_options_t;
+
+static int
+s_misuse (const char *message)
+{
+    fprintf (stderr, "zsniff: %s\ntry 'zsniff --help'\n", message);
+    return 2;
+}
+
+static void
+s_usage (void)
+{
+    printf (
+        "usage: zsniff [OPTION]... (--connect ENDPOINT... | --config FILE)\n"
+        "\n"
+        "Tap the events of a zmesh mesh and print them, one per line:\n"
+        "time, source node, type, sequence number, short correlation id,\n"
+        "and the body as JSON. Nothing in the mesh notices the tap.\n"
+        "\n"
+        "Where to listen:\n"
+        "  -e, --connect ENDPOINT  a publisher's events endpoint, e.g.\n"
+        "                          tcp://127.0.0.1:7720; repeatable\n"
+        "  -f, --config FILE       a node's settings (ZPL): tap every peer\n"
+        "                          it lists with an events endpoint\n"
+        "What to show:\n"
+        "  -t, --type PATTERN      only types matching PATTERN: a type, or a\n"
+        "                          prefix ending in * (order.*); repeatable\n"
+        "  -s, --source NODE       only events from NODE\n"
+        "      --cid UUID          only events of one flow (correlation id)\n"
+        "      --control           show the mesh's own heartbeats and\n"
+        "                          goodbyes too\n"
+        "How:\n"
+        "  -j, --json              one JSON object per line, every envelope\n"
+        "                          field, for jq and scripts\n"
+        "      --color, --no-color colour on or off (default: when stdout\n"
+        "                          is a terminal)\n"
+        "  -n, --count N           stop after N events\n"
+        "  -d, --duration SECONDS  stop after SECONDS\n"
+        "  -h, --help              this text\n"
+        "  -V, --version           the zmesh version\n"
+        "\n"
+        "A frame that is not a zmesh event is shown as malformed, with the\n"
+        "decoder's error and its first bytes in hex, counted, and the tap\n"
+        "goes on. Exit status: 0 when done or interrupted, 1 if it cannot\n"
+        "listen, 2 on a usage error.\n");
+}
+
+static long
+s_number (const char *text, long max)
+{
+    char *end;
+    errno = 0;
+    long value = strtol (text, &end, 10);
+    return errno || *end || value < 1 || value > max ? -1 : value;
+}
+
+//  Connect sub to every peer with an events endpoint in the config file.
+static int
+s_tap_config (zsock_t *sub, const char *path, int *taps)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "zsniff");
+    zmesh_detail_t detail = {""};
+    if (zmesh_node_config_load (&config, path, &detail) != ZMESH_OK) {
+        fprintf (stderr, "zsniff: %s\n", detail.text);
+        return 2;
+    }
+    for (size_t index = 0; index < config.peer_count; index++)
+        if (*config.peers [index].events) {
+            if (zsock_connect (sub, "%s", config.peers [index].events) != 0) {
+                fprintf (stderr, "zsniff: cannot connect to %s\n",
+                         config.peers [index].events);
+                return 1;
+            }
+            (*taps)++;
+        }
+    return 0;
+}
+
+static bool
+s_wanted (const s_options_t *options, const zmesh_envelope_t *event,
+          bool control)
+{
+    if (control && !options->control)
+        return false;
+    if (options->source && !streq (options->source,
+                                   zmesh_envelope_source (event)))
+        return false;
+    if (options->have_cid
+        && !zmesh_uuid_eq (&options->cid, zmesh_envelope_correlation (event)))
+        return false;
+    if (options->pattern_count == 0)
+        return true;
+    for (size_t index = 0; index < options->pattern_count; index++)
+        if (zmesh_topic_matches (options->patterns [index],
+                                 zmesh_envelope_type (event)))
+            return true;
+    return false;
+}
+
+static void
+s_clock (char *text, size_t size, uint64_t unix_ms)
+{
+    time_t seconds = (time_t) (unix_ms / 1000);
+    struct tm when;
+    localtime_r (&seconds, &when);
+    size_t used = strftime (text, size, "%H:%M:%S", &when);
+    snprintf (text + used, size - used, ".%03u", (unsigned) (unix_ms % 1000));
+}
+
+static void
+s_print_event (const s_options_t *options, const zmesh_envelope_t *event)
+{
+    json_t *object = zmesh_json_from_envelope (event);
+    if (options->json) {
+        char *text = json_dumps (object, JSON_COMPACT);
+        printf ("%s\n", text);
+        free (text);
+        json_decref (object);
+        return;
+    }
+    char when [32], cid [ZMESH_UUID_STR_LEN + 1];
+    s_clock (when, sizeof when, zmesh_envelope_timestamp (event));
+    zmesh_uuid_unparse (zmesh_envelope_correlation (event), cid);
+    json_t *body = json_object_get (object, "body");
+    char *text = json_dumps (body, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t length = text ? strlen (text) : 0;
+    printf ("%s %s%-12s %-24s%s #%-6" PRIu64 " cid=%.8s %.*s%s\n", when,
+            options->color ? "\033[36m" : "", zmesh_envelope_source (event),
+            zmesh_envelope_type (event), options->color ? "\033[0m" : "",
+            zmesh_envelope_seq (event), cid, BODY_SHOWN,
+            text ? text : "null", length > BODY_SHOWN ? "..." : "");
+    free (text);
+    json_decref (object);
+}
+
+static void
+s_print_malformed (const s_options_t *options, zmsg_t *msg, zmesh_err_t rc,
+                   const char *why)
+{
+    zframe_t *frame = zmsg_size (msg) >= 2 ? zmsg_last (msg) : zmsg_first (msg);
+    char hex [3 * 16 + 1] = "";
+    size_t shown = frame ? zframe_size (frame) : 0;
+    if (shown > 16)
+        shown = 16;
+    for (size_t index = 0; index < shown; index++)
+        snprintf (hex + 3 * index, 4, "%02x ", zframe_data (frame) [index]);
+    if (options->json) {
+        json_t *object = json_pack ("{s:b, s:s, s:s, s:s}", "malformed", 1,
+                                    "error", zmesh_errname (rc), "detail",
+                                    why, "hex", hex);
+        char *text = json_dumps (object, JSON_COMPACT);
+        printf ("%s\n", text);
+        free (text);
+        json_decref (object);
+    }
+    else
+        printf ("%smalformed%s %s: %s; first bytes %s\n",
+                options->color ? "\033[31m" : "", options->color ? "\033[0m"
+                                                                : "",
+                zmesh_strerror (rc), why, hex);
+}
+
+//  Take messages until the count, the duration or a signal says stop.
+static void
+s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
+{
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    int64_t until = options->duration_s
+                  ? zclock_mono () + options->duration_s * 1000 : 0;
+    while (!options->count || *shown < options->count) {
+        int64_t wait = until ? until - zclock_mono () : 1000;
+        if (until && wait <= 0)
+            break;
+        if (!zpoller_wait (poller, (int) (wait > 1000 ? 1000 : wait))) {
+            if (zpoller_terminated (poller))
+                break;
+            continue;
+        }
+        zmsg_t *msg = zmsg_recv (sub);
+        if (!msg)
+            break;
+        zmesh_envelope_t *event = NULL;
+        zmesh_detail_t detail = {""};
+        bool control = false;
+        zframe_t *topic = zmsg_first (msg), *frame = zmsg_next (msg);
+        zmesh_err_t rc = zmsg_size (msg) != 2
+            ? ZMESH_ERR_BAD_FRAMES
+            : zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                                     &event, &detail);
+        if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT)
+            rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
+        if (rc == ZMESH_OK)
+            rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
+                                    event, &control);
+        if (rc != ZMESH_OK) {
+            (*malformed)++;
+            s_print_malformed (options, msg, rc, detail.text);
+        }
+        else if (s_wanted (options, event, control)) {
+            s_print_event (options, event);
+            (*shown)++;
+        }
+        fflush (stdout);
+        zmesh_envelope_destroy (&event);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+}
+
+int
+main (int argc, char *argv [])
+{
+    static const struct option longs [] = {
+        {"connect", required_argument, NULL, 'e'},
+        {"config", required_argument, NULL, 'f'},
+        {"type", required_argument, NULL, 't'},
+        {"source", required_argument, NULL, 's'},
+        {"cid", required_argument, NULL, 'C'},
+        {"control", no_argument, NULL, 'K'},
+        {"json", no_argument, NULL, 'j'},
+        {"color", no_argument, NULL, 'O'},
+        {"no-color", no_argument, NULL, 'N'},
+        {"count", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    s_options_t options = {.color = isatty (STDOUT_FILENO)};
+    const char *endpoints [64];
+    size_t endpoint_count = 0;
+    const char *config = NULL;
+    int option;
+    char bytes [ZMESH_TOPIC_MAX];
+    while ((option = getopt_long (argc, argv, "e:f:t:s:jn:d:hV", longs, NULL))
+           != -1) {
+        switch (option) {
+            case 'e':
+                if (endpoint_count == 64)
+                    return s_misuse ("at most 64 --connect");
+                endpoints [endpoint_count++] = optarg;
+                break;
+            case 'f': config = optarg; break;
+            case 't':
+                if (options.pattern_count == PATTERNS_MAX
+                    || zmesh_topic_subscription (optarg, bytes) < 0)
+                    return s_misuse ("--type wants a type or a prefix "
+                                     "ending in *");
+                options.patterns [options.pattern_count++] = optarg;
+                break;
+            case 's': options.source = optarg; break;
+            case 'C':
+                if (zmesh_uuid_parse (optarg, &options.cid) != ZMESH_OK)
+                    return s_misuse ("--cid wants a correlation id (UUID)");
+                options.have_cid = true;
+                break;
+            case 'K': options.control = true; break;
+            case 'j': options.json = true; break;
+            case 'O': options.color = true; break;
+            case 'N': options.color = false; break;
+            case 'n':
+                if ((options.count = s_number (optarg, 1000000000)) < 0)
+                    return s_misuse ("--count wants a number above 0");
+                break;
+            case 'd':
+                if ((options.duration_s = s_number (optarg, 86400 * 365)) < 0)
+                    return s_misuse ("--duration wants seconds above 0");
+                break;
+            case 'h': s_usage (); return 0;
+            case 'V':
+                printf ("zsniff (zmesh) %d.%d.%d\n", ZMESH_VERSION_MAJOR,
+                        ZMESH_VERSION_MINOR, ZMESH_VERSION_PATCH);
+                return 0;
+            default: return s_misuse ("unknown option");
+        }
+    }
+    if (optind < argc)
+        return s_misuse ("unexpected argument");
+    if (!endpoint_count && !config)
+        return s_misuse ("say where to listen: --connect or --config");
+    if (options.json)
+        options.color = false;
+    //  stdout is for data: CZMQ's own messages go to stderr.
+    zsys_set_logstream (stderr);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    zsock_set_subscribe (sub, "");
+    zsock_set_maxmsgsize (sub, ZMESH_ENVELOPE_FRAME_MAX);
+    int taps = 0, rc = 0;
+    for (size_t index = 0; index < endpoint_count && rc == 0; index++) {
+        if (zsock_connect (sub, "%s", endpoints [index]) != 0) {
+            fprintf (stderr, "zsniff: cannot connect to %s\n",
+                     endpoints [index]);
+            rc = 1;
+        }
+        taps++;
+    }
+    if (rc == 0 && config)
+        rc = s_tap_config (sub, config, &taps);
+    if (rc == 0 && taps == 0) {
+        fprintf (stderr, "zsniff: %s lists no peer with an events endpoint\n",
+                 config);
+        rc = 1;
+    }
+    long shown = 0, malformed = 0;
+    if (rc == 0) {
+        s_tap (sub, &options, &shown, &malformed);
+        fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
+                 malformed);
+    }
+    zsock_destroy (&sub);
+    return rc;
+}
