@@ -1496,6 +1496,96 @@ s_serve_replay (zmesh_node_t *self, const zmesh_envelope_t *request,
         zframe_destroy (&replaying.frames [index]);
 }
 
+//  Set a JSON value (taken) as a reply's body.
+static void
+s_reply_json (zmesh_envelope_t *reply, json_t *value)
+{
+    void *data = NULL;
+    size_t size = 0;
+    if (zmesh_json_to_msgpack (value, &data, &size, NULL) == ZMESH_OK)
+        zmesh_envelope_set_body (reply, data, size);
+    free (data);
+    json_decref (value);
+}
+
+static bool
+s_list_dead (const zmesh_dead_letter_t *letter, void *arg)
+{
+    char id [ZMESH_UUID_STR_LEN + 1];
+    zmesh_envelope_t *event = NULL;
+    zmesh_envelope_decode (letter->envelope, letter->envelope_size, &event,
+                           NULL);
+    json_array_append_new ((json_t *) arg, json_pack (
+        "{s:s, s:s, s:I, s:s, s:s, s:i, s:I}",
+        "id", zmesh_uuid_unparse (&letter->event_id, id), "publisher",
+        letter->publisher ? letter->publisher : "", "seq",
+        (json_int_t) letter->seq, "type",
+        event ? zmesh_envelope_type (event) : "?", "error",
+        letter->error ? letter->error : "", "attempts", letter->attempts, "at",
+        (json_int_t) letter->at));
+    zmesh_envelope_destroy (&event);
+    return true;
+}
+
+//  zmesh.dlq.list: the node's dead letters, oldest first.
+static void
+s_serve_dlq_list (zmesh_node_t *self, const zmesh_envelope_t *request,
+                  zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) arg;
+    json_t *letters = json_array ();
+    zmesh_inbox_dead_letters (self->store, s_list_dead, letters);
+    s_reply_json (reply, letters);
+}
+
+//  zmesh.dlq.replay: run the consumers on them again.
+static void
+s_serve_dlq_replay (zmesh_node_t *self, const zmesh_envelope_t *request,
+                    zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) arg;
+    size_t replayed = 0, failed = 0;
+    zmesh_detail_t detail = {""};
+    if (zmesh_node_replay_dead_letters (self, &replayed, &failed, &detail)
+        != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_INTERNAL, detail.text);
+    else
+        s_reply_json (reply, json_pack ("{s:I, s:I}", "replayed",
+                                        (json_int_t) replayed, "failed",
+                                        (json_int_t) failed));
+}
+
+//  zmesh.publish {type, body}: publish on the caller's behalf, stored and
+//  sequenced like the node's own events.
+static void
+s_serve_publish (zmesh_node_t *self, const zmesh_envelope_t *request,
+                 zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = NULL;
+    zmesh_json_from_msgpack (zmesh_envelope_body (request),
+                             zmesh_envelope_body_size (request), &body, NULL);
+    const char *type = json_string_value (json_object_get (body, "type"));
+    json_t *payload = json_object_get (body, "body");
+    void *data = NULL;
+    size_t size = 0;
+    zmesh_err_t rc = type ? ZMESH_OK : ZMESH_ERR_INVALID;
+    if (rc == ZMESH_OK && payload)
+        rc = zmesh_json_to_msgpack (payload, &data, &size, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_publish (self, type, data, size);
+    if (rc != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.publish wants {type, body}: a type "
+                                   "name and any JSON");
+    else
+        s_reply_json (reply, json_pack ("{s:I}", "seq", (json_int_t) self->seq));
+    free (data);
+    json_decref (body);
+}
+
 //  With node/data: open <data>/<name>.db, and number events on from it.
 static zmesh_err_t
 s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
@@ -1512,7 +1602,14 @@ s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
     if (!self->store)
         return ZMESH_ERR_STORE;
     zmesh_store_head (self->store, &self->seq);
-    return zmesh_node_serve (self, ZMESH_REPLAY_METHOD, s_serve_replay, NULL);
+    zmesh_err_t rc = zmesh_node_serve (self, ZMESH_REPLAY_METHOD,
+                                       s_serve_replay, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.list", s_serve_dlq_list, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.replay", s_serve_dlq_replay,
+                               NULL);
+    return rc;
 }
 
 static zmesh_err_t
@@ -1607,6 +1704,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->unsent = zlistx_new ();
     zlistx_set_destructor (self->unsent, s_msg_destroy);
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.publish", s_serve_publish, NULL)
+               != ZMESH_OK
         || (*config->data && s_open_store (self, detail) != ZMESH_OK)
         || s_open_sockets (self, detail) != ZMESH_OK
         || ((*config->gossip_bind || config->seed_count)

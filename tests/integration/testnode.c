@@ -21,8 +21,9 @@
             node/data.
     consumer  consumes tick.* reliably: for each, appends the event's
             sequence number to stream "seen" in its own store, in the same
-            transaction; --slow-us makes each take that long. Needs
-            node/data.
+            transaction; --slow-us makes each take that long; with
+            --fail-every N it refuses every Nth sequence until the file
+            given with --heal exists. Needs node/data.
 
     Part of zmesh. MIT License.
 */
@@ -83,6 +84,8 @@ s_relay_start (zmesh_node_t *node, const zmesh_envelope_t *request,
 }
 
 static int s_slow_us;
+static long s_fail_every;      //  Consumer: refuse sequences divisible by it
+static const char *s_heal;      //  ... until this file exists
 
 static zmesh_err_t
 s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
@@ -93,6 +96,12 @@ s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
         usleep ((useconds_t) s_slow_us);
     uint8_t body [9] = {0xcf};  //  The sequence, as uint64
     uint64_t seq = zmesh_envelope_seq (event);
+    if (s_fail_every && seq % (uint64_t) s_fail_every == 0
+        && !(s_heal && zsys_file_exists (s_heal))) {
+        snprintf (detail->text, sizeof detail->text, "refusing seq %" PRIu64,
+                  seq);
+        return ZMESH_ERR_INVALID;
+    }
     for (int index = 0; index < 8; index++)
         body [1 + index] = (uint8_t) (seq >> (56 - 8 * index));
     zmesh_new_event_t seen = {.type = "tick.seen", .body = body,
@@ -165,6 +174,8 @@ main (int argc, char *argv [])
         {"count", required_argument, NULL, 'c'},
         {"body", required_argument, NULL, 'b'},
         {"slow-us", required_argument, NULL, 'w'},
+        {"fail-every", required_argument, NULL, 'F'},
+        {"heal", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
     const char *role = NULL, *name = NULL;
     long count = 0, body_size = 8;
@@ -172,9 +183,13 @@ main (int argc, char *argv [])
     zmesh_node_config_defaults (&config, NULL);
     zmesh_detail_t detail = {""};
     int option;
-    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:", longs, NULL))
-           != -1) {
-        if (option == 'c')
+    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:", longs,
+                                  NULL)) != -1) {
+        if (option == 'H')
+            s_heal = optarg;
+        else if (option == 'F')
+            s_fail_every = strtol (optarg, NULL, 10);
+        else if (option == 'c')
             count = strtol (optarg, NULL, 10);
         else if (option == 'b')
             body_size = strtol (optarg, NULL, 10);

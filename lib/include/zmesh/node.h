@@ -133,7 +133,10 @@ zmesh_err_t
 //  Serve method (a type name, e.g. "user.get") with handler. Returns ZMESH_OK
 //  or ZMESH_ERR_INVALID for a bad name or a method served twice. Every node
 //  already serves "zmesh.stats": its zmesh_node_stats_t counters, one reply
-//  header each ("bad_frames" = "3", ...).
+//  header each ("bad_frames" = "3", ...), and "zmesh.publish" {type, body}:
+//  publishes for the caller. A node with a store also serves
+//  "zmesh.replay", "zmesh.dlq.list" (its dead letters) and
+//  "zmesh.dlq.replay" (proto/node.md).
 zmesh_err_t
     zmesh_node_serve (zmesh_node_t *self, const char *method,
                       zmesh_method_fn *handler, void *arg);

@@ -1,0 +1,146 @@
+/*  test_cli.c - the zmesh command line against real nodes.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include "child.h"
+
+static char dir [64];
+
+static void
+s_setup (void)
+{
+    snprintf (dir, sizeof dir, "/tmp/zmesh-cli-XXXXXX");
+    cr_assert (mkdtemp (dir) != NULL);
+}
+
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+}
+
+TestSuite (cli, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+//  Run zmesh with up to six arguments; stdout into output; the exit code.
+static int
+s_zmesh (char *output, size_t size, const char *a, const char *b,
+         const char *c, const char *d, const char *e, const char *f)
+{
+    char *argv [] = {ZMESH, (char *) a, (char *) b, (char *) c, (char *) d,
+                     (char *) e, (char *) f, NULL};
+    child_t child = child_spawn (argv);
+    size_t used = 0;
+    char line [1024];
+    if (output)
+        *output = 0;
+    while (child_read_line (child.out, line, sizeof line, 10000))
+        if (output)
+            used += (size_t) snprintf (output + used, size - used, "%s", line);
+    return child_reap (&child, 10000);
+}
+
+Test (cli, call_and_status_reach_a_node)
+{
+    testnode_t echo = testnode_start (TESTNODE, "echo", NULL);
+    char output [4096];
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "echo.say", "{\"hello\": [1, 2]}", NULL, NULL),
+                   0));
+    cr_assert (eq (str, output, "{\"hello\":[1,2]}\n"));
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "echo.shout", NULL, NULL, NULL), 1),
+               "an unknown method fails");
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "echo.say", "{oops", NULL, NULL), 2),
+               "bad JSON is a usage error");
+    char peer [300];
+    snprintf (peer, sizeof peer, "peers/echo/calls=%s", echo.calls);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "--set", peer,
+                                 "status", NULL, NULL, NULL), 0));
+    cr_assert (strstr (output, "echo") != NULL && strstr (output, "SERVICE")
+               != NULL, "%s", output);
+    cr_assert (eq (int, s_zmesh (NULL, 0, "frobnicate", NULL, NULL, NULL, NULL,
+                                 NULL), 2));
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "--help", NULL, NULL,
+                                 NULL, NULL, NULL), 0));
+    cr_assert (strstr (output, "usage: zmesh") != NULL);
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+Test (cli, publish_through_a_node_and_replay_dead_letters)
+{
+    char data [128], heal [128], events [128], calls [128];
+    snprintf (data, sizeof data, "node/data=%s/pub", dir);
+    snprintf (events, sizeof events, "peers/pub/events=ipc://%s/pub-events",
+              dir);
+    snprintf (calls, sizeof calls, "peers/pub/calls=ipc://%s/pub-calls", dir);
+    char pub_events [128], pub_calls [128];
+    snprintf (pub_events, sizeof pub_events, "node/events=ipc://%s/pub-events",
+              dir);
+    snprintf (pub_calls, sizeof pub_calls, "node/calls=ipc://%s/pub-calls",
+              dir);
+    const char *pub_settings [] = {data, pub_events, pub_calls,
+                                   "timing/heartbeat=100", NULL};
+    testnode_t pub = testnode_start (TESTNODE, "pub", pub_settings);
+
+    snprintf (heal, sizeof heal, "%s/heal", dir);
+    char consumer_data [128];
+    snprintf (consumer_data, sizeof consumer_data, "node/data=%s/consumer",
+              dir);
+    char *argv [] = {TESTNODE, "--role", "consumer", "--fail-every", "2",
+                     "--heal", heal, "--set", consumer_data, "--set", events,
+                     "--set", calls, "--set", "timing/heartbeat=100", "--set",
+                     "events/attempts=2", "--set", "events/retry_delay=1",
+                     NULL};
+    testnode_t consumer;
+    consumer.child = child_spawn (argv);
+    char line [600];
+    cr_assert (child_read_line (consumer.child.out, line, sizeof line, 5000));
+    cr_assert (sscanf (line, "events=%255s calls=%255s", consumer.events,
+                       consumer.calls) == 2);
+
+    //  Four ticks through the publisher's log; seq 2 and 4 are refused.
+    char output [8192];
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "publish",
+                                 "ipc://dummy", NULL, NULL, NULL, NULL), 2),
+               "publish wants a type");
+    char pub_target [200];
+    snprintf (pub_target, sizeof pub_target, "ipc://%s/pub-calls", dir);
+    for (int tick = 0; tick < 4; tick++) {
+        cr_assert (eq (int, s_zmesh (output, sizeof output, "publish",
+                                     pub_target, "tick.happened",
+                                     "{\"n\": 1}", NULL, NULL), 0));
+        cr_assert (strstr (output, "\"seq\"") != NULL, "%s", output);
+    }
+    int64_t deadline = zclock_mono () + 10000;
+    int letters = 0;
+    while (letters < 2 && zclock_mono () < deadline) {
+        s_zmesh (output, sizeof output, "dlq", "list", consumer.calls, NULL,
+                 NULL, NULL);
+        json_t *list = json_loads (output, 0, NULL);
+        letters = (int) json_array_size (list);
+        json_decref (list);
+        zclock_sleep (100);
+    }
+    cr_assert (eq (int, letters, 2), "%s", output);
+    cr_assert (strstr (output, "refusing seq 2") != NULL, "%s", output);
+
+    //  Healed, the replay succeeds and the letters are gone.
+    FILE *file = fopen (heal, "w");
+    fclose (file);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "dlq", "replay",
+                                 consumer.calls, NULL, NULL, NULL), 0));
+    cr_assert (eq (str, output, "{\"replayed\":2,\"failed\":0}\n"));
+    s_zmesh (output, sizeof output, "dlq", "list", consumer.calls, NULL, NULL,
+             NULL);
+    cr_assert (eq (str, output, "[]\n"));
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&pub.child, 5000), 0));
+}
