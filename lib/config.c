@@ -106,6 +106,21 @@ static const s_policy_key_t s_policy_keys [] = {
         return ZMESH_ERR_CONFIG;                \
     } while (0)
 
+//  value as an int from min to max, into field; shown names the key.
+static zmesh_err_t
+s_parse_int (const char *shown, const char *value, long min, long max,
+             int *field, zmesh_detail_t *detail)
+{
+    char *end;
+    errno = 0;
+    long number = strtol (value, &end, 10);
+    if (errno || end == value || *end || number < min || number > max)
+        CONFIG_ERROR (detail, "%s: '%s' is not a whole number from %ld to %ld",
+                      shown, value, min, max);
+    *field = (int) number;
+    return ZMESH_OK;
+}
+
 static bool
 s_endpoint_valid (const char *value)
 {
@@ -133,8 +148,6 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
                 const char *value, zmesh_detail_t *detail)
 {
     char *field = (char *) config + key->offset;
-    char *end;
-    long number;
     switch (key->kind) {
         case KEY_NAME:
             if (*value
@@ -175,15 +188,8 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
             }
             return ZMESH_ERR_INVALID;
         case KEY_INT:
-            errno = 0;
-            number = strtol (value, &end, 10);
-            if (errno || end == value || *end || number < key->min
-                || number > key->max)
-                CONFIG_ERROR (detail, "%s: '%s' is not a whole number from "
-                              "%ld to %ld", key->path, value, key->min,
-                              key->max);
-            *(int *) field = (int) number;
-            return ZMESH_OK;
+            return s_parse_int (key->path, value, key->min, key->max,
+                                (int *) field, detail);
         case KEY_BOOL:
             if (streq (value, "1") || streq (value, "true"))
                 *(bool *) field = true;
@@ -212,18 +218,10 @@ s_apply_policy (zmesh_call_policy_t *policy, const s_policy_key_t *key,
                 const char *shown, const char *value, zmesh_detail_t *detail)
 {
     char *field = (char *) policy + key->offset;
-    char *end;
-    long number;
     switch (key->kind) {
         case POLICY_INT:
-            errno = 0;
-            number = strtol (value, &end, 10);
-            if (errno || end == value || *end || number < key->min
-                || number > key->max)
-                CONFIG_ERROR (detail, "%s: '%s' is not a whole number from "
-                              "%ld to %ld", shown, value, key->min, key->max);
-            *(int *) field = (int) number;
-            return ZMESH_OK;
+            return s_parse_int (shown, value, key->min, key->max,
+                                (int *) field, detail);
         case POLICY_WINDOW:
             if (!streq (value, "count") && !streq (value, "time"))
                 CONFIG_ERROR (detail, "%s: '%s' is not count or time", shown,

@@ -16,9 +16,11 @@
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 
+//  A handler for events of a pattern: best effort or reliable.
 typedef struct {
-    char *pattern;              //  As given to zmesh_node_subscribe
-    zmesh_event_fn *handler;
+    char *pattern;              //  As given to subscribe or consume
+    zmesh_event_fn *handler;    //  zmesh_node_subscribe's, or
+    zmesh_consume_fn *consumer; //  zmesh_node_consume's
     void *arg;
 } s_subscription_t;
 
@@ -26,12 +28,6 @@ typedef struct {
     zmesh_method_fn *handler;
     void *arg;
 } s_method_t;
-
-typedef struct {
-    char *pattern;
-    zmesh_consume_fn *handler;
-    void *arg;
-} s_consumer_t;
 
 //  What the handler that is running was called for.
 typedef struct {
@@ -63,7 +59,7 @@ struct _zmesh_node_t {
     size_t reply_bytes;             //  Bytes of the frames kept
     zmesh_peers_t *peers;
     zmesh_store_t *store;           //  With node/data: the durable log
-    zlistx_t *consumers;            //  s_consumer_t items
+    zlistx_t *consumers;            //  s_subscription_t items, reliable
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
     zlistx_t *unsent;               //  Messages waiting for a commit
@@ -101,15 +97,20 @@ s_subscription_destroy (void **item_p)
     }
 }
 
-static void
-s_consumer_destroy (void **item_p)
+//  A new subscription of pattern, or NULL if out of memory.
+static s_subscription_t *
+s_subscription_new (const char *pattern, void *arg)
 {
-    s_consumer_t *consumer = *item_p;
-    if (consumer) {
-        zmesh__free (consumer->pattern);
-        zmesh__free (consumer);
-        *item_p = NULL;
+    s_subscription_t *subscription = zmesh__calloc (1, sizeof *subscription);
+    if (subscription
+        && !(subscription->pattern = zmesh__strndup (pattern,
+                                                     strlen (pattern)))) {
+        zmesh__free (subscription);
+        return NULL;
     }
+    if (subscription)
+        subscription->arg = arg;
+    return subscription;
 }
 
 //  For containers of plain zmesh__alloc'd items.
@@ -609,7 +610,7 @@ s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
     self->context.has_deadline = false;
     zmesh_err_t rc = ZMESH_OK;
     *attempts = 0;
-    s_consumer_t *consumer = zlistx_first (self->consumers);
+    s_subscription_t *consumer = zlistx_first (self->consumers);
     for (; consumer && rc == ZMESH_OK;
          consumer = zlistx_next (self->consumers)) {
         if (!zmesh_topic_matches (consumer->pattern,
@@ -625,7 +626,7 @@ s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
             zmesh__store_exec (self->store, "SAVEPOINT consume", NULL);
             size_t queued = zlistx_size (self->unsent);
             uint64_t seq = self->seq;
-            rc = consumer->handler (self, event, consumer->arg, detail);
+            rc = consumer->consumer (self, event, consumer->arg, detail);
             zmesh__store_exec (self->store, rc == ZMESH_OK
                                ? "RELEASE consume"
                                : "ROLLBACK TO consume; RELEASE consume", NULL);
@@ -851,14 +852,10 @@ zmesh_node_consume (zmesh_node_t *self, const char *pattern,
     char bytes [ZMESH_TOPIC_MAX];
     if (!self->store || zmesh_topic_subscription (pattern, bytes) < 0)
         return ZMESH_ERR_INVALID;
-    s_consumer_t *consumer = zmesh__calloc (1, sizeof *consumer);
-    if (!consumer
-        || !(consumer->pattern = zmesh__strndup (pattern, strlen (pattern)))) {
-        zmesh__free (consumer);
+    s_subscription_t *consumer = s_subscription_new (pattern, arg);
+    if (!consumer)
         return ZMESH_ERR_NOMEM;
-    }
-    consumer->handler = handler;
-    consumer->arg = arg;
+    consumer->consumer = handler;
     //  Sequence numbers count all of a publisher's events: to see every
     //  one, and so every gap, a consumer takes them all and filters here.
     if (zlistx_size (self->consumers) == 0)
@@ -1697,7 +1694,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->reply_order = zlistx_new ();
     zlistx_set_destructor (self->reply_order, s_method_destroy);
     self->consumers = zlistx_new ();
-    zlistx_set_destructor (self->consumers, s_consumer_destroy);
+    zlistx_set_destructor (self->consumers, s_subscription_destroy);
     self->positions = zhashx_new ();
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
@@ -1769,16 +1766,10 @@ zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
     int size = zmesh_topic_subscription (pattern, bytes);
     if (size < 0)
         return ZMESH_ERR_INVALID;
-    s_subscription_t *subscription = zmesh__calloc (1, sizeof *subscription);
+    s_subscription_t *subscription = s_subscription_new (pattern, arg);
     if (!subscription)
         return ZMESH_ERR_NOMEM;
-    subscription->pattern = zmesh__strndup (pattern, strlen (pattern));
-    if (!subscription->pattern) {
-        zmesh__free (subscription);
-        return ZMESH_ERR_NOMEM;
-    }
     subscription->handler = handler;
-    subscription->arg = arg;
     zlistx_add_end (self->subscriptions, subscription);
     zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, bytes,
                     (size_t) size);

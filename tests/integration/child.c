@@ -137,8 +137,20 @@ testnode_t
 testnode_start (const char *program, const char *role,
                 const char *const *settings)
 {
-    char *argv [40] = {(char *) program, "--role", (char *) role};
-    int argc = 3;
+    const char *options [] = {"--role", role, NULL};
+    return testnode_start_with (program, options, settings);
+}
+
+testnode_t
+testnode_start_with (const char *program, const char *const *options,
+                     const char *const *settings)
+{
+    char *argv [40] = {(char *) program};
+    int argc = 1;
+    for (int index = 0; options [index]; index++) {
+        cr_assert (argc < 20, "too many options");
+        argv [argc++] = (char *) options [index];
+    }
     for (int index = 0; settings && settings [index]; index++) {
         cr_assert (argc < 37, "too many settings");
         argv [argc++] = "--set";
@@ -149,8 +161,56 @@ testnode_start (const char *program, const char *role,
     node.child = child_spawn (argv);
     char line [600];
     cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
-               "%s printed no endpoints", role);
+               "%s printed no endpoints", program);
     cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
                        node.calls) == 2, "%s", line);
     return node;
+}
+
+void
+child_dir_make (char *dir, const char *name)
+{
+    snprintf (dir, 64, "/tmp/zmesh-%s-XXXXXX", name);
+    cr_assert (mkdtemp (dir) != NULL);
+}
+
+void
+child_dir_remove (const char *dir)
+{
+    char command [200];
+    snprintf (command, sizeof command, "rm -rf %s", dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+}
+
+child_t
+child_start_service (const char *nodes_dir, const char *dir,
+                     const char *service, const char *const *peers,
+                     const char *extra)
+{
+    char program [300], settings [16][200];
+    snprintf (program, sizeof program, "%s/zmesh-%s", nodes_dir, service);
+    int count = 0;
+    snprintf (settings [count++], 200, "node/data=%s/%s", dir, service);
+    snprintf (settings [count++], 200, "node/events=ipc://%s/%s-events", dir,
+              service);
+    snprintf (settings [count++], 200, "node/calls=ipc://%s/%s-calls", dir,
+              service);
+    snprintf (settings [count++], 200, "timing/heartbeat=100");
+    for (int index = 0; peers && peers [index] && count < 14; index++) {
+        snprintf (settings [count++], 200, "peers/%s/events=ipc://%s/%s-events",
+                  peers [index], dir, peers [index]);
+        snprintf (settings [count++], 200, "peers/%s/calls=ipc://%s/%s-calls",
+                  peers [index], dir, peers [index]);
+    }
+    if (extra)
+        snprintf (settings [count++], 200, "%s", extra);
+    char *argv [40] = {program};
+    int argc = 1;
+    for (int index = 0; index < count; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = settings [index];
+    }
+    argv [argc] = NULL;
+    return child_spawn (argv);
 }

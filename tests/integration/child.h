@@ -1,5 +1,6 @@
-/*  child.h - run a program under test as a real child process, and read
-    what it prints with deadlines (integration suites only).
+/*  child.h - run a program under test as a real child process, read what
+    it prints with deadlines, and give it a directory to work in
+    (integration suites only).
 
     Part of zmesh. MIT License.
 */
@@ -60,5 +61,27 @@ typedef struct {
 testnode_t
     testnode_start (const char *program, const char *role,
                     const char *const *settings);
+
+//  The same with options: the NULL-terminated arguments to give before the
+//  settings (--role ROLE, --count N, ...).
+testnode_t
+    testnode_start_with (const char *program, const char *const *options,
+                         const char *const *settings);
+
+//  Make a new directory /tmp/zmesh-<name>-XXXXXX; dir holds 64 bytes.
+void
+    child_dir_make (char *dir, const char *name);
+
+//  Remove dir and everything in it.
+void
+    child_dir_remove (const char *dir);
+
+//  Start the demo node zmesh-<service> from nodes_dir, with its store and
+//  ipc endpoints under dir, its peers' endpoints under dir too, and one
+//  more setting (or NULL); waits until it is up.
+child_t
+    child_start_service (const char *nodes_dir, const char *dir,
+                         const char *service, const char *const *peers,
+                         const char *extra);
 
 #endif

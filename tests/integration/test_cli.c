@@ -12,18 +12,14 @@ static char dir [64];
 static void
 s_setup (void)
 {
-    snprintf (dir, sizeof dir, "/tmp/zmesh-cli-XXXXXX");
-    cr_assert (mkdtemp (dir) != NULL);
+    child_dir_make (dir, "cli");
 }
 
 static void
 s_teardown (void)
 {
     child_cleanup ();
-    char command [200];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    if (system (command) != 0)
-        fprintf (stderr, "could not remove %s\n", dir);
+    child_dir_remove (dir);
 }
 
 TestSuite (cli, .init = s_setup, .fini = s_teardown, .timeout = 60);
@@ -94,17 +90,12 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
     char consumer_data [128];
     snprintf (consumer_data, sizeof consumer_data, "node/data=%s/consumer",
               dir);
-    char *argv [] = {TESTNODE, "--role", "consumer", "--fail-every", "2",
-                     "--heal", heal, "--set", consumer_data, "--set", events,
-                     "--set", calls, "--set", "timing/heartbeat=100", "--set",
-                     "events/attempts=2", "--set", "events/retry_delay=1",
-                     NULL};
-    testnode_t consumer;
-    consumer.child = child_spawn (argv);
-    char line [600];
-    cr_assert (child_read_line (consumer.child.out, line, sizeof line, 5000));
-    cr_assert (sscanf (line, "events=%255s calls=%255s", consumer.events,
-                       consumer.calls) == 2);
+    const char *options [] = {"--role", "consumer", "--fail-every", "2",
+                              "--heal", heal, NULL};
+    const char *settings [] = {consumer_data, events, calls,
+                               "timing/heartbeat=100", "events/attempts=2",
+                               "events/retry_delay=1", NULL};
+    testnode_t consumer = testnode_start_with (TESTNODE, options, settings);
 
     //  Four ticks through the publisher's log; seq 2 and 4 are refused.
     char output [8192];

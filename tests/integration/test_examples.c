@@ -39,13 +39,11 @@ Test (examples, call_breaker_fails_fast_then_recovers)
 
 Test (examples, order_aggregate_refuses_and_rebuilds)
 {
-    char output [8192] = "", dir [64] = "/tmp/zmesh-examples-XXXXXX";
-    cr_assert (mkdtemp (dir) != NULL);
+    char output [8192] = "", dir [64];
+    child_dir_make (dir, "examples");
     int rc = s_run (EXAMPLES_DIR "/order_aggregate", dir, output,
                     sizeof output);
-    char command [128];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    cr_assert (system (command) == 0);
+    child_dir_remove (dir);
     cr_assert (eq (int, rc, 0));
     cr_assert (strstr (output, "add_item refused") != NULL, "%s", output);
     cr_assert (strstr (output, "rebuilt from 3 events: status confirmed, "

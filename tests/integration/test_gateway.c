@@ -16,18 +16,14 @@ static child_t nodes [5];
 static void
 s_setup (void)
 {
-    snprintf (dir, sizeof dir, "/tmp/zmesh-gateway-XXXXXX");
-    cr_assert (mkdtemp (dir) != NULL);
+    child_dir_make (dir, "gateway");
 }
 
 static void
 s_teardown (void)
 {
     child_cleanup ();
-    char command [200];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    if (system (command) != 0)
-        fprintf (stderr, "could not remove %s\n", dir);
+    child_dir_remove (dir);
 }
 
 TestSuite (gateway, .init = s_setup, .fini = s_teardown, .timeout = 120);
@@ -35,31 +31,8 @@ TestSuite (gateway, .init = s_setup, .fini = s_teardown, .timeout = 120);
 static child_t
 s_start (const char *service, const char *const *peers, const char *extra)
 {
-    char program [300], settings [16][200];
-    snprintf (program, sizeof program, "%s/zmesh-%s", NODES_DIR, service);
-    int count = 0;
-    snprintf (settings [count++], 200, "node/data=%s/%s", dir, service);
-    snprintf (settings [count++], 200, "node/events=ipc://%s/%s-events", dir,
-              service);
-    snprintf (settings [count++], 200, "node/calls=ipc://%s/%s-calls", dir,
-              service);
-    snprintf (settings [count++], 200, "timing/heartbeat=100");
-    for (int index = 0; peers && peers [index]; index++) {
-        snprintf (settings [count++], 200, "peers/%s/events=ipc://%s/%s-events",
-                  peers [index], dir, peers [index]);
-        snprintf (settings [count++], 200, "peers/%s/calls=ipc://%s/%s-calls",
-                  peers [index], dir, peers [index]);
-    }
-    if (extra)
-        snprintf (settings [count++], 200, "%s", extra);
-    char *argv [40] = {program};
-    int argc = 1;
-    for (int index = 0; index < count; index++) {
-        argv [argc++] = "--set";
-        argv [argc++] = settings [index];
-    }
-    argv [argc] = NULL;
-    child_t child = child_spawn (argv);
+    child_t child = child_start_service (NODES_DIR, dir, service, peers,
+                                         extra);
     char line [600];
     cr_assert (child_read_line (child.out, line, sizeof line, 5000),
                "%s did not start", service);

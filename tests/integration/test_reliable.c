@@ -14,18 +14,14 @@ static char dir [64];
 static void
 s_setup (void)
 {
-    snprintf (dir, sizeof dir, "/tmp/zmesh-reliable-XXXXXX");
-    cr_assert (mkdtemp (dir) != NULL);
+    child_dir_make (dir, "reliable");
 }
 
 static void
 s_teardown (void)
 {
     child_cleanup ();
-    char command [200];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    if (system (command) != 0)
-        fprintf (stderr, "could not remove %s\n", dir);
+    child_dir_remove (dir);
 }
 
 TestSuite (reliable, .init = s_setup, .fini = s_teardown, .timeout = 240);
@@ -56,22 +52,9 @@ s_publisher (const char *count, const char *body, const char *hwm,
     const char *settings [] = {paths->data, paths->events, paths->calls,
                                "events/sync=normal", "timing/heartbeat=200",
                                hwm, NULL};
-    char *argv [24] = {TESTNODE, "--role", "pub", "--count", (char *) count,
-                       "--body", (char *) body, "--slow-us", (char *) slow};
-    int argc = 9;
-    for (int index = 0; settings [index]; index++) {
-        argv [argc++] = "--set";
-        argv [argc++] = (char *) settings [index];
-    }
-    argv [argc] = NULL;
-    testnode_t node;
-    node.child = child_spawn (argv);
-    char line [600];
-    cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
-               "publisher did not start");
-    cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
-                       node.calls) == 2, "%s", line);
-    return node;
+    const char *options [] = {"--role", "pub", "--count", count, "--body",
+                              body, "--slow-us", slow, NULL};
+    return testnode_start_with (TESTNODE, options, settings);
 }
 
 static testnode_t
@@ -82,22 +65,8 @@ s_consumer (const s_paths_t *paths, const char *hwm, const char *slow)
     const char *settings [] = {data, paths->peer_events, paths->peer_calls,
                                "events/sync=normal", "timing/heartbeat=200",
                                hwm, NULL};
-    char *argv [24] = {TESTNODE, "--role", "consumer", "--slow-us",
-                       (char *) slow};
-    int argc = 5;
-    for (int index = 0; settings [index]; index++) {
-        argv [argc++] = "--set";
-        argv [argc++] = (char *) settings [index];
-    }
-    argv [argc] = NULL;
-    testnode_t node;
-    node.child = child_spawn (argv);
-    char line [600];
-    cr_assert (child_read_line (node.child.out, line, sizeof line, 5000),
-               "consumer did not start");
-    cr_assert (sscanf (line, "events=%255s calls=%255s", node.events,
-                       node.calls) == 2, "%s", line);
-    return node;
+    const char *options [] = {"--role", "consumer", "--slow-us", slow, NULL};
+    return testnode_start_with (TESTNODE, options, settings);
 }
 
 //  Take what the publisher printed; return the last sequence it said it

@@ -15,8 +15,7 @@ static char path [128];
 static void
 s_setup (void)
 {
-    snprintf (dir, sizeof dir, "/tmp/zmesh-procs-XXXXXX");
-    cr_assert (mkdtemp (dir) != NULL);
+    child_dir_make (dir, "procs");
     snprintf (path, sizeof path, "%s/events.db", dir);
 }
 
@@ -24,10 +23,7 @@ static void
 s_teardown (void)
 {
     child_cleanup ();
-    char command [200];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    if (system (command) != 0)
-        fprintf (stderr, "could not remove %s\n", dir);
+    child_dir_remove (dir);
 }
 
 TestSuite (store_procs, .init = s_setup, .fini = s_teardown, .timeout = 120);

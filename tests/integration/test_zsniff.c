@@ -12,18 +12,14 @@ static char dir [64];
 static void
 s_setup (void)
 {
-    snprintf (dir, sizeof dir, "/tmp/zmesh-zsniff-XXXXXX");
-    cr_assert (mkdtemp (dir) != NULL);
+    child_dir_make (dir, "zsniff");
 }
 
 static void
 s_teardown (void)
 {
     child_cleanup ();
-    char command [200];
-    snprintf (command, sizeof command, "rm -rf %s", dir);
-    if (system (command) != 0)
-        fprintf (stderr, "could not remove %s\n", dir);
+    child_dir_remove (dir);
 }
 
 TestSuite (zsniff, .init = s_setup, .fini = s_teardown, .timeout = 60);
