@@ -2,8 +2,9 @@
 
     Connects a SUB socket to the publishers it is given, takes everything
     they publish (subscribing changes nothing for anyone else), and prints
-    one line per event, or one JSON object per line with --json. See
-    --help.
+    one line per event, or one JSON object per line with --json. It can
+    write what it takes to a capture file and show one again later; the
+    file format is in proto/capture.md. See --help.
 
     Part of zmesh. MIT License.
 */
@@ -13,6 +14,8 @@
 
 #define PATTERNS_MAX 16
 #define BODY_SHOWN 160          //  Characters of a body on a line
+#define CAPTURE_MAGIC "ZSNIFF1\n"
+#define CAPTURE_FRAMES_MAX 16   //  Frames per message in a capture file
 
 typedef struct {
     const char *patterns [PATTERNS_MAX];
@@ -25,6 +28,7 @@ typedef struct {
     bool color;
     long count;                 //  Events to show; 0: no limit
     long duration_s;            //  0: no limit
+    FILE *capture;              //  --write: every message goes here too
 } s_options_t;
 
 static int
@@ -39,6 +43,7 @@ s_usage (void)
 {
     printf (
         "usage: zsniff [OPTION]... (--connect ENDPOINT... | --config FILE)\n"
+        "       zsniff [OPTION]... --read FILE\n"
         "\n"
         "Tap the events of a zmesh mesh and print them, one per line:\n"
         "time, source node, type, sequence number, short correlation id,\n"
@@ -49,6 +54,11 @@ s_usage (void)
         "                          tcp://127.0.0.1:7720; repeatable\n"
         "  -f, --config FILE       a node's settings (ZPL): tap every peer\n"
         "                          it lists with an events endpoint\n"
+        "  -r, --read FILE         show a capture that --write made, with\n"
+        "                          the same filters, instead of listening\n"
+        "  -w, --write FILE        write every message taken, filtered or\n"
+        "                          not, malformed or not, to FILE with its\n"
+        "                          arrival time (format: proto/capture.md)\n"
         "What to show:\n"
         "  -t, --type PATTERN      only types matching PATTERN: a type, or a\n"
         "                          prefix ending in * (order.*); repeatable\n"
@@ -58,18 +68,20 @@ s_usage (void)
         "                          goodbyes too\n"
         "How:\n"
         "  -j, --json              one JSON object per line, every envelope\n"
-        "                          field, for jq and scripts\n"
+        "                          field and the arrival time in microseconds\n"
+        "                          since the epoch, for jq and scripts\n"
         "      --color, --no-color colour on or off (default: when stdout\n"
         "                          is a terminal)\n"
         "  -n, --count N           stop after N events\n"
-        "  -d, --duration SECONDS  stop after SECONDS\n"
+        "  -d, --duration SECONDS  stop listening after SECONDS\n"
         "  -h, --help              this text\n"
         "  -V, --version           the zmesh version\n"
         "\n"
         "A frame that is not a zmesh event is shown as malformed, with the\n"
         "decoder's error and its first bytes in hex, counted, and the tap\n"
         "goes on. Exit status: 0 when done or interrupted, 1 if it cannot\n"
-        "listen, 2 on a usage error.\n");
+        "listen or a capture file cannot be written or read, 2 on a usage\n"
+        "error.\n");
 }
 
 static long
@@ -136,14 +148,23 @@ s_clock (char *text, size_t size, uint64_t unix_ms)
 }
 
 static void
-s_print_event (const s_options_t *options, const zmesh_envelope_t *event)
+s_print_json (json_t *object, uint64_t arrived_us)
+{
+    json_object_set_new (object, "arrived", json_integer ((json_int_t)
+                                                          arrived_us));
+    char *text = json_dumps (object, JSON_COMPACT);
+    printf ("%s\n", text);
+    free (text);
+    json_decref (object);
+}
+
+static void
+s_print_event (const s_options_t *options, const zmesh_envelope_t *event,
+               uint64_t arrived_us)
 {
     json_t *object = zmesh_json_from_envelope (event);
     if (options->json) {
-        char *text = json_dumps (object, JSON_COMPACT);
-        printf ("%s\n", text);
-        free (text);
-        json_decref (object);
+        s_print_json (object, arrived_us);
         return;
     }
     char when [32], cid [ZMESH_UUID_STR_LEN + 1];
@@ -163,7 +184,7 @@ s_print_event (const s_options_t *options, const zmesh_envelope_t *event)
 
 static void
 s_print_malformed (const s_options_t *options, zmsg_t *msg, zmesh_err_t rc,
-                   const char *why)
+                   const char *why, uint64_t arrived_us)
 {
     zframe_t *frame = zmsg_size (msg) >= 2 ? zmsg_last (msg) : zmsg_first (msg);
     char hex [3 * 16 + 1] = "";
@@ -172,15 +193,11 @@ s_print_malformed (const s_options_t *options, zmsg_t *msg, zmesh_err_t rc,
         shown = 16;
     for (size_t index = 0; index < shown; index++)
         snprintf (hex + 3 * index, 4, "%02x ", zframe_data (frame) [index]);
-    if (options->json) {
-        json_t *object = json_pack ("{s:b, s:s, s:s, s:s}", "malformed", 1,
-                                    "error", zmesh_errname (rc), "detail",
-                                    why, "hex", hex);
-        char *text = json_dumps (object, JSON_COMPACT);
-        printf ("%s\n", text);
-        free (text);
-        json_decref (object);
-    }
+    if (options->json)
+        s_print_json (json_pack ("{s:b, s:s, s:s, s:s}", "malformed", 1,
+                                 "error", zmesh_errname (rc), "detail", why,
+                                 "hex", hex),
+                      arrived_us);
     else
         printf ("%smalformed%s %s: %s; first bytes %s\n",
                 options->color ? "\033[31m" : "", options->color ? "\033[0m"
@@ -188,13 +205,81 @@ s_print_malformed (const s_options_t *options, zmsg_t *msg, zmesh_err_t rc,
                 zmesh_strerror (rc), why, hex);
 }
 
-//  Take messages until the count, the duration or a signal says stop.
+//  Decode one message taken from the wire or a capture, count it, and show
+//  it if the filters want it.
 static void
+s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
+        long *shown, long *malformed)
+{
+    zmesh_envelope_t *event = NULL;
+    zmesh_detail_t detail = {""};
+    bool control = false;
+    zframe_t *topic = zmsg_first (msg), *frame = zmsg_next (msg);
+    zmesh_err_t rc = zmsg_size (msg) != 2
+        ? ZMESH_ERR_BAD_FRAMES
+        : zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                                 &event, &detail);
+    if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT)
+        rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
+    if (rc == ZMESH_OK)
+        rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
+                                event, &control);
+    if (rc != ZMESH_OK) {
+        (*malformed)++;
+        s_print_malformed (options, msg, rc, detail.text, arrived_us);
+    }
+    else if (s_wanted (options, event, control)) {
+        s_print_event (options, event, arrived_us);
+        (*shown)++;
+    }
+    fflush (stdout);
+    zmesh_envelope_destroy (&event);
+}
+
+static void
+s_put_u32 (byte *at, uint32_t value)
+{
+    for (int index = 0; index < 4; index++)
+        at [index] = (byte) (value >> (24 - 8 * index));
+}
+
+static uint32_t
+s_get_u32 (const byte *at)
+{
+    return (uint32_t) at [0] << 24 | (uint32_t) at [1] << 16
+         | (uint32_t) at [2] << 8 | at [3];
+}
+
+//  Append one message to the capture: its arrival time, its frame count,
+//  then each frame's size and bytes. Returns false when the write fails.
+static bool
+s_capture (FILE *file, zmsg_t *msg, uint64_t arrived_us)
+{
+    byte head [12];
+    s_put_u32 (head, (uint32_t) (arrived_us >> 32));
+    s_put_u32 (head + 4, (uint32_t) arrived_us);
+    s_put_u32 (head + 8, (uint32_t) zmsg_size (msg));
+    bool ok = fwrite (head, sizeof head, 1, file) == 1;
+    for (zframe_t *frame = zmsg_first (msg); frame && ok;
+         frame = zmsg_next (msg)) {
+        s_put_u32 (head, (uint32_t) zframe_size (frame));
+        ok = fwrite (head, 4, 1, file) == 1
+          && (zframe_size (frame) == 0
+              || fwrite (zframe_data (frame), zframe_size (frame), 1, file)
+                 == 1);
+    }
+    return ok;
+}
+
+//  Take messages until the count, the duration or a signal says stop.
+//  Returns 1 if the capture file could not be written, else 0.
+static int
 s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
 {
     zpoller_t *poller = zpoller_new (sub, NULL);
     int64_t until = options->duration_s
                   ? zclock_mono () + options->duration_s * 1000 : 0;
+    int rc = 0;
     while (!options->count || *shown < options->count) {
         int64_t wait = until ? until - zclock_mono () : 1000;
         if (until && wait <= 0)
@@ -207,32 +292,96 @@ s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
         zmsg_t *msg = zmsg_recv (sub);
         if (!msg)
             break;
-        zmesh_envelope_t *event = NULL;
-        zmesh_detail_t detail = {""};
-        bool control = false;
-        zframe_t *topic = zmsg_first (msg), *frame = zmsg_next (msg);
-        zmesh_err_t rc = zmsg_size (msg) != 2
-            ? ZMESH_ERR_BAD_FRAMES
-            : zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
-                                     &event, &detail);
-        if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT)
-            rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
-        if (rc == ZMESH_OK)
-            rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
-                                    event, &control);
-        if (rc != ZMESH_OK) {
-            (*malformed)++;
-            s_print_malformed (options, msg, rc, detail.text);
+        struct timespec now;
+        clock_gettime (CLOCK_REALTIME, &now);
+        uint64_t arrived_us = (uint64_t) now.tv_sec * 1000000
+                            + (uint64_t) now.tv_nsec / 1000;
+        if (options->capture && !s_capture (options->capture, msg,
+                                            arrived_us)) {
+            fprintf (stderr, "zsniff: cannot write the capture: %s\n",
+                     strerror (errno));
+            zmsg_destroy (&msg);
+            rc = 1;
+            break;
         }
-        else if (s_wanted (options, event, control)) {
-            s_print_event (options, event);
-            (*shown)++;
-        }
-        fflush (stdout);
-        zmesh_envelope_destroy (&event);
+        s_show (options, msg, arrived_us, shown, malformed);
         zmsg_destroy (&msg);
     }
     zpoller_destroy (&poller);
+    return rc;
+}
+
+//  Show the messages of a capture file. A file cut short in its last
+//  message (the tap was killed mid-write) shows all that is whole and says
+//  so; anything else that is not a capture is an error. Returns 0 or 1.
+static int
+s_read (const char *path, const s_options_t *options, long *shown,
+        long *malformed)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        fprintf (stderr, "zsniff: cannot read %s: %s\n", path,
+                 strerror (errno));
+        return 1;
+    }
+    char magic [sizeof CAPTURE_MAGIC - 1];
+    if (fread (magic, sizeof magic, 1, file) != 1
+        || memcmp (magic, CAPTURE_MAGIC, sizeof magic) != 0) {
+        fprintf (stderr, "zsniff: %s is not a zsniff capture\n", path);
+        fclose (file);
+        return 1;
+    }
+    byte *data = malloc (ZMESH_ENVELOPE_FRAME_MAX);
+    assert (data);
+    const char *error = NULL;
+    byte head [12];
+    size_t got;
+    while ((!options->count || *shown < options->count)
+           && (got = fread (head, 1, sizeof head, file)) > 0) {
+        if (got < sizeof head) {
+            error = "it ends in the middle of a message";
+            break;
+        }
+        uint64_t arrived_us = (uint64_t) s_get_u32 (head) << 32
+                            | s_get_u32 (head + 4);
+        uint32_t frames = s_get_u32 (head + 8);
+        if (frames == 0 || frames > CAPTURE_FRAMES_MAX) {
+            error = "a message has an impossible frame count";
+            break;
+        }
+        zmsg_t *msg = zmsg_new ();
+        for (uint32_t index = 0; index < frames && !error; index++) {
+            uint32_t size = 0;
+            if (fread (head, 4, 1, file) != 1)
+                error = "it ends in the middle of a message";
+            else
+            if ((size = s_get_u32 (head)) > ZMESH_ENVELOPE_FRAME_MAX)
+                error = "a frame is larger than any zmesh frame";
+            else
+            if (size && fread (data, size, 1, file) != 1)
+                error = "it ends in the middle of a message";
+            else
+                zmsg_addmem (msg, data, size);
+        }
+        if (!error)
+            s_show (options, msg, arrived_us, shown, malformed);
+        zmsg_destroy (&msg);
+    }
+    int rc = 0;
+    if (ferror (file)) {
+        fprintf (stderr, "zsniff: cannot read %s: %s\n", path,
+                 strerror (errno));
+        rc = 1;
+    }
+    else
+    if (error) {
+        fprintf (stderr, "zsniff: %s: %s; what came before is shown\n",
+                 path, error);
+        rc = 1;
+    }
+    free (data);
+    fclose (file);
+    return rc;
 }
 
 int
@@ -241,6 +390,8 @@ main (int argc, char *argv [])
     static const struct option longs [] = {
         {"connect", required_argument, NULL, 'e'},
         {"config", required_argument, NULL, 'f'},
+        {"read", required_argument, NULL, 'r'},
+        {"write", required_argument, NULL, 'w'},
         {"type", required_argument, NULL, 't'},
         {"source", required_argument, NULL, 's'},
         {"cid", required_argument, NULL, 'C'},
@@ -256,10 +407,10 @@ main (int argc, char *argv [])
     s_options_t options = {.color = isatty (STDOUT_FILENO)};
     const char *endpoints [64];
     size_t endpoint_count = 0;
-    const char *config = NULL;
+    const char *config = NULL, *reading = NULL, *writing = NULL;
     int option;
     char bytes [ZMESH_TOPIC_MAX];
-    while ((option = getopt_long (argc, argv, "e:f:t:s:jn:d:hV", longs, NULL))
+    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:jn:d:hV", longs, NULL))
            != -1) {
         switch (option) {
             case 'e':
@@ -268,6 +419,8 @@ main (int argc, char *argv [])
                 endpoints [endpoint_count++] = optarg;
                 break;
             case 'f': config = optarg; break;
+            case 'r': reading = optarg; break;
+            case 'w': writing = optarg; break;
             case 't':
                 if (options.pattern_count == PATTERNS_MAX
                     || zmesh_topic_subscription (optarg, bytes) < 0)
@@ -303,12 +456,36 @@ main (int argc, char *argv [])
     }
     if (optind < argc)
         return s_misuse ("unexpected argument");
-    if (!endpoint_count && !config)
-        return s_misuse ("say where to listen: --connect or --config");
+    if (reading && (endpoint_count || config || writing
+                    || options.duration_s))
+        return s_misuse ("--read takes no --connect, --config, --write or "
+                         "--duration");
+    if (!endpoint_count && !config && !reading)
+        return s_misuse ("say where to listen: --connect or --config, or "
+                         "what to --read");
     if (options.json)
         options.color = false;
     //  stdout is for data: CZMQ's own messages go to stderr.
     zsys_set_logstream (stderr);
+    long shown = 0, malformed = 0;
+    if (reading) {
+        int rc = s_read (reading, &options, &shown, &malformed);
+        fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
+                 malformed);
+        return rc;
+    }
+    if (writing) {
+        options.capture = fopen (writing, "wb");
+        if (!options.capture
+            || fwrite (CAPTURE_MAGIC, sizeof CAPTURE_MAGIC - 1, 1,
+                       options.capture) != 1) {
+            fprintf (stderr, "zsniff: cannot write %s: %s\n", writing,
+                     strerror (errno));
+            if (options.capture)
+                fclose (options.capture);
+            return 1;
+        }
+    }
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_subscribe (sub, "");
     zsock_set_maxmsgsize (sub, ZMESH_ENVELOPE_FRAME_MAX);
@@ -328,12 +505,16 @@ main (int argc, char *argv [])
                  config);
         rc = 1;
     }
-    long shown = 0, malformed = 0;
     if (rc == 0) {
-        s_tap (sub, &options, &shown, &malformed);
+        rc = s_tap (sub, &options, &shown, &malformed);
         fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
                  malformed);
     }
     zsock_destroy (&sub);
+    if (options.capture && fclose (options.capture) != 0) {
+        fprintf (stderr, "zsniff: cannot write %s: %s\n", writing,
+                 strerror (errno));
+        rc = 1;
+    }
     return rc;
 }

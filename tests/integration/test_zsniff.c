@@ -4,6 +4,8 @@
 */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "zmesh.h"
 #include "child.h"
 
@@ -113,7 +115,10 @@ Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
     snprintf (endpoint, sizeof endpoint, "ipc://%s/rogue", dir);
     zsock_t *rogue = zsock_new (ZMQ_XPUB);
     cr_assert (zsock_bind (rogue, "%s", endpoint) == 0);
-    child_t tap = s_zsniff (endpoint, "--no-color", "--count", "1", NULL, NULL);
+    char capture [128];
+    snprintf (capture, sizeof capture, "%s/rogue.zsniff", dir);
+    child_t tap = s_zsniff (endpoint, "--no-color", "--count", "1", "--write",
+                            capture);
     zpoller_t *poller = zpoller_new (rogue, NULL);
     cr_assert (zpoller_wait (poller, 5000) == rogue, "zsniff never came");
     zpoller_destroy (&poller);
@@ -147,6 +152,85 @@ Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
                && strstr (line, "{\"n\":42}") != NULL, "%s", line);
     cr_assert (eq (int, child_reap (&tap, 5000), 0));
     zsock_destroy (&rogue);
+
+    //  The capture holds the bad frame as it came: read back, it is
+    //  reported the same way.
+    char *read [] = {ZSNIFF, "--read", capture, "--no-color", NULL};
+    tap = child_spawn (read);
+    cr_assert (child_read_line (tap.out, line, sizeof line, 5000));
+    cr_assert (strstr (line, "malformed") != NULL
+               && strstr (line, "c1 00 01") != NULL, "%s", line);
+    cr_assert (child_read_line (tap.out, line, sizeof line, 5000));
+    cr_assert (strstr (line, "rogue") != NULL && strstr (line, "#7") != NULL,
+               "%s", line);
+    cr_assert (not (child_read_line (tap.out, line, sizeof line, 1000)));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+}
+
+//  Read every line a child prints into lines; returns how many.
+static int
+s_lines (child_t *child, char lines [][1024], int max)
+{
+    int count = 0;
+    while (count < max
+           && child_read_line (child->out, lines [count], 1024, 10000))
+        count++;
+    return count;
+}
+
+Test (zsniff, a_capture_reads_back_as_it_was_shown_live)
+{
+    char endpoint [128], capture [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/pub-events", dir);
+    snprintf (capture, sizeof capture, "%s/ticks.zsniff", dir);
+    child_t tap = s_zsniff (endpoint, "--json", "--count", "20", "--write",
+                            capture);
+    child_t publisher = s_publisher ("100000");
+    static char live [21][1024], again [21][1024];
+    cr_assert (eq (int, s_lines (&tap, live, 21), 20));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    child_stop (&publisher, 5000);
+
+    //  Every field, the arrival time included, comes back the same.
+    char *all [] = {ZSNIFF, "--read", capture, "--json", NULL};
+    tap = child_spawn (all);
+    cr_assert (eq (int, s_lines (&tap, again, 21), 20));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    for (int index = 0; index < 20; index++)
+        cr_assert (eq (str, again [index], live [index]));
+    json_t *first = json_loads (live [0], 0, NULL);
+    cr_assert (json_integer_value (json_object_get (first, "arrived"))
+               > 1700000000LL * 1000000, "microseconds since the epoch");
+    json_decref (first);
+
+    //  The filters work on a capture as on the wire.
+    char *five [] = {ZSNIFF, "--read", capture, "--json", "--count", "5",
+                     NULL};
+    tap = child_spawn (five);
+    cr_assert (eq (int, s_lines (&tap, again, 21), 5));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    cr_assert (eq (str, again [4], live [4]));
+    char *none [] = {ZSNIFF, "--read", capture, "--type", "nothing.*", NULL};
+    tap = child_spawn (none);
+    cr_assert (eq (int, s_lines (&tap, again, 21), 0));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+
+    //  Cut short mid-message, as when the tap is killed: what is whole is
+    //  shown, and the exit status says the file was not whole.
+    struct stat info;
+    cr_assert (stat (capture, &info) == 0);
+    cr_assert (truncate (capture, info.st_size - 3) == 0);
+    tap = child_spawn (all);
+    cr_assert (eq (int, s_lines (&tap, again, 21), 19));
+    cr_assert (eq (int, child_reap (&tap, 5000), 1));
+    cr_assert (eq (str, again [18], live [18]));
+
+    //  Something that is not a capture at all is refused.
+    FILE *file = fopen (capture, "w");
+    cr_assert (file && fputs ("order.created {}\n", file) >= 0);
+    fclose (file);
+    tap = child_spawn (all);
+    cr_assert (eq (int, child_reap (&tap, 5000), 1));
 }
 
 Test (zsniff, usage_errors_exit_2_and_help_exits_0)
@@ -164,5 +248,8 @@ Test (zsniff, usage_errors_exit_2_and_help_exits_0)
     cr_assert (eq (int, child_reap (&child, 5000), 2));
     char *nowhere [] = {ZSNIFF, NULL};
     child = child_spawn (nowhere);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
+    char *both [] = {ZSNIFF, "--read", "x", "--connect", "ipc:///x", NULL};
+    child = child_spawn (both);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
 }
