@@ -29,6 +29,8 @@ typedef struct {
     long count;                 //  Events to show; 0: no limit
     long duration_s;            //  0: no limit
     FILE *capture;              //  --write: every message goes here too
+    struct s_stats_t *stats;    //  --stats: count instead of print
+    bool live;                  //  --stats on a terminal: redraw each second
 } s_options_t;
 
 static int
@@ -67,6 +69,12 @@ s_usage (void)
         "      --control           show the mesh's own heartbeats and\n"
         "                          goodbyes too\n"
         "How:\n"
+        "      --stats             count instead of print: per type and per\n"
+        "                          source, events, events/s, bytes/s and\n"
+        "                          (sources) sequence gaps, and malformed\n"
+        "                          frames; redrawn each second on a\n"
+        "                          terminal, printed when done; with --json,\n"
+        "                          one object when done\n"
         "  -j, --json              one JSON object per line, every envelope\n"
         "                          field and the arrival time in microseconds\n"
         "                          since the epoch, for jq and scripts\n"
@@ -147,6 +155,137 @@ s_clock (char *text, size_t size, uint64_t unix_ms)
     snprintf (text + used, size - used, ".%03u", (unsigned) (unix_ms % 1000));
 }
 
+//  --stats: counts per type and per source, shown as a table.
+typedef struct {
+    uint64_t events, bytes;     //  Shown events and their frames' bytes
+    uint64_t events_then, bytes_then;   //  ... at the last refresh
+    uint64_t gaps;              //  Sources: sequence numbers never seen
+    uint64_t last_seq;          //  Sources: the last domain event's seq
+} s_count_t;
+
+typedef struct s_stats_t {
+    zhash_t *types;             //  type -> s_count_t
+    zhash_t *sources;           //  source node -> s_count_t
+    uint64_t malformed;
+    uint64_t first_us, last_us; //  Arrival of the first and last message
+    int64_t refreshed_ms;       //  When the live table was last drawn
+} s_stats_t;
+
+static s_count_t *
+s_count (zhash_t *hash, const char *key)
+{
+    s_count_t *count = (s_count_t *) zhash_lookup (hash, key);
+    if (!count) {
+        count = (s_count_t *) zmalloc (sizeof (s_count_t));
+        zhash_insert (hash, key, count);
+        zhash_freefn (hash, key, free);
+    }
+    return count;
+}
+
+//  Every domain event counts towards its source's gaps, shown or not, as
+//  the tap sees the whole stream; a sequence that goes back is a restart.
+static void
+s_stats_sequence (s_stats_t *stats, const zmesh_envelope_t *event)
+{
+    s_count_t *count = s_count (stats->sources,
+                                zmesh_envelope_source (event));
+    uint64_t seq = zmesh_envelope_seq (event);
+    if (count->last_seq && seq > count->last_seq + 1)
+        count->gaps += seq - count->last_seq - 1;
+    count->last_seq = seq;
+}
+
+static void
+s_stats_event (s_stats_t *stats, const zmesh_envelope_t *event, size_t bytes)
+{
+    s_count_t *count = s_count (stats->types, zmesh_envelope_type (event));
+    count->events++;
+    count->bytes += bytes;
+    count = s_count (stats->sources, zmesh_envelope_source (event));
+    count->events++;
+    count->bytes += bytes;
+}
+
+static json_t *
+s_stats_rows (zhash_t *hash, double seconds, bool sources)
+{
+    json_t *rows = json_object ();
+    for (s_count_t *count = (s_count_t *) zhash_first (hash); count;
+         count = (s_count_t *) zhash_next (hash)) {
+        json_t *row = json_pack ("{s:I, s:I, s:f, s:f}", "events",
+                                 (json_int_t) count->events, "bytes",
+                                 (json_int_t) count->bytes, "events_per_s",
+                                 seconds > 0 ? count->events / seconds : 0.0,
+                                 "bytes_per_s",
+                                 seconds > 0 ? count->bytes / seconds : 0.0);
+        if (sources)
+            json_object_set_new (row, "gaps",
+                                 json_integer ((json_int_t) count->gaps));
+        json_object_set_new (rows, zhash_cursor (hash), row);
+    }
+    return rows;
+}
+
+static void
+s_stats_table_rows (zhash_t *hash, const char *what, double seconds,
+                    bool live)
+{
+    zlist_t *keys = zhash_keys (hash);
+    zlist_sort (keys, NULL);
+    for (const char *key = (const char *) zlist_first (keys); key;
+         key = (const char *) zlist_next (keys)) {
+        s_count_t *count = (s_count_t *) zhash_lookup (hash, key);
+        uint64_t events = live ? count->events - count->events_then
+                               : count->events;
+        uint64_t bytes = live ? count->bytes - count->bytes_then
+                              : count->bytes;
+        char gaps [24] = "-";
+        if (streq (what, "source"))
+            snprintf (gaps, sizeof gaps, "%" PRIu64, count->gaps);
+        printf ("%-6s %-32s %10" PRIu64 " %10.1f %12.0f %8s\n", what, key,
+                count->events, seconds > 0 ? events / seconds : 0.0,
+                seconds > 0 ? bytes / seconds : 0.0, gaps);
+        count->events_then = count->events;
+        count->bytes_then = count->bytes;
+    }
+    zlist_destroy (&keys);
+}
+
+//  The table: on a terminal, redrawn each second with the rates of that
+//  second; at the end, with the rates from the first message to the last;
+//  with --json, one object at the end.
+static void
+s_stats_print (s_stats_t *stats, const s_options_t *options, bool live)
+{
+    int64_t now = zclock_mono ();
+    double span = (stats->last_us - stats->first_us) / 1e6;
+    double seconds = live ? (now - stats->refreshed_ms) / 1000.0 : span;
+    stats->refreshed_ms = now;
+    if (options->json) {
+        json_t *object = json_pack (
+            "{s:f, s:I, s:o, s:o}", "seconds", seconds, "malformed",
+            (json_int_t) stats->malformed, "types",
+            s_stats_rows (stats->types, seconds, false), "sources",
+            s_stats_rows (stats->sources, seconds, true));
+        char *text = json_dumps (object, JSON_COMPACT | JSON_SORT_KEYS);
+        printf ("%s\n", text);
+        free (text);
+        json_decref (object);
+        return;
+    }
+    if (live)
+        printf ("\033[H\033[2J");
+    printf ("%-6s %-32s %10s %10s %12s %8s\n", "", live ? "last second"
+                                                          : "whole tap",
+            "events", "events/s", "bytes/s", "gaps");
+    s_stats_table_rows (stats->types, "type", seconds, live);
+    s_stats_table_rows (stats->sources, "source", seconds, live);
+    printf ("malformed frames: %" PRIu64 "; %.1f s from the first message "
+            "to the last\n", stats->malformed, span);
+    fflush (stdout);
+}
+
 static void
 s_print_json (json_t *object, uint64_t arrived_us)
 {
@@ -224,12 +363,26 @@ s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
     if (rc == ZMESH_OK)
         rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
                                 event, &control);
+    s_stats_t *stats = options->stats;
+    if (stats) {
+        if (!stats->first_us)
+            stats->first_us = arrived_us;
+        stats->last_us = arrived_us;
+        if (rc == ZMESH_OK && !control)
+            s_stats_sequence (stats, event);
+    }
     if (rc != ZMESH_OK) {
         (*malformed)++;
-        s_print_malformed (options, msg, rc, detail.text, arrived_us);
+        if (stats)
+            stats->malformed++;
+        else
+            s_print_malformed (options, msg, rc, detail.text, arrived_us);
     }
     else if (s_wanted (options, event, control)) {
-        s_print_event (options, event, arrived_us);
+        if (stats)
+            s_stats_event (stats, event, zmsg_content_size (msg));
+        else
+            s_print_event (options, event, arrived_us);
         (*shown)++;
     }
     fflush (stdout);
@@ -284,6 +437,9 @@ s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
         int64_t wait = until ? until - zclock_mono () : 1000;
         if (until && wait <= 0)
             break;
+        if (options->live && zclock_mono () - options->stats->refreshed_ms
+                             >= 1000)
+            s_stats_print (options->stats, options, true);
         if (!zpoller_wait (poller, (int) (wait > 1000 ? 1000 : wait))) {
             if (zpoller_terminated (poller))
                 break;
@@ -397,6 +553,7 @@ main (int argc, char *argv [])
         {"cid", required_argument, NULL, 'C'},
         {"control", no_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
+        {"stats", no_argument, NULL, 'S'},
         {"color", no_argument, NULL, 'O'},
         {"no-color", no_argument, NULL, 'N'},
         {"count", required_argument, NULL, 'n'},
@@ -405,6 +562,7 @@ main (int argc, char *argv [])
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     s_options_t options = {.color = isatty (STDOUT_FILENO)};
+    s_stats_t stats = {NULL, NULL, 0, 0, 0, 0};
     const char *endpoints [64];
     size_t endpoint_count = 0;
     const char *config = NULL, *reading = NULL, *writing = NULL;
@@ -436,6 +594,7 @@ main (int argc, char *argv [])
                 break;
             case 'K': options.control = true; break;
             case 'j': options.json = true; break;
+            case 'S': options.stats = &stats; break;
             case 'O': options.color = true; break;
             case 'N': options.color = false; break;
             case 'n':
@@ -465,11 +624,21 @@ main (int argc, char *argv [])
                          "what to --read");
     if (options.json)
         options.color = false;
+    options.live = options.stats && options.color;
+    if (options.stats) {
+        stats.types = zhash_new ();
+        stats.sources = zhash_new ();
+        stats.refreshed_ms = zclock_mono ();
+    }
     //  stdout is for data: CZMQ's own messages go to stderr.
     zsys_set_logstream (stderr);
     long shown = 0, malformed = 0;
     if (reading) {
         int rc = s_read (reading, &options, &shown, &malformed);
+        if (options.stats)
+            s_stats_print (&stats, &options, false);
+        zhash_destroy (&stats.types);
+        zhash_destroy (&stats.sources);
         fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
                  malformed);
         return rc;
@@ -483,6 +652,8 @@ main (int argc, char *argv [])
                      strerror (errno));
             if (options.capture)
                 fclose (options.capture);
+            zhash_destroy (&stats.types);
+            zhash_destroy (&stats.sources);
             return 1;
         }
     }
@@ -507,10 +678,14 @@ main (int argc, char *argv [])
     }
     if (rc == 0) {
         rc = s_tap (sub, &options, &shown, &malformed);
+        if (options.stats)
+            s_stats_print (&stats, &options, false);
         fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
                  malformed);
     }
     zsock_destroy (&sub);
+    zhash_destroy (&stats.types);
+    zhash_destroy (&stats.sources);
     if (options.capture && fclose (options.capture) != 0) {
         fprintf (stderr, "zsniff: cannot write %s: %s\n", writing,
                  strerror (errno));

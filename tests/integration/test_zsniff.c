@@ -253,3 +253,137 @@ Test (zsniff, usage_errors_exit_2_and_help_exits_0)
     child = child_spawn (both);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
 }
+
+//  The last line a child prints, parsed as JSON.
+static json_t *
+s_last_json (child_t *child)
+{
+    static char lines [64][1024];
+    int count = s_lines (child, lines, 64);
+    cr_assert (gt (int, count, 0), "no output");
+    json_t *object = json_loads (lines [count - 1], 0, NULL);
+    cr_assert (object != NULL, "not JSON: %s", lines [count - 1]);
+    return object;
+}
+
+static double
+s_number_at (json_t *object, const char *group, const char *key,
+             const char *field)
+{
+    json_t *row = json_object_get (json_object_get (object, group), key);
+    cr_assert (row != NULL, "no %s row for %s", group, key);
+    return json_number_value (json_object_get (row, field));
+}
+
+Test (zsniff, stats_count_the_rate_the_publisher_sent_at)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/pub-events", dir);
+    child_t stats = s_zsniff (endpoint, "--stats", "--json", "--count", "300",
+                              NULL);
+    child_t lines = s_zsniff (endpoint, "--json", "--count", "300", NULL,
+                              NULL);
+    child_t publisher = s_publisher ("100000");
+
+    //  The rate the events were sent at, by the publisher's own stamps.
+    static char line [301][1024];
+    cr_assert (eq (int, s_lines (&lines, line, 301), 300));
+    cr_assert (eq (int, child_reap (&lines, 5000), 0));
+    json_t *first = json_loads (line [0], 0, NULL);
+    json_t *last = json_loads (line [299], 0, NULL);
+    double sent_s = (json_integer_value (json_object_get (last, "timestamp"))
+                   - json_integer_value (json_object_get (first, "timestamp")))
+                  / 1000.0;
+    json_decref (first);
+    json_decref (last);
+    cr_assert (gt (dbl, sent_s, 0.0));
+    double sent_rate = 299 / sent_s;
+
+    json_t *table = s_last_json (&stats);
+    cr_assert (eq (int, child_reap (&stats, 5000), 0));
+    child_stop (&publisher, 5000);
+    cr_assert (eq (dbl, s_number_at (table, "types", "tick.happened",
+                                     "events"), 300));
+    cr_assert (eq (dbl, s_number_at (table, "sources", "pub", "events"), 300));
+    cr_assert (eq (dbl, s_number_at (table, "sources", "pub", "gaps"), 0));
+    cr_assert (eq (dbl, json_number_value (json_object_get (table,
+                                                            "malformed")), 0));
+    double rate = s_number_at (table, "types", "tick.happened",
+                               "events_per_s");
+    fprintf (stderr, "zsniff: sent at %.0f/s, --stats saw %.0f/s\n",
+             sent_rate, rate);
+    cr_assert (rate > sent_rate * 0.8 && rate < sent_rate * 1.25,
+               "sent at %.0f/s, counted %.0f/s", sent_rate, rate);
+    double bytes = s_number_at (table, "types", "tick.happened", "bytes");
+    cr_assert (gt (dbl, bytes, 300 * 14.0), "topic and envelope are counted");
+    json_decref (table);
+}
+
+static void
+s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq)
+{
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    zmesh_envelope_set_id (event, &id);
+    zmesh_envelope_set_correlation (event, &id);
+    zmesh_envelope_set_type (event, "tick.happened");
+    zmesh_envelope_set_source (event, source);
+    zmesh_envelope_set_seq (event, seq);
+    zframe_t *frame = NULL;
+    zmesh_envelope_encode (event, &frame, NULL);
+    zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
+    zframe_destroy (&frame);
+    zmesh_envelope_destroy (&event);
+    zmesh_rand_destroy (&rand);
+}
+
+Test (zsniff, stats_count_gaps_and_malformed_frames_live_and_read_back)
+{
+    char endpoint [128], capture [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/rogue", dir);
+    snprintf (capture, sizeof capture, "%s/gaps.zsniff", dir);
+    zsock_t *rogue = zsock_new (ZMQ_XPUB);
+    cr_assert (zsock_bind (rogue, "%s", endpoint) == 0);
+    char *argv [] = {ZSNIFF, "--connect", endpoint, "--stats", "--json",
+                     "--count", "5", "--write", capture, NULL};
+    child_t tap = child_spawn (argv);
+    zpoller_t *poller = zpoller_new (rogue, NULL);
+    cr_assert (zpoller_wait (poller, 5000) == rogue, "zsniff never came");
+    zpoller_destroy (&poller);
+    zframe_t *subscription = zframe_recv (rogue);
+    zframe_destroy (&subscription);
+    //  a: 1 2 5 6 (two missing); b: 9 then 3 (a restart, not a gap).
+    s_rogue_event (rogue, "a", 1);
+    s_rogue_event (rogue, "a", 2);
+    zsock_send (rogue, "bb", "tick.happened", (size_t) 14, "\xc1", (size_t) 1);
+    s_rogue_event (rogue, "a", 5);
+    s_rogue_event (rogue, "b", 9);
+    s_rogue_event (rogue, "b", 3);
+    json_t *live = s_last_json (&tap);
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    zsock_destroy (&rogue);
+    cr_assert (eq (dbl, s_number_at (live, "sources", "a", "events"), 3));
+    cr_assert (eq (dbl, s_number_at (live, "sources", "a", "gaps"), 2));
+    cr_assert (eq (dbl, s_number_at (live, "sources", "b", "gaps"), 0));
+    cr_assert (eq (dbl, s_number_at (live, "types", "tick.happened",
+                                     "events"), 5));
+    cr_assert (eq (dbl, json_number_value (json_object_get (live,
+                                                            "malformed")), 1));
+
+    //  The capture gives the same counts.
+    char *read [] = {ZSNIFF, "--read", capture, "--stats", "--json", NULL};
+    tap = child_spawn (read);
+    json_t *again = s_last_json (&tap);
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    json_object_del (live, "seconds");
+    json_object_del (again, "seconds");
+    char *one = json_dumps (live, JSON_SORT_KEYS);
+    char *two = json_dumps (again, JSON_SORT_KEYS);
+    cr_assert (eq (str, two, one));
+    free (one);
+    free (two);
+    json_decref (live);
+    json_decref (again);
+}
