@@ -31,6 +31,7 @@ typedef struct {
     FILE *capture;              //  --write: every message goes here too
     struct s_stats_t *stats;    //  --stats: count instead of print
     bool live;                  //  --stats on a terminal: redraw each second
+    const char *format;         //  --format: the line template
 } s_options_t;
 
 static int
@@ -75,6 +76,11 @@ s_usage (void)
         "                          frames; redrawn each second on a\n"
         "                          terminal, printed when done; with --json,\n"
         "                          one object when done\n"
+        "  -F, --format TEMPLATE   one line per event from TEMPLATE: {field}\n"
+        "                          for a field of --json, {time} for the\n"
+        "                          clock time, {cid} for the short\n"
+        "                          correlation id; \\t, \\n are escapes; e.g.\n"
+        "                          '{seq}\\t{type}\\t{body}'\n"
         "  -j, --json              one JSON object per line, every envelope\n"
         "                          field and the arrival time in microseconds\n"
         "                          since the epoch, for jq and scripts\n"
@@ -297,6 +303,72 @@ s_print_json (json_t *object, uint64_t arrived_us)
     json_decref (object);
 }
 
+//  --format: a line template with {field} for any field of --json, plus
+//  {time} (the event's clock time), {cid} (short correlation id); \t, \n
+//  and \\ are escapes.
+static const char *s_fields [] = {
+    "version", "kind", "id", "correlation", "causation", "type", "source",
+    "timestamp", "seq", "budget_ms", "status", "error_code", "error_text",
+    "headers", "body", "arrived", "time", "cid", NULL};
+
+//  The first field in format that is not known, or NULL.
+static const char *
+s_format_unknown (const char *format, char *name, size_t size)
+{
+    for (const char *at = strchr (format, '{'); at; at = strchr (at, '{')) {
+        const char *end = strchr (at, '}');
+        if (!end) {
+            snprintf (name, size, "%s", "{ without }");
+            return name;
+        }
+        snprintf (name, size, "%.*s", (int) (end - at - 1), at + 1);
+        size_t index = 0;
+        while (s_fields [index] && !streq (s_fields [index], name))
+            index++;
+        if (!s_fields [index])
+            return name;
+        at = end + 1;
+    }
+    return NULL;
+}
+
+static void
+s_print_format (const char *format, json_t *object, const char *when,
+                const char *cid)
+{
+    for (const char *at = format; *at; at++) {
+        if (*at == '\\' && at [1]) {
+            at++;
+            putchar (*at == 't' ? '\t' : *at == 'n' ? '\n' : *at);
+            continue;
+        }
+        if (*at != '{') {
+            putchar (*at);
+            continue;
+        }
+        const char *end = strchr (at, '}');
+        char name [32];
+        snprintf (name, sizeof name, "%.*s", (int) (end - at - 1), at + 1);
+        at = end;
+        json_t *value = json_object_get (object, name);
+        if (streq (name, "time"))
+            fputs (when, stdout);
+        else
+        if (streq (name, "cid"))
+            printf ("%.8s", cid);
+        else
+        if (json_is_string (value))
+            fputs (json_string_value (value), stdout);
+        else
+        if (value) {
+            char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+            fputs (text ? text : "", stdout);
+            free (text);
+        }
+    }
+    putchar ('\n');
+}
+
 static void
 s_print_event (const s_options_t *options, const zmesh_envelope_t *event,
                uint64_t arrived_us)
@@ -309,6 +381,13 @@ s_print_event (const s_options_t *options, const zmesh_envelope_t *event,
     char when [32], cid [ZMESH_UUID_STR_LEN + 1];
     s_clock (when, sizeof when, zmesh_envelope_timestamp (event));
     zmesh_uuid_unparse (zmesh_envelope_correlation (event), cid);
+    if (options->format) {
+        json_object_set_new (object, "arrived", json_integer ((json_int_t)
+                                                              arrived_us));
+        s_print_format (options->format, object, when, cid);
+        json_decref (object);
+        return;
+    }
     json_t *body = json_object_get (object, "body");
     char *text = json_dumps (body, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t length = text ? strlen (text) : 0;
@@ -554,6 +633,7 @@ main (int argc, char *argv [])
         {"control", no_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
         {"stats", no_argument, NULL, 'S'},
+        {"format", required_argument, NULL, 'F'},
         {"color", no_argument, NULL, 'O'},
         {"no-color", no_argument, NULL, 'N'},
         {"count", required_argument, NULL, 'n'},
@@ -568,7 +648,7 @@ main (int argc, char *argv [])
     const char *config = NULL, *reading = NULL, *writing = NULL;
     int option;
     char bytes [ZMESH_TOPIC_MAX];
-    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:jn:d:hV", longs, NULL))
+    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:F:jn:d:hV", longs, NULL))
            != -1) {
         switch (option) {
             case 'e':
@@ -595,6 +675,7 @@ main (int argc, char *argv [])
             case 'K': options.control = true; break;
             case 'j': options.json = true; break;
             case 'S': options.stats = &stats; break;
+            case 'F': options.format = optarg; break;
             case 'O': options.color = true; break;
             case 'N': options.color = false; break;
             case 'n':
@@ -622,6 +703,15 @@ main (int argc, char *argv [])
     if (!endpoint_count && !config && !reading)
         return s_misuse ("say where to listen: --connect or --config, or "
                          "what to --read");
+    if (options.format && (options.json || options.stats))
+        return s_misuse ("--format takes no --json or --stats");
+    char name [32];
+    if (options.format && s_format_unknown (options.format, name,
+                                            sizeof name)) {
+        fprintf (stderr, "zsniff: --format: no field '%s'; the fields are "
+                 "those of --json, and time and cid\n", name);
+        return 2;
+    }
     if (options.json)
         options.color = false;
     options.live = options.stats && options.color;

@@ -215,6 +215,26 @@ Test (zsniff, a_capture_reads_back_as_it_was_shown_live)
     cr_assert (eq (int, s_lines (&tap, again, 21), 0));
     cr_assert (eq (int, child_reap (&tap, 5000), 0));
 
+    //  A template picks the fields: strings bare, the rest as JSON.
+    char *format [] = {ZSNIFF, "--read", capture, "--format",
+                       "{seq}\\t{type}|{source}|{cid}|{body}", NULL};
+    tap = child_spawn (format);
+    cr_assert (eq (int, s_lines (&tap, again, 21), 20));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    for (int index = 0; index < 20; index++) {
+        json_t *event = json_loads (live [index], 0, NULL);
+        char expected [1024];
+        snprintf (expected, sizeof expected, "%" JSON_INTEGER_FORMAT
+                  "\t%s|%s|%.8s|%s\n",
+                  json_integer_value (json_object_get (event, "seq")),
+                  json_string_value (json_object_get (event, "type")),
+                  json_string_value (json_object_get (event, "source")),
+                  json_string_value (json_object_get (event, "correlation")),
+                  json_string_value (json_object_get (event, "body")));
+        cr_assert (eq (str, again [index], expected));
+        json_decref (event);
+    }
+
     //  Cut short mid-message, as when the tap is killed: what is whole is
     //  shown, and the exit status says the file was not whole.
     struct stat info;
@@ -248,6 +268,10 @@ Test (zsniff, usage_errors_exit_2_and_help_exits_0)
     cr_assert (eq (int, child_reap (&child, 5000), 2));
     char *nowhere [] = {ZSNIFF, NULL};
     child = child_spawn (nowhere);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
+    char *field [] = {ZSNIFF, "--read", "x", "--format", "{seq} {nope}",
+                      NULL};
+    child = child_spawn (field);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
     char *both [] = {ZSNIFF, "--read", "x", "--connect", "ipc:///x", NULL};
     child = child_spawn (both);
