@@ -21,6 +21,8 @@ typedef struct {
     const char *patterns [PATTERNS_MAX];
     size_t pattern_count;
     const char *source;
+    const char *matches [PATTERNS_MAX];     //  --match PATH=VALUE
+    size_t match_count;
     bool have_cid;
     zmesh_uuid_t cid;
     bool json;
@@ -67,6 +69,10 @@ s_usage (void)
         "                          prefix ending in * (order.*); repeatable\n"
         "  -s, --source NODE       only events from NODE\n"
         "      --cid UUID          only events of one flow (correlation id)\n"
+        "  -m, --match PATH=VALUE  only events whose body has VALUE at PATH,\n"
+        "                          keys joined by dots (customer.id=42); a\n"
+        "                          string as it is, else as JSON (3, true);\n"
+        "                          repeatable, all must match\n"
         "      --control           show the mesh's own heartbeats and\n"
         "                          goodbyes too\n"
         "How:\n"
@@ -130,6 +136,30 @@ s_tap_config (zsock_t *sub, const char *path, int *taps)
     return 0;
 }
 
+//  True if the body has VALUE at PATH (keys joined by dots): a string
+//  compares as it is, anything else as its compact JSON (3, true, null).
+static bool
+s_body_matches (json_t *body, const char *match)
+{
+    const char *equals = strchr (match, '=');
+    json_t *value = body;
+    for (const char *key = match; value && key < equals;) {
+        const char *end = key + strcspn (key, ".=");
+        char name [256];
+        snprintf (name, sizeof name, "%.*s", (int) (end - key), key);
+        value = json_object_get (value, name);
+        key = end + 1;
+    }
+    if (!value)
+        return false;
+    if (json_is_string (value))
+        return streq (json_string_value (value), equals + 1);
+    char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+    bool same = text && streq (text, equals + 1);
+    free (text);
+    return same;
+}
+
 static bool
 s_wanted (const s_options_t *options, const zmesh_envelope_t *event,
           bool control)
@@ -142,6 +172,16 @@ s_wanted (const s_options_t *options, const zmesh_envelope_t *event,
     if (options->have_cid
         && !zmesh_uuid_eq (&options->cid, zmesh_envelope_correlation (event)))
         return false;
+    if (options->match_count) {
+        json_t *object = zmesh_json_from_envelope (event);
+        json_t *body = json_object_get (object, "body");
+        bool all = true;
+        for (size_t index = 0; index < options->match_count && all; index++)
+            all = s_body_matches (body, options->matches [index]);
+        json_decref (object);
+        if (!all)
+            return false;
+    }
     if (options->pattern_count == 0)
         return true;
     for (size_t index = 0; index < options->pattern_count; index++)
@@ -630,6 +670,7 @@ main (int argc, char *argv [])
         {"type", required_argument, NULL, 't'},
         {"source", required_argument, NULL, 's'},
         {"cid", required_argument, NULL, 'C'},
+        {"match", required_argument, NULL, 'm'},
         {"control", no_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
         {"stats", no_argument, NULL, 'S'},
@@ -648,7 +689,7 @@ main (int argc, char *argv [])
     const char *config = NULL, *reading = NULL, *writing = NULL;
     int option;
     char bytes [ZMESH_TOPIC_MAX];
-    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:F:jn:d:hV", longs, NULL))
+    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:m:F:jn:d:hV", longs, NULL))
            != -1) {
         switch (option) {
             case 'e':
@@ -672,6 +713,17 @@ main (int argc, char *argv [])
                     return s_misuse ("--cid wants a correlation id (UUID)");
                 options.have_cid = true;
                 break;
+            case 'm': {
+                const char *equals = strchr (optarg, '=');
+                if (options.match_count == PATTERNS_MAX || !equals
+                    || equals == optarg || equals [-1] == '.'
+                    || *optarg == '.' || strstr (optarg, "..")
+                    || (size_t) (equals - optarg) > 255)
+                    return s_misuse ("--match wants PATH=VALUE, e.g. "
+                                     "customer.id=42");
+                options.matches [options.match_count++] = optarg;
+                break;
+            }
             case 'K': options.control = true; break;
             case 'j': options.json = true; break;
             case 'S': options.stats = &stats; break;

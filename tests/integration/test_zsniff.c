@@ -273,6 +273,9 @@ Test (zsniff, usage_errors_exit_2_and_help_exits_0)
                       NULL};
     child = child_spawn (field);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
+    char *match [] = {ZSNIFF, "--read", "x", "--match", "a..b=1", NULL};
+    child = child_spawn (match);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
     char *both [] = {ZSNIFF, "--read", "x", "--connect", "ipc:///x", NULL};
     child = child_spawn (both);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
@@ -344,7 +347,8 @@ Test (zsniff, stats_count_the_rate_the_publisher_sent_at)
 }
 
 static void
-s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq)
+s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq,
+               const char *body, size_t size)
 {
     zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
     zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
@@ -355,8 +359,10 @@ s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq)
     zmesh_envelope_set_type (event, "tick.happened");
     zmesh_envelope_set_source (event, source);
     zmesh_envelope_set_seq (event, seq);
+    if (body)
+        zmesh_envelope_set_body (event, body, size);
     zframe_t *frame = NULL;
-    zmesh_envelope_encode (event, &frame, NULL);
+    cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
     zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
     zframe_destroy (&frame);
     zmesh_envelope_destroy (&event);
@@ -379,12 +385,12 @@ Test (zsniff, stats_count_gaps_and_malformed_frames_live_and_read_back)
     zframe_t *subscription = zframe_recv (rogue);
     zframe_destroy (&subscription);
     //  a: 1 2 5 6 (two missing); b: 9 then 3 (a restart, not a gap).
-    s_rogue_event (rogue, "a", 1);
-    s_rogue_event (rogue, "a", 2);
+    s_rogue_event (rogue, "a", 1, NULL, 0);
+    s_rogue_event (rogue, "a", 2, NULL, 0);
     zsock_send (rogue, "bb", "tick.happened", (size_t) 14, "\xc1", (size_t) 1);
-    s_rogue_event (rogue, "a", 5);
-    s_rogue_event (rogue, "b", 9);
-    s_rogue_event (rogue, "b", 3);
+    s_rogue_event (rogue, "a", 5, NULL, 0);
+    s_rogue_event (rogue, "b", 9, NULL, 0);
+    s_rogue_event (rogue, "b", 3, NULL, 0);
     json_t *live = s_last_json (&tap);
     cr_assert (eq (int, child_reap (&tap, 5000), 0));
     zsock_destroy (&rogue);
@@ -410,4 +416,44 @@ Test (zsniff, stats_count_gaps_and_malformed_frames_live_and_read_back)
     free (two);
     json_decref (live);
     json_decref (again);
+}
+
+Test (zsniff, match_filters_on_fields_of_the_body)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/rogue", dir);
+    zsock_t *rogue = zsock_new (ZMQ_XPUB);
+    zsock_set_xpub_verbose (rogue, 1);
+    cr_assert (zsock_bind (rogue, "%s", endpoint) == 0);
+    child_t number = s_zsniff (endpoint, "--match", "n=2", "--format",
+                               "{seq}", NULL);
+    char *argv [] = {ZSNIFF, "--connect", endpoint, "--match",
+                     "who.name=ann", "--match", "n=3", "--format", "{seq}",
+                     NULL};
+    child_t nested = child_spawn (argv);
+    zpoller_t *poller = zpoller_new (rogue, NULL);
+    for (int taps = 0; taps < 2; taps++) {
+        cr_assert (zpoller_wait (poller, 5000) == rogue, "zsniff never came");
+        zframe_t *subscription = zframe_recv (rogue);
+        zframe_destroy (&subscription);
+    }
+    zpoller_destroy (&poller);
+    //  {"n": seq, "who": {"name": bob|ann|ann}}
+    s_rogue_event (rogue, "r", 1, "\x82\xa1n\x01\xa3who\x81\xa4name\xa3" "bob",
+                   18);
+    s_rogue_event (rogue, "r", 2, "\x82\xa1n\x02\xa3who\x81\xa4name\xa3" "ann",
+                   18);
+    s_rogue_event (rogue, "r", 3, "\x82\xa1n\x03\xa3who\x81\xa4name\xa3" "ann",
+                   18);
+    s_rogue_event (rogue, "r", 4, NULL, 0);
+    char line [256];
+    cr_assert (child_read_line (number.out, line, sizeof line, 5000));
+    cr_assert (eq (str, line, "2\n"));
+    cr_assert (child_read_line (nested.out, line, sizeof line, 5000));
+    cr_assert (eq (str, line, "3\n"));
+    cr_assert (not (child_read_line (number.out, line, sizeof line, 500)));
+    cr_assert (not (child_read_line (nested.out, line, sizeof line, 500)));
+    child_stop (&number, 5000);
+    child_stop (&nested, 5000);
+    zsock_destroy (&rogue);
 }
