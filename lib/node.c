@@ -1535,6 +1535,58 @@ s_serve_dlq_list (zmesh_node_t *self, const zmesh_envelope_t *request,
     s_reply_json (reply, letters);
 }
 
+typedef struct {
+    zmesh_uuid_t id;
+    json_t *found;              //  The letter, whole, once found
+} s_show_dead_t;
+
+static bool
+s_show_dead (const zmesh_dead_letter_t *letter, void *arg)
+{
+    s_show_dead_t *show = (s_show_dead_t *) arg;
+    if (!zmesh_uuid_eq (&letter->event_id, &show->id))
+        return true;
+    char id [ZMESH_UUID_STR_LEN + 1];
+    zmesh_envelope_t *event = NULL;
+    zmesh_envelope_decode (letter->envelope, letter->envelope_size, &event,
+                           NULL);
+    show->found = json_pack (
+        "{s:s, s:s, s:I, s:s, s:i, s:I, s:o}",
+        "id", zmesh_uuid_unparse (&letter->event_id, id), "publisher",
+        letter->publisher ? letter->publisher : "", "seq",
+        (json_int_t) letter->seq, "error", letter->error ? letter->error : "",
+        "attempts", letter->attempts, "at", (json_int_t) letter->at, "event",
+        event ? zmesh_json_from_envelope (event) : json_null ());
+    zmesh_envelope_destroy (&event);
+    return false;
+}
+
+//  zmesh.dlq.show {id}: one dead letter, with the whole event.
+static void
+s_serve_dlq_show (zmesh_node_t *self, const zmesh_envelope_t *request,
+                  zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = NULL;
+    zmesh_json_from_msgpack (zmesh_envelope_body (request),
+                             zmesh_envelope_body_size (request), &body, NULL);
+    const char *id = json_string_value (json_object_get (body, "id"));
+    s_show_dead_t show = {.found = NULL};
+    if (!id || zmesh_uuid_parse (id, &show.id) != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.dlq.show wants {id}: an event id");
+    else {
+        zmesh_inbox_dead_letters (self->store, s_show_dead, &show);
+        if (show.found)
+            s_reply_json (reply, show.found);
+        else
+            zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR, 404,
+                                       "no dead letter has that id");
+    }
+    json_decref (body);
+}
+
 //  zmesh.dlq.replay: run the consumers on them again.
 static void
 s_serve_dlq_replay (zmesh_node_t *self, const zmesh_envelope_t *request,
@@ -1603,6 +1655,8 @@ s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
                                        s_serve_replay, NULL);
     if (rc == ZMESH_OK)
         rc = zmesh_node_serve (self, "zmesh.dlq.list", s_serve_dlq_list, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.show", s_serve_dlq_show, NULL);
     if (rc == ZMESH_OK)
         rc = zmesh_node_serve (self, "zmesh.dlq.replay", s_serve_dlq_replay,
                                NULL);

@@ -26,6 +26,7 @@ s_usage (void)
         "  status                     every peer of --config: its endpoint,\n"
         "                             and its counters\n"
         "  dlq list TARGET            TARGET's dead letters, as JSON\n"
+        "  dlq show TARGET ID         one of them, with the whole event\n"
         "  dlq replay TARGET          run TARGET's consumers on them again\n"
         "\n"
         "TARGET is a service named in --config or with --set peers/..., or\n"
@@ -207,6 +208,12 @@ main (int argc, char *argv [])
         service = s_service (&config, args [1]);
         method = streq (args [0], "list") ? "zmesh.dlq.list"
                                           : "zmesh.dlq.replay";
+    }
+    else if (streq (command, "dlq") && rest == 3
+             && streq (args [0], "show")) {
+        service = s_service (&config, args [1]);
+        method = "zmesh.dlq.show";
+        body = json_pack ("{s:s}", "id", args [2]);
     }
     else if (!streq (command, "status") || rest != 0)
         return s_misuse ("unknown command or wrong arguments");

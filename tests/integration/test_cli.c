@@ -123,6 +123,32 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
     cr_assert (eq (int, letters, 2), "%s", output);
     cr_assert (strstr (output, "refusing seq 2") != NULL, "%s", output);
 
+    //  One letter, whole: what was refused, and the event itself.
+    json_t *list = json_loads (output, 0, NULL);
+    char id [64];
+    snprintf (id, sizeof id, "%s", json_string_value (json_object_get (
+                  json_array_get (list, 0), "id")));
+    json_decref (list);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "dlq", "show",
+                                 consumer.calls, id, NULL, NULL), 0));
+    json_t *letter = json_loads (output, 0, NULL);
+    cr_assert (letter != NULL, "%s", output);
+    json_t *event = json_object_get (letter, "event");
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                            event, "id")), id));
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                            event, "type")), "tick.happened"));
+    json_t *body = json_object_get (event, "body");
+    cr_assert (eq (int, (int) json_integer_value (json_object_get (body, "n")),
+                   1));
+    cr_assert (strstr (json_string_value (json_object_get (letter, "error")),
+                       "refusing seq") != NULL, "%s", output);
+    json_decref (letter);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "dlq", "show",
+                                 consumer.calls,
+                                 "00000000-0000-4000-8000-000000000000", NULL,
+                                 NULL), 1), "no such letter");
+
     //  Healed, the replay succeeds and the letters are gone.
     FILE *file = fopen (heal, "w");
     fclose (file);
