@@ -47,7 +47,8 @@ static void
 s_usage (void)
 {
     printf (
-        "usage: zsniff [OPTION]... (--connect ENDPOINT... | --config FILE)\n"
+        "usage: zsniff [OPTION]... (--connect ENDPOINT | --config FILE |\n"
+        "                           --seed ENDPOINT)...\n"
         "       zsniff [OPTION]... --read FILE\n"
         "\n"
         "Tap the events of a zmesh mesh and print them, one per line:\n"
@@ -59,6 +60,9 @@ s_usage (void)
         "                          tcp://127.0.0.1:7720; repeatable\n"
         "  -f, --config FILE       a node's settings (ZPL): tap every peer\n"
         "                          it lists with an events endpoint\n"
+        "  -g, --seed ENDPOINT     a gossip directory (a node's gossip/bind):\n"
+        "                          tap every node it tells of, and each new\n"
+        "                          one as it joins; repeatable\n"
         "  -r, --read FILE         show a capture that --write made, with\n"
         "                          the same filters, instead of listening\n"
         "  -w, --write FILE        write every message taken, filtered or\n"
@@ -543,12 +547,42 @@ s_capture (FILE *file, zmsg_t *msg, uint64_t arrived_us)
     return ok;
 }
 
-//  Take messages until the count, the duration or a signal says stop.
-//  Returns 1 if the capture file could not be written, else 0.
-static int
-s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
+//  A tuple from a gossip directory: a node's "events=E calls=C" under
+//  zmesh/<service>/<instance> (proto/node.md, section 4). Connect to
+//  each events endpoint once; ignore what is not a zmesh node's.
+static void
+s_on_gossip (zactor_t *gossip, zsock_t *sub, zhash_t *tapped)
 {
-    zpoller_t *poller = zpoller_new (sub, NULL);
+    char *command = NULL, *key = NULL, *value = NULL;
+    if (zstr_recvx (gossip, &command, &key, &value, NULL) < 0)
+        return;
+    char events [ZMESH_ENDPOINT_MAX + 1] = "";
+    if (command && streq (command, "DELIVER") && key && value
+        && strncmp (key, "zmesh/", 6) == 0
+        && sscanf (value, "events=%255s", events) == 1
+        && !zhash_lookup (tapped, events)) {
+        if (zsock_connect (sub, "%s", events) == 0) {
+            zhash_insert (tapped, events, (void *) "");
+            fprintf (stderr, "zsniff: tapping %s (%s)\n", events, key + 6);
+        }
+        else
+            fprintf (stderr, "zsniff: gossip gave %s for %s: cannot "
+                     "connect to it\n", events, key + 6);
+    }
+    zstr_free (&command);
+    zstr_free (&key);
+    zstr_free (&value);
+}
+
+//  Take messages until the count, the duration or a signal says stop,
+//  tapping the publishers gossip tells of as they come (gossip may be
+//  NULL). Returns 1 if the capture file could not be written, else 0.
+static int
+s_tap (zsock_t *sub, zactor_t *gossip, const s_options_t *options,
+       long *shown, long *malformed)
+{
+    zpoller_t *poller = zpoller_new (sub, gossip, NULL);
+    zhash_t *tapped = zhash_new ();
     int64_t until = options->duration_s
                   ? zclock_mono () + options->duration_s * 1000 : 0;
     int rc = 0;
@@ -559,9 +593,15 @@ s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
         if (options->live && zclock_mono () - options->stats->refreshed_ms
                              >= 1000)
             s_stats_print (options->stats, options, true);
-        if (!zpoller_wait (poller, (int) (wait > 1000 ? 1000 : wait))) {
+        void *which = zpoller_wait (poller, (int) (wait > 1000 ? 1000
+                                                              : wait));
+        if (!which) {
             if (zpoller_terminated (poller))
                 break;
+            continue;
+        }
+        if (which == gossip) {
+            s_on_gossip (gossip, sub, tapped);
             continue;
         }
         zmsg_t *msg = zmsg_recv (sub);
@@ -582,6 +622,7 @@ s_tap (zsock_t *sub, const s_options_t *options, long *shown, long *malformed)
         s_show (options, msg, arrived_us, shown, malformed);
         zmsg_destroy (&msg);
     }
+    zhash_destroy (&tapped);
     zpoller_destroy (&poller);
     return rc;
 }
@@ -665,6 +706,7 @@ main (int argc, char *argv [])
     static const struct option longs [] = {
         {"connect", required_argument, NULL, 'e'},
         {"config", required_argument, NULL, 'f'},
+        {"seed", required_argument, NULL, 'g'},
         {"read", required_argument, NULL, 'r'},
         {"write", required_argument, NULL, 'w'},
         {"type", required_argument, NULL, 't'},
@@ -686,10 +728,12 @@ main (int argc, char *argv [])
     s_stats_t stats = {NULL, NULL, 0, 0, 0, 0};
     const char *endpoints [64];
     size_t endpoint_count = 0;
+    const char *seeds [16];
+    size_t seed_count = 0;
     const char *config = NULL, *reading = NULL, *writing = NULL;
     int option;
     char bytes [ZMESH_TOPIC_MAX];
-    while ((option = getopt_long (argc, argv, "e:f:r:w:t:s:m:F:jn:d:hV", longs, NULL))
+    while ((option = getopt_long (argc, argv, "e:f:g:r:w:t:s:m:F:jn:d:hV", longs, NULL))
            != -1) {
         switch (option) {
             case 'e':
@@ -698,6 +742,14 @@ main (int argc, char *argv [])
                 endpoints [endpoint_count++] = optarg;
                 break;
             case 'f': config = optarg; break;
+            case 'g':
+                if (seed_count == 16)
+                    return s_misuse ("at most 16 --seed");
+                if (!strstr (optarg, "://"))
+                    return s_misuse ("--seed wants an endpoint, e.g. "
+                                     "tcp://10.0.0.1:5670");
+                seeds [seed_count++] = optarg;
+                break;
             case 'r': reading = optarg; break;
             case 'w': writing = optarg; break;
             case 't':
@@ -748,13 +800,13 @@ main (int argc, char *argv [])
     }
     if (optind < argc)
         return s_misuse ("unexpected argument");
-    if (reading && (endpoint_count || config || writing
+    if (reading && (endpoint_count || config || seed_count || writing
                     || options.duration_s))
-        return s_misuse ("--read takes no --connect, --config, --write or "
-                         "--duration");
-    if (!endpoint_count && !config && !reading)
-        return s_misuse ("say where to listen: --connect or --config, or "
-                         "what to --read");
+        return s_misuse ("--read takes no --connect, --config, --seed, "
+                         "--write or --duration");
+    if (!endpoint_count && !config && !seed_count && !reading)
+        return s_misuse ("say where to listen: --connect, --config or "
+                         "--seed, or what to --read");
     if (options.format && (options.json || options.stats))
         return s_misuse ("--format takes no --json or --stats");
     char name [32];
@@ -813,18 +865,26 @@ main (int argc, char *argv [])
     }
     if (rc == 0 && config)
         rc = s_tap_config (sub, config, &taps);
+    zactor_t *gossip = NULL;
+    if (rc == 0 && seed_count) {
+        gossip = zactor_new (zgossip, "zsniff");
+        for (size_t index = 0; index < seed_count; index++)
+            zstr_sendx (gossip, "CONNECT", seeds [index], NULL);
+        taps++;
+    }
     if (rc == 0 && taps == 0) {
         fprintf (stderr, "zsniff: %s lists no peer with an events endpoint\n",
                  config);
         rc = 1;
     }
     if (rc == 0) {
-        rc = s_tap (sub, &options, &shown, &malformed);
+        rc = s_tap (sub, gossip, &options, &shown, &malformed);
         if (options.stats)
             s_stats_print (&stats, &options, false);
         fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
                  malformed);
     }
+    zactor_destroy (&gossip);
     zsock_destroy (&sub);
     zhash_destroy (&stats.types);
     zhash_destroy (&stats.sources);

@@ -273,6 +273,9 @@ Test (zsniff, usage_errors_exit_2_and_help_exits_0)
                       NULL};
     child = child_spawn (field);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
+    char *seed [] = {ZSNIFF, "--seed", "nowhere", NULL};
+    child = child_spawn (seed);
+    cr_assert (eq (int, child_reap (&child, 5000), 2));
     char *match [] = {ZSNIFF, "--read", "x", "--match", "a..b=1", NULL};
     child = child_spawn (match);
     cr_assert (eq (int, child_reap (&child, 5000), 2));
@@ -456,4 +459,40 @@ Test (zsniff, match_filters_on_fields_of_the_body)
     child_stop (&number, 5000);
     child_stop (&nested, 5000);
     zsock_destroy (&rogue);
+}
+
+Test (zsniff, a_seed_leads_the_tap_to_publishers_as_they_join)
+{
+    char directory [128], bind [160], seed [160], data [128], events [128];
+    snprintf (directory, sizeof directory, "ipc://%s/gossip", dir);
+    snprintf (bind, sizeof bind, "gossip/bind=%s", directory);
+    snprintf (seed, sizeof seed, "gossip/seed=%s", directory);
+    const char *seed_settings [] = {bind, NULL};
+    testnode_t directory_node = testnode_start (TESTNODE, "seed",
+                                                seed_settings);
+    //  The tap is there first: the publisher joins later.
+    char *argv [] = {ZSNIFF, "--seed", directory, "--json", "--count", "5",
+                     NULL};
+    child_t tap = child_spawn (argv);
+    zclock_sleep (300);
+    snprintf (data, sizeof data, "node/data=%s/pub", dir);
+    snprintf (events, sizeof events, "node/events=ipc://%s/pub-events", dir);
+    char *pub [] = {TESTNODE, "--role", "pub", "--count", "100000",
+                    "--slow-us", "2000", "--set", data, "--set", events,
+                    "--set", seed, "--set", "timing/heartbeat=100", NULL};
+    child_t publisher = child_spawn (pub);
+    char line [2048];
+    int seen = 0;
+    while (child_read_line (tap.out, line, sizeof line, 10000)) {
+        json_t *event = json_loads (line, 0, NULL);
+        cr_assert (event != NULL, "not JSON: %s", line);
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                event, "source")), "pub"));
+        json_decref (event);
+        seen++;
+    }
+    cr_assert (eq (int, seen, 5), "gossip never led the tap to pub");
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    child_stop (&publisher, 5000);
+    child_stop (&directory_node.child, 5000);
 }
