@@ -11,7 +11,6 @@
 
 #define HEARTBEAT_TYPE  "zmesh.heartbeat"
 #define BYE_TYPE        "zmesh.bye"
-#define GOSSIP_PREFIX   "zmesh/"
 #define DRAIN_MAX       100     //  Messages taken from one socket per poll
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
@@ -1313,17 +1312,18 @@ zmesh_node_caller (zmesh_node_t *self)
 static void
 s_on_gossip (zmesh_node_t *self)
 {
+    size_t prefix = strlen (ZMESH_GOSSIP_PREFIX);
     char *command = NULL, *key = NULL, *value = NULL;
     if (zstr_recvx (self->gossip, &command, &key, &value, NULL) < 0)
         return;
     //  Our own tuple comes back too; and others may share the directory.
     if (command && streq (command, "DELIVER") && key && value
-        && strncmp (key, GOSSIP_PREFIX, strlen (GOSSIP_PREFIX)) == 0
+        && strncmp (key, ZMESH_GOSSIP_PREFIX, prefix) == 0
         && !strstr (key, self->instance_text)) {
         char service [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
         char events [ZMESH_ENDPOINT_MAX + 1] = "";
         char calls [ZMESH_ENDPOINT_MAX + 1] = "";
-        sscanf (key + strlen (GOSSIP_PREFIX), "%64[A-Za-z0-9._-]", service);
+        sscanf (key + prefix, "%64[A-Za-z0-9._-]", service);
         sscanf (value, "events=%255s calls=%255s", events, calls);
         if (!*service || !s_endpoint_valid (events) || !s_endpoint_valid (calls)
             || strlen (key) > ZMESH_ENDPOINT_MAX)
@@ -1360,8 +1360,8 @@ s_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
     for (size_t index = 0; index < self->config.seed_count; index++)
         zstr_sendx (self->gossip, "CONNECT", self->config.seeds [index], NULL);
     char key [128], value [2 * ZMESH_ENDPOINT_MAX + 16];
-    snprintf (key, sizeof key, GOSSIP_PREFIX "%s/%s", self->config.name,
-              self->instance_text);
+    snprintf (key, sizeof key, ZMESH_GOSSIP_PREFIX "%s/%s",
+              self->config.name, self->instance_text);
     snprintf (value, sizeof value, "events=%s calls=%s", self->events_endpoint,
               self->calls_endpoint);
     zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
@@ -1505,22 +1505,45 @@ s_reply_json (zmesh_envelope_t *reply, json_t *value)
     json_decref (value);
 }
 
-static bool
-s_list_dead (const zmesh_dead_letter_t *letter, void *arg)
+//  A dead letter as JSON: with the event's type only, or with the whole
+//  event.
+static json_t *
+s_letter_json (const zmesh_dead_letter_t *letter, bool whole)
 {
     char id [ZMESH_UUID_STR_LEN + 1];
     zmesh_envelope_t *event = NULL;
     zmesh_envelope_decode (letter->envelope, letter->envelope_size, &event,
                            NULL);
-    json_array_append_new ((json_t *) arg, json_pack (
-        "{s:s, s:s, s:I, s:s, s:s, s:i, s:I}",
+    json_t *object = json_pack (
+        "{s:s, s:s, s:I, s:s, s:i, s:I}",
         "id", zmesh_uuid_unparse (&letter->event_id, id), "publisher",
         letter->publisher ? letter->publisher : "", "seq",
-        (json_int_t) letter->seq, "type",
-        event ? zmesh_envelope_type (event) : "?", "error",
-        letter->error ? letter->error : "", "attempts", letter->attempts, "at",
-        (json_int_t) letter->at));
+        (json_int_t) letter->seq, "error", letter->error ? letter->error : "",
+        "attempts", letter->attempts, "at", (json_int_t) letter->at);
+    if (whole)
+        json_object_set_new (object, "event", event
+                             ? zmesh_json_from_envelope (event) : json_null ());
+    else
+        json_object_set_new (object, "type", json_string (
+                             event ? zmesh_envelope_type (event) : "?"));
     zmesh_envelope_destroy (&event);
+    return object;
+}
+
+//  A request's body as JSON; NULL if it is not valid msgpack.
+static json_t *
+s_request_json (const zmesh_envelope_t *request)
+{
+    json_t *body = NULL;
+    zmesh_json_from_msgpack (zmesh_envelope_body (request),
+                             zmesh_envelope_body_size (request), &body, NULL);
+    return body;
+}
+
+static bool
+s_list_dead (const zmesh_dead_letter_t *letter, void *arg)
+{
+    json_array_append_new ((json_t *) arg, s_letter_json (letter, false));
     return true;
 }
 
@@ -1546,18 +1569,7 @@ s_show_dead (const zmesh_dead_letter_t *letter, void *arg)
     s_show_dead_t *show = (s_show_dead_t *) arg;
     if (!zmesh_uuid_eq (&letter->event_id, &show->id))
         return true;
-    char id [ZMESH_UUID_STR_LEN + 1];
-    zmesh_envelope_t *event = NULL;
-    zmesh_envelope_decode (letter->envelope, letter->envelope_size, &event,
-                           NULL);
-    show->found = json_pack (
-        "{s:s, s:s, s:I, s:s, s:i, s:I, s:o}",
-        "id", zmesh_uuid_unparse (&letter->event_id, id), "publisher",
-        letter->publisher ? letter->publisher : "", "seq",
-        (json_int_t) letter->seq, "error", letter->error ? letter->error : "",
-        "attempts", letter->attempts, "at", (json_int_t) letter->at, "event",
-        event ? zmesh_json_from_envelope (event) : json_null ());
-    zmesh_envelope_destroy (&event);
+    show->found = s_letter_json (letter, true);
     return false;
 }
 
@@ -1567,9 +1579,7 @@ s_serve_dlq_show (zmesh_node_t *self, const zmesh_envelope_t *request,
                   zmesh_envelope_t *reply, void *arg)
 {
     (void) arg;
-    json_t *body = NULL;
-    zmesh_json_from_msgpack (zmesh_envelope_body (request),
-                             zmesh_envelope_body_size (request), &body, NULL);
+    json_t *body = s_request_json (request);
     const char *id = json_string_value (json_object_get (body, "id"));
     s_show_dead_t show = {.found = NULL};
     if (!id || zmesh_uuid_parse (id, &show.id) != ZMESH_OK)
@@ -1612,9 +1622,7 @@ s_serve_publish (zmesh_node_t *self, const zmesh_envelope_t *request,
                  zmesh_envelope_t *reply, void *arg)
 {
     (void) arg;
-    json_t *body = NULL;
-    zmesh_json_from_msgpack (zmesh_envelope_body (request),
-                             zmesh_envelope_body_size (request), &body, NULL);
+    json_t *body = s_request_json (request);
     const char *type = json_string_value (json_object_get (body, "type"));
     json_t *payload = json_object_get (body, "body");
     void *data = NULL;

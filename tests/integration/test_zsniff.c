@@ -109,6 +109,31 @@ Test (zsniff, filters_show_only_what_they_match)
     child_stop (&publisher, 5000);
 }
 
+//  Publish a tick.happened event from source with seq and a msgpack body
+//  (or none) on a bare XPUB socket, as a node of our own making would.
+static void
+s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq,
+               const char *body, size_t size)
+{
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    zmesh_envelope_set_id (event, &id);
+    zmesh_envelope_set_correlation (event, &id);
+    zmesh_envelope_set_type (event, "tick.happened");
+    zmesh_envelope_set_source (event, source);
+    zmesh_envelope_set_seq (event, seq);
+    if (body)
+        zmesh_envelope_set_body (event, body, size);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
+    zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
+    zframe_destroy (&frame);
+    zmesh_envelope_destroy (&event);
+    zmesh_rand_destroy (&rand);
+}
+
 Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
 {
     char endpoint [128];
@@ -126,22 +151,7 @@ Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
     zframe_destroy (&subscription);
     zsock_send (rogue, "bb", "tick.happened", (size_t) 14, "\xc1\x00\x01",
                 (size_t) 3);
-    zmesh_rand_t *rand = zmesh_rand_seeded_new (4);
-    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
-    zmesh_uuid_t id;
-    zmesh_uuid_generate (rand, &id);
-    zmesh_envelope_set_id (event, &id);
-    zmesh_envelope_set_correlation (event, &id);
-    zmesh_envelope_set_type (event, "tick.happened");
-    zmesh_envelope_set_source (event, "rogue");
-    zmesh_envelope_set_seq (event, 7);
-    zmesh_envelope_set_body (event, "\x81\xa1n\x2a", 4);
-    zframe_t *frame = NULL;
-    zmesh_envelope_encode (event, &frame, NULL);
-    zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
-    zframe_destroy (&frame);
-    zmesh_envelope_destroy (&event);
-    zmesh_rand_destroy (&rand);
+    s_rogue_event (rogue, "rogue", 7, "\x81\xa1n\x2a", 4);
 
     char line [2048];
     cr_assert (child_read_line (tap.out, line, sizeof line, 5000));
@@ -347,29 +357,6 @@ Test (zsniff, stats_count_the_rate_the_publisher_sent_at)
     double bytes = s_number_at (table, "types", "tick.happened", "bytes");
     cr_assert (gt (dbl, bytes, 300 * 14.0), "topic and envelope are counted");
     json_decref (table);
-}
-
-static void
-s_rogue_event (zsock_t *rogue, const char *source, uint64_t seq,
-               const char *body, size_t size)
-{
-    zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
-    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
-    zmesh_uuid_t id;
-    zmesh_uuid_generate (rand, &id);
-    zmesh_envelope_set_id (event, &id);
-    zmesh_envelope_set_correlation (event, &id);
-    zmesh_envelope_set_type (event, "tick.happened");
-    zmesh_envelope_set_source (event, source);
-    zmesh_envelope_set_seq (event, seq);
-    if (body)
-        zmesh_envelope_set_body (event, body, size);
-    zframe_t *frame = NULL;
-    cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
-    zsock_send (rogue, "bf", "tick.happened", (size_t) 14, frame);
-    zframe_destroy (&frame);
-    zmesh_envelope_destroy (&event);
-    zmesh_rand_destroy (&rand);
 }
 
 Test (zsniff, stats_count_gaps_and_malformed_frames_live_and_read_back)
