@@ -557,17 +557,19 @@ s_on_gossip (zactor_t *gossip, zsock_t *sub, zhash_t *tapped)
     if (zstr_recvx (gossip, &command, &key, &value, NULL) < 0)
         return;
     char events [ZMESH_ENDPOINT_MAX + 1] = "";
+    size_t prefix = strlen (ZMESH_GOSSIP_PREFIX);
     if (command && streq (command, "DELIVER") && key && value
-        && strncmp (key, "zmesh/", 6) == 0
+        && strncmp (key, ZMESH_GOSSIP_PREFIX, prefix) == 0
         && sscanf (value, "events=%255s", events) == 1
         && !zhash_lookup (tapped, events)) {
         if (zsock_connect (sub, "%s", events) == 0) {
             zhash_insert (tapped, events, (void *) "");
-            fprintf (stderr, "zsniff: tapping %s (%s)\n", events, key + 6);
+            fprintf (stderr, "zsniff: tapping %s (%s)\n", events,
+                     key + prefix);
         }
         else
             fprintf (stderr, "zsniff: gossip gave %s for %s: cannot "
-                     "connect to it\n", events, key + 6);
+                     "connect to it\n", events, key + prefix);
     }
     zstr_free (&command);
     zstr_free (&key);
@@ -650,12 +652,13 @@ s_read (const char *path, const s_options_t *options, long *shown,
     byte *data = malloc (ZMESH_ENVELOPE_FRAME_MAX);
     assert (data);
     const char *error = NULL;
+    const char *cut = "it ends in the middle of a message";
     byte head [12];
     size_t got;
     while ((!options->count || *shown < options->count)
            && (got = fread (head, 1, sizeof head, file)) > 0) {
         if (got < sizeof head) {
-            error = "it ends in the middle of a message";
+            error = cut;
             break;
         }
         uint64_t arrived_us = (uint64_t) s_get_u32 (head) << 32
@@ -669,13 +672,13 @@ s_read (const char *path, const s_options_t *options, long *shown,
         for (uint32_t index = 0; index < frames && !error; index++) {
             uint32_t size = 0;
             if (fread (head, 4, 1, file) != 1)
-                error = "it ends in the middle of a message";
+                error = cut;
             else
             if ((size = s_get_u32 (head)) > ZMESH_ENVELOPE_FRAME_MAX)
                 error = "a frame is larger than any zmesh frame";
             else
             if (size && fread (data, size, 1, file) != 1)
-                error = "it ends in the middle of a message";
+                error = cut;
             else
                 zmsg_addmem (msg, data, size);
         }

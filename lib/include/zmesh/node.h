@@ -34,6 +34,10 @@ extern "C" {
 
 typedef struct _zmesh_node_t zmesh_node_t;
 
+//  A node's gossip tuple is keyed ZMESH_GOSSIP_PREFIX <service>/<instance>,
+//  its value "events=<endpoint> calls=<endpoint>" (proto/node.md).
+#define ZMESH_GOSSIP_PREFIX "zmesh/"
+
 //  Called for each event that matches a subscription. event is borrowed
 //  for the duration of the call.
 typedef void (zmesh_event_fn) (zmesh_node_t *node,
