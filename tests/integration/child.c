@@ -186,7 +186,7 @@ child_dir_remove (const char *dir)
 child_t
 child_start_service (const char *nodes_dir, const char *dir,
                      const char *service, const char *const *peers,
-                     const char *extra)
+                     const char *extra, char *line, size_t size)
 {
     char program [300], settings [16][200];
     snprintf (program, sizeof program, "%s/zmesh-%s", nodes_dir, service);
@@ -212,5 +212,10 @@ child_start_service (const char *nodes_dir, const char *dir,
         argv [argc++] = settings [index];
     }
     argv [argc] = NULL;
-    return child_spawn (argv);
+    child_t child = child_spawn (argv);
+    char first [600];
+    cr_assert (child_read_line (child.out, line ? line : first,
+                                line ? size : sizeof first, 5000),
+               "%s did not start", service);
+    return child;
 }

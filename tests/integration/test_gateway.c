@@ -31,11 +31,9 @@ TestSuite (gateway, .init = s_setup, .fini = s_teardown, .timeout = 120);
 static child_t
 s_start (const char *service, const char *const *peers, const char *extra)
 {
-    child_t child = child_start_service (NODES_DIR, dir, service, peers,
-                                         extra);
     char line [600];
-    cr_assert (child_read_line (child.out, line, sizeof line, 5000),
-               "%s did not start", service);
+    child_t child = child_start_service (NODES_DIR, dir, service, peers,
+                                         extra, line, sizeof line);
     if (streq (service, "gateway"))
         cr_assert (sscanf (line, "http=%d", &http_port) == 1, "%s", line);
     return child;
