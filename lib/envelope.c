@@ -38,6 +38,10 @@ static const char *s_key_names [KEY_COUNT_] = {
     "headers", "body"
 };
 
+//  A body buffer larger than this is freed by zmesh_envelope_reset rather
+//  than kept for the next body.
+#define BODY_KEPT_MAX   65536
+
 typedef struct {
     char *name;                 //  One block: "name\0value\0"
     char *value;                //  Points into the name's block
@@ -64,6 +68,7 @@ struct _zmesh_envelope_t {
     s_header_t headers [ZMESH_ENVELOPE_HEADERS_MAX];
     uint8_t *body;              //  One msgpack value, or NULL
     size_t body_size;           //  Bytes of body
+    size_t body_capacity;       //  Bytes allocated at body, kept for reuse
 };
 
 
@@ -103,6 +108,45 @@ zmesh_envelope_destroy (zmesh_envelope_t **self_p)
         zmesh__free (self);
         *self_p = NULL;
     }
+}
+
+
+void
+zmesh_envelope_reset (zmesh_envelope_t *self, zmesh_kind_t kind)
+{
+    assert (self && kind >= ZMESH_KIND_EVENT && kind <= ZMESH_KIND_REPLY);
+    s_clear_headers (self);
+    zmesh__free (self->error_text);
+    uint8_t *body = self->body;
+    size_t capacity = self->body_capacity;
+    if (capacity > BODY_KEPT_MAX) {
+        zmesh__free (body);
+        body = NULL;
+        capacity = 0;
+    }
+    memset (self, 0, sizeof *self);
+    self->kind = kind;
+    self->has_status = kind == ZMESH_KIND_REPLY;
+    self->body = body;
+    self->body_capacity = capacity;
+}
+
+//  Copy size bytes of body into self, in the buffer it has if they fit.
+static zmesh_err_t
+s_store_body (zmesh_envelope_t *self, const void *body, size_t size)
+{
+    if (size > self->body_capacity) {
+        uint8_t *buffer = zmesh__alloc (size);
+        if (!buffer)
+            return ZMESH_ERR_NOMEM;
+        zmesh__free (self->body);
+        self->body = buffer;
+        self->body_capacity = size;
+    }
+    if (size)
+        memcpy (self->body, body, size);
+    self->body_size = size;
+    return ZMESH_OK;
 }
 
 
@@ -323,17 +367,7 @@ zmesh_envelope_set_body (zmesh_envelope_t *self, const void *body,
         return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
     if (size && !s_body_valid (body, size))
         return ZMESH_ERR_ENVELOPE_BAD_BODY;
-    uint8_t *copy = NULL;
-    if (size) {
-        copy = zmesh__alloc (size);
-        if (!copy)
-            return ZMESH_ERR_NOMEM;
-        memcpy (copy, body, size);
-    }
-    zmesh__free (self->body);
-    self->body = copy;
-    self->body_size = size;
-    return ZMESH_OK;
+    return s_store_body (self, body, size);
 }
 
 
@@ -471,7 +505,7 @@ const void *
 zmesh_envelope_body (const zmesh_envelope_t *self)
 {
     assert (self);
-    return self->body;
+    return self->body_size ? self->body : NULL;
 }
 
 size_t
@@ -633,11 +667,16 @@ s_pack_fields (const zmesh_envelope_t *self, msgpack_packer *packer)
     }
 }
 
-zmesh_err_t
-zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
-                       zmesh_detail_t *detail)
+//  Encode self into writer (set up here). Returns ZMESH_OK, a missing
+//  field error or ZMESH_ERR_NOMEM; the caller frees a grown writer's data.
+static zmesh_err_t
+s_encode (const zmesh_envelope_t *self, s_writer_t *writer,
+          zmesh_detail_t *detail)
 {
-    assert (self && frame_p);
+    writer->data = writer->stack;
+    writer->size = 0;
+    writer->capacity = sizeof writer->stack;
+    writer->nomem = false;
     int missing = s_missing_field (self);
     if (missing >= 0) {
         zmesh__detail (detail, "%s envelope lacks field '%s' (key %d)",
@@ -645,23 +684,43 @@ zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                        missing);
         return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
     }
-    s_writer_t writer;
-    writer.data = writer.stack;
-    writer.size = 0;
-    writer.capacity = sizeof writer.stack;
-    writer.nomem = false;
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &writer, s_writer_write);
+    msgpack_packer_init (&packer, writer, s_writer_write);
     s_pack_fields (self, &packer);
+    return writer->nomem ? ZMESH_ERR_NOMEM : ZMESH_OK;
+}
 
-    zframe_t *frame = writer.nomem ? NULL
-                                   : zframe_new (writer.data, writer.size);
+zmesh_err_t
+zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
+                       zmesh_detail_t *detail)
+{
+    assert (self && frame_p);
+    s_writer_t writer;
+    zmesh_err_t rc = s_encode (self, &writer, detail);
+    zframe_t *frame = rc ? NULL : zframe_new (writer.data, writer.size);
     if (writer.data != writer.stack)
         zmesh__free (writer.data);
-    if (!frame)
-        return ZMESH_ERR_NOMEM;
-    *frame_p = frame;
-    return ZMESH_OK;
+    if (rc == ZMESH_OK && !frame)
+        rc = ZMESH_ERR_NOMEM;
+    if (rc == ZMESH_OK)
+        *frame_p = frame;
+    return rc;
+}
+
+zmesh_err_t
+zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
+                           zmesh_detail_t *detail)
+{
+    assert (self && msg);
+    s_writer_t writer;
+    zmesh_err_t rc = s_encode (self, &writer, detail);
+    if (rc == ZMESH_OK && zmq_msg_init_size (msg, writer.size))
+        rc = ZMESH_ERR_NOMEM;
+    if (rc == ZMESH_OK)
+        memcpy (zmq_msg_data (msg), writer.data, writer.size);
+    if (writer.data != writer.stack)
+        zmesh__free (writer.data);
+    return rc;
 }
 
 
@@ -835,12 +894,7 @@ s_decode_body (zmesh_envelope_t *self, const msgpack_object *value,
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_BODY, KEY_BODY,
                      "%u bytes that are not exactly one msgpack value",
                      bin->size);
-    self->body = zmesh__alloc (bin->size);
-    if (!self->body)
-        return ZMESH_ERR_NOMEM;
-    memcpy (self->body, bin->ptr, bin->size);
-    self->body_size = bin->size;
-    return ZMESH_OK;
+    return s_store_body (self, bin->ptr, bin->size);
 }
 
 //  Decode one known field into self.
@@ -985,11 +1039,10 @@ s_is_map_header (uint8_t lead)
     return (lead >= 0x80 && lead <= 0x8f) || lead == 0xde || lead == 0xdf;
 }
 
-zmesh_err_t
-zmesh_envelope_decode (const void *data, size_t size,
-                       zmesh_envelope_t **envelope_p, zmesh_detail_t *detail)
+static zmesh_err_t
+s_decode (const void *data, size_t size, zmesh_envelope_t *self,
+          zmesh_detail_t *detail)
 {
-    assert (envelope_p);
     const uint8_t *bytes = data;
     if (size == 0) {
         zmesh__detail (detail, "frame of 0 bytes");
@@ -1020,14 +1073,11 @@ zmesh_envelope_decode (const void *data, size_t size,
                        size - end, end);
         return ZMESH_ERR_ENVELOPE_TRAILING;
     }
-    zmesh_envelope_t *self = zmesh__calloc (1, sizeof *self);
-    if (!self)
-        return ZMESH_ERR_NOMEM;
+    //  A zone that holds a typical envelope's objects stays in malloc's
+    //  fast path; headers grow it as they need.
     msgpack_zone zone;
-    if (!msgpack_zone_init (&zone, 2048)) {
-        zmesh_envelope_destroy (&self);
+    if (!msgpack_zone_init (&zone, 512))
         return ZMESH_ERR_NOMEM;
-    }
     msgpack_object root;
     switch (msgpack_unpack ((const char *) bytes, size, NULL, &zone, &root)) {
         case MSGPACK_UNPACK_SUCCESS:
@@ -1039,9 +1089,30 @@ zmesh_envelope_decode (const void *data, size_t size,
             break;
     }
     msgpack_zone_destroy (&zone);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_envelope_decode (const void *data, size_t size,
+                       zmesh_envelope_t **envelope_p, zmesh_detail_t *detail)
+{
+    assert (envelope_p);
+    zmesh_envelope_t *self = zmesh__calloc (1, sizeof *self);
+    if (!self)
+        return ZMESH_ERR_NOMEM;
+    zmesh_err_t rc = s_decode (data, size, self, detail);
     if (rc)
         zmesh_envelope_destroy (&self);
     else
         *envelope_p = self;
     return rc;
+}
+
+zmesh_err_t
+zmesh_envelope_decode_into (const void *data, size_t size,
+                            zmesh_envelope_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
+    return s_decode (data, size, self, detail);
 }

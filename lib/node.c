@@ -62,6 +62,9 @@ struct _zmesh_node_t {
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
     zlistx_t *unsent;               //  Messages waiting for a commit
+    zmesh_envelope_t *outgoing;     //  Reused by each live publish
+    zmesh_envelope_t *incoming;     //  Reused for each event received
+    bool incoming_busy;             //  A handler holds incoming
     bool consuming;                 //  Inside a consumer's transaction
     int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
@@ -224,14 +227,14 @@ s_add_peer (zmesh_node_t *self, const char *key, const char *service,
 //  ---------------------------------------------------------------------
 //  Building and sending
 
-//  A new envelope of kind and type, carrying the flow of the running
-//  handler or flow, or starting a flow of its own.
-static zmesh_envelope_t *
-s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
+//  Make envelope (reset to kind) a new message of type, carrying the flow
+//  of the running handler or flow, or starting a flow of its own. False if
+//  type is not a valid name.
+static bool
+s_envelope_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
+                 zmesh_kind_t kind, const char *type)
 {
-    zmesh_envelope_t *envelope = zmesh_envelope_new (kind);
-    if (!envelope)
-        return NULL;
+    zmesh_envelope_reset (envelope, kind);
     zmesh_uuid_t id;
     zmesh_uuid_generate (self->rand, &id);
     zmesh_envelope_set_id (envelope, &id);
@@ -248,7 +251,15 @@ s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
     zmesh_envelope_set_source (envelope, self->config.name);
     zmesh_envelope_set_timestamp (envelope,
                                   (uint64_t) zmesh_clock_unix_ms (self->clock));
-    if (zmesh_envelope_set_type (envelope, type) != ZMESH_OK)
+    return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;
+}
+
+//  A new envelope of kind and type, filled as s_envelope_fill does, or NULL.
+static zmesh_envelope_t *
+s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
+{
+    zmesh_envelope_t *envelope = zmesh_envelope_new (kind);
+    if (envelope && !s_envelope_fill (self, envelope, kind, type))
         zmesh_envelope_destroy (&envelope);
     return envelope;
 }
@@ -276,16 +287,25 @@ s_send_msg (zmesh_node_t *self, zmsg_t **msg_p)
     return ZMESH_ERR_SOCKET;
 }
 
-//  Encode event and send it after its topic frame.
+//  Encode event and send it after its topic frame, straight from the
+//  stack: this is the path every live event takes.
 static zmesh_err_t
 s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
 {
-    zframe_t *frame = NULL;
-    zmesh_err_t rc = zmesh_envelope_encode (event, &frame, NULL);
+    zmq_msg_t msg;
+    zmesh_err_t rc = zmesh_envelope_encode_msg (event, &msg, NULL);
     if (rc)
         return rc;
-    zmsg_t *msg = s_event_msg (zmesh_envelope_type (event), control, &frame);
-    return s_send_msg (self, &msg);
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
+                                            control, topic);
+    void *pub = zsock_resolve (self->pub);
+    if (zmq_send (pub, topic, topic_size, ZMQ_SNDMORE) < 0
+        || zmq_msg_send (&msg, pub, 0) < 0) {
+        zmq_msg_close (&msg);
+        return ZMESH_ERR_SOCKET;
+    }
+    return ZMESH_OK;
 }
 
 //  The envelope of a stored event, as its publisher sends it.
@@ -438,10 +458,9 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
         return zmesh_node_append (self, self->config.name, ZMESH_VERSION_ANY,
                                   &event, 1, &result, NULL);
     }
-    zmesh_envelope_t *event = s_envelope_new (self, ZMESH_KIND_EVENT, type);
-    if (!event)
-        return zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX)
-               ? ZMESH_ERR_NOMEM : ZMESH_ERR_ENVELOPE_BAD_NAME;
+    zmesh_envelope_t *event = self->outgoing;
+    if (!s_envelope_fill (self, event, ZMESH_KIND_EVENT, type))
+        return ZMESH_ERR_ENVELOPE_BAD_NAME;
     zmesh_err_t rc = body_size
                      ? zmesh_envelope_set_body (event, body, body_size)
                      : ZMESH_OK;
@@ -453,7 +472,6 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
         self->seq++;
         self->stats.events_published++;
     }
-    zmesh_envelope_destroy (&event);
     return rc;
 }
 
@@ -788,7 +806,7 @@ s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
 //  before it first if there is one.
 static void
 s_consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
-                zframe_t *frame)
+                const void *data, size_t size)
 {
     const char *publisher = zmesh_envelope_source (event);
     uint64_t seq = zmesh_envelope_seq (event);
@@ -799,8 +817,7 @@ s_consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
         return;
     if (streq (durable, "0")) {
         //  No log, so its numbers restart with it: best effort, ids only.
-        s_consume (self, publisher, NULL, event, zframe_data (frame),
-                   zframe_size (frame));
+        s_consume (self, publisher, NULL, event, data, size);
         return;
     }
     bool known;
@@ -816,8 +833,7 @@ s_consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
     if (seq > *last + 1)
         s_repair (self, publisher, last, seq - 1);
     if (seq == *last + 1)
-        s_consume (self, publisher, last, event, zframe_data (frame),
-                   zframe_size (frame));
+        s_consume (self, publisher, last, event, data, size);
 }
 
 //  A heartbeat says what the publisher's next sequence will be: anything
@@ -930,28 +946,56 @@ zmesh_node_store (zmesh_node_t *self)
     return self->store;
 }
 
-static void
+//  Take one message from SUB if one is there, without waiting. Returns
+//  false when there was none. Receiving with ZMQ_DONTWAIT until there is
+//  none costs no system call per message, as asking ZMQ_EVENTS would.
+static bool
 s_on_event_message (zmesh_node_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->sub);
-    if (!msg)
-        return;
+    void *sub = zsock_resolve (self->sub);
+    zmq_msg_t topic, frame;
+    zmq_msg_init (&topic);
+    if (zmq_msg_recv (&topic, sub, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&topic);
+        return false;
+    }
+    //  The rest of a multipart message is there once its first part is.
+    size_t frames = 1;
+    zmq_msg_init (&frame);
+    bool more = zmq_msg_more (&topic);
+    if (more) {
+        frames++;
+        zmq_msg_recv (&frame, sub, 0);
+        more = zmq_msg_more (&frame);
+    }
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        zmq_msg_recv (&extra, sub, 0);
+        more = zmq_msg_more (&extra);
+        zmq_msg_close (&extra);
+        frames++;
+    }
     zmesh_detail_t detail = {""};
-    zmesh_envelope_t *event = NULL;
-    zframe_t *topic = zmsg_first (msg);
-    zframe_t *frame = zmsg_next (msg);
+    //  The node's own envelope, unless a handler below us holds it
+    bool reuse = !self->incoming_busy;
+    zmesh_envelope_t *event = reuse ? self->incoming : NULL;
     bool control = false;
-    zmesh_err_t rc = zmsg_size (msg) != 2 ? ZMESH_ERR_BAD_FRAMES
-                     : zmesh_envelope_decode (zframe_data (frame),
-                                              zframe_size (frame), &event,
-                                              &detail);
+    const void *data = zmq_msg_data (&frame);
+    size_t size = zmq_msg_size (&frame);
+    zmesh_err_t rc = frames != 2 ? ZMESH_ERR_BAD_FRAMES
+                     : reuse ? zmesh_envelope_decode_into (data, size, event,
+                                                           &detail)
+                             : zmesh_envelope_decode (data, size, &event,
+                                                      &detail);
+    self->incoming_busy = true;
     if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT) {
         rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
         snprintf (detail.text, sizeof detail.text, "a %s on the events socket",
                   zmesh_kind_name (zmesh_envelope_kind (event)));
     }
     if (rc == ZMESH_OK)
-        rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
+        rc = zmesh_topic_check (zmq_msg_data (&topic), zmq_msg_size (&topic),
                                 event, &control);
     if (rc != ZMESH_OK)
         s_bad_frame (self, "events", rc, detail.text);
@@ -962,10 +1006,15 @@ s_on_event_message (zmesh_node_t *self)
     else if (!control) {
         s_dispatch_event (self, event);
         if (zlistx_size (self->consumers))
-            s_consume_live (self, event, frame);
+            s_consume_live (self, event, data, size);
     }
-    zmesh_envelope_destroy (&event);
-    zmsg_destroy (&msg);
+    if (reuse)
+        self->incoming_busy = false;
+    else
+        zmesh_envelope_destroy (&event);
+    zmq_msg_close (&topic);
+    zmq_msg_close (&frame);
+    return true;
 }
 
 
@@ -1110,12 +1159,14 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
     zmesh_envelope_destroy (&reply);
 }
 
-static void
+//  Take one call from the ROUTER if one is there (its receive timeout is
+//  0, so this never waits). Returns false when there was none.
+static bool
 s_on_call_message (zmesh_node_t *self)
 {
     zmsg_t *msg = zmsg_recv (self->router);
     if (!msg)
-        return;
+        return false;
     //  [routing id] ... [empty] [envelope]: REQ and REQ_CORRELATE alike.
     size_t frames = zmsg_size (msg);
     zframe_t *last = zmsg_last (msg);
@@ -1130,7 +1181,7 @@ s_on_call_message (zmesh_node_t *self)
         s_bad_frame (self, "calls", ZMESH_ERR_BAD_FRAMES,
                      "not a REQ-style message");
         zmsg_destroy (&msg);
-        return;
+        return true;
     }
     zmesh_detail_t detail = {""};
     zmesh_envelope_t *request = NULL;
@@ -1143,7 +1194,7 @@ s_on_call_message (zmesh_node_t *self)
         snprintf (text, sizeof text, "%s: %s", zmesh_strerror (rc),
                   detail.text);
         s_reply_error (self, &msg, NULL, ZMESH_MESH_BAD_REQUEST, text);
-        return;
+        return true;
     }
     const char *name = zmesh_envelope_type (request);
     s_method_t *method = zhashx_lookup (self->methods, name);
@@ -1177,6 +1228,7 @@ s_on_call_message (zmesh_node_t *self)
             s_run_method (self, &msg, request, method);
     }
     zmesh_envelope_destroy (&request);
+    return true;
 }
 
 
@@ -1695,6 +1747,7 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
                        zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_SOCKET;
     }
+    zsock_set_rcvtimeo (self->router, 0);  //  Polled first; never waits
     //  Control topics ('$') always; event topics as handlers ask.
     zsock_set_subscribe (self->sub, "$");
     //  A reply to a caller that is gone is dropped, not an error.
@@ -1761,7 +1814,14 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
     self->unsent = zlistx_new ();
+    self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     zlistx_set_destructor (self->unsent, s_msg_destroy);
+    if (!self->outgoing || !self->incoming) {
+        zmesh__detail (detail, "out of memory");
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || zmesh_node_serve (self, "zmesh.publish", s_serve_publish, NULL)
                != ZMESH_OK
@@ -1805,6 +1865,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zhashx_destroy (&self->positions);
     zhashx_destroy (&self->durable);
     zlistx_destroy (&self->unsent);
+    zmesh_envelope_destroy (&self->outgoing);
+    zmesh_envelope_destroy (&self->incoming);
     zmesh_store_close (&self->store);
     zhashx_destroy (&self->policies);
     zhashx_destroy (&self->replies);
@@ -2000,11 +2062,11 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     //  Take a bounded batch from each socket, so no peer can starve another
     //  socket or the timers.
     for (int count = 0; count < DRAIN_MAX && !self->stopped
-                        && (zsock_events (self->sub) & ZMQ_POLLIN); count++)
-        s_on_event_message (self);
+                        && s_on_event_message (self); count++)
+        ;
     for (int count = 0; count < DRAIN_MAX && !self->stopped
-                        && (zsock_events (self->router) & ZMQ_POLLIN); count++)
-        s_on_call_message (self);
+                        && s_on_call_message (self); count++)
+        ;
     for (int count = 0; self->gossip && count < DRAIN_MAX
                         && (zsock_events (zactor_sock (self->gossip))
                             & ZMQ_POLLIN); count++)

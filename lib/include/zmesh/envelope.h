@@ -67,6 +67,12 @@ zmesh_envelope_t *
 void
     zmesh_envelope_destroy (zmesh_envelope_t **self_p);
 
+//  Make self a new envelope of kind, as zmesh_envelope_new would, but keep
+//  its body buffer (up to 64 KiB) for the next body: a sender or receiver
+//  that reuses one envelope allocates nothing per message.
+void
+    zmesh_envelope_reset (zmesh_envelope_t *self, zmesh_kind_t kind);
+
 //  Decode one envelope frame. Returns ZMESH_OK and sets *envelope_p to a new
 //  envelope (caller owns it; destroy with zmesh_envelope_destroy), or one of
 //  the ZMESH_ERR_ENVELOPE_* codes (or ZMESH_ERR_NOMEM) with *envelope_p
@@ -77,6 +83,13 @@ zmesh_err_t
                            zmesh_envelope_t **envelope_p,
                            zmesh_detail_t *detail);
 
+//  zmesh_envelope_decode into self, which is reset first and reused. On
+//  error self holds part of the frame: reset, decode into or destroy it.
+zmesh_err_t
+    zmesh_envelope_decode_into (const void *data, size_t size,
+                                zmesh_envelope_t *self,
+                                zmesh_detail_t *detail);
+
 //  Encode self in the canonical form of proto/envelope.md. Returns ZMESH_OK
 //  and sets *frame_p to a new frame (caller owns it; destroy with
 //  zframe_destroy), or ZMESH_ERR_ENVELOPE_MISSING_FIELD when a field that
@@ -84,6 +97,14 @@ zmesh_err_t
 zmesh_err_t
     zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                            zmesh_detail_t *detail);
+
+//  zmesh_envelope_encode into msg, a zmq_msg_t that this initialises (the
+//  caller sends or closes it), for the hot paths: no frame is allocated on
+//  the way. Returns what zmesh_envelope_encode does; msg is left
+//  uninitialised on error.
+zmesh_err_t
+    zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
+                               zmesh_detail_t *detail);
 
 //  Setters. Those that validate return ZMESH_OK or the error that decoding
 //  the same value would give, and leave self unchanged on failure.
