@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh - installs the Debian 12 packages that zmesh needs to build, test
 # and run, and only those that are missing. Needs root when it installs.
+# Packages named as arguments are wanted too (tools/bench.sh adds wrk).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev
     libjansson-dev libmicrohttpd-dev curl
     libcriterion-dev valgrind iproute2
+    "$@"
 )
 
 missing=()
