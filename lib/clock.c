@@ -5,8 +5,8 @@
 #include "zmesh_classes.h"
 
 typedef struct {
-    int64_t (*unix_ms) (zmesh_clock_t *self);
-    int64_t (*mono_ms) (zmesh_clock_t *self);
+    int64_t (*unix_us) (zmesh_clock_t *self);
+    int64_t (*mono_us) (zmesh_clock_t *self);
     bool (*sleep) (zmesh_clock_t *self, int64_t ms);
 } s_clock_ops_t;
 
@@ -17,37 +17,37 @@ struct _zmesh_clock_t {
 };
 
 static int64_t
-s_read_ms (clockid_t clock_id)
+s_read_us (clockid_t clock_id)
 {
     struct timespec now;
     clock_gettime (clock_id, &now);
-    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
 static int64_t
-s_real_unix_ms (zmesh_clock_t *self)
+s_real_unix_us (zmesh_clock_t *self)
 {
     (void) self;
-    return s_read_ms (CLOCK_REALTIME);
+    return s_read_us (CLOCK_REALTIME);
 }
 
 static int64_t
-s_real_mono_ms (zmesh_clock_t *self)
+s_real_mono_us (zmesh_clock_t *self)
 {
     (void) self;
-    return s_read_ms (CLOCK_MONOTONIC);
+    return s_read_us (CLOCK_MONOTONIC);
 }
 
 static int64_t
-s_fake_unix_ms (zmesh_clock_t *self)
+s_fake_unix_us (zmesh_clock_t *self)
 {
-    return self->unix_ms;
+    return self->unix_ms * 1000;
 }
 
 static int64_t
-s_fake_mono_ms (zmesh_clock_t *self)
+s_fake_mono_us (zmesh_clock_t *self)
 {
-    return self->mono_ms;
+    return self->mono_ms * 1000;
 }
 
 static bool
@@ -70,9 +70,9 @@ s_fake_sleep (zmesh_clock_t *self, int64_t ms)
     return true;
 }
 
-static const s_clock_ops_t s_real_ops = {s_real_unix_ms, s_real_mono_ms,
+static const s_clock_ops_t s_real_ops = {s_real_unix_us, s_real_mono_us,
                                          s_real_sleep};
-static const s_clock_ops_t s_fake_ops = {s_fake_unix_ms, s_fake_mono_ms,
+static const s_clock_ops_t s_fake_ops = {s_fake_unix_us, s_fake_mono_us,
                                          s_fake_sleep};
 
 //  Immutable: the real clock reads the kernel and keeps nothing.
@@ -116,14 +116,28 @@ int64_t
 zmesh_clock_unix_ms (zmesh_clock_t *self)
 {
     assert (self);
-    return self->ops->unix_ms (self);
+    return self->ops->unix_us (self) / 1000;
 }
 
 int64_t
 zmesh_clock_mono_ms (zmesh_clock_t *self)
 {
     assert (self);
-    return self->ops->mono_ms (self);
+    return self->ops->mono_us (self) / 1000;
+}
+
+int64_t
+zmesh_clock_unix_us (zmesh_clock_t *self)
+{
+    assert (self);
+    return self->ops->unix_us (self);
+}
+
+int64_t
+zmesh_clock_mono_us (zmesh_clock_t *self)
+{
+    assert (self);
+    return self->ops->mono_us (self);
 }
 
 void

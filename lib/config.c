@@ -59,6 +59,9 @@ static const s_key_t s_keys [] = {
     {"calls/dedupe", KEY_INT, FIELD (dedupe_entries), "1024", 0, 1000000},
     {"calls/dedupe_bytes", KEY_INT, FIELD (dedupe_bytes), "16777216", 0,
      1073741824},
+    {"trace/keep", KEY_INT, FIELD (trace_keep), "2048", 0, 1000000},
+    {"tap/bind", KEY_ENDPOINT, FIELD (tap_bind), "tcp://127.0.0.1:*", 0, 0},
+    {"tap/on", KEY_BOOL, FIELD (tap_on), "0", 0, 0},
 };
 #undef FIELD
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys [0])

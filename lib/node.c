@@ -2,12 +2,14 @@
 
     Part of zmesh. MIT License.
 */
+#include <ctype.h>
 #include "zmesh_classes.h"
 #include "peers.h"
 #include "replay.h"
 #include "requester.h"
 #include "sockopt.h"
 #include "store_db.h"
+#include "trace.h"
 
 #define HEARTBEAT_TYPE  "zmesh.heartbeat"
 #define BYE_TYPE        "zmesh.bye"
@@ -65,6 +67,9 @@ struct _zmesh_node_t {
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
+    zmesh_trace_t *trace;           //  The last trace/keep flow records
+    zsock_t *tap;                   //  The tap's PUB while it is on
+    char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
     bool consuming;                 //  Inside a consumer's transaction
     int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
@@ -264,6 +269,111 @@ s_envelope_new (zmesh_node_t *self, zmesh_kind_t kind, const char *type)
     return envelope;
 }
 
+//  ---------------------------------------------------------------------
+//  Tracing and the tap (trace.h)
+
+//  The status of a call as a trace shows it: "ok", or the error's name in
+//  lower case ("timeout", "circuit_open", "app_error", ...).
+static void
+s_status_name (zmesh_err_t rc, char *text, size_t size)
+{
+    const char *name = rc == ZMESH_OK ? "ok" : zmesh_errname (rc);
+    if (strncmp (name, "ERR_", 4) == 0)
+        name += 4;
+    size_t index = 0;
+    for (; name [index] && index + 1 < size; index++)
+        text [index] = (char) tolower ((unsigned char) name [index]);
+    text [index] = 0;
+}
+
+//  What a reply says, as the caller would see it.
+static zmesh_err_t
+s_reply_rc (const zmesh_envelope_t *reply)
+{
+    if (!reply || zmesh_envelope_status (reply) == ZMESH_STATUS_OK)
+        return ZMESH_OK;
+    return zmesh_caller_reply_error (reply);
+}
+
+//  Remember one flow record of envelope (an event, or a call's request)
+//  and, for calls while the tap is on, mirror it there with both
+//  envelopes: [what] [record] [request] [reply or empty].
+static void
+s_trace (zmesh_node_t *self, zmesh_trace_what_t what,
+         const zmesh_envelope_t *envelope, const char *peer, zmesh_err_t rc,
+         uint64_t at_us, uint64_t latency_us, const zmesh_envelope_t *reply)
+{
+    //  Filled in place, field by field: this runs for every event
+    zmesh_trace_record_t spare, *record = zmesh__trace_slot (self->trace);
+    if (!record) {
+        if (!self->tap)
+            return;
+        record = &spare;
+    }
+    record->what = what;
+    record->at_us = at_us;
+    record->latency_us = latency_us;
+    record->seq = zmesh_envelope_seq (envelope);
+    record->id = *zmesh_envelope_id (envelope);
+    record->correlation = *zmesh_envelope_correlation (envelope);
+    const zmesh_uuid_t *cause = zmesh_envelope_causation (envelope);
+    record->has_causation = cause != NULL;
+    if (cause)
+        record->causation = *cause;
+    //  Both fit: an envelope's type and source are checked names
+    strcpy (record->name, zmesh_envelope_type (envelope));
+    size_t length = strnlen (peer, sizeof record->peer - 1);
+    memcpy (record->peer, peer, length);
+    record->peer [length] = 0;
+    s_status_name (rc, record->status, sizeof record->status);
+    if (!self->tap || (what != ZMESH_TRACE_MADE && what != ZMESH_TRACE_SERVED))
+        return;
+    json_t *json = zmesh__trace_json (record, self->config.name);
+    void *data = NULL;
+    size_t size = 0;
+    zframe_t *request = NULL, *answer = NULL;
+    if (json && zmesh_json_to_msgpack (json, &data, &size, NULL) == ZMESH_OK
+        && zmesh_envelope_encode (envelope, &request, NULL) == ZMESH_OK) {
+        if (reply)
+            zmesh_envelope_encode (reply, &answer, NULL);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstr (msg, zmesh__trace_what_name (what));
+        zmsg_addmem (msg, data, size);
+        zmsg_append (msg, &request);
+        if (answer)
+            zmsg_append (msg, &answer);
+        else
+            zmsg_addmem (msg, NULL, 0);
+        if (zmsg_send (&msg, self->tap) != 0)
+            zmsg_destroy (&msg);
+    }
+    zframe_destroy (&request);
+    free (data);
+    json_decref (json);
+}
+
+//  Switch the tap on (bind tap/bind) or off (close it).
+static zmesh_err_t
+s_tap_switch (zmesh_node_t *self, bool on, zmesh_detail_t *detail)
+{
+    if (!on) {
+        zsock_destroy (&self->tap);
+        *self->tap_endpoint = 0;
+        return ZMESH_OK;
+    }
+    if (self->tap)
+        return ZMESH_OK;
+    self->tap = zmesh__socket_new (ZMQ_PUB, &self->config);
+    if (!self->tap || zsock_bind (self->tap, "%s", self->config.tap_bind) < 0) {
+        zmesh__detail (detail, "tap/bind: cannot bind %s: %s",
+                       self->config.tap_bind, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->tap);
+        return ZMESH_ERR_SOCKET;
+    }
+    s_advertised (self, self->tap, self->tap_endpoint);
+    return ZMESH_OK;
+}
+
 //  The message of an event: its topic frame and the encoded envelope
 //  (frame, taken).
 static zmsg_t *
@@ -425,6 +535,9 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         if (filled [index].causation)
             stored.causation = *filled [index].causation;
         zmesh_envelope_t *event = s_envelope_of (self, &stored);
+        if (event)
+            s_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
+                     (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
         zframe_t *frame = NULL;
         if (event && zmesh_envelope_encode (event, &frame, NULL) == ZMESH_OK) {
             zmsg_t *msg = s_event_msg (stored.type, false, &frame);
@@ -471,6 +584,8 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
     if (rc == ZMESH_OK) {
         self->seq++;
         self->stats.events_published++;
+        s_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
+                 (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
     }
     return rc;
 }
@@ -579,7 +694,16 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
     self->context.has_deadline = false;
     self->stats.events_received++;
     const char *type = zmesh_envelope_type (event);
+    //  Traced once, if a handler takes it (reliable consumers trace
+    //  theirs as they consume, replayed ones too)
     s_subscription_t *subscription = zlistx_first (self->subscriptions);
+    while (subscription && !zmesh_topic_matches (subscription->pattern, type))
+        subscription = zlistx_next (self->subscriptions);
+    if (subscription)
+        s_trace (self, ZMESH_TRACE_RECEIVED, event,
+                 zmesh_envelope_source (event), ZMESH_OK,
+                 (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
+    subscription = zlistx_first (self->subscriptions);
     while (subscription) {
         if (zmesh_topic_matches (subscription->pattern, type))
             subscription->handler (self, event, subscription->arg);
@@ -687,7 +811,11 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
         self->stats.events_repeated++;
     else if (rc == ZMESH_OK) {
         int attempts = 0;
-        if (s_run_consumers (self, event, &attempts, &detail) == ZMESH_OK)
+        uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+        zmesh_err_t handled = s_run_consumers (self, event, &attempts, &detail);
+        s_trace (self, ZMESH_TRACE_RECEIVED, event, publisher, handled, at_us,
+                 0, NULL);
+        if (handled == ZMESH_OK)
             self->stats.events_consumed++;
         else {
             zmesh_dead_letter_t letter = {
@@ -1129,6 +1257,10 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
     char bounded [ZMESH_ENVELOPE_TEXT_MAX + 1];
     snprintf (bounded, sizeof bounded, "%s", text);
     zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR, code, bounded);
+    if (request && zmesh_envelope_kind (request) == ZMESH_KIND_REQUEST)
+        s_trace (self, ZMESH_TRACE_SERVED, request,
+                 zmesh_envelope_source (request), s_reply_rc (reply),
+                 (uint64_t) zmesh_clock_unix_us (self->clock), 0, reply);
     s_send_reply (self, msg_p, reply, NULL);
     zmesh_envelope_destroy (&reply);
 }
@@ -1147,9 +1279,16 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
     self->context.has_deadline = true;
     self->context.deadline_ms = zmesh_clock_mono_ms (self->clock)
                               + zmesh_envelope_budget_ms (request);
+    uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    int64_t start_us = zmesh_clock_mono_us (self->clock);
     if (reply)
         method->handler (self, request, reply, method->arg);
     self->context = saved;
+    if (reply)
+        s_trace (self, ZMESH_TRACE_SERVED, request,
+                 zmesh_envelope_source (request), s_reply_rc (reply), at_us,
+                 (uint64_t) (zmesh_clock_mono_us (self->clock) - start_us),
+                 reply);
     char key [2 * ZMESH_UUID_SIZE + 1];
     s_reply_key (request, key);
     if (reply)
@@ -1321,7 +1460,13 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
             .deadline_ms = deadline,
             .fallback = options ? options->fallback : NULL,
             .fallback_arg = options ? options->fallback_arg : NULL};
+        uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+        int64_t start_us = zmesh_clock_mono_us (self->clock);
         rc = zmesh_caller_call (self->caller, &call, reply_p, detail);
+        bool replied = rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR;
+        s_trace (self, ZMESH_TRACE_MADE, request, service, rc, at_us,
+                 (uint64_t) (zmesh_clock_mono_us (self->clock) - start_us),
+                 replied ? *reply_p : NULL);
     }
     zmesh_envelope_destroy (&request);
     return rc;
@@ -1433,6 +1578,18 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
     (void) request;
     (void) arg;
     const zmesh_node_stats_t *stats = &self->stats;
+    //  Peers heard from, and breakers not closed, of the peers we know
+    uint64_t alive = 0, open = 0;
+    for (size_t index = 0; index < zmesh_node_peer_count (self); index++) {
+        zmesh_peer_info_t peer;
+        zmesh_node_peer (self, index, &peer);
+        alive += peer.state == ZMESH_PEER_ALIVE;
+        zmesh_breaker_t *breaker = *peer.calls
+                                   ? zmesh_caller_breaker (self->caller,
+                                                           peer.calls)
+                                   : NULL;
+        open += breaker && zmesh_breaker_state (breaker) != ZMESH_BREAKER_CLOSED;
+    }
     const struct {
         const char *name;
         uint64_t value;
@@ -1454,6 +1611,9 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"replays_failed", stats->replays_failed},
         {"ranges_trimmed", stats->ranges_trimmed},
         {"dead_letters", stats->dead_letters},
+        {"seq", self->seq},
+        {"peers_alive", alive},
+        {"breakers_open", open},
     };
     for (size_t index = 0; index < sizeof counters / sizeof counters [0];
          index++) {
@@ -1695,6 +1855,50 @@ s_serve_publish (zmesh_node_t *self, const zmesh_envelope_t *request,
     json_decref (body);
 }
 
+//  zmesh.trace {cid}: what this node remembers of that flow.
+static void
+s_serve_trace (zmesh_node_t *self, const zmesh_envelope_t *request,
+               zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = s_request_json (request);
+    const char *text = json_string_value (json_object_get (body, "cid"));
+    zmesh_uuid_t correlation;
+    if (!text || zmesh_uuid_parse (text, &correlation) != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.trace wants {cid}: a correlation id");
+    else
+        s_reply_json (reply, zmesh__trace_find (self->trace, &correlation,
+                                                self->config.name));
+    json_decref (body);
+}
+
+//  zmesh.tap {on}: switch the tap on or off; {on, endpoint}.
+static void
+s_serve_tap (zmesh_node_t *self, const zmesh_envelope_t *request,
+             zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = s_request_json (request);
+    json_t *on = json_object_get (body, "on");
+    zmesh_detail_t detail = {""};
+    if (!json_is_boolean (on))
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.tap wants {on}: true or false");
+    else if (s_tap_switch (self, json_is_true (on), &detail) != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_INTERNAL, detail.text);
+    else {
+        zsys_info ("node %s: tap %s %s", self->config.name,
+                   self->tap ? "on at" : "off", self->tap_endpoint);
+        s_reply_json (reply, json_pack ("{s:b, s:s}", "on", self->tap != NULL,
+                                        "endpoint", self->tap_endpoint));
+    }
+    json_decref (body);
+}
+
 //  With node/data: open <data>/<name>.db, and number events on from it.
 static zmesh_err_t
 s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
@@ -1816,8 +2020,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->unsent = zlistx_new ();
     self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    self->trace = zmesh__trace_new ((size_t) config->trace_keep);
     zlistx_set_destructor (self->unsent, s_msg_destroy);
-    if (!self->outgoing || !self->incoming) {
+    if (!self->outgoing || !self->incoming || !self->trace) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
         return NULL;
@@ -1825,10 +2030,14 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || zmesh_node_serve (self, "zmesh.publish", s_serve_publish, NULL)
                != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.trace", s_serve_trace, NULL)
+               != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.tap", s_serve_tap, NULL) != ZMESH_OK
         || (*config->data && s_open_store (self, detail) != ZMESH_OK)
         || s_open_sockets (self, detail) != ZMESH_OK
         || ((*config->gossip_bind || config->seed_count)
-            && s_start_gossip (self, detail) != ZMESH_OK)) {
+            && s_start_gossip (self, detail) != ZMESH_OK)
+        || (config->tap_on && s_tap_switch (self, true, detail) != ZMESH_OK)) {
         zmesh_node_destroy (&self);
         return NULL;
     }
@@ -1867,6 +2076,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->unsent);
     zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->incoming);
+    zmesh__trace_destroy (&self->trace);
+    zsock_destroy (&self->tap);
     zmesh_store_close (&self->store);
     zhashx_destroy (&self->policies);
     zhashx_destroy (&self->replies);

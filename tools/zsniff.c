@@ -1,4 +1,5 @@
-/*  zsniff.c - tap the events of a running zmesh mesh and show them.
+/*  zsniff.c - tap the events of a running zmesh mesh and show them, or
+    (--calls) the calls nodes mirror on their taps.
 
     Connects a SUB socket to the publishers it is given, takes everything
     they publish (subscribing changes nothing for anyone else), and prints
@@ -34,6 +35,7 @@ typedef struct {
     struct s_stats_t *stats;    //  --stats: count instead of print
     bool live;                  //  --stats on a terminal: redraw each second
     const char *format;         //  --format: the line template
+    bool calls;                 //  --calls: read nodes' taps, not events
 } s_options_t;
 
 static int
@@ -55,11 +57,20 @@ s_usage (void)
         "time, source node, type, sequence number, short correlation id,\n"
         "and the body as JSON. Nothing in the mesh notices the tap.\n"
         "\n"
+        "With --calls, show the calls nodes make and serve instead, from\n"
+        "their taps (switched on with 'zmesh tap on TARGET', the setting\n"
+        "tap/on, or by --config here): time, node, made or served, method,\n"
+        "the other side, status, latency, short correlation id, and the\n"
+        "request's body.\n"
+        "\n"
         "Where to listen:\n"
         "  -e, --connect ENDPOINT  a publisher's events endpoint, e.g.\n"
         "                          tcp://127.0.0.1:7720; repeatable\n"
         "  -f, --config FILE       a node's settings (ZPL): tap every peer\n"
-        "                          it lists with an events endpoint\n"
+        "                          it lists with an events endpoint (with\n"
+        "                          --calls: switch on the tap of every peer\n"
+        "                          with a calls endpoint, and tap that;\n"
+        "                          'zmesh tap off' switches one off)\n"
         "  -g, --seed ENDPOINT     a gossip directory (a node's gossip/bind):\n"
         "                          tap every node it tells of, and each new\n"
         "                          one as it joins; repeatable\n"
@@ -79,6 +90,11 @@ s_usage (void)
         "                          repeatable, all must match\n"
         "      --control           show the mesh's own heartbeats and\n"
         "                          goodbyes too\n"
+        "      --calls             show calls from nodes' taps, not events;\n"
+        "                          --connect then names tap endpoints, and\n"
+        "                          --type, --source, --cid and --match\n"
+        "                          apply to the method, the node, the flow\n"
+        "                          and the request's body\n"
         "How:\n"
         "      --stats             count instead of print: per type and per\n"
         "                          source, events, events/s, bytes/s and\n"
@@ -118,8 +134,51 @@ s_number (const char *text, long max)
 }
 
 //  Connect sub to every peer with an events endpoint in the config file.
+//  Switch on the tap of every peer of config with a calls endpoint, and
+//  connect sub to it. Returns 0, or 1 if none could be switched on.
 static int
-s_tap_config (zsock_t *sub, const char *path, int *taps)
+s_tap_calls (zsock_t *sub, zmesh_node_config_t *config, int *taps)
+{
+    zmesh_detail_t detail = {""};
+    zmesh_node_t *node = zmesh_node_new (config, NULL, NULL, &detail);
+    if (!node) {
+        fprintf (stderr, "zsniff: %s\n", detail.text);
+        return 1;
+    }
+    json_t *on = json_pack ("{s:b}", "on", 1);
+    void *body = NULL;
+    size_t size = 0;
+    zmesh_json_to_msgpack (on, &body, &size, NULL);
+    json_decref (on);
+    for (size_t index = 0; index < config->peer_count; index++) {
+        const zmesh_peer_config_t *peer = &config->peers [index];
+        if (!*peer->calls)
+            continue;
+        zmesh_envelope_t *reply = NULL;
+        zmesh_err_t rc = zmesh_node_call (node, peer->service, "zmesh.tap",
+                                          body, size, 0, &reply, &detail);
+        json_t *answer = NULL;
+        if (rc == ZMESH_OK)
+            zmesh_json_from_msgpack (zmesh_envelope_body (reply),
+                                     zmesh_envelope_body_size (reply), &answer,
+                                     NULL);
+        const char *endpoint = json_string_value (json_object_get (answer,
+                                                                   "endpoint"));
+        if (endpoint && zsock_connect (sub, "%s", endpoint) == 0)
+            (*taps)++;
+        else
+            fprintf (stderr, "zsniff: %s at %s: no tap: %s\n", peer->service,
+                     peer->calls, rc ? zmesh_strerror (rc) : "a bad answer");
+        json_decref (answer);
+        zmesh_envelope_destroy (&reply);
+    }
+    free (body);
+    zmesh_node_destroy (&node);
+    return *taps ? 0 : 1;
+}
+
+static int
+s_tap_config (zsock_t *sub, const char *path, bool calls, int *taps)
 {
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, "zsniff");
@@ -128,6 +187,8 @@ s_tap_config (zsock_t *sub, const char *path, int *taps)
         fprintf (stderr, "zsniff: %s\n", detail.text);
         return 2;
     }
+    if (calls)
+        return s_tap_calls (sub, &config, taps);
     for (size_t index = 0; index < config.peer_count; index++)
         if (*config.peers [index].events) {
             if (zsock_connect (sub, "%s", config.peers [index].events) != 0) {
@@ -170,8 +231,8 @@ s_wanted (const s_options_t *options, const zmesh_envelope_t *event,
 {
     if (control && !options->control)
         return false;
-    if (options->source && !streq (options->source,
-                                   zmesh_envelope_source (event)))
+    if (options->source && !options->calls
+        && !streq (options->source, zmesh_envelope_source (event)))
         return false;
     if (options->have_cid
         && !zmesh_uuid_eq (&options->cid, zmesh_envelope_correlation (event)))
@@ -469,10 +530,94 @@ s_print_malformed (const s_options_t *options, zmsg_t *msg, zmesh_err_t rc,
 
 //  Decode one message taken from the wire or a capture, count it, and show
 //  it if the filters want it.
+//  One call from a node's tap: [what] [record] [request] [reply or empty]
+//  (proto/node.md, "Tracing and the tap"). Filters: --type on the method,
+//  --source on the node, --cid, --match on the request's body.
+static void
+s_show_call (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
+             long *shown, long *malformed)
+{
+    json_t *record = NULL;
+    zmesh_envelope_t *request = NULL, *reply = NULL;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = ZMESH_ERR_BAD_FRAMES;
+    if (zmsg_size (msg) == 4) {
+        zmsg_first (msg);
+        zframe_t *data = zmsg_next (msg), *asked = zmsg_next (msg),
+                 *answered = zmsg_next (msg);
+        rc = zmesh_json_from_msgpack (zframe_data (data), zframe_size (data),
+                                      &record, &detail);
+        if (rc == ZMESH_OK && !json_is_object (record))
+            rc = ZMESH_ERR_BAD_FRAMES;
+        if (rc == ZMESH_OK)
+            rc = zmesh_envelope_decode (zframe_data (asked),
+                                        zframe_size (asked), &request, &detail);
+        if (rc == ZMESH_OK && zframe_size (answered))
+            rc = zmesh_envelope_decode (zframe_data (answered),
+                                        zframe_size (answered), &reply,
+                                        &detail);
+    }
+    if (rc != ZMESH_OK) {
+        (*malformed)++;
+        s_print_malformed (options, msg, rc, detail.text, arrived_us);
+    }
+    else if (s_wanted (options, request, false)
+             && (!options->source
+                 || streq (options->source, json_string_value (
+                               json_object_get (record, "node"))))) {
+        (*shown)++;
+        json_object_set_new (record, "request",
+                             zmesh_json_from_envelope (request));
+        json_object_set_new (record, "reply", reply
+                             ? zmesh_json_from_envelope (reply) : json_null ());
+        if (options->json)
+            s_print_json (json_incref (record), arrived_us);
+        else {
+            char when [32];
+            s_clock (when, sizeof when,
+                     json_integer_value (json_object_get (record, "at_us"))
+                     / 1000);
+            const char *what = json_string_value (json_object_get (record,
+                                                                   "what"));
+            json_t *body = json_object_get (json_object_get (record,
+                                                             "request"),
+                                            "body");
+            char *text = json_dumps (body, JSON_COMPACT | JSON_ENCODE_ANY);
+            size_t length = text ? strlen (text) : 0;
+            const char *status = json_string_value (json_object_get (record,
+                                                                     "status"));
+            bool ok = status && streq (status, "ok");
+            printf ("%s %s%-12s %-6s %-24s %s %-12s%s %s%s%s %.3f ms cid=%.8s "
+                    "%.*s%s\n", when, options->color ? "\033[36m" : "",
+                    json_string_value (json_object_get (record, "node")), what,
+                    json_string_value (json_object_get (record, "name")),
+                    streq (what, "made") ? "->" : "<-",
+                    json_string_value (json_object_get (record, "peer")),
+                    options->color ? "\033[0m" : "",
+                    options->color && !ok ? "\033[31m" : "", status,
+                    options->color && !ok ? "\033[0m" : "",
+                    (double) json_integer_value (json_object_get (
+                        record, "latency_us")) / 1000,
+                    json_string_value (json_object_get (record, "cid")),
+                    BODY_SHOWN, text ? text : "null",
+                    length > BODY_SHOWN ? "..." : "");
+            free (text);
+        }
+    }
+    fflush (stdout);
+    json_decref (record);
+    zmesh_envelope_destroy (&request);
+    zmesh_envelope_destroy (&reply);
+}
+
 static void
 s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
         long *shown, long *malformed)
 {
+    if (options->calls) {
+        s_show_call (options, msg, arrived_us, shown, malformed);
+        return;
+    }
     zmesh_envelope_t *event = NULL;
     zmesh_detail_t detail = {""};
     bool control = false;
@@ -719,6 +864,7 @@ main (int argc, char *argv [])
         {"control", no_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
         {"stats", no_argument, NULL, 'S'},
+        {"calls", no_argument, NULL, 'L'},
         {"format", required_argument, NULL, 'F'},
         {"color", no_argument, NULL, 'O'},
         {"no-color", no_argument, NULL, 'N'},
@@ -782,6 +928,7 @@ main (int argc, char *argv [])
             case 'K': options.control = true; break;
             case 'j': options.json = true; break;
             case 'S': options.stats = &stats; break;
+            case 'L': options.calls = true; break;
             case 'F': options.format = optarg; break;
             case 'O': options.color = true; break;
             case 'N': options.color = false; break;
@@ -812,6 +959,10 @@ main (int argc, char *argv [])
                          "--seed, or what to --read");
     if (options.format && (options.json || options.stats))
         return s_misuse ("--format takes no --json or --stats");
+    if (options.calls && (options.stats || options.format || seed_count
+                          || options.control))
+        return s_misuse ("--calls takes no --stats, --format, --seed or "
+                         "--control");
     char name [32];
     if (options.format && s_format_unknown (options.format, name,
                                             sizeof name)) {
@@ -867,7 +1018,7 @@ main (int argc, char *argv [])
         taps++;
     }
     if (rc == 0 && config)
-        rc = s_tap_config (sub, config, &taps);
+        rc = s_tap_config (sub, config, options.calls, &taps);
     zactor_t *gossip = NULL;
     if (rc == 0 && seed_count) {
         gossip = zactor_new (zgossip, "zsniff");
@@ -884,8 +1035,8 @@ main (int argc, char *argv [])
         rc = s_tap (sub, gossip, &options, &shown, &malformed);
         if (options.stats)
             s_stats_print (&stats, &options, false);
-        fprintf (stderr, "zsniff: %ld events shown, %ld malformed\n", shown,
-                 malformed);
+        fprintf (stderr, "zsniff: %ld %s shown, %ld malformed\n", shown,
+                 options.calls ? "calls" : "events", malformed);
     }
     zactor_destroy (&gossip);
     zsock_destroy (&sub);

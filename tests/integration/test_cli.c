@@ -161,3 +161,70 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
     cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
     cr_assert (eq (int, child_stop (&pub.child, 5000), 0));
 }
+
+//  A node's tap, switched on and off by zmesh, shows zsniff --calls each
+//  call it serves: both envelopes, the status and the latency.
+Test (cli, the_tap_mirrors_calls_for_zsniff)
+{
+    testnode_t echo = testnode_start (TESTNODE, "echo", NULL);
+    char output [4096];
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "tap", "on",
+                                 echo.calls, NULL, NULL, NULL), 0));
+    json_t *answer = json_loads (output, 0, NULL);
+    cr_assert (json_object_get (answer, "on") == json_true (), "%s", output);
+    char endpoint [256];
+    snprintf (endpoint, sizeof endpoint, "%s",
+              json_string_value (json_object_get (answer, "endpoint")));
+    json_decref (answer);
+    cr_assert (strncmp (endpoint, "tcp://127.0.0.1:", 16) == 0, "%s", endpoint);
+
+    char *argv [] = {ZSNIFF, "--calls", "--json", "--count", "1",
+                     "--duration", "20", "--connect", endpoint, NULL};
+    child_t sniff = child_spawn (argv);
+    //  The tap's subscriber needs a moment to join: call until it shows one
+    char line [8192] = "";
+    int64_t deadline = zclock_mono () + 15000;
+    bool seen = false;
+    while (!seen && zclock_mono () < deadline) {
+        cr_assert (eq (int, s_zmesh (NULL, 0, "call", echo.calls, "echo.say",
+                                     "{\"n\": 7}", NULL, NULL), 0));
+        seen = child_read_line (sniff.out, line, sizeof line, 200);
+    }
+    cr_assert (seen, "zsniff --calls showed nothing");
+    cr_assert (eq (int, child_reap (&sniff, 10000), 0));
+    json_t *call = json_loads (line, 0, NULL);
+    cr_assert (call != NULL, "%s", line);
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (call,
+                                                                     "what")),
+                   "served"));
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (call,
+                                                                     "name")),
+                   "echo.say"));
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                            call, "status")), "ok"));
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (call,
+                                                                     "node")),
+                   "echo"));
+    json_t *request = json_object_get (call, "request");
+    json_t *reply = json_object_get (call, "reply");
+    cr_assert (eq (int, (int) json_integer_value (json_object_get (
+                            json_object_get (request, "body"), "n")), 7));
+    cr_assert (eq (int, (int) json_integer_value (json_object_get (
+                            json_object_get (reply, "body"), "n")), 7));
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                            reply, "causation")),
+                   (char *) json_string_value (json_object_get (request,
+                                                                "id"))),
+               "the reply answers the request shown");
+    cr_assert (json_integer_value (json_object_get (call, "latency_us")) >= 0);
+    json_decref (call);
+
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "tap", "off",
+                                 echo.calls, NULL, NULL, NULL), 0));
+    cr_assert (strstr (output, "\"on\":false") != NULL, "%s", output);
+    cr_assert (eq (int, s_zmesh (NULL, 0, "tap", "sideways", echo.calls, NULL,
+                                 NULL, NULL), 2));
+    cr_assert (eq (int, s_zmesh (NULL, 0, "trace", "not-a-uuid", NULL, NULL,
+                                 NULL, NULL), 2));
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}

@@ -8,10 +8,13 @@
 #include "zmesh.h"
 #include "child.h"
 #include "http.h"
+#include <signal.h>
+#include <unistd.h>
 
 static char dir [64];
 static int http_port;
 static child_t nodes [5];
+static char calls [5][256];         //  Each node's calls endpoint
 
 static void
 s_setup (void)
@@ -22,6 +25,17 @@ s_setup (void)
 static void
 s_teardown (void)
 {
+    //  What zmesh up started is not our child: zmesh down stops it
+    char mesh [128];
+    snprintf (mesh, sizeof mesh, "%s/mesh.zpl", dir);
+    if (access (mesh, R_OK) == 0) {
+        char *down [] = {ZMESH, "down", mesh, NULL};
+        child_t cli = child_spawn (down);
+        char line [256];
+        while (child_read_line (cli.out, line, sizeof line, 30000))
+            ;
+        child_reap (&cli, 30000);
+    }
     child_cleanup ();
     child_dir_remove (dir);
 }
@@ -36,6 +50,10 @@ s_start (const char *service, const char *const *peers, const char *extra)
                                          extra, line, sizeof line);
     if (streq (service, "gateway"))
         cr_assert (sscanf (line, "http=%d", &http_port) == 1, "%s", line);
+    const char *at = strstr (line, "calls=");
+    cr_assert (at != NULL, "%s", line);
+    static int started = 0;
+    sscanf (at, "calls=%255s", calls [started++ % 5]);
     return child;
 }
 
@@ -76,6 +94,103 @@ s_metric (const char *name)
         found |= strncmp (line, name, strlen (name)) == 0;
     cr_assert (eq (int, child_reap (&curl, 10000), 0));
     return found;
+}
+
+//  Run zmesh --json trace flow with every node as a peer; its records.
+static json_t *
+s_trace (const char *flow, char *line, size_t size)
+{
+    const char *names [] = {"user", "order", "inventory", "payment", "gateway"};
+    char *argv [20] = {ZMESH};
+    char settings [5][320];
+    int argc = 1;
+    for (int node = 0; node < 5; node++) {
+        snprintf (settings [node], sizeof settings [node],
+                  "peers/%s/calls=%.255s", names [node], calls [node]);
+        argv [argc++] = "--set";
+        argv [argc++] = settings [node];
+    }
+    argv [argc++] = "--json";
+    argv [argc++] = "trace";
+    argv [argc++] = (char *) flow;
+    argv [argc] = NULL;
+    child_t cli = child_spawn (argv);
+    *line = 0;
+    cr_assert (child_read_line (cli.out, line, size, 10000));
+    cr_assert (eq (int, child_reap (&cli, 10000), 0));
+    json_t *records = json_loads (line, 0, NULL);
+    cr_assert (records != NULL && json_typeof (records) == JSON_ARRAY, "%s",
+               line);
+    return records;
+}
+
+//  zmesh trace gathers the flow from all five nodes: the gateway's call,
+//  the order node serving it, calling the user node and publishing, the
+//  others receiving and publishing, each at its depth under its cause.
+static void
+s_trace_shows_the_flow (const char *flow)
+{
+    struct {
+        const char *node, *what, *name;
+        int depth;
+    } expected [] = {{"gateway", "made", "order.create", 0},
+                     {"order", "served", "order.create", 1},
+                     {"order", "made", "user.get", 2},
+                     {"user", "served", "user.get", 3},
+                     {"order", "published", "order.placed", 2},
+                     {"inventory", "received", "order.placed", 3},
+                     {"inventory", "published", "inventory.reserved", 4},
+                     {"payment", "received", "inventory.reserved", 5},
+                     {"order", "received", "inventory.reserved", 5},
+                     {"payment", "published", "payment.processed", 6},
+                     {"order", "received", "payment.processed", 7},
+                     //  Under whichever of the two came to the order last
+                     {"order", "published", "order.paid", -1}};
+    size_t count = sizeof expected / sizeof expected [0];
+    int depths [sizeof expected / sizeof expected [0]];
+    static char line [65536];
+    //  The order may be paid before it has taken inventory.reserved: ask
+    //  again until every record is there
+    int64_t deadline = zclock_mono () + 10000;
+    bool all = false;
+    while (!all) {
+        json_t *records = s_trace (flow, line, sizeof line);
+        all = true;
+        for (size_t want = 0; want < count; want++) {
+            depths [want] = -1;
+            size_t index;
+            json_t *record;
+            json_array_foreach (records, index, record) {
+                cr_assert (eq (str, (char *) json_string_value (
+                                   json_object_get (record, "cid")),
+                               (char *) flow));
+                if (streq (json_string_value (json_object_get (record, "node")),
+                           expected [want].node)
+                    && streq (json_string_value (json_object_get (record,
+                                                                  "what")),
+                              expected [want].what)
+                    && streq (json_string_value (json_object_get (record,
+                                                                  "name")),
+                              expected [want].name))
+                    depths [want] = (int) json_integer_value (
+                        json_object_get (record, "depth"));
+            }
+            all &= depths [want] >= 0;
+        }
+        json_decref (records);
+        if (zclock_mono () > deadline)
+            break;
+        if (!all)
+            zclock_sleep (200);
+    }
+    for (size_t want = 0; want < count; want++)
+        if (expected [want].depth < 0)
+            cr_assert (depths [want] == 6 || depths [want] == 8,
+                       "order.paid at %d", depths [want]);
+        else
+            cr_assert (eq (int, depths [want], expected [want].depth),
+                       "%s %s %s in %s", expected [want].node,
+                       expected [want].what, expected [want].name, line);
 }
 
 Test (gateway, orders_over_http_keep_the_clients_correlation_id)
@@ -127,6 +242,8 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
         cr_assert (eq (str, (char *) json_string_value (json_object_get (
                                 entry, "correlation")), (char *) flow),
                    "every event of the order is on the client's flow");
+
+    s_trace_shows_the_flow (flow);
 
     http_t metrics = http_request (http_port, "GET", "/metrics", NULL, NULL);
     cr_assert (eq (int, metrics.status, 200));
@@ -186,4 +303,90 @@ Test (gateway, bad_requests_get_clear_errors)
     json_decref (response.body);
     for (int node = 4; node >= 1; node--)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
+
+//  zmesh up starts the nodes a mesh file gives this host, detached, and
+//  they work as a mesh; zmesh down stops every one of them.
+Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
+{
+    char mesh [128], run [128];
+    snprintf (mesh, sizeof mesh, "%s/mesh.zpl", dir);
+    snprintf (run, sizeof run, "%s/run", dir);
+    FILE *file = fopen (mesh, "w");
+    cr_assert (file != NULL);
+    fprintf (file, "mesh\n    programs = %s\n    run = %s\nhost\n"
+             "    here = 127.0.0.1\n    elsewhere = 192.0.2.1\nnode\n", NODES_DIR,
+             run);
+    const char *names [] = {"user", "order", "inventory", "payment", "gateway"};
+    const char *peers [] = {"", "user inventory payment", "order", "inventory",
+                            "user order"};
+    for (int node = 0; node < 5; node++)
+        fprintf (file, "    %s\n        host = here\n"
+                 "        events = ipc://%s/%s-events\n"
+                 "        calls = ipc://%s/%s-calls\n"
+                 "        data = %s/%s\n        peers = \"%s\"\n", names [node],
+                 dir, names [node], dir, names [node], dir, names [node],
+                 peers [node]);
+    fprintf (file, "        set\n            service/http_port = 0\n"
+             "    stray\n        host = elsewhere\n");
+    fclose (file);
+
+    char *up [] = {ZMESH, "up", mesh, NULL};
+    child_t cli = child_spawn (up);
+    char line [512];
+    int lines = 0;
+    while (child_read_line (cli.out, line, sizeof line, 20000))
+        lines += strstr (line, "zmesh: up: ") != NULL;
+    cr_assert (eq (int, child_reap (&cli, 20000), 0));
+    cr_assert (eq (int, lines, 5), "one line per node of this host");
+
+    //  The gateway says its port in its log; a user goes in and comes out
+    char log [160];
+    snprintf (log, sizeof log, "%s/gateway.log", run);
+    file = fopen (log, "r");
+    int port = 0;
+    while (file && fgets (line, sizeof line, file) && !port)
+        sscanf (line, "http=%d", &port);
+    if (file)
+        fclose (file);
+    cr_assert (port > 0);
+    http_t user = http_request (port, "POST", "/users",
+                                "{\"name\": \"Bo\", \"email\": \"bo@x.org\"}",
+                                NULL);
+    cr_assert (eq (int, user.status, 201));
+    json_decref (user.body);
+
+    //  Up again starts nothing twice
+    cli = child_spawn (up);
+    lines = 0;
+    while (child_read_line (cli.out, line, sizeof line, 20000))
+        lines += strstr (line, "running already") != NULL;
+    cr_assert (eq (int, child_reap (&cli, 20000), 0));
+    cr_assert (eq (int, lines, 5));
+
+    //  Down stops them all: their pids are gone
+    pid_t pids [5];
+    for (int node = 0; node < 5; node++) {
+        char path [160];
+        snprintf (path, sizeof path, "%s/%s.pid", run, names [node]);
+        file = fopen (path, "r");
+        long pid = 0;
+        cr_assert (file && fscanf (file, "%ld", &pid) == 1);
+        fclose (file);
+        pids [node] = (pid_t) pid;
+    }
+    char *down [] = {ZMESH, "down", mesh, NULL};
+    cli = child_spawn (down);
+    lines = 0;
+    while (child_read_line (cli.out, line, sizeof line, 30000))
+        lines += strstr (line, "zmesh: down: ") != NULL;
+    cr_assert (eq (int, child_reap (&cli, 30000), 0));
+    cr_assert (eq (int, lines, 5));
+    for (int node = 0; node < 5; node++)
+        cr_assert (kill (pids [node], 0) != 0, "%s still runs", names [node]);
+    char *bad [] = {ZMESH, "up", "/nonexistent/mesh.zpl", NULL};
+    cli = child_spawn (bad);
+    while (child_read_line (cli.out, line, sizeof line, 5000))
+        ;
+    cr_assert (eq (int, child_reap (&cli, 5000), 1));
 }

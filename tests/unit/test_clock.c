@@ -14,6 +14,8 @@ Test (clock, fake_moves_only_when_advanced)
     zmesh_clock_fake_advance (clock, 250);
     cr_assert (eq (i64, zmesh_clock_unix_ms (clock), 1250));
     cr_assert (eq (i64, zmesh_clock_mono_ms (clock), 1250));
+    cr_assert (eq (i64, zmesh_clock_unix_us (clock), 1250000));
+    cr_assert (eq (i64, zmesh_clock_mono_us (clock), 1250000));
     zmesh_clock_destroy (&clock);
     cr_assert (clock == NULL);
     zmesh_clock_destroy (&clock);
@@ -38,6 +40,11 @@ Test (clock, real_reads_the_kernel)
     cr_assert (lt (i64, unix_ms, (int64_t) now.tv_sec * 1000 + 60000));
     int64_t before = zmesh_clock_mono_ms (clock);
     cr_assert (ge (i64, zmesh_clock_mono_ms (clock), before));
+    //  Microseconds read the same clocks, finer
+    int64_t us = zmesh_clock_mono_us (clock), ms = zmesh_clock_mono_ms (clock);
+    cr_assert (ge (i64, ms, us / 1000));
+    cr_assert (lt (i64, ms - us / 1000, 1000));
+    cr_assert (ge (i64, zmesh_clock_unix_us (clock), unix_ms * 1000));
     zmesh_clock_destroy (&clock);
     cr_assert (clock == NULL);
     cr_assert (zmesh_clock_real () != NULL, "the real clock outlives destroy");

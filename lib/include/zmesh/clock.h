@@ -42,6 +42,13 @@ int64_t
 int64_t
     zmesh_clock_mono_ms (zmesh_clock_t *self);
 
+//  The same two readings in microseconds, for timing short things (a
+//  fake clock moves in whole milliseconds).
+int64_t
+    zmesh_clock_unix_us (zmesh_clock_t *self);
+int64_t
+    zmesh_clock_mono_us (zmesh_clock_t *self);
+
 //  Wait ms milliseconds: the real clock sleeps, the fake clock only moves
 //  forward by ms. Returns false if a signal (SIGINT, SIGTERM) cut the
 //  wait short.

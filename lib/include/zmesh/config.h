@@ -76,6 +76,9 @@ typedef struct {
     int remember_ms;            //  events/remember_ms: processed ids kept
     int dedupe_entries;         //  calls/dedupe: replies kept for retries
     int dedupe_bytes;           //  calls/dedupe_bytes: their size, at most
+    int trace_keep;             //  trace/keep: flow records remembered
+    char tap_bind [ZMESH_ENDPOINT_MAX + 1];     //  tap/bind: the tap's PUB
+    bool tap_on;                //  tap/on: tap switched on from the start
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
     size_t override_count;
     zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];
