@@ -62,6 +62,8 @@ static const s_key_t s_keys [] = {
     {"trace/keep", KEY_INT, FIELD (trace_keep), "2048", 0, 1000000},
     {"tap/bind", KEY_ENDPOINT, FIELD (tap_bind), "tcp://127.0.0.1:*", 0, 0},
     {"tap/on", KEY_BOOL, FIELD (tap_on), "0", 0, 0},
+    {"security/cert", KEY_PATH, FIELD (security_cert), "", 0, 0},
+    {"security/keys", KEY_PATH, FIELD (security_keys), "", 0, 0},
 };
 #undef FIELD
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys [0])

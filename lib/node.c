@@ -7,6 +7,7 @@
 #include "peers.h"
 #include "replay.h"
 #include "requester.h"
+#include "security.h"
 #include "sockopt.h"
 #include "store_db.h"
 #include "trace.h"
@@ -68,6 +69,7 @@ struct _zmesh_node_t {
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
     zmesh_trace_t *trace;           //  The last trace/keep flow records
+    zmesh_security_t *security;     //  CURVE, or off
     zsock_t *tap;                   //  The tap's PUB while it is on
     char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
     bool consuming;                 //  Inside a consumer's transaction
@@ -190,18 +192,44 @@ s_endpoint_valid (const char *endpoint)
             || strncmp (endpoint, "ipc://", 6) == 0);
 }
 
-//  Move the SUB socket's connection from old_events to events.
+//  Move the SUB socket's connection to peer name from old_events to
+//  events (with security on, to the key pinned for name).
 static void
-s_reconnect_events (zmesh_node_t *self, const char *old_events,
-                    const char *events)
+s_reconnect_events (zmesh_node_t *self, const char *name,
+                    const char *old_events, const char *events)
 {
     if (streq (old_events, events))
         return;
     if (*old_events)
         zsock_disconnect (self->sub, "%s", old_events);
-    if (*events && zsock_connect (self->sub, "%s", events) < 0)
+    zmesh_detail_t detail = {""};
+    if (*events
+        && zmesh__security_client (self->security, self->sub, name, NULL,
+                                   &detail))
+        zsys_error ("node %s: not connecting to %s: %s", self->config.name,
+                    events, detail.text);
+    else if (*events && zsock_connect (self->sub, "%s", events) < 0)
         zsys_warning ("node %s: cannot connect to events at %s",
                       self->config.name, events);
+}
+
+//  A new REQ socket to endpoint: with security on, a CURVE client of the
+//  peer whose calls endpoint it is.
+static zmesh_err_t
+s_prepare_request (zsock_t *socket, const char *endpoint, void *arg,
+                   zmesh_detail_t *detail)
+{
+    zmesh_node_t *self = arg;
+    if (!zmesh__security_on (self->security))
+        return ZMESH_OK;
+    for (size_t index = 0; index < zmesh__peers_count (self->peers); index++) {
+        zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
+        if (streq (peer->calls, endpoint))
+            return zmesh__security_client (self->security, socket, peer->key,
+                                           peer->service, detail);
+    }
+    zmesh__detail (detail, "no peer has calls endpoint %s, so no key", endpoint);
+    return ZMESH_ERR_CONFIG;
 }
 
 static void
@@ -225,7 +253,7 @@ s_add_peer (zmesh_node_t *self, const char *key, const char *service,
                     self->config.name, key);
         return;
     }
-    s_reconnect_events (self, old_events, events);
+    s_reconnect_events (self, key, old_events, events);
 }
 
 
@@ -364,7 +392,9 @@ s_tap_switch (zmesh_node_t *self, bool on, zmesh_detail_t *detail)
     if (self->tap)
         return ZMESH_OK;
     self->tap = zmesh__socket_new (ZMQ_PUB, &self->config);
-    if (!self->tap || zsock_bind (self->tap, "%s", self->config.tap_bind) < 0) {
+    if (!self->tap
+        || zmesh__security_server (self->security, self->tap, detail)
+        || zsock_bind (self->tap, "%s", self->config.tap_bind) < 0) {
         zmesh__detail (detail, "tap/bind: cannot bind %s: %s",
                        self->config.tap_bind, zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->tap);
@@ -633,7 +663,7 @@ s_on_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
     zmesh__peers_gone (self->peers, (size_t) index, s_peer_changed, self);
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
     if (!peer->from_config) {
-        s_reconnect_events (self, events, "");
+        s_reconnect_events (self, peer->key, events, "");
         zmesh__requester_forget (self->requester, peer->calls);
         zmesh__peers_remove (self->peers, (size_t) index);
     }
@@ -1952,6 +1982,13 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
         return ZMESH_ERR_SOCKET;
     }
     zsock_set_rcvtimeo (self->router, 0);  //  Polled first; never waits
+    zmesh_err_t secured = zmesh__security_server (self->security, self->pub,
+                                                  detail);
+    if (secured == ZMESH_OK)
+        secured = zmesh__security_server (self->security, self->router,
+                                          detail);
+    if (secured)
+        return secured;
     //  Control topics ('$') always; event topics as handlers ask.
     zsock_set_subscribe (self->sub, "$");
     //  A reply to a caller that is gone is dropped, not an error.
@@ -2027,6 +2064,21 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         zmesh_node_destroy (&self);
         return NULL;
     }
+    //  The ZAP handler is up before anything binds: no window without it
+    self->security = zmesh__security_new (&self->config, detail);
+    if (!self->security) {
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    if (zmesh__security_on (self->security))
+        zsys_info ("node %s: CURVE on every link; keys from %s",
+                   config->name, config->security_keys);
+    else
+        zsys_warning ("node %s: security is OFF: no encryption, and anyone "
+                      "who reaches its sockets may publish, subscribe and "
+                      "call (set security/cert and security/keys)",
+                      config->name);
+    zmesh__requester_set_prepare (self->requester, s_prepare_request, self);
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || zmesh_node_serve (self, "zmesh.publish", s_serve_publish, NULL)
                != ZMESH_OK
@@ -2084,6 +2136,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->reply_order);
     zmesh__peers_destroy (&self->peers);
     zmesh_rand_destroy (&self->owned_rand);
+    //  Last: the ZAP handler outlives every socket it guarded
+    zmesh__security_destroy (&self->security);
     zmesh__free (self);
     *self_p = NULL;
 }

@@ -16,7 +16,18 @@ struct _zmesh_requester_t {
     zmesh_clock_t *clock;       //  Deadlines are on its monotonic time
     zhashx_t *links;            //  endpoint -> s_link_t
     uint64_t reopened;          //  Sockets closed after a failed attempt
+    zmesh__requester_prepare_fn *prepare;
+    void *prepare_arg;
 };
+
+void
+zmesh__requester_set_prepare (zmesh_requester_t *self,
+                              zmesh__requester_prepare_fn *prepare, void *arg)
+{
+    assert (self);
+    self->prepare = prepare;
+    self->prepare_arg = arg;
+}
 
 static void
 s_link_destroy (void **item_p)
@@ -59,7 +70,7 @@ zmesh__requester_destroy (zmesh_requester_t **self_p)
 }
 
 static s_link_t *
-s_link (zmesh_requester_t *self, const char *endpoint)
+s_link (zmesh_requester_t *self, const char *endpoint, zmesh_detail_t *detail)
 {
     s_link_t *link = zhashx_lookup (self->links, endpoint);
     if (link)
@@ -68,7 +79,12 @@ s_link (zmesh_requester_t *self, const char *endpoint)
     if (!link)
         return NULL;
     link->socket = zmesh__socket_new (ZMQ_REQ, self->config);
-    if (!link->socket || zsock_connect (link->socket, "%s", endpoint) < 0) {
+    zmesh__detail (detail, "cannot connect a REQ socket to %s", endpoint);
+    if (!link->socket
+        || (self->prepare
+            && self->prepare (link->socket, endpoint, self->prepare_arg,
+                              detail) != ZMESH_OK)
+        || zsock_connect (link->socket, "%s", endpoint) < 0) {
         zsock_destroy (&link->socket);
         zmesh__free (link);
         return NULL;
@@ -143,11 +159,9 @@ zmesh__requester_call (zmesh_requester_t *self, const char *endpoint,
                        zmesh_detail_t *detail)
 {
     assert (self && endpoint && request && request_id && reply_p);
-    s_link_t *link = s_link (self, endpoint);
-    if (!link) {
-        zmesh__detail (detail, "cannot connect a REQ socket to %s", endpoint);
+    s_link_t *link = s_link (self, endpoint, detail);
+    if (!link)
         return ZMESH_ERR_SOCKET;
-    }
     //  A REQ socket queues the request until its peer is connected, so
     //  this never blocks; the deadline covers the wait for the connection.
     if (zframe_send (&request, link->socket, ZFRAME_REUSE | ZFRAME_DONTWAIT)

@@ -19,6 +19,17 @@ zmesh_requester_t *
     zmesh__requester_new (const zmesh_node_config_t *config,
                           zmesh_clock_t *clock);
 
+//  Called with each new REQ socket before it connects to endpoint: the
+//  node makes it a CURVE client there. An error fails the attempt.
+typedef zmesh_err_t (zmesh__requester_prepare_fn) (zsock_t *socket,
+                                                   const char *endpoint,
+                                                   void *arg,
+                                                   zmesh_detail_t *detail);
+void
+    zmesh__requester_set_prepare (zmesh_requester_t *self,
+                                  zmesh__requester_prepare_fn *prepare,
+                                  void *arg);
+
 //  Close every socket and free the requester; harmless on NULL.
 void
     zmesh__requester_destroy (zmesh_requester_t **self_p);

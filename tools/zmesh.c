@@ -51,6 +51,10 @@ s_usage (void)
         "                             the run directory; waits until each\n"
         "                             is up\n"
         "  down [MESH]                stop every node that up started\n"
+        "  keygen NAME [DIR]          write a key pair for the node NAME:\n"
+        "                             DIR/NAME.cert (public, for the others'\n"
+        "                             security/keys) and NAME.cert_secret\n"
+        "                             (its security/cert names NAME.cert)\n"
         "\n"
         "TARGET is a service named in --config or with --set peers/..., or\n"
         "a calls endpoint (tcp://host:port, ipc://path).\n"
@@ -696,10 +700,23 @@ main (int argc, char *argv [])
     }
     if (optind >= argc)
         return s_misuse ("say what to do: call, publish, status, dlq, trace, "
-                         "tap, up or down");
+                         "tap, up, down or keygen");
     const char *command = argv [optind];
     int rest = argc - optind - 1;
     char **args = argv + optind + 1;
+    if (streq (command, "keygen") && (rest == 1 || rest == 2)) {
+        zmesh_detail_t keyed = {""};
+        const char *where = rest == 2 ? args [1] : ".";
+        if (zmesh_security_keygen (where, args [0], &keyed) != ZMESH_OK) {
+            fprintf (stderr, "zmesh: keygen: %s\n", keyed.text);
+            return 1;
+        }
+        printf ("%s/%s.cert: the public key; copy it into the security/keys "
+                "of every node that %s talks to\n%s/%s.cert_secret: the "
+                "secret key; it stays with %s\n", where, args [0], args [0],
+                where, args [0], args [0]);
+        return 0;
+    }
     if (streq (command, "up") && rest == 1)
         return s_up (args [0], host, run);
     if (streq (command, "down") && rest <= 1)

@@ -67,7 +67,9 @@ s_usage (void)
         "  -e, --connect ENDPOINT  a publisher's events endpoint, e.g.\n"
         "                          tcp://127.0.0.1:7720; repeatable\n"
         "  -f, --config FILE       a node's settings (ZPL): tap every peer\n"
-        "                          it lists with an events endpoint (with\n"
+        "                          it lists, with its security/cert and\n"
+        "                          security/keys in a secured mesh, at its\n"
+        "                          events endpoint (with\n"
         "                          --calls: switch on the tap of every peer\n"
         "                          with a calls endpoint, and tap that;\n"
         "                          'zmesh tap off' switches one off)\n"
@@ -164,6 +166,12 @@ s_tap_calls (zsock_t *sub, zmesh_node_config_t *config, int *taps)
                                      NULL);
         const char *endpoint = json_string_value (json_object_get (answer,
                                                                    "endpoint"));
+        if (endpoint && zmesh_security_client (config, sub, peer->label,
+                                               &detail) != ZMESH_OK) {
+            fprintf (stderr, "zsniff: %s\n", detail.text);
+            endpoint = NULL;
+            rc = ZMESH_ERR_CONFIG;
+        }
         if (endpoint && zsock_connect (sub, "%s", endpoint) == 0)
             (*taps)++;
         else
@@ -191,6 +199,12 @@ s_tap_config (zsock_t *sub, const char *path, bool calls, int *taps)
         return s_tap_calls (sub, &config, taps);
     for (size_t index = 0; index < config.peer_count; index++)
         if (*config.peers [index].events) {
+            //  A secured mesh is tapped with a key it allows
+            if (zmesh_security_client (&config, sub, config.peers [index].label,
+                                       &detail) != ZMESH_OK) {
+                fprintf (stderr, "zsniff: %s\n", detail.text);
+                return 1;
+            }
             if (zsock_connect (sub, "%s", config.peers [index].events) != 0) {
                 fprintf (stderr, "zsniff: cannot connect to %s\n",
                          config.peers [index].events);

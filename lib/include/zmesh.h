@@ -34,5 +34,6 @@
 #include "zmesh/aggregate.h"
 #include "zmesh/inbox.h"
 #include "zmesh/json.h"
+#include "zmesh/security.h"
 
 #endif

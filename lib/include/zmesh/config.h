@@ -79,6 +79,10 @@ typedef struct {
     int trace_keep;             //  trace/keep: flow records remembered
     char tap_bind [ZMESH_ENDPOINT_MAX + 1];     //  tap/bind: the tap's PUB
     bool tap_on;                //  tap/on: tap switched on from the start
+    char security_cert [ZMESH_ENDPOINT_MAX + 1];    //  security/cert: our
+                                                    //  key pair's file
+    char security_keys [ZMESH_ENDPOINT_MAX + 1];    //  security/keys: the
+                                                    //  allowed public keys
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
     size_t override_count;
     zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];

@@ -1,0 +1,263 @@
+/*  test_security.c - CURVE on every link: the keys a node allows get in,
+    nobody else does, and a client will not talk to a server that lacks
+    the key it pinned.
+
+    Keys: echo (the server), client (allowed), intruder (not allowed, but
+    knows echo's key), rogue (an impostor server). Every node is a real
+    process on ipc endpoints, but for the client in this test's process.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+#include <sys/stat.h>
+#include "child.h"
+
+static char dir [64];
+
+static void
+s_copy (const char *from, const char *to)
+{
+    FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
+    cr_assert (in && out, "%s -> %s", from, to);
+    char buffer [4096];
+    size_t got;
+    while ((got = fread (buffer, 1, sizeof buffer, in)) > 0)
+        cr_assert (fwrite (buffer, 1, got, out) == got);
+    fclose (in);
+    fclose (out);
+}
+
+//  Put the public keys of names into dir/set/.
+static void
+s_allow (const char *set, const char *const *names)
+{
+    char path [160], to [160];
+    snprintf (path, sizeof path, "%s/%s", dir, set);
+    cr_assert (zsys_dir_create ("%s", path) == 0);
+    for (size_t index = 0; names [index]; index++) {
+        snprintf (path, sizeof path, "%s/certs/%s.cert", dir, names [index]);
+        snprintf (to, sizeof to, "%s/%s/%s.cert", dir, set, names [index]);
+        s_copy (path, to);
+    }
+}
+
+static void
+s_setup (void)
+{
+    child_dir_make (dir, "security");
+    char certs [128];
+    snprintf (certs, sizeof certs, "%s/certs", dir);
+    const char *names [] = {"echo", "client", "intruder", "rogue"};
+    for (size_t index = 0; index < 4; index++) {
+        zmesh_detail_t detail = {""};
+        cr_assert (eq (int, zmesh_security_keygen (certs, names [index],
+                                                   &detail), ZMESH_OK),
+                   "%s", detail.text);
+    }
+    const char *allowed [] = {"echo", "client", NULL};
+    const char *intruder [] = {"echo", "intruder", NULL};
+    const char *rogue [] = {"rogue", "client", NULL};
+    s_allow ("allowed", allowed);
+    s_allow ("intruder", intruder);
+    s_allow ("rogue", rogue);
+}
+
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    child_dir_remove (dir);
+}
+
+TestSuite (security, .init = s_setup, .fini = s_teardown, .timeout = 90);
+
+//  The echo server, secured with cert, allowing keys, at ipc://dir/name-*.
+static testnode_t
+s_echo (const char *name, const char *cert, const char *keys)
+{
+    static char settings [4][200];
+    snprintf (settings [0], sizeof settings [0], "node/events=ipc://%s/%s-e",
+              dir, name);
+    snprintf (settings [1], sizeof settings [1], "node/calls=ipc://%s/%s-c",
+              dir, name);
+    snprintf (settings [2], sizeof settings [2],
+              "security/cert=%s/certs/%s.cert", dir, cert);
+    snprintf (settings [3], sizeof settings [3], "security/keys=%s/%s", dir,
+              keys);
+    const char *list [] = {settings [0], settings [1], settings [2],
+                           settings [3], NULL};
+    return testnode_start (TESTNODE, "echo", list);
+}
+
+static void
+s_count (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node, (void) event;
+    (*(int *) arg)++;
+}
+
+//  A node in this process, as name with cert and keys, that knows the
+//  server at ipc://dir/at-* as echo. Calls give up after 1500 ms.
+static zmesh_node_t *
+s_client (const char *cert, const char *keys, const char *at)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "client");
+    char setting [200];
+    const char *formats [] = {"peers/echo/events=ipc://%s/%s-e",
+                              "peers/echo/calls=ipc://%s/%s-c"};
+    for (size_t index = 0; index < 2; index++) {
+        snprintf (setting, sizeof setting, formats [index], dir, at);
+        cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    }
+    snprintf (setting, sizeof setting, "security/cert=%s/certs/%s.cert", dir,
+              cert);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/%s", dir, keys);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_node_config_set (&config, "timing/call_timeout=1500", NULL);
+    zmesh_detail_t detail = {""};
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    return node;
+}
+
+//  Run a program to its end; its exit code, its stdout's lines in lines.
+static int
+s_run (char *const argv [], int *lines)
+{
+    child_t child = child_spawn (argv);
+    char line [4096];
+    *lines = 0;
+    while (child_read_line (child.out, line, sizeof line, 20000))
+        (*lines)++;
+    return child_reap (&child, 20000);
+}
+
+Test (security, allowed_keys_get_in_and_strangers_get_nothing)
+{
+    testnode_t echo = s_echo ("echo", "echo", "allowed");
+    zmesh_node_t *client = s_client ("client", "allowed", "echo");
+    int events = 0;
+    zmesh_node_subscribe (client, "echo.*", s_count, &events);
+
+    //  The allowed client calls and hears the events of its calls
+    int64_t deadline = zclock_mono () + 15000;
+    int answered = 0;
+    while (!events && zclock_mono () < deadline) {
+        zmesh_envelope_t *reply = NULL;
+        answered += zmesh_node_call (client, "echo", "echo.say", "\x01", 1, 0,
+                                     &reply, NULL) == ZMESH_OK;
+        zmesh_envelope_destroy (&reply);
+        zmesh_node_poll (client, 100);
+    }
+    cr_assert (answered > 0, "the allowed client got no reply");
+    cr_assert (events > 0, "the allowed client heard no event");
+
+    //  A key echo does not allow: no reply, and a plaintext caller neither
+    char peer [160], cert [160], keys [160];
+    snprintf (peer, sizeof peer, "peers/echo/calls=ipc://%s/echo-c", dir);
+    snprintf (cert, sizeof cert, "security/cert=%s/certs/intruder.cert", dir);
+    snprintf (keys, sizeof keys, "security/keys=%s/intruder", dir);
+    int lines;
+    char *intruder [] = {ZMESH, "--set", peer, "--set", cert, "--set", keys,
+                         "--timeout", "1500", "call", "echo", "echo.say", "7",
+                         NULL};
+    cr_assert (eq (int, s_run (intruder, &lines), 1), "the intruder's call");
+    char *plain [] = {ZMESH, "--set", peer, "--timeout", "1500", "call",
+                      "echo", "echo.say", "7", NULL};
+    cr_assert (eq (int, s_run (plain, &lines), 1), "a plaintext call");
+
+    //  zsniff: with the intruder's key it hears nothing while echo
+    //  publishes; with an allowed key it hears echo.said
+    char file [160];
+    const char *who [] = {"intruder", "client"};
+    for (int round = 0; round < 2; round++) {
+        snprintf (file, sizeof file, "%s/%s.zpl", dir, who [round]);
+        FILE *zpl = fopen (file, "w");
+        fprintf (zpl, "peers\n    echo\n        events = ipc://%s/echo-e\n"
+                 "security\n    cert = %s/certs/%s.cert\n    keys = %s/%s\n",
+                 dir, dir, who [round], dir, round ? "allowed" : "intruder");
+        fclose (zpl);
+        char *sniff [] = {ZSNIFF, "--config", file, "--json", "--count", "1",
+                          "--duration", "4", NULL};
+        child_t tap = child_spawn (sniff);
+        int64_t until = zclock_mono () + 4500;
+        int shown = 0;
+        char line [4096];
+        while (zclock_mono () < until && !shown) {
+            zmesh_envelope_t *reply = NULL;
+            zmesh_node_call (client, "echo", "echo.say", "\x01", 1, 0, &reply,
+                             NULL);
+            zmesh_envelope_destroy (&reply);
+            shown += child_read_line (tap.out, line, sizeof line, 100);
+        }
+        cr_assert (eq (int, child_reap (&tap, 10000), 0));
+        cr_assert (eq (int, shown, round), "zsniff with the %s key",
+                   who [round]);
+    }
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+Test (security, a_client_refuses_a_server_without_the_pinned_key)
+{
+    //  The impostor would let the client in, but it is not echo
+    testnode_t rogue = s_echo ("fake", "rogue", "rogue");
+    zmesh_node_t *client = s_client ("client", "allowed", "fake");
+    int events = 0;
+    zmesh_node_subscribe (client, "echo.*", s_count, &events);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        zmesh_envelope_t *reply = NULL;
+        cr_assert (eq (int, zmesh_node_call (client, "echo", "echo.say",
+                                             "\x01", 1, 0, &reply, NULL),
+                       ZMESH_ERR_TIMEOUT));
+        zmesh_envelope_destroy (&reply);
+        zmesh_node_poll (client, 200);
+    }
+    cr_assert (eq (int, events, 0));
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&rogue.child, 5000), 0));
+}
+
+Test (security, keygen_never_overwrites_and_bad_settings_fail_closed)
+{
+    char certs [128];
+    snprintf (certs, sizeof certs, "%s/certs", dir);
+    int lines;
+    char *again [] = {ZMESH, "keygen", "echo", certs, NULL};
+    cr_assert (eq (int, s_run (again, &lines), 1), "echo's key exists");
+    char *fresh [] = {ZMESH, "keygen", "fresh", certs, NULL};
+    cr_assert (eq (int, s_run (fresh, &lines), 0));
+    char path [160];
+    snprintf (path, sizeof path, "%s/fresh.cert_secret", certs);
+    struct stat info;
+    cr_assert (stat (path, &info) == 0 && (info.st_mode & 077) == 0,
+               "the secret is its owner's alone");
+
+    //  No keys, a missing cert, gossip with security: the node will not
+    //  start, rather than start open
+    zmesh_node_config_t config;
+    zmesh_detail_t detail = {""};
+    char setting [200];
+    zmesh_node_config_defaults (&config, "x");
+    snprintf (setting, sizeof setting, "security/cert=%s/echo.cert", certs);
+    zmesh_node_config_set (&config, setting, NULL);
+    cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
+    cr_assert (strstr (detail.text, "security/keys") != NULL, "%s",
+               detail.text);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_node_config_set (&config, "gossip/bind=inproc://gossip", NULL);
+    cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
+    cr_assert (strstr (detail.text, "gossip") != NULL, "%s", detail.text);
+    zmesh_node_config_defaults (&config, "x");
+    snprintf (setting, sizeof setting, "security/cert=%s/nobody.cert", certs);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
+    cr_assert (strstr (detail.text, "nobody.cert") != NULL, "%s", detail.text);
+}
