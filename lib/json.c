@@ -54,8 +54,17 @@ s_to_json (const msgpack_object *object)
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64:
             return json_real (object->via.f64);
-        case MSGPACK_OBJECT_STR:
-            return json_stringn (object->via.str.ptr, object->via.str.size);
+        case MSGPACK_OBJECT_STR: {
+            //  An empty string may have no pointer; text that is not UTF-8
+            //  cannot be a JSON string: it is shown by its bytes
+            json_t *text = json_stringn (object->via.str.size
+                                         ? object->via.str.ptr : "",
+                                         object->via.str.size);
+            return text ? text
+                        : json_pack ("{s:o}", "$str_base64",
+                                     s_base64_string (object->via.str.ptr,
+                                                      object->via.str.size));
+        }
         case MSGPACK_OBJECT_BIN:
             return s_base64_string (object->via.bin.ptr, object->via.bin.size);
         case MSGPACK_OBJECT_EXT: {
@@ -78,19 +87,20 @@ s_to_json (const msgpack_object *object)
             json_t *map = json_object ();
             for (uint32_t index = 0; map && index < object->via.map.size;
                  index++) {
-                const msgpack_object *key = &object->via.map.ptr [index].key;
+                //  A key is a JSON string if it is UTF-8 text, else its
+                //  rendering as JSON text ("12", "{\"$str_base64\":...}")
+                json_t *name = s_to_json (&object->via.map.ptr [index].key);
                 json_t *value = s_to_json (&object->via.map.ptr [index].val);
-                if (key->type == MSGPACK_OBJECT_STR)
-                    json_object_setn_new (map, key->via.str.ptr,
-                                          key->via.str.size, value);
+                if (json_is_string (name))
+                    json_object_setn_new (map, json_string_value (name),
+                                          json_string_length (name), value);
                 else {
-                    json_t *as_json = s_to_json (key);
-                    char *text = json_dumps (as_json, JSON_ENCODE_ANY
-                                                      | JSON_COMPACT);
+                    char *text = json_dumps (name, JSON_ENCODE_ANY
+                                                   | JSON_COMPACT);
                     json_object_set_new (map, text ? text : "?", value);
                     free (text);
-                    json_decref (as_json);
                 }
+                json_decref (name);
             }
             return map;
         }
@@ -154,11 +164,13 @@ s_pack (msgpack_packer *packer, const json_t *value, int depth)
         }
         case JSON_OBJECT: {
             const char *key;
+            size_t key_size;
             json_t *item;
             if (msgpack_pack_map (packer, json_object_size (value)))
                 return false;
-            json_object_foreach ((json_t *) value, key, item)
-                if (msgpack_pack_str_with_body (packer, key, strlen (key))
+            //  A key may hold NUL (msgpack keys can): keep all of it
+            json_object_keylen_foreach ((json_t *) value, key, key_size, item)
+                if (msgpack_pack_str_with_body (packer, key, key_size)
                     || !s_pack (packer, item, depth + 1))
                     return false;
             return true;

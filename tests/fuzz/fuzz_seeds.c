@@ -1,0 +1,93 @@
+/*  fuzz_seeds.c - write the seed corpora of the fuzz targets: every test
+    vector of proto/vectors/envelope.zpl as a binary file (the envelope
+    target), each one's body (the msgpack target), and a few JSON bodies
+    of the demo's HTTP routes (the HTTP target).
+
+        fuzz_seeds VECTORS_FILE OUT_DIR
+
+    Part of zmesh. MIT License.
+*/
+#include "zmesh.h"
+
+static void
+s_write (const char *dir, const char *name, const void *data, size_t size)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    FILE *file = fopen (path, "wb");
+    if (!file || fwrite (data, 1, size, file) != size) {
+        fprintf (stderr, "fuzz_seeds: cannot write %s\n", path);
+        exit (1);
+    }
+    fclose (file);
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc != 3) {
+        fprintf (stderr, "usage: fuzz_seeds VECTORS_FILE OUT_DIR\n");
+        return 2;
+    }
+    zconfig_t *root = zconfig_load (argv [1]);
+    if (!root) {
+        fprintf (stderr, "fuzz_seeds: cannot read %s\n", argv [1]);
+        return 1;
+    }
+    char dirs [3][400];
+    const char *targets [] = {"envelope", "msgpack_json", "http_json"};
+    for (int index = 0; index < 3; index++) {
+        snprintf (dirs [index], sizeof dirs [index], "%s/%s", argv [2],
+                  targets [index]);
+        zsys_dir_create ("%s", dirs [index]);
+    }
+    const char *sections [] = {"valid", "invalid"};
+    for (int section = 0; section < 2; section++) {
+        zconfig_t *group = zconfig_locate (root, sections [section]);
+        for (zconfig_t *vector = group ? zconfig_child (group) : NULL; vector;
+             vector = zconfig_next (vector)) {
+            const char *hex = zconfig_get (vector, "hex", "");
+            size_t size = strlen (hex) / 2;
+            uint8_t *bytes = malloc (size + 1);
+            for (size_t at = 0; at < size; at++) {
+                unsigned value = 0;
+                sscanf (hex + 2 * at, "%2x", &value);
+                bytes [at] = (uint8_t) value;
+            }
+            char name [256];
+            snprintf (name, sizeof name, "%s-%s", sections [section],
+                      zconfig_name (vector));
+            s_write (dirs [0], name, bytes, size);
+            zmesh_envelope_t *envelope = NULL;
+            if (zmesh_envelope_decode (bytes, size, &envelope, NULL)
+                    == ZMESH_OK
+                && zmesh_envelope_body_size (envelope))
+                s_write (dirs [1], name, zmesh_envelope_body (envelope),
+                         zmesh_envelope_body_size (envelope));
+            zmesh_envelope_destroy (&envelope);
+            free (bytes);
+        }
+    }
+    const char *bodies [] = {
+        "{\"name\": \"Ada\", \"email\": \"ada@example.org\"}",
+        ("{\"userId\": \"0f8fad5b-d9cb-469f-a165-70867728950e\", \"items\": "
+         "[{\"productId\": \"p-book\", \"quantity\": 2, \"price\": 1250}]}"),
+        "{\"a\": [1, -2.5e3, true, false, null, \"\\u00e9\\n\", {}]}",
+        "[1, 2, 3]", "\"text\"", "{\"deep\": [[[[[[[[[[1]]]]]]]]]]}"};
+    for (size_t index = 0; index < sizeof bodies / sizeof bodies [0]; index++) {
+        char name [32];
+        snprintf (name, sizeof name, "body-%zu", index);
+        s_write (dirs [2], name, bodies [index], strlen (bodies [index]));
+        json_t *value = NULL;
+        void *packed = NULL;
+        size_t size = 0;
+        if (zmesh_json_parse (bodies [index], strlen (bodies [index]), &value,
+                              NULL) == ZMESH_OK
+            && zmesh_json_to_msgpack (value, &packed, &size, NULL) == ZMESH_OK)
+            s_write (dirs [1], name, packed, size);
+        free (packed);
+        json_decref (value);
+    }
+    zconfig_destroy (&root);
+    return 0;
+}
