@@ -4,8 +4,10 @@
     JSON. The mapping: nil, booleans, integers, floats, strings, arrays and
     maps with string keys map one to one; a binary value becomes a string of
     its base64 text; a map key that is not a string becomes the JSON text of
-    the key; an ext value becomes {"$ext": type, "base64": data}. Whole
-    numbers in JSON become msgpack integers, the rest floats.
+    the key; an ext value becomes {"$ext": type, "base64": data}; a string
+    that is not UTF-8 becomes {"$str_base64": data} (as a key, that
+    object's JSON text). Whole numbers in JSON become msgpack integers, the
+    rest floats.
 
     Part of zmesh. MIT License.
 */
