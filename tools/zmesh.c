@@ -558,7 +558,8 @@ s_up (const char *path, const char *host, const char *run)
         zconfig_destroy (&mesh);
         return 1;
     }
-    //  Node programs: mesh/programs, or ../nodes beside this program
+    //  Node programs: mesh/programs, else ../nodes beside this program (a
+    //  build tree), else beside it (installed)
     const char *given = zconfig_get (mesh, "mesh/programs", NULL);
     if (given)
         snprintf (programs, sizeof programs, "%s", given);
@@ -569,10 +570,9 @@ s_up (const char *path, const char *host, const char *run)
         char *slash = strrchr (self, '/');
         if (slash)
             *slash = 0;
-        slash = strrchr (self, '/');
-        if (slash)
-            *slash = 0;
-        snprintf (programs, sizeof programs, "%s/nodes", self);
+        snprintf (programs, sizeof programs, "%.4000s/../nodes", self);
+        if (access (programs, X_OK) != 0)
+            snprintf (programs, sizeof programs, "%s", self);
     }
     int started = 0, failed = 0, assigned = 0;
     for (zconfig_t *node = zconfig_child (zconfig_locate (mesh, "node")); node;
