@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config git
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev
     libjansson-dev libmicrohttpd-dev curl
-    libcriterion-dev valgrind iproute2
+    libcriterion-dev valgrind iproute2 help2man
     "$@"
 )
 

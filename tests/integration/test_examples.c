@@ -50,3 +50,99 @@ Test (examples, order_aggregate_refuses_and_rebuilds)
                                "1 item(s), total 2500 cents") != NULL, "%s",
                output);
 }
+
+//  The tutorial, as docs/tutorial.md runs it (ipc in place of its tcp
+//  ports, so that parallel suites cannot collide): the friend gets its
+//  greeting and the event its call caused; a missing greeter is an error;
+//  with keys, the same over CURVE.
+static int
+s_friend (const char *dir, const char *const *extra, char *output,
+          size_t size)
+{
+    char *argv [16] = {EXAMPLES_DIR "/friend", "Ada", "--set", NULL, "--set",
+                       NULL};
+    static char events [128], calls [128];
+    snprintf (events, sizeof events, "peers/greeter/events=ipc://%s/e", dir);
+    snprintf (calls, sizeof calls, "peers/greeter/calls=ipc://%s/c", dir);
+    argv [3] = events;
+    argv [5] = calls;
+    int argc = 6;
+    for (size_t index = 0; extra && extra [index]; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) extra [index];
+    }
+    argv [argc] = NULL;
+    child_t child = child_spawn (argv);
+    size_t used = 0;
+    char line [512];
+    *output = 0;
+    while (child_read_line (child.out, line, sizeof line, 20000))
+        used += (size_t) snprintf (output + used, size - used, "%s", line);
+    return child_reap (&child, 20000);
+}
+
+static child_t
+s_greeter (const char *dir, const char *const *extra)
+{
+    static char events [128], calls [128];
+    snprintf (events, sizeof events, "node/events=ipc://%s/e", dir);
+    snprintf (calls, sizeof calls, "node/calls=ipc://%s/c", dir);
+    char *argv [16] = {EXAMPLES_DIR "/greeter", "--set", events, "--set",
+                       calls};
+    int argc = 5;
+    for (size_t index = 0; extra && extra [index]; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) extra [index];
+    }
+    argv [argc] = NULL;
+    child_t child = child_spawn (argv);
+    char line [512];
+    cr_assert (child_read_line (child.out, line, sizeof line, 10000));
+    cr_assert (strncmp (line, "events=ipc://", 13) == 0, "%s", line);
+    return child;
+}
+
+Test (examples, the_tutorial_runs_as_written)
+{
+    char dir [64], output [2048];
+    child_dir_make (dir, "tutorial");
+    child_t greeter = s_greeter (dir, NULL);
+    cr_assert (eq (int, s_friend (dir, NULL, output, sizeof output), 0),
+               "%s", output);
+    cr_assert (strstr (output, "reply: hello, Ada\n") == output, "%s", output);
+    cr_assert (strstr (output, "event greeter.greeted from greeter (flow ")
+               != NULL, "%s", output);
+    cr_assert (strstr (output, "{\"greeting\":\"hello, Ada\"}") != NULL);
+    cr_assert (eq (int, child_stop (&greeter, 5000), 0));
+
+    //  No greeter: the call fails within its deadline
+    const char *quick [] = {"timing/call_timeout=500", NULL};
+    cr_assert (eq (int, s_friend (dir, quick, output, sizeof output), 1));
+
+    //  With keys, over CURVE
+    char keys [96];
+    snprintf (keys, sizeof keys, "%s/keys", dir);
+    const char *names [] = {"greeter", "friend"};
+    for (int index = 0; index < 2; index++) {
+        char *argv [] = {ZMESH, "keygen", (char *) names [index], keys, NULL};
+        child_t keygen = child_spawn (argv);
+        char line [256];
+        while (child_read_line (keygen.out, line, sizeof line, 5000))
+            ;
+        cr_assert (eq (int, child_reap (&keygen, 5000), 0));
+    }
+    char greeter_cert [128], friend_cert [128], allowed [128];
+    snprintf (greeter_cert, sizeof greeter_cert,
+              "security/cert=%s/greeter.cert", keys);
+    snprintf (friend_cert, sizeof friend_cert,
+              "security/cert=%s/friend.cert", keys);
+    snprintf (allowed, sizeof allowed, "security/keys=%s", keys);
+    const char *greeter_secure [] = {greeter_cert, allowed, NULL};
+    const char *friend_secure [] = {friend_cert, allowed, NULL};
+    greeter = s_greeter (dir, greeter_secure);
+    cr_assert (eq (int, s_friend (dir, friend_secure, output, sizeof output),
+                   0), "%s", output);
+    cr_assert (strstr (output, "reply: hello, Ada\n") == output, "%s", output);
+    cr_assert (eq (int, child_stop (&greeter, 5000), 0));
+    child_dir_remove (dir);
+}
