@@ -36,6 +36,9 @@ s_base64_string (const char *data, size_t size)
     return string;
 }
 
+//  The longest text a key that is not a string becomes
+#define KEY_TEXT_MAX    256
+
 static json_t *
 s_to_json (const msgpack_object *object)
 {
@@ -95,8 +98,13 @@ s_to_json (const msgpack_object *object)
                     json_object_setn_new (map, json_string_value (name),
                                           json_string_length (name), value);
                 else {
+                    //  Cut short: keys that are maps with keys that are
+                    //  maps... would double their escapes at each level
                     char *text = json_dumps (name, JSON_ENCODE_ANY
-                                                   | JSON_COMPACT);
+                                                   | JSON_COMPACT
+                                                   | JSON_ENSURE_ASCII);
+                    if (text && strlen (text) > KEY_TEXT_MAX)
+                        strcpy (text + KEY_TEXT_MAX - 3, "...");
                     json_object_set_new (map, text ? text : "?", value);
                     free (text);
                 }
