@@ -18,7 +18,15 @@ struct _zmesh_caller_t {
     zhashx_t *targets;          //  endpoint -> s_target_t
     zhashx_t *budgets;          //  service -> zmesh_retry_budget_t
     zmesh_caller_stats_t stats;
+    char owner [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  For breaker names
 };
+
+void
+zmesh_caller_set_owner (zmesh_caller_t *self, const char *owner)
+{
+    assert (self && owner);
+    snprintf (self->owner, sizeof self->owner, "%s", owner);
+}
 
 void
 zmesh_call_policy_defaults (zmesh_call_policy_t *policy)
@@ -102,8 +110,11 @@ s_target (zmesh_caller_t *self, const char *endpoint,
     target = zmesh__calloc (1, sizeof *target);
     if (!target)
         return NULL;
-    target->breaker = zmesh_breaker_new (endpoint, &policy->breaker,
-                                         self->clock);
+    //  Named for the logs: "order -> tcp://10.0.0.1:7711"
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + ZMESH_ENDPOINT_MAX + 8];
+    snprintf (name, sizeof name, "%s%s%s", self->owner,
+              *self->owner ? " -> " : "", endpoint);
+    target->breaker = zmesh_breaker_new (name, &policy->breaker, self->clock);
     if (!target->breaker) {
         zmesh__free (target);
         return NULL;

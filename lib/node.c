@@ -915,8 +915,8 @@ s_replayed (const void *frame, size_t size, void *arg)
 
 //  Fill the gap after *last up to to, from the publisher's log.
 static void
-s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
-          uint64_t to)
+s_repair_range (zmesh_node_t *self, const char *publisher, uint64_t *last,
+                uint64_t to)
 {
     s_repair_t repair = {self, publisher, last};
     while (*last < to) {
@@ -958,6 +958,19 @@ s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
         if (rc != ZMESH_OK || *last == before)
             return;             //  No progress: do not spin
     }
+}
+
+//  Repair, and say in one line what was repaired.
+static void
+s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
+          uint64_t to)
+{
+    uint64_t before = *last;
+    s_repair_range (self, publisher, last, to);
+    if (*last > before)
+        zsys_info ("node %s: repaired seq %" PRIu64 " to %" PRIu64 " of %s "
+                   "by replay", self->config.name, before + 1, *last,
+                   publisher);
 }
 
 //  A live event from a publisher: consume it in order, repairing the gap
@@ -1582,6 +1595,11 @@ s_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
         zmesh__detail (detail, "cannot start the gossip actor");
         return ZMESH_ERR_SOCKET;
     }
+    //  CZMQ's zgossip points the process's log at stdout unless it runs
+    //  "in the background", where a program's data goes: logs go to
+    //  stderr, as every zmesh program has them
+    zstr_sendx (self->gossip, "SET", "server/background", "1", NULL);
+    zsys_set_logstream (stderr);
     if (*self->config.gossip_bind)
         zstr_sendx (self->gossip, "BIND", self->config.gossip_bind, NULL);
     for (size_t index = 0; index < self->config.seed_count; index++)
@@ -2079,6 +2097,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
                       "call (set security/cert and security/keys)",
                       config->name);
     zmesh__requester_set_prepare (self->requester, s_prepare_request, self);
+    zmesh_caller_set_owner (self->caller, config->name);
     if (zmesh_node_serve (self, "zmesh.stats", s_serve_stats, NULL) != ZMESH_OK
         || zmesh_node_serve (self, "zmesh.publish", s_serve_publish, NULL)
                != ZMESH_OK
@@ -2094,10 +2113,13 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         return NULL;
     }
     self->next_heartbeat_ms = zmesh_clock_mono_ms (self->clock);
-    if (config->verbose)
-        zsys_info ("node %s: events at %s, calls at %s, instance %s",
-                   config->name, self->events_endpoint, self->calls_endpoint,
-                   self->instance_text);
+    //  One line of what it started with; node/verbose says more
+    zsys_info ("node %s: events at %s, calls at %s, %s%s, %zu peers%s, "
+               "instance %s", config->name, self->events_endpoint,
+               self->calls_endpoint, *config->data ? "store in " : "no store",
+               config->data, config->peer_count,
+               *config->gossip_bind || config->seed_count ? " and gossip" : "",
+               self->instance_text);
     return self;
 }
 

@@ -1036,6 +1036,9 @@ main (int argc, char *argv [])
     zactor_t *gossip = NULL;
     if (rc == 0 && seed_count) {
         gossip = zactor_new (zgossip, "zsniff");
+        //  zgossip points the log at stdout, which is for events here
+        zstr_sendx (gossip, "SET", "server/background", "1", NULL);
+        zsys_set_logstream (stderr);
         for (size_t index = 0; index < seed_count; index++)
             zstr_sendx (gossip, "CONNECT", seeds [index], NULL);
         taps++;

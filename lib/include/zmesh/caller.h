@@ -103,6 +103,11 @@ zmesh_err_t
     zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
                        zmesh_envelope_t **reply_p, zmesh_detail_t *detail);
 
+//  Name the caller's owner (a node's name): its breakers log as
+//  "breaker OWNER -> ENDPOINT: closed -> open".
+void
+    zmesh_caller_set_owner (zmesh_caller_t *self, const char *owner);
+
 //  The breaker of endpoint, or NULL if no call has gone there yet.
 zmesh_breaker_t *
     zmesh_caller_breaker (zmesh_caller_t *self, const char *endpoint);

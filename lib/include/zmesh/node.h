@@ -12,6 +12,13 @@
     zsys_set_max_sockets (0) first thing in main, before any socket exists:
     ZeroMQ fixes the limit when its first socket is made.
 
+    A node logs through CZMQ (zsys_info and friends), one line each, with
+    its name: what it starts with, peers coming and going, breaker
+    changes, gaps repaired, dead letters; node/verbose for more. Set
+    zsys_set_logstream (stderr) first if stdout carries your data (CZMQ's
+    default is stdout; a node with gossip sets stderr itself, since
+    CZMQ's zgossip would point it at stdout).
+
     Correlation is automatic: inside a handler, everything the handler
     publishes or calls carries the incoming message's correlation id, and
     the incoming message's id as its causation id.
