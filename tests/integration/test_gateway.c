@@ -96,9 +96,11 @@ s_metric (const char *name)
     return found;
 }
 
-//  Run zmesh --json trace flow with every node as a peer; its records.
-static json_t *
-s_trace (const char *flow, char *line, size_t size)
+//  Run zmesh with every node of the mesh as a peer and up to four more
+//  arguments; its stdout into output, and its exit code.
+static int
+s_zmesh (char *output, size_t size, const char *a, const char *b,
+         const char *c, const char *d)
 {
     const char *names [] = {"user", "order", "inventory", "payment", "gateway"};
     char *argv [20] = {ZMESH};
@@ -110,14 +112,25 @@ s_trace (const char *flow, char *line, size_t size)
         argv [argc++] = "--set";
         argv [argc++] = settings [node];
     }
-    argv [argc++] = "--json";
-    argv [argc++] = "trace";
-    argv [argc++] = (char *) flow;
+    const char *rest [] = {a, b, c, d};
+    for (int index = 0; index < 4 && rest [index]; index++)
+        argv [argc++] = (char *) rest [index];
     argv [argc] = NULL;
     child_t cli = child_spawn (argv);
-    *line = 0;
-    cr_assert (child_read_line (cli.out, line, size, 10000));
-    cr_assert (eq (int, child_reap (&cli, 10000), 0));
+    char line [4096];
+    size_t used = 0;
+    *output = 0;
+    while (child_read_line (cli.out, line, sizeof line, 10000))
+        used += (size_t) snprintf (output + used, size - used, "%s", line);
+    return child_reap (&cli, 10000);
+}
+
+//  Run zmesh --json trace flow with every node as a peer; its records.
+static json_t *
+s_trace (const char *flow, char *line, size_t size)
+{
+    cr_assert (eq (int, s_zmesh (line, size, "--json", "trace", flow, NULL),
+                   0));
     json_t *records = json_loads (line, 0, NULL);
     cr_assert (records != NULL && json_typeof (records) == JSON_ARRAY, "%s",
                line);
@@ -245,6 +258,26 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
 
     s_trace_shows_the_flow (flow);
 
+    //  The other verbs, against the demo mesh
+    static char output [16384];
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "status", NULL, NULL,
+                                 NULL), 0), "%s", output);
+    int up = 0;
+    for (const char *at = output; (at = strstr (at, " up ")); at++)
+        up++;
+    cr_assert (eq (int, up, 5), "%s", output);
+    char request [128];
+    snprintf (request, sizeof request, "{\"id\": \"%s\"}", user_id);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", "user",
+                                 "user.get", request), 0));
+    cr_assert (strstr (output, "\"Ada\"") != NULL, "%s", output);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "dlq", "list", "order",
+                                 NULL), 0));
+    cr_assert (eq (str, output, "[]\n"));
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "publish", "user",
+                                 "user.noted", "{\"n\": 1}"), 0));
+    cr_assert (strstr (output, "\"seq\"") != NULL, "%s", output);
+
     http_t metrics = http_request (http_port, "GET", "/metrics", NULL, NULL);
     cr_assert (eq (int, metrics.status, 200));
     cr_assert (eq (int, s_metric ("zmesh_calls_total"), 1), "listed");
@@ -278,7 +311,12 @@ Test (gateway, bad_requests_get_clear_errors)
         {"GET", "/users/nobody", NULL, 400, "user id"},
         {"GET", "/nowhere", NULL, 404, "no such route"},
         {"DELETE", "/users", NULL, 405, "no such route"},
+        {"POST", "/users", NULL, 413, "64 KiB"},     //  Body below
     };
+    static char oversize [70000];
+    memset (oversize, ' ', sizeof oversize - 1);
+    memcpy (oversize, "{\"name\": \"", 10);
+    cases [sizeof cases / sizeof cases [0] - 1].body = oversize;
     for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
         http_t response = http_request (http_port, cases [index].method, cases [index].path,
                                     cases [index].body, NULL);
@@ -384,6 +422,16 @@ Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
     cr_assert (eq (int, lines, 5));
     for (int node = 0; node < 5; node++)
         cr_assert (kill (pids [node], 0) != 0, "%s still runs", names [node]);
+    //  The deployment recipe's mesh file reads, and gives this host
+    //  (not one of its 10.0.0.x hosts) nothing
+    char *recipe [] = {ZMESH, "--run", run, "up",
+                       SOURCE_DIR "/deploy/mesh.zpl", NULL};
+    cli = child_spawn (recipe);
+    lines = 0;
+    while (child_read_line (cli.out, line, sizeof line, 5000))
+        lines++;
+    cr_assert (eq (int, child_reap (&cli, 5000), 1));
+    cr_assert (eq (int, lines, 0), "started nothing");
     char *bad [] = {ZMESH, "up", "/nonexistent/mesh.zpl", NULL};
     cli = child_spawn (bad);
     while (child_read_line (cli.out, line, sizeof line, 5000))
