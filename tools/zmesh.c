@@ -480,6 +480,9 @@ s_start_node (zconfig_t *mesh, zconfig_t *node, const char *programs,
         dup2 (none, STDIN_FILENO);
         dup2 (out, STDOUT_FILENO);
         dup2 (out, STDERR_FILENO);
+        //  Nothing else of ours: a pipe we inherited would stay open in a
+        //  node that outlives us
+        close_range (3, ~0U, 0);
         execv (program, argv);
         _exit (127);
     }
@@ -516,6 +519,23 @@ s_start_node (zconfig_t *mesh, zconfig_t *node, const char *programs,
     return 0;
 }
 
+//  True while pid runs: not gone, and not a zombie that nobody reaps yet
+//  (a node outlives the zmesh up that started it; its new parent reaps).
+static bool
+s_alive (pid_t pid)
+{
+    char path [64], stat [256] = "";
+    snprintf (path, sizeof path, "/proc/%ld/stat", (long) pid);
+    FILE *file = fopen (path, "r");
+    size_t got = file ? fread (stat, 1, sizeof stat - 1, file) : 0;
+    if (file)
+        fclose (file);
+    stat [got] = 0;
+    const char *state = strrchr (stat, ')');
+    return got && state && state [1] == ' ' && state [2] != 'Z'
+        && state [2] != 'X';
+}
+
 //  Stop the node whose pid file is dir/name.pid: SIGTERM, and SIGKILL
 //  after 10 s. Returns true if it was running.
 static bool
@@ -528,11 +548,11 @@ s_stop_node (const char *dir, const char *name)
     if (!pid)
         return false;
     kill (pid, SIGTERM);
-    for (int tick = 0; tick < 100 && kill (pid, 0) == 0; tick++) {
+    for (int tick = 0; tick < 100 && s_alive (pid); tick++) {
         waitpid (pid, NULL, WNOHANG);     //  Our own child, if up just ran
         usleep (100000);
     }
-    if (kill (pid, 0) == 0) {
+    if (s_alive (pid)) {
         fprintf (stderr, "zmesh: down: %s did not stop; killed\n", name);
         kill (pid, SIGKILL);
     }

@@ -38,7 +38,10 @@ static child_t
 s_spawn (char *const argv [], bool pipe_err)
 {
     int out [2], err [2] = {-1, -1};
-    cr_assert (pipe (out) == 0 && (!pipe_err || pipe (err) == 0));
+    //  Close-on-exec, so that the child keeps only the ends it is given:
+    //  a stray copy would keep the pipe open in whatever it starts
+    cr_assert (pipe2 (out, O_CLOEXEC) == 0
+               && (!pipe_err || pipe2 (err, O_CLOEXEC) == 0));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_adddup2 (&actions, out [1], 1);

@@ -44,12 +44,34 @@ s_run (const char *format, ...)
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+static char recipe [64];         //  The recipe test's directory, or ""
+
+//  Stop what zmesh up started on each host of the recipe (zmesh down).
+static void
+s_recipe_down (void)
+{
+    for (int host = 1; *recipe && host <= HOSTS; host++) {
+        char run [128];
+        snprintf (run, sizeof run, "%s/run-%d", recipe, host);
+        char *argv [] = {ZMESH, "--run", run, "down", NULL};
+        child_t down = child_spawn (argv);
+        char line [256];
+        while (child_read_line (down.out, line, sizeof line, 30000))
+            ;
+        child_reap (&down, 30000);
+    }
+}
+
 static void
 s_teardown (void)
 {
     //  On a failed assertion the test body is gone mid-way: stop what it
     //  started here, before the namespaces go.
     zmesh_node_destroy (&client);
+    s_recipe_down ();
+    if (*recipe)
+        child_dir_remove (recipe);
+    *recipe = 0;
     child_cleanup ();
     if (!created)
         return;
@@ -370,4 +392,111 @@ Test (hosts, the_demo_mesh_spread_over_hosts_takes_orders_over_http)
     char command [128];
     snprintf (command, sizeof command, "rm -rf /tmp/%s-*", prefix);
     cr_assert (system (command) == 0);
+}
+
+//  docs/deploy.md's recipe, as written: deploy/mesh.zpl on three hosts
+//  with a key per node, brought up with zmesh up on each host (which finds
+//  its nodes by its own address). The file is the recipe's, with its
+//  addresses (10.0.0.N) and paths (/etc, /var/lib, /run, /usr/local/bin)
+//  moved into this suite's namespaces and directory.
+Test (hosts, the_deployment_recipe_runs_on_three_hosts)
+{
+    s_need_hosts ();
+    child_dir_make (recipe, "recipe");
+    char keys [128], path [160];
+    snprintf (keys, sizeof keys, "%s/keys", recipe);
+    const char *names [] = {"user", "gateway", "order", "inventory",
+                            "payment"};
+    for (int index = 0; index < 5; index++) {
+        char *argv [] = {ZMESH, "keygen", (char *) names [index], keys, NULL};
+        child_t keygen = child_spawn (argv);
+        char line [256];
+        while (child_read_line (keygen.out, line, sizeof line, 5000))
+            ;
+        cr_assert (eq (int, child_reap (&keygen, 5000), 0));
+    }
+    //  The recipe's file, moved
+    FILE *in = fopen (SOURCE_DIR "/deploy/mesh.zpl", "r");
+    snprintf (path, sizeof path, "%s/mesh.zpl", recipe);
+    FILE *out = fopen (path, "w");
+    cr_assert (in && out);
+    char line [512];
+    struct {
+        const char *from;
+        char to [160];
+    } moves [] = {{"10.0.0.", SUBNET}, {"/etc/zmesh/keys", ""},
+                  {"/var/lib/zmesh", ""}, {"/usr/local/bin", NODES_DIR},
+                  {"/run/zmesh", ""}};
+    snprintf (moves [1].to, sizeof moves [1].to, "%s", keys);
+    snprintf (moves [2].to, sizeof moves [2].to, "%s/data", recipe);
+    snprintf (moves [4].to, sizeof moves [4].to, "%s/run", recipe);
+    while (fgets (line, sizeof line, in)) {
+        char moved [1024] = "";
+        size_t used = 0;
+        for (const char *at = line; *at && used + 1 < sizeof moved;) {
+            size_t which = 0;
+            while (which < 5 && strncmp (at, moves [which].from,
+                                         strlen (moves [which].from)))
+                which++;
+            if (which < 5) {
+                used += (size_t) snprintf (moved + used, sizeof moved - used,
+                                           "%s", moves [which].to);
+                at += strlen (moves [which].from);
+            }
+            else {
+                moved [used++] = *at++;
+                moved [used] = 0;
+            }
+        }
+        fputs (moved, out);
+    }
+    fclose (in);
+    fclose (out);
+
+    //  zmesh up on each host: two nodes on a, one on b, two on c
+    int expected [] = {2, 1, 2};
+    for (int host = 1; host <= HOSTS; host++) {
+        char ns [32], run [128];
+        snprintf (ns, sizeof ns, "%sh%d", prefix, host);
+        snprintf (run, sizeof run, "%s/run-%d", recipe, host);
+        char *argv [] = {"/usr/sbin/ip", "netns", "exec", ns, ZMESH, "--run",
+                         run, "up", path, NULL};
+        child_t up = child_spawn (argv);
+        int started = 0;
+        while (child_read_line (up.out, line, sizeof line, 30000))
+            started += strstr (line, "zmesh: up: ") != NULL;
+        cr_assert (eq (int, child_reap (&up, 30000), 0), "up on host %d",
+                   host);
+        cr_assert (eq (int, started, expected [host - 1]), "host %d", host);
+    }
+    //  An order through the gateway on host a, from host c
+    s_join (3);
+    http_t user = http_request_to (SUBNET "1", 8080, "POST", "/users",
+                                   "{\"name\": \"Ada\", \"email\": "
+                                   "\"ada@example.org\"}", NULL);
+    cr_assert (eq (int, user.status, 201));
+    char body [256];
+    snprintf (body, sizeof body, "{\"userId\": \"%s\", \"items\": "
+              "[{\"productId\": \"p-1\", \"quantity\": 1, \"price\": 99}]}",
+              s_text (&user, "id"));
+    http_t order = http_request_to (SUBNET "1", 8080, "POST", "/orders", body,
+                                    NULL);
+    cr_assert (eq (int, order.status, 201));
+    char where [128];
+    snprintf (where, sizeof where, "/orders/%s", s_text (&order, "id"));
+    http_t state = {0};
+    int64_t deadline = zclock_mono () + 20000;
+    while (zclock_mono () < deadline) {
+        json_decref (state.body);
+        state = http_request_to (SUBNET "1", 8080, "GET", where, NULL, NULL);
+        if (streq (s_text (&state, "status"), "paid"))
+            break;
+        zclock_sleep (100);
+    }
+    cr_assert (eq (str, (char *) s_text (&state, "status"), "paid"),
+               "the order crossed three hosts, every link over CURVE");
+    json_decref (user.body);
+    json_decref (order.body);
+    json_decref (state.body);
+    s_recipe_down ();
 }
