@@ -354,6 +354,17 @@ s_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     memcpy (record->peer, peer, length);
     record->peer [length] = 0;
     s_status_name (rc, record->status, sizeof record->status);
+    if (self->config.verbose) {
+        //  node/verbose: every record of the flows, one line each
+        char cid [ZMESH_UUID_STR_LEN + 1];
+        zmesh_uuid_unparse (&record->correlation, cid);
+        zsys_debug ("node %s: %s %s%s%s, %s, %" PRIu64 " us, cid %.8s",
+                    self->config.name, zmesh__trace_what_name (what),
+                    record->name,
+                    !*record->peer ? ""
+                    : what == ZMESH_TRACE_MADE ? " -> " : " <- ",
+                    record->peer, record->status, latency_us, cid);
+    }
     if (!self->tap || (what != ZMESH_TRACE_MADE && what != ZMESH_TRACE_SERVED))
         return;
     json_t *json = zmesh__trace_json (record, self->config.name);

@@ -87,6 +87,7 @@ s_usage (const service_t *service, FILE *out)
              "  -s, --set PATH=VALUE  one setting, over the file's; "
              "repeatable\n"
              "  -n, --name NAME       the node's name (default %s)\n"
+             "  -v, --verbose         log every event and call (node/verbose)\n"
              "  -h, --help            this text\n"
              "  -V, --version         the zmesh version\n\n"
              "Prints \"events=<endpoint> calls=<endpoint>\" once it is up, "
@@ -101,6 +102,7 @@ service_main (const service_t *service, int argc, char *argv [])
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"name", required_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -115,7 +117,7 @@ service_main (const service_t *service, int argc, char *argv [])
                 return 2;
             }
     int option;
-    while ((option = getopt_long (argc, argv, "c:s:n:hV", longs, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:s:n:vhV", longs, NULL)) != -1) {
         switch (option) {
             case 'c':
                 break;
@@ -125,6 +127,9 @@ service_main (const service_t *service, int argc, char *argv [])
                              service->name, detail.text);
                     return 2;
                 }
+                break;
+            case 'v':
+                config.verbose = true;
                 break;
             case 'n':
                 snprintf (config.name, sizeof config.name, "%s", optarg);
