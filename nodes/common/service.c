@@ -160,7 +160,10 @@ service_main (const service_t *service, int argc, char *argv [])
         return 1;
     }
     void *state = NULL;
-    if (service->attach (node, &config, &state) != ZMESH_OK) {
+    bool stored = zmesh_node_store (node) != NULL;
+    if (!stored)
+        zsys_error ("%s: set node/data: %s", service->name, service->stored);
+    if (!stored || service->attach (node, &config, &state) != ZMESH_OK) {
         fprintf (stderr, "zmesh-%s: cannot start the service\n",
                  service->name);
         zmesh_node_destroy (&node);

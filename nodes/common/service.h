@@ -13,6 +13,8 @@
 typedef struct {
     const char *name;           //  Default node name, e.g. "order"
     const char *summary;        //  One line for --help
+    const char *stored;         //  Why it needs node/data, e.g. "users are
+                                //  kept in the store": checked before attach
     zmesh_err_t (*attach) (zmesh_node_t *node,
                            const zmesh_node_config_t *config, void **state_p);
     void (*detach) (void **state_p);

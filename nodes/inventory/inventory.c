@@ -152,10 +152,6 @@ static zmesh_err_t
 s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
           void **state_p)
 {
-    if (!zmesh_node_store (node)) {
-        zsys_error ("inventory: set node/data: stock is kept in the store");
-        return ZMESH_ERR_INVALID;
-    }
     s_stock_t *stock = calloc (1, sizeof *stock);
     stock->initial = strtoll (zmesh_node_config_service (config, "stock",
                                                          "100"), NULL, 10);
@@ -185,6 +181,7 @@ s_detach (void **state_p)
 
 const service_t inventory_service = {
     .name = "inventory",
+    .stored = "stock is kept in the store",
     .summary = "The inventory service of the zmesh demo: reserves stock for "
                "placed orders, releases it for cancelled ones.",
     .attach = s_attach,

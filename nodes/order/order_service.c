@@ -309,10 +309,6 @@ s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
           void **state_p)
 {
     (void) config;
-    if (!zmesh_node_store (node)) {
-        zsys_error ("order: set node/data: orders are kept in the store");
-        return ZMESH_ERR_INVALID;
-    }
     zmesh_rand_t *rand = zmesh_rand_new ();
     if (!rand)
         return ZMESH_ERR_NOMEM;
@@ -333,6 +329,7 @@ s_detach (void **state_p)
 
 const service_t order_service = {
     .name = "order",
+    .stored = "orders are kept in the store",
     .summary = "The order service of the zmesh demo: order.create, order.get; "
                "follows inventory and payment.",
     .attach = s_attach,

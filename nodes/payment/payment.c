@@ -68,10 +68,6 @@ static zmesh_err_t
 s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
           void **state_p)
 {
-    if (!zmesh_node_store (node)) {
-        zsys_error ("payment: set node/data: charges are kept in the store");
-        return ZMESH_ERR_INVALID;
-    }
     s_settings_t *settings = calloc (1, sizeof *settings);
     settings->latency_ms = (int) strtol (
         zmesh_node_config_service (config, "latency_ms", "0"), NULL, 10);
@@ -93,6 +89,7 @@ s_detach (void **state_p)
 
 const service_t payment_service = {
     .name = "payment",
+    .stored = "charges are kept in the store",
     .summary = "The payment service of the zmesh demo: charges reserved "
                "orders (simulated).",
     .attach = s_attach,

@@ -87,10 +87,6 @@ s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
           void **state_p)
 {
     (void) config;
-    if (!zmesh_node_store (node)) {
-        zsys_error ("user: set node/data: users are kept in the store");
-        return ZMESH_ERR_INVALID;
-    }
     zmesh_rand_t *rand = zmesh_rand_new ();
     if (!rand)
         return ZMESH_ERR_NOMEM;
@@ -109,6 +105,7 @@ s_detach (void **state_p)
 
 const service_t user_service = {
     .name = "user",
+    .stored = "users are kept in the store",
     .summary = "The user service of the zmesh demo: user.create, user.get.",
     .attach = s_attach,
     .detach = s_detach};
