@@ -95,11 +95,11 @@ s_load_keys (zhashx_t *keys, const char *dir, zmesh_detail_t *detail)
     return rc;
 }
 
-zmesh_security_t *
-zmesh__security_new (const zmesh_node_config_t *config,
-                     zmesh_detail_t *detail)
+//  The key pair and the allowed keys of config, without the ZAP handler:
+//  all a client needs. Security off: an object without a certificate.
+static zmesh_security_t *
+s_load (const zmesh_node_config_t *config, zmesh_detail_t *detail)
 {
-    assert (config);
     zmesh_security_t *self = zmesh__calloc (1, sizeof *self);
     if (!self) {
         zmesh__detail (detail, "out of memory");
@@ -108,12 +108,7 @@ zmesh__security_new (const zmesh_node_config_t *config,
     if (!*config->security_cert)
         return self;
     zmesh_err_t rc = ZMESH_OK;
-    if (*config->gossip_bind || config->seed_count) {
-        zmesh__detail (detail, "security/cert: gossip is not secured yet; "
-                       "with security on, name the peers in the config");
-        rc = ZMESH_ERR_CONFIG;
-    }
-    else if (!*config->security_keys) {
+    if (!*config->security_keys) {
         zmesh__detail (detail, "security/cert wants security/keys: the "
                        "directory of the public keys that may connect");
         rc = ZMESH_ERR_CONFIG;
@@ -135,11 +130,30 @@ zmesh__security_new (const zmesh_node_config_t *config,
                                        detail)
                         : ZMESH_ERR_NOMEM;
     }
-    if (rc == ZMESH_OK)
-        rc = s_zauth_take (config->security_keys, detail);
-    self->has_zauth = rc == ZMESH_OK;
     if (rc != ZMESH_OK)
         zmesh__security_destroy (&self);
+    return self;
+}
+
+zmesh_security_t *
+zmesh__security_new (const zmesh_node_config_t *config,
+                     zmesh_detail_t *detail)
+{
+    assert (config);
+    if (*config->security_cert
+        && (*config->gossip_bind || config->seed_count)) {
+        zmesh__detail (detail, "security/cert: gossip is not secured yet; "
+                       "with security on, name the peers in the config");
+        return NULL;
+    }
+    zmesh_security_t *self = s_load (config, detail);
+    if (self && self->cert) {
+        //  The ZAP handler, before the node binds anything
+        self->has_zauth = s_zauth_take (config->security_keys, detail)
+                          == ZMESH_OK;
+        if (!self->has_zauth)
+            zmesh__security_destroy (&self);
+    }
     return self;
 }
 
@@ -248,28 +262,10 @@ zmesh_security_client (const zmesh_node_config_t *config, zsock_t *socket,
                        const char *name, zmesh_detail_t *detail)
 {
     assert (config && socket && name);
-    if (!*config->security_cert)
-        return ZMESH_OK;
-    char secret [ZMESH_ENDPOINT_MAX + 16];
-    snprintf (secret, sizeof secret, "%s_secret", config->security_cert);
-    zcert_t *cert = zcert_load (secret);
-    zhashx_t *keys = zhashx_new ();
-    zhashx_set_duplicator (keys, (zhashx_duplicator_fn *) strdup);
-    zhashx_set_destructor (keys, (zhashx_destructor_fn *) zstr_free);
-    zmesh_err_t rc = cert ? s_load_keys (keys, config->security_keys, detail)
-                          : ZMESH_ERR_CONFIG;
-    if (!cert)
-        zmesh__detail (detail, "security/cert: cannot read %s", secret);
-    const char *key = rc == ZMESH_OK ? zhashx_lookup (keys, name) : NULL;
-    if (rc == ZMESH_OK && !key) {
-        zmesh__detail (detail, "security/keys has no key for %s", name);
-        rc = ZMESH_ERR_CONFIG;
-    }
-    if (rc == ZMESH_OK) {
-        zcert_apply (cert, socket);
-        zsock_set_curve_serverkey (socket, key);
-    }
-    zhashx_destroy (&keys);
-    zcert_destroy (&cert);
+    zmesh_security_t *self = s_load (config, detail);
+    if (!self)
+        return ZMESH_ERR_CONFIG;
+    zmesh_err_t rc = zmesh__security_client (self, socket, name, NULL, detail);
+    zmesh__security_destroy (&self);
     return rc;
 }
