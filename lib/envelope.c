@@ -2,14 +2,14 @@
 
     The envelope is a msgpack map keyed by small unsigned integers; the
     keys, types and rules are those of proto/envelope.md, section "Fields".
-    Decoding never trusts the input: lengths are checked before msgpack-c
-    allocates anything, every field is type- and range-checked, and all
-    that survives is copied out of the msgpack zone before it is freed.
+    Both directions work on the frame's bytes directly: the encoder
+    writes the canonical form into the frame it sends, and the decoder,
+    which never trusts its input, bounds-checks the whole frame before it
+    reads each field once, type- and range-checking it into the envelope.
 
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
-#include <msgpack.h>
 
 //  Field keys on the wire. Append only: a key, once given, keeps its
 //  meaning forever.
@@ -533,52 +533,98 @@ zmesh_kind_name (zmesh_kind_t kind)
 //  ---------------------------------------------------------------------
 //  Encoding
 
-//  A growable output buffer: small envelopes never leave the stack.
+//  The canonical form is written straight to its frame: one pass counts
+//  the bytes (out NULL), a second writes them.
 typedef struct {
-    uint8_t *data;              //  stack, or heap once outgrown
-    size_t size;                //  Bytes written
-    size_t capacity;            //  Bytes available at data
-    bool nomem;                 //  A write could not grow the buffer
-    uint8_t stack [1024];       //  First home of the output
-} s_writer_t;
+    uint8_t *out;               //  Where to write, or NULL to count only
+    size_t size;                //  Bytes written (or counted)
+} s_packer_t;
 
-static int
-s_writer_write (void *data, const char *buffer, size_t length)
+static void
+s_put (s_packer_t *packer, const void *data, size_t size)
 {
-    s_writer_t *writer = data;
-    if (writer->capacity - writer->size < length) {
-        size_t capacity = writer->capacity * 2;
-        while (capacity - writer->size < length)
-            capacity *= 2;
-        uint8_t *grown = zmesh__alloc (capacity);
-        if (!grown) {
-            writer->nomem = true;
-            return -1;
-        }
-        memcpy (grown, writer->data, writer->size);
-        if (writer->data != writer->stack)
-            zmesh__free (writer->data);
-        writer->data = grown;
-        writer->capacity = capacity;
-    }
-    memcpy (writer->data + writer->size, buffer, length);
-    writer->size += length;
-    return 0;
+    if (packer->out)
+        memcpy (packer->out + packer->size, data, size);
+    packer->size += size;
+}
+
+//  A lead byte followed by value in width big-endian bytes (0 to 8).
+static void
+s_put_head (s_packer_t *packer, uint8_t lead, uint64_t value, int width)
+{
+    uint8_t head [9] = {lead};
+    for (int index = width; index > 0; index--, value >>= 8)
+        head [index] = (uint8_t) value;
+    s_put (packer, head, (size_t) width + 1);
+}
+
+//  The shortest form of each, as MessagePack's specification asks.
+static void
+s_put_uint (s_packer_t *packer, uint64_t value)
+{
+    if (value < 0x80)
+        s_put_head (packer, (uint8_t) value, 0, 0);
+    else if (value <= UINT8_MAX)
+        s_put_head (packer, 0xcc, value, 1);
+    else if (value <= UINT16_MAX)
+        s_put_head (packer, 0xcd, value, 2);
+    else if (value <= UINT32_MAX)
+        s_put_head (packer, 0xce, value, 4);
+    else
+        s_put_head (packer, 0xcf, value, 8);
 }
 
 static void
-s_pack_str (msgpack_packer *packer, const char *string)
+s_put_int (s_packer_t *packer, int64_t value)
+{
+    if (value >= 0)
+        s_put_uint (packer, (uint64_t) value);
+    else if (value >= -32)
+        s_put_head (packer, (uint8_t) value, 0, 0);
+    else if (value >= INT8_MIN)
+        s_put_head (packer, 0xd0, (uint64_t) value, 1);
+    else if (value >= INT16_MIN)
+        s_put_head (packer, 0xd1, (uint64_t) value, 2);
+    else if (value >= INT32_MIN)
+        s_put_head (packer, 0xd2, (uint64_t) value, 4);
+    else
+        s_put_head (packer, 0xd3, (uint64_t) value, 8);
+}
+
+static void
+s_put_str (s_packer_t *packer, const char *string)
 {
     size_t length = strlen (string);
-    msgpack_pack_str (packer, length);
-    msgpack_pack_str_body (packer, string, length);
+    if (length < 32)
+        s_put_head (packer, (uint8_t) (0xa0 | length), 0, 0);
+    else if (length <= UINT8_MAX)
+        s_put_head (packer, 0xd9, length, 1);
+    else if (length <= UINT16_MAX)
+        s_put_head (packer, 0xda, length, 2);
+    else
+        s_put_head (packer, 0xdb, length, 4);
+    s_put (packer, string, length);
 }
 
 static void
-s_pack_bin (msgpack_packer *packer, const void *data, size_t size)
+s_put_bin (s_packer_t *packer, const void *data, size_t size)
 {
-    msgpack_pack_bin (packer, size);
-    msgpack_pack_bin_body (packer, data, size);
+    if (size <= UINT8_MAX)
+        s_put_head (packer, 0xc4, size, 1);
+    else if (size <= UINT16_MAX)
+        s_put_head (packer, 0xc5, size, 2);
+    else
+        s_put_head (packer, 0xc6, size, 4);
+    s_put (packer, data, size);
+}
+
+static void
+s_put_map (s_packer_t *packer, size_t entries)
+{
+    if (entries < 16)
+        s_put_head (packer, (uint8_t) (0x80 | entries), 0, 0);
+    else
+        s_put_head (packer, 0xde, entries, 2);      //  At most 15 + 32
 }
 
 //  Return the first field that self's kind requires and self lacks, or -1.
@@ -607,87 +653,81 @@ s_missing_field (const zmesh_envelope_t *self)
 
 //  Pack every field self has, in ascending key order (the canonical form).
 static void
-s_pack_fields (const zmesh_envelope_t *self, msgpack_packer *packer)
+s_pack_fields (const zmesh_envelope_t *self, s_packer_t *packer)
 {
     //  Seven fields are always there: version to timestamp less causation.
     size_t fields = 7 + self->has_causation + (self->seq > 0)
                   + self->has_budget + self->has_status
                   + self->has_error_code + (self->error_text != NULL)
                   + (self->header_count > 0) + (self->body_size > 0);
-    msgpack_pack_map (packer, fields);
-    msgpack_pack_uint8 (packer, KEY_VERSION);
-    msgpack_pack_uint8 (packer, ZMESH_ENVELOPE_VERSION);
-    msgpack_pack_uint8 (packer, KEY_KIND);
-    msgpack_pack_uint8 (packer, (uint8_t) self->kind);
-    msgpack_pack_uint8 (packer, KEY_ID);
-    s_pack_bin (packer, self->id.bytes, ZMESH_UUID_SIZE);
-    msgpack_pack_uint8 (packer, KEY_CORRELATION);
-    s_pack_bin (packer, self->correlation.bytes, ZMESH_UUID_SIZE);
+    s_put_map (packer, fields);
+    s_put_uint (packer, KEY_VERSION);
+    s_put_uint (packer, ZMESH_ENVELOPE_VERSION);
+    s_put_uint (packer, KEY_KIND);
+    s_put_uint (packer, self->kind);
+    s_put_uint (packer, KEY_ID);
+    s_put_bin (packer, self->id.bytes, ZMESH_UUID_SIZE);
+    s_put_uint (packer, KEY_CORRELATION);
+    s_put_bin (packer, self->correlation.bytes, ZMESH_UUID_SIZE);
     if (self->has_causation) {
-        msgpack_pack_uint8 (packer, KEY_CAUSATION);
-        s_pack_bin (packer, self->causation.bytes, ZMESH_UUID_SIZE);
+        s_put_uint (packer, KEY_CAUSATION);
+        s_put_bin (packer, self->causation.bytes, ZMESH_UUID_SIZE);
     }
-    msgpack_pack_uint8 (packer, KEY_TYPE);
-    s_pack_str (packer, self->type);
-    msgpack_pack_uint8 (packer, KEY_SOURCE);
-    s_pack_str (packer, self->source);
-    msgpack_pack_uint8 (packer, KEY_TIMESTAMP);
-    msgpack_pack_uint64 (packer, self->timestamp);
+    s_put_uint (packer, KEY_TYPE);
+    s_put_str (packer, self->type);
+    s_put_uint (packer, KEY_SOURCE);
+    s_put_str (packer, self->source);
+    s_put_uint (packer, KEY_TIMESTAMP);
+    s_put_uint (packer, self->timestamp);
     if (self->seq > 0) {
-        msgpack_pack_uint8 (packer, KEY_SEQ);
-        msgpack_pack_uint64 (packer, self->seq);
+        s_put_uint (packer, KEY_SEQ);
+        s_put_uint (packer, self->seq);
     }
     if (self->has_budget) {
-        msgpack_pack_uint8 (packer, KEY_BUDGET);
-        msgpack_pack_uint32 (packer, self->budget_ms);
+        s_put_uint (packer, KEY_BUDGET);
+        s_put_uint (packer, self->budget_ms);
     }
     if (self->has_status) {
-        msgpack_pack_uint8 (packer, KEY_STATUS);
-        msgpack_pack_uint8 (packer, (uint8_t) self->status);
+        s_put_uint (packer, KEY_STATUS);
+        s_put_uint (packer, self->status);
     }
     if (self->has_error_code) {
-        msgpack_pack_uint8 (packer, KEY_ERROR_CODE);
-        msgpack_pack_int64 (packer, self->error_code);
+        s_put_uint (packer, KEY_ERROR_CODE);
+        s_put_int (packer, self->error_code);
     }
     if (self->error_text) {
-        msgpack_pack_uint8 (packer, KEY_ERROR_TEXT);
-        s_pack_str (packer, self->error_text);
+        s_put_uint (packer, KEY_ERROR_TEXT);
+        s_put_str (packer, self->error_text);
     }
     if (self->header_count > 0) {
-        msgpack_pack_uint8 (packer, KEY_HEADERS);
-        msgpack_pack_map (packer, self->header_count);
+        s_put_uint (packer, KEY_HEADERS);
+        s_put_map (packer, self->header_count);
         for (size_t index = 0; index < self->header_count; index++) {
-            s_pack_str (packer, self->headers [index].name);
-            s_pack_str (packer, self->headers [index].value);
+            s_put_str (packer, self->headers [index].name);
+            s_put_str (packer, self->headers [index].value);
         }
     }
     if (self->body_size > 0) {
-        msgpack_pack_uint8 (packer, KEY_BODY);
-        s_pack_bin (packer, self->body, self->body_size);
+        s_put_uint (packer, KEY_BODY);
+        s_put_bin (packer, self->body, self->body_size);
     }
 }
 
-//  Encode self into writer (set up here). Returns ZMESH_OK, a missing
-//  field error or ZMESH_ERR_NOMEM; the caller frees a grown writer's data.
-static zmesh_err_t
-s_encode (const zmesh_envelope_t *self, s_writer_t *writer,
-          zmesh_detail_t *detail)
+//  The size of self encoded, or 0 with detail if a field it needs is
+//  missing.
+static size_t
+s_encoded_size (const zmesh_envelope_t *self, zmesh_detail_t *detail)
 {
-    writer->data = writer->stack;
-    writer->size = 0;
-    writer->capacity = sizeof writer->stack;
-    writer->nomem = false;
     int missing = s_missing_field (self);
     if (missing >= 0) {
         zmesh__detail (detail, "%s envelope lacks field '%s' (key %d)",
                        zmesh_kind_name (self->kind), s_key_names [missing],
                        missing);
-        return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
+        return 0;
     }
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, writer, s_writer_write);
-    s_pack_fields (self, &packer);
-    return writer->nomem ? ZMESH_ERR_NOMEM : ZMESH_OK;
+    s_packer_t counter = {NULL, 0};
+    s_pack_fields (self, &counter);
+    return counter.size;
 }
 
 zmesh_err_t
@@ -695,16 +735,16 @@ zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                        zmesh_detail_t *detail)
 {
     assert (self && frame_p);
-    s_writer_t writer;
-    zmesh_err_t rc = s_encode (self, &writer, detail);
-    zframe_t *frame = rc ? NULL : zframe_new (writer.data, writer.size);
-    if (writer.data != writer.stack)
-        zmesh__free (writer.data);
-    if (rc == ZMESH_OK && !frame)
-        rc = ZMESH_ERR_NOMEM;
-    if (rc == ZMESH_OK)
-        *frame_p = frame;
-    return rc;
+    size_t size = s_encoded_size (self, detail);
+    if (size == 0)
+        return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
+    zframe_t *frame = zframe_new (NULL, size);
+    if (!frame)
+        return ZMESH_ERR_NOMEM;
+    s_packer_t packer = {zframe_data (frame), 0};
+    s_pack_fields (self, &packer);
+    *frame_p = frame;
+    return ZMESH_OK;
 }
 
 zmesh_err_t
@@ -712,20 +752,163 @@ zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
                            zmesh_detail_t *detail)
 {
     assert (self && msg);
-    s_writer_t writer;
-    zmesh_err_t rc = s_encode (self, &writer, detail);
-    if (rc == ZMESH_OK && zmq_msg_init_size (msg, writer.size))
-        rc = ZMESH_ERR_NOMEM;
-    if (rc == ZMESH_OK)
-        memcpy (zmq_msg_data (msg), writer.data, writer.size);
-    if (writer.data != writer.stack)
-        zmesh__free (writer.data);
-    return rc;
+    size_t size = s_encoded_size (self, detail);
+    if (size == 0)
+        return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
+    if (zmq_msg_init_size (msg, size))
+        return ZMESH_ERR_NOMEM;
+    s_packer_t packer = {zmq_msg_data (msg), 0};
+    s_pack_fields (self, &packer);
+    return ZMESH_OK;
 }
 
 
 //  ---------------------------------------------------------------------
 //  Decoding
+//
+//  zmesh__msgpack_check walks the whole frame first, so every length
+//  below is known to fit and nesting is bounded; the decoder then reads
+//  each field once, straight from the frame, into self.
+
+//  What one msgpack value is, by msgpack-c's names for its types.
+typedef enum {
+    VALUE_NIL, VALUE_BOOL, VALUE_UINT, VALUE_NEGATIVE, VALUE_FLOAT32,
+    VALUE_FLOAT64, VALUE_STR, VALUE_BIN, VALUE_ARRAY, VALUE_MAP, VALUE_EXT
+} s_value_type_t;
+
+static const char *s_value_type_names [] = {
+    "nil", "bool", "uint", "negative int", "float32", "float64", "str",
+    "bin", "array", "map", "ext"
+};
+
+typedef struct {
+    s_value_type_t type;
+    uint64_t number;            //  uint; negative int's bits; str, bin and
+                                //  ext length; array and map entries
+    const uint8_t *data;        //  Str, bin: the bytes
+} s_value_t;
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t pos;                 //  Next byte to read
+} s_reader_t;
+
+static uint64_t
+s_take_be (s_reader_t *reader, int width)
+{
+    uint64_t value = 0;
+    for (int index = 0; index < width; index++)
+        value = (value << 8) | reader->data [reader->pos++];
+    return value;
+}
+
+//  Read the head of the next value: all of a scalar, str, bin or ext,
+//  only the header of an array or map (its entries come next).
+static void
+s_read_head (s_reader_t *reader, s_value_t *value)
+{
+    assert (reader->pos < reader->size);
+    uint8_t lead = reader->data [reader->pos++];
+    int width = 0;              //  Bytes of the length or value that follow
+    value->data = NULL;
+    if (lead <= 0x7f) {
+        value->type = VALUE_UINT;
+        value->number = lead;
+        return;
+    }
+    if (lead >= 0xe0) {
+        value->type = VALUE_NEGATIVE;
+        value->number = (uint64_t) (int64_t) (int8_t) lead;
+        return;
+    }
+    if (lead <= 0x9f) {
+        value->type = lead <= 0x8f ? VALUE_MAP : VALUE_ARRAY;
+        value->number = lead & 0x0f;
+        return;
+    }
+    if (lead <= 0xbf) {
+        value->type = VALUE_STR;
+        value->number = lead & 0x1f;
+    }
+    else switch (lead) {
+        case 0xc0: value->type = VALUE_NIL; return;
+        case 0xc2: case 0xc3: value->type = VALUE_BOOL; return;
+        case 0xc4: case 0xc5: case 0xc6:
+            value->type = VALUE_BIN;
+            width = lead == 0xc4 ? 1 : lead == 0xc5 ? 2 : 4;
+            value->number = s_take_be (reader, width);
+            break;
+        case 0xc7: case 0xc8: case 0xc9:
+            value->type = VALUE_EXT;
+            width = lead == 0xc7 ? 1 : lead == 0xc8 ? 2 : 4;
+            value->number = s_take_be (reader, width) + 1;  //  And its type
+            break;
+        case 0xca: case 0xcb:
+            value->type = lead == 0xca ? VALUE_FLOAT32 : VALUE_FLOAT64;
+            reader->pos += lead == 0xca ? 4 : 8;
+            return;
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            value->type = VALUE_UINT;
+            value->number = s_take_be (reader, 1 << (lead - 0xcc));
+            return;
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+            //  msgpack-c, and so this decoder, calls a signed int that
+            //  is not negative a uint.
+            width = 1 << (lead - 0xd0);
+            uint64_t bits = s_take_be (reader, width);
+            int shift = 64 - 8 * width;
+            int64_t number = (int64_t) (bits << shift) >> shift;
+            value->type = number < 0 ? VALUE_NEGATIVE : VALUE_UINT;
+            value->number = (uint64_t) number;
+            return;
+        }
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            value->type = VALUE_EXT;
+            value->number = (1u << (lead - 0xd4)) + 1;
+            break;
+        case 0xd9: case 0xda: case 0xdb:
+            value->type = VALUE_STR;
+            width = lead == 0xd9 ? 1 : lead == 0xda ? 2 : 4;
+            value->number = s_take_be (reader, width);
+            break;
+        case 0xdc: case 0xdd: case 0xde: case 0xdf:
+            value->type = lead <= 0xdd ? VALUE_ARRAY : VALUE_MAP;
+            value->number = s_take_be (reader, lead == 0xdc || lead == 0xde
+                                               ? 2 : 4);
+            return;
+        default:
+            assert (false);     //  0xc1: the check turned it away
+            return;
+    }
+    value->data = reader->data + reader->pos;
+    reader->pos += (size_t) value->number;
+}
+
+//  Step over the next value, entries and all.
+static void
+s_skip (s_reader_t *reader)
+{
+    size_t end = 0;
+    zmesh_err_t rc = zmesh__msgpack_check (reader->data + reader->pos,
+                                           reader->size - reader->pos, &end,
+                                           NULL);
+    assert (rc == ZMESH_OK);
+    (void) rc;
+    reader->pos += end;
+}
+
+//  Read the next value whole: containers are stepped over.
+static void
+s_read (s_reader_t *reader, s_value_t *value)
+{
+    size_t start = reader->pos;
+    s_read_head (reader, value);
+    if (value->type == VALUE_ARRAY || value->type == VALUE_MAP) {
+        reader->pos = start;
+        s_skip (reader);
+    }
+}
 
 //  Reject and say which field; the detail names the field and its key.
 #define FIELD_ERROR(rc, key, ...)                                    \
@@ -737,141 +920,124 @@ zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
         return (rc);                                                 \
     } while (0)
 
-static const char *
-s_type_name (msgpack_object_type type)
-{
-    switch (type) {
-        case MSGPACK_OBJECT_NIL: return "nil";
-        case MSGPACK_OBJECT_BOOLEAN: return "bool";
-        case MSGPACK_OBJECT_POSITIVE_INTEGER: return "uint";
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative int";
-        case MSGPACK_OBJECT_FLOAT32: return "float32";
-        case MSGPACK_OBJECT_FLOAT64: return "float64";
-        case MSGPACK_OBJECT_STR: return "str";
-        case MSGPACK_OBJECT_ARRAY: return "array";
-        case MSGPACK_OBJECT_MAP: return "map";
-        case MSGPACK_OBJECT_BIN: return "bin";
-        case MSGPACK_OBJECT_EXT: return "ext";
-    }
-    return "unknown";
-}
+#define TYPE_NAME(value) s_value_type_names [(value)->type]
 
 static zmesh_err_t
-s_decode_uint (const msgpack_object *value, s_key_t key, uint64_t min,
+s_decode_uint (const s_value_t *value, s_key_t key, uint64_t min,
                uint64_t max, uint64_t *out, zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    if (value->type != VALUE_UINT)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected uint",
-                     s_type_name (value->type));
-    if (value->via.u64 < min || value->via.u64 > max)
+                     TYPE_NAME (value));
+    if (value->number < min || value->number > max)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_VALUE, key,
                      "%" PRIu64 " is outside %" PRIu64 "..%" PRIu64,
-                     value->via.u64, min, max);
-    *out = value->via.u64;
+                     value->number, min, max);
+    *out = value->number;
     return ZMESH_OK;
 }
 
 static zmesh_err_t
-s_decode_uuid (const msgpack_object *value, s_key_t key, zmesh_uuid_t *out,
+s_decode_uuid (const s_value_t *value, s_key_t key, zmesh_uuid_t *out,
                zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_BIN)
+    if (value->type != VALUE_BIN)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected bin",
-                     s_type_name (value->type));
-    if (value->via.bin.size != ZMESH_UUID_SIZE)
+                     TYPE_NAME (value));
+    if (value->number != ZMESH_UUID_SIZE)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_UUID, key,
-                     "bin of %u bytes, expected 16", value->via.bin.size);
-    memcpy (out->bytes, value->via.bin.ptr, ZMESH_UUID_SIZE);
+                     "bin of %" PRIu64 " bytes, expected 16", value->number);
+    memcpy (out->bytes, value->data, ZMESH_UUID_SIZE);
     if (zmesh_uuid_is_nil (out))
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_UUID, key, "the nil UUID");
     return ZMESH_OK;
 }
 
 static zmesh_err_t
-s_decode_name (const msgpack_object *value, s_key_t key, size_t max,
-               char *out, zmesh_detail_t *detail)
+s_decode_name (const s_value_t *value, s_key_t key, size_t max, char *out,
+               zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_STR)
+    if (value->type != VALUE_STR)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected str",
-                     s_type_name (value->type));
-    const msgpack_object_str *str = &value->via.str;
-    if (!s_name_valid (str->ptr, str->size, max))
+                     TYPE_NAME (value));
+    size_t length = (size_t) value->number;
+    if (!s_name_valid ((const char *) value->data, length, max))
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_NAME, key,
-                     "%u bytes, need 1..%zu of [A-Za-z0-9._-]", str->size,
-                     max);
-    memcpy (out, str->ptr, str->size);
-    out [str->size] = 0;
+                     "%zu bytes, need 1..%zu of [A-Za-z0-9._-]", length, max);
+    memcpy (out, value->data, length);
+    out [length] = 0;
     return ZMESH_OK;
 }
 
 static zmesh_err_t
-s_decode_error_code (const msgpack_object *value, int64_t *out,
+s_decode_error_code (const s_value_t *value, int64_t *out,
                      zmesh_detail_t *detail)
 {
-    if (value->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        *out = value->via.i64;
-    else if (value->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        if (value->via.u64 > INT64_MAX)
+    if (value->type == VALUE_NEGATIVE)
+        *out = (int64_t) value->number;
+    else if (value->type == VALUE_UINT) {
+        if (value->number > INT64_MAX)
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_VALUE, KEY_ERROR_CODE,
-                         "%" PRIu64 " does not fit in int64", value->via.u64);
-        *out = (int64_t) value->via.u64;
+                         "%" PRIu64 " does not fit in int64", value->number);
+        *out = (int64_t) value->number;
     }
     else
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_ERROR_CODE,
-                     "%s, expected int", s_type_name (value->type));
+                     "%s, expected int", TYPE_NAME (value));
     return ZMESH_OK;
 }
 
 static zmesh_err_t
-s_decode_error_text (zmesh_envelope_t *self, const msgpack_object *value,
+s_decode_error_text (zmesh_envelope_t *self, const s_value_t *value,
                      zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_STR)
+    if (value->type != VALUE_STR)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_ERROR_TEXT,
-                     "%s, expected str", s_type_name (value->type));
-    const msgpack_object_str *str = &value->via.str;
-    if (!s_text_valid (str->ptr, str->size))
+                     "%s, expected str", TYPE_NAME (value));
+    size_t length = (size_t) value->number;
+    if (!s_text_valid ((const char *) value->data, length))
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_TEXT, KEY_ERROR_TEXT,
-                     "%u bytes, need at most %d and no NUL", str->size,
+                     "%zu bytes, need at most %d and no NUL", length,
                      ZMESH_ENVELOPE_TEXT_MAX);
-    return s_set_error_text (self, str->ptr, str->size);
+    return s_set_error_text (self, (const char *) value->data, length);
 }
 
+//  The headers map, whose head is read; reads its entries.
 static zmesh_err_t
-s_decode_headers (zmesh_envelope_t *self, const msgpack_object *value,
-                  zmesh_detail_t *detail)
+s_decode_headers (zmesh_envelope_t *self, s_reader_t *reader,
+                  const s_value_t *value, zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_MAP)
+    if (value->type != VALUE_MAP)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_HEADERS,
-                     "%s, expected map", s_type_name (value->type));
-    if (value->via.map.size > ZMESH_ENVELOPE_HEADERS_MAX)
+                     "%s, expected map", TYPE_NAME (value));
+    if (value->number > ZMESH_ENVELOPE_HEADERS_MAX)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_TOO_MANY_HEADERS, KEY_HEADERS,
-                     "%u entries, at most %d", value->via.map.size,
+                     "%" PRIu64 " entries, at most %d", value->number,
                      ZMESH_ENVELOPE_HEADERS_MAX);
-    for (uint32_t index = 0; index < value->via.map.size; index++) {
-        const msgpack_object *name = &value->via.map.ptr [index].key;
-        const msgpack_object *text = &value->via.map.ptr [index].val;
-        if (name->type != MSGPACK_OBJECT_STR || text->type != MSGPACK_OBJECT_STR)
+    for (unsigned index = 0; index < value->number; index++) {
+        s_value_t name, text;
+        s_read (reader, &name);
+        s_read (reader, &text);
+        if (name.type != VALUE_STR || text.type != VALUE_STR)
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
                          "entry %u is %s => %s, expected str => str", index,
-                         s_type_name (name->type), s_type_name (text->type));
-        const msgpack_object_str *n = &name->via.str;
-        const msgpack_object_str *v = &text->via.str;
-        if (!s_name_valid (n->ptr, n->size, ZMESH_ENVELOPE_HEADER_NAME_MAX))
+                         TYPE_NAME (&name), TYPE_NAME (&text));
+        const char *n = (const char *) name.data, *v = (const char *) text.data;
+        size_t n_size = (size_t) name.number, v_size = (size_t) text.number;
+        if (!s_name_valid (n, n_size, ZMESH_ENVELOPE_HEADER_NAME_MAX))
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
-                         "entry %u: name of %u bytes, need 1..%d of "
-                         "[A-Za-z0-9._-]", index, n->size,
+                         "entry %u: name of %zu bytes, need 1..%d of "
+                         "[A-Za-z0-9._-]", index, n_size,
                          ZMESH_ENVELOPE_HEADER_NAME_MAX);
-        if (!s_text_valid (v->ptr, v->size))
+        if (!s_text_valid (v, v_size))
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
-                         "entry %u: value of %u bytes, need at most %d and "
-                         "no NUL", index, v->size, ZMESH_ENVELOPE_TEXT_MAX);
-        if (s_find_header (self, n->ptr, n->size))
+                         "entry %u: value of %zu bytes, need at most %d and "
+                         "no NUL", index, v_size, ZMESH_ENVELOPE_TEXT_MAX);
+        if (s_find_header (self, n, n_size))
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
                          "entry %u repeats the name '%.*s'", index,
-                         (int) n->size, n->ptr);
-        zmesh_err_t rc = s_append_header (self, n->ptr, n->size, v->ptr,
-                                          v->size);
+                         (int) n_size, n);
+        zmesh_err_t rc = s_append_header (self, n, n_size, v, v_size);
         if (rc)
             return rc;
     }
@@ -879,36 +1045,39 @@ s_decode_headers (zmesh_envelope_t *self, const msgpack_object *value,
 }
 
 static zmesh_err_t
-s_decode_body (zmesh_envelope_t *self, const msgpack_object *value,
+s_decode_body (zmesh_envelope_t *self, const s_value_t *value,
                zmesh_detail_t *detail)
 {
-    if (value->type != MSGPACK_OBJECT_BIN)
+    if (value->type != VALUE_BIN)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_BODY,
-                     "%s, expected bin", s_type_name (value->type));
-    const msgpack_object_bin *bin = &value->via.bin;
-    if (bin->size > ZMESH_ENVELOPE_BODY_MAX)
+                     "%s, expected bin", TYPE_NAME (value));
+    size_t size = (size_t) value->number;
+    if (size > ZMESH_ENVELOPE_BODY_MAX)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE, KEY_BODY,
-                     "%u bytes, at most %d", bin->size,
-                     ZMESH_ENVELOPE_BODY_MAX);
-    if (!s_body_valid ((const uint8_t *) bin->ptr, bin->size))
+                     "%zu bytes, at most %d", size, ZMESH_ENVELOPE_BODY_MAX);
+    if (!s_body_valid (value->data, size))
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_BODY, KEY_BODY,
-                     "%u bytes that are not exactly one msgpack value",
-                     bin->size);
-    return s_store_body (self, bin->ptr, bin->size);
+                     "%zu bytes that are not exactly one msgpack value", size);
+    return s_store_body (self, value->data, size);
 }
 
-//  Decode one known field into self.
+//  Read the value of one known field into self.
 static zmesh_err_t
-s_decode_field (zmesh_envelope_t *self, s_key_t key,
-                const msgpack_object *value, zmesh_detail_t *detail)
+s_decode_field (zmesh_envelope_t *self, s_key_t key, s_reader_t *reader,
+                zmesh_detail_t *detail)
 {
+    s_value_t value;
+    if (key == KEY_HEADERS)
+        s_read_head (reader, &value);   //  Its entries are read below
+    else
+        s_read (reader, &value);
     uint64_t number = 0;
     zmesh_err_t rc = ZMESH_OK;
     switch (key) {
         case KEY_VERSION:
             break;              //  Checked before any other field
         case KEY_KIND:
-            rc = s_decode_uint (value, key, 0, UINT64_MAX, &number, detail);
+            rc = s_decode_uint (&value, key, 0, UINT64_MAX, &number, detail);
             if (rc == ZMESH_OK && (number < ZMESH_KIND_EVENT
                                    || number > ZMESH_KIND_REPLY))
                 FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_KIND, key,
@@ -916,53 +1085,54 @@ s_decode_field (zmesh_envelope_t *self, s_key_t key,
             self->kind = (zmesh_kind_t) number;
             break;
         case KEY_ID:
-            rc = s_decode_uuid (value, key, &self->id, detail);
+            rc = s_decode_uuid (&value, key, &self->id, detail);
             break;
         case KEY_CORRELATION:
-            rc = s_decode_uuid (value, key, &self->correlation, detail);
+            rc = s_decode_uuid (&value, key, &self->correlation, detail);
             break;
         case KEY_CAUSATION:
-            rc = s_decode_uuid (value, key, &self->causation, detail);
+            rc = s_decode_uuid (&value, key, &self->causation, detail);
             self->has_causation = rc == ZMESH_OK;
             break;
         case KEY_TYPE:
-            rc = s_decode_name (value, key, ZMESH_ENVELOPE_TYPE_MAX,
+            rc = s_decode_name (&value, key, ZMESH_ENVELOPE_TYPE_MAX,
                                 self->type, detail);
             break;
         case KEY_SOURCE:
-            rc = s_decode_name (value, key, ZMESH_ENVELOPE_SOURCE_MAX,
+            rc = s_decode_name (&value, key, ZMESH_ENVELOPE_SOURCE_MAX,
                                 self->source, detail);
             break;
         case KEY_TIMESTAMP:
-            rc = s_decode_uint (value, key, 0, UINT64_MAX, &self->timestamp,
+            rc = s_decode_uint (&value, key, 0, UINT64_MAX, &self->timestamp,
                                 detail);
             break;
         case KEY_SEQ:
-            rc = s_decode_uint (value, key, 1, UINT64_MAX, &self->seq, detail);
+            rc = s_decode_uint (&value, key, 1, UINT64_MAX, &self->seq,
+                                detail);
             break;
         case KEY_BUDGET:
-            rc = s_decode_uint (value, key, 0, UINT32_MAX, &number, detail);
+            rc = s_decode_uint (&value, key, 0, UINT32_MAX, &number, detail);
             self->has_budget = rc == ZMESH_OK;
             self->budget_ms = (uint32_t) number;
             break;
         case KEY_STATUS:
-            rc = s_decode_uint (value, key, 0, ZMESH_STATUS_MESH_ERROR,
+            rc = s_decode_uint (&value, key, 0, ZMESH_STATUS_MESH_ERROR,
                                 &number, detail);
             self->has_status = rc == ZMESH_OK;
             self->status = (zmesh_status_t) number;
             break;
         case KEY_ERROR_CODE:
-            rc = s_decode_error_code (value, &self->error_code, detail);
+            rc = s_decode_error_code (&value, &self->error_code, detail);
             self->has_error_code = rc == ZMESH_OK;
             break;
         case KEY_ERROR_TEXT:
-            rc = s_decode_error_text (self, value, detail);
+            rc = s_decode_error_text (self, &value, detail);
             break;
         case KEY_HEADERS:
-            rc = s_decode_headers (self, value, detail);
+            rc = s_decode_headers (self, reader, &value, detail);
             break;
         case KEY_BODY:
-            rc = s_decode_body (self, value, detail);
+            rc = s_decode_body (self, &value, detail);
             break;
         case KEY_COUNT_:
             assert (false);
@@ -971,51 +1141,62 @@ s_decode_field (zmesh_envelope_t *self, s_key_t key,
 }
 
 //  Find and check the version before anything else: under another major
-//  version the other fields may mean something else entirely.
+//  version the other fields may mean something else entirely. The reader
+//  is at the map's first entry, and is left there.
 static zmesh_err_t
-s_check_version (const msgpack_object_map *map, zmesh_detail_t *detail)
+s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
 {
-    for (uint32_t index = 0; index < map->size; index++) {
-        const msgpack_object *key = &map->ptr [index].key;
-        if (key->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-            && key->via.u64 == KEY_VERSION) {
-            const msgpack_object *value = &map->ptr [index].val;
-            if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    size_t first = reader->pos;
+    zmesh_err_t rc = ZMESH_ERR_ENVELOPE_MISSING_FIELD;
+    for (uint64_t index = 0; index < entries; index++) {
+        s_value_t key, value;
+        s_read (reader, &key);
+        s_read (reader, &value);
+        if (key.type == VALUE_UINT && key.number == KEY_VERSION) {
+            reader->pos = first;
+            if (value.type != VALUE_UINT)
                 FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_VERSION,
-                             "%s, expected uint", s_type_name (value->type));
-            if (value->via.u64 != ZMESH_ENVELOPE_VERSION)
+                             "%s, expected uint", TYPE_NAME (&value));
+            if (value.number != ZMESH_ENVELOPE_VERSION)
                 FIELD_ERROR (ZMESH_ERR_ENVELOPE_VERSION, KEY_VERSION,
                              "major version %" PRIu64 ", this peer speaks %d",
-                             value->via.u64, ZMESH_ENVELOPE_VERSION);
+                             value.number, ZMESH_ENVELOPE_VERSION);
             return ZMESH_OK;
         }
     }
-    FIELD_ERROR (ZMESH_ERR_ENVELOPE_MISSING_FIELD, KEY_VERSION, "missing");
+    reader->pos = first;
+    FIELD_ERROR (rc, KEY_VERSION, "missing");
 }
 
+//  Decode the map that the reader is at, whose bounds are checked.
 static zmesh_err_t
-s_decode_map (zmesh_envelope_t *self, const msgpack_object_map *map,
+s_decode_map (zmesh_envelope_t *self, s_reader_t *reader,
               zmesh_detail_t *detail)
 {
-    zmesh_err_t rc = s_check_version (map, detail);
+    s_value_t map;
+    s_read_head (reader, &map);
+    zmesh_err_t rc = s_check_version (reader, map.number, detail);
     if (rc)
         return rc;
     uint32_t seen = 0;          //  Bit per known key
-    for (uint32_t index = 0; index < map->size; index++) {
-        const msgpack_object *key = &map->ptr [index].key;
-        if (key->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            zmesh__detail (detail, "entry %u has a %s key, expected uint",
-                           index, s_type_name (key->type));
+    for (uint64_t index = 0; index < map.number; index++) {
+        s_value_t key;
+        s_read (reader, &key);
+        if (key.type != VALUE_UINT) {
+            zmesh__detail (detail, "entry %" PRIu64 " has a %s key, expected "
+                           "uint", index, TYPE_NAME (&key));
             return ZMESH_ERR_ENVELOPE_BAD_KEY;
         }
-        if (key->via.u64 >= KEY_COUNT_)
-            continue;           //  A field from a later minor revision
-        s_key_t field = (s_key_t) key->via.u64;
+        if (key.number >= KEY_COUNT_) {
+            s_skip (reader);    //  A field from a later minor revision
+            continue;
+        }
+        s_key_t field = (s_key_t) key.number;
         if (seen & (1u << field))
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_DUPLICATE_FIELD, field,
                          "appears twice");
         seen |= 1u << field;
-        rc = s_decode_field (self, field, &map->ptr [index].val, detail);
+        rc = s_decode_field (self, field, reader, detail);
         if (rc)
             return rc;
     }
@@ -1073,23 +1254,8 @@ s_decode (const void *data, size_t size, zmesh_envelope_t *self,
                        size - end, end);
         return ZMESH_ERR_ENVELOPE_TRAILING;
     }
-    //  A zone that holds a typical envelope's objects stays in malloc's
-    //  fast path; headers grow it as they need.
-    msgpack_zone zone;
-    if (!msgpack_zone_init (&zone, 512))
-        return ZMESH_ERR_NOMEM;
-    msgpack_object root;
-    switch (msgpack_unpack ((const char *) bytes, size, NULL, &zone, &root)) {
-        case MSGPACK_UNPACK_SUCCESS:
-            rc = s_decode_map (self, &root.via.map, detail);
-            break;
-        default:
-            //  The bounds and depth check passed: only memory can fail.
-            rc = ZMESH_ERR_NOMEM;
-            break;
-    }
-    msgpack_zone_destroy (&zone);
-    return rc;
+    s_reader_t reader = {bytes, size, 0};
+    return s_decode_map (self, &reader, detail);
 }
 
 zmesh_err_t

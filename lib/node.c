@@ -1238,9 +1238,13 @@ s_cache_reply (zmesh_node_t *self, const char *key, zframe_t **frame_p)
 static void
 s_reply_key (const zmesh_envelope_t *request, char *key)
 {
+    static const char digits [] = "0123456789abcdef";
     const uint8_t *bytes = zmesh_envelope_id (request)->bytes;
-    for (size_t index = 0; index < ZMESH_UUID_SIZE; index++)
-        snprintf (key + 2 * index, 3, "%02x", bytes [index]);
+    for (size_t index = 0; index < ZMESH_UUID_SIZE; index++) {
+        key [2 * index] = digits [bytes [index] >> 4];
+        key [2 * index + 1] = digits [bytes [index] & 0x0f];
+    }
+    key [2 * ZMESH_UUID_SIZE] = 0;
 }
 
 //  Send a reply frame (taken) to the request routed by msg (taken), whose
@@ -1319,9 +1323,12 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
     zmesh_envelope_destroy (&reply);
 }
 
+//  Run method on request and reply to msg (taken), keeping the reply under
+//  key for retries of the request.
 static void
 s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
-              const zmesh_envelope_t *request, s_method_t *method)
+              const zmesh_envelope_t *request, s_method_t *method,
+              const char *key)
 {
     s_context_t saved = self->context;
     self->context.active = true;
@@ -1343,8 +1350,6 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
                  zmesh_envelope_source (request), s_reply_rc (reply), at_us,
                  (uint64_t) (zmesh_clock_mono_us (self->clock) - start_us),
                  reply);
-    char key [2 * ZMESH_UUID_SIZE + 1];
-    s_reply_key (request, key);
     if (reply)
         s_send_reply (self, msg_p, reply, key);
     else
@@ -1418,7 +1423,7 @@ s_on_call_message (zmesh_node_t *self)
             s_send_frame (self, &msg, &copy);
         }
         else
-            s_run_method (self, &msg, request, method);
+            s_run_method (self, &msg, request, method, key);
     }
     zmesh_envelope_destroy (&request);
     return true;

@@ -54,5 +54,6 @@ bool
 zmesh_uuid_is_nil (const zmesh_uuid_t *uuid)
 {
     assert (uuid);
-    return uuid_is_null (uuid->bytes) != 0;
+    static const zmesh_uuid_t nil;
+    return memcmp (uuid->bytes, nil.bytes, ZMESH_UUID_SIZE) == 0;
 }
