@@ -700,6 +700,8 @@ s_consumer (int argc, char *argv [])
     return 0;
 }
 
+static int s_latency (int argc, char *argv []);
+
 static const struct {
     const char *name;
     int (*run) (int argc, char *argv []);
@@ -709,6 +711,7 @@ static const struct {
     {"raw-rep", s_raw_rep}, {"zmesh-echo", s_zmesh_echo},
     {"raw-req", s_raw_req}, {"zmesh-caller", s_zmesh_caller},
     {"mesh", s_mesh_node}, {"consumer", s_consumer},
+    {"latency", s_latency},
 };
 
 //  --------------------------------------------------------------------------
@@ -926,6 +929,7 @@ s_bench_events (void)
 //  Calls: latency of one caller, throughput of four
 
 #define WARM_CALLS 500
+#define LATENCY_BLOCKS 10     //  Raw and zmesh take turns this many times
 
 //  Latency samples of count raw REQ round trips to endpoint, in ns.
 static bool
@@ -972,6 +976,63 @@ s_zmesh_latency (zmesh_node_t *node, const char *service, int64_t *samples,
             return false;
     }
     return true;
+}
+
+//  Role: "latency raw|zmesh ENDPOINT COUNT REQUEST_SIZE FILE" times COUNT
+//  round trips in a process of its own, so neither side shares a process
+//  with the other's context and threads, writes the samples to FILE and
+//  says "done".
+static int
+s_latency (int argc, char *argv [])
+{
+    if (argc < 5)
+        return 2;
+    bool zmesh = streq (argv [0], "zmesh");
+    size_t count = strtoul (argv [2], NULL, 10);
+    int64_t *samples = calloc (count, sizeof (int64_t));
+    bool ok;
+    if (zmesh) {
+        char peer [400];
+        zmesh_node_t *node = s_node_new (
+            "bench", s_fmt (peer, sizeof peer, "peers/echo/calls=%s", argv [1]),
+            NULL);
+        ok = s_zmesh_latency (node, "echo", samples, count);
+        zmesh_node_destroy (&node);
+    }
+    else
+        ok = s_raw_latency (argv [1], strtoul (argv [3], NULL, 10), samples,
+                            count);
+    FILE *file = ok ? fopen (argv [4], "wb") : NULL;
+    ok = file && fwrite (samples, sizeof (int64_t), count, file) == count;
+    if (file)
+        ok = fclose (file) == 0 && ok;
+    free (samples);
+    if (ok)
+        s_say ("done\n");
+    return ok ? 0 : 1;
+}
+
+//  COUNT samples of one side's latency, from a child, into samples.
+static bool
+s_latency_block (bool zmesh, const char *endpoint, size_t request_size,
+                 int64_t *samples, size_t count)
+{
+    char number [32], size [32], path [PATH_MAX], line [64];
+    snprintf (number, sizeof number, "%zu", count);
+    snprintf (size, sizeof size, "%zu", request_size);
+    snprintf (path, sizeof path, "%s/latency", s_options.tmp);
+    s_child_t child;
+    bool ok = s_role (&child, "latency", zmesh ? "zmesh" : "raw", endpoint,
+                      number, size, path, NULL)
+           && s_child_line (&child, line, sizeof line, 120000)
+           && streq (line, "done");
+    s_child_stop (&child);
+    FILE *file = ok ? fopen (path, "rb") : NULL;
+    ok = file && fread (samples, sizeof (int64_t), count, file) == count;
+    if (file)
+        fclose (file);
+    unlink (path);
+    return ok;
 }
 
 static void
@@ -1055,18 +1116,16 @@ s_bench_calls (void)
     }
     int64_t *raw_samples = calloc (count, sizeof (int64_t));
     int64_t *zmesh_samples = calloc (count, sizeof (int64_t));
-    char peer [400];
-    zmesh_node_t *node = s_node_new (
-        "bench", s_fmt (peer, sizeof peer, "peers/echo/calls=%s", calls), NULL);
-    //  Alternate halves, so that a burst of noise hits both sides
+    //  Alternate blocks, so that drift and bursts of noise hit both sides
     bool ok = true;
-    size_t half = count / 2;
-    ok = ok && s_raw_latency (raw_endpoint, request_size, raw_samples, half);
-    ok = ok && s_zmesh_latency (node, "echo", zmesh_samples, half);
-    ok = ok && s_raw_latency (raw_endpoint, request_size, raw_samples + half,
-                              count - half);
-    ok = ok && s_zmesh_latency (node, "echo", zmesh_samples + half,
-                                count - half);
+    size_t block = count / LATENCY_BLOCKS;
+    for (size_t at = 0; ok && at < count; at += block) {
+        size_t size = count - at < block ? count - at : block;
+        ok = s_latency_block (false, raw_endpoint, request_size,
+                              raw_samples + at, size)
+          && s_latency_block (true, calls, request_size, zmesh_samples + at,
+                              size);
+    }
     char label [64];
     snprintf (label, sizeof label, "round trip, %d B body (%zu/%zu B)",
               BODY_SMALL, request_size, reply_size);
@@ -1074,7 +1133,6 @@ s_bench_calls (void)
         s_latency_rows ("calls", label, zmesh_samples, raw_samples, count, true);
     else
         fprintf (stderr, "zmesh-bench: a latency run failed\n");
-    zmesh_node_destroy (&node);
     free (raw_samples);
     free (zmesh_samples);
 
