@@ -51,6 +51,10 @@ struct _zmesh_store_t {
     sqlite3_stmt *version_of;
     sqlite3_stmt *find_id;
     sqlite3_stmt *head;
+    sqlite3_stmt *begin;        //  Transaction control, for every append
+    sqlite3_stmt *commit;
+    sqlite3_stmt *savepoint;
+    sqlite3_stmt *release;
 };
 
 struct _zmesh_store_sub_t {
@@ -147,6 +151,10 @@ s_prepare (zmesh_store_t *self, zmesh_detail_t *detail)
          "SELECT MAX (COALESCE ((SELECT MAX (position) FROM events), 0),"
          " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"
          " 1) - 1)"},
+        {&self->begin, "BEGIN IMMEDIATE"},
+        {&self->commit, "COMMIT"},
+        {&self->savepoint, "SAVEPOINT append"},
+        {&self->release, "RELEASE append"},
     };
     for (size_t index = 0; index < sizeof statements / sizeof statements [0];
          index++)
@@ -203,6 +211,10 @@ zmesh_store_close (zmesh_store_t **self_p)
     sqlite3_finalize (self->version_of);
     sqlite3_finalize (self->find_id);
     sqlite3_finalize (self->head);
+    sqlite3_finalize (self->begin);
+    sqlite3_finalize (self->commit);
+    sqlite3_finalize (self->savepoint);
+    sqlite3_finalize (self->release);
     sqlite3_close (self->db);
     zmesh__free (self->path);
     zmesh__free (self);
@@ -232,6 +244,17 @@ s_query_int (zmesh_store_t *self, sqlite3_stmt *statement, int64_t *value,
     sqlite3_clear_bindings (statement);
     return step == SQLITE_ROW ? ZMESH_OK
                               : STORE_ERROR (detail, self, "query failed");
+}
+
+//  Run a prepared statement that returns no rows.
+static zmesh_err_t
+s_run (zmesh_store_t *self, sqlite3_stmt *statement, zmesh_detail_t *detail)
+{
+    zmesh_err_t rc = sqlite3_step (statement) == SQLITE_DONE
+                     ? ZMESH_OK
+                     : STORE_ERROR (detail, self, sqlite3_sql (statement));
+    sqlite3_reset (statement);
+    return rc;
 }
 
 zmesh_err_t
@@ -400,8 +423,7 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     //  transaction of the caller's (zmesh_store_begin), which holds that
     //  lock already, a savepoint makes the append all or nothing.
     bool nested = !sqlite3_get_autocommit (self->db);
-    rc = s_exec (self, nested ? "SAVEPOINT append" : "BEGIN IMMEDIATE",
-                 detail);
+    rc = s_run (self, nested ? self->savepoint : self->begin, detail);
     if (rc)
         return rc;
     bool duplicate = false;
@@ -426,7 +448,7 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
                            detail);
     }
     if (rc == ZMESH_OK)
-        rc = s_exec (self, nested ? "RELEASE append" : "COMMIT", detail);
+        rc = s_run (self, nested ? self->release : self->commit, detail);
     if (rc != ZMESH_OK) {
         if (nested) {
             s_exec (self, "ROLLBACK TO append", NULL);
@@ -449,14 +471,14 @@ zmesh_err_t
 zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_exec (self, "BEGIN IMMEDIATE", detail);
+    return s_run (self, self->begin, detail);
 }
 
 zmesh_err_t
 zmesh_store_commit (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_exec (self, "COMMIT", detail);
+    return s_run (self, self->commit, detail);
 }
 
 void
