@@ -223,7 +223,8 @@ s_fallback (zmesh_caller_t *self, const zmesh_call_t *call, zmesh_err_t cause,
     if (!reply)
         return ZMESH_ERR_NOMEM;
     zmesh_uuid_t id;
-    zmesh_uuid_generate (self->rand, &id);
+    zmesh_uuid_generate_v7 (self->rand,
+                            (uint64_t) zmesh_clock_unix_ms (self->clock), &id);
     zmesh_envelope_set_id (reply, &id);
     zmesh_envelope_set_correlation (reply, call->correlation ? call->correlation
                                                              : &id);

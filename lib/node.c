@@ -260,6 +260,15 @@ s_add_peer (zmesh_node_t *self, const char *key, const char *service,
 //  ---------------------------------------------------------------------
 //  Building and sending
 
+//  A new message id: time-ordered, so that the store's index of event ids
+//  takes each new one at its end instead of on a random page.
+static void
+s_message_id (zmesh_node_t *self, zmesh_uuid_t *id)
+{
+    zmesh_uuid_generate_v7 (self->rand,
+                            (uint64_t) zmesh_clock_unix_ms (self->clock), id);
+}
+
 //  Make envelope (reset to kind) a new message of type, carrying the flow
 //  of the running handler or flow, or starting a flow of its own. False if
 //  type is not a valid name.
@@ -269,7 +278,7 @@ s_envelope_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
 {
     zmesh_envelope_reset (envelope, kind);
     zmesh_uuid_t id;
-    zmesh_uuid_generate (self->rand, &id);
+    s_message_id (self, &id);
     zmesh_envelope_set_id (envelope, &id);
     if (self->context.active) {
         zmesh_envelope_set_correlation (envelope, &self->context.correlation);
@@ -535,7 +544,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
     for (size_t index = 0; index < count; index++) {
         filled [index] = events [index];
         if (zmesh_uuid_is_nil (&filled [index].id))
-            zmesh_uuid_generate (self->rand, &filled [index].id);
+            s_message_id (self, &filled [index].id);
         if (zmesh_uuid_is_nil (&filled [index].correlation)) {
             if (self->context.active)
                 filled [index].correlation = self->context.correlation;

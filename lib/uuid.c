@@ -16,6 +16,20 @@ zmesh_uuid_generate (zmesh_rand_t *rand, zmesh_uuid_t *uuid)
     uuid->bytes [8] = (uint8_t) ((uuid->bytes [8] & 0x3f) | 0x80);
 }
 
+void
+zmesh_uuid_generate_v7 (zmesh_rand_t *rand, uint64_t unix_ms,
+                        zmesh_uuid_t *uuid)
+{
+    assert (rand && uuid);
+    zmesh_rand_fill (rand, uuid->bytes + 6, ZMESH_UUID_SIZE - 6);
+    //  RFC 9562 section 5.7: the time in milliseconds, big-endian, in the
+    //  first 48 bits; version 7; the variant; random bits in the rest.
+    for (int index = 5; index >= 0; index--, unix_ms >>= 8)
+        uuid->bytes [index] = (uint8_t) unix_ms;
+    uuid->bytes [6] = (uint8_t) ((uuid->bytes [6] & 0x0f) | 0x70);
+    uuid->bytes [8] = (uint8_t) ((uuid->bytes [8] & 0x3f) | 0x80);
+}
+
 zmesh_err_t
 zmesh_uuid_parse (const char *text, zmesh_uuid_t *uuid)
 {

@@ -34,6 +34,24 @@ Test (uuid, generates_version_4_variant_1)
     }
 }
 
+Test (uuid, generates_version_7_in_time_order)
+{
+    //  2026-11-29T00:00:00Z, then one millisecond later
+    uint64_t unix_ms = 1795910400000ULL;
+    zmesh_uuid_t first, same_ms, later;
+    zmesh_uuid_generate_v7 (rand_source, unix_ms, &first);
+    zmesh_uuid_generate_v7 (rand_source, unix_ms, &same_ms);
+    zmesh_uuid_generate_v7 (rand_source, unix_ms + 1, &later);
+    char text [ZMESH_UUID_STR_LEN + 1];
+    zmesh_uuid_unparse (&first, text);
+    //  48 bits of time: 0x01a22499f800 ms
+    cr_assert (eq (int, strncmp (text, "01a22499-f800-7", 15), 0), "%s", text);
+    cr_assert (eq (u8, first.bytes [8] >> 6, 2));
+    cr_assert (not (zmesh_uuid_eq (&first, &same_ms)));
+    cr_assert (lt (int, zmesh_uuid_compare (&first, &later), 0));
+    cr_assert (lt (int, zmesh_uuid_compare (&same_ms, &later), 0));
+}
+
 Test (uuid, generates_distinct_ids_across_pool_refills)
 {
     //  4096-byte pool, 16 bytes an id: 1000 ids cross several refills.

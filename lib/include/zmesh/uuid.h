@@ -1,7 +1,8 @@
 /*  zmesh/uuid.h - message, correlation and causation ids.
 
-    Ids are RFC 4122 version 4 UUIDs: 16 bytes on the wire, the canonical
-    36-character lowercase text wherever a person reads them. Parsing and
+    Ids are RFC 9562 UUIDs: 16 bytes on the wire, the canonical
+    36-character lowercase text wherever a person reads them. Message ids
+    are version 7 (time-ordered), others version 4 (random). Parsing and
     formatting go through libuuid; generation draws from a zmesh_rand_t.
 
     Part of zmesh. MIT License.
@@ -28,6 +29,14 @@ typedef struct {
 //  Fill uuid with a new random (version 4) UUID drawn from rand.
 void
     zmesh_uuid_generate (zmesh_rand_t *rand, zmesh_uuid_t *uuid);
+
+//  Fill uuid with a new time-ordered (version 7, RFC 9562) UUID: unix_ms
+//  in its first 48 bits, 74 bits drawn from rand in the rest. Ids made
+//  one after another sort in time order, which keeps a store's index of
+//  them compact: new ids land on the same few index pages.
+void
+    zmesh_uuid_generate_v7 (zmesh_rand_t *rand, uint64_t unix_ms,
+                            zmesh_uuid_t *uuid);
 
 //  Parse the canonical text form (36 characters, hex in either case). Returns
 //  ZMESH_OK, or ZMESH_ERR_UUID_PARSE and leaves uuid untouched.
