@@ -1520,7 +1520,9 @@ s_http (int port, const char *method, const char *path, const char *body,
 
 typedef struct {
     double rate, p50_ms, p99_ms;
-    long requests, errors;
+    long requests;              //  Answered
+    long errors;                //  Answered, but not 2xx or 3xx
+    long failed;                //  Not answered: socket errors, timeouts
 } s_wrk_t;
 
 //  Parse wrk's duration ("1.23ms", "456.00us", "1.10s") into ms.
@@ -1577,8 +1579,11 @@ s_run_wrk (int port, const char *script, double seconds, s_wrk_t *result)
         result->requests = atol (at);
     if ((at = strstr (output, "Non-2xx or 3xx responses:")))
         result->errors = atol (at + strlen ("Non-2xx or 3xx responses:"));
-    if ((at = strstr (output, "Socket errors:")))
-        result->errors += 1;
+    long connect = 0, read = 0, write = 0, timeout = 0;
+    if ((at = strstr (output, "Socket errors:"))
+        && sscanf (at, "Socket errors: connect %ld, read %ld, write %ld, "
+                   "timeout %ld", &connect, &read, &write, &timeout) == 4)
+        result->failed = connect + read + write + timeout;
     if (result->rate <= 0)
         fprintf (stderr, "zmesh-bench: wrk said:\n%s", output);
     return result->rate > 0;
@@ -1755,7 +1760,8 @@ s_bench_edge (void)
                   express.p50_ms, express.p99_ms);
         s_row ("edge", "  same, latency p50 / p99", zt, rt, -1, NULL, NULL);
         snprintf (what, sizeof what, "  orders placed in the store, of %ld "
-                  "answered (%ld not 2xx)", wrk->requests, wrk->errors);
+                  "answered (%ld not 2xx; %ld unanswered)", wrk->requests,
+                  wrk->errors, wrk->failed);
         snprintf (zt, sizeof zt, "%ld", runs [run].stored);
         s_row ("edge", what, zt, NULL, -1, NULL,
                runs [run].stored >= wrk->requests - wrk->errors ? "all"
