@@ -5,23 +5,24 @@
 #include "zmesh_classes.h"
 #include "store_db.h"
 
+//  The store keeps these statements prepared: each runs once per
+//  consumed event. Reset after use.
 static zmesh_err_t
 s_prepare (zmesh_store_t *store, const char *sql, sqlite3_stmt **statement)
 {
-    if (sqlite3_prepare_v2 (zmesh__store_db (store), sql, -1, statement, NULL)
-        == SQLITE_OK)
-        return ZMESH_OK;
-    zsys_error ("inbox %s: %s", zmesh__store_path (store),
-                sqlite3_errmsg (zmesh__store_db (store)));
-    return ZMESH_ERR_STORE;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh__store_prepare (store, sql, statement, &detail);
+    if (rc)
+        zsys_error ("inbox: %s", detail.text);
+    return rc;
 }
 
-//  Step a statement that returns no rows, and finalize it.
+//  Step a statement that returns no rows, and reset it.
 static zmesh_err_t
 s_done (sqlite3_stmt *statement)
 {
     int step = sqlite3_step (statement);
-    sqlite3_finalize (statement);
+    sqlite3_reset (statement);
     return step == SQLITE_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
 }
 
@@ -38,7 +39,7 @@ zmesh_inbox_position (zmesh_store_t *store, const char *publisher,
     int step = sqlite3_step (statement);
     *known = step == SQLITE_ROW;
     *seq = *known ? (uint64_t) sqlite3_column_int64 (statement, 0) : 0;
-    sqlite3_finalize (statement);
+    sqlite3_reset (statement);
     return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
                                                      : ZMESH_ERR_STORE;
 }
@@ -69,7 +70,7 @@ zmesh_inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
     sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
     int step = sqlite3_step (statement);
     *seen = step == SQLITE_ROW;
-    sqlite3_finalize (statement);
+    sqlite3_reset (statement);
     return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
                                                      : ZMESH_ERR_STORE;
 }
@@ -126,11 +127,17 @@ zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
                           void *arg)
 {
     assert (store && fn);
+    //  Prepared here, not kept: fn may use the inbox while this runs.
     sqlite3_stmt *statement;
-    if (s_prepare (store, "SELECT event_id, publisher, seq, envelope, error, "
-                          "attempts, at FROM inbox_dead ORDER BY at, rowid",
-                   &statement))
+    if (sqlite3_prepare_v2 (zmesh__store_db (store),
+                            "SELECT event_id, publisher, seq, envelope, error,"
+                            " attempts, at FROM inbox_dead ORDER BY at, rowid",
+                            -1, &statement, NULL) != SQLITE_OK) {
+        zsys_error ("inbox %s: %s", zmesh__store_path (store),
+                    sqlite3_errmsg (zmesh__store_db (store)));
+        sqlite3_finalize (statement);
         return ZMESH_ERR_STORE;
+    }
     int step;
     while ((step = sqlite3_step (statement)) == SQLITE_ROW) {
         zmesh_dead_letter_t letter;

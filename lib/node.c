@@ -15,6 +15,7 @@
 #define HEARTBEAT_TYPE  "zmesh.heartbeat"
 #define BYE_TYPE        "zmesh.bye"
 #define DRAIN_MAX       100     //  Messages taken from one socket per poll
+#define CONSUME_BATCH_MAX 1000  //  Consumed events one transaction holds
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 
@@ -72,7 +73,8 @@ struct _zmesh_node_t {
     zmesh_security_t *security;     //  CURVE, or off
     zsock_t *tap;                   //  The tap's PUB while it is on
     char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
-    bool consuming;                 //  Inside a consumer's transaction
+    bool consuming;                 //  Inside the consume transaction
+    size_t consumed_uncommitted;    //  Events it holds
     int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
@@ -90,6 +92,8 @@ struct _zmesh_node_t {
 
 static void
     s_consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat);
+static void
+    s_consume_commit (zmesh_node_t *self);
 
 
 //  ---------------------------------------------------------------------
@@ -838,7 +842,8 @@ s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
 
 //  Handle one event of publisher's, which must be the next in its order:
 //  run the consumers (or bury the event if they give up), and record it
-//  processed and the position moved, all in one transaction. last is NULL
+//  processed and the position moved, all in one savepoint of the consume
+//  transaction (s_consume_commit). last is NULL
 //  for a publisher that keeps no log: its sequence numbers start again
 //  when it restarts, so only event ids keep repeats out.
 static void
@@ -847,13 +852,20 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
 {
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh_detail_t detail = {""};
-    s_flush_group (self);
-    if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
-        zsys_error ("node %s: cannot consume: %s", self->config.name,
-                    detail.text);
-        return;
+    if (self->consumed_uncommitted >= CONSUME_BATCH_MAX)
+        s_consume_commit (self);    //  A long replay commits as it goes
+    if (!self->consuming) {
+        s_flush_group (self);
+        if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
+            zsys_error ("node %s: cannot consume: %s", self->config.name,
+                        detail.text);
+            return;
+        }
+        self->consuming = true;
     }
-    self->consuming = true;
+    zmesh__store_exec (self->store, "SAVEPOINT event", NULL);
+    size_t queued = zlistx_size (self->unsent);
+    uint64_t published = self->seq;
     bool seen = false;
     zmesh_err_t rc = zmesh_inbox_seen (self->store, zmesh_envelope_id (event),
                                        &seen);
@@ -886,18 +898,61 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     }
     if (rc == ZMESH_OK && last)
         rc = zmesh_inbox_set_position (self->store, publisher, seq);
-    if (rc == ZMESH_OK)
-        rc = zmesh_store_commit (self->store, &detail);
-    self->consuming = false;
-    s_send_unsent (self, rc == ZMESH_OK);
-    if (rc == ZMESH_OK && last)
-        *last = seq;
-    else if (rc != ZMESH_OK) {
-        zmesh_store_rollback (self->store);
+    zmesh__store_exec (self->store, rc == ZMESH_OK
+                       ? "RELEASE event"
+                       : "ROLLBACK TO event; RELEASE event", NULL);
+    if (rc == ZMESH_OK) {
+        self->consumed_uncommitted++;
+        if (last)
+            *last = seq;
+    }
+    else {
+        //  What its consumers published goes with it
+        while (zlistx_size (self->unsent) > queued) {
+            zlistx_last (self->unsent);
+            zmsg_t *msg = zlistx_detach_cur (self->unsent);
+            zmsg_destroy (&msg);
+        }
+        self->seq = published;
         zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
                     self->config.name, seq, publisher,
                     zmesh_strerror (rc));
     }
+}
+
+//  Consumed events are committed together: s_consume opens the
+//  transaction with the first event it takes, and the loop commits it once
+//  it has taken what the events socket held, so that one fsync covers many
+//  events under load and one event when idle. What the consumers published
+//  is sent after the commit; if it fails, none of it is sent, and the
+//  positions are read back from the store, so that the lost events come
+//  again by replay.
+static void
+s_consume_commit (zmesh_node_t *self)
+{
+    if (!self->consuming)
+        return;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
+    self->consuming = false;
+    if (rc == ZMESH_OK)
+        self->stats.consume_commits++;
+    else {
+        zmesh_store_rollback (self->store);
+        //  In place: a repair in progress holds a pointer to its position
+        for (uint64_t *last = zhashx_first (self->positions); last;
+             last = zhashx_next (self->positions)) {
+            bool known = false;
+            *last = 0;
+            zmesh_inbox_position (self->store, zhashx_cursor (self->positions),
+                                  last, &known);
+        }
+        zsys_error ("node %s: could not commit %zu consumed events, which "
+                    "will be replayed: %s", self->config.name,
+                    self->consumed_uncommitted, detail.text);
+    }
+    self->consumed_uncommitted = 0;
+    s_send_unsent (self, rc == ZMESH_OK);
 }
 
 typedef struct {
@@ -1109,16 +1164,20 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
         int attempts = 0;
         rc = zmesh_store_begin (self->store, detail);
         if (rc == ZMESH_OK) {
-            if (s_run_consumers (self, event, &attempts, detail) == ZMESH_OK) {
+            //  What the consumers publish waits for the commit
+            self->consuming = true;
+            bool handled = s_run_consumers (self, event, &attempts, detail)
+                           == ZMESH_OK;
+            if (handled)
                 rc = zmesh_inbox_unbury (self->store, zmesh_envelope_id (event));
-                ok += rc == ZMESH_OK;
-            }
-            else
-                not_ok++;
             if (rc == ZMESH_OK)
                 rc = zmesh_store_commit (self->store, detail);
-            else
+            if (rc != ZMESH_OK)
                 zmesh_store_rollback (self->store);
+            self->consuming = false;
+            s_send_unsent (self, rc == ZMESH_OK);
+            ok += handled && rc == ZMESH_OK;
+            not_ok += !handled;
         }
         zmesh_envelope_destroy (&event);
     }
@@ -1684,6 +1743,7 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"replays_failed", stats->replays_failed},
         {"ranges_trimmed", stats->ranges_trimmed},
         {"dead_letters", stats->dead_letters},
+        {"consume_commits", stats->consume_commits},
         {"seq", self->seq},
         {"peers_alive", alive},
         {"breakers_open", open},
@@ -2155,8 +2215,10 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_node_t *self = *self_p;
     if (!self)
         return;
-    if (self->store)
+    if (self->store) {
+        s_consume_commit (self);
         s_flush_group (self);
+    }
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         s_send_control (self, BYE_TYPE);
@@ -2376,6 +2438,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && s_on_event_message (self); count++)
         ;
+    s_consume_commit (self);    //  Before any call sees what they did
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && s_on_call_message (self); count++)
         ;

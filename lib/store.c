@@ -44,6 +44,8 @@ static const char *s_migrations [] = {
 };
 #define MIGRATIONS (sizeof s_migrations / sizeof s_migrations [0])
 
+#define STATEMENTS_CACHED 16     //  Of the modules that share the file
+
 struct _zmesh_store_t {
     sqlite3 *db;
     char *path;
@@ -55,6 +57,11 @@ struct _zmesh_store_t {
     sqlite3_stmt *commit;
     sqlite3_stmt *savepoint;
     sqlite3_stmt *release;
+    struct {                    //  zmesh__store_prepare's, by their SQL
+        char *sql;
+        sqlite3_stmt *statement;
+    } cached [STATEMENTS_CACHED];
+    size_t cached_count;
 };
 
 struct _zmesh_store_sub_t {
@@ -215,6 +222,10 @@ zmesh_store_close (zmesh_store_t **self_p)
     sqlite3_finalize (self->commit);
     sqlite3_finalize (self->savepoint);
     sqlite3_finalize (self->release);
+    for (size_t index = 0; index < self->cached_count; index++) {
+        sqlite3_finalize (self->cached [index].statement);
+        zmesh__free (self->cached [index].sql);
+    }
     sqlite3_close (self->db);
     zmesh__free (self->path);
     zmesh__free (self);
@@ -524,11 +535,51 @@ zmesh_store_earliest (zmesh_store_t *self, uint64_t *position)
 }
 
 zmesh_err_t
+zmesh__store_prepare (zmesh_store_t *self, const char *sql,
+                      sqlite3_stmt **statement_p, zmesh_detail_t *detail)
+{
+    assert (self && sql && statement_p);
+    for (size_t index = 0; index < self->cached_count; index++)
+        if (streq (self->cached [index].sql, sql)) {
+            *statement_p = self->cached [index].statement;
+            sqlite3_clear_bindings (*statement_p);
+            return ZMESH_OK;
+        }
+    if (self->cached_count == STATEMENTS_CACHED) {
+        zmesh__detail (detail, "store %s: more than %d statements to keep",
+                       self->path, STATEMENTS_CACHED);
+        return ZMESH_ERR_STORE;
+    }
+    char *copy = zmesh__strndup (sql, strlen (sql));
+    const char *tail = NULL;
+    sqlite3_stmt *statement = NULL;
+    if (!copy
+        || sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &statement, &tail) != SQLITE_OK
+        || !statement || tail [strspn (tail, " ;\n")]) {
+        zmesh__detail (detail, "store %s: cannot prepare %s: %s", self->path,
+                       sql, copy ? sqlite3_errmsg (self->db) : "no memory");
+        sqlite3_finalize (statement);
+        zmesh__free (copy);
+        return ZMESH_ERR_STORE;
+    }
+    self->cached [self->cached_count].sql = copy;
+    self->cached [self->cached_count++].statement = statement;
+    *statement_p = statement;
+    return ZMESH_OK;
+}
+
+zmesh_err_t
 zmesh__store_exec (zmesh_store_t *self, const char *sql,
                    zmesh_detail_t *detail)
 {
     assert (self && sql);
-    return s_exec (self, sql, detail);
+    sqlite3_stmt *statement;
+    //  A single statement is kept prepared; a script runs as it is.
+    if (strchr (sql, ';')
+        || zmesh__store_prepare (self, sql, &statement, NULL) != ZMESH_OK)
+        return s_exec (self, sql, detail);
+    return s_run (self, statement, detail);
 }
 
 zmesh_err_t

@@ -14,9 +14,18 @@ sqlite3 *
 const char *
     zmesh__store_path (zmesh_store_t *self);
 
-//  Run sql (no rows) on the store's connection.
+//  Run sql (no rows) on the store's connection. A single statement is
+//  prepared once and kept (zmesh__store_prepare); a script with several
+//  is parsed each time.
 zmesh_err_t
     zmesh__store_exec (zmesh_store_t *self, const char *sql,
                        zmesh_detail_t *detail);
+
+//  The store's prepared statement for sql (one statement), made on first
+//  use and kept until the store closes. The caller resets it after use,
+//  and must not ask for the same sql again before that.
+zmesh_err_t
+    zmesh__store_prepare (zmesh_store_t *self, const char *sql,
+                          sqlite3_stmt **statement_p, zmesh_detail_t *detail);
 
 #endif

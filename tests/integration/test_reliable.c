@@ -405,6 +405,47 @@ Test (reliable, a_trimmed_range_is_reported_and_the_rest_consumed)
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
 }
 
+Test (reliable, consumed_events_commit_in_batches)
+{
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("500", "8", "sockets/hwm=10000", "0",
+                                        &paths);
+    int64_t deadline = zclock_mono () + 10000;
+    uint64_t published = 0;
+    while (published < 500 && zclock_mono () < deadline) {
+        published = s_drain (&publisher.child, published);
+        zclock_sleep (20);
+    }
+    cr_assert (eq (u64, published, 500));
+    //  All 500 wait in the log: the consumer takes them by replay, in
+    //  turns of the loop, each turn one transaction.
+    uint64_t seqs [2] = {0, 0};
+    zmesh_node_t *node = s_local_consumer (&paths, "batched", "events/start="
+                                           "beginning", seqs);
+    zmesh_node_stats_t stats;
+    deadline = zclock_mono () + 20000;
+    do {
+        zmesh_node_poll (node, 50);
+        zmesh_node_stats (node, &stats);
+    } while (seqs [0] < 500 && zclock_mono () < deadline);
+    cr_assert (eq (u64, seqs [0], 500));
+    cr_assert (eq (u64, stats.events_consumed, 500));
+    cr_assert (ge (u64, stats.consume_commits, 1));
+    cr_assert (le (u64, stats.consume_commits, 50),
+               "%" PRIu64 " commits for 500 events", stats.consume_commits);
+    //  And each is recorded: a restart consumes none of them again.
+    zmesh_node_destroy (&node);
+    seqs [0] = seqs [1] = 0;
+    node = s_local_consumer (&paths, "batched", "events/start=beginning",
+                             seqs);
+    deadline = zclock_mono () + 1000;
+    while (zclock_mono () < deadline)
+        zmesh_node_poll (node, 50);
+    cr_assert (eq (u64, seqs [0], 0));
+    zmesh_node_destroy (&node);
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
+
 Test (reliable, a_consumer_may_start_from_now)
 {
     s_paths_t paths;

@@ -95,13 +95,18 @@ typedef struct {
     uint64_t replays_failed;        //  Repair calls that did not answer
     uint64_t ranges_trimmed;        //  Asked for, but gone from the log
     uint64_t dead_letters;          //  Events handlers gave up on
+    uint64_t consume_commits;       //  Transactions of consumed events:
+                                    //  one per batch the loop took
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
 //  an error (with detail) to have it tried again, and after events/attempts
 //  tries, put in the dead-letter store. It runs inside the transaction
 //  that records the event as processed: what it writes to the node's store
-//  (zmesh_node_store) commits with that, or not at all.
+//  (zmesh_node_store) commits with that, or not at all, and what it
+//  publishes is sent once that has committed. The events the loop takes
+//  in one turn share one transaction (one fsync); each runs in a savepoint
+//  of its own, so one that fails takes back only its own writes.
 typedef zmesh_err_t (zmesh_consume_fn) (zmesh_node_t *node,
                                         const zmesh_envelope_t *event,
                                         void *arg, zmesh_detail_t *detail);
