@@ -766,9 +766,11 @@ zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
 //  ---------------------------------------------------------------------
 //  Decoding
 //
-//  zmesh__msgpack_check walks the whole frame first, so every length
-//  below is known to fit and nesting is bounded; the decoder then reads
-//  each field once, straight from the frame, into self.
+//  One pass over the frame: each field is read once, straight from the
+//  frame, bounds-checked as it is read, and type- and range-checked into
+//  self. Values the decoder does not take apart (unknown fields, the
+//  entries of a container where a field wants something else) are walked
+//  by zmesh__msgpack_check, within what nesting is left.
 
 //  What one msgpack value is, by msgpack-c's names for its types.
 typedef enum {
@@ -794,120 +796,152 @@ typedef struct {
     size_t pos;                 //  Next byte to read
 } s_reader_t;
 
-static uint64_t
-s_take_be (s_reader_t *reader, int width)
+//  The frame is not well-formed msgpack: say where.
+static zmesh_err_t
+s_broken (zmesh_err_t rc, size_t at, size_t size, zmesh_detail_t *detail)
 {
-    uint64_t value = 0;
+    zmesh__detail (detail, "%s at byte %zu of %zu",
+                   rc == ZMESH_ERR_ENVELOPE_MALFORMED  ? "byte 0xc1"
+                   : rc == ZMESH_ERR_ENVELOPE_TOO_DEEP ? "33rd nesting"
+                                                       : "input ends",
+                   at, size);
+    return rc;
+}
+
+//  Take width (0 to 8) bytes as a big-endian number, if they are there.
+static bool
+s_take_be (s_reader_t *reader, int width, uint64_t *value)
+{
+    if (reader->size - reader->pos < (size_t) width)
+        return false;
+    *value = 0;
     for (int index = 0; index < width; index++)
-        value = (value << 8) | reader->data [reader->pos++];
-    return value;
+        *value = (*value << 8) | reader->data [reader->pos++];
+    return true;
 }
 
 //  Read the head of the next value: all of a scalar, str, bin or ext,
 //  only the header of an array or map (its entries come next).
-static void
-s_read_head (s_reader_t *reader, s_value_t *value)
+static zmesh_err_t
+s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
 {
-    assert (reader->pos < reader->size);
+    if (reader->pos == reader->size)
+        return s_broken (ZMESH_ERR_ENVELOPE_TRUNCATED, reader->pos,
+                         reader->size, detail);
+    size_t start = reader->pos;
     uint8_t lead = reader->data [reader->pos++];
-    int width = 0;              //  Bytes of the length or value that follow
     value->data = NULL;
+    value->number = 0;
+    int width = 0;              //  Bytes of the length or number that follow
+    uint64_t payload = 0;       //  Bytes of data after those
     if (lead <= 0x7f) {
         value->type = VALUE_UINT;
         value->number = lead;
-        return;
     }
-    if (lead >= 0xe0) {
+    else if (lead >= 0xe0) {
         value->type = VALUE_NEGATIVE;
         value->number = (uint64_t) (int64_t) (int8_t) lead;
-        return;
     }
-    if (lead <= 0x9f) {
+    else if (lead <= 0x9f) {
         value->type = lead <= 0x8f ? VALUE_MAP : VALUE_ARRAY;
         value->number = lead & 0x0f;
-        return;
     }
-    if (lead <= 0xbf) {
+    else if (lead <= 0xbf) {
         value->type = VALUE_STR;
-        value->number = lead & 0x1f;
+        payload = value->number = lead & 0x1f;
     }
     else switch (lead) {
-        case 0xc0: value->type = VALUE_NIL; return;
-        case 0xc2: case 0xc3: value->type = VALUE_BOOL; return;
+        case 0xc0: value->type = VALUE_NIL; break;
+        case 0xc2: case 0xc3: value->type = VALUE_BOOL; break;
         case 0xc4: case 0xc5: case 0xc6:
-            value->type = VALUE_BIN;
-            width = lead == 0xc4 ? 1 : lead == 0xc5 ? 2 : 4;
-            value->number = s_take_be (reader, width);
+        case 0xd9: case 0xda: case 0xdb:
+            value->type = lead <= 0xc6 ? VALUE_BIN : VALUE_STR;
+            width = 1 << ((lead <= 0xc6 ? lead - 0xc4 : lead - 0xd9));
+            if (!s_take_be (reader, width, &value->number))
+                goto truncated;
+            payload = value->number;
             break;
         case 0xc7: case 0xc8: case 0xc9:
             value->type = VALUE_EXT;
-            width = lead == 0xc7 ? 1 : lead == 0xc8 ? 2 : 4;
-            value->number = s_take_be (reader, width) + 1;  //  And its type
+            if (!s_take_be (reader, 1 << (lead - 0xc7), &payload))
+                goto truncated;
+            payload = value->number = payload + 1;     //  And its type
             break;
         case 0xca: case 0xcb:
             value->type = lead == 0xca ? VALUE_FLOAT32 : VALUE_FLOAT64;
-            reader->pos += lead == 0xca ? 4 : 8;
-            return;
+            payload = lead == 0xca ? 4 : 8;
+            break;
         case 0xcc: case 0xcd: case 0xce: case 0xcf:
             value->type = VALUE_UINT;
-            value->number = s_take_be (reader, 1 << (lead - 0xcc));
-            return;
+            if (!s_take_be (reader, 1 << (lead - 0xcc), &value->number))
+                goto truncated;
+            break;
         case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
             //  msgpack-c, and so this decoder, calls a signed int that
             //  is not negative a uint.
             width = 1 << (lead - 0xd0);
-            uint64_t bits = s_take_be (reader, width);
+            uint64_t bits;
+            if (!s_take_be (reader, width, &bits))
+                goto truncated;
             int shift = 64 - 8 * width;
             int64_t number = (int64_t) (bits << shift) >> shift;
             value->type = number < 0 ? VALUE_NEGATIVE : VALUE_UINT;
             value->number = (uint64_t) number;
-            return;
+            break;
         }
         case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
             value->type = VALUE_EXT;
-            value->number = (1u << (lead - 0xd4)) + 1;
-            break;
-        case 0xd9: case 0xda: case 0xdb:
-            value->type = VALUE_STR;
-            width = lead == 0xd9 ? 1 : lead == 0xda ? 2 : 4;
-            value->number = s_take_be (reader, width);
+            payload = value->number = (1u << (lead - 0xd4)) + 1;
             break;
         case 0xdc: case 0xdd: case 0xde: case 0xdf:
             value->type = lead <= 0xdd ? VALUE_ARRAY : VALUE_MAP;
-            value->number = s_take_be (reader, lead == 0xdc || lead == 0xde
-                                               ? 2 : 4);
-            return;
-        default:
-            assert (false);     //  0xc1: the check turned it away
-            return;
+            if (!s_take_be (reader, lead == 0xdc || lead == 0xde ? 2 : 4,
+                            &value->number))
+                goto truncated;
+            break;
+        default:                //  0xc1, which msgpack never uses
+            return s_broken (ZMESH_ERR_ENVELOPE_MALFORMED, start,
+                             reader->size, detail);
     }
+    if (reader->size - reader->pos < payload)
+        goto truncated;
     value->data = reader->data + reader->pos;
-    reader->pos += (size_t) value->number;
+    reader->pos += (size_t) payload;
+    return ZMESH_OK;
+
+truncated:
+    return s_broken (ZMESH_ERR_ENVELOPE_TRUNCATED, reader->size, reader->size,
+                     detail);
 }
 
-//  Step over the next value, entries and all.
-static void
-s_skip (s_reader_t *reader)
+//  Step over the next value, entries and all; depth containers hold it.
+static zmesh_err_t
+s_skip (s_reader_t *reader, int depth, zmesh_detail_t *detail)
 {
-    size_t end = 0;
-    zmesh_err_t rc = zmesh__msgpack_check (reader->data + reader->pos,
-                                           reader->size - reader->pos, &end,
-                                           NULL);
-    assert (rc == ZMESH_OK);
-    (void) rc;
+    size_t end = 0, offset = 0;
+    zmesh_err_t rc = zmesh__msgpack_check_depth (
+        reader->data + reader->pos, reader->size - reader->pos,
+        ZMESH__MSGPACK_DEPTH_MAX - depth, &end, &offset);
+    if (rc)
+        return s_broken (rc, reader->pos + offset, reader->size, detail);
     reader->pos += end;
+    return ZMESH_OK;
 }
 
-//  Read the next value whole: containers are stepped over.
-static void
-s_read (s_reader_t *reader, s_value_t *value)
+//  Read the next value whole, where depth containers hold it: an array
+//  or map is stepped over.
+static zmesh_err_t
+s_read (s_reader_t *reader, s_value_t *value, int depth,
+        zmesh_detail_t *detail)
 {
     size_t start = reader->pos;
-    s_read_head (reader, value);
-    if (value->type == VALUE_ARRAY || value->type == VALUE_MAP) {
+    zmesh_err_t rc = s_read_head (reader, value, detail);
+    if (rc == ZMESH_OK && (value->type == VALUE_ARRAY
+                           || value->type == VALUE_MAP)) {
         reader->pos = start;
-        s_skip (reader);
+        rc = s_skip (reader, depth, detail);
     }
+    return rc;
 }
 
 //  Reject and say which field; the detail names the field and its key.
@@ -1016,8 +1050,11 @@ s_decode_headers (zmesh_envelope_t *self, s_reader_t *reader,
                      ZMESH_ENVELOPE_HEADERS_MAX);
     for (unsigned index = 0; index < value->number; index++) {
         s_value_t name, text;
-        s_read (reader, &name);
-        s_read (reader, &text);
+        zmesh_err_t rc = s_read (reader, &name, 2, detail);
+        if (rc == ZMESH_OK)
+            rc = s_read (reader, &text, 2, detail);
+        if (rc)
+            return rc;
         if (name.type != VALUE_STR || text.type != VALUE_STR)
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
                          "entry %u is %s => %s, expected str => str", index,
@@ -1037,7 +1074,7 @@ s_decode_headers (zmesh_envelope_t *self, s_reader_t *reader,
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
                          "entry %u repeats the name '%.*s'", index,
                          (int) n_size, n);
-        zmesh_err_t rc = s_append_header (self, n, n_size, v, v_size);
+        rc = s_append_header (self, n, n_size, v, v_size);
         if (rc)
             return rc;
     }
@@ -1067,12 +1104,16 @@ s_decode_field (zmesh_envelope_t *self, s_key_t key, s_reader_t *reader,
                 zmesh_detail_t *detail)
 {
     s_value_t value;
-    if (key == KEY_HEADERS)
-        s_read_head (reader, &value);   //  Its entries are read below
-    else
-        s_read (reader, &value);
+    size_t start = reader->pos;
+    zmesh_err_t rc = key == KEY_HEADERS ? s_read_head (reader, &value, detail)
+                                        : s_read (reader, &value, 1, detail);
+    if (rc == ZMESH_OK && key == KEY_HEADERS && value.type != VALUE_MAP) {
+        reader->pos = start;    //  Not the map whose entries are read below
+        rc = s_read (reader, &value, 1, detail);
+    }
+    if (rc)
+        return rc;
     uint64_t number = 0;
-    zmesh_err_t rc = ZMESH_OK;
     switch (key) {
         case KEY_VERSION:
             break;              //  Checked before any other field
@@ -1147,11 +1188,13 @@ static zmesh_err_t
 s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
 {
     size_t first = reader->pos;
-    zmesh_err_t rc = ZMESH_ERR_ENVELOPE_MISSING_FIELD;
     for (uint64_t index = 0; index < entries; index++) {
         s_value_t key, value;
-        s_read (reader, &key);
-        s_read (reader, &value);
+        zmesh_err_t rc = s_read (reader, &key, 1, detail);
+        if (rc == ZMESH_OK)
+            rc = s_read (reader, &value, 1, detail);
+        if (rc)
+            return rc;
         if (key.type == VALUE_UINT && key.number == KEY_VERSION) {
             reader->pos = first;
             if (value.type != VALUE_UINT)
@@ -1165,30 +1208,36 @@ s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
         }
     }
     reader->pos = first;
-    FIELD_ERROR (rc, KEY_VERSION, "missing");
+    FIELD_ERROR (ZMESH_ERR_ENVELOPE_MISSING_FIELD, KEY_VERSION, "missing");
 }
 
-//  Decode the map that the reader is at, whose bounds are checked.
+//  Decode the map that the reader is at.
 static zmesh_err_t
 s_decode_map (zmesh_envelope_t *self, s_reader_t *reader,
               zmesh_detail_t *detail)
 {
     s_value_t map;
-    s_read_head (reader, &map);
-    zmesh_err_t rc = s_check_version (reader, map.number, detail);
+    zmesh_err_t rc = s_read_head (reader, &map, detail);
+    if (rc == ZMESH_OK)
+        rc = s_check_version (reader, map.number, detail);
     if (rc)
         return rc;
     uint32_t seen = 0;          //  Bit per known key
     for (uint64_t index = 0; index < map.number; index++) {
         s_value_t key;
-        s_read (reader, &key);
+        rc = s_read (reader, &key, 1, detail);
+        if (rc)
+            return rc;
         if (key.type != VALUE_UINT) {
             zmesh__detail (detail, "entry %" PRIu64 " has a %s key, expected "
                            "uint", index, TYPE_NAME (&key));
             return ZMESH_ERR_ENVELOPE_BAD_KEY;
         }
         if (key.number >= KEY_COUNT_) {
-            s_skip (reader);    //  A field from a later minor revision
+            //  A field from a later minor revision
+            rc = s_skip (reader, 1, detail);
+            if (rc)
+                return rc;
             continue;
         }
         s_key_t field = (s_key_t) key.number;
@@ -1239,23 +1288,14 @@ s_decode (const void *data, size_t size, zmesh_envelope_t *self,
                        bytes [0]);
         return ZMESH_ERR_ENVELOPE_NOT_MAP;
     }
-    size_t end = 0, offset = 0;
-    zmesh_err_t rc = zmesh__msgpack_check (bytes, size, &end, &offset);
-    if (rc) {
-        zmesh__detail (detail, "%s at byte %zu of %zu",
-                       rc == ZMESH_ERR_ENVELOPE_MALFORMED  ? "byte 0xc1"
-                       : rc == ZMESH_ERR_ENVELOPE_TOO_DEEP ? "33rd nesting"
-                                                           : "input ends",
-                       offset, size);
-        return rc;
-    }
-    if (end != size) {
-        zmesh__detail (detail, "%zu bytes after the map, which ends at %zu",
-                       size - end, end);
-        return ZMESH_ERR_ENVELOPE_TRAILING;
-    }
     s_reader_t reader = {bytes, size, 0};
-    return s_decode_map (self, &reader, detail);
+    zmesh_err_t rc = s_decode_map (self, &reader, detail);
+    if (rc == ZMESH_OK && reader.pos != size) {
+        zmesh__detail (detail, "%zu bytes after the map, which ends at %zu",
+                       size - reader.pos, reader.pos);
+        rc = ZMESH_ERR_ENVELOPE_TRAILING;
+    }
+    return rc;
 }
 
 zmesh_err_t

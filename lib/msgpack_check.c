@@ -23,6 +23,15 @@ zmesh_err_t
 zmesh__msgpack_check (const uint8_t *data, size_t size, size_t *end_p,
                       size_t *offset_p)
 {
+    return zmesh__msgpack_check_depth (data, size, ZMESH__MSGPACK_DEPTH_MAX,
+                                       end_p, offset_p);
+}
+
+zmesh_err_t
+zmesh__msgpack_check_depth (const uint8_t *data, size_t size, int depth_max,
+                            size_t *end_p, size_t *offset_p)
+{
+    assert (depth_max >= 0 && depth_max <= ZMESH__MSGPACK_DEPTH_MAX);
     size_t pos = 0;
     uint64_t pending = 1;       //  Values still to read, at all depths
     uint64_t left [ZMESH__MSGPACK_DEPTH_MAX + 1];   //  Values left per depth
@@ -96,7 +105,7 @@ zmesh__msgpack_check (const uint8_t *data, size_t size, size_t *end_p,
         if (pending > size - pos)
             goto truncated;
         if (children > 0) {
-            if (depth == ZMESH__MSGPACK_DEPTH_MAX) {
+            if (depth == depth_max) {
                 if (offset_p)
                     *offset_p = pos - head;
                 return ZMESH_ERR_ENVELOPE_TOO_DEEP;

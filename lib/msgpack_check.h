@@ -29,4 +29,11 @@ zmesh_err_t
     zmesh__msgpack_check (const uint8_t *data, size_t size, size_t *end_p,
                           size_t *offset_p);
 
+//  The same, for a value that may hold containers at most depth_max deep
+//  (0 to ZMESH__MSGPACK_DEPTH_MAX): one already inside others.
+zmesh_err_t
+    zmesh__msgpack_check_depth (const uint8_t *data, size_t size,
+                                int depth_max, size_t *end_p,
+                                size_t *offset_p);
+
 #endif
