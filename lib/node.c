@@ -73,6 +73,7 @@ struct _zmesh_node_t {
     zmesh_security_t *security;     //  CURVE, or off
     zsock_t *tap;                   //  The tap's PUB while it is on
     char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
+    uint64_t made_us;               //  Unix time of the last message made
     bool consuming;                 //  Inside the consume transaction
     size_t consumed_uncommitted;    //  Events it holds
     int64_t group_started_ms;       //  When its transaction began
@@ -264,13 +265,13 @@ s_add_peer (zmesh_node_t *self, const char *key, const char *service,
 //  ---------------------------------------------------------------------
 //  Building and sending
 
-//  A new message id: time-ordered, so that the store's index of event ids
-//  takes each new one at its end instead of on a random page.
+//  A new message id, made at unix_ms: time-ordered, so that the store's
+//  index of event ids takes each new one at its end instead of on a
+//  random page.
 static void
-s_message_id (zmesh_node_t *self, zmesh_uuid_t *id)
+s_message_id (zmesh_node_t *self, uint64_t unix_ms, zmesh_uuid_t *id)
 {
-    zmesh_uuid_generate_v7 (self->rand,
-                            (uint64_t) zmesh_clock_unix_ms (self->clock), id);
+    zmesh_uuid_generate_v7 (self->rand, unix_ms, id);
 }
 
 //  Make envelope (reset to kind) a new message of type, carrying the flow
@@ -281,8 +282,11 @@ s_envelope_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
                  zmesh_kind_t kind, const char *type)
 {
     zmesh_envelope_reset (envelope, kind);
+    //  One reading of the clock for the id, the timestamp and the trace
+    self->made_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    uint64_t unix_ms = self->made_us / 1000;
     zmesh_uuid_t id;
-    s_message_id (self, &id);
+    s_message_id (self, unix_ms, &id);
     zmesh_envelope_set_id (envelope, &id);
     if (self->context.active) {
         zmesh_envelope_set_correlation (envelope, &self->context.correlation);
@@ -295,8 +299,7 @@ s_envelope_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
         zmesh_envelope_set_correlation (envelope, &correlation);
     }
     zmesh_envelope_set_source (envelope, self->config.name);
-    zmesh_envelope_set_timestamp (envelope,
-                                  (uint64_t) zmesh_clock_unix_ms (self->clock));
+    zmesh_envelope_set_timestamp (envelope, unix_ms);
     return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;
 }
 
@@ -545,10 +548,11 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
                                                sizeof *filled);
     if (!filled)
         return ZMESH_ERR_NOMEM;
+    uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
     for (size_t index = 0; index < count; index++) {
         filled [index] = events [index];
         if (zmesh_uuid_is_nil (&filled [index].id))
-            s_message_id (self, &filled [index].id);
+            s_message_id (self, unix_ms, &filled [index].id);
         if (zmesh_uuid_is_nil (&filled [index].correlation)) {
             if (self->context.active)
                 filled [index].correlation = self->context.correlation;
@@ -558,8 +562,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         if (!filled [index].causation && self->context.has_cause)
             filled [index].causation = &self->context.cause;
         if (!filled [index].timestamp)
-            filled [index].timestamp =
-                (uint64_t) zmesh_clock_unix_ms (self->clock);
+            filled [index].timestamp = unix_ms;
     }
     //  Inside a consumer's transaction the events wait for its commit too.
     bool grouped = self->config.group_events > 1 || self->consuming;
@@ -639,7 +642,7 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
         self->seq++;
         self->stats.events_published++;
         s_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
-                 (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
+                 self->made_us, 0, NULL);
     }
     return rc;
 }
