@@ -31,6 +31,19 @@ s_greeted (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
     *(bool *) arg = true;
 }
 
+//  Has the node heard service's heartbeat lately?
+static bool
+s_alive (zmesh_node_t *node, const char *service)
+{
+    for (size_t index = 0; index < zmesh_node_peer_count (node); index++) {
+        zmesh_peer_info_t peer;
+        zmesh_node_peer (node, index, &peer);
+        if (streq (peer.service, service) && peer.state == ZMESH_PEER_ALIVE)
+            return true;
+    }
+    return false;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -59,8 +72,11 @@ main (int argc, char *argv [])
     }
     bool heard = false;
     zmesh_node_subscribe (node, "greeter.*", s_greeted, &heard);
-    //  Give the subscription a moment to reach the greeter
-    zmesh_node_poll (node, 300);
+    //  A subscriber gets only what is published once it is connected:
+    //  wait for the greeter's heartbeat, which comes the same way as its
+    //  events (at most 3 s; then call anyway, and let the call decide).
+    for (int tick = 0; tick < 30 && !s_alive (node, "greeter"); tick++)
+        zmesh_node_poll (node, 100);
 
     json_t *request = json_pack ("{s:s}", "name", argv [1]);
     void *packed = NULL;
