@@ -3,8 +3,10 @@
     Consumes order.placed: if every item is in stock, reserves it and
     publishes inventory.reserved {orderId, items, total}; else publishes
     inventory.rejected {orderId, reason}. Consumes order.cancelled: gives a
-    reservation back (inventory.released {orderId}). Each product starts
-    with service/stock units (default 100).
+    reservation back (inventory.released {orderId}). Consumes order.paid:
+    the reservation is final (inventory.settled {orderId}), and this node
+    stops holding its items in memory. Each product starts with
+    service/stock units (default 100).
 
     The stock is not kept anywhere but in the stream "inventory": it is
     recomputed from there whenever this node's copy is behind the stream,
@@ -18,7 +20,8 @@
 typedef struct {
     int64_t initial;            //  Units of each product to start with
     zhashx_t *used;             //  product -> int64_t units reserved
-    zhashx_t *held;             //  order id -> json items it reserved
+    zhashx_t *held;             //  order id -> json items it reserved,
+                                //  until the order is paid or cancelled
     int64_t version;            //  Of "inventory" that these reflect
 } s_stock_t;
 
@@ -68,6 +71,8 @@ s_fold (const zmesh_stored_event_t *event, void *arg)
             zhashx_delete (stock->held, order);
         }
     }
+    else if (order && streq (event->type, "inventory.settled"))
+        zhashx_delete (stock->held, order);     //  Its units stay used
     stock->version = event->version;
     json_decref (body);
     return true;
@@ -122,12 +127,17 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                              short_of ? "inventory.rejected"
                                       : "inventory.reserved", news, detail);
     }
-    else if (rc == ZMESH_OK && streq (zmesh_envelope_type (event),
-                                      "order.cancelled")
-             && zhashx_lookup (stock->held, order))
-        rc = service_append (node, "inventory", stock->version,
-                             "inventory.released",
-                             json_pack ("{s:s}", "orderId", order), detail);
+    else if (rc == ZMESH_OK && zhashx_lookup (stock->held, order)) {
+        //  A cancelled order's units come back; a paid one's are gone
+        bool cancelled = streq (zmesh_envelope_type (event),
+                                "order.cancelled");
+        if (cancelled || streq (zmesh_envelope_type (event), "order.paid"))
+            rc = service_append (node, "inventory", stock->version,
+                                 cancelled ? "inventory.released"
+                                           : "inventory.settled",
+                                 json_pack ("{s:s}", "orderId", order),
+                                 detail);
+    }
     if (rc == ZMESH_OK)
         rc = s_refresh (node, stock);
     json_decref (body);
@@ -162,7 +172,8 @@ s_attach (zmesh_node_t *node, const zmesh_node_config_t *config,
     *state_p = stock;
     if (s_refresh (node, stock)
         || zmesh_node_consume (node, "order.placed", s_on_order, stock)
-        || zmesh_node_consume (node, "order.cancelled", s_on_order, stock))
+        || zmesh_node_consume (node, "order.cancelled", s_on_order, stock)
+        || zmesh_node_consume (node, "order.paid", s_on_order, stock))
         return ZMESH_ERR_INVALID;
     return ZMESH_OK;
 }

@@ -143,6 +143,29 @@ s_status (json_t *state)
     return status ? status : "(none)";
 }
 
+static bool
+s_count_settled (const zmesh_stored_event_t *event, void *arg)
+{
+    *(int *) arg += streq (event->type, "inventory.settled");
+    return true;
+}
+
+//  How many orders the inventory node has settled (read from its store,
+//  which it keeps using: SQLite lets both in).
+static int
+s_settled (void)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/inventory/inventory.db", dir);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    int count = 0;
+    if (store)
+        zmesh_store_read_stream (store, "inventory", 1, false, 0,
+                                 s_count_settled, &count, NULL);
+    zmesh_store_close (&store);
+    return count;
+}
+
 Test (mesh, orders_go_through_stock_and_payment_in_one_flow)
 {
     child_t user = s_start ("user", NULL, NULL);
@@ -191,6 +214,11 @@ Test (mesh, orders_go_through_stock_and_payment_in_one_flow)
     cr_assert (eq (str, (char *) s_status (state), "paid"),
                "8 more fit only if the refused order gave its unit back");
     json_decref (state);
+    //  The two paid orders are settled: inventory no longer holds them
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_settled () < 2 && zclock_mono () < deadline)
+        zclock_sleep (100);
+    cr_assert (eq (int, s_settled (), 2));
 
     //  An unknown user is refused at once.
     json_t *refused = NULL;
