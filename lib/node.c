@@ -615,6 +615,13 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
 }
 
 zmesh_err_t
+zmesh_node_flush (zmesh_node_t *self)
+{
+    assert (self);
+    return s_flush_group (self);
+}
+
+zmesh_err_t
 zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
                     size_t body_size)
 {

@@ -492,3 +492,44 @@ Test (reliable, group_commit_sends_only_what_is_committed)
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
     s_assert_exactly_once (1050);
 }
+
+//  The head of the node's log, as another connection to its file sees it:
+//  what is committed.
+static uint64_t
+s_committed (const char *name)
+{
+    char path [160];
+    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    uint64_t head = UINT64_MAX;
+    if (store)
+        zmesh_store_head (store, &head);
+    zmesh_store_close (&store);
+    return head;
+}
+
+Test (reliable, flush_commits_the_open_group_at_once)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "grouped");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/grouped", dir);
+    const char *settings [] = {data, "events/group=1000",
+                               "events/group_ms=60000", NULL};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   NULL), 0));
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (node != NULL);
+    cr_assert (eq (int, zmesh_node_flush (node), ZMESH_OK), "nothing open");
+    for (int index = 0; index < 10; index++)
+        cr_assert (eq (int, zmesh_node_publish (node, "tick.tock", NULL, 0),
+                       ZMESH_OK));
+    cr_assert (eq (u64, s_committed ("grouped"), 0), "the group is open");
+    cr_assert (eq (int, zmesh_node_flush (node), ZMESH_OK));
+    cr_assert (eq (u64, s_committed ("grouped"), 10));
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (node, &stats);
+    cr_assert (eq (u64, stats.events_published, 10), "sent once committed");
+    zmesh_node_destroy (&node);
+}

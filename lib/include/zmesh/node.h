@@ -161,13 +161,24 @@ zmesh_err_t
 //  With node/data, the event is appended to the node's store (stream: the
 //  node's name) before it is sent, and publish returns once that is
 //  committed; its sequence number is its position in the store, and
-//  subscribers that miss it get it replayed. Without, it is sent only, and
-//  a subscriber over its high-water mark misses it. Never blocks on a
-//  subscriber. Returns ZMESH_OK, an envelope error for a bad type or body,
-//  or a store error.
+//  subscribers that miss it get it replayed. With events/group above 1,
+//  publish returns once it is appended, and the group is committed (and
+//  only then sent) when it is full, events/group_ms later, or at
+//  zmesh_node_flush. Without node/data, it is sent only, and a subscriber
+//  over its high-water mark misses it. Never blocks on a subscriber.
+//  Returns ZMESH_OK, an envelope error for a bad type or body, or a store
+//  error.
 zmesh_err_t
     zmesh_node_publish (zmesh_node_t *self, const char *type,
                         const void *body, size_t body_size);
+
+//  Commit the open group (events/group above 1) now, and send its events:
+//  once this returns ZMESH_OK, every event published before it is
+//  durable, as a batch of publisher confirms would say. ZMESH_OK at once
+//  when no group is open; a store error if the commit fails, in which case
+//  the group's events are lost and not sent.
+zmesh_err_t
+    zmesh_node_flush (zmesh_node_t *self);
 
 //  Append events to stream in the node's store, expecting it at expected
 //  (zmesh_store_append), then publish them under their positions. Ids,
