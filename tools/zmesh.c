@@ -73,6 +73,10 @@ s_usage (void)
         "  -h, --help              this text\n"
         "  -V, --version           the zmesh version\n"
         "\n"
+        "Options come before the command; their long forms may also follow\n"
+        "it (zmesh up MESH --run DIR), up to an argument \"--\". Short ones\n"
+        "may not: an argument such as -1 stays an argument.\n"
+        "\n"
         "Calls go through the breaker and retry policy of the settings.\n"
         "Exit status: 0 when the command succeeded, 1 when it failed (the\n"
         "reason on stderr), 2 on a usage error.\n");
@@ -668,6 +672,62 @@ s_json_argument (int argc, char *argv [], int index, int *rc)
     return value;
 }
 
+//  Move the long options (and their values) that follow the command to
+//  before it, so that getopt, which stops at the command, reads them
+//  too. An argument "--" ends this, and is taken out: what follows it is
+//  the command's. Returns the new argc.
+static int
+s_hoist_options (int argc, char *argv [], const struct option *longs)
+{
+    int command = 1;            //  The first argument not an option
+    while (command < argc && argv [command][0] == '-'
+           && !streq (argv [command], "--")) {
+        //  An option that takes a value, given apart, takes it along
+        const char *name = argv [command];
+        bool apart = strlen (name) == 2 ? strchr ("cstHR", name [1]) != NULL
+                                         : false;
+        for (const struct option *option = longs;
+             !apart && option->name && name [1] == '-'; option++)
+            apart = option->has_arg == required_argument
+                 && streq (name + 2, option->name);
+        command += apart ? 2 : 1;
+    }
+    for (int index = command + 1; index < argc; index++) {
+        const char *arg = argv [index];
+        if (streq (arg, "--")) {
+            memmove (argv + index, argv + index + 1,
+                     (size_t) (argc - index) * sizeof (char *));
+            return argc - 1;    //  argv [argc] (NULL) moved down too
+        }
+        if (strncmp (arg, "--", 2) != 0)
+            continue;
+        const struct option *found = NULL;
+        for (const struct option *option = longs; option->name; option++) {
+            size_t length = strlen (option->name);
+            if (strncmp (arg + 2, option->name, length) == 0
+                && (arg [2 + length] == 0
+                    || (arg [2 + length] == '='
+                        && option->has_arg == required_argument)))
+                found = option;
+        }
+        if (!found)
+            continue;
+        bool apart = found->has_arg == required_argument && !strchr (arg, '=');
+        if (apart && index + 1 == argc)
+            continue;           //  Its value is missing: getopt would say
+        int taken = apart ? 2 : 1;
+        //  Rotate argv [command .. index + taken - 1] right by taken
+        char *moved [2] = {argv [index], taken == 2 ? argv [index + 1] : NULL};
+        memmove (argv + command + taken, argv + command,
+                 (size_t) (index - command) * sizeof (char *));
+        for (int at = 0; at < taken; at++)
+            argv [command + at] = moved [at];
+        command += taken;
+        index += taken - 1;
+    }
+    return argc;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -689,6 +749,7 @@ main (int argc, char *argv [])
     const char *host = NULL, *run = NULL;
     int option;
     char *end;
+    argc = s_hoist_options (argc, argv, longs);
     //  "+": options end at the command, whose arguments may start with '-'.
     while ((option = getopt_long (argc, argv, "+c:s:t:jH:R:hV", longs, NULL)) != -1) {
         switch (option) {

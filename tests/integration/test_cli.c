@@ -67,6 +67,17 @@ Test (cli, call_and_status_reach_a_node)
     cr_assert (eq (int, s_zmesh (output, sizeof output, "--help", NULL, NULL,
                                  NULL, NULL, NULL), 0));
     cr_assert (strstr (output, "usage: zmesh") != NULL);
+    //  Long options may follow the command; "--" keeps what follows it
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "status", "--set",
+                                 peer, NULL, NULL, NULL), 0));
+    cr_assert (strstr (output, "echo") != NULL, "%s", output);
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "echo.say", "--", "-1", NULL), 0));
+    cr_assert (eq (str, output, "-1\n"));
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "echo.say", "-1", "--timeout=3000", NULL), 0),
+               "-1 stays the body; --timeout is an option");
+    cr_assert (eq (str, output, "-1\n"));
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
 
