@@ -7,7 +7,18 @@
 #include "zmesh.h"
 #include "child.h"
 
-TestSuite (examples, .fini = child_cleanup, .timeout = 60);
+static char s_dir [64];         //  A test's own directory, if it made one
+
+//  Also after a failed assertion: no directory is left behind.
+static void
+s_teardown (void)
+{
+    child_cleanup ();
+    if (*s_dir)
+        child_dir_remove (s_dir);
+}
+
+TestSuite (examples, .fini = s_teardown, .timeout = 60);
 
 //  Run program and collect its stdout into output.
 static int
@@ -39,11 +50,10 @@ Test (examples, call_breaker_fails_fast_then_recovers)
 
 Test (examples, order_aggregate_refuses_and_rebuilds)
 {
-    char output [8192] = "", dir [64];
-    child_dir_make (dir, "examples");
-    int rc = s_run (EXAMPLES_DIR "/order_aggregate", dir, output,
+    char output [8192] = "";
+    child_dir_make (s_dir, "examples");
+    int rc = s_run (EXAMPLES_DIR "/order_aggregate", s_dir, output,
                     sizeof output);
-    child_dir_remove (dir);
     cr_assert (eq (int, rc, 0));
     cr_assert (strstr (output, "add_item refused") != NULL, "%s", output);
     cr_assert (strstr (output, "rebuilt from 3 events: status confirmed, "
@@ -104,10 +114,10 @@ s_greeter (const char *dir, const char *const *extra)
 
 Test (examples, the_tutorial_runs_as_written)
 {
-    char dir [64], output [2048];
-    child_dir_make (dir, "tutorial");
-    child_t greeter = s_greeter (dir, NULL);
-    cr_assert (eq (int, s_friend (dir, NULL, output, sizeof output), 0),
+    char output [2048];
+    child_dir_make (s_dir, "tutorial");
+    child_t greeter = s_greeter (s_dir, NULL);
+    cr_assert (eq (int, s_friend (s_dir, NULL, output, sizeof output), 0),
                "%s", output);
     cr_assert (strstr (output, "reply: hello, Ada\n") == output, "%s", output);
     cr_assert (strstr (output, "event greeter.greeted from greeter (flow ")
@@ -117,11 +127,11 @@ Test (examples, the_tutorial_runs_as_written)
 
     //  No greeter: the call fails within its deadline
     const char *quick [] = {"timing/call_timeout=500", NULL};
-    cr_assert (eq (int, s_friend (dir, quick, output, sizeof output), 1));
+    cr_assert (eq (int, s_friend (s_dir, quick, output, sizeof output), 1));
 
     //  With keys, over CURVE
     char keys [96];
-    snprintf (keys, sizeof keys, "%s/keys", dir);
+    snprintf (keys, sizeof keys, "%s/keys", s_dir);
     const char *names [] = {"greeter", "friend"};
     for (int index = 0; index < 2; index++) {
         char *argv [] = {ZMESH, "keygen", (char *) names [index], keys, NULL};
@@ -139,10 +149,9 @@ Test (examples, the_tutorial_runs_as_written)
     snprintf (allowed, sizeof allowed, "security/keys=%s", keys);
     const char *greeter_secure [] = {greeter_cert, allowed, NULL};
     const char *friend_secure [] = {friend_cert, allowed, NULL};
-    greeter = s_greeter (dir, greeter_secure);
-    cr_assert (eq (int, s_friend (dir, friend_secure, output, sizeof output),
+    greeter = s_greeter (s_dir, greeter_secure);
+    cr_assert (eq (int, s_friend (s_dir, friend_secure, output, sizeof output),
                    0), "%s", output);
     cr_assert (strstr (output, "reply: hello, Ada\n") == output, "%s", output);
     cr_assert (eq (int, child_stop (&greeter, 5000), 0));
-    child_dir_remove (dir);
 }
