@@ -772,21 +772,15 @@ zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
 //  entries of a container where a field wants something else) are walked
 //  by zmesh__msgpack_check, within what nesting is left.
 
-//  What one msgpack value is, by msgpack-c's names for its types.
-typedef enum {
-    VALUE_NIL, VALUE_BOOL, VALUE_UINT, VALUE_NEGATIVE, VALUE_FLOAT32,
-    VALUE_FLOAT64, VALUE_STR, VALUE_BIN, VALUE_ARRAY, VALUE_MAP, VALUE_EXT
-} s_value_type_t;
-
+//  zmesh__msgpack_type_t's, as msgpack-c names them.
 static const char *s_value_type_names [] = {
     "nil", "bool", "uint", "negative int", "float32", "float64", "str",
     "bin", "array", "map", "ext"
 };
 
 typedef struct {
-    s_value_type_t type;
-    uint64_t number;            //  uint; negative int's bits; str, bin and
-                                //  ext length; array and map entries
+    zmesh__msgpack_type_t type;
+    uint64_t number;            //  As zmesh__msgpack_head_t's
     const uint8_t *data;        //  Str, bin: the bytes
 } s_value_t;
 
@@ -808,110 +802,22 @@ s_broken (zmesh_err_t rc, size_t at, size_t size, zmesh_detail_t *detail)
     return rc;
 }
 
-//  Take width (0 to 8) bytes as a big-endian number, if they are there.
-static bool
-s_take_be (s_reader_t *reader, int width, uint64_t *value)
-{
-    if (reader->size - reader->pos < (size_t) width)
-        return false;
-    *value = 0;
-    for (int index = 0; index < width; index++)
-        *value = (*value << 8) | reader->data [reader->pos++];
-    return true;
-}
-
 //  Read the head of the next value: all of a scalar, str, bin or ext,
 //  only the header of an array or map (its entries come next).
 static zmesh_err_t
 s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
 {
-    if (reader->pos == reader->size)
-        return s_broken (ZMESH_ERR_ENVELOPE_TRUNCATED, reader->pos,
-                         reader->size, detail);
     size_t start = reader->pos;
-    uint8_t lead = reader->data [reader->pos++];
-    value->data = NULL;
-    value->number = 0;
-    int width = 0;              //  Bytes of the length or number that follow
-    uint64_t payload = 0;       //  Bytes of data after those
-    if (lead <= 0x7f) {
-        value->type = VALUE_UINT;
-        value->number = lead;
-    }
-    else if (lead >= 0xe0) {
-        value->type = VALUE_NEGATIVE;
-        value->number = (uint64_t) (int64_t) (int8_t) lead;
-    }
-    else if (lead <= 0x9f) {
-        value->type = lead <= 0x8f ? VALUE_MAP : VALUE_ARRAY;
-        value->number = lead & 0x0f;
-    }
-    else if (lead <= 0xbf) {
-        value->type = VALUE_STR;
-        payload = value->number = lead & 0x1f;
-    }
-    else switch (lead) {
-        case 0xc0: value->type = VALUE_NIL; break;
-        case 0xc2: case 0xc3: value->type = VALUE_BOOL; break;
-        case 0xc4: case 0xc5: case 0xc6:
-        case 0xd9: case 0xda: case 0xdb:
-            value->type = lead <= 0xc6 ? VALUE_BIN : VALUE_STR;
-            width = 1 << ((lead <= 0xc6 ? lead - 0xc4 : lead - 0xd9));
-            if (!s_take_be (reader, width, &value->number))
-                goto truncated;
-            payload = value->number;
-            break;
-        case 0xc7: case 0xc8: case 0xc9:
-            value->type = VALUE_EXT;
-            if (!s_take_be (reader, 1 << (lead - 0xc7), &payload))
-                goto truncated;
-            payload = value->number = payload + 1;     //  And its type
-            break;
-        case 0xca: case 0xcb:
-            value->type = lead == 0xca ? VALUE_FLOAT32 : VALUE_FLOAT64;
-            payload = lead == 0xca ? 4 : 8;
-            break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            value->type = VALUE_UINT;
-            if (!s_take_be (reader, 1 << (lead - 0xcc), &value->number))
-                goto truncated;
-            break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-            //  msgpack-c, and so this decoder, calls a signed int that
-            //  is not negative a uint.
-            width = 1 << (lead - 0xd0);
-            uint64_t bits;
-            if (!s_take_be (reader, width, &bits))
-                goto truncated;
-            int shift = 64 - 8 * width;
-            int64_t number = (int64_t) (bits << shift) >> shift;
-            value->type = number < 0 ? VALUE_NEGATIVE : VALUE_UINT;
-            value->number = (uint64_t) number;
-            break;
-        }
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-            value->type = VALUE_EXT;
-            payload = value->number = (1u << (lead - 0xd4)) + 1;
-            break;
-        case 0xdc: case 0xdd: case 0xde: case 0xdf:
-            value->type = lead <= 0xdd ? VALUE_ARRAY : VALUE_MAP;
-            if (!s_take_be (reader, lead == 0xdc || lead == 0xde ? 2 : 4,
-                            &value->number))
-                goto truncated;
-            break;
-        default:                //  0xc1, which msgpack never uses
-            return s_broken (ZMESH_ERR_ENVELOPE_MALFORMED, start,
-                             reader->size, detail);
-    }
-    if (reader->size - reader->pos < payload)
-        goto truncated;
-    value->data = reader->data + reader->pos;
-    reader->pos += (size_t) payload;
+    zmesh__msgpack_head_t head;
+    zmesh_err_t rc = zmesh__msgpack_head (reader->data + start,
+                                          reader->size - start, &head);
+    if (rc)
+        return s_broken (rc, start, reader->size, detail);
+    value->type = head.type;
+    value->number = head.number;
+    value->data = reader->data + start + head.size;
+    reader->pos = start + head.size + (size_t) head.payload;
     return ZMESH_OK;
-
-truncated:
-    return s_broken (ZMESH_ERR_ENVELOPE_TRUNCATED, reader->size, reader->size,
-                     detail);
 }
 
 //  Step over the next value, entries and all; depth containers hold it.
@@ -936,8 +842,8 @@ s_read (s_reader_t *reader, s_value_t *value, int depth,
 {
     size_t start = reader->pos;
     zmesh_err_t rc = s_read_head (reader, value, detail);
-    if (rc == ZMESH_OK && (value->type == VALUE_ARRAY
-                           || value->type == VALUE_MAP)) {
+    if (rc == ZMESH_OK && (value->type == ZMESH__MSGPACK_ARRAY
+                           || value->type == ZMESH__MSGPACK_MAP)) {
         reader->pos = start;
         rc = s_skip (reader, depth, detail);
     }
@@ -960,7 +866,7 @@ static zmesh_err_t
 s_decode_uint (const s_value_t *value, s_key_t key, uint64_t min,
                uint64_t max, uint64_t *out, zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_UINT)
+    if (value->type != ZMESH__MSGPACK_UINT)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected uint",
                      TYPE_NAME (value));
     if (value->number < min || value->number > max)
@@ -975,7 +881,7 @@ static zmesh_err_t
 s_decode_uuid (const s_value_t *value, s_key_t key, zmesh_uuid_t *out,
                zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_BIN)
+    if (value->type != ZMESH__MSGPACK_BIN)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected bin",
                      TYPE_NAME (value));
     if (value->number != ZMESH_UUID_SIZE)
@@ -991,7 +897,7 @@ static zmesh_err_t
 s_decode_name (const s_value_t *value, s_key_t key, size_t max, char *out,
                zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_STR)
+    if (value->type != ZMESH__MSGPACK_STR)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, key, "%s, expected str",
                      TYPE_NAME (value));
     size_t length = (size_t) value->number;
@@ -1007,9 +913,9 @@ static zmesh_err_t
 s_decode_error_code (const s_value_t *value, int64_t *out,
                      zmesh_detail_t *detail)
 {
-    if (value->type == VALUE_NEGATIVE)
+    if (value->type == ZMESH__MSGPACK_NEGATIVE)
         *out = (int64_t) value->number;
-    else if (value->type == VALUE_UINT) {
+    else if (value->type == ZMESH__MSGPACK_UINT) {
         if (value->number > INT64_MAX)
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_VALUE, KEY_ERROR_CODE,
                          "%" PRIu64 " does not fit in int64", value->number);
@@ -1025,7 +931,7 @@ static zmesh_err_t
 s_decode_error_text (zmesh_envelope_t *self, const s_value_t *value,
                      zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_STR)
+    if (value->type != ZMESH__MSGPACK_STR)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_ERROR_TEXT,
                      "%s, expected str", TYPE_NAME (value));
     size_t length = (size_t) value->number;
@@ -1041,7 +947,7 @@ static zmesh_err_t
 s_decode_headers (zmesh_envelope_t *self, s_reader_t *reader,
                   const s_value_t *value, zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_MAP)
+    if (value->type != ZMESH__MSGPACK_MAP)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_HEADERS,
                      "%s, expected map", TYPE_NAME (value));
     if (value->number > ZMESH_ENVELOPE_HEADERS_MAX)
@@ -1055,7 +961,7 @@ s_decode_headers (zmesh_envelope_t *self, s_reader_t *reader,
             rc = s_read (reader, &text, 2, detail);
         if (rc)
             return rc;
-        if (name.type != VALUE_STR || text.type != VALUE_STR)
+        if (name.type != ZMESH__MSGPACK_STR || text.type != ZMESH__MSGPACK_STR)
             FIELD_ERROR (ZMESH_ERR_ENVELOPE_BAD_HEADER, KEY_HEADERS,
                          "entry %u is %s => %s, expected str => str", index,
                          TYPE_NAME (&name), TYPE_NAME (&text));
@@ -1085,7 +991,7 @@ static zmesh_err_t
 s_decode_body (zmesh_envelope_t *self, const s_value_t *value,
                zmesh_detail_t *detail)
 {
-    if (value->type != VALUE_BIN)
+    if (value->type != ZMESH__MSGPACK_BIN)
         FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_BODY,
                      "%s, expected bin", TYPE_NAME (value));
     size_t size = (size_t) value->number;
@@ -1107,7 +1013,8 @@ s_decode_field (zmesh_envelope_t *self, s_key_t key, s_reader_t *reader,
     size_t start = reader->pos;
     zmesh_err_t rc = key == KEY_HEADERS ? s_read_head (reader, &value, detail)
                                         : s_read (reader, &value, 1, detail);
-    if (rc == ZMESH_OK && key == KEY_HEADERS && value.type != VALUE_MAP) {
+    if (rc == ZMESH_OK && key == KEY_HEADERS
+        && value.type != ZMESH__MSGPACK_MAP) {
         reader->pos = start;    //  Not the map whose entries are read below
         rc = s_read (reader, &value, 1, detail);
     }
@@ -1195,9 +1102,9 @@ s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
             rc = s_read (reader, &value, 1, detail);
         if (rc)
             return rc;
-        if (key.type == VALUE_UINT && key.number == KEY_VERSION) {
+        if (key.type == ZMESH__MSGPACK_UINT && key.number == KEY_VERSION) {
             reader->pos = first;
-            if (value.type != VALUE_UINT)
+            if (value.type != ZMESH__MSGPACK_UINT)
                 FIELD_ERROR (ZMESH_ERR_ENVELOPE_WRONG_TYPE, KEY_VERSION,
                              "%s, expected uint", TYPE_NAME (&value));
             if (value.number != ZMESH_ENVELOPE_VERSION)
@@ -1228,7 +1135,7 @@ s_decode_map (zmesh_envelope_t *self, s_reader_t *reader,
         rc = s_read (reader, &key, 1, detail);
         if (rc)
             return rc;
-        if (key.type != VALUE_UINT) {
+        if (key.type != ZMESH__MSGPACK_UINT) {
             zmesh__detail (detail, "entry %" PRIu64 " has a %s key, expected "
                            "uint", index, TYPE_NAME (&key));
             return ZMESH_ERR_ENVELOPE_BAD_KEY;
