@@ -119,6 +119,16 @@ child_reap (child_t *child, int timeout_ms)
 }
 
 int
+child_run (char *const argv [], int timeout_ms)
+{
+    child_t child = child_spawn (argv);
+    char line [256];
+    while (child_read_line (child.out, line, sizeof line, timeout_ms))
+        ;
+    return child_reap (&child, timeout_ms);
+}
+
+int
 child_stop (child_t *child, int timeout_ms)
 {
     kill (child->pid, SIGTERM);

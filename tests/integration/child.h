@@ -36,6 +36,11 @@ bool
 int
     child_reap (child_t *child, int timeout_ms);
 
+//  Run argv to its end, its output read and dropped; its exit code.
+//  Fatal if it takes over timeout_ms to finish.
+int
+    child_run (char *const argv [], int timeout_ms);
+
 //  Send SIGTERM and reap, as child_reap.
 int
     child_stop (child_t *child, int timeout_ms);

@@ -65,6 +65,18 @@ Test (examples, order_aggregate_refuses_and_rebuilds)
 //  ports, so that parallel suites cannot collide): the friend gets its
 //  greeting and the event its call caused; a missing greeter is an error;
 //  with keys, the same over CURVE.
+//  Append "--set SETTING" for each of extra (NULL-terminated) to argv,
+//  which holds argc, and end it with NULL.
+static void
+s_add_settings (char **argv, int argc, const char *const *extra)
+{
+    for (size_t index = 0; extra && extra [index]; index++) {
+        argv [argc++] = "--set";
+        argv [argc++] = (char *) extra [index];
+    }
+    argv [argc] = NULL;
+}
+
 static int
 s_friend (const char *dir, const char *const *extra, char *output,
           size_t size)
@@ -76,12 +88,7 @@ s_friend (const char *dir, const char *const *extra, char *output,
     snprintf (calls, sizeof calls, "peers/greeter/calls=ipc://%s/c", dir);
     argv [3] = events;
     argv [5] = calls;
-    int argc = 6;
-    for (size_t index = 0; extra && extra [index]; index++) {
-        argv [argc++] = "--set";
-        argv [argc++] = (char *) extra [index];
-    }
-    argv [argc] = NULL;
+    s_add_settings (argv, 6, extra);
     child_t child = child_spawn (argv);
     size_t used = 0;
     char line [512];
@@ -99,12 +106,7 @@ s_greeter (const char *dir, const char *const *extra)
     snprintf (calls, sizeof calls, "node/calls=ipc://%s/c", dir);
     char *argv [16] = {EXAMPLES_DIR "/greeter", "--set", events, "--set",
                        calls};
-    int argc = 5;
-    for (size_t index = 0; extra && extra [index]; index++) {
-        argv [argc++] = "--set";
-        argv [argc++] = (char *) extra [index];
-    }
-    argv [argc] = NULL;
+    s_add_settings (argv, 5, extra);
     child_t child = child_spawn (argv);
     char line [512];
     cr_assert (child_read_line (child.out, line, sizeof line, 10000));
@@ -135,11 +137,7 @@ Test (examples, the_tutorial_runs_as_written)
     const char *names [] = {"greeter", "friend"};
     for (int index = 0; index < 2; index++) {
         char *argv [] = {ZMESH, "keygen", (char *) names [index], keys, NULL};
-        child_t keygen = child_spawn (argv);
-        char line [256];
-        while (child_read_line (keygen.out, line, sizeof line, 5000))
-            ;
-        cr_assert (eq (int, child_reap (&keygen, 5000), 0));
+        cr_assert (eq (int, child_run (argv, 5000), 0));
     }
     char greeter_cert [128], friend_cert [128], allowed [128];
     snprintf (greeter_cert, sizeof greeter_cert,

@@ -30,11 +30,7 @@ s_teardown (void)
     snprintf (mesh, sizeof mesh, "%s/mesh.zpl", dir);
     if (access (mesh, R_OK) == 0) {
         char *down [] = {ZMESH, "down", mesh, NULL};
-        child_t cli = child_spawn (down);
-        char line [256];
-        while (child_read_line (cli.out, line, sizeof line, 30000))
-            ;
-        child_reap (&cli, 30000);
+        child_run (down, 30000);
     }
     child_cleanup ();
     child_dir_remove (dir);
@@ -451,8 +447,5 @@ Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
     cr_assert (eq (int, child_reap (&cli, 5000), 1));
     cr_assert (eq (int, lines, 0), "started nothing");
     char *bad [] = {ZMESH, "up", "/nonexistent/mesh.zpl", NULL};
-    cli = child_spawn (bad);
-    while (child_read_line (cli.out, line, sizeof line, 5000))
-        ;
-    cr_assert (eq (int, child_reap (&cli, 5000), 1));
+    cr_assert (eq (int, child_run (bad, 5000), 1));
 }

@@ -54,11 +54,7 @@ s_recipe_down (void)
         char run [128];
         snprintf (run, sizeof run, "%s/run-%d", recipe, host);
         char *argv [] = {ZMESH, "--run", run, "down", NULL};
-        child_t down = child_spawn (argv);
-        char line [256];
-        while (child_read_line (down.out, line, sizeof line, 30000))
-            ;
-        child_reap (&down, 30000);
+        child_run (argv, 30000);
     }
 }
 
@@ -417,11 +413,7 @@ Test (hosts, the_deployment_recipe_runs_on_three_hosts)
                             "payment"};
     for (int index = 0; index < 5; index++) {
         char *argv [] = {ZMESH, "keygen", (char *) names [index], keys, NULL};
-        child_t keygen = child_spawn (argv);
-        char line [256];
-        while (child_read_line (keygen.out, line, sizeof line, 5000))
-            ;
-        cr_assert (eq (int, child_reap (&keygen, 5000), 0));
+        cr_assert (eq (int, child_run (argv, 5000), 0));
     }
     //  The recipe's file, moved
     FILE *in = fopen (SOURCE_DIR "/deploy/mesh.zpl", "r");

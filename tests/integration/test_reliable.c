@@ -374,6 +374,37 @@ s_local_consumer (const s_paths_t *paths, const char *name,
     return node;
 }
 
+//  Wait, at most 10 s, until the publisher says it has published count
+//  events; returns the last sequence it said.
+static uint64_t
+s_wait_published (child_t *publisher, uint64_t count)
+{
+    int64_t deadline = zclock_mono () + 10000;
+    uint64_t published = 0;
+    while (published < count && zclock_mono () < deadline) {
+        published = s_drain (publisher, published);
+        zclock_sleep (20);
+    }
+    return published;
+}
+
+//  Poll node, at most timeout_ms, until s_count_tick has counted count
+//  events in seqs, draining publisher's output if there is one; stats,
+//  if not NULL, gets the node's counters.
+static void
+s_consume_until (zmesh_node_t *node, const uint64_t *seqs, uint64_t count,
+                 int timeout_ms, child_t *publisher, zmesh_node_stats_t *stats)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (seqs [0] < count && zclock_mono () < deadline) {
+        zmesh_node_poll (node, 50);
+        if (publisher)
+            s_drain (publisher, 0);
+    }
+    if (stats)
+        zmesh_node_stats (node, stats);
+}
+
 Test (reliable, a_trimmed_range_is_reported_and_the_rest_consumed)
 {
     s_paths_t paths;
@@ -381,23 +412,13 @@ Test (reliable, a_trimmed_range_is_reported_and_the_rest_consumed)
     //  before anyone listens.
     testnode_t publisher = s_publisher ("100", "8", "events/retain=10", "0",
                                         &paths);
-    int64_t deadline = zclock_mono () + 10000;
-    uint64_t published = 0;
-    while (published < 100 && zclock_mono () < deadline) {
-        published = s_drain (&publisher.child, published);
-        zclock_sleep (20);
-    }
-    cr_assert (eq (u64, published, 100));
+    cr_assert (eq (u64, s_wait_published (&publisher.child, 100), 100));
     zclock_sleep (500);         //  A heartbeat or two: the trim has run
     uint64_t seqs [2] = {0, 0};
     zmesh_node_t *node = s_local_consumer (&paths, "late", "events/start="
                                            "beginning", seqs);
     zmesh_node_stats_t stats;
-    deadline = zclock_mono () + 10000;
-    do {
-        zmesh_node_poll (node, 50);
-        zmesh_node_stats (node, &stats);
-    } while (seqs [0] < 10 && zclock_mono () < deadline);
+    s_consume_until (node, seqs, 10, 10000, NULL, &stats);
     cr_assert (eq (u64, stats.ranges_trimmed, 1), "the loss is counted");
     cr_assert (eq (u64, seqs [0], 10), "what is kept is consumed");
     cr_assert (eq (u64, seqs [1], 91));
@@ -410,24 +431,14 @@ Test (reliable, consumed_events_commit_in_batches)
     s_paths_t paths;
     testnode_t publisher = s_publisher ("500", "8", "sockets/hwm=10000", "0",
                                         &paths);
-    int64_t deadline = zclock_mono () + 10000;
-    uint64_t published = 0;
-    while (published < 500 && zclock_mono () < deadline) {
-        published = s_drain (&publisher.child, published);
-        zclock_sleep (20);
-    }
-    cr_assert (eq (u64, published, 500));
+    cr_assert (eq (u64, s_wait_published (&publisher.child, 500), 500));
     //  All 500 wait in the log: the consumer takes them by replay, in
     //  turns of the loop, each turn one transaction.
     uint64_t seqs [2] = {0, 0};
     zmesh_node_t *node = s_local_consumer (&paths, "batched", "events/start="
                                            "beginning", seqs);
     zmesh_node_stats_t stats;
-    deadline = zclock_mono () + 20000;
-    do {
-        zmesh_node_poll (node, 50);
-        zmesh_node_stats (node, &stats);
-    } while (seqs [0] < 500 && zclock_mono () < deadline);
+    s_consume_until (node, seqs, 500, 20000, NULL, &stats);
     cr_assert (eq (u64, seqs [0], 500));
     cr_assert (eq (u64, stats.events_consumed, 500));
     cr_assert (ge (u64, stats.consume_commits, 1));
@@ -438,9 +449,7 @@ Test (reliable, consumed_events_commit_in_batches)
     seqs [0] = seqs [1] = 0;
     node = s_local_consumer (&paths, "batched", "events/start=beginning",
                              seqs);
-    deadline = zclock_mono () + 1000;
-    while (zclock_mono () < deadline)
-        zmesh_node_poll (node, 50);
+    s_consume_until (node, seqs, 1, 1000, NULL, NULL);
     cr_assert (eq (u64, seqs [0], 0));
     zmesh_node_destroy (&node);
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
@@ -451,28 +460,17 @@ Test (reliable, a_consumer_may_start_from_now)
     s_paths_t paths;
     testnode_t publisher = s_publisher ("30", "8", "sockets/hwm=10000", "0",
                                         &paths);
-    int64_t deadline = zclock_mono () + 10000;
-    uint64_t published = 0;
-    while (published < 30 && zclock_mono () < deadline) {
-        published = s_drain (&publisher.child, published);
-        zclock_sleep (20);
-    }
+    s_wait_published (&publisher.child, 30);
     uint64_t seqs [2] = {0, 0};
     zmesh_node_t *node = s_local_consumer (&paths, "fresh", "events/start=now",
                                            seqs);
     //  Poll through a few heartbeats: nothing from before is replayed.
-    deadline = zclock_mono () + 1000;
-    while (zclock_mono () < deadline)
-        zmesh_node_poll (node, 50);
+    s_consume_until (node, seqs, 1, 1000, NULL, NULL);
     cr_assert (eq (u64, seqs [0], 0), "the past is not replayed");
     //  What comes after is consumed: the publisher, restarted, adds five.
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
     publisher = s_publisher ("5", "8", "sockets/hwm=10000", "0", &paths);
-    deadline = zclock_mono () + 10000;
-    while (seqs [0] < 5 && zclock_mono () < deadline) {
-        zmesh_node_poll (node, 50);
-        s_drain (&publisher.child, 0);
-    }
+    s_consume_until (node, seqs, 5, 10000, &publisher.child, NULL);
     cr_assert (eq (u64, seqs [0], 5));
     cr_assert (eq (u64, seqs [1], 31), "starting right after what it missed");
     zmesh_node_destroy (&node);
