@@ -1,7 +1,8 @@
 /*  alloc.c - the allocation seam of lib/, with a failure hook for tests.
 
     The hook's two counters are the only mutable globals in lib/: they exist
-    for fault tests and cost one compare per allocation.
+    for fault tests, and cost one compare per allocation while the hook is
+    not set.
 
     Part of zmesh. MIT License.
 */
@@ -10,11 +11,12 @@
 static long s_fail_at;          //  Fail the allocation with this number
 static long s_count;            //  Allocations since the hook was set
 
+//  Counts only while the hook is set, so that threads sharing a node do
+//  not write these globals.
 static bool
 s_should_fail (void)
 {
-    s_count++;
-    return s_fail_at && s_count == s_fail_at;
+    return s_fail_at && ++s_count == s_fail_at;
 }
 
 void *

@@ -24,8 +24,9 @@ void
 
 //  Test hook: make the nth allocation from now on fail (1 = the next one),
 //  and every later one succeed again. 0 turns failures off. Returns how
-//  many allocations were made since the last call, so a test can loop
-//  N = 1, 2, ... until a call no longer hits its failure.
+//  many allocations were made since the last call, when that one set a
+//  failure (0 does not count), so a test can loop N = 1, 2, ... until a
+//  call no longer hits its failure.
 long
     zmesh__alloc_fail_at (long nth);
 

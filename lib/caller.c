@@ -306,7 +306,9 @@ zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
                 delay = retry_after_ms;
             if (zmesh_clock_mono_ms (self->clock) + delay >= call->deadline_ms)
                 break;          //  No time left for another attempt
-            if (!zmesh_clock_sleep (self->clock, delay)) {
+            if (!(call->backoff
+                  ? call->backoff (call->attempt_arg, delay)
+                  : zmesh_clock_sleep (self->clock, delay))) {
                 rc = ZMESH_ERR_INTERRUPTED;
                 break;
             }

@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include <ctype.h>
+#include <pthread.h>
 #include "zmesh_classes.h"
 #include "peers.h"
 #include "replay.h"
@@ -54,7 +55,7 @@ struct _zmesh_node_t {
     zsock_t *router;                //  Calls in
     zactor_t *gossip;               //  zgossip, when configured
     zpoller_t *poller;
-    zmesh_requester_t *requester;   //  Calls out, one attempt at a time
+    zmesh_requester_t *requester;   //  Calls out, a REQ link per attempt
     zmesh_caller_t *caller;         //  Breakers, retries, failover
     zhashx_t *policies;             //  service -> zmesh_call_policy_t
     zhashx_t *replies;              //  request id -> reply frame, for retries
@@ -85,6 +86,11 @@ struct _zmesh_node_t {
     s_context_t context;            //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
     bool stopped;
+    int busy;                       //  Running its own code: the loop, a
+                                    //  repair, dead letters; their calls
+                                    //  keep a shared node's lock
+    pthread_mutex_t lock;           //  zmesh_node_lock's
+    bool shared;                    //  Since the first zmesh_node_lock
     zmesh_node_stats_t stats;
     int64_t bad_logged_ms;          //  When a bad frame was last logged
     uint64_t bad_unlogged;          //  Bad frames since, not logged
@@ -1051,7 +1057,10 @@ s_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
           uint64_t to)
 {
     uint64_t before = *last;
+    //  Its calls keep a shared node's lock: last points into positions.
+    self->busy++;
     s_repair_range (self, publisher, last, to);
+    self->busy--;
     if (*last > before)
         zsys_info ("node %s: repaired seq %" PRIu64 " to %" PRIu64 " of %s "
                    "by replay", self->config.name, before + 1, *last,
@@ -1176,8 +1185,10 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
         if (rc == ZMESH_OK) {
             //  What the consumers publish waits for the commit
             self->consuming = true;
+            self->busy++;
             bool handled = s_run_consumers (self, event, &attempts, detail)
                            == ZMESH_OK;
+            self->busy--;
             if (handled)
                 rc = zmesh_inbox_unbury (self->store, zmesh_envelope_id (event));
             if (rc == ZMESH_OK)
@@ -1517,6 +1528,28 @@ typedef struct {
     zmesh_envelope_t *request;
 } s_call_t;
 
+//  While a call made outside the loop of a shared node waits, let other
+//  threads use the node: give up the lock, and keep the flow in force
+//  aside, for another thread's flow may be in force meanwhile. False if
+//  the node is not shared, or the call is made in the loop (a handler's).
+static bool
+s_let_go (zmesh_node_t *self, s_context_t *saved)
+{
+    if (!self->shared || self->busy)
+        return false;
+    *saved = self->context;
+    memset (&self->context, 0, sizeof self->context);
+    pthread_mutex_unlock (&self->lock);
+    return true;
+}
+
+static void
+s_take_back (zmesh_node_t *self, const s_context_t *saved)
+{
+    pthread_mutex_lock (&self->lock);
+    self->context = *saved;
+}
+
 //  One attempt: the same request, with the time that is left.
 static zmesh_err_t
 s_attempt (void *arg, const char *endpoint, int64_t deadline_ms,
@@ -1532,19 +1565,41 @@ s_attempt (void *arg, const char *endpoint, int64_t deadline_ms,
     zmesh_envelope_set_budget_ms (call->request, left > UINT32_MAX
                                                  ? UINT32_MAX : (uint32_t) left);
     zframe_t *frame = NULL;
+    zmesh_link_t *link = NULL;
     zmesh_err_t rc = zmesh_envelope_encode (call->request, &frame, detail);
-    if (rc)
-        return rc;
-    self->stats.calls_made++;
-    rc = zmesh__requester_call (self->requester, endpoint, frame,
-                                zmesh_envelope_id (call->request), deadline_ms,
-                                reply_p, detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__requester_take (self->requester, endpoint, &link, detail);
+    if (rc == ZMESH_OK) {
+        self->stats.calls_made++;
+        s_context_t saved;
+        bool let_go = s_let_go (self, &saved);
+        rc = zmesh__requester_exchange (self->requester, link, frame,
+                                        zmesh_envelope_id (call->request),
+                                        deadline_ms, reply_p, detail);
+        if (let_go)
+            s_take_back (self, &saved);
+        zmesh__requester_give (self->requester, endpoint, &link,
+                               rc == ZMESH_OK);
+    }
     zframe_destroy (&frame);
     if (rc == ZMESH_ERR_TIMEOUT)
         self->stats.call_timeouts++;
     else if (rc == ZMESH_ERR_BAD_REPLY)
         self->stats.bad_replies++;
     return rc;
+}
+
+//  The wait between two attempts, with the lock given up as for a reply.
+static bool
+s_backoff (void *arg, int64_t delay_ms)
+{
+    zmesh_node_t *self = ((s_call_t *) arg)->node;
+    s_context_t saved;
+    bool let_go = s_let_go (self, &saved);
+    bool slept = zmesh_clock_sleep (self->clock, delay_ms);
+    if (let_go)
+        s_take_back (self, &saved);
+    return slept;
 }
 
 //  The policy for calls to service, worked out once.
@@ -1582,18 +1637,28 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
                                                           body_size)
                                : ZMESH_OK;
     if (rc == ZMESH_OK) {
+        //  Copies: the peer table may change while the call waits.
+        const char *routes [ROUTE_MAX];
+        size_t count = zmesh__peers_route (self->peers, service, routes,
+                                           ROUTE_MAX);
+        char copies [ROUTE_MAX][ZMESH_ENDPOINT_MAX + 1];
         const char *endpoints [ROUTE_MAX];
+        for (size_t index = 0; index < count; index++) {
+            snprintf (copies [index], sizeof copies [index], "%s",
+                      routes [index]);
+            endpoints [index] = copies [index];
+        }
         s_call_t attempt_arg = {self, request};
         zmesh_call_t call = {
             .attempt = s_attempt,
             .attempt_arg = &attempt_arg,
+            .backoff = s_backoff,
             .service = service,
             .method = method,
             .correlation = zmesh_envelope_correlation (request),
             .policy = s_policy (self, service),
             .endpoints = endpoints,
-            .endpoint_count = zmesh__peers_route (self->peers, service,
-                                                  endpoints, ROUTE_MAX),
+            .endpoint_count = count,
             .deadline_ms = deadline,
             .fallback = options ? options->fallback : NULL,
             .fallback_arg = options ? options->fallback_arg : NULL};
@@ -2139,6 +2204,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->rand = rand;
     if (!rand)
         self->rand = self->owned_rand = zmesh_rand_new ();
+    pthread_mutex_init (&self->lock, NULL);
     self->peers = zmesh__peers_new ();
     self->requester = self->rand && self->peers
                     ? zmesh__requester_new (&self->config, self->clock)
@@ -2257,6 +2323,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_rand_destroy (&self->owned_rand);
     //  Last: the ZAP handler outlives every socket it guarded
     zmesh__security_destroy (&self->security);
+    pthread_mutex_destroy (&self->lock);
     zmesh__free (self);
     *self_p = NULL;
 }
@@ -2443,6 +2510,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     void *ready = zpoller_wait (self->poller, wait);
     if (!ready && zpoller_terminated (self->poller))
         return ZMESH_ERR_INTERRUPTED;
+    self->busy++;
     //  Take a bounded batch from each socket, so no peer can starve another
     //  socket or the timers.
     for (int count = 0; count < DRAIN_MAX && !self->stopped
@@ -2457,6 +2525,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
                             & ZMQ_POLLIN); count++)
         s_on_gossip (self);
     s_run_timers (self);
+    self->busy--;
     return zsys_interrupted ? ZMESH_ERR_INTERRUPTED : ZMESH_OK;
 }
 
@@ -2471,6 +2540,21 @@ zmesh_node_run (zmesh_node_t *self)
             return rc;
     }
     return ZMESH_OK;
+}
+
+void
+zmesh_node_lock (zmesh_node_t *self)
+{
+    assert (self);
+    pthread_mutex_lock (&self->lock);
+    self->shared = true;
+}
+
+void
+zmesh_node_unlock (zmesh_node_t *self)
+{
+    assert (self);
+    pthread_mutex_unlock (&self->lock);
 }
 
 void

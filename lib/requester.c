@@ -1,4 +1,4 @@
-/*  requester.c - REQ sockets per endpoint, waited on with a poller.
+/*  requester.c - pools of REQ sockets per endpoint, waited on with pollers.
 
     Part of zmesh. MIT License.
 */
@@ -6,16 +6,23 @@
 #include "requester.h"
 #include "sockopt.h"
 
-typedef struct {
+#define IDLE_MAX    16          //  Idle links kept per endpoint
+
+struct _zmesh_link_t {
     zsock_t *socket;            //  REQ, connected to the endpoint
     zpoller_t *poller;          //  Waits on socket alone
-} s_link_t;
+};
+
+//  The idle links to one endpoint.
+typedef struct {
+    zmesh_link_t *idle [IDLE_MAX];
+    size_t count;
+} s_pool_t;
 
 struct _zmesh_requester_t {
     const zmesh_node_config_t *config;  //  Socket options
     zmesh_clock_t *clock;       //  Deadlines are on its monotonic time
-    zhashx_t *links;            //  endpoint -> s_link_t
-    uint64_t reopened;          //  Sockets closed after a failed attempt
+    zhashx_t *pools;            //  endpoint -> s_pool_t
     zmesh__requester_prepare_fn *prepare;
     void *prepare_arg;
 };
@@ -30,15 +37,28 @@ zmesh__requester_set_prepare (zmesh_requester_t *self,
 }
 
 static void
-s_link_destroy (void **item_p)
+s_link_destroy (zmesh_link_t **link_p)
 {
-    s_link_t *link = *item_p;
+    zmesh_link_t *link = *link_p;
     if (link) {
         zpoller_destroy (&link->poller);
         //  A request that was never answered must not hold up close.
-        zsock_set_linger (link->socket, 0);
+        if (link->socket)
+            zsock_set_linger (link->socket, 0);
         zsock_destroy (&link->socket);
         zmesh__free (link);
+        *link_p = NULL;
+    }
+}
+
+static void
+s_pool_destroy (void **item_p)
+{
+    s_pool_t *pool = *item_p;
+    if (pool) {
+        while (pool->count)
+            s_link_destroy (&pool->idle [--pool->count]);
+        zmesh__free (pool);
         *item_p = NULL;
     }
 }
@@ -52,8 +72,8 @@ zmesh__requester_new (const zmesh_node_config_t *config, zmesh_clock_t *clock)
         return NULL;
     self->config = config;
     self->clock = clock;
-    self->links = zhashx_new ();
-    zhashx_set_destructor (self->links, s_link_destroy);
+    self->pools = zhashx_new ();
+    zhashx_set_destructor (self->pools, s_pool_destroy);
     return self;
 }
 
@@ -63,48 +83,58 @@ zmesh__requester_destroy (zmesh_requester_t **self_p)
     assert (self_p);
     zmesh_requester_t *self = *self_p;
     if (self) {
-        zhashx_destroy (&self->links);
+        zhashx_destroy (&self->pools);
         zmesh__free (self);
         *self_p = NULL;
     }
 }
 
-static s_link_t *
-s_link (zmesh_requester_t *self, const char *endpoint, zmesh_detail_t *detail)
+zmesh_err_t
+zmesh__requester_take (zmesh_requester_t *self, const char *endpoint,
+                       zmesh_link_t **link_p, zmesh_detail_t *detail)
 {
-    s_link_t *link = zhashx_lookup (self->links, endpoint);
+    assert (self && endpoint && link_p);
+    s_pool_t *pool = zhashx_lookup (self->pools, endpoint);
+    if (!pool && (pool = zmesh__calloc (1, sizeof *pool)))
+        zhashx_insert (self->pools, endpoint, pool);
+    if (pool && pool->count) {
+        *link_p = pool->idle [--pool->count];
+        return ZMESH_OK;
+    }
+    zmesh_link_t *link = pool ? zmesh__calloc (1, sizeof *link) : NULL;
     if (link)
-        return link;
-    link = zmesh__calloc (1, sizeof *link);
-    if (!link)
-        return NULL;
-    link->socket = zmesh__socket_new (ZMQ_REQ, self->config);
+        link->socket = zmesh__socket_new (ZMQ_REQ, self->config);
     zmesh__detail (detail, "cannot connect a REQ socket to %s", endpoint);
-    if (!link->socket
+    if (!link || !link->socket
         || (self->prepare
             && self->prepare (link->socket, endpoint, self->prepare_arg,
                               detail) != ZMESH_OK)
-        || zsock_connect (link->socket, "%s", endpoint) < 0) {
-        zsock_destroy (&link->socket);
-        zmesh__free (link);
-        return NULL;
+        || zsock_connect (link->socket, "%s", endpoint) < 0
+        || !(link->poller = zpoller_new (link->socket, NULL))) {
+        s_link_destroy (&link);
+        return ZMESH_ERR_SOCKET;
     }
-    link->poller = zpoller_new (link->socket, NULL);
-    zhashx_insert (self->links, endpoint, link);
-    return link;
+    *link_p = link;
+    return ZMESH_OK;
 }
 
-//  Throw the endpoint's socket away: it is stuck waiting for a reply.
-static void
-s_reopen (zmesh_requester_t *self, const char *endpoint)
+void
+zmesh__requester_give (zmesh_requester_t *self, const char *endpoint,
+                       zmesh_link_t **link_p, bool reusable)
 {
-    zhashx_delete (self->links, endpoint);
-    self->reopened++;
+    assert (self && endpoint && link_p);
+    s_pool_t *pool = zhashx_lookup (self->pools, endpoint);
+    if (reusable && pool && pool->count < IDLE_MAX) {
+        pool->idle [pool->count++] = *link_p;
+        *link_p = NULL;
+    }
+    else
+        s_link_destroy (link_p);
 }
 
 //  Wait for the reply and check that it answers this request.
 static zmesh_err_t
-s_receive (zmesh_requester_t *self, s_link_t *link,
+s_receive (zmesh_requester_t *self, zmesh_link_t *link,
            const zmesh_uuid_t *request_id, int64_t deadline_ms,
            zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
@@ -153,41 +183,25 @@ s_receive (zmesh_requester_t *self, s_link_t *link,
 }
 
 zmesh_err_t
-zmesh__requester_call (zmesh_requester_t *self, const char *endpoint,
-                       zframe_t *request, const zmesh_uuid_t *request_id,
-                       int64_t deadline_ms, zmesh_envelope_t **reply_p,
-                       zmesh_detail_t *detail)
+zmesh__requester_exchange (zmesh_requester_t *self, zmesh_link_t *link,
+                           zframe_t *request, const zmesh_uuid_t *request_id,
+                           int64_t deadline_ms, zmesh_envelope_t **reply_p,
+                           zmesh_detail_t *detail)
 {
-    assert (self && endpoint && request && request_id && reply_p);
-    s_link_t *link = s_link (self, endpoint, detail);
-    if (!link)
-        return ZMESH_ERR_SOCKET;
+    assert (self && link && request && request_id && reply_p);
     //  A REQ socket queues the request until its peer is connected, so
     //  this never blocks; the deadline covers the wait for the connection.
     if (zframe_send (&request, link->socket, ZFRAME_REUSE | ZFRAME_DONTWAIT)
         != 0) {
-        zmesh__detail (detail, "send to %s failed: %s", endpoint,
-                       zmq_strerror (zmq_errno ()));
-        s_reopen (self, endpoint);
+        zmesh__detail (detail, "send failed: %s", zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_SOCKET;
     }
-    zmesh_err_t rc = s_receive (self, link, request_id, deadline_ms, reply_p,
-                                detail);
-    if (rc != ZMESH_OK)
-        s_reopen (self, endpoint);
-    return rc;
+    return s_receive (self, link, request_id, deadline_ms, reply_p, detail);
 }
 
 void
 zmesh__requester_forget (zmesh_requester_t *self, const char *endpoint)
 {
     assert (self && endpoint);
-    zhashx_delete (self->links, endpoint);
-}
-
-uint64_t
-zmesh__requester_reopened (zmesh_requester_t *self)
-{
-    assert (self);
-    return self->reopened;
+    zhashx_delete (self->pools, endpoint);
 }

@@ -1,8 +1,14 @@
-/*  requester.h - one call attempt over a REQ socket (private).
+/*  requester.h - call attempts over REQ sockets (private).
 
     This is the seam on the REQ path: the node builds a request, and every
-    attempt to deliver it to one endpoint goes through
-    zmesh__requester_call. The breaker and retry module wraps it.
+    attempt to deliver it to one endpoint goes through a link taken from
+    the requester. The breaker and retry module wraps it.
+
+    A REQ socket carries one request at a time, so the requester keeps a
+    pool of idle links per endpoint and opens another when every one is
+    out. Taking and giving back links needs the node's lock; the exchange
+    on a link that was taken does not, so that a node shared by several
+    threads has calls from each in flight at once.
 
     Part of zmesh. MIT License.
 */
@@ -13,8 +19,11 @@
 
 typedef struct _zmesh_requester_t zmesh_requester_t;
 
-//  Create a requester; it opens one REQ socket per endpoint on first use.
-//  config and clock are borrowed and must outlive it. NULL if out of memory.
+//  A REQ socket connected to one endpoint, with its poller.
+typedef struct _zmesh_link_t zmesh_link_t;
+
+//  Create a requester. config and clock are borrowed and must outlive it.
+//  NULL if out of memory.
 zmesh_requester_t *
     zmesh__requester_new (const zmesh_node_config_t *config,
                           zmesh_clock_t *clock);
@@ -30,29 +39,40 @@ void
                                   zmesh__requester_prepare_fn *prepare,
                                   void *arg);
 
-//  Close every socket and free the requester; harmless on NULL.
+//  Close every idle socket and free the requester; harmless on NULL.
+//  Every link taken must have been given back.
 void
     zmesh__requester_destroy (zmesh_requester_t **self_p);
 
-//  Send request (borrowed) to endpoint and wait, on a poller, until the
+//  Take an idle link to endpoint, or open one. Returns ZMESH_OK with
+//  *link_p set, or ZMESH_ERR_SOCKET with detail.
+zmesh_err_t
+    zmesh__requester_take (zmesh_requester_t *self, const char *endpoint,
+                           zmesh_link_t **link_p, zmesh_detail_t *detail);
+
+//  Send request (borrowed) on link and wait, on its poller, until the
 //  monotonic time deadline_ms for the reply whose causation is request_id.
 //  Returns ZMESH_OK with *reply_p set (caller owns it), or
 //  ZMESH_ERR_TIMEOUT, ZMESH_ERR_INTERRUPTED, ZMESH_ERR_BAD_REPLY (garbage,
-//  or a reply to another request: discarded) or ZMESH_ERR_SOCKET. After
-//  anything but ZMESH_OK the endpoint's socket is closed, since a REQ socket
-//  that lost its reply cannot be used again; the next call opens a new one.
+//  or a reply to another request: discarded) or ZMESH_ERR_SOCKET. Touches
+//  only the link and the clock: it may run without the node's lock.
 zmesh_err_t
-    zmesh__requester_call (zmesh_requester_t *self, const char *endpoint,
-                           zframe_t *request, const zmesh_uuid_t *request_id,
-                           int64_t deadline_ms, zmesh_envelope_t **reply_p,
-                           zmesh_detail_t *detail);
+    zmesh__requester_exchange (zmesh_requester_t *self, zmesh_link_t *link,
+                               zframe_t *request,
+                               const zmesh_uuid_t *request_id,
+                               int64_t deadline_ms, zmesh_envelope_t **reply_p,
+                               zmesh_detail_t *detail);
 
-//  Close the socket to endpoint, if there is one: its peer is gone.
+//  Give back the link taken for endpoint. After an exchange that failed,
+//  pass reusable false: a REQ socket that lost its reply cannot be used
+//  again, so it is closed. So is a link whose endpoint was forgotten while
+//  it was out.
+void
+    zmesh__requester_give (zmesh_requester_t *self, const char *endpoint,
+                           zmesh_link_t **link_p, bool reusable);
+
+//  Close the idle sockets to endpoint: its peer is gone.
 void
     zmesh__requester_forget (zmesh_requester_t *self, const char *endpoint);
-
-//  How many sockets the requester has replaced after a failed attempt.
-uint64_t
-    zmesh__requester_reopened (zmesh_requester_t *self);
 
 #endif

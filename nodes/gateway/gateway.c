@@ -12,25 +12,29 @@
     service that cannot be reached (open circuit, timeout, no instance)
     answers 503 with Retry-After, within the call's deadline.
 
-    libmicrohttpd serves from one thread of its own; the node is shared with
-    the main thread, which keeps its heartbeats going, under a mutex.
+    libmicrohttpd serves each connection from a thread of its own, up to
+    CONNECTIONS_MAX. They share the one node, and so its breakers, with the
+    main thread, which keeps its heartbeats going, under the node's lock
+    (zmesh_node_lock): a call lets go of it while it waits, so a slow
+    service holds up only the requests that go to it.
 
     Part of zmesh. MIT License.
 */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include "service.h"
 
-#define BODY_MAX (64 * 1024)
+#define BODY_MAX        (64 * 1024)
+#define CONNECTIONS_MAX 512     //  HTTP connections served at once
+#define PEERS_SHOWN     64      //  Nodes /metrics reports on
 
 typedef struct {
-    zmesh_node_t *node;
-    pthread_mutex_t lock;       //  Whoever holds it may use node
-    zmesh_rand_t *rand;         //  For new correlation ids: HTTP thread only
-    uint64_t requests;
-    uint64_t responses [6];     //  By class: 1xx .. 5xx
+    zmesh_node_t *node;         //  Shared: used under zmesh_node_lock
+    zmesh_rand_t *rand;         //  For new correlation ids: under the lock
+    atomic_uint_least64_t requests;
+    atomic_uint_least64_t responses [6];    //  By class: 1xx .. 5xx
 } s_gateway_t;
 
 typedef struct {
@@ -77,12 +81,12 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
     json_decref (body);
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
-    pthread_mutex_lock (&gateway->lock);
+    zmesh_node_lock (gateway->node);
     zmesh_node_flow_begin (gateway->node, flow);
     zmesh_err_t rc = zmesh_node_call (gateway->node, service, method, data,
                                       size, 0, &reply, &detail);
     zmesh_node_flow_end (gateway->node);
-    pthread_mutex_unlock (&gateway->lock);
+    zmesh_node_unlock (gateway->node);
     free (data);
     json_t *answer = NULL;
     if (reply && zmesh_envelope_body_size (reply))
@@ -121,24 +125,28 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
 {
     zmesh_node_stats_t stats;
     zmesh_caller_stats_t calls;
-    pthread_mutex_lock (&gateway->lock);
+    //  What the node knows now: the peer table may change while the calls
+    //  to each node for its counters wait.
+    zmesh_node_lock (gateway->node);
     zmesh_node_stats (gateway->node, &stats);
     zmesh_caller_stats (zmesh_node_caller (gateway->node), &calls);
     size_t peers = zmesh_node_peer_count (gateway->node);
+    if (peers > PEERS_SHOWN)
+        peers = PEERS_SHOWN;
+    zmesh_peer_info_t infos [PEERS_SHOWN];
     char breakers [4096] = "";
     size_t used = 0;
-    for (size_t index = 0; index < peers && used < sizeof breakers - 200;
-         index++) {
-        zmesh_peer_info_t info;
-        zmesh_node_peer (gateway->node, index, &info);
-        zmesh_breaker_t *breaker = *info.calls
+    for (size_t index = 0; index < peers; index++) {
+        zmesh_node_peer (gateway->node, index, &infos [index]);
+        zmesh_peer_info_t *info = &infos [index];
+        zmesh_breaker_t *breaker = *info->calls
             ? zmesh_caller_breaker (zmesh_node_caller (gateway->node),
-                                    info.calls) : NULL;
-        if (breaker)
+                                    info->calls) : NULL;
+        if (breaker && used < sizeof breakers - 200)
             used += (size_t) snprintf (breakers + used, sizeof breakers - used,
                                        "zmesh_breaker_state{service=\"%s\","
-                                       "endpoint=\"%s\"} %d\n", info.service,
-                                       info.calls,
+                                       "endpoint=\"%s\"} %d\n", info->service,
+                                       info->calls,
                                        (int) zmesh_breaker_state (breaker));
     }
     //  Every node's own counters, by asking each for zmesh.stats.
@@ -146,13 +154,12 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
     size_t filled = 0;
     for (size_t index = 0; index < peers && filled < sizeof nodes - 512;
          index++) {
-        zmesh_peer_info_t info;
-        zmesh_node_peer (gateway->node, index, &info);
-        if (!*info.calls)
+        zmesh_peer_info_t *info = &infos [index];
+        if (!*info->calls)
             continue;
         zmesh_envelope_t *reply = NULL;
         zmesh_call_options_t options = {500, NULL, NULL};
-        if (zmesh_node_call_with (gateway->node, info.service, "zmesh.stats",
+        if (zmesh_node_call_with (gateway->node, info->service, "zmesh.stats",
                                   NULL, 0, &options, &reply, NULL) == ZMESH_OK)
             for (size_t header = 0;
                  header < zmesh_envelope_header_count (reply)
@@ -160,11 +167,11 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
                 filled += (size_t) snprintf (
                     nodes + filled, sizeof nodes - filled,
                     "zmesh_node_%s{node=\"%s\"} %s\n",
-                    zmesh_envelope_header_name (reply, header), info.service,
+                    zmesh_envelope_header_name (reply, header), info->service,
                     zmesh_envelope_header_value (reply, header));
         zmesh_envelope_destroy (&reply);
     }
-    pthread_mutex_unlock (&gateway->lock);
+    zmesh_node_unlock (gateway->node);
     char *text = NULL;
     int length = asprintf (
         &text,
@@ -187,8 +194,9 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
         "# TYPE zmesh_breaker_state gauge\n"
         "# 0 closed, 1 open, 2 half-open\n%s"
         "# Each node's counters (zmesh.stats), by node\n%s",
-        gateway->requests, gateway->responses [2], gateway->responses [4],
-        gateway->responses [5], calls.calls, calls.attempts, calls.retries,
+        (uint64_t) gateway->requests, (uint64_t) gateway->responses [2],
+        (uint64_t) gateway->responses [4], (uint64_t) gateway->responses [5],
+        calls.calls, calls.attempts, calls.retries,
         stats.call_timeouts, calls.rejected, stats.events_published,
         stats.events_received, stats.events_replayed, stats.dead_letters,
         stats.bad_frames, breakers, nodes);
@@ -225,8 +233,11 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
     const char *given = MHD_lookup_connection_value (connection,
                                                      MHD_HEADER_KIND,
                                                      "X-Correlation-ID");
-    if (!given || zmesh_uuid_parse (given, &flow) != ZMESH_OK)
+    if (!given || zmesh_uuid_parse (given, &flow) != ZMESH_OK) {
+        zmesh_node_lock (gateway->node);
         zmesh_uuid_generate (gateway->rand, &flow);
+        zmesh_node_unlock (gateway->node);
+    }
     zmesh_uuid_unparse (&flow, cid);
 
     bool post = streq (method, "POST"), get = streq (method, "GET");
@@ -373,18 +384,20 @@ main (int argc, char *argv [])
         zmesh_rand_destroy (&gateway.rand);
         return 1;
     }
-    pthread_mutex_init (&gateway.lock, NULL);
     struct sockaddr_in address = {.sin_family = AF_INET,
                                   .sin_port = htons ((uint16_t) port)};
     inet_pton (AF_INET, zmesh_node_config_service (&config, "http_host",
                                                    "127.0.0.1"),
                &address.sin_addr);
     struct MHD_Daemon *daemon = MHD_start_daemon (
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
+        | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
         (uint16_t) port, NULL, NULL, s_access, &gateway,
         MHD_OPTION_SOCK_ADDR, &address,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
+        MHD_OPTION_END);
     if (!daemon) {
         fprintf (stderr, "zmesh-gateway: cannot listen on port %ld\n", port);
         zmesh_node_destroy (&gateway.node);
@@ -400,15 +413,14 @@ main (int argc, char *argv [])
     //  Heartbeats and peers go on here, between requests.
     zmesh_err_t rc = ZMESH_OK;
     while (rc == ZMESH_OK) {
-        pthread_mutex_lock (&gateway.lock);
+        zmesh_node_lock (gateway.node);
         rc = zmesh_node_poll (gateway.node, 0);
-        pthread_mutex_unlock (&gateway.lock);
+        zmesh_node_unlock (gateway.node);
         if (rc == ZMESH_OK && !zmesh_clock_sleep (zmesh_clock_real (), 50))
             rc = ZMESH_ERR_INTERRUPTED;
     }
     MHD_stop_daemon (daemon);
     zmesh_node_destroy (&gateway.node);
     zmesh_rand_destroy (&gateway.rand);
-    pthread_mutex_destroy (&gateway.lock);
     return 0;
 }

@@ -216,8 +216,12 @@ child_start_service (const char *nodes_dir, const char *dir,
         snprintf (settings [count++], 200, "peers/%s/calls=ipc://%s/%s-calls",
                   peers [index], dir, peers [index]);
     }
-    if (extra)
-        snprintf (settings [count++], 200, "%s", extra);
+    char more [400];
+    snprintf (more, sizeof more, "%s", extra ? extra : "");
+    char *rest = NULL;
+    for (char *setting = strtok_r (more, " ", &rest); setting && count < 16;
+         setting = strtok_r (NULL, " ", &rest))
+        snprintf (settings [count++], 200, "%s", setting);
     char *argv [40] = {program};
     int argc = 1;
     for (int index = 0; index < count; index++) {

@@ -82,9 +82,10 @@ void
     child_dir_remove (const char *dir);
 
 //  Start the demo node zmesh-<service> from nodes_dir, with its store and
-//  ipc endpoints under dir, its peers' endpoints under dir too, and one
-//  more setting (or NULL); waits until it is up, and gives the line it
-//  said so with in line (size bytes) if line is not NULL.
+//  ipc endpoints under dir, its peers' endpoints under dir too, and the
+//  settings in extra, separated by spaces (or NULL); waits until it is up,
+//  and gives the line it said so with in line (size bytes) if line is not
+//  NULL.
 child_t
     child_start_service (const char *nodes_dir, const char *dir,
                          const char *service, const char *const *peers,

@@ -54,7 +54,7 @@ s_start (const char *service, const char *const *peers, const char *extra)
 }
 
 static void
-s_mesh (void)
+s_mesh_with (const char *gateway_settings)
 {
     const char *order_peers [] = {"user", "inventory", "payment", NULL};
     const char *inventory_peers [] = {"order", NULL};
@@ -64,7 +64,13 @@ s_mesh (void)
     nodes [1] = s_start ("order", order_peers, NULL);
     nodes [2] = s_start ("inventory", inventory_peers, "service/stock=100");
     nodes [3] = s_start ("payment", payment_peers, "service/limit=100000");
-    nodes [4] = s_start ("gateway", gateway_peers, "service/http_port=0");
+    nodes [4] = s_start ("gateway", gateway_peers, gateway_settings);
+}
+
+static void
+s_mesh (void)
+{
+    s_mesh_with ("service/http_port=0");
 }
 
 static const char *
@@ -336,6 +342,78 @@ Test (gateway, bad_requests_get_clear_errors)
     cr_assert (le (i64, elapsed, 5000 + 1000), "took %" PRId64 " ms", elapsed);
     json_decref (response.body);
     for (int node = 4; node >= 1; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
+
+//  The gateway's calls_made, from its zmesh.stats.
+static long
+s_gateway_calls (zmesh_node_t *client)
+{
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, "gateway", "zmesh.stats", NULL,
+                                         0, 5000, &reply, &detail), ZMESH_OK),
+               "%s", detail.text);
+    const char *made = zmesh_envelope_header (reply, "calls_made");
+    long calls_made = made ? strtol (made, NULL, 10) : -1;
+    zmesh_envelope_destroy (&reply);
+    return calls_made;
+}
+
+//  Each HTTP request has a thread of its own at the gateway: while one
+//  waits on a stopped order node, others are answered.
+Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
+{
+    //  One attempt that may wait 20 s, so the order is answered once the
+    //  order node goes on.
+    s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
+                 "timing/call_timeout=20000");
+    http_t user = http_request (http_port, "POST", "/users",
+                                "{\"name\": \"Cy\", \"email\": \"cy@x.org\"}",
+                                NULL);
+    cr_assert (eq (int, user.status, 201));
+    char path [128], url [128], order [256];
+    snprintf (path, sizeof path, "/users/%s", s_field (&user, "id"));
+    snprintf (order, sizeof order,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-pen\", "
+              "\"quantity\": 1, \"price\": 300}]}", s_field (&user, "id"));
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", http_port);
+
+    cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
+    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
+                     "%{http_code}\n", "-H", "Content-Type: application/json",
+                     "--data", order, url, NULL};
+    child_t post = child_spawn (argv);
+    //  Until the gateway has sent order.create: its second call.
+    char setting [320];
+    snprintf (setting, sizeof setting, "peers/gateway/calls=%.255s", calls [4]);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (client != NULL);
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_gateway_calls (client) < 2 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    cr_assert (eq (i32, (int) s_gateway_calls (client), 2));
+    zmesh_node_destroy (&client);
+
+    http_t fetched = http_request (http_port, "GET", path, NULL, NULL);
+    cr_assert (eq (int, fetched.status, 200));
+    cr_assert (eq (str, (char *) s_field (&fetched, "name"), "Cy"));
+    http_t health = http_request (http_port, "GET", "/health", NULL, NULL);
+    cr_assert (eq (int, health.status, 200));
+
+    //  The order was still waiting: it is placed once the node goes on.
+    cr_assert (eq (int, kill (nodes [1].pid, SIGCONT), 0));
+    char line [64] = "";
+    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
+    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
+    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    json_decref (user.body);
+    json_decref (fetched.body);
+    json_decref (health.body);
+    for (int node = 4; node >= 0; node--)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
 }
 

@@ -7,6 +7,8 @@
 #include <criterion/new/assert.h>
 #include "zmesh.h"
 #include "child.h"
+#include <pthread.h>
+#include <stdatomic.h>
 
 TestSuite (node, .fini = child_cleanup);
 
@@ -231,6 +233,97 @@ Test (node, stuck_server_times_out_on_time_and_the_next_call_works)
     zmesh_envelope_destroy (&reply);
     zmesh_node_destroy (&client);
     cr_assert (eq (int, child_stop (&stuck.child, 3000), 0));
+}
+
+//  A call from a second thread of a shared node, in a flow of its own.
+typedef struct {
+    zmesh_node_t *node;
+    zmesh_uuid_t flow;
+    zmesh_err_t rc;
+    zmesh_uuid_t replied_in;    //  The reply's correlation
+    atomic_bool done;
+} s_sleeper_t;
+
+static void *
+s_sleeper (void *arg)
+{
+    s_sleeper_t *sleeper = arg;
+    zmesh_envelope_t *reply = NULL;
+    zmesh_node_lock (sleeper->node);
+    zmesh_node_flow_begin (sleeper->node, &sleeper->flow);
+    sleeper->rc = zmesh_node_call (sleeper->node, "stuck", "stuck.sleep", NULL,
+                                   0, 10000, &reply, NULL);
+    cr_assert (zmesh_uuid_eq (zmesh_node_correlation (sleeper->node),
+                              &sleeper->flow), "the flow in force is back");
+    zmesh_node_flow_end (sleeper->node);
+    if (reply)
+        sleeper->replied_in = *zmesh_envelope_correlation (reply);
+    zmesh_envelope_destroy (&reply);
+    //  Before the lock goes: a call that waited for it sees done.
+    atomic_store (&sleeper->done, true);
+    zmesh_node_unlock (sleeper->node);
+    return NULL;
+}
+
+Test (node, threads_sharing_a_node_have_calls_in_flight_at_once)
+{
+    s_peer_t stuck = s_start ("stuck", NULL, NULL);
+    s_peer_t echo = s_start ("echo", NULL, NULL);
+    char setting [2][ZMESH_ENDPOINT_MAX + 32];
+    snprintf (setting [0], sizeof setting [0], "peers/stuck/calls=%s",
+              stuck.calls);
+    snprintf (setting [1], sizeof setting [1], "peers/echo/calls=%s",
+              echo.calls);
+    zmesh_node_t *client = s_client (setting [0], setting [1], NULL);
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    s_sleeper_t sleeper = {.node = client};
+    zmesh_uuid_generate (rand, &sleeper.flow);
+    atomic_init (&sleeper.done, false);
+    pthread_t thread;
+    cr_assert (eq (int, pthread_create (&thread, NULL, s_sleeper, &sleeper),
+                   0));
+
+    //  Once its request is out (it counts it under the lock, just before
+    //  it lets go), the sleeper waits 1500 ms for stuck.sleep's reply.
+    zmesh_node_stats_t stats = {0};
+    while (stats.calls_made == 0) {
+        zmesh_node_lock (client);
+        zmesh_node_stats (client, &stats);
+        zmesh_node_unlock (client);
+    }
+    zmesh_uuid_t flow;
+    zmesh_uuid_generate (rand, &flow);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    zmesh_node_lock (client);
+    zmesh_node_flow_begin (client, &flow);
+    zmesh_err_t rc = zmesh_node_call (client, "echo", "echo.say", NULL, 0, 5000,
+                                      &reply, &detail);
+    zmesh_node_flow_end (client);
+    zmesh_node_unlock (client);
+    bool sleeper_done = atomic_load (&sleeper.done);
+    cr_assert (eq (int, rc, ZMESH_OK), "%s: %s", zmesh_strerror (rc),
+               detail.text);
+    cr_assert (not (sleeper_done),
+               "echo.say waited for the other thread's call to end");
+    cr_assert (zmesh_uuid_eq (zmesh_envelope_correlation (reply), &flow),
+               "each thread's call carries its own flow");
+    zmesh_envelope_destroy (&reply);
+
+    pthread_join (thread, NULL);
+    cr_assert (eq (int, sleeper.rc, ZMESH_OK), "%s",
+               zmesh_strerror (sleeper.rc));
+    cr_assert (zmesh_uuid_eq (&sleeper.replied_in, &sleeper.flow));
+    //  The sleeper's first attempt timed out after retry/attempt_timeout
+    //  (1 s), and stuck answered its retry from the reply cache: its wait
+    //  between the two let go of the lock as well.
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.calls_made, 3));
+    cr_assert (eq (u64, stats.call_timeouts, 1));
+    zmesh_rand_destroy (&rand);
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&stuck.child, 3000), 0));
+    cr_assert (eq (int, child_stop (&echo.child, 2000), 0));
 }
 
 Test (node, unknown_methods_and_services_get_clear_errors)

@@ -196,6 +196,40 @@ Test (caller, retries_stop_after_retries_plus_one_attempts)
     cr_assert (eq (u64, stats.retries, 3));
 }
 
+//  A backoff that waits on the fake clock, as the node's lets go of its
+//  lock while it waits.
+static int backoffs;
+static int64_t backoff_total_ms;
+
+static bool
+s_backoff (void *arg, int64_t delay_ms)
+{
+    cr_assert (eq (ptr, arg, &world));
+    backoffs++;
+    backoff_total_ms += delay_ms;
+    zmesh_clock_fake_advance (world.clock, delay_ms);
+    return true;
+}
+
+Test (caller, the_backoff_hook_makes_each_wait_between_attempts)
+{
+    for (int index = 0; index < 8; index++)
+        world.script [0][index] = world.script [1][index] = ANSWER_UNREACHABLE;
+    world.policy.retry.full_jitter = false;
+    zmesh_call_t call = s_call (2, 60000);
+    call.backoff = s_backoff;
+    call.attempt_arg = &world;
+    backoffs = 0;
+    backoff_total_ms = 0;
+    int64_t started = zmesh_clock_mono_ms (world.clock);
+    cr_assert (eq (int, s_run (&call), ZMESH_ERR_SOCKET));
+    cr_assert (eq (int, world.attempts, 4));
+    cr_assert (eq (int, backoffs, 3), "one wait before each retry");
+    cr_assert (eq (i64, backoff_total_ms, 100 + 200 + 400));
+    cr_assert (eq (i64, zmesh_clock_mono_ms (world.clock) - started, 700),
+               "the clock's own sleep was not used as well");
+}
+
 Test (caller, retries_share_the_one_deadline)
 {
     for (int index = 0; index < 8; index++)

@@ -12,7 +12,10 @@
     It keeps one breaker and one in-flight count per endpoint and one retry
     budget per service, for as long as it lives: a node has one caller.
     The transport under it is an attempt function given with each call, so
-    that the whole policy runs, and is tested, on a fake clock.
+    that the whole policy runs, and is tested, on a fake clock. A caller is
+    not thread-safe: a node shared between threads uses it under the
+    node's lock, which its attempt and backoff functions let go of while
+    they wait.
 
     Part of zmesh. MIT License.
 */
@@ -58,9 +61,13 @@ typedef zmesh_err_t (zmesh_attempt_fn) (void *arg, const char *endpoint,
 typedef void (zmesh_fallback_fn) (zmesh_err_t cause, zmesh_envelope_t *reply,
                                   void *arg);
 
+//  Waits delay_ms between two attempts. Returns false if interrupted.
+typedef bool (zmesh_backoff_fn) (void *arg, int64_t delay_ms);
+
 typedef struct {
     zmesh_attempt_fn *attempt;          //  The transport
-    void *attempt_arg;
+    void *attempt_arg;                  //  Also given to backoff
+    zmesh_backoff_fn *backoff;          //  Or NULL: the clock's sleep
     const char *service;                //  Target service
     const char *method;                 //  For the fallback's reply
     const zmesh_uuid_t *correlation;    //  For the fallback's reply, or NULL

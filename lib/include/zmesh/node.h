@@ -5,9 +5,12 @@
     to its peers' publishers and REQ sockets to the peers it calls. Peers
     come from the config and, when gossip is configured, from a CZMQ zgossip
     directory. Everything runs in the thread that calls zmesh_node_run (or
-    zmesh_node_poll): handlers run there, one at a time.
+    zmesh_node_poll): handlers run there, one at a time. Other threads may
+    share the node under its lock (zmesh_node_lock), and their calls wait
+    for their replies side by side.
 
-    A node uses a REQ socket per peer instance it calls. A process with
+    A node uses a REQ socket per peer instance it calls, and one more for
+    each call to that instance in flight at the same time. A process with
     many peers should raise ZeroMQ's socket limit (1024 by default) with
     zsys_set_max_sockets (0) first thing in main, before any socket exists:
     ZeroMQ fixes the limit when its first socket is made.
@@ -271,6 +274,21 @@ zmesh_err_t
 //  signal is seen within one poll.
 zmesh_err_t
     zmesh_node_run (zmesh_node_t *self);
+
+//  Share the node between threads. A node is used by one thread at a
+//  time: every thread that uses a shared node holds its lock while it does,
+//  from zmesh_node_flow_begin to zmesh_node_flow_end when it starts a flow.
+//  The first zmesh_node_lock makes the node shared. From then on, a call
+//  the application makes lets go of the lock while it waits for a reply or
+//  between attempts, and takes it back before it returns: calls from
+//  several threads are in flight at once, each in its own flow. Calls made
+//  by handlers keep the lock, and so does zmesh_node_poll, its wait
+//  included: the thread that runs the loop of a shared node polls with a
+//  short timeout and waits outside the lock, as zmesh-gateway does.
+void
+    zmesh_node_lock (zmesh_node_t *self);
+void
+    zmesh_node_unlock (zmesh_node_t *self);
 
 //  Make zmesh_node_run return after the current handler.
 void
