@@ -44,7 +44,7 @@ static const char *s_migrations [] = {
 };
 #define MIGRATIONS (sizeof s_migrations / sizeof s_migrations [0])
 
-#define STATEMENTS_CACHED 16     //  Of the modules that share the file
+#define STATEMENTS_CACHED 32     //  Of the modules that share the file
 
 struct _zmesh_store_t {
     sqlite3 *db;
@@ -534,17 +534,27 @@ zmesh_store_earliest (zmesh_store_t *self, uint64_t *position)
     return value < 0 ? ZMESH_ERR_STORE : ZMESH_OK;
 }
 
+//  The statement kept prepared for sql, or NULL.
+static sqlite3_stmt *
+s_cached (zmesh_store_t *self, const char *sql)
+{
+    for (size_t index = 0; index < self->cached_count; index++)
+        if (streq (self->cached [index].sql, sql))
+            return self->cached [index].statement;
+    return NULL;
+}
+
 zmesh_err_t
 zmesh__store_prepare (zmesh_store_t *self, const char *sql,
                       sqlite3_stmt **statement_p, zmesh_detail_t *detail)
 {
     assert (self && sql && statement_p);
-    for (size_t index = 0; index < self->cached_count; index++)
-        if (streq (self->cached [index].sql, sql)) {
-            *statement_p = self->cached [index].statement;
-            sqlite3_clear_bindings (*statement_p);
-            return ZMESH_OK;
-        }
+    sqlite3_stmt *kept = s_cached (self, sql);
+    if (kept) {
+        sqlite3_clear_bindings (kept);
+        *statement_p = kept;
+        return ZMESH_OK;
+    }
     if (self->cached_count == STATEMENTS_CACHED) {
         zmesh__detail (detail, "store %s: more than %d statements to keep",
                        self->path, STATEMENTS_CACHED);
@@ -671,7 +681,23 @@ s_row (zmesh_store_t *self, sqlite3_stmt *statement,
     "SELECT position, stream, version, id, type, body, correlation,"    \
     " causation, timestamp FROM events "
 
-//  Run statement (its parameters bound) and hand each row to fn.
+//  The statement of a read: the one kept prepared, or, when a read further
+//  up the stack has that one running (fn reading again), one of its own,
+//  which s_read finalizes. NULL if it cannot be prepared.
+static sqlite3_stmt *
+s_read_statement (zmesh_store_t *self, const char *sql)
+{
+    sqlite3_stmt *statement = s_cached (self, sql);
+    if (!(statement && sqlite3_stmt_busy (statement))
+        && zmesh__store_prepare (self, sql, &statement, NULL) == ZMESH_OK)
+        return statement;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &statement, NULL) != SQLITE_OK)
+        return NULL;
+    return statement;
+}
+
+//  Run statement (from s_read_statement, its parameters bound) and hand
+//  each row to fn.
 static zmesh_err_t
 s_read (zmesh_store_t *self, sqlite3_stmt *statement,
         zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
@@ -693,7 +719,10 @@ s_read (zmesh_store_t *self, sqlite3_stmt *statement,
     }
     if (rc == ZMESH_OK && step != SQLITE_ROW && step != SQLITE_DONE)
         rc = STORE_ERROR (detail, self, "read failed");
-    sqlite3_finalize (statement);
+    if (s_cached (self, sqlite3_sql (statement)) == statement)
+        sqlite3_reset (statement);
+    else
+        sqlite3_finalize (statement);
     if (count_p)
         *count_p = count;
     return rc;
@@ -712,7 +741,7 @@ zmesh_store_read_stream (zmesh_store_t *self, const char *stream, int64_t from,
                         "ORDER BY version DESC LIMIT ?"
         : EVENT_COLUMNS "WHERE stream = ? AND version >= ? "
                         "ORDER BY version LIMIT ?";
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &statement, NULL) != SQLITE_OK)
+    if (!(statement = s_read_statement (self, sql)))
         return STORE_ERROR (detail, self, "cannot prepare a read");
     sqlite3_bind_text (statement, 1, stream, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64 (statement, 2, from);
@@ -726,11 +755,9 @@ zmesh_store_read_all (zmesh_store_t *self, uint64_t from, size_t limit,
                       zmesh_detail_t *detail)
 {
     assert (self && fn);
-    sqlite3_stmt *statement;
-    if (sqlite3_prepare_v2 (self->db,
-                            EVENT_COLUMNS "WHERE position >= ? "
-                                          "ORDER BY position LIMIT ?",
-                            -1, &statement, NULL) != SQLITE_OK)
+    sqlite3_stmt *statement = s_read_statement (
+        self, EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?");
+    if (!statement)
         return STORE_ERROR (detail, self, "cannot prepare a read");
     sqlite3_bind_int64 (statement, 1, (sqlite3_int64) from);
     sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
@@ -774,11 +801,10 @@ zmesh_store_sub_poll (zmesh_store_sub_t *self, size_t limit,
     self->data_version = data_version;
     uint64_t last = 0;
     size_t count = 0;
-    sqlite3_stmt *statement;
-    if (sqlite3_prepare_v2 (self->store->db,
-                            EVENT_COLUMNS "WHERE position >= ? "
-                                          "ORDER BY position LIMIT ?",
-                            -1, &statement, NULL) != SQLITE_OK)
+    sqlite3_stmt *statement = s_read_statement (
+        self->store,
+        EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?");
+    if (!statement)
         return STORE_ERROR (detail, self->store, "cannot prepare a read");
     sqlite3_bind_int64 (statement, 1, (sqlite3_int64) self->next);
     sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
@@ -816,18 +842,18 @@ zmesh_store_save_snapshot (zmesh_store_t *self, const char *stream,
 {
     assert (self && stream && state);
     sqlite3_stmt *statement;
-    if (sqlite3_prepare_v2 (self->db,
-                            "INSERT INTO snapshots (stream, version, state) "
-                            "VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
-                            "SET version = excluded.version, state = "
-                            "excluded.state WHERE excluded.version > version",
-                            -1, &statement, NULL) != SQLITE_OK)
+    if (zmesh__store_prepare (self,
+                              "INSERT INTO snapshots (stream, version, state) "
+                              "VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
+                              "SET version = excluded.version, state = "
+                              "excluded.state WHERE excluded.version > version",
+                              &statement, NULL) != ZMESH_OK)
         return STORE_ERROR (NULL, self, "cannot prepare");
     sqlite3_bind_text (statement, 1, stream, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (statement, 2, version);
     sqlite3_bind_blob (statement, 3, state, (int) size, SQLITE_STATIC);
     int step = sqlite3_step (statement);
-    sqlite3_finalize (statement);
+    sqlite3_reset (statement);
     return step == SQLITE_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
 }
 
@@ -840,9 +866,9 @@ zmesh_store_load_snapshot (zmesh_store_t *self, const char *stream,
     *size = 0;
     *version = 0;
     sqlite3_stmt *statement;
-    if (sqlite3_prepare_v2 (self->db,
-                            "SELECT version, state FROM snapshots WHERE "
-                            "stream = ?", -1, &statement, NULL) != SQLITE_OK)
+    if (zmesh__store_prepare (self, "SELECT version, state FROM snapshots "
+                                    "WHERE stream = ?", &statement, NULL)
+        != ZMESH_OK)
         return ZMESH_ERR_STORE;
     sqlite3_bind_text (statement, 1, stream, -1, SQLITE_STATIC);
     zmesh_err_t rc = ZMESH_OK;
@@ -861,6 +887,6 @@ zmesh_store_load_snapshot (zmesh_store_t *self, const char *stream,
     }
     else if (step != SQLITE_DONE)
         rc = ZMESH_ERR_STORE;
-    sqlite3_finalize (statement);
+    sqlite3_reset (statement);
     return rc;
 }

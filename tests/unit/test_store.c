@@ -241,6 +241,41 @@ Test (store, reads_streams_both_ways_and_everything_by_position)
     cr_assert (eq (sz, stopped.count, 1), "a callback can stop the read");
 }
 
+//  For each event, read the whole log again from inside the read.
+static bool
+s_read_again (const zmesh_stored_event_t *event, void *arg)
+{
+    (void) event;
+    size_t *inner = arg;
+    s_collect_t all = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_all (store, 1, 0, s_collect, &all,
+                                              NULL), 0));
+    *inner += all.count;
+    return true;
+}
+
+//  Reads keep their statements prepared; a read from inside a read of the
+//  same kind gets one of its own, and neither disturbs the other.
+Test (store, a_read_inside_a_read_of_the_same_kind_sees_everything)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    cr_assert (eq (int, s_append ("order-1", ZMESH_VERSION_ANY, 3, &result), 0));
+    size_t inner = 0;
+    cr_assert (eq (int, zmesh_store_read_all (store, 1, 0, s_read_again,
+                                              &inner, NULL), 0));
+    cr_assert (eq (sz, inner, 9), "three inner reads of three events each");
+    s_collect_t stopped = {.count = 0, .stop_after = 2};
+    cr_assert (eq (int, zmesh_store_read_all (store, 1, 0, s_collect, &stopped,
+                                              NULL), 0));
+    cr_assert (eq (sz, stopped.count, 2));
+    s_collect_t again = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_all (store, 2, 0, s_collect, &again,
+                                              NULL), 0));
+    cr_assert (eq (sz, again.count, 2), "a stopped read leaves it reusable");
+    cr_assert (eq (u64, again.seen [0].position, 2));
+}
+
 Test (store, a_subscription_catches_up_then_sees_new_appends)
 {
     s_open ();
