@@ -75,8 +75,9 @@ struct _zmesh_node_t {
     zsock_t *tap;                   //  The tap's PUB while it is on
     char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
     uint64_t made_us;               //  Unix time of the last message made
-    bool consuming;                 //  Inside the consume transaction
+    bool batching;                  //  Inside the loop's transaction
     size_t consumed_uncommitted;    //  Events it holds
+    zlistx_t *held;                 //  Replies waiting for its commit
     int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  s_subscription_t items
     zhashx_t *methods;              //  name -> s_method_t
@@ -100,7 +101,9 @@ struct _zmesh_node_t {
 static void
     s_consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat);
 static void
-    s_consume_commit (zmesh_node_t *self);
+    s_uncache_reply (zmesh_node_t *self, const char *key);
+static void
+    s_uuid_key (const zmesh_uuid_t *id, char *key);
 
 
 //  ---------------------------------------------------------------------
@@ -571,9 +574,9 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
             filled [index].timestamp = unix_ms;
     }
     //  Inside a consumer's transaction the events wait for its commit too.
-    bool grouped = self->config.group_events > 1 || self->consuming;
+    bool grouped = self->config.group_events > 1 || self->batching;
     zmesh_err_t rc = ZMESH_OK;
-    if (grouped && !self->consuming && !self->group_started_ms) {
+    if (grouped && !self->batching && !self->group_started_ms) {
         rc = zmesh_store_begin (self->store, detail);
         if (rc == ZMESH_OK)
             self->group_started_ms = zmesh_clock_mono_ms (self->clock);
@@ -613,7 +616,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         self->seq = stored.position;
     }
     zmesh__free (filled);
-    if (grouped && !self->consuming
+    if (grouped && !self->batching
         && (rc != ZMESH_OK
             || zlistx_size (self->unsent) >= (size_t) self->config.group_events))
         s_flush_group (self);
@@ -856,12 +859,104 @@ s_run_consumers (zmesh_node_t *self, const zmesh_envelope_t *event,
     return rc;
 }
 
+//  Send the replies held for the loop's commit. If it failed, each becomes
+//  a mesh error (unavailable, retry after a second) and leaves the reply
+//  cache, so that the caller's retry runs the handler again.
+static void
+s_send_held (zmesh_node_t *self, bool committed)
+{
+    zmsg_t *msg;
+    while ((msg = zlistx_detach (self->held, NULL))) {
+        zframe_t *frame = zmsg_last (msg);
+        zmesh_envelope_t *reply = NULL;
+        if (!committed
+            && zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                                      &reply, NULL) == ZMESH_OK) {
+            char key [2 * ZMESH_UUID_SIZE + 1];
+            if (zmesh_envelope_causation (reply)) {
+                s_uuid_key (zmesh_envelope_causation (reply), key);
+                s_uncache_reply (self, key);
+            }
+            zmesh_envelope_set_body (reply, NULL, 0);
+            zmesh_reply_overloaded (reply, 1000);
+            zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                       ZMESH_MESH_UNAVAILABLE,
+                                       "the reply could not be made durable, "
+                                       "retry after 1000 ms");
+            zframe_t *error = NULL;
+            if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
+                zmsg_remove (msg, frame);
+                zframe_destroy (&frame);
+                zmsg_append (msg, &error);
+            }
+            zmesh_envelope_destroy (&reply);
+        }
+        if (zmsg_send (&msg, self->router) != 0)
+            zmsg_destroy (&msg);    //  The caller is gone
+    }
+}
+
+//  Open the loop's transaction, unless it is open: the events and calls
+//  one turn of the loop takes share it (s_batch_commit). False if the
+//  store cannot begin one.
+static bool
+s_batch_begin (zmesh_node_t *self)
+{
+    if (self->batching)
+        return true;
+    s_flush_group (self);
+    zmesh_detail_t detail = {""};
+    if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
+        zsys_error ("node %s: cannot begin a transaction: %s",
+                    self->config.name, detail.text);
+        return false;
+    }
+    self->batching = true;
+    return true;
+}
+
+//  What one turn of the loop did is committed together: the events it
+//  consumed and the calls it served, so that one fsync covers many under
+//  load and one when idle. The events they published and the replies are
+//  sent after the commit. If it fails, no event is sent, every reply
+//  becomes an error, and the positions are read back from the store, so
+//  that the lost events come again by replay.
+static void
+s_batch_commit (zmesh_node_t *self)
+{
+    if (!self->batching)
+        return;
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
+    self->batching = false;
+    if (rc == ZMESH_OK)
+        self->stats.batch_commits++;
+    else {
+        zmesh_store_rollback (self->store);
+        //  In place: a repair in progress holds a pointer to its position
+        for (uint64_t *last = zhashx_first (self->positions); last;
+             last = zhashx_next (self->positions)) {
+            bool known = false;
+            *last = 0;
+            zmesh_inbox_position (self->store, zhashx_cursor (self->positions),
+                                  last, &known);
+        }
+        zsys_error ("node %s: could not commit %zu consumed events, which "
+                    "will be replayed, and %zu replies, which are errors: %s",
+                    self->config.name, self->consumed_uncommitted,
+                    zlistx_size (self->held), detail.text);
+    }
+    self->consumed_uncommitted = 0;
+    s_send_unsent (self, rc == ZMESH_OK);
+    s_send_held (self, rc == ZMESH_OK);
+}
+
 //  Handle one event of publisher's, which must be the next in its order:
 //  run the consumers (or bury the event if they give up), and record it
-//  processed and the position moved, all in one savepoint of the consume
-//  transaction (s_consume_commit). last is NULL
-//  for a publisher that keeps no log: its sequence numbers start again
-//  when it restarts, so only event ids keep repeats out.
+//  processed and the position moved, all in one savepoint of the loop's
+//  transaction (s_batch_commit). last is NULL for a publisher that keeps
+//  no log: its sequence numbers start again when it restarts, so only
+//  event ids keep repeats out.
 static void
 s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
            const zmesh_envelope_t *event, const void *frame, size_t size)
@@ -869,16 +964,9 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh_detail_t detail = {""};
     if (self->consumed_uncommitted >= CONSUME_BATCH_MAX)
-        s_consume_commit (self);    //  A long replay commits as it goes
-    if (!self->consuming) {
-        s_flush_group (self);
-        if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
-            zsys_error ("node %s: cannot consume: %s", self->config.name,
-                        detail.text);
-            return;
-        }
-        self->consuming = true;
-    }
+        s_batch_commit (self);      //  A long replay commits as it goes
+    if (!s_batch_begin (self))
+        return;
     zmesh__store_exec (self->store, "SAVEPOINT event", NULL);
     size_t queued = zlistx_size (self->unsent);
     uint64_t published = self->seq;
@@ -936,40 +1024,6 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     }
 }
 
-//  Consumed events are committed together: s_consume opens the
-//  transaction with the first event it takes, and the loop commits it once
-//  it has taken what the events socket held, so that one fsync covers many
-//  events under load and one event when idle. What the consumers published
-//  is sent after the commit; if it fails, none of it is sent, and the
-//  positions are read back from the store, so that the lost events come
-//  again by replay.
-static void
-s_consume_commit (zmesh_node_t *self)
-{
-    if (!self->consuming)
-        return;
-    zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
-    self->consuming = false;
-    if (rc == ZMESH_OK)
-        self->stats.consume_commits++;
-    else {
-        zmesh_store_rollback (self->store);
-        //  In place: a repair in progress holds a pointer to its position
-        for (uint64_t *last = zhashx_first (self->positions); last;
-             last = zhashx_next (self->positions)) {
-            bool known = false;
-            *last = 0;
-            zmesh_inbox_position (self->store, zhashx_cursor (self->positions),
-                                  last, &known);
-        }
-        zsys_error ("node %s: could not commit %zu consumed events, which "
-                    "will be replayed: %s", self->config.name,
-                    self->consumed_uncommitted, detail.text);
-    }
-    self->consumed_uncommitted = 0;
-    s_send_unsent (self, rc == ZMESH_OK);
-}
 
 typedef struct {
     zmesh_node_t *node;
@@ -1167,6 +1221,9 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
     size_t ok = 0, not_ok = 0;
     if (!self->store)
         return ZMESH_ERR_INVALID;
+    //  Each letter has a transaction of its own: end the loop's (when the
+    //  zmesh.dlq.replay method runs this) and the publish group.
+    s_batch_commit (self);
     s_flush_group (self);
     s_dead_t dead = {self, zlistx_new ()};
     zlistx_set_destructor (dead.letters, s_frame_destroy);
@@ -1184,7 +1241,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
         rc = zmesh_store_begin (self->store, detail);
         if (rc == ZMESH_OK) {
             //  What the consumers publish waits for the commit
-            self->consuming = true;
+            self->batching = true;
             self->busy++;
             bool handled = s_run_consumers (self, event, &attempts, detail)
                            == ZMESH_OK;
@@ -1195,7 +1252,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
                 rc = zmesh_store_commit (self->store, detail);
             if (rc != ZMESH_OK)
                 zmesh_store_rollback (self->store);
-            self->consuming = false;
+            self->batching = false;
             s_send_unsent (self, rc == ZMESH_OK);
             ok += handled && rc == ZMESH_OK;
             not_ok += !handled;
@@ -1306,10 +1363,13 @@ s_cache_reply (zmesh_node_t *self, const char *key, zframe_t **frame_p)
     }
     while (zhashx_size (self->replies) >= (size_t) self->config.dedupe_entries
            || self->reply_bytes + size > (size_t) self->config.dedupe_bytes) {
+        //  A key may be there still after s_uncache_reply took its reply
         const char *oldest = zlistx_first (self->reply_order);
         zframe_t *evicted = zhashx_lookup (self->replies, oldest);
-        self->reply_bytes -= zframe_size (evicted);
-        zhashx_delete (self->replies, oldest);
+        if (evicted) {
+            self->reply_bytes -= zframe_size (evicted);
+            zhashx_delete (self->replies, oldest);
+        }
         zlistx_delete (self->reply_order, zlistx_cursor (self->reply_order));
     }
     char *copy = zmesh__strndup (key, strlen (key));
@@ -1323,12 +1383,23 @@ s_cache_reply (zmesh_node_t *self, const char *key, zframe_t **frame_p)
     *frame_p = NULL;
 }
 
+//  Forget the reply kept under key, if there is one.
+static void
+s_uncache_reply (zmesh_node_t *self, const char *key)
+{
+    zframe_t *kept = zhashx_lookup (self->replies, key);
+    if (kept) {
+        self->reply_bytes -= zframe_size (kept);
+        zhashx_delete (self->replies, key);
+    }
+}
+
 //  The cache key of a request: its id in hex.
 static void
-s_reply_key (const zmesh_envelope_t *request, char *key)
+s_uuid_key (const zmesh_uuid_t *id, char *key)
 {
     static const char digits [] = "0123456789abcdef";
-    const uint8_t *bytes = zmesh_envelope_id (request)->bytes;
+    const uint8_t *bytes = id->bytes;
     for (size_t index = 0; index < ZMESH_UUID_SIZE; index++) {
         key [2 * index] = digits [bytes [index] >> 4];
         key [2 * index + 1] = digits [bytes [index] & 0x0f];
@@ -1346,8 +1417,11 @@ s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p)
     zmsg_remove (msg, request);
     zframe_destroy (&request);
     zmsg_append (msg, frame_p);
-    if (zmsg_send (msg_p, self->router) != 0)
+    if (self->batching)         //  Sent once what the handler did commits
+        zlistx_add_end (self->held, *msg_p);
+    else if (zmsg_send (msg_p, self->router) != 0)
         zmsg_destroy (msg_p);   //  The caller is gone
+    *msg_p = NULL;
     self->stats.calls_served++;
 }
 
@@ -1419,6 +1493,10 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
               const zmesh_envelope_t *request, s_method_t *method,
               const char *key)
 {
+    //  What the handler writes commits with the loop's turn, before the
+    //  reply goes (without a transaction, each write commits alone).
+    if (self->store)
+        s_batch_begin (self);
     s_context_t saved = self->context;
     self->context.active = true;
     self->context.correlation = *zmesh_envelope_correlation (request);
@@ -1504,7 +1582,7 @@ s_on_call_message (zmesh_node_t *self)
         //  A retry of a request already answered gets the same answer,
         //  and the handler does not run twice.
         char key [2 * ZMESH_UUID_SIZE + 1];
-        s_reply_key (request, key);
+        s_uuid_key (zmesh_envelope_id (request), key);
         zframe_t *kept = zhashx_lookup (self->replies, key);
         if (kept) {
             zframe_t *copy = zframe_dup (kept);
@@ -1818,7 +1896,7 @@ s_serve_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"replays_failed", stats->replays_failed},
         {"ranges_trimmed", stats->ranges_trimmed},
         {"dead_letters", stats->dead_letters},
-        {"consume_commits", stats->consume_commits},
+        {"batch_commits", stats->batch_commits},
         {"seq", self->seq},
         {"peers_alive", alive},
         {"breakers_open", open},
@@ -2234,6 +2312,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
     self->unsent = zlistx_new ();
+    self->held = zlistx_new ();
+    zlistx_set_destructor (self->held, s_msg_destroy);
     self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
@@ -2292,7 +2372,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     if (!self)
         return;
     if (self->store) {
-        s_consume_commit (self);
+        s_batch_commit (self);
         s_flush_group (self);
     }
     //  Tell subscribers we are going; PUB's linger lets it leave.
@@ -2311,6 +2391,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zhashx_destroy (&self->positions);
     zhashx_destroy (&self->durable);
     zlistx_destroy (&self->unsent);
+    zlistx_destroy (&self->held);
     zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->incoming);
     zmesh__trace_destroy (&self->trace);
@@ -2516,10 +2597,10 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && s_on_event_message (self); count++)
         ;
-    s_consume_commit (self);    //  Before any call sees what they did
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && s_on_call_message (self); count++)
         ;
+    s_batch_commit (self);
     for (int count = 0; self->gossip && count < DRAIN_MAX
                         && (zsock_events (zactor_sock (self->gossip))
                             & ZMQ_POLLIN); count++)

@@ -1,5 +1,6 @@
 /*  test_reliable.c - reliable events between node processes that are
-    killed with SIGKILL, restarted, flooded and failed on purpose.
+    killed with SIGKILL, restarted, flooded and failed on purpose; and the
+    commits that events and calls share.
 
     Part of zmesh. MIT License.
 */
@@ -441,9 +442,9 @@ Test (reliable, consumed_events_commit_in_batches)
     s_consume_until (node, seqs, 500, 20000, NULL, &stats);
     cr_assert (eq (u64, seqs [0], 500));
     cr_assert (eq (u64, stats.events_consumed, 500));
-    cr_assert (ge (u64, stats.consume_commits, 1));
-    cr_assert (le (u64, stats.consume_commits, 50),
-               "%" PRIu64 " commits for 500 events", stats.consume_commits);
+    cr_assert (ge (u64, stats.batch_commits, 1));
+    cr_assert (le (u64, stats.batch_commits, 50),
+               "%" PRIu64 " commits for 500 events", stats.batch_commits);
     //  And each is recorded: a restart consumes none of them again.
     zmesh_node_destroy (&node);
     seqs [0] = seqs [1] = 0;
@@ -529,5 +530,137 @@ Test (reliable, flush_commits_the_open_group_at_once)
     zmesh_node_stats_t stats;
     zmesh_node_stats (node, &stats);
     cr_assert (eq (u64, stats.events_published, 10), "sent once committed");
+    zmesh_node_destroy (&node);
+}
+
+//  The calls one turn of a node with a store takes share one commit, and
+//  their replies wait for it. The node is in this process, on inproc, so
+//  that every request is in its socket before it polls once.
+#define CLIENTS 20
+
+typedef struct {
+    zsock_t *clients [CLIENTS];
+    int served;
+    int replies_early;          //  Replies the clients had before commit
+    bool end_transaction;       //  Make the node's commit fail
+} s_served_t;
+
+static void
+s_note_take (zmesh_node_t *node, const zmesh_envelope_t *request,
+             zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) reply;
+    s_served_t *served = arg;
+    for (int index = 0; index < CLIENTS; index++)
+        served->replies_early += (zsock_events (served->clients [index])
+                                  & ZMQ_POLLIN) != 0;
+    served->served++;
+    cr_assert (eq (int, zmesh_node_publish (node, "note.taken", NULL, 0),
+                   ZMESH_OK));
+    if (served->end_transaction)
+        zmesh_store_commit (zmesh_node_store (node), NULL);
+}
+
+//  Send a note.take request with id from client.
+static void
+s_request (zsock_t *client, const zmesh_uuid_t *id)
+{
+    zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    zmesh_envelope_set_id (request, id);
+    zmesh_envelope_set_correlation (request, id);
+    zmesh_envelope_set_type (request, "note.take");
+    zmesh_envelope_set_source (request, "test");
+    zmesh_envelope_set_timestamp (request, 1);
+    zmesh_envelope_set_budget_ms (request, 5000);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (request, &frame, NULL), 0));
+    cr_assert (eq (int, zframe_send (&frame, client, 0), 0));
+    zmesh_envelope_destroy (&request);
+}
+
+//  The reply client has, decoded; the test owns it.
+static zmesh_envelope_t *
+s_reply (zsock_t *client)
+{
+    cr_assert (zsock_events (client) & ZMQ_POLLIN, "a reply is there");
+    zframe_t *frame = zframe_recv (client);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
+                                               zframe_size (frame), &reply,
+                                               NULL), 0));
+    zframe_destroy (&frame);
+    return reply;
+}
+
+Test (reliable, calls_of_one_turn_commit_once_and_reply_after)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "noter");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/noter", dir);
+    const char *settings [] = {data, "node/calls=inproc://noter-calls", NULL};
+    for (int index = 0; settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   NULL), 0));
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (node != NULL);
+    s_served_t served = {.served = 0};
+    cr_assert (eq (int, zmesh_node_serve (node, "note.take", s_note_take,
+                                          &served), 0));
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    zmesh_uuid_t ids [CLIENTS];
+    for (int index = 0; index < CLIENTS; index++) {
+        served.clients [index] = zsock_new_req ("inproc://noter-calls");
+        zmesh_uuid_generate (rand, &ids [index]);
+        s_request (served.clients [index], &ids [index]);
+    }
+    zmesh_node_poll (node, 0);
+    cr_assert (eq (int, served.served, CLIENTS));
+    cr_assert (eq (int, served.replies_early, 0),
+               "no reply leaves before the commit");
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (node, &stats);
+    cr_assert (eq (u64, stats.batch_commits, 1), "one commit for the turn");
+    cr_assert (eq (u64, stats.events_published, CLIENTS));
+    cr_assert (eq (u64, s_committed ("noter"), CLIENTS));
+    for (int index = 0; index < CLIENTS; index++) {
+        zmesh_envelope_t *reply = s_reply (served.clients [index]);
+        cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
+        zmesh_envelope_destroy (&reply);
+    }
+
+    //  A commit that fails turns the turn's replies into errors, and takes
+    //  them out of the reply cache: the retry runs the handler again.
+    served.end_transaction = true;
+    s_request (served.clients [0], &ids [0]);   //  A retry of a cached one
+    zmesh_uuid_t fresh;
+    zmesh_uuid_generate (rand, &fresh);
+    s_request (served.clients [1], &fresh);
+    zmesh_node_poll (node, 0);
+    cr_assert (eq (int, served.served, CLIENTS + 1), "the retry was cached");
+    zmesh_envelope_t *reply = s_reply (served.clients [1]);
+    cr_assert (eq (int, zmesh_envelope_status (reply),
+                   ZMESH_STATUS_MESH_ERROR));
+    cr_assert (eq (i64, zmesh_envelope_error_code (reply),
+                   ZMESH_MESH_UNAVAILABLE));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply,
+                                                        "retry-after-ms"),
+                   "1000"));
+    zmesh_envelope_destroy (&reply);
+    reply = s_reply (served.clients [0]);
+    cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK),
+               "the cached reply was committed in the turn before");
+    zmesh_envelope_destroy (&reply);
+    served.end_transaction = false;
+    s_request (served.clients [1], &fresh);
+    zmesh_node_poll (node, 0);
+    cr_assert (eq (int, served.served, CLIENTS + 2), "run again");
+    reply = s_reply (served.clients [1]);
+    cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
+    zmesh_envelope_destroy (&reply);
+
+    for (int index = 0; index < CLIENTS; index++)
+        zsock_destroy (&served.clients [index]);
+    zmesh_rand_destroy (&rand);
     zmesh_node_destroy (&node);
 }

@@ -57,7 +57,9 @@ typedef void (zmesh_event_fn) (zmesh_node_t *node,
 //  ok reply with ids, type and source filled in; the handler sets its body
 //  (zmesh_envelope_set_body) or an application error
 //  (zmesh_envelope_set_status with ZMESH_STATUS_APP_ERROR). Both envelopes
-//  are borrowed for the duration of the call.
+//  are borrowed for the duration of the call. On a node with a store, it
+//  runs inside the transaction of the loop's turn, like a consumer, and
+//  the reply is sent once that has committed (proto/node.md, section 1).
 typedef void (zmesh_method_fn) (zmesh_node_t *node,
                                 const zmesh_envelope_t *request,
                                 zmesh_envelope_t *reply, void *arg);
@@ -98,8 +100,8 @@ typedef struct {
     uint64_t replays_failed;        //  Repair calls that did not answer
     uint64_t ranges_trimmed;        //  Asked for, but gone from the log
     uint64_t dead_letters;          //  Events handlers gave up on
-    uint64_t consume_commits;       //  Transactions of consumed events:
-                                    //  one per batch the loop took
+    uint64_t batch_commits;         //  Transactions of the loop: the
+                                    //  events and calls of one turn
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
