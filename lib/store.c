@@ -300,10 +300,16 @@ s_check_events (const char *stream, const zmesh_new_event_t *events,
     for (size_t index = 0; index < count; index++) {
         const zmesh_new_event_t *event = &events [index];
         size_t end;
+        if (event->body_size > ZMESH_STORE_BODY_MAX) {
+            zmesh__detail (detail, "event %zu of %zu: a body of %zu bytes; a "
+                           "stored event's is at most %d, so that it can be "
+                           "replayed", index + 1, count, event->body_size,
+                           ZMESH_STORE_BODY_MAX);
+            return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
+        }
         if (!zmesh_envelope_name_valid (event->type, ZMESH_ENVELOPE_TYPE_MAX)
             || zmesh_uuid_is_nil (&event->id)
             || zmesh_uuid_is_nil (&event->correlation)
-            || event->body_size > ZMESH_ENVELOPE_BODY_MAX
             || (event->body_size
                 && (zmesh__msgpack_check (event->body, event->body_size, &end,
                                           NULL) != ZMESH_OK

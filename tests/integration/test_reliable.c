@@ -427,6 +427,29 @@ Test (reliable, a_trimmed_range_is_reported_and_the_rest_consumed)
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
 }
 
+//  The largest event a store takes still fits a replay reply: a consumer
+//  that missed three of them gets them all by replay.
+Test (reliable, the_largest_stored_events_come_by_replay)
+{
+    s_paths_t paths;
+    char body [32];
+    //  The testnode's body is a msgpack bin: 5 bytes of head, then these
+    snprintf (body, sizeof body, "%d", ZMESH_STORE_BODY_MAX - 5);
+    testnode_t publisher = s_publisher ("3", body, "sockets/hwm=1000", "0",
+                                        &paths);
+    cr_assert (eq (u64, s_wait_published (&publisher.child, 3), 3));
+    uint64_t seqs [2] = {0, 0};
+    zmesh_node_t *node = s_local_consumer (&paths, "late", "events/start="
+                                           "beginning", seqs);
+    zmesh_node_stats_t stats;
+    s_consume_until (node, seqs, 3, 20000, NULL, &stats);
+    cr_assert (eq (u64, seqs [0], 3), "every one of them consumed");
+    cr_assert (eq (u64, seqs [1], 1));
+    cr_assert (eq (u64, stats.events_replayed, 3));
+    zmesh_node_destroy (&node);
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
+
 Test (reliable, consumed_events_commit_in_batches)
 {
     s_paths_t paths;

@@ -116,6 +116,19 @@ Test (store, every_expected_version_case)
     cr_assert (eq (i64, version, 5));
 }
 
+//  A msgpack bin of size bytes in all, head included.
+static const uint8_t *
+s_bin (size_t size)
+{
+    static uint8_t body [ZMESH_STORE_BODY_MAX + 1];
+    cr_assert (le (sz, size, sizeof body));
+    size_t data = size - 5;
+    body [0] = 0xc6;
+    for (int index = 0; index < 4; index++)
+        body [1 + index] = (uint8_t) (data >> (24 - 8 * index));
+    return body;
+}
+
 Test (store, an_append_is_all_or_nothing)
 {
     s_open ();
@@ -140,6 +153,23 @@ Test (store, an_append_is_all_or_nothing)
                                             ZMESH_VERSION_ANY, s_events (1), 1,
                                             &result, &detail),
                    ZMESH_ERR_INVALID));
+
+    //  A body the store takes must fit a replay reply: one byte more is
+    //  refused, the largest is stored (a bin of that many bytes in all).
+    events = s_events (1);
+    events [0].body = s_bin (ZMESH_STORE_BODY_MAX + 1);
+    events [0].body_size = ZMESH_STORE_BODY_MAX + 1;
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, events, 1,
+                                            &result, &detail),
+                   ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE));
+    cr_assert (strstr (detail.text, "replayed") != NULL, "%s", detail.text);
+    events [0].body = s_bin (ZMESH_STORE_BODY_MAX);
+    events [0].body_size = ZMESH_STORE_BODY_MAX;
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, events, 1,
+                                            &result, &detail), ZMESH_OK),
+               "%s", detail.text);
 }
 
 Test (store, a_retried_append_is_a_no_op_that_reports_where_it_went)

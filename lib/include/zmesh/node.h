@@ -171,8 +171,9 @@ zmesh_err_t
 //  only then sent) when it is full, events/group_ms later, or at
 //  zmesh_node_flush. Without node/data, it is sent only, and a subscriber
 //  over its high-water mark misses it. Never blocks on a subscriber.
-//  Returns ZMESH_OK, an envelope error for a bad type or body, or a store
-//  error.
+//  Returns ZMESH_OK, an envelope error for a bad type or body (with
+//  node/data, ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE over ZMESH_STORE_BODY_MAX),
+//  or a store error.
 zmesh_err_t
     zmesh_node_publish (zmesh_node_t *self, const char *type,
                         const void *body, size_t body_size);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "zmesh/envelope.h"
 #include "zmesh/error.h"
 #include "zmesh/uuid.h"
 
@@ -37,6 +38,10 @@ extern "C" {
 #define ZMESH_VERSION_EXISTS    (-3)    //  The stream must have an event
 
 #define ZMESH_STREAM_MAX        128     //  Bytes of a stream name
+
+//  The largest body of a stored event: 16 KiB under the envelope's limit,
+//  so that the event's envelope fits one zmesh.replay reply's body.
+#define ZMESH_STORE_BODY_MAX    (ZMESH_ENVELOPE_BODY_MAX - 16 * 1024)
 
 //  An event to append. The id makes retries safe: an event whose id is
 //  stored already is not stored again.
@@ -95,7 +100,8 @@ void
 //  expected (a version, or one of ZMESH_VERSION_*). Returns ZMESH_OK and
 //  fills result; ZMESH_ERR_CONCURRENCY, writing nothing, with the actual
 //  version in result->version and in detail; ZMESH_ERR_INVALID for a bad
-//  stream name, type or body; ZMESH_ERR_STORE_DUPLICATE if some events of
+//  stream name, type or body; ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE for a body
+//  over ZMESH_STORE_BODY_MAX; ZMESH_ERR_STORE_DUPLICATE if some events of
 //  the call are stored already and others are not, or elsewhere;
 //  ZMESH_ERR_STORE for a failure of the file.
 zmesh_err_t
