@@ -354,22 +354,33 @@ s_count_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
     return ZMESH_OK;
 }
 
-//  An in-process consumer of the publisher at paths, with one more setting.
+//  An in-process node called name, with its store under dir and settings
+//  (up to a NULL).
 static zmesh_node_t *
-s_local_consumer (const s_paths_t *paths, const char *name,
-                  const char *setting, uint64_t *seqs)
+s_local_node (const char *name, const char *const *settings)
 {
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, name);
     char data [128];
     snprintf (data, sizeof data, "node/data=%s/%s", dir, name);
-    const char *settings [] = {data, paths->peer_events, paths->peer_calls,
-                               "timing/heartbeat=100", setting, NULL};
+    cr_assert (eq (int, zmesh_node_config_set (&config, data, NULL), 0));
     for (int index = 0; settings [index]; index++)
         cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
-                                                   NULL), 0));
+                                                   NULL), 0), "%s",
+                   settings [index]);
     zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
     cr_assert (node != NULL);
+    return node;
+}
+
+//  An in-process consumer of the publisher at paths, with one more setting.
+static zmesh_node_t *
+s_local_consumer (const s_paths_t *paths, const char *name,
+                  const char *setting, uint64_t *seqs)
+{
+    const char *settings [] = {paths->peer_events, paths->peer_calls,
+                               "timing/heartbeat=100", setting, NULL};
+    zmesh_node_t *node = s_local_node (name, settings);
     cr_assert (eq (int, zmesh_node_consume (node, "tick.*", s_count_tick,
                                             seqs), 0));
     return node;
@@ -532,17 +543,9 @@ s_committed (const char *name)
 
 Test (reliable, flush_commits_the_open_group_at_once)
 {
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "grouped");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/grouped", dir);
-    const char *settings [] = {data, "events/group=1000",
-                               "events/group_ms=60000", NULL};
-    for (int index = 0; settings [index]; index++)
-        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
-                                                   NULL), 0));
-    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (node != NULL);
+    const char *settings [] = {"events/group=1000", "events/group_ms=60000",
+                               NULL};
+    zmesh_node_t *node = s_local_node ("grouped", settings);
     cr_assert (eq (int, zmesh_node_flush (node), ZMESH_OK), "nothing open");
     for (int index = 0; index < 10; index++)
         cr_assert (eq (int, zmesh_node_publish (node, "tick.tock", NULL, 0),
@@ -617,16 +620,8 @@ s_reply (zsock_t *client)
 
 Test (reliable, calls_of_one_turn_commit_once_and_reply_after)
 {
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "noter");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/noter", dir);
-    const char *settings [] = {data, "node/calls=inproc://noter-calls", NULL};
-    for (int index = 0; settings [index]; index++)
-        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
-                                                   NULL), 0));
-    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (node != NULL);
+    const char *settings [] = {"node/calls=inproc://noter-calls", NULL};
+    zmesh_node_t *node = s_local_node ("noter", settings);
     s_served_t served = {.served = 0};
     cr_assert (eq (int, zmesh_node_serve (node, "note.take", s_note_take,
                                           &served), 0));
