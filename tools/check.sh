@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # check.sh - installs what is missing, builds, and runs every suite: the
 # normal build, its unit suites once more under valgrind, then the
-# AddressSanitizer + UndefinedBehaviorSanitizer build. The valgrind runs
-# come after the rest, so that they do not slow the timed integration
-# suites down.
+# AddressSanitizer + UndefinedBehaviorSanitizer build, and last the node
+# shared between threads under ThreadSanitizer. The valgrind runs come
+# after the rest, so that they do not slow the timed integration suites
+# down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -14,3 +15,6 @@ tools/build.sh
 
 tools/build.sh --sanitize
 (cd build-asan && ctest --output-on-failure -j 2)
+
+tools/build.sh --tsan
+(cd build-tsan && ctest --output-on-failure)
