@@ -417,6 +417,64 @@ Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
 }
 
+//  The bulkhead at the edge: with the order node stopped and at most four
+//  calls in flight to it, the fifth and sixth orders are refused at once,
+//  and the four are placed once it goes on.
+Test (gateway, a_full_bulkhead_refuses_at_once_and_the_rest_are_placed)
+{
+    enum { ORDERS = 6, SLOTS = 4 };
+    s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
+                 "timing/call_timeout=20000 calls/max_in_flight=4");
+    http_t user = http_request (http_port, "POST", "/users",
+                                "{\"name\": \"Di\", \"email\": \"di@x.org\"}",
+                                NULL);
+    cr_assert (eq (int, user.status, 201));
+    char url [128], order [256];
+    snprintf (order, sizeof order,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-pen\", "
+              "\"quantity\": 1, \"price\": 300}]}", s_field (&user, "id"));
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", http_port);
+    cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
+    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
+                     "%{http_code}\n", "-H", "Content-Type: application/json",
+                     "--data", order, url, NULL};
+    child_t posts [ORDERS];
+    bool answered [ORDERS] = {false};
+    for (int index = 0; index < ORDERS; index++)
+        posts [index] = child_spawn (argv);
+
+    //  Those over the bulkhead are answered while the node is stopped
+    int refused = 0;
+    int64_t deadline = zclock_mono () + 10000;
+    while (refused < ORDERS - SLOTS && zclock_mono () < deadline) {
+        for (int index = 0; index < ORDERS; index++) {
+            char line [64];
+            if (!answered [index]
+                && child_read_line (posts [index].out, line, sizeof line, 0)) {
+                cr_assert (eq (str, line, "503\n"), "refused with %s", line);
+                answered [index] = true;
+                refused++;
+            }
+        }
+        zclock_sleep (20);
+    }
+    cr_assert (eq (int, refused, ORDERS - SLOTS));
+
+    cr_assert (eq (int, kill (nodes [1].pid, SIGCONT), 0));
+    for (int index = 0; index < ORDERS; index++) {
+        char line [64] = "";
+        if (!answered [index]) {
+            cr_assert (child_read_line (posts [index].out, line, sizeof line,
+                                        30000));
+            cr_assert (eq (str, line, "201\n"), "placed, not %s", line);
+        }
+        cr_assert (eq (int, child_reap (&posts [index], 10000), 0));
+    }
+    json_decref (user.body);
+    for (int node = 4; node >= 0; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
+
 //  True while pid runs: there, and not a zombie waiting for its parent
 //  (what zmesh up starts outlives it; init reaps it in its own time).
 static bool
