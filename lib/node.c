@@ -573,7 +573,8 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         if (!filled [index].timestamp)
             filled [index].timestamp = unix_ms;
     }
-    //  Inside a consumer's transaction the events wait for its commit too.
+    //  Inside the loop's transaction (a consumer's or a handler's) the
+    //  events wait for its commit too.
     bool grouped = self->config.group_events > 1 || self->batching;
     zmesh_err_t rc = ZMESH_OK;
     if (grouped && !self->batching && !self->group_started_ms) {
@@ -878,11 +879,11 @@ s_send_held (zmesh_node_t *self, bool committed)
                 s_uncache_reply (self, key);
             }
             zmesh_envelope_set_body (reply, NULL, 0);
-            zmesh_reply_overloaded (reply, 1000);
             zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
                                        ZMESH_MESH_UNAVAILABLE,
                                        "the reply could not be made durable, "
                                        "retry after 1000 ms");
+            zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
             zframe_t *error = NULL;
             if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
                 zmsg_remove (msg, frame);
@@ -1023,7 +1024,6 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
                     zmesh_strerror (rc));
     }
 }
-
 
 typedef struct {
     zmesh_node_t *node;
