@@ -846,9 +846,12 @@ main (int argc, char *argv [])
         json_decref (body);
         return rc;
     }
-    //  Diagnostics to stderr: stdout is for the answers.
-    zsys_set_logstream (stderr);
+    //  Diagnostics to stderr: stdout is for the answers. The node's start-up
+    //  lines (where it binds, whether security is on) are for nodes that
+    //  stay up; this one lives for one command, and says why if it fails.
+    zsys_set_logstream (NULL);
     zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    zsys_set_logstream (stderr);
     if (!node) {
         fprintf (stderr, "zmesh: %s\n", detail.text);
         json_decref (body);

@@ -50,6 +50,16 @@ Test (cli, call_and_status_reach_a_node)
                                  "echo.say", "{\"hello\": [1, 2]}", NULL, NULL),
                    0));
     cr_assert (eq (str, output, "{\"hello\":[1,2]}\n"));
+    //  A command that works says nothing else: no start-up lines of the
+    //  node it makes for the while
+    char *call [] = {ZMESH, "call", echo.calls, "echo.say", "7", NULL};
+    child_t quiet = child_spawn_piped (call);
+    char line [1024];
+    while (child_read_line (quiet.err, line, sizeof line, 10000))
+        cr_assert (false, "on stderr: %s", line);
+    while (child_read_line (quiet.out, line, sizeof line, 10000))
+        ;
+    cr_assert (eq (int, child_reap (&quiet, 10000), 0));
     cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
                                  "echo.shout", NULL, NULL, NULL), 1),
                "an unknown method fails");
