@@ -6,7 +6,8 @@
 #include "requester.h"
 #include "sockopt.h"
 
-#define IDLE_MAX    16          //  Idle links kept per endpoint
+#define IDLE_MAX    64          //  Idle links kept per endpoint: the
+                                //  default calls/max_in_flight
 
 struct _zmesh_link_t {
     zsock_t *socket;            //  REQ, connected to the endpoint
