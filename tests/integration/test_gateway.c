@@ -73,6 +73,14 @@ s_mesh (void)
     s_mesh_with ("service/http_port=0");
 }
 
+//  Stop the mesh's nodes from the gateway down to nodes [first].
+static void
+s_stop_nodes (int first)
+{
+    for (int node = 4; node >= first; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+}
+
 static const char *
 s_field (const http_t *response, const char *key)
 {
@@ -290,8 +298,7 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
     json_decref (fetched.body);
     json_decref (order.body);
     json_decref (state.body);
-    for (int node = 4; node >= 0; node--)
-        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+    s_stop_nodes (0);
 }
 
 Test (gateway, bad_requests_get_clear_errors)
@@ -341,8 +348,7 @@ Test (gateway, bad_requests_get_clear_errors)
     cr_assert (eq (str, response.retry_after, "1"));
     cr_assert (le (i64, elapsed, 5000 + 1000), "took %" PRId64 " ms", elapsed);
     json_decref (response.body);
-    for (int node = 4; node >= 1; node--)
-        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+    s_stop_nodes (1);               //  The user node was killed
 }
 
 //  The gateway's calls_made, from its zmesh.stats.
@@ -360,6 +366,34 @@ s_gateway_calls (zmesh_node_t *client)
     return calls_made;
 }
 
+//  Make a user called name, and the body of an order of one pen for them
+//  (order, 256 bytes). The user's response, which the caller frees.
+static http_t
+s_user_and_order (const char *name, char *order)
+{
+    char body [128];
+    snprintf (body, sizeof body, "{\"name\": \"%s\", \"email\": \"%s@x.org\"}",
+              name, name);
+    http_t user = http_request (http_port, "POST", "/users", body, NULL);
+    cr_assert (eq (int, user.status, 201));
+    snprintf (order, 256,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-pen\", "
+              "\"quantity\": 1, \"price\": 300}]}", s_field (&user, "id"));
+    return user;
+}
+
+//  POST order with curl in the background; it prints the status code.
+static child_t
+s_post_order (const char *order)
+{
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
+                     "%{http_code}\n", "-H", "Content-Type: application/json",
+                     "--data", (char *) order, url, NULL};
+    return child_spawn (argv);
+}
+
 //  Each HTTP request has a thread of its own at the gateway: while one
 //  waits on a stopped order node, others are answered.
 Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
@@ -368,22 +402,12 @@ Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
     //  order node goes on.
     s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
                  "timing/call_timeout=20000");
-    http_t user = http_request (http_port, "POST", "/users",
-                                "{\"name\": \"Cy\", \"email\": \"cy@x.org\"}",
-                                NULL);
-    cr_assert (eq (int, user.status, 201));
-    char path [128], url [128], order [256];
+    char path [128], order [256];
+    http_t user = s_user_and_order ("Cy", order);
     snprintf (path, sizeof path, "/users/%s", s_field (&user, "id"));
-    snprintf (order, sizeof order,
-              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-pen\", "
-              "\"quantity\": 1, \"price\": 300}]}", s_field (&user, "id"));
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", http_port);
 
     cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
-    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
-                     "%{http_code}\n", "-H", "Content-Type: application/json",
-                     "--data", order, url, NULL};
-    child_t post = child_spawn (argv);
+    child_t post = s_post_order (order);
     //  Until the gateway has sent order.create: its second call.
     char setting [320];
     snprintf (setting, sizeof setting, "peers/gateway/calls=%.255s", calls [4]);
@@ -413,8 +437,7 @@ Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
     json_decref (user.body);
     json_decref (fetched.body);
     json_decref (health.body);
-    for (int node = 4; node >= 0; node--)
-        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+    s_stop_nodes (0);
 }
 
 //  The bulkhead at the edge: with the order node stopped and at most four
@@ -425,23 +448,13 @@ Test (gateway, a_full_bulkhead_refuses_at_once_and_the_rest_are_placed)
     enum { ORDERS = 6, SLOTS = 4 };
     s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
                  "timing/call_timeout=20000 calls/max_in_flight=4");
-    http_t user = http_request (http_port, "POST", "/users",
-                                "{\"name\": \"Di\", \"email\": \"di@x.org\"}",
-                                NULL);
-    cr_assert (eq (int, user.status, 201));
-    char url [128], order [256];
-    snprintf (order, sizeof order,
-              "{\"userId\": \"%s\", \"items\": [{\"productId\": \"p-pen\", "
-              "\"quantity\": 1, \"price\": 300}]}", s_field (&user, "id"));
-    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", http_port);
+    char order [256];
+    http_t user = s_user_and_order ("Di", order);
     cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
-    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
-                     "%{http_code}\n", "-H", "Content-Type: application/json",
-                     "--data", order, url, NULL};
     child_t posts [ORDERS];
     bool answered [ORDERS] = {false};
     for (int index = 0; index < ORDERS; index++)
-        posts [index] = child_spawn (argv);
+        posts [index] = s_post_order (order);
 
     //  Those over the bulkhead are answered while the node is stopped
     int refused = 0;
@@ -471,8 +484,7 @@ Test (gateway, a_full_bulkhead_refuses_at_once_and_the_rest_are_placed)
         cr_assert (eq (int, child_reap (&posts [index], 10000), 0));
     }
     json_decref (user.body);
-    for (int node = 4; node >= 0; node--)
-        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+    s_stop_nodes (0);
 }
 
 //  True while pid runs: there, and not a zombie waiting for its parent
