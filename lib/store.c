@@ -689,14 +689,18 @@ s_row (zmesh_store_t *self, sqlite3_stmt *statement,
 
 //  The statement of a read: the one kept prepared, or, when a read further
 //  up the stack has that one running (fn reading again), one of its own,
-//  which s_read finalizes. NULL if it cannot be prepared.
+//  *owned, which s_read finalizes. NULL if it cannot be prepared.
 static sqlite3_stmt *
-s_read_statement (zmesh_store_t *self, const char *sql)
+s_read_statement (zmesh_store_t *self, const char *sql, bool *owned)
 {
     sqlite3_stmt *statement = s_cached (self, sql);
-    if (!(statement && sqlite3_stmt_busy (statement))
+    *owned = false;
+    if (statement && !sqlite3_stmt_busy (statement))
+        return statement;       //  Every parameter is bound again
+    if (!statement
         && zmesh__store_prepare (self, sql, &statement, NULL) == ZMESH_OK)
         return statement;
+    *owned = true;
     if (sqlite3_prepare_v2 (self->db, sql, -1, &statement, NULL) != SQLITE_OK)
         return NULL;
     return statement;
@@ -705,7 +709,7 @@ s_read_statement (zmesh_store_t *self, const char *sql)
 //  Run statement (from s_read_statement, its parameters bound) and hand
 //  each row to fn.
 static zmesh_err_t
-s_read (zmesh_store_t *self, sqlite3_stmt *statement,
+s_read (zmesh_store_t *self, sqlite3_stmt *statement, bool owned,
         zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
         size_t *count_p, zmesh_detail_t *detail)
 {
@@ -725,10 +729,10 @@ s_read (zmesh_store_t *self, sqlite3_stmt *statement,
     }
     if (rc == ZMESH_OK && step != SQLITE_ROW && step != SQLITE_DONE)
         rc = STORE_ERROR (detail, self, "read failed");
-    if (s_cached (self, sqlite3_sql (statement)) == statement)
-        sqlite3_reset (statement);
-    else
+    if (owned)
         sqlite3_finalize (statement);
+    else
+        sqlite3_reset (statement);
     if (count_p)
         *count_p = count;
     return rc;
@@ -741,18 +745,38 @@ zmesh_store_read_stream (zmesh_store_t *self, const char *stream, int64_t from,
                          zmesh_detail_t *detail)
 {
     assert (self && stream && fn);
-    sqlite3_stmt *statement;
     const char *sql = backward
         ? EVENT_COLUMNS "WHERE stream = ? AND version <= ? "
                         "ORDER BY version DESC LIMIT ?"
         : EVENT_COLUMNS "WHERE stream = ? AND version >= ? "
                         "ORDER BY version LIMIT ?";
-    if (!(statement = s_read_statement (self, sql)))
+    bool owned;
+    sqlite3_stmt *statement = s_read_statement (self, sql, &owned);
+    if (!statement)
         return STORE_ERROR (detail, self, "cannot prepare a read");
     sqlite3_bind_text (statement, 1, stream, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64 (statement, 2, from);
     sqlite3_bind_int64 (statement, 3, limit ? (sqlite3_int64) limit : -1);
-    return s_read (self, statement, fn, arg, NULL, NULL, detail);
+    return s_read (self, statement, owned, fn, arg, NULL, NULL, detail);
+}
+
+//  Read the log from position from, at most limit events (0: all), as
+//  zmesh_store_read_all; *last_p and *count_p, if not NULL, get the last
+//  position read and how many were.
+static zmesh_err_t
+s_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
+             zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
+             size_t *count_p, zmesh_detail_t *detail)
+{
+    bool owned;
+    sqlite3_stmt *statement = s_read_statement (
+        self, EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?",
+        &owned);
+    if (!statement)
+        return STORE_ERROR (detail, self, "cannot prepare a read");
+    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) from);
+    sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
+    return s_read (self, statement, owned, fn, arg, last_p, count_p, detail);
 }
 
 zmesh_err_t
@@ -761,13 +785,7 @@ zmesh_store_read_all (zmesh_store_t *self, uint64_t from, size_t limit,
                       zmesh_detail_t *detail)
 {
     assert (self && fn);
-    sqlite3_stmt *statement = s_read_statement (
-        self, EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?");
-    if (!statement)
-        return STORE_ERROR (detail, self, "cannot prepare a read");
-    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) from);
-    sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
-    return s_read (self, statement, fn, arg, NULL, NULL, detail);
+    return s_read_from (self, from, limit, fn, arg, NULL, NULL, detail);
 }
 
 
@@ -807,15 +825,8 @@ zmesh_store_sub_poll (zmesh_store_sub_t *self, size_t limit,
     self->data_version = data_version;
     uint64_t last = 0;
     size_t count = 0;
-    sqlite3_stmt *statement = s_read_statement (
-        self->store,
-        EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?");
-    if (!statement)
-        return STORE_ERROR (detail, self->store, "cannot prepare a read");
-    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) self->next);
-    sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
-    zmesh_err_t rc = s_read (self->store, statement, self->fn, self->arg,
-                             &last, &count, detail);
+    zmesh_err_t rc = s_read_from (self->store, self->next, limit, self->fn,
+                                  self->arg, &last, &count, detail);
     if (count)
         self->next = last + 1;
     if (delivered)
