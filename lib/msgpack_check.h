@@ -148,6 +148,7 @@ zmesh__msgpack_head (const uint8_t *data, size_t size,
         return ZMESH_ERR_ENVELOPE_TRUNCATED;
     return ZMESH_OK;
 }
+
 //  Walk one msgpack value at the start of data. Returns ZMESH_OK and sets
 //  *end_p to the offset just past it; ZMESH_ERR_ENVELOPE_TRUNCATED if the
 //  input ends inside the value or a container announces more elements than

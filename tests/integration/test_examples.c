@@ -61,10 +61,6 @@ Test (examples, order_aggregate_refuses_and_rebuilds)
                output);
 }
 
-//  The tutorial, as docs/tutorial.md runs it (ipc in place of its tcp
-//  ports, so that parallel suites cannot collide): the friend gets its
-//  greeting and the event its call caused; a missing greeter is an error;
-//  with keys, the same over CURVE.
 //  Append "--set SETTING" for each of extra (NULL-terminated) to argv,
 //  which holds argc, and end it with NULL.
 static void
@@ -77,6 +73,10 @@ s_add_settings (char **argv, int argc, const char *const *extra)
     argv [argc] = NULL;
 }
 
+//  The tutorial, as docs/tutorial.md runs it (ipc in place of its tcp
+//  ports, so that parallel suites cannot collide): the friend gets its
+//  greeting and the event its call caused; a missing greeter is an error;
+//  with keys, the same over CURVE.
 static int
 s_friend (const char *dir, const char *const *extra, char *output,
           size_t size)
