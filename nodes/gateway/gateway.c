@@ -47,8 +47,17 @@ static enum MHD_Result
 s_respond (struct MHD_Connection *connection, s_gateway_t *gateway, int status,
            json_t *body, const char *correlation, const char *retry_after)
 {
-    char *text = json_dumps (body, JSON_COMPACT);
+    //  A body that could not be made (out of memory) or written out still
+    //  gets an answer, and the connection a response.
+    char *text = body ? json_dumps (body, JSON_COMPACT) : NULL;
     json_decref (body);
+    if (!text) {
+        status = 500;
+        text = strdup ("{\"error\":\"the gateway could not write its "
+                       "answer\"}");
+        if (!text)
+            return MHD_NO;
+    }
     struct MHD_Response *response = MHD_create_response_from_buffer (
         strlen (text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header (response, "Content-Type", "application/json");
@@ -77,8 +86,14 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
 {
     void *data = NULL;
     size_t size = 0;
-    zmesh_json_to_msgpack (body, &data, &size, NULL);
+    zmesh_err_t packed = body ? zmesh_json_to_msgpack (body, &data, &size,
+                                                       NULL)
+                              : ZMESH_ERR_NOMEM;
     json_decref (body);
+    if (packed != ZMESH_OK)
+        return s_respond (connection, gateway, 500,
+                          s_error ("the gateway could not encode the request"),
+                          cid, NULL);
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
     zmesh_node_lock (gateway->node);
@@ -222,6 +237,29 @@ s_tail (const char *url, const char *prefix)
            && !strchr (url + length, '/') ? url + length : NULL;
 }
 
+//  GET of one resource by its id. The path is percent-decoded by then, so
+//  it may hold any byte: only a UUID goes on into the mesh.
+static enum MHD_Result
+s_get_by_id (struct MHD_Connection *connection, s_gateway_t *gateway,
+             const char *service, const char *id, const zmesh_uuid_t *flow,
+             const char *cid)
+{
+    zmesh_uuid_t parsed;
+    char method [32];
+    snprintf (method, sizeof method, "%s.get", service);
+    if (zmesh_uuid_parse (id, &parsed) != ZMESH_OK) {
+        char message [64];
+        snprintf (message, sizeof message, "a %s id is a UUID", service);
+        return s_respond (connection, gateway, 400, s_error (message), cid,
+                          NULL);
+    }
+    char canonical [ZMESH_UUID_STR_LEN + 1];
+    return s_forward (connection, gateway, service, method,
+                      json_pack ("{s:s}", "id",
+                                 zmesh_uuid_unparse (&parsed, canonical)),
+                      200, flow, cid);
+}
+
 static enum MHD_Result
 s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
          const char *method, const char *url, s_upload_t *upload)
@@ -248,11 +286,9 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
     if (get && streq (url, "/metrics"))
         return s_metrics (connection, gateway);
     if (get && (id = s_tail (url, "/users/")))
-        return s_forward (connection, gateway, "user", "user.get",
-                          json_pack ("{s:s}", "id", id), 200, &flow, cid);
+        return s_get_by_id (connection, gateway, "user", id, &flow, cid);
     if (get && (id = s_tail (url, "/orders/")))
-        return s_forward (connection, gateway, "order", "order.get",
-                          json_pack ("{s:s}", "id", id), 200, &flow, cid);
+        return s_get_by_id (connection, gateway, "order", id, &flow, cid);
     bool users = streq (url, "/users"), orders = streq (url, "/orders");
     if (!post || (!users && !orders))
         return s_respond (connection, gateway, post || get ? 404 : 405,

@@ -318,6 +318,9 @@ Test (gateway, bad_requests_get_clear_errors)
          "[{\"productId\": \"p\", \"quantity\": 1, \"price\": 1}]}", 422,
          "unknown user"},
         {"GET", "/users/nobody", NULL, 400, "user id"},
+        //  Not UTF-8 once decoded: these once aborted the gateway.
+        {"GET", "/users/%ff", NULL, 400, "user id"},
+        {"GET", "/orders/%c3", NULL, 400, "order id"},
         {"GET", "/nowhere", NULL, 404, "no such route"},
         {"DELETE", "/users", NULL, 405, "no such route"},
         {"POST", "/users", NULL, 413, "64 KiB"},     //  Body below
