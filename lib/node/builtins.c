@@ -1,0 +1,157 @@
+/*  builtins.c - the zmesh.* methods every node serves.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  Every node serves zmesh.stats: its counters, as reply headers.
+void
+zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
+                       zmesh_envelope_t *reply, void *arg)
+{
+    (void) request;
+    (void) arg;
+    const zmesh_node_stats_t *stats = &self->stats;
+    //  Peers heard from, and breakers not closed, of the peers we know
+    uint64_t alive = 0, open = 0;
+    for (size_t index = 0; index < zmesh_node_peer_count (self); index++) {
+        zmesh_peer_info_t peer;
+        zmesh_node_peer (self, index, &peer);
+        alive += peer.state == ZMESH_PEER_ALIVE;
+        zmesh_breaker_t *breaker = *peer.calls
+                                   ? zmesh_caller_breaker (self->caller,
+                                                           peer.calls)
+                                   : NULL;
+        open
+            += breaker && zmesh_breaker_state (breaker) != ZMESH_BREAKER_CLOSED;
+    }
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters [] = {
+        {"events_published", stats->events_published},
+        {"events_received", stats->events_received},
+        {"bad_frames", stats->bad_frames},
+        {"calls_served", stats->calls_served},
+        {"unknown_methods", stats->unknown_methods},
+        {"calls_made", stats->calls_made},
+        {"call_timeouts", stats->call_timeouts},
+        {"bad_replies", stats->bad_replies},
+        {"heartbeats_sent", stats->heartbeats_sent},
+        {"heartbeats_received", stats->heartbeats_received},
+        {"duplicates_answered", stats->duplicates_answered},
+        {"events_consumed", stats->events_consumed},
+        {"events_repeated", stats->events_repeated},
+        {"events_replayed", stats->events_replayed},
+        {"replays_failed", stats->replays_failed},
+        {"ranges_trimmed", stats->ranges_trimmed},
+        {"dead_letters", stats->dead_letters},
+        {"batch_commits", stats->batch_commits},
+        {"seq", self->seq},
+        {"peers_alive", alive},
+        {"breakers_open", open},
+    };
+    for (size_t index = 0; index < sizeof counters / sizeof counters [0];
+         index++) {
+        char value [24];
+        snprintf (value, sizeof value, "%" PRIu64, counters [index].value);
+        zmesh_envelope_set_header (reply, counters [index].name, value);
+    }
+}
+
+//  Set a JSON value (taken) as a reply's body.
+void
+zmesh__builtins_reply_json (zmesh_envelope_t *reply, json_t *value)
+{
+    void *data = NULL;
+    size_t size = 0;
+    if (zmesh_json_to_msgpack (value, &data, &size, NULL) == ZMESH_OK)
+        zmesh_envelope_set_body (reply, data, size);
+    free (data);
+    json_decref (value);
+}
+
+//  A request's body as JSON; NULL if it is not valid msgpack.
+json_t *
+zmesh__builtins_request_json (const zmesh_envelope_t *request)
+{
+    json_t *body = NULL;
+    zmesh_json_from_msgpack (zmesh_envelope_body (request),
+                             zmesh_envelope_body_size (request), &body, NULL);
+    return body;
+}
+
+//  zmesh.publish {type, body}: publish on the caller's behalf, stored and
+//  sequenced like the node's own events.
+void
+zmesh__builtins_publish (zmesh_node_t *self, const zmesh_envelope_t *request,
+                         zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = zmesh__builtins_request_json (request);
+    const char *type = json_string_value (json_object_get (body, "type"));
+    json_t *payload = json_object_get (body, "body");
+    void *data = NULL;
+    size_t size = 0;
+    zmesh_err_t rc = type ? ZMESH_OK : ZMESH_ERR_INVALID;
+    if (rc == ZMESH_OK && payload)
+        rc = zmesh_json_to_msgpack (payload, &data, &size, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_publish (self, type, data, size);
+    if (rc != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.publish wants {type, body}: a type "
+                                   "name and any JSON");
+    else
+        zmesh__builtins_reply_json (
+            reply, json_pack ("{s:I}", "seq", (json_int_t) self->seq));
+    free (data);
+    json_decref (body);
+}
+
+//  zmesh.trace {cid}: what this node remembers of that flow.
+void
+zmesh__builtins_trace (zmesh_node_t *self, const zmesh_envelope_t *request,
+                       zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = zmesh__builtins_request_json (request);
+    const char *text = json_string_value (json_object_get (body, "cid"));
+    zmesh_uuid_t correlation;
+    if (!text || zmesh_uuid_parse (text, &correlation) != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.trace wants {cid}: a correlation id");
+    else
+        zmesh__builtins_reply_json (
+            reply,
+            zmesh__trace_find (self->trace, &correlation, self->config.name));
+    json_decref (body);
+}
+
+//  zmesh.tap {on}: switch the tap on or off; {on, endpoint}.
+void
+zmesh__builtins_tap (zmesh_node_t *self, const zmesh_envelope_t *request,
+                     zmesh_envelope_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *body = zmesh__builtins_request_json (request);
+    json_t *on = json_object_get (body, "on");
+    zmesh_detail_t detail = {""};
+    if (!json_is_boolean (on))
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_BAD_REQUEST,
+                                   "zmesh.tap wants {on}: true or false");
+    else if (zmesh__tap_switch (self, json_is_true (on), &detail) != ZMESH_OK)
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                                   ZMESH_MESH_INTERNAL, detail.text);
+    else {
+        zsys_info ("node %s: tap %s %s", self->config.name,
+                   self->tap ? "on at" : "off", self->tap_endpoint);
+        zmesh__builtins_reply_json (
+            reply, json_pack ("{s:b, s:s}", "on", self->tap != NULL, "endpoint",
+                              self->tap_endpoint));
+    }
+    json_decref (body);
+}

@@ -1,0 +1,194 @@
+/*  discovery.c - peers: heartbeats, goodbyes and gossip.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  An endpoint as a peer may announce it: a ZeroMQ transport we use, and
+//  short enough to keep whole.
+static bool
+s_endpoint_valid (const char *endpoint)
+{
+    size_t length = strnlen (endpoint, ZMESH_ENDPOINT_MAX + 1);
+    return length > 6 && length <= ZMESH_ENDPOINT_MAX
+        && (strncmp (endpoint, "tcp://", 6) == 0
+            || strncmp (endpoint, "ipc://", 6) == 0);
+}
+
+//  Move the SUB socket's connection to peer name from old_events to
+//  events (with security on, to the key pinned for name).
+static void
+s_reconnect_events (zmesh_node_t *self, const char *name,
+                    const char *old_events, const char *events)
+{
+    if (streq (old_events, events))
+        return;
+    if (*old_events)
+        zsock_disconnect (self->sub, "%s", old_events);
+    zmesh_detail_t detail = {""};
+    if (*events
+        && zmesh__security_client (self->security, self->sub, name, NULL,
+                                   &detail))
+        zsys_error ("node %s: not connecting to %s: %s", self->config.name,
+                    events, detail.text);
+    else if (*events && zsock_connect (self->sub, "%s", events) < 0)
+        zsys_warning ("node %s: cannot connect to events at %s",
+                      self->config.name, events);
+}
+
+void
+zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
+                               zmesh_peer_state_t was, void *arg)
+{
+    zmesh_node_t *self = arg;
+    zsys_info ("node %s: peer %s (%s) %s -> %s", self->config.name,
+               peer->service, peer->key, zmesh_peer_state_name (was),
+               zmesh_peer_state_name (peer->state));
+}
+
+void
+zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
+                           const char *service, const char *events,
+                           const char *calls, bool from_config)
+{
+    char old_events [ZMESH_ENDPOINT_MAX + 1];
+    if (zmesh__peers_upsert (self->peers, key, service, events, calls,
+                             from_config, old_events) < 0) {
+        zsys_error ("node %s: out of memory adding peer %s",
+                    self->config.name, key);
+        return;
+    }
+    s_reconnect_events (self, key, old_events, events);
+}
+
+//  A peer that says goodbye is gone at once, not after timing/gone. One
+//  learned through gossip is forgotten and disconnected too: if it comes
+//  back, it comes back as a new instance, and gossip says so. A silent
+//  peer, by contrast, stays connected, since it may only be cut off.
+void
+zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
+{
+    const char *events = zmesh_envelope_header (bye, "events");
+    long index = events ? zmesh__peers_find_events (self->peers, events) : -1;
+    if (index < 0)
+        return;
+    zmesh__peers_gone (self->peers, (size_t) index,
+                       zmesh__discovery_peer_changed, self);
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!peer->from_config) {
+        s_reconnect_events (self, peer->key, events, "");
+        zmesh__requester_forget (self->requester, peer->calls);
+        zmesh__peers_remove (self->peers, (size_t) index);
+    }
+}
+
+void
+zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
+{
+    const char *events = zmesh_envelope_header (beat, "events");
+    const char *calls = zmesh_envelope_header (beat, "calls");
+    const char *instance = zmesh_envelope_header (beat, "instance");
+    if (!events || !calls || !instance) {
+        zmesh__node_bad_frame (
+            self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+            "heartbeat without instance, events or calls header");
+        return;
+    }
+    if (!s_endpoint_valid (events) || !s_endpoint_valid (calls)) {
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                               "heartbeat with an endpoint that is not one");
+        return;
+    }
+    self->stats.heartbeats_received++;
+    long index = zmesh__peers_find_events (self->peers, events);
+    if (index < 0) {
+        //  We reach it through an endpoint spelled otherwise (a host name
+        //  for an address): we already receive from it, so learn it under
+        //  its instance id without connecting a second time.
+        char old_events [ZMESH_ENDPOINT_MAX + 1];
+        if (zmesh__peers_count (self->peers) >= PEERS_MAX)
+            return;
+        index = zmesh__peers_upsert (self->peers, instance,
+                                     zmesh_envelope_source (beat), events,
+                                     calls, false, old_events);
+        if (index < 0)
+            return;
+    }
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!*peer->calls)
+        snprintf (peer->calls, sizeof peer->calls, "%s", calls);
+    zmesh__peers_heard (self->peers, (size_t) index,
+                        zmesh_clock_mono_ms (self->clock),
+                        zmesh__discovery_peer_changed, self);
+    const char *log = zmesh_envelope_header (beat, "log");
+    zhashx_update (self->durable, zmesh_envelope_source (beat),
+                   log && streq (log, "1") ? "1" : "0");
+    if (zlistx_size (self->consumers))
+        zmesh__consume_tail (self, beat);
+}
+
+void
+zmesh__discovery_gossip (zmesh_node_t *self)
+{
+    size_t prefix = strlen (ZMESH_GOSSIP_PREFIX);
+    char *command = NULL, *key = NULL, *value = NULL;
+    if (zstr_recvx (self->gossip, &command, &key, &value, NULL) < 0)
+        return;
+    //  Our own tuple comes back too; and others may share the directory.
+    if (command && streq (command, "DELIVER") && key && value
+        && strncmp (key, ZMESH_GOSSIP_PREFIX, prefix) == 0
+        && !strstr (key, self->instance_text)) {
+        char service [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
+        char events [ZMESH_ENDPOINT_MAX + 1] = "";
+        char calls [ZMESH_ENDPOINT_MAX + 1] = "";
+        sscanf (key + prefix, "%64[A-Za-z0-9._-]", service);
+        sscanf (value, "events=%255s calls=%255s", events, calls);
+        if (!*service || !s_endpoint_valid (events) || !s_endpoint_valid (calls)
+            || strlen (key) > ZMESH_ENDPOINT_MAX)
+            zsys_warning ("node %s: ignored gossip %s = %s",
+                          self->config.name, key, value);
+        else if (zmesh__peers_find_events (self->peers, events) >= 0)
+            ;                   //  Known already, from the config
+        else if (zmesh__peers_count (self->peers) >= PEERS_MAX)
+            zsys_warning ("node %s: knows %d peers, ignored %s",
+                          self->config.name, PEERS_MAX, key);
+        else {
+            zmesh__discovery_add_peer (self, key, service, events, calls,
+                                       false);
+            long index = zmesh__peers_find_events (self->peers, events);
+            if (index >= 0)
+                zmesh__peers_at (self->peers, (size_t) index)->last_heard_ms =
+                    zmesh_clock_mono_ms (self->clock);
+        }
+    }
+    zstr_free (&command);
+    zstr_free (&key);
+    zstr_free (&value);
+}
+
+zmesh_err_t
+zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    self->gossip = zactor_new (zgossip, self->config.name);
+    if (!self->gossip) {
+        zmesh__detail (detail, "cannot start the gossip actor");
+        return ZMESH_ERR_SOCKET;
+    }
+    //  CZMQ's zgossip points the process's log at stdout unless it runs
+    //  "in the background", where a program's data goes: logs go to
+    //  stderr, as every zmesh program has them
+    zstr_sendx (self->gossip, "SET", "server/background", "1", NULL);
+    zsys_set_logstream (stderr);
+    if (*self->config.gossip_bind)
+        zstr_sendx (self->gossip, "BIND", self->config.gossip_bind, NULL);
+    for (size_t index = 0; index < self->config.seed_count; index++)
+        zstr_sendx (self->gossip, "CONNECT", self->config.seeds [index], NULL);
+    char key [128], value [2 * ZMESH_ENDPOINT_MAX + 16];
+    snprintf (key, sizeof key, ZMESH_GOSSIP_PREFIX "%s/%s",
+              self->config.name, self->instance_text);
+    snprintf (value, sizeof value, "events=%s calls=%s", self->events_endpoint,
+              self->calls_endpoint);
+    zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
+    zpoller_add (self->poller, self->gossip);
+    return ZMESH_OK;
+}

@@ -1,0 +1,81 @@
+/*  flow.c - the flow a message belongs to: correlation, causation, ids.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  A new message id, made at unix_ms: time-ordered, so that the store's
+//  index of event ids takes each new one at its end instead of on a
+//  random page.
+void
+zmesh__flow_message_id (zmesh_node_t *self, uint64_t unix_ms, zmesh_uuid_t *id)
+{
+    zmesh_uuid_generate_v7 (self->rand, unix_ms, id);
+}
+
+//  Make envelope (reset to kind) a new message of type, carrying the flow
+//  of the running handler or flow, or starting a flow of its own. False if
+//  type is not a valid name.
+bool
+zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
+                  zmesh_kind_t kind, const char *type)
+{
+    zmesh_envelope_reset (envelope, kind);
+    //  One reading of the clock for the id, the timestamp and the trace
+    self->made_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    uint64_t unix_ms = self->made_us / 1000;
+    zmesh_uuid_t id;
+    zmesh__flow_message_id (self, unix_ms, &id);
+    zmesh_envelope_set_id (envelope, &id);
+    if (self->context.active) {
+        zmesh_envelope_set_correlation (envelope, &self->context.correlation);
+        if (self->context.has_cause)
+            zmesh_envelope_set_causation (envelope, &self->context.cause);
+    }
+    else {
+        zmesh_uuid_t correlation;
+        zmesh_uuid_generate (self->rand, &correlation);
+        zmesh_envelope_set_correlation (envelope, &correlation);
+    }
+    zmesh_envelope_set_source (envelope, self->config.name);
+    zmesh_envelope_set_timestamp (envelope, unix_ms);
+    return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;
+}
+
+//  A new envelope of kind and type, filled as zmesh__flow_fill does, or NULL.
+zmesh_envelope_t *
+zmesh__flow_envelope_new (zmesh_node_t *self, zmesh_kind_t kind,
+                          const char *type)
+{
+    zmesh_envelope_t *envelope = zmesh_envelope_new (kind);
+    if (envelope && !zmesh__flow_fill (self, envelope, kind, type))
+        zmesh_envelope_destroy (&envelope);
+    return envelope;
+}
+
+void
+zmesh_node_flow_begin (zmesh_node_t *self, const zmesh_uuid_t *correlation)
+{
+    assert (self);
+    self->context.active = true;
+    self->context.has_cause = false;
+    self->context.has_deadline = false;
+    if (correlation && !zmesh_uuid_is_nil (correlation))
+        self->context.correlation = *correlation;
+    else
+        zmesh_uuid_generate (self->rand, &self->context.correlation);
+}
+
+void
+zmesh_node_flow_end (zmesh_node_t *self)
+{
+    assert (self);
+    self->context.active = false;
+}
+
+const zmesh_uuid_t *
+zmesh_node_correlation (zmesh_node_t *self)
+{
+    assert (self);
+    return self->context.active ? &self->context.correlation : NULL;
+}

@@ -1,0 +1,467 @@
+/*  node.c - the node: its lifecycle, sockets, accessors and the loop.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  For containers of plain zmesh__alloc'd items.
+static void
+s_method_destroy (void **item_p)
+{
+    zmesh__free (*item_p);
+    *item_p = NULL;
+}
+
+void
+zmesh__node_frame_destroy (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
+}
+
+static void
+s_msg_destroy (void **item_p)
+{
+    zmsg_destroy ((zmsg_t **) item_p);
+}
+
+//  Bad input is counted always and logged once per burst: the first frame
+//  of a burst, then a count of the rest at most once a second.
+void
+zmesh__node_bad_frame (zmesh_node_t *self, const char *where, zmesh_err_t rc,
+                       const char *why)
+{
+    self->stats.bad_frames++;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (self->bad_logged_ms && now - self->bad_logged_ms < 1000) {
+        self->bad_unlogged++;
+        return;
+    }
+    if (self->bad_unlogged)
+        zsys_warning ("node %s: dropped %" PRIu64 " more bad frames",
+                      self->config.name, self->bad_unlogged);
+    zsys_warning ("node %s: dropped a bad frame on %s: %s%s%s",
+                  self->config.name, where, zmesh_strerror (rc),
+                  why && *why ? ": " : "", why ? why : "");
+    self->bad_logged_ms = now;
+    self->bad_unlogged = 0;
+}
+
+//  The endpoint others reach a bound socket at: its real port, and
+//  node/advertise in place of the host when set.
+void
+zmesh__node_advertised (zmesh_node_t *self, zsock_t *socket, char *endpoint)
+{
+    char *bound = zsock_last_endpoint (socket);
+    const char *scheme_end = strstr (bound, "://");
+    const char *port = strrchr (bound, ':');
+    if (*self->config.advertise && scheme_end && strncmp (bound, "tcp", 3) == 0
+        && port > scheme_end)
+        snprintf (endpoint, ZMESH_ENDPOINT_MAX + 1, "tcp://%.200s%.16s",
+                  self->config.advertise, port);
+    else
+        snprintf (endpoint, ZMESH_ENDPOINT_MAX + 1, "%s", bound);
+    zstr_free (&bound);
+}
+
+zmesh_store_t *
+zmesh_node_store (zmesh_node_t *self)
+{
+    assert (self);
+    return self->store;
+}
+
+//  With node/data: open <data>/<name>.db, and number events on from it.
+static zmesh_err_t
+s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    if (zsys_dir_create ("%s", self->config.data) != 0) {
+        zmesh__detail (detail, "node/data: cannot create %s",
+                       self->config.data);
+        return ZMESH_ERR_CONFIG;
+    }
+    char path [ZMESH_ENDPOINT_MAX + 80];
+    snprintf (path, sizeof path, "%s/%s.db", self->config.data,
+              self->config.name);
+    self->store = zmesh_store_open (path, self->config.events_synced, detail);
+    if (!self->store)
+        return ZMESH_ERR_STORE;
+    zmesh_store_head (self->store, &self->seq);
+    zmesh_err_t rc = zmesh_node_serve (self, ZMESH_REPLAY_METHOD,
+                                       zmesh__replay_serve, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.list",
+                               zmesh__deadletter_serve_list, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.show",
+                               zmesh__deadletter_serve_show, NULL);
+    if (rc == ZMESH_OK)
+        rc = zmesh_node_serve (self, "zmesh.dlq.replay",
+                               zmesh__deadletter_serve_replay, NULL);
+    return rc;
+}
+
+static zmesh_err_t
+s_bind (zmesh_node_t *self, zsock_t *socket, const char *endpoint,
+        char *advertised, zmesh_detail_t *detail)
+{
+    if (zsock_bind (socket, "%s", endpoint) < 0) {
+        zmesh__detail (detail, "cannot bind %s: %s", endpoint,
+                       zmq_strerror (zmq_errno ()));
+        return ZMESH_ERR_BIND;
+    }
+    zmesh__node_advertised (self, socket, advertised);
+    return ZMESH_OK;
+}
+
+static zmesh_err_t
+s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    self->pub = zmesh__socket_new (ZMQ_PUB, &self->config);
+    self->sub = zmesh__socket_new (ZMQ_SUB, &self->config);
+    self->router = zmesh__socket_new (ZMQ_ROUTER, &self->config);
+    if (!self->pub || !self->sub || !self->router) {
+        zmesh__detail (detail, "cannot create sockets: %s",
+                       zmq_strerror (zmq_errno ()));
+        return ZMESH_ERR_SOCKET;
+    }
+    zsock_set_rcvtimeo (self->router, 0);  //  Polled first; never waits
+    zmesh_err_t secured = zmesh__security_server (self->security, self->pub,
+                                                  detail);
+    if (secured == ZMESH_OK)
+        secured = zmesh__security_server (self->security, self->router,
+                                          detail);
+    if (secured)
+        return secured;
+    //  Control topics ('$') always; event topics as handlers ask.
+    zsock_set_subscribe (self->sub, "$");
+    //  A reply to a caller that is gone is dropped, not an error.
+    zsock_set_router_mandatory (self->router, 0);
+    zmesh_err_t rc = s_bind (self, self->pub, self->config.events,
+                             self->events_endpoint, detail);
+    if (rc == ZMESH_OK)
+        rc = s_bind (self, self->router, self->config.calls,
+                     self->calls_endpoint, detail);
+    if (rc)
+        return rc;
+    self->poller = zpoller_new (self->sub, self->router, NULL);
+    for (size_t index = 0; index < self->config.peer_count; index++) {
+        const zmesh_peer_config_t *peer = &self->config.peers [index];
+        zmesh__discovery_add_peer (self, peer->label, peer->service,
+                                   peer->events, peer->calls, true);
+    }
+    return ZMESH_OK;
+}
+
+zmesh_node_t *
+zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
+                zmesh_rand_t *rand, zmesh_detail_t *detail)
+{
+    assert (config);
+    if (zmesh_node_config_validate (config, detail) != ZMESH_OK)
+        return NULL;
+    zmesh_node_t *self = zmesh__calloc (1, sizeof *self);
+    if (!self) {
+        zmesh__detail (detail, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->clock = clock ? clock : zmesh_clock_real ();
+    self->rand = rand;
+    if (!rand)
+        self->rand = self->owned_rand = zmesh_rand_new ();
+    pthread_mutex_init (&self->lock, NULL);
+    self->peers = zmesh__peers_new ();
+    self->requester = self->rand && self->peers
+                    ? zmesh__requester_new (&self->config, self->clock)
+                    : NULL;
+    self->caller = self->rand ? zmesh_caller_new (self->clock, self->rand)
+                              : NULL;
+    if (!self->requester || !self->caller) {
+        zmesh__detail (detail, "out of memory or no random source");
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    zmesh_uuid_generate (self->rand, &self->instance);
+    zmesh_uuid_unparse (&self->instance, self->instance_text);
+    self->subscriptions = zlistx_new ();
+    zlistx_set_destructor (self->subscriptions, zmesh__subscription_destroy);
+    self->methods = zhashx_new ();
+    zhashx_set_destructor (self->methods, s_method_destroy);
+    self->policies = zhashx_new ();
+    zhashx_set_destructor (self->policies, s_method_destroy);
+    self->replies = zhashx_new ();
+    zhashx_set_destructor (self->replies, zmesh__node_frame_destroy);
+    self->reply_order = zlistx_new ();
+    zlistx_set_destructor (self->reply_order, s_method_destroy);
+    self->consumers = zlistx_new ();
+    zlistx_set_destructor (self->consumers, zmesh__subscription_destroy);
+    self->positions = zhashx_new ();
+    zhashx_set_destructor (self->positions, s_method_destroy);
+    self->durable = zhashx_new ();
+    self->unsent = zlistx_new ();
+    self->held = zlistx_new ();
+    zlistx_set_destructor (self->held, s_msg_destroy);
+    self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    self->trace = zmesh__trace_new ((size_t) config->trace_keep);
+    zlistx_set_destructor (self->unsent, s_msg_destroy);
+    if (!self->outgoing || !self->incoming || !self->trace) {
+        zmesh__detail (detail, "out of memory");
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    //  The ZAP handler is up before anything binds: no window without it
+    self->security = zmesh__security_new (&self->config, detail);
+    if (!self->security) {
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    if (zmesh__security_on (self->security))
+        zsys_info ("node %s: CURVE on every link; keys from %s",
+                   config->name, config->security_keys);
+    else
+        zsys_warning ("node %s: security is OFF: no encryption, and anyone "
+                      "who reaches its sockets may publish, subscribe and "
+                      "call (set security/cert and security/keys)",
+                      config->name);
+    zmesh__requester_set_prepare (self->requester, zmesh__call_prepare, self);
+    zmesh_caller_set_owner (self->caller, config->name);
+    if (zmesh_node_serve (self, "zmesh.stats", zmesh__builtins_stats, NULL)
+            != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.publish", zmesh__builtins_publish,
+                             NULL)
+               != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.trace", zmesh__builtins_trace, NULL)
+               != ZMESH_OK
+        || zmesh_node_serve (self, "zmesh.tap", zmesh__builtins_tap, NULL)
+               != ZMESH_OK
+        || (*config->data && s_open_store (self, detail) != ZMESH_OK)
+        || s_open_sockets (self, detail) != ZMESH_OK
+        || ((*config->gossip_bind || config->seed_count)
+            && zmesh__discovery_start_gossip (self, detail) != ZMESH_OK)
+        || (config->tap_on
+            && zmesh__tap_switch (self, true, detail) != ZMESH_OK)) {
+        zmesh_node_destroy (&self);
+        return NULL;
+    }
+    self->next_heartbeat_ms = zmesh_clock_mono_ms (self->clock);
+    //  One line of what it started with; node/verbose says more
+    zsys_info ("node %s: events at %s, calls at %s, %s%s, %zu peers%s, "
+               "instance %s", config->name, self->events_endpoint,
+               self->calls_endpoint, *config->data ? "store in " : "no store",
+               config->data, config->peer_count,
+               *config->gossip_bind || config->seed_count ? " and gossip" : "",
+               self->instance_text);
+    return self;
+}
+
+void
+zmesh_node_destroy (zmesh_node_t **self_p)
+{
+    assert (self_p);
+    zmesh_node_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->store) {
+        zmesh__turn_commit (self);
+        zmesh__turn_flush_group (self);
+    }
+    //  Tell subscribers we are going; PUB's linger lets it leave.
+    if (self->pub && *self->events_endpoint)
+        zmesh__publish_control (self, BYE_TYPE);
+    zpoller_destroy (&self->poller);
+    zactor_destroy (&self->gossip);
+    zmesh_caller_destroy (&self->caller);
+    zmesh__requester_destroy (&self->requester);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->sub);
+    zsock_destroy (&self->pub);
+    zlistx_destroy (&self->subscriptions);
+    zhashx_destroy (&self->methods);
+    zlistx_destroy (&self->consumers);
+    zhashx_destroy (&self->positions);
+    zhashx_destroy (&self->durable);
+    zlistx_destroy (&self->unsent);
+    zlistx_destroy (&self->held);
+    zmesh_envelope_destroy (&self->outgoing);
+    zmesh_envelope_destroy (&self->incoming);
+    zmesh__trace_destroy (&self->trace);
+    zsock_destroy (&self->tap);
+    zmesh_store_close (&self->store);
+    zhashx_destroy (&self->policies);
+    zhashx_destroy (&self->replies);
+    zlistx_destroy (&self->reply_order);
+    zmesh__peers_destroy (&self->peers);
+    zmesh_rand_destroy (&self->owned_rand);
+    //  Last: the ZAP handler outlives every socket it guarded
+    zmesh__security_destroy (&self->security);
+    pthread_mutex_destroy (&self->lock);
+    zmesh__free (self);
+    *self_p = NULL;
+}
+
+const char *
+zmesh_node_name (zmesh_node_t *self)
+{
+    assert (self);
+    return self->config.name;
+}
+
+const char *
+zmesh_node_events_endpoint (zmesh_node_t *self)
+{
+    assert (self);
+    return self->events_endpoint;
+}
+
+const char *
+zmesh_node_calls_endpoint (zmesh_node_t *self)
+{
+    assert (self);
+    return self->calls_endpoint;
+}
+
+void
+zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->stats;
+}
+
+size_t
+zmesh_node_peer_count (zmesh_node_t *self)
+{
+    assert (self);
+    return zmesh__peers_count (self->peers);
+}
+
+void
+zmesh_node_peer (zmesh_node_t *self, size_t index, zmesh_peer_info_t *info)
+{
+    assert (self && info);
+    *info = *zmesh__peers_at (self->peers, index);
+}
+
+const char *
+zmesh_peer_state_name (zmesh_peer_state_t state)
+{
+    switch (state) {
+        case ZMESH_PEER_UNKNOWN: return "unknown";
+        case ZMESH_PEER_ALIVE: return "alive";
+        case ZMESH_PEER_QUIET: return "quiet";
+        case ZMESH_PEER_GONE: return "gone";
+    }
+    return "invalid";
+}
+
+//  Retention, once a heartbeat: trim the log by count and age, and forget
+//  old processed ids.
+static void
+s_retain (zmesh_node_t *self)
+{
+    uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
+    if (self->config.retain_events && self->seq > (uint64_t)
+                                                  self->config.retain_events)
+        zmesh_store_trim (self->store,
+                          self->seq - (uint64_t) self->config.retain_events + 1,
+                          NULL);
+    if (self->config.retain_ms && unix_ms > (uint64_t) self->config.retain_ms)
+        zmesh_store_trim_older (self->store,
+                                unix_ms - (uint64_t) self->config.retain_ms,
+                                NULL);
+    if (unix_ms > (uint64_t) self->config.remember_ms)
+        zmesh_inbox_forget (self->store,
+                            unix_ms - (uint64_t) self->config.remember_ms);
+}
+
+static void
+s_run_timers (zmesh_node_t *self)
+{
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (now >= self->next_heartbeat_ms) {
+        if (zmesh__publish_control (self, HEARTBEAT_TYPE) == ZMESH_OK)
+            self->stats.heartbeats_sent++;
+        if (self->store)
+            s_retain (self);
+        self->next_heartbeat_ms = now + self->config.heartbeat_ms;
+    }
+    zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
+                       self->config.gone_ms, zmesh__discovery_peer_changed,
+                       self);
+    if (self->group_started_ms
+        && now - self->group_started_ms >= self->config.group_ms)
+        zmesh__turn_flush_group (self);
+}
+
+zmesh_err_t
+zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
+{
+    assert (self);
+    int64_t until_beat = self->next_heartbeat_ms
+                       - zmesh_clock_mono_ms (self->clock);
+    if (self->group_started_ms) {
+        int64_t until_group = self->group_started_ms + self->config.group_ms
+                            - zmesh_clock_mono_ms (self->clock);
+        if (until_group < until_beat)
+            until_beat = until_group;
+    }
+    int wait = timeout_ms;
+    if (wait < 0 || until_beat < wait)
+        wait = until_beat <= 0 ? 0 : until_beat > INT_MAX ? INT_MAX
+                                                          : (int) until_beat;
+    void *ready = zpoller_wait (self->poller, wait);
+    if (!ready && zpoller_terminated (self->poller))
+        return ZMESH_ERR_INTERRUPTED;
+    self->busy++;
+    //  Take a bounded batch from each socket, so no peer can starve another
+    //  socket or the timers.
+    for (int count = 0; count < DRAIN_MAX && !self->stopped
+                        && zmesh__subscribe_take (self); count++)
+        ;
+    for (int count = 0; count < DRAIN_MAX && !self->stopped
+                        && zmesh__serve_take (self); count++)
+        ;
+    zmesh__turn_commit (self);
+    for (int count = 0; self->gossip && count < DRAIN_MAX
+                        && (zsock_events (zactor_sock (self->gossip))
+                            & ZMQ_POLLIN); count++)
+        zmesh__discovery_gossip (self);
+    s_run_timers (self);
+    self->busy--;
+    return zsys_interrupted ? ZMESH_ERR_INTERRUPTED : ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_run (zmesh_node_t *self)
+{
+    assert (self);
+    self->stopped = false;
+    while (!self->stopped) {
+        zmesh_err_t rc = zmesh_node_poll (self, self->config.heartbeat_ms);
+        if (rc)
+            return rc;
+    }
+    return ZMESH_OK;
+}
+
+void
+zmesh_node_lock (zmesh_node_t *self)
+{
+    assert (self);
+    pthread_mutex_lock (&self->lock);
+    self->shared = true;
+}
+
+void
+zmesh_node_unlock (zmesh_node_t *self)
+{
+    assert (self);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+zmesh_node_stop (zmesh_node_t *self)
+{
+    assert (self);
+    self->stopped = true;
+}

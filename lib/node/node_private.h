@@ -1,0 +1,240 @@
+/*  node_private.h - what the files of the node (lib/node/) share.
+
+    The node is one struct, zmesh_node_t, and a file per concept that works
+    on it. Nothing outside lib/node/ includes this header.
+
+    Part of zmesh. MIT License.
+*/
+#ifndef ZMESH_NODE_PRIVATE_H_INCLUDED
+#define ZMESH_NODE_PRIVATE_H_INCLUDED
+
+#include <ctype.h>
+#include <pthread.h>
+#include "zmesh_classes.h"
+#include "peers.h"
+#include "replay.h"
+#include "requester.h"
+#include "security.h"
+#include "sockopt.h"
+#include "store_db.h"
+#include "trace.h"
+
+#define HEARTBEAT_TYPE  "zmesh.heartbeat"
+#define BYE_TYPE        "zmesh.bye"
+#define DRAIN_MAX       100     //  Messages taken from one socket per poll
+#define CONSUME_BATCH_MAX 1000  //  Consumed events one transaction holds
+#define ROUTE_MAX       16      //  Instances considered for one call
+#define PEERS_MAX       1024    //  Instances a node will learn of
+
+
+//  A handler for events of a pattern: best effort or reliable.
+typedef struct {
+    char *pattern;              //  As given to subscribe or consume
+    zmesh_event_fn *handler;    //  zmesh_node_subscribe's, or
+    zmesh_consume_fn *consumer; //  zmesh_node_consume's
+    void *arg;
+} zmesh__subscription_t;
+
+typedef struct {
+    zmesh_method_fn *handler;
+    void *arg;
+} zmesh__method_t;
+
+//  What the handler that is running was called for.
+typedef struct {
+    bool active;                //  A handler or a flow is running
+    zmesh_uuid_t correlation;   //  Its flow
+    bool has_cause;             //  Inside a handler: the message's id
+    zmesh_uuid_t cause;
+    bool has_deadline;          //  Inside a method: the caller's budget
+    int64_t deadline_ms;        //  Monotonic
+} zmesh__context_t;
+
+struct _zmesh_node_t {
+    zmesh_node_config_t config;     //  Own copy
+    zmesh_clock_t *clock;           //  Borrowed
+    zmesh_rand_t *rand;             //  Borrowed, or owned_rand
+    zmesh_rand_t *owned_rand;
+    zmesh_uuid_t instance;          //  This process, for heartbeats, gossip
+    char instance_text [ZMESH_UUID_STR_LEN + 1];
+    zsock_t *pub;                   //  Events out
+    zsock_t *sub;                   //  Events in, from every peer
+    zsock_t *router;                //  Calls in
+    zactor_t *gossip;               //  zgossip, when configured
+    zpoller_t *poller;
+    zmesh_requester_t *requester;   //  Calls out, a REQ link per attempt
+    zmesh_caller_t *caller;         //  Breakers, retries, failover
+    zhashx_t *policies;             //  service -> zmesh_call_policy_t
+    zhashx_t *replies;              //  request id -> reply frame, for retries
+    zlistx_t *reply_order;          //  Their ids, oldest first
+    size_t reply_bytes;             //  Bytes of the frames kept
+    zmesh_peers_t *peers;
+    zmesh_store_t *store;           //  With node/data: the durable log
+    zlistx_t *consumers;            //  zmesh__subscription_t items, reliable
+    zhashx_t *positions;            //  publisher -> uint64_t last consumed
+    zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
+    zlistx_t *unsent;               //  Messages waiting for a commit
+    zmesh_envelope_t *outgoing;     //  Reused by each live publish
+    zmesh_envelope_t *incoming;     //  Reused for each event received
+    bool incoming_busy;             //  A handler holds incoming
+    zmesh_trace_t *trace;           //  The last trace/keep flow records
+    zmesh_security_t *security;     //  CURVE, or off
+    zsock_t *tap;                   //  The tap's PUB while it is on
+    char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
+    uint64_t made_us;               //  Unix time of the last message made
+    bool batching;                  //  Inside the loop's transaction
+    size_t consumed_uncommitted;    //  Events it holds
+    zlistx_t *held;                 //  Replies waiting for its commit
+    int64_t group_started_ms;       //  When its transaction began
+    zlistx_t *subscriptions;        //  zmesh__subscription_t items
+    zhashx_t *methods;              //  name -> zmesh__method_t
+    char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
+    char calls_endpoint [ZMESH_ENDPOINT_MAX + 1];   //  Advertised
+    uint64_t seq;                   //  Last event sequence number used
+    zmesh__context_t context;            //  Of the running handler or flow
+    int64_t next_heartbeat_ms;      //  Monotonic
+    bool stopped;
+    int busy;                       //  Running its own code: the loop, a
+                                    //  repair, dead letters; their calls
+                                    //  keep a shared node's lock
+    pthread_mutex_t lock;           //  zmesh_node_lock's
+    bool shared;                    //  Since the first zmesh_node_lock
+    zmesh_node_stats_t stats;
+    int64_t bad_logged_ms;          //  When a bad frame was last logged
+    uint64_t bad_unlogged;          //  Bad frames since, not logged
+};
+
+
+//  node.c
+void zmesh__node_advertised (zmesh_node_t *self, zsock_t *socket,
+                             char *endpoint);
+void zmesh__node_bad_frame (zmesh_node_t *self, const char *where,
+                            zmesh_err_t rc, const char *why);
+void
+    zmesh__node_frame_destroy (void **item_p);
+
+//  flow.c
+bool
+    zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
+                      zmesh_kind_t kind, const char *type);
+zmesh_envelope_t *zmesh__flow_envelope_new (zmesh_node_t *self,
+                                            zmesh_kind_t kind,
+                                            const char *type);
+void zmesh__flow_message_id (zmesh_node_t *self, uint64_t unix_ms,
+                             zmesh_uuid_t *id);
+
+//  tap.c
+zmesh_err_t
+    zmesh__tap_reply_rc (const zmesh_envelope_t *reply);
+zmesh_err_t
+    zmesh__tap_switch (zmesh_node_t *self, bool on, zmesh_detail_t *detail);
+void zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
+                       const zmesh_envelope_t *envelope, const char *peer,
+                       zmesh_err_t rc, uint64_t at_us, uint64_t latency_us,
+                       const zmesh_envelope_t *reply);
+
+//  publish.c
+zmesh_envelope_t *
+zmesh__publish_envelope_of (zmesh_node_t *self,
+                            const zmesh_stored_event_t *stored);
+zmesh_err_t
+    zmesh__publish_control (zmesh_node_t *self, const char *type);
+zmesh_err_t
+    zmesh__publish_send_msg (zmesh_node_t *self, zmsg_t **msg_p);
+
+//  turn.c
+bool
+    zmesh__turn_begin (zmesh_node_t *self);
+void
+    zmesh__turn_commit (zmesh_node_t *self);
+zmesh_err_t
+    zmesh__turn_flush_group (zmesh_node_t *self);
+void
+    zmesh__turn_send_unsent (zmesh_node_t *self, bool committed);
+
+//  discovery.c
+void zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
+                                const char *service, const char *events,
+                                const char *calls, bool from_config);
+void
+    zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye);
+void
+    zmesh__discovery_gossip (zmesh_node_t *self);
+void zmesh__discovery_heartbeat (zmesh_node_t *self,
+                                 const zmesh_envelope_t *beat);
+void zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
+                                    zmesh_peer_state_t was, void *arg);
+zmesh_err_t
+    zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail);
+
+//  subscribe.c
+bool
+    zmesh__subscribe_take (zmesh_node_t *self);
+void
+    zmesh__subscription_destroy (void **item_p);
+zmesh__subscription_t *
+    zmesh__subscription_new (const char *pattern, void *arg);
+
+//  consume.c
+void zmesh__consume_one (zmesh_node_t *self, const char *publisher,
+                         uint64_t *last, const zmesh_envelope_t *event,
+                         const void *frame, size_t size);
+void
+    zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
+                         const void *data, size_t size);
+void
+    zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat);
+zmesh_err_t
+    zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
+                        int *attempts, zmesh_detail_t *detail);
+
+//  replay.c
+void zmesh__replay_repair (zmesh_node_t *self, const char *publisher,
+                           uint64_t *last, uint64_t to);
+void
+    zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
+                         zmesh_envelope_t *reply, void *arg);
+
+//  deadletter.c
+void zmesh__deadletter_serve_list (zmesh_node_t *self,
+                                   const zmesh_envelope_t *request,
+                                   zmesh_envelope_t *reply, void *arg);
+void zmesh__deadletter_serve_replay (zmesh_node_t *self,
+                                     const zmesh_envelope_t *request,
+                                     zmesh_envelope_t *reply, void *arg);
+void zmesh__deadletter_serve_show (zmesh_node_t *self,
+                                   const zmesh_envelope_t *request,
+                                   zmesh_envelope_t *reply, void *arg);
+
+//  serve.c
+bool
+    zmesh__serve_take (zmesh_node_t *self);
+void
+    zmesh__serve_uncache (zmesh_node_t *self, const char *key);
+void
+    zmesh__serve_key (const zmesh_uuid_t *id, char *key);
+
+//  call.c
+zmesh_err_t
+    zmesh__call_prepare (zsock_t *socket, const char *endpoint, void *arg,
+                         zmesh_detail_t *detail);
+
+//  builtins.c
+void
+    zmesh__builtins_reply_json (zmesh_envelope_t *reply, json_t *value);
+json_t *
+    zmesh__builtins_request_json (const zmesh_envelope_t *request);
+void zmesh__builtins_publish (zmesh_node_t *self,
+                              const zmesh_envelope_t *request,
+                              zmesh_envelope_t *reply, void *arg);
+void
+    zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
+                           zmesh_envelope_t *reply, void *arg);
+void
+    zmesh__builtins_tap (zmesh_node_t *self, const zmesh_envelope_t *request,
+                         zmesh_envelope_t *reply, void *arg);
+void
+    zmesh__builtins_trace (zmesh_node_t *self, const zmesh_envelope_t *request,
+                           zmesh_envelope_t *reply, void *arg);
+
+#endif

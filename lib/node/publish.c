@@ -1,0 +1,221 @@
+/*  publish.c - events out: live, durable, and the control events.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  The message of an event: its topic frame and the encoded envelope
+//  (frame, taken).
+static zmsg_t *
+s_event_msg (const char *type, bool control, zframe_t **frame_p)
+{
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (type, control, topic);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, topic, topic_size);
+    zmsg_append (msg, frame_p);
+    return msg;
+}
+
+//  Send on PUB, which never blocks; the message is taken either way.
+zmesh_err_t
+zmesh__publish_send_msg (zmesh_node_t *self, zmsg_t **msg_p)
+{
+    if (zmsg_send (msg_p, self->pub) == 0)
+        return ZMESH_OK;
+    zmsg_destroy (msg_p);
+    return ZMESH_ERR_SOCKET;
+}
+
+//  Encode event and send it after its topic frame, straight from the
+//  stack: this is the path every live event takes.
+static zmesh_err_t
+s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
+{
+    zmq_msg_t msg;
+    zmesh_err_t rc = zmesh_envelope_encode_msg (event, &msg, NULL);
+    if (rc)
+        return rc;
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
+                                            control, topic);
+    void *pub = zsock_resolve (self->pub);
+    if (zmq_send (pub, topic, topic_size, ZMQ_SNDMORE) < 0
+        || zmq_msg_send (&msg, pub, 0) < 0) {
+        zmq_msg_close (&msg);
+        return ZMESH_ERR_SOCKET;
+    }
+    return ZMESH_OK;
+}
+
+//  The envelope of a stored event, as its publisher sends it.
+zmesh_envelope_t *
+zmesh__publish_envelope_of (zmesh_node_t *self,
+                            const zmesh_stored_event_t *stored)
+{
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    if (!event)
+        return NULL;
+    zmesh_envelope_set_id (event, &stored->id);
+    zmesh_envelope_set_correlation (event, &stored->correlation);
+    if (stored->has_causation)
+        zmesh_envelope_set_causation (event, &stored->causation);
+    zmesh_envelope_set_source (event, self->config.name);
+    zmesh_envelope_set_timestamp (event, stored->timestamp);
+    zmesh_envelope_set_seq (event, stored->position);
+    if (zmesh_envelope_set_type (event, stored->type) != ZMESH_OK
+        || zmesh_envelope_set_body (event, stored->body, stored->body_size)
+               != ZMESH_OK)
+        zmesh_envelope_destroy (&event);
+    return event;
+}
+
+zmesh_err_t
+zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
+                   const zmesh_new_event_t *events, size_t count,
+                   zmesh_append_result_t *result, zmesh_detail_t *detail)
+{
+    assert (self && events && result);
+    if (!self->store) {
+        zmesh__detail (detail, "node %s has no store: set node/data",
+                       self->config.name);
+        return ZMESH_ERR_INVALID;
+    }
+    //  Fill in what the caller left empty, as publish would.
+    zmesh_new_event_t *filled = zmesh__calloc (count ? count : 1,
+                                               sizeof *filled);
+    if (!filled)
+        return ZMESH_ERR_NOMEM;
+    uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
+    for (size_t index = 0; index < count; index++) {
+        filled [index] = events [index];
+        if (zmesh_uuid_is_nil (&filled [index].id))
+            zmesh__flow_message_id (self, unix_ms, &filled [index].id);
+        if (zmesh_uuid_is_nil (&filled [index].correlation)) {
+            if (self->context.active)
+                filled [index].correlation = self->context.correlation;
+            else
+                zmesh_uuid_generate (self->rand, &filled [index].correlation);
+        }
+        if (!filled [index].causation && self->context.has_cause)
+            filled [index].causation = &self->context.cause;
+        if (!filled [index].timestamp)
+            filled [index].timestamp = unix_ms;
+    }
+    //  Inside the loop's transaction (a consumer's or a handler's) the
+    //  events wait for its commit too.
+    bool grouped = self->config.group_events > 1 || self->batching;
+    zmesh_err_t rc = ZMESH_OK;
+    if (grouped && !self->batching && !self->group_started_ms) {
+        rc = zmesh_store_begin (self->store, detail);
+        if (rc == ZMESH_OK)
+            self->group_started_ms = zmesh_clock_mono_ms (self->clock);
+    }
+    if (rc == ZMESH_OK)
+        rc = zmesh_store_append (self->store, stream, expected, filled, count,
+                                 result, detail);
+    //  Committed (or, grouped, to be committed first): now send. Were the
+    //  process to die in between, subscribers would see the next heartbeat
+    //  ahead of them and have the events replayed.
+    for (size_t index = 0; rc == ZMESH_OK && !result->duplicate
+                           && index < count; index++) {
+        zmesh_stored_event_t stored = {
+            .position = result->first_position + index,
+            .id = filled [index].id,
+            .type = filled [index].type,
+            .body = filled [index].body,
+            .body_size = filled [index].body_size,
+            .correlation = filled [index].correlation,
+            .has_causation = filled [index].causation != NULL,
+            .timestamp = filled [index].timestamp};
+        if (filled [index].causation)
+            stored.causation = *filled [index].causation;
+        zmesh_envelope_t *event = zmesh__publish_envelope_of (self, &stored);
+        if (event)
+            zmesh__tap_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
+                              (uint64_t) zmesh_clock_unix_us (self->clock), 0,
+                              NULL);
+        zframe_t *frame = NULL;
+        if (event && zmesh_envelope_encode (event, &frame, NULL) == ZMESH_OK) {
+            zmsg_t *msg = s_event_msg (stored.type, false, &frame);
+            if (grouped)
+                zlistx_add_end (self->unsent, msg);
+            else if (zmesh__publish_send_msg (self, &msg) == ZMESH_OK)
+                self->stats.events_published++;
+        }
+        zmesh_envelope_destroy (&event);
+        self->seq = stored.position;
+    }
+    zmesh__free (filled);
+    if (grouped && !self->batching
+        && (rc != ZMESH_OK
+            || zlistx_size (self->unsent) >= (size_t) self->config.group_events))
+        zmesh__turn_flush_group (self);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_node_flush (zmesh_node_t *self)
+{
+    assert (self);
+    return zmesh__turn_flush_group (self);
+}
+
+zmesh_err_t
+zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
+                    size_t body_size)
+{
+    assert (self);
+    if (self->store) {
+        if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
+            return ZMESH_ERR_ENVELOPE_BAD_NAME;
+        zmesh_new_event_t event = {.type = type, .body = body,
+                                   .body_size = body_size};
+        zmesh_append_result_t result;
+        return zmesh_node_append (self, self->config.name, ZMESH_VERSION_ANY,
+                                  &event, 1, &result, NULL);
+    }
+    zmesh_envelope_t *event = self->outgoing;
+    if (!zmesh__flow_fill (self, event, ZMESH_KIND_EVENT, type))
+        return ZMESH_ERR_ENVELOPE_BAD_NAME;
+    zmesh_err_t rc = body_size
+                     ? zmesh_envelope_set_body (event, body, body_size)
+                     : ZMESH_OK;
+    if (rc == ZMESH_OK) {
+        zmesh_envelope_set_seq (event, self->seq + 1);
+        rc = s_send_event (self, event, false);
+    }
+    if (rc == ZMESH_OK) {
+        self->seq++;
+        self->stats.events_published++;
+        zmesh__tap_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
+                          self->made_us, 0, NULL);
+    }
+    return rc;
+}
+
+//  A control event (heartbeat or bye) says who we are, where to reach us,
+//  and the sequence number our next event will get. All of one instance's
+//  control events share one correlation id: the instance id.
+zmesh_err_t
+zmesh__publish_control (zmesh_node_t *self, const char *type)
+{
+    zmesh__context_t saved = self->context;
+    self->context.active = true;
+    self->context.correlation = self->instance;
+    self->context.has_cause = false;
+    zmesh_envelope_t *control
+        = zmesh__flow_envelope_new (self, ZMESH_KIND_EVENT, type);
+    self->context = saved;
+    if (!control)
+        return ZMESH_ERR_NOMEM;
+    zmesh_envelope_set_seq (control, self->seq + 1);
+    zmesh_envelope_set_header (control, "instance", self->instance_text);
+    zmesh_envelope_set_header (control, "events", self->events_endpoint);
+    zmesh_envelope_set_header (control, "calls", self->calls_endpoint);
+    if (self->store)
+        zmesh_envelope_set_header (control, "log", "1");
+    zmesh_err_t rc = s_send_event (self, control, true);
+    zmesh_envelope_destroy (&control);
+    return rc;
+}

@@ -1,0 +1,121 @@
+/*  tap.c - flow records of what the node does, and the call tap.
+
+    Part of zmesh. MIT License.
+*/
+#include "node_private.h"
+
+//  The status of a call as a trace shows it: "ok", or the error's name in
+//  lower case ("timeout", "circuit_open", "app_error", ...).
+static void
+s_status_name (zmesh_err_t rc, char *text, size_t size)
+{
+    const char *name = rc == ZMESH_OK ? "ok" : zmesh_errname (rc);
+    if (strncmp (name, "ERR_", 4) == 0)
+        name += 4;
+    size_t index = 0;
+    for (; name [index] && index + 1 < size; index++)
+        text [index] = (char) tolower ((unsigned char) name [index]);
+    text [index] = 0;
+}
+
+//  What a reply says, as the caller would see it.
+zmesh_err_t
+zmesh__tap_reply_rc (const zmesh_envelope_t *reply)
+{
+    if (!reply || zmesh_envelope_status (reply) == ZMESH_STATUS_OK)
+        return ZMESH_OK;
+    return zmesh_caller_reply_error (reply);
+}
+
+//  Remember one flow record of envelope (an event, or a call's request)
+//  and, for calls while the tap is on, mirror it there with both
+//  envelopes: [what] [record] [request] [reply or empty].
+void
+zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
+                  const zmesh_envelope_t *envelope, const char *peer,
+                  zmesh_err_t rc, uint64_t at_us, uint64_t latency_us,
+                  const zmesh_envelope_t *reply)
+{
+    //  Filled in place, field by field: this runs for every event
+    zmesh_trace_record_t spare, *record = zmesh__trace_slot (self->trace);
+    if (!record) {
+        if (!self->tap)
+            return;
+        record = &spare;
+    }
+    record->what = what;
+    record->at_us = at_us;
+    record->latency_us = latency_us;
+    record->seq = zmesh_envelope_seq (envelope);
+    record->id = *zmesh_envelope_id (envelope);
+    record->correlation = *zmesh_envelope_correlation (envelope);
+    const zmesh_uuid_t *cause = zmesh_envelope_causation (envelope);
+    record->has_causation = cause != NULL;
+    if (cause)
+        record->causation = *cause;
+    //  Both fit: an envelope's type and source are checked names
+    strcpy (record->name, zmesh_envelope_type (envelope));
+    size_t length = strnlen (peer, sizeof record->peer - 1);
+    memcpy (record->peer, peer, length);
+    record->peer [length] = 0;
+    s_status_name (rc, record->status, sizeof record->status);
+    if (self->config.verbose) {
+        //  node/verbose: every record of the flows, one line each
+        char cid [ZMESH_UUID_STR_LEN + 1];
+        zmesh_uuid_unparse (&record->correlation, cid);
+        zsys_debug ("node %s: %s %s%s%s, %s, %" PRIu64 " us, cid %.8s",
+                    self->config.name, zmesh__trace_what_name (what),
+                    record->name,
+                    !*record->peer ? ""
+                    : what == ZMESH_TRACE_MADE ? " -> " : " <- ",
+                    record->peer, record->status, latency_us, cid);
+    }
+    if (!self->tap || (what != ZMESH_TRACE_MADE && what != ZMESH_TRACE_SERVED))
+        return;
+    json_t *json = zmesh__trace_json (record, self->config.name);
+    void *data = NULL;
+    size_t size = 0;
+    zframe_t *request = NULL, *answer = NULL;
+    if (json && zmesh_json_to_msgpack (json, &data, &size, NULL) == ZMESH_OK
+        && zmesh_envelope_encode (envelope, &request, NULL) == ZMESH_OK) {
+        if (reply)
+            zmesh_envelope_encode (reply, &answer, NULL);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstr (msg, zmesh__trace_what_name (what));
+        zmsg_addmem (msg, data, size);
+        zmsg_append (msg, &request);
+        if (answer)
+            zmsg_append (msg, &answer);
+        else
+            zmsg_addmem (msg, NULL, 0);
+        if (zmsg_send (&msg, self->tap) != 0)
+            zmsg_destroy (&msg);
+    }
+    zframe_destroy (&request);
+    free (data);
+    json_decref (json);
+}
+
+//  Switch the tap on (bind tap/bind) or off (close it).
+zmesh_err_t
+zmesh__tap_switch (zmesh_node_t *self, bool on, zmesh_detail_t *detail)
+{
+    if (!on) {
+        zsock_destroy (&self->tap);
+        *self->tap_endpoint = 0;
+        return ZMESH_OK;
+    }
+    if (self->tap)
+        return ZMESH_OK;
+    self->tap = zmesh__socket_new (ZMQ_PUB, &self->config);
+    if (!self->tap
+        || zmesh__security_server (self->security, self->tap, detail)
+        || zsock_bind (self->tap, "%s", self->config.tap_bind) < 0) {
+        zmesh__detail (detail, "tap/bind: cannot bind %s: %s",
+                       self->config.tap_bind, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->tap);
+        return ZMESH_ERR_SOCKET;
+    }
+    zmesh__node_advertised (self, self->tap, self->tap_endpoint);
+    return ZMESH_OK;
+}
