@@ -506,6 +506,30 @@ zmesh_store_rollback (zmesh_store_t *self)
         s_exec (self, "ROLLBACK", NULL);
 }
 
+//  One name serves every level: SQLite ends the innermost savepoint of a
+//  name, so nesting works as a stack.
+zmesh_err_t
+zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    return zmesh__store_exec (self, "SAVEPOINT turn", detail);
+}
+
+zmesh_err_t
+zmesh_store_release (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    return zmesh__store_exec (self, "RELEASE turn", detail);
+}
+
+void
+zmesh_store_rollback_to (zmesh_store_t *self)
+{
+    assert (self);
+    if (zmesh__store_exec (self, "ROLLBACK TO turn", NULL) == ZMESH_OK)
+        zmesh__store_exec (self, "RELEASE turn", NULL);
+}
+
 zmesh_err_t
 zmesh_store_trim (zmesh_store_t *self, uint64_t before, zmesh_detail_t *detail)
 {

@@ -32,12 +32,9 @@ zmesh_err_t
 zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
                     int *attempts, zmesh_detail_t *detail)
 {
-    zmesh__context_t saved = self->context;
-    self->context.active = true;
-    self->context.correlation = *zmesh_envelope_correlation (event);
-    self->context.has_cause = true;
-    self->context.cause = *zmesh_envelope_id (event);
-    self->context.has_deadline = false;
+    zmesh__context_t saved;
+    zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (event),
+                       zmesh_envelope_id (event));
     zmesh_err_t rc = ZMESH_OK;
     *attempts = 0;
     zmesh__subscription_t *consumer = zlistx_first (self->consumers);
@@ -53,33 +50,21 @@ zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
                 zmesh_clock_sleep (self->clock, (int64_t)
                                    self->config.handler_retry_ms
                                    << (attempt - 2));
-            zmesh__store_exec (self->store, "SAVEPOINT consume", NULL);
-            size_t queued = zlistx_size (self->unsent);
-            uint64_t seq = self->seq;
+            zmesh__turn_mark_t mark;
+            zmesh__turn_savepoint (self, &mark);
             rc = consumer->consumer (self, event, consumer->arg, detail);
-            zmesh__store_exec (self->store, rc == ZMESH_OK
-                               ? "RELEASE consume"
-                               : "ROLLBACK TO consume; RELEASE consume", NULL);
-            if (rc == ZMESH_OK)
+            if (zmesh__turn_release (self, &mark, rc == ZMESH_OK))
                 break;
-            //  What the failed try published was rolled back: unsend it.
-            while (zlistx_size (self->unsent) > queued) {
-                zlistx_last (self->unsent);
-                zmsg_t *msg = zlistx_detach_cur (self->unsent);
-                zmsg_destroy (&msg);
-            }
-            self->seq = seq;
         }
     }
-    self->context = saved;
+    zmesh__flow_leave (self, &saved);
     return rc;
 }
 
 //  Handle one event of publisher's, which must be the next in its order:
 //  run the consumers (or bury the event if they give up), and record it
 //  processed and the position moved, all in one savepoint of the loop's
-//  transaction (zmesh__turn_commit). last is NULL for a publisher that keeps
-//  no log: its sequence numbers start again when it restarts, so only
+//  turn. last is NULL for a publisher that keeps no log: its sequence numbers start again when it restarts, so only
 //  event ids keep repeats out.
 void
 zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
@@ -88,13 +73,12 @@ zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
 {
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh_detail_t detail = {""};
-    if (self->consumed_uncommitted >= CONSUME_BATCH_MAX)
+    if (zmesh__turn_full (self))
         zmesh__turn_commit (self);      //  A long replay commits as it goes
     if (!zmesh__turn_begin (self))
         return;
-    zmesh__store_exec (self->store, "SAVEPOINT event", NULL);
-    size_t queued = zlistx_size (self->unsent);
-    uint64_t published = self->seq;
+    zmesh__turn_mark_t mark;
+    zmesh__turn_savepoint (self, &mark);
     bool seen = false;
     zmesh_err_t rc = zmesh_inbox_seen (self->store, zmesh_envelope_id (event),
                                        &seen);
@@ -123,31 +107,22 @@ zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
                           detail.text);
         }
         if (rc == ZMESH_OK)
-            rc = zmesh_inbox_mark (self->store, zmesh_envelope_id (event),
-                                   (uint64_t) zmesh_clock_unix_ms (self->clock));
+            rc = zmesh_inbox_mark (
+                self->store, zmesh_envelope_id (event),
+                (uint64_t) zmesh_clock_unix_ms (self->clock));
     }
     if (rc == ZMESH_OK && last)
         rc = zmesh_inbox_set_position (self->store, publisher, seq);
-    zmesh__store_exec (self->store, rc == ZMESH_OK
-                       ? "RELEASE event"
-                       : "ROLLBACK TO event; RELEASE event", NULL);
-    if (rc == ZMESH_OK) {
-        self->consumed_uncommitted++;
+    //  What its consumers published goes with it if it fails
+    if (zmesh__turn_release (self, &mark, rc == ZMESH_OK)) {
+        zmesh__turn_consumed (self);
         if (last)
             *last = seq;
     }
-    else {
-        //  What its consumers published goes with it
-        while (zlistx_size (self->unsent) > queued) {
-            zlistx_last (self->unsent);
-            zmsg_t *msg = zlistx_detach_cur (self->unsent);
-            zmsg_destroy (&msg);
-        }
-        self->seq = published;
+    else
         zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
                     self->config.name, seq, publisher,
-                    zmesh_strerror (rc));
-    }
+                    zmesh_strerror (rc ? rc : ZMESH_ERR_STORE));
 }
 
 //  A live event from a publisher: consume it in order, repairing the gap

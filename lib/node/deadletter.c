@@ -31,7 +31,6 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
     //  Each letter has a transaction of its own: end the loop's (when the
     //  zmesh.dlq.replay method runs this) and the publish group.
     zmesh__turn_commit (self);
-    zmesh__turn_flush_group (self);
     s_dead_t dead = {self, zlistx_new ()};
     zlistx_set_destructor (dead.letters, zmesh__node_frame_destroy);
     zmesh_err_t rc = zmesh_inbox_dead_letters (self->store, s_collect_dead,
@@ -45,10 +44,9 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
             continue;
         }
         int attempts = 0;
-        rc = zmesh_store_begin (self->store, detail);
+        //  What the consumers publish waits for the commit
+        rc = zmesh__turn_begin (self) ? ZMESH_OK : ZMESH_ERR_STORE;
         if (rc == ZMESH_OK) {
-            //  What the consumers publish waits for the commit
-            self->batching = true;
             self->busy++;
             bool handled = zmesh__consume_run (self, event, &attempts, detail)
                            == ZMESH_OK;
@@ -57,11 +55,9 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
                 rc = zmesh_inbox_unbury (self->store,
                                          zmesh_envelope_id (event));
             if (rc == ZMESH_OK)
-                rc = zmesh_store_commit (self->store, detail);
-            if (rc != ZMESH_OK)
-                zmesh_store_rollback (self->store);
-            self->batching = false;
-            zmesh__turn_send_unsent (self, rc == ZMESH_OK);
+                rc = zmesh__turn_commit (self);
+            else
+                zmesh__turn_abort (self);
             ok += handled && rc == ZMESH_OK;
             not_ok += !handled;
         }

@@ -54,6 +54,25 @@ zmesh__flow_envelope_new (zmesh_node_t *self, zmesh_kind_t kind,
 }
 
 void
+zmesh__flow_enter (zmesh_node_t *self, zmesh__context_t *saved,
+                   const zmesh_uuid_t *correlation, const zmesh_uuid_t *cause)
+{
+    *saved = self->context;
+    self->context.active = true;
+    self->context.correlation = *correlation;
+    self->context.has_cause = cause != NULL;
+    if (cause)
+        self->context.cause = *cause;
+    self->context.has_deadline = false;
+}
+
+void
+zmesh__flow_leave (zmesh_node_t *self, const zmesh__context_t *saved)
+{
+    self->context = *saved;
+}
+
+void
 zmesh_node_flow_begin (zmesh_node_t *self, const zmesh_uuid_t *correlation)
 {
     assert (self);

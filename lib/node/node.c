@@ -18,8 +18,8 @@ zmesh__node_frame_destroy (void **item_p)
     zframe_destroy ((zframe_t **) item_p);
 }
 
-static void
-s_msg_destroy (void **item_p)
+void
+zmesh__node_msg_destroy (void **item_p)
 {
     zmsg_destroy ((zmsg_t **) item_p);
 }
@@ -189,23 +189,22 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     zhashx_set_destructor (self->methods, s_method_destroy);
     self->policies = zhashx_new ();
     zhashx_set_destructor (self->policies, s_method_destroy);
-    self->replies = zhashx_new ();
-    zhashx_set_destructor (self->replies, zmesh__node_frame_destroy);
-    self->reply_order = zlistx_new ();
-    zlistx_set_destructor (self->reply_order, s_method_destroy);
+    self->replies = zmesh__reply_cache_new ((size_t) config->dedupe_entries,
+                                            (size_t) config->dedupe_bytes);
     self->consumers = zlistx_new ();
     zlistx_set_destructor (self->consumers, zmesh__subscription_destroy);
     self->positions = zhashx_new ();
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
-    self->unsent = zlistx_new ();
-    self->held = zlistx_new ();
-    zlistx_set_destructor (self->held, s_msg_destroy);
+    zmesh__turn_init (&self->turn);
+    self->deferred = zlistx_new ();
+    if (self->deferred)
+        zlistx_set_destructor (self->deferred, zmesh__serve_destroy_item);
     self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
-    zlistx_set_destructor (self->unsent, s_msg_destroy);
-    if (!self->outgoing || !self->incoming || !self->trace) {
+    if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred
+        || !self->turn.events || !self->turn.replies) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
         return NULL;
@@ -264,7 +263,6 @@ zmesh_node_destroy (zmesh_node_t **self_p)
         return;
     if (self->store) {
         zmesh__turn_commit (self);
-        zmesh__turn_flush_group (self);
     }
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
@@ -281,16 +279,15 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->consumers);
     zhashx_destroy (&self->positions);
     zhashx_destroy (&self->durable);
-    zlistx_destroy (&self->unsent);
-    zlistx_destroy (&self->held);
+    zmesh__turn_fini (&self->turn);
+    zlistx_destroy (&self->deferred);
     zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->incoming);
     zmesh__trace_destroy (&self->trace);
     zsock_destroy (&self->tap);
     zmesh_store_close (&self->store);
     zhashx_destroy (&self->policies);
-    zhashx_destroy (&self->replies);
-    zlistx_destroy (&self->reply_order);
+    zmesh__reply_cache_destroy (&self->replies);
     zmesh__peers_destroy (&self->peers);
     zmesh_rand_destroy (&self->owned_rand);
     //  Last: the ZAP handler outlives every socket it guarded
@@ -388,9 +385,8 @@ s_run_timers (zmesh_node_t *self)
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
                        self->config.gone_ms, zmesh__discovery_peer_changed,
                        self);
-    if (self->group_started_ms
-        && now - self->group_started_ms >= self->config.group_ms)
-        zmesh__turn_flush_group (self);
+    if (now >= zmesh__turn_due_ms (self))
+        zmesh__turn_flush (self);
 }
 
 zmesh_err_t
@@ -399,12 +395,10 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     assert (self);
     int64_t until_beat = self->next_heartbeat_ms
                        - zmesh_clock_mono_ms (self->clock);
-    if (self->group_started_ms) {
-        int64_t until_group = self->group_started_ms + self->config.group_ms
-                            - zmesh_clock_mono_ms (self->clock);
-        if (until_group < until_beat)
-            until_beat = until_group;
-    }
+    int64_t until_group = zmesh__turn_due_ms (self)
+                        - zmesh_clock_mono_ms (self->clock);
+    if (until_group < until_beat)
+        until_beat = until_group;
     int wait = timeout_ms;
     if (wait < 0 || until_beat < wait)
         wait = until_beat <= 0 ? 0 : until_beat > INT_MAX ? INT_MAX

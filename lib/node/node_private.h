@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include "zmesh_classes.h"
 #include "peers.h"
+#include "reply_cache.h"
 #include "replay.h"
 #include "requester.h"
 #include "security.h"
@@ -40,7 +41,9 @@ typedef struct {
     void *arg;
 } zmesh__method_t;
 
-//  What the handler that is running was called for.
+//  The flow in force: of the running handler, of a flow begun with
+//  zmesh_node_flow_begin, or of the code that made a call whose completion
+//  runs.
 typedef struct {
     bool active;                //  A handler or a flow is running
     zmesh_uuid_t correlation;   //  Its flow
@@ -49,6 +52,38 @@ typedef struct {
     bool has_deadline;          //  Inside a method: the caller's budget
     int64_t deadline_ms;        //  Monotonic
 } zmesh__context_t;
+
+//  The loop's transaction (turn.c).
+typedef enum {
+    ZMESH__TURN_IDLE,           //  None: each write commits alone
+    ZMESH__TURN_GROUP,          //  A publish group outside the loop
+    ZMESH__TURN_OPEN            //  The loop's turn
+} zmesh__turn_state_t;
+
+typedef struct {
+    zmesh__turn_state_t state;
+    int64_t group_started_ms;   //  GROUP: when it began
+    size_t consumed;            //  OPEN: events it holds
+    zlistx_t *events;           //  Event messages held for the commit
+    zlistx_t *replies;          //  OPEN: reply messages held for it
+} zmesh__turn_t;
+
+//  Where a savepoint of the turn began.
+typedef struct {
+    size_t events;              //  Events held then
+    uint64_t seq;               //  The node's sequence then
+    bool open;                  //  The store's savepoint is open
+} zmesh__turn_mark_t;
+
+//  The method handler that is running, for zmesh_node_defer (serve.c).
+typedef struct {
+    zmsg_t **msg_p;             //  The request as it came, with its route
+    zmesh_envelope_t **reply_p; //  The reply the handler fills
+    const zmesh_envelope_t *request;
+    uint64_t at_us;             //  When it came, for the trace
+    int64_t start_us;
+    int64_t deadline_ms;        //  Monotonic: the caller's budget
+} zmesh__serving_t;
 
 struct _zmesh_node_t {
     zmesh_node_config_t config;     //  Own copy
@@ -65,15 +100,15 @@ struct _zmesh_node_t {
     zmesh_requester_t *requester;   //  Calls out, a REQ link per attempt
     zmesh_caller_t *caller;         //  Breakers, retries, failover
     zhashx_t *policies;             //  service -> zmesh_call_policy_t
-    zhashx_t *replies;              //  request id -> reply frame, for retries
-    zlistx_t *reply_order;          //  Their ids, oldest first
-    size_t reply_bytes;             //  Bytes of the frames kept
+    zmesh_reply_cache_t *replies;   //  For retried requests
+    zmesh__serving_t *serving;      //  The method handler running, or NULL
+    zlistx_t *deferred;             //  zmesh_deferred_t: replies kept open
     zmesh_peers_t *peers;
     zmesh_store_t *store;           //  With node/data: the durable log
-    zlistx_t *consumers;            //  zmesh__subscription_t items, reliable
+    zmesh__turn_t turn;             //  The loop's transaction
+    zlistx_t *consumers;            //  zmesh__subscription_t, reliable
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
-    zlistx_t *unsent;               //  Messages waiting for a commit
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
@@ -82,16 +117,12 @@ struct _zmesh_node_t {
     zsock_t *tap;                   //  The tap's PUB while it is on
     char tap_endpoint [ZMESH_ENDPOINT_MAX + 1];
     uint64_t made_us;               //  Unix time of the last message made
-    bool batching;                  //  Inside the loop's transaction
-    size_t consumed_uncommitted;    //  Events it holds
-    zlistx_t *held;                 //  Replies waiting for its commit
-    int64_t group_started_ms;       //  When its transaction began
     zlistx_t *subscriptions;        //  zmesh__subscription_t items
     zhashx_t *methods;              //  name -> zmesh__method_t
     char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
     char calls_endpoint [ZMESH_ENDPOINT_MAX + 1];   //  Advertised
     uint64_t seq;                   //  Last event sequence number used
-    zmesh__context_t context;            //  Of the running handler or flow
+    zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
     bool stopped;
     int busy;                       //  Running its own code: the loop, a
@@ -112,6 +143,8 @@ void zmesh__node_bad_frame (zmesh_node_t *self, const char *where,
                             zmesh_err_t rc, const char *why);
 void
     zmesh__node_frame_destroy (void **item_p);
+void
+    zmesh__node_msg_destroy (void **item_p);
 
 //  flow.c
 bool
@@ -122,6 +155,14 @@ zmesh_envelope_t *zmesh__flow_envelope_new (zmesh_node_t *self,
                                             const char *type);
 void zmesh__flow_message_id (zmesh_node_t *self, uint64_t unix_ms,
                              zmesh_uuid_t *id);
+//  Put a flow in force, keeping the one before in saved; leave puts that
+//  back. cause (the message handled) may be NULL; no deadline is in force.
+void
+    zmesh__flow_enter (zmesh_node_t *self, zmesh__context_t *saved,
+                       const zmesh_uuid_t *correlation,
+                       const zmesh_uuid_t *cause);
+void
+    zmesh__flow_leave (zmesh_node_t *self, const zmesh__context_t *saved);
 
 //  tap.c
 zmesh_err_t
@@ -142,15 +183,46 @@ zmesh_err_t
 zmesh_err_t
     zmesh__publish_send_msg (zmesh_node_t *self, zmsg_t **msg_p);
 
-//  turn.c
+//  turn.c: the loop's transaction. begin opens the loop's turn (after
+//  committing a publish group); group opens a publish group when nothing
+//  is open; commit ends whichever is open, sending what it held, and
+//  flush commits a publish group only; abort takes back whatever is open,
+//  as a failed commit does. A savepoint and its release (keep:
+//  its writes stay; otherwise they and the events published since are
+//  taken back) bracket each handler. hold_event keeps an event message
+//  for the commit (one must be open); reply sends a reply message, or
+//  holds it while the loop's turn is open.
+void
+    zmesh__turn_init (zmesh__turn_t *turn);
+void
+    zmesh__turn_fini (zmesh__turn_t *turn);
 bool
     zmesh__turn_begin (zmesh_node_t *self);
-void
-    zmesh__turn_commit (zmesh_node_t *self);
 zmesh_err_t
-    zmesh__turn_flush_group (zmesh_node_t *self);
+    zmesh__turn_group (zmesh_node_t *self, zmesh_detail_t *detail);
 void
-    zmesh__turn_send_unsent (zmesh_node_t *self, bool committed);
+    zmesh__turn_savepoint (zmesh_node_t *self, zmesh__turn_mark_t *mark);
+bool
+    zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
+                         bool keep);
+void
+    zmesh__turn_hold_event (zmesh_node_t *self, zmsg_t **msg_p);
+size_t
+    zmesh__turn_held_events (zmesh_node_t *self);
+void
+    zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p);
+void
+    zmesh__turn_consumed (zmesh_node_t *self);
+bool
+    zmesh__turn_full (zmesh_node_t *self);
+int64_t
+    zmesh__turn_due_ms (zmesh_node_t *self);
+zmesh_err_t
+    zmesh__turn_flush (zmesh_node_t *self);
+zmesh_err_t
+    zmesh__turn_commit (zmesh_node_t *self);
+void
+    zmesh__turn_abort (zmesh_node_t *self);
 
 //  discovery.c
 void zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
@@ -210,9 +282,7 @@ void zmesh__deadletter_serve_show (zmesh_node_t *self,
 bool
     zmesh__serve_take (zmesh_node_t *self);
 void
-    zmesh__serve_uncache (zmesh_node_t *self, const char *key);
-void
-    zmesh__serve_key (const zmesh_uuid_t *id, char *key);
+    zmesh__serve_destroy_item (void **item_p);
 
 //  call.c
 zmesh_err_t

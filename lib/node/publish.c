@@ -104,13 +104,9 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
     }
     //  Inside the loop's transaction (a consumer's or a handler's) the
     //  events wait for its commit too.
-    bool grouped = self->config.group_events > 1 || self->batching;
-    zmesh_err_t rc = ZMESH_OK;
-    if (grouped && !self->batching && !self->group_started_ms) {
-        rc = zmesh_store_begin (self->store, detail);
-        if (rc == ZMESH_OK)
-            self->group_started_ms = zmesh_clock_mono_ms (self->clock);
-    }
+    bool in_turn = self->turn.state == ZMESH__TURN_OPEN;
+    bool grouped = self->config.group_events > 1 || in_turn;
+    zmesh_err_t rc = grouped ? zmesh__turn_group (self, detail) : ZMESH_OK;
     if (rc == ZMESH_OK)
         rc = zmesh_store_append (self->store, stream, expected, filled, count,
                                  result, detail);
@@ -139,7 +135,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         if (event && zmesh_envelope_encode (event, &frame, NULL) == ZMESH_OK) {
             zmsg_t *msg = s_event_msg (stored.type, false, &frame);
             if (grouped)
-                zlistx_add_end (self->unsent, msg);
+                zmesh__turn_hold_event (self, &msg);
             else if (zmesh__publish_send_msg (self, &msg) == ZMESH_OK)
                 self->stats.events_published++;
         }
@@ -147,10 +143,11 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         self->seq = stored.position;
     }
     zmesh__free (filled);
-    if (grouped && !self->batching
+    if (grouped && !in_turn
         && (rc != ZMESH_OK
-            || zlistx_size (self->unsent) >= (size_t) self->config.group_events))
-        zmesh__turn_flush_group (self);
+            || zmesh__turn_held_events (self)
+                   >= (size_t) self->config.group_events))
+        zmesh__turn_flush (self);
     return rc;
 }
 
@@ -158,7 +155,7 @@ zmesh_err_t
 zmesh_node_flush (zmesh_node_t *self)
 {
     assert (self);
-    return zmesh__turn_flush_group (self);
+    return zmesh__turn_flush (self);
 }
 
 zmesh_err_t
@@ -200,13 +197,11 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
 zmesh_err_t
 zmesh__publish_control (zmesh_node_t *self, const char *type)
 {
-    zmesh__context_t saved = self->context;
-    self->context.active = true;
-    self->context.correlation = self->instance;
-    self->context.has_cause = false;
+    zmesh__context_t saved;
+    zmesh__flow_enter (self, &saved, &self->instance, NULL);
     zmesh_envelope_t *control
         = zmesh__flow_envelope_new (self, ZMESH_KIND_EVENT, type);
-    self->context = saved;
+    zmesh__flow_leave (self, &saved);
     if (!control)
         return ZMESH_ERR_NOMEM;
     zmesh_envelope_set_seq (control, self->seq + 1);

@@ -144,7 +144,7 @@ zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
 {
     (void) arg;
     uint64_t from, to, earliest = 1;
-    zmesh__turn_flush_group (self);       //  Serve only what is committed
+    zmesh__turn_flush (self);     //  Serve only what is committed
     if (zmesh__replay_request_read (zmesh_envelope_body (request),
                                     zmesh_envelope_body_size (request), &from,
                                     &to) != ZMESH_OK) {

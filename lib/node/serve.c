@@ -1,66 +1,27 @@
-/*  serve.c - calls in: requests, replies, and the reply cache.
+/*  serve.c - calls in: requests, their handlers, and replies, now or
+    deferred.
+
+    A request runs its method's handler once: a retry of it (the same
+    request id) that comes after the reply is answered from the reply
+    cache, and one that comes while a deferred reply is open waits for that
+    reply. Replies leave through the turn, so on a node with a store a
+    reply goes only once what its handler wrote has committed.
 
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
 
-//  Keep a reply frame (taken) under its request's id, so that a retry of
-//  the request is answered without running the handler again. Oldest
-//  replies go first, to stay within calls/dedupe and calls/dedupe_bytes.
-static void
-s_cache_reply (zmesh_node_t *self, const char *key, zframe_t **frame_p)
-{
-    size_t size = zframe_size (*frame_p);
-    if (!self->config.dedupe_entries
-        || size > (size_t) self->config.dedupe_bytes) {
-        zframe_destroy (frame_p);
-        return;
-    }
-    while (zhashx_size (self->replies) >= (size_t) self->config.dedupe_entries
-           || self->reply_bytes + size > (size_t) self->config.dedupe_bytes) {
-        //  A key may be there still after zmesh__serve_uncache took its reply
-        const char *oldest = zlistx_first (self->reply_order);
-        zframe_t *evicted = zhashx_lookup (self->replies, oldest);
-        if (evicted) {
-            self->reply_bytes -= zframe_size (evicted);
-            zhashx_delete (self->replies, oldest);
-        }
-        zlistx_delete (self->reply_order, zlistx_cursor (self->reply_order));
-    }
-    char *copy = zmesh__strndup (key, strlen (key));
-    if (!copy) {
-        zframe_destroy (frame_p);
-        return;
-    }
-    zhashx_insert (self->replies, key, *frame_p);
-    zlistx_add_end (self->reply_order, copy);
-    self->reply_bytes += size;
-    *frame_p = NULL;
-}
-
-//  Forget the reply kept under key, if there is one.
-void
-zmesh__serve_uncache (zmesh_node_t *self, const char *key)
-{
-    zframe_t *kept = zhashx_lookup (self->replies, key);
-    if (kept) {
-        self->reply_bytes -= zframe_size (kept);
-        zhashx_delete (self->replies, key);
-    }
-}
-
-//  The cache key of a request: its id in hex.
-void
-zmesh__serve_key (const zmesh_uuid_t *id, char *key)
-{
-    static const char digits [] = "0123456789abcdef";
-    const uint8_t *bytes = id->bytes;
-    for (size_t index = 0; index < ZMESH_UUID_SIZE; index++) {
-        key [2 * index] = digits [bytes [index] >> 4];
-        key [2 * index + 1] = digits [bytes [index] & 0x0f];
-    }
-    key [2 * ZMESH_UUID_SIZE] = 0;
-}
+struct _zmesh_deferred_t {
+    zmesh_node_t *node;
+    zmsg_t *msg;                //  The request's routing frames and itself
+    zlistx_t *retries;          //  Messages of retries that came meanwhile
+    zmesh_envelope_t *reply;
+    zmesh_uuid_t request_id;
+    int64_t deadline_ms;        //  Monotonic: the request's budget
+    uint64_t at_us;             //  When it came, for the trace
+    int64_t start_us;
+    void *handle;               //  In the node's deferred list
+};
 
 //  Send a reply frame (taken) to the request routed by msg (taken), whose
 //  last frame, the request, it replaces.
@@ -72,39 +33,44 @@ s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p)
     zmsg_remove (msg, request);
     zframe_destroy (&request);
     zmsg_append (msg, frame_p);
-    if (self->batching)         //  Sent once what the handler did commits
-        zlistx_add_end (self->held, *msg_p);
-    else if (zmsg_send (msg_p, self->router) != 0)
-        zmsg_destroy (msg_p);   //  The caller is gone
-    *msg_p = NULL;
+    zmesh__turn_reply (self, msg_p);
     self->stats.calls_served++;
 }
 
-//  Reply to the request routed by msg (taken); cache_key, if not NULL,
-//  keeps the reply for retries of the request.
-static void
-s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
-              const char *cache_key)
+//  The reply as a frame (caller owns it): a handler may have left it
+//  unencodable (a bad body, say), and then it is an internal error.
+static zframe_t *
+s_encode_reply (zmesh_node_t *self, zmesh_envelope_t *reply)
 {
     zframe_t *frame = NULL;
     zmesh_detail_t detail = {""};
-    if (zmesh_envelope_encode (reply, &frame, &detail) != ZMESH_OK) {
-        //  A handler left the reply unencodable (a bad body, say).
-        zsys_error ("node %s: cannot encode reply to %s: %s",
-                    self->config.name, zmesh_envelope_type (reply),
-                    detail.text);
-        zmesh_envelope_set_body (reply, NULL, 0);
-        zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
-                                   ZMESH_MESH_INTERNAL,
-                                   "the handler's reply could not be encoded");
-        if (zmesh_envelope_encode (reply, &frame, NULL) != ZMESH_OK) {
-            zmsg_destroy (msg_p);
-            return;
-        }
+    if (zmesh_envelope_encode (reply, &frame, &detail) == ZMESH_OK)
+        return frame;
+    zsys_error ("node %s: cannot encode reply to %s: %s", self->config.name,
+                zmesh_envelope_type (reply), detail.text);
+    zmesh_envelope_set_body (reply, NULL, 0);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                               ZMESH_MESH_INTERNAL,
+                               "the handler's reply could not be encoded");
+    return zmesh_envelope_encode (reply, &frame, NULL) == ZMESH_OK ? frame
+                                                                 : NULL;
+}
+
+//  Reply to the request routed by msg (taken); with request_id, keep the
+//  reply for retries of the request.
+static void
+s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
+              const zmesh_uuid_t *request_id)
+{
+    zframe_t *frame = s_encode_reply (self, reply);
+    if (!frame) {
+        zmsg_destroy (msg_p);
+        return;
     }
-    if (cache_key) {
+    if (request_id) {
         zframe_t *kept = zframe_dup (frame);
-        s_cache_reply (self, cache_key, &kept);
+        if (kept)
+            zmesh__reply_cache_put (self->replies, request_id, &kept);
     }
     s_send_frame (self, msg_p, &frame);
 }
@@ -116,16 +82,15 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
                const char *text)
 {
     zmesh__context_t saved = self->context;
-    self->context.active = request != NULL;
-    if (request) {
-        self->context.correlation = *zmesh_envelope_correlation (request);
-        self->context.has_cause = true;
-        self->context.cause = *zmesh_envelope_id (request);
-    }
+    if (request)
+        zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (request),
+                           zmesh_envelope_id (request));
+    else
+        self->context.active = false;
     zmesh_envelope_t *reply = zmesh__flow_envelope_new (
         self, ZMESH_KIND_REPLY,
         request ? zmesh_envelope_type (request) : "zmesh.error");
-    self->context = saved;
+    zmesh__flow_leave (self, &saved);
     if (!reply) {
         zmsg_destroy (msg_p);
         return;
@@ -142,42 +107,158 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
     zmesh_envelope_destroy (&reply);
 }
 
-//  Run method on request and reply to msg (taken), keeping the reply under
-//  key for retries of the request.
+//  Run method on request and reply to msg (taken), keeping the reply for
+//  retries of the request; unless the handler defers it
+//  (zmesh_node_defer), which then takes msg and the reply.
 static void
 s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
-              const zmesh_envelope_t *request, zmesh__method_t *method,
-              const char *key)
+              const zmesh_envelope_t *request, zmesh__method_t *method)
 {
     //  What the handler writes commits with the loop's turn, before the
     //  reply goes (without a transaction, each write commits alone).
     if (self->store)
         zmesh__turn_begin (self);
-    zmesh__context_t saved = self->context;
-    self->context.active = true;
-    self->context.correlation = *zmesh_envelope_correlation (request);
-    self->context.has_cause = true;
-    self->context.cause = *zmesh_envelope_id (request);
+    zmesh__context_t saved;
+    zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (request),
+                       zmesh_envelope_id (request));
     zmesh_envelope_t *reply = zmesh__flow_envelope_new (
         self, ZMESH_KIND_REPLY, zmesh_envelope_type (request));
     self->context.has_deadline = true;
     self->context.deadline_ms = zmesh_clock_mono_ms (self->clock)
                               + zmesh_envelope_budget_ms (request);
-    uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
-    int64_t start_us = zmesh_clock_mono_us (self->clock);
+    zmesh__serving_t serving = {
+        .msg_p = msg_p, .reply_p = &reply, .request = request,
+        .at_us = (uint64_t) zmesh_clock_unix_us (self->clock),
+        .start_us = zmesh_clock_mono_us (self->clock),
+        .deadline_ms = self->context.deadline_ms};
+    zmesh__serving_t *outer = self->serving;
+    self->serving = &serving;
     if (reply)
         method->handler (self, request, reply, method->arg);
-    self->context = saved;
-    if (reply)
-        zmesh__tap_trace (
-            self, ZMESH_TRACE_SERVED, request, zmesh_envelope_source (request),
-            zmesh__tap_reply_rc (reply), at_us,
-            (uint64_t) (zmesh_clock_mono_us (self->clock) - start_us), reply);
-    if (reply)
-        s_send_reply (self, msg_p, reply, key);
-    else
-        zmsg_destroy (msg_p);
+    self->serving = outer;
+    zmesh__flow_leave (self, &saved);
+    if (!reply)
+        return;                 //  Deferred, or out of memory
+    zmesh__tap_trace (
+        self, ZMESH_TRACE_SERVED, request, zmesh_envelope_source (request),
+        zmesh__tap_reply_rc (reply), serving.at_us,
+        (uint64_t) (zmesh_clock_mono_us (self->clock) - serving.start_us),
+        reply);
+    s_send_reply (self, msg_p, reply, zmesh_envelope_id (request));
     zmesh_envelope_destroy (&reply);
+}
+
+//  The open deferred reply to request_id, or NULL.
+static zmesh_deferred_t *
+s_deferred_find (zmesh_node_t *self, const zmesh_uuid_t *request_id)
+{
+    for (zmesh_deferred_t *deferred = zlistx_first (self->deferred); deferred;
+         deferred = zlistx_next (self->deferred))
+        if (zmesh_uuid_eq (&deferred->request_id, request_id))
+            return deferred;
+    return NULL;
+}
+
+static void
+s_deferred_destroy (zmesh_deferred_t **self_p)
+{
+    zmesh_deferred_t *self = *self_p;
+    if (self) {
+        zmsg_destroy (&self->msg);
+        zlistx_destroy (&self->retries);
+        zmesh_envelope_destroy (&self->reply);
+        zmesh__free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+zmesh__serve_destroy_item (void **item_p)
+{
+    s_deferred_destroy ((zmesh_deferred_t **) item_p);
+}
+
+zmesh_deferred_t *
+zmesh_node_defer (zmesh_node_t *self)
+{
+    assert (self);
+    zmesh__serving_t *serving = self->serving;
+    if (!serving || !*serving->reply_p)
+        return NULL;            //  Not in a handler, or deferred already
+    zmesh_deferred_t *deferred = zmesh__calloc (1, sizeof *deferred);
+    if (!deferred)
+        return NULL;
+    deferred->node = self;
+    deferred->retries = zlistx_new ();
+    deferred->handle = deferred->retries
+                     ? zlistx_add_end (self->deferred, deferred) : NULL;
+    if (!deferred->handle) {
+        s_deferred_destroy (&deferred);
+        return NULL;
+    }
+    zlistx_set_destructor (deferred->retries, zmesh__node_msg_destroy);
+    deferred->msg = *serving->msg_p;
+    *serving->msg_p = NULL;
+    deferred->reply = *serving->reply_p;
+    *serving->reply_p = NULL;
+    deferred->request_id = *zmesh_envelope_id (serving->request);
+    deferred->deadline_ms = serving->deadline_ms;
+    deferred->at_us = serving->at_us;
+    deferred->start_us = serving->start_us;
+    return deferred;
+}
+
+zmesh_envelope_t *
+zmesh_deferred_reply (zmesh_deferred_t *self)
+{
+    assert (self);
+    return self->reply;
+}
+
+void
+zmesh_deferred_finish (zmesh_deferred_t **self_p)
+{
+    assert (self_p);
+    zmesh_deferred_t *self = *self_p;
+    if (!self)
+        return;
+    zmesh_node_t *node = self->node;
+    zlistx_detach (node->deferred, self->handle);
+    *self_p = NULL;
+    if (zmesh_clock_mono_ms (node->clock) > self->deadline_ms) {
+        //  The caller has given up on it, and its retries come as new
+        //  requests: the reply would only be thrown away there.
+        node->stats.replies_late++;
+        s_deferred_destroy (&self);
+        return;
+    }
+    zframe_t *last = zmsg_last (self->msg);
+    zmesh_envelope_t *request = NULL;
+    if (zmesh_envelope_decode (zframe_data (last), zframe_size (last),
+                               &request, NULL) == ZMESH_OK)
+        zmesh__tap_trace (
+            node, ZMESH_TRACE_SERVED, request,
+            zmesh_envelope_source (request), zmesh__tap_reply_rc (self->reply),
+            self->at_us,
+            (uint64_t) (zmesh_clock_mono_us (node->clock) - self->start_us),
+            self->reply);
+    zmesh_envelope_destroy (&request);
+    zframe_t *frame = s_encode_reply (node, self->reply);
+    zmsg_t *retry;
+    while (frame && (retry = zlistx_detach (self->retries, NULL))) {
+        zframe_t *copy = zframe_dup (frame);
+        node->stats.duplicates_answered++;
+        if (copy)
+            s_send_frame (node, &retry, &copy);
+        zmsg_destroy (&retry);
+    }
+    if (frame) {
+        zframe_t *kept = zframe_dup (frame);
+        if (kept)
+            zmesh__reply_cache_put (node->replies, &self->request_id, &kept);
+        s_send_frame (node, &self->msg, &frame);
+    }
+    s_deferred_destroy (&self);
 }
 
 //  Take one call from the ROUTER if one is there (its receive timeout is
@@ -237,17 +318,27 @@ zmesh__serve_take (zmesh_node_t *self)
                        "the caller's budget was spent before the call began");
     else {
         //  A retry of a request already answered gets the same answer,
-        //  and the handler does not run twice.
-        char key [2 * ZMESH_UUID_SIZE + 1];
-        zmesh__serve_key (zmesh_envelope_id (request), key);
-        zframe_t *kept = zhashx_lookup (self->replies, key);
+        //  one of a request whose reply is deferred waits for it, and the
+        //  handler does not run twice.
+        zframe_t *kept = zmesh__reply_cache_get (self->replies,
+                                                 zmesh_envelope_id (request));
+        zmesh_deferred_t *deferred = kept ? NULL
+                                   : s_deferred_find (self,
+                                                      zmesh_envelope_id (request));
         if (kept) {
             zframe_t *copy = zframe_dup (kept);
             self->stats.duplicates_answered++;
-            s_send_frame (self, &msg, &copy);
+            if (copy)
+                s_send_frame (self, &msg, &copy);
+            zmsg_destroy (&msg);
+        }
+        else if (deferred) {
+            if (zlistx_add_end (deferred->retries, msg))
+                msg = NULL;
+            zmsg_destroy (&msg);
         }
         else
-            s_run_method (self, &msg, request, method, key);
+            s_run_method (self, &msg, request, method);
     }
     zmesh_envelope_destroy (&request);
     return true;

@@ -35,12 +35,9 @@ zmesh__subscription_new (const char *pattern, void *arg)
 static void
 s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
 {
-    zmesh__context_t saved = self->context;
-    self->context.active = true;
-    self->context.correlation = *zmesh_envelope_correlation (event);
-    self->context.has_cause = true;
-    self->context.cause = *zmesh_envelope_id (event);
-    self->context.has_deadline = false;
+    zmesh__context_t saved;
+    zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (event),
+                       zmesh_envelope_id (event));
     self->stats.events_received++;
     const char *type = zmesh_envelope_type (event);
     //  Traced once, if a handler takes it (reliable consumers trace
@@ -58,7 +55,7 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
             subscription->handler (self, event, subscription->arg);
         subscription = zlistx_next (self->subscriptions);
     }
-    self->context = saved;
+    zmesh__flow_leave (self, &saved);
 }
 
 //  Take one message from SUB if one is there, without waiting. Returns

@@ -1,118 +1,233 @@
-/*  turn.c - the loop's transaction: what one turn does commits together.
+/*  turn.c - the loop's transaction: what one turn does commits together,
+    and nothing it makes leaves before that.
+
+    The events and calls that one turn of the loop takes share one
+    transaction of the node's store, so that one fsync covers many under
+    load and one when idle. Each handler runs in a savepoint of its own,
+    so that one that fails takes back only its own writes and the events it
+    published. The events published and the replies made are held until
+    the commit, for a crash must not take back a sequence number that a
+    subscriber has seen, nor a reply that a caller has read. If the commit
+    fails, the events are dropped (subscribers get them again by replay,
+    once made again), every reply becomes an error that the caller retries,
+    and the positions consumed are read back from the store.
+
+    Outside the loop, with events/group above 1, a publish group is the
+    same transaction opened by zmesh_node_publish and committed when full,
+    events/group_ms later, or at zmesh_node_flush.
 
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
 
-//  After a commit, send the events it made durable; after a failure,
-//  drop them and take the sequence back from the store.
 void
-zmesh__turn_send_unsent (zmesh_node_t *self, bool committed)
+zmesh__turn_init (zmesh__turn_t *turn)
+{
+    memset (turn, 0, sizeof *turn);
+    turn->events = zlistx_new ();
+    turn->replies = zlistx_new ();
+    zlistx_set_destructor (turn->events, zmesh__node_msg_destroy);
+    zlistx_set_destructor (turn->replies, zmesh__node_msg_destroy);
+}
+
+void
+zmesh__turn_fini (zmesh__turn_t *turn)
+{
+    zlistx_destroy (&turn->events);
+    zlistx_destroy (&turn->replies);
+}
+
+//  Send the events held, or drop them and take the sequence back from the
+//  store.
+static void
+s_release_events (zmesh_node_t *self, bool committed)
 {
     if (!committed) {
-        zlistx_purge (self->unsent);
+        zlistx_purge (self->turn.events);
         zmesh_store_head (self->store, &self->seq);
         return;
     }
     zmsg_t *msg;
-    while ((msg = zlistx_detach (self->unsent, NULL)))
+    while ((msg = zlistx_detach (self->turn.events, NULL)))
         if (zmesh__publish_send_msg (self, &msg) == ZMESH_OK)
             self->stats.events_published++;
 }
 
-//  Group commit (events/group > 1): commit the open transaction, then
-//  send what it held. Events are never sent before they are committed: a
-//  crash must not take back a sequence number a subscriber has seen.
-zmesh_err_t
-zmesh__turn_flush_group (zmesh_node_t *self)
+//  A reply held for a commit that failed becomes a mesh error
+//  (unavailable, retry after a second) and leaves the reply cache, so that
+//  the caller's retry runs the handler again.
+static void
+s_reply_failed (zmesh_node_t *self, zmsg_t *msg)
 {
-    if (!self->group_started_ms)
-        return ZMESH_OK;
-    zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
-    self->group_started_ms = 0;
-    if (rc) {
-        zsys_error ("node %s: group commit failed, %zu events lost: %s",
-                    self->config.name, zlistx_size (self->unsent), detail.text);
-        zmesh_store_rollback (self->store);
+    zframe_t *frame = zmsg_last (msg);
+    zmesh_envelope_t *reply = NULL;
+    if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                               &reply, NULL) != ZMESH_OK)
+        return;
+    if (zmesh_envelope_causation (reply))
+        zmesh__reply_cache_drop (self->replies,
+                                 zmesh_envelope_causation (reply));
+    zmesh_envelope_set_body (reply, NULL, 0);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
+                               ZMESH_MESH_UNAVAILABLE,
+                               "the reply could not be made durable, retry "
+                               "after 1000 ms");
+    zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
+    zframe_t *error = NULL;
+    if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
+        zmsg_remove (msg, frame);
+        zframe_destroy (&frame);
+        zmsg_append (msg, &error);
     }
-    zmesh__turn_send_unsent (self, rc == ZMESH_OK);
-    return rc;
+    zmesh_envelope_destroy (&reply);
 }
 
-//  Send the replies held for the loop's commit. If it failed, each becomes
-//  a mesh error (unavailable, retry after a second) and leaves the reply
-//  cache, so that the caller's retry runs the handler again.
 static void
-s_send_held (zmesh_node_t *self, bool committed)
+s_release_replies (zmesh_node_t *self, bool committed)
 {
     zmsg_t *msg;
-    while ((msg = zlistx_detach (self->held, NULL))) {
-        zframe_t *frame = zmsg_last (msg);
-        zmesh_envelope_t *reply = NULL;
-        if (!committed
-            && zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
-                                      &reply, NULL) == ZMESH_OK) {
-            char key [2 * ZMESH_UUID_SIZE + 1];
-            if (zmesh_envelope_causation (reply)) {
-                zmesh__serve_key (zmesh_envelope_causation (reply), key);
-                zmesh__serve_uncache (self, key);
-            }
-            zmesh_envelope_set_body (reply, NULL, 0);
-            zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
-                                       ZMESH_MESH_UNAVAILABLE,
-                                       "the reply could not be made durable, "
-                                       "retry after 1000 ms");
-            zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
-            zframe_t *error = NULL;
-            if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
-                zmsg_remove (msg, frame);
-                zframe_destroy (&frame);
-                zmsg_append (msg, &error);
-            }
-            zmesh_envelope_destroy (&reply);
-        }
+    while ((msg = zlistx_detach (self->turn.replies, NULL))) {
+        if (!committed)
+            s_reply_failed (self, msg);
         if (zmsg_send (&msg, self->router) != 0)
             zmsg_destroy (&msg);    //  The caller is gone
     }
 }
 
-//  Open the loop's transaction, unless it is open: the events and calls
-//  one turn of the loop takes share it (zmesh__turn_commit). False if the
-//  store cannot begin one.
 bool
 zmesh__turn_begin (zmesh_node_t *self)
 {
-    if (self->batching)
+    if (self->turn.state == ZMESH__TURN_OPEN)
         return true;
-    zmesh__turn_flush_group (self);
+    zmesh__turn_flush (self);
     zmesh_detail_t detail = {""};
     if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
         zsys_error ("node %s: cannot begin a transaction: %s",
                     self->config.name, detail.text);
         return false;
     }
-    self->batching = true;
+    self->turn.state = ZMESH__TURN_OPEN;
     return true;
 }
 
-//  What one turn of the loop did is committed together: the events it
-//  consumed and the calls it served, so that one fsync covers many under
-//  load and one when idle. The events they published and the replies are
-//  sent after the commit. If it fails, no event is sent, every reply
-//  becomes an error, and the positions are read back from the store, so
-//  that the lost events come again by replay.
-void
-zmesh__turn_commit (zmesh_node_t *self)
+zmesh_err_t
+zmesh__turn_group (zmesh_node_t *self, zmesh_detail_t *detail)
 {
-    if (!self->batching)
-        return;
-    zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_store_commit (self->store, &detail);
-    self->batching = false;
-    if (rc == ZMESH_OK)
+    if (self->turn.state != ZMESH__TURN_IDLE)
+        return ZMESH_OK;
+    zmesh_err_t rc = zmesh_store_begin (self->store, detail);
+    if (rc == ZMESH_OK) {
+        self->turn.state = ZMESH__TURN_GROUP;
+        self->turn.group_started_ms = zmesh_clock_mono_ms (self->clock);
+    }
+    return rc;
+}
+
+void
+zmesh__turn_savepoint (zmesh_node_t *self, zmesh__turn_mark_t *mark)
+{
+    assert (self->turn.state != ZMESH__TURN_IDLE);
+    mark->events = zlistx_size (self->turn.events);
+    mark->seq = self->seq;
+    mark->open = zmesh_store_savepoint (self->store, NULL) == ZMESH_OK;
+}
+
+bool
+zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
+                     bool keep)
+{
+    if (keep && mark->open
+        && zmesh_store_release (self->store, NULL) == ZMESH_OK)
+        return true;
+    if (mark->open)
+        zmesh_store_rollback_to (self->store);
+    //  What was published since was rolled back: unsend it
+    while (zlistx_size (self->turn.events) > mark->events) {
+        zlistx_last (self->turn.events);
+        zmsg_t *msg = zlistx_detach_cur (self->turn.events);
+        zmsg_destroy (&msg);
+    }
+    self->seq = mark->seq;
+    return false;
+}
+
+void
+zmesh__turn_hold_event (zmesh_node_t *self, zmsg_t **msg_p)
+{
+    assert (self->turn.state != ZMESH__TURN_IDLE);
+    if (zlistx_add_end (self->turn.events, *msg_p))
+        *msg_p = NULL;
+    else
+        zmsg_destroy (msg_p);
+}
+
+size_t
+zmesh__turn_held_events (zmesh_node_t *self)
+{
+    return zlistx_size (self->turn.events);
+}
+
+void
+zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p)
+{
+    if (self->turn.state == ZMESH__TURN_OPEN) {
+        if (zlistx_add_end (self->turn.replies, *msg_p))
+            *msg_p = NULL;
+        else
+            zmsg_destroy (msg_p);   //  Out of memory: the caller retries
+    }
+    else if (zmsg_send (msg_p, self->router) != 0)
+        zmsg_destroy (msg_p);       //  The caller is gone
+}
+
+void
+zmesh__turn_consumed (zmesh_node_t *self)
+{
+    self->turn.consumed++;
+}
+
+bool
+zmesh__turn_full (zmesh_node_t *self)
+{
+    return self->turn.consumed >= CONSUME_BATCH_MAX;
+}
+
+int64_t
+zmesh__turn_due_ms (zmesh_node_t *self)
+{
+    return self->turn.state == ZMESH__TURN_GROUP
+           ? self->turn.group_started_ms + self->config.group_ms
+           : INT64_MAX;
+}
+
+zmesh_err_t
+zmesh__turn_flush (zmesh_node_t *self)
+{
+    return self->turn.state == ZMESH__TURN_GROUP ? zmesh__turn_commit (self)
+                                                 : ZMESH_OK;
+}
+
+//  Commit what is open, or abort it (commit false), and release what it
+//  held accordingly.
+static zmesh_err_t
+s_end (zmesh_node_t *self, bool commit)
+{
+    zmesh__turn_state_t state = self->turn.state;
+    if (state == ZMESH__TURN_IDLE)
+        return ZMESH_OK;
+    zmesh_detail_t detail = {"aborted"};
+    zmesh_err_t rc = commit ? zmesh_store_commit (self->store, &detail)
+                            : ZMESH_ERR_STORE;
+    self->turn.state = ZMESH__TURN_IDLE;
+    if (rc == ZMESH_OK && state == ZMESH__TURN_OPEN)
         self->stats.batch_commits++;
-    else {
+    else if (rc && state == ZMESH__TURN_GROUP) {
+        zsys_error ("node %s: group commit failed, %zu events lost: %s",
+                    self->config.name, zlistx_size (self->turn.events),
+                    detail.text);
+        zmesh_store_rollback (self->store);
+    }
+    else if (rc) {
         zmesh_store_rollback (self->store);
         //  In place: a repair in progress holds a pointer to its position
         for (uint64_t *last = zhashx_first (self->positions); last;
@@ -124,10 +239,23 @@ zmesh__turn_commit (zmesh_node_t *self)
         }
         zsys_error ("node %s: could not commit %zu consumed events, which "
                     "will be replayed, and %zu replies, which are errors: %s",
-                    self->config.name, self->consumed_uncommitted,
-                    zlistx_size (self->held), detail.text);
+                    self->config.name, self->turn.consumed,
+                    zlistx_size (self->turn.replies), detail.text);
     }
-    self->consumed_uncommitted = 0;
-    zmesh__turn_send_unsent (self, rc == ZMESH_OK);
-    s_send_held (self, rc == ZMESH_OK);
+    self->turn.consumed = 0;
+    s_release_events (self, rc == ZMESH_OK);
+    s_release_replies (self, rc == ZMESH_OK);
+    return rc;
+}
+
+zmesh_err_t
+zmesh__turn_commit (zmesh_node_t *self)
+{
+    return s_end (self, true);
+}
+
+void
+zmesh__turn_abort (zmesh_node_t *self)
+{
+    s_end (self, false);
 }

@@ -417,3 +417,31 @@ Test (store, snapshots_keep_only_the_newest)
     cr_assert (state == NULL);
     cr_assert (eq (i64, version, 0));
 }
+
+Test (store, savepoints_take_back_only_what_came_after_them)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    cr_assert (eq (int, zmesh_store_begin (store, NULL), 0));
+    cr_assert (eq (int, s_append ("a", ZMESH_VERSION_ANY, 1, &result), 0));
+    //  Inner savepoints nest inside outer ones, and end innermost first.
+    cr_assert (eq (int, zmesh_store_savepoint (store, NULL), 0));
+    cr_assert (eq (int, s_append ("b", ZMESH_VERSION_ANY, 1, &result), 0));
+    cr_assert (eq (int, zmesh_store_savepoint (store, NULL), 0));
+    cr_assert (eq (int, s_append ("c", ZMESH_VERSION_ANY, 1, &result), 0));
+    zmesh_store_rollback_to (store);                    //  c goes
+    cr_assert (eq (u64, s_head (), 2));
+    cr_assert (eq (int, zmesh_store_release (store, NULL), 0));  //  b stays
+    cr_assert (eq (int, zmesh_store_savepoint (store, NULL), 0));
+    cr_assert (eq (int, s_append ("d", ZMESH_VERSION_ANY, 2, &result), 0));
+    zmesh_store_rollback_to (store);                    //  d goes
+    cr_assert (eq (int, zmesh_store_commit (store, NULL), 0));
+    cr_assert (eq (u64, s_head (), 2));
+    int64_t version = -1;
+    cr_assert (eq (int, zmesh_store_version (store, "b", &version), 0));
+    cr_assert (eq (i64, version, 1));
+    cr_assert (eq (int, zmesh_store_version (store, "c", &version), 0));
+    cr_assert (eq (i64, version, 0));
+    //  Outside a transaction, there is nothing to mark.
+    cr_assert (eq (int, zmesh_store_release (store, NULL), ZMESH_ERR_STORE));
+}

@@ -102,6 +102,8 @@ typedef struct {
     uint64_t dead_letters;          //  Events handlers gave up on
     uint64_t batch_commits;         //  Transactions of the loop: the
                                     //  events and calls of one turn
+    uint64_t replies_late;          //  Deferred replies finished after
+                                    //  the caller's budget: dropped
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
@@ -161,6 +163,33 @@ zmesh_err_t
 zmesh_err_t
     zmesh_node_serve (zmesh_node_t *self, const char *method,
                       zmesh_method_fn *handler, void *arg);
+
+//  A reply kept open after its method's handler has returned.
+typedef struct _zmesh_deferred_t zmesh_deferred_t;
+
+//  Inside a method handler: keep the reply open, to finish it later with
+//  zmesh_deferred_finish, from the completion of a call the handler made
+//  (zmesh_node_call_async), an event, or a later turn of the loop. The
+//  reply the handler was given becomes the deferred reply
+//  (zmesh_deferred_reply), and the handler must not touch it once it
+//  returns. A retry of the request that comes meanwhile waits for the same
+//  reply. Returns the handle, which the node owns until it is finished
+//  (or the node destroyed), or NULL outside a method handler, when the
+//  reply is deferred already, or out of memory.
+zmesh_deferred_t *
+    zmesh_node_defer (zmesh_node_t *self);
+
+//  The reply to fill: borrowed until zmesh_deferred_finish.
+zmesh_envelope_t *
+    zmesh_deferred_reply (zmesh_deferred_t *self);
+
+//  Send the deferred reply and free the handle; *self_p is set to NULL. On
+//  a node with a store, the reply leaves once what was written before it
+//  in this turn of the loop has committed. A reply finished after the
+//  request's budget is not sent (the caller has given up on it): it is
+//  counted as replies_late. Harmless on NULL.
+void
+    zmesh_deferred_finish (zmesh_deferred_t **self_p);
 
 //  Publish an event of type with a body of one msgpack value (or NULL, 0).
 //  With node/data, the event is appended to the node's store (stream: the

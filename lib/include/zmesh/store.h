@@ -122,6 +122,17 @@ zmesh_err_t
 void
     zmesh_store_rollback (zmesh_store_t *self);
 
+//  Inside a transaction, mark a point that what is written after it can be
+//  taken back to, alone: zmesh_store_release keeps those writes (they
+//  commit with the transaction), zmesh_store_rollback_to takes them back
+//  and ends the savepoint. Savepoints nest; each call ends the innermost.
+zmesh_err_t
+    zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail);
+zmesh_err_t
+    zmesh_store_release (zmesh_store_t *self, zmesh_detail_t *detail);
+void
+    zmesh_store_rollback_to (zmesh_store_t *self);
+
 //  Forget events before position before (retention). Positions never move:
 //  the head stays where it is, and zmesh_store_earliest says what is left.
 zmesh_err_t
