@@ -4,6 +4,7 @@
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
+#include "caller_run.h"
 
 #define ENDPOINTS_MAX 64        //  Instances one call chooses among
 
@@ -243,34 +244,189 @@ s_fallback (zmesh_caller_t *self, const zmesh_call_t *call, zmesh_err_t cause,
     return rc;
 }
 
-//  One attempt on the chosen instance, with the breaker told the outcome.
-static zmesh_err_t
-s_attempt (zmesh_caller_t *self, const zmesh_call_t *call, size_t index,
-           const zmesh_breaker_permit_t *permit, zmesh_envelope_t **reply_p,
-           int64_t *retry_after_ms, zmesh_detail_t *detail)
+struct _zmesh_call_run_t {
+    const zmesh_call_t *call;   //  Borrowed: it outlives the run
+    zmesh_retry_budget_t *budget;
+    bool tried [ENDPOINTS_MAX]; //  Instances attempted so far
+    int attempts;               //  Begun so far
+    zmesh_err_t rc;             //  Of the last attempt, or why it ended
+    int64_t retry_after_ms;     //  What the last answer asked for
+    int64_t wake_ms;            //  While waiting: when to go on
+    bool waiting;               //  Between two attempts
+    bool in_attempt;            //  An attempt is under way
+    bool done;
+    size_t index;               //  In attempt: its instance
+    zmesh_breaker_permit_t permit;
+    zmesh_envelope_t *reply;    //  Once done with ZMESH_OK or an app error
+};
+
+zmesh_call_run_t *
+zmesh__caller_start (zmesh_caller_t *self, const zmesh_call_t *call)
 {
-    int64_t deadline_ms = permit->deadline_ms;
-    s_target_t *target = zhashx_lookup (self->targets, call->endpoints [index]);
+    assert (self && call && call->policy);
+    assert (call->endpoint_count <= ENDPOINTS_MAX);
+    zmesh_retry_budget_t *budget = s_budget (self, call->service, call->policy);
+    zmesh_call_run_t *run = budget ? zmesh__calloc (1, sizeof *run) : NULL;
+    if (!run)
+        return NULL;
+    self->stats.calls++;
+    zmesh_retry_budget_earn (budget, &call->policy->retry);
+    run->call = call;
+    run->budget = budget;
+    run->rc = ZMESH_ERR_NO_ROUTE;
+    return run;
+}
+
+//  End the run with rc (its reply, if any, is kept).
+static zmesh__call_step_t
+s_done (zmesh_call_run_t *run, zmesh_err_t rc)
+{
+    run->rc = rc;
+    run->done = true;
+    return ZMESH__CALL_DONE;
+}
+
+//  After an attempt failed: whether to try again, and when.
+static zmesh__call_step_t
+s_after_failure (zmesh_caller_t *self, zmesh_call_run_t *run, int64_t now,
+                 int64_t *until_ms)
+{
+    const zmesh_retry_config_t *retry = &run->call->policy->retry;
+    if (run->attempts > retry->retries || !zmesh_retry_retryable (run->rc))
+        return s_done (run, run->rc);
+    if (!zmesh_retry_budget_spend (run->budget)) {
+        self->stats.budget_exhausted++;
+        return s_done (run, run->rc);
+    }
+    int64_t delay = zmesh_retry_delay (retry, run->attempts, self->rand);
+    if (delay < run->retry_after_ms)
+        delay = run->retry_after_ms;
+    if (now + delay >= run->call->deadline_ms)
+        return s_done (run, run->rc);   //  No time left for another attempt
+    run->waiting = true;
+    run->wake_ms = *until_ms = now + delay;
+    return ZMESH__CALL_WAIT;
+}
+
+zmesh__call_step_t
+zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
+                    size_t *index, int64_t *until_ms, zmesh_detail_t *detail)
+{
+    assert (self && run && index && until_ms);
+    assert (!run->in_attempt);
+    const zmesh_call_t *call = run->call;
+    if (run->done)
+        return ZMESH__CALL_DONE;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (run->waiting && now < run->wake_ms) {
+        *until_ms = run->wake_ms;
+        return ZMESH__CALL_WAIT;
+    }
+    if (run->waiting) {
+        run->waiting = false;
+        self->stats.retries++;
+    }
+    else if (run->attempts > 0) {
+        zmesh__call_step_t step = s_after_failure (self, run, now, until_ms);
+        if (step != ZMESH__CALL_ATTEMPT)
+            return step;
+    }
+    if (call->endpoint_count == 0) {
+        zmesh__detail (detail, "no live instance of %s is known",
+                       call->service);
+        return s_done (run, ZMESH_ERR_NO_ROUTE);
+    }
+    if (now >= call->deadline_ms) {
+        zmesh__detail (detail, "the deadline passed");
+        return s_done (run, ZMESH_ERR_TIMEOUT);
+    }
+    //  One attempt may not take all the time there is, so that a timeout
+    //  leaves time to try another instance.
+    int64_t attempt_deadline = call->deadline_ms;
+    const zmesh_retry_config_t *retry = &call->policy->retry;
+    if (retry->attempt_timeout_ms
+        && now + retry->attempt_timeout_ms < attempt_deadline)
+        attempt_deadline = now + retry->attempt_timeout_ms;
+    zmesh_err_t why;
+    long chosen = s_choose (self, call, run->tried, attempt_deadline,
+                            &run->permit, &why);
+    if (chosen < 0) {
+        zmesh__detail (detail, "no instance of %s takes calls: %s",
+                       call->service, zmesh_strerror (why));
+        self->stats.rejected++;
+        return s_done (run, why);
+    }
+    run->index = *index = (size_t) chosen;
+    run->tried [chosen] = true;
+    run->attempts++;
+    run->in_attempt = true;
+    s_target_t *target = zhashx_lookup (self->targets,
+                                        call->endpoints [chosen]);
     target->in_flight++;
     self->stats.attempts++;
-    zmesh_envelope_t *reply = NULL;
-    zmesh_err_t rc = call->attempt (call->attempt_arg, call->endpoints [index],
-                                    deadline_ms, &reply, detail);
+    *until_ms = attempt_deadline;
+    return ZMESH__CALL_ATTEMPT;
+}
+
+void
+zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
+                       zmesh_err_t rc, zmesh_envelope_t **reply_p,
+                       zmesh_detail_t *detail)
+{
+    assert (self && run && run->in_attempt && reply_p);
+    run->in_attempt = false;
+    s_target_t *target = zhashx_lookup (self->targets,
+                                        run->call->endpoints [run->index]);
     target->in_flight--;
+    run->retry_after_ms = 0;
     if (rc == ZMESH_OK) {
-        rc = zmesh_caller_reply_error (reply);
+        rc = zmesh_caller_reply_error (*reply_p);
         if (rc != ZMESH_OK) {
-            const char *text = zmesh_envelope_error_text (reply);
+            const char *text = zmesh_envelope_error_text (*reply_p);
             zmesh__detail (detail, "%s", text ? text : "");
         }
-        *retry_after_ms = rc == ZMESH_ERR_UNAVAILABLE ? s_retry_after (reply)
-                                                      : 0;
+        if (rc == ZMESH_ERR_UNAVAILABLE)
+            run->retry_after_ms = s_retry_after (*reply_p);
     }
-    zmesh_breaker_record (target->breaker, permit, s_outcome (rc));
-    if (rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR)
-        *reply_p = reply;
+    zmesh_breaker_record (target->breaker, &run->permit, s_outcome (rc));
+    run->rc = rc;
+    if (rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR) {
+        run->reply = *reply_p;
+        *reply_p = NULL;
+        run->done = true;
+    }
     else
-        zmesh_envelope_destroy (&reply);
+        zmesh_envelope_destroy (reply_p);
+}
+
+void
+zmesh__caller_interrupt (zmesh_caller_t *self, zmesh_call_run_t *run)
+{
+    assert (self && run);
+    s_done (run, ZMESH_ERR_INTERRUPTED);
+}
+
+zmesh_err_t
+zmesh__caller_end (zmesh_caller_t *self, zmesh_call_run_t **run_p,
+                   zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+{
+    assert (self && run_p && *run_p && reply_p);
+    zmesh_call_run_t *run = *run_p;
+    zmesh_err_t rc = run->done ? run->rc : ZMESH_ERR_INTERRUPTED;
+    if (run->in_attempt) {
+        //  Abandoned in an attempt: the bulkhead gets its place back, and
+        //  the breaker's permit, unrecorded, lapses at its deadline.
+        s_target_t *target = zhashx_lookup (self->targets,
+                                            run->call->endpoints [run->index]);
+        target->in_flight--;
+        zmesh__detail (detail, "the call was abandoned");
+    }
+    if (run->reply)
+        *reply_p = run->reply;
+    else if (run->call->fallback && rc != ZMESH_ERR_INTERRUPTED)
+        rc = s_fallback (self, run->call, rc, reply_p);
+    zmesh__free (run);
+    *run_p = NULL;
     return rc;
 }
 
@@ -279,73 +435,28 @@ zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
                    zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
     assert (self && call && call->attempt && call->policy && reply_p);
-    assert (call->endpoint_count <= ENDPOINTS_MAX);
-    const zmesh_retry_config_t *retry = &call->policy->retry;
-    self->stats.calls++;
-    zmesh_retry_budget_t *budget = s_budget (self, call->service, call->policy);
-    if (!budget)
+    zmesh_call_run_t *run = zmesh__caller_start (self, call);
+    if (!run)
         return ZMESH_ERR_NOMEM;
-    zmesh_retry_budget_earn (budget, retry);
-
-    bool tried [ENDPOINTS_MAX] = {false};
-    zmesh_err_t rc = ZMESH_ERR_NO_ROUTE;
-    int64_t retry_after_ms = 0;
-    if (call->endpoint_count == 0)
-        zmesh__detail (detail, "no live instance of %s is known",
-                       call->service);
-    for (int attempt = 0; call->endpoint_count > 0; attempt++) {
-        if (attempt > 0) {
-            if (attempt > retry->retries || !zmesh_retry_retryable (rc))
-                break;
-            if (!zmesh_retry_budget_spend (budget)) {
-                self->stats.budget_exhausted++;
-                break;
-            }
-            int64_t delay = zmesh_retry_delay (retry, attempt, self->rand);
-            if (delay < retry_after_ms)
-                delay = retry_after_ms;
-            if (zmesh_clock_mono_ms (self->clock) + delay >= call->deadline_ms)
-                break;          //  No time left for another attempt
-            if (!(call->backoff
-                  ? call->backoff (call->attempt_arg, delay)
-                  : zmesh_clock_sleep (self->clock, delay))) {
-                rc = ZMESH_ERR_INTERRUPTED;
-                break;
-            }
-            self->stats.retries++;
+    size_t index;
+    int64_t until_ms;
+    zmesh__call_step_t step;
+    while ((step = zmesh__caller_next (self, run, &index, &until_ms, detail))
+           != ZMESH__CALL_DONE) {
+        if (step == ZMESH__CALL_ATTEMPT) {
+            zmesh_envelope_t *reply = NULL;
+            zmesh_err_t rc = call->attempt (call->attempt_arg,
+                                            call->endpoints [index], until_ms,
+                                            &reply, detail);
+            zmesh__caller_outcome (self, run, rc, &reply, detail);
+            continue;
         }
-        if (zmesh_clock_mono_ms (self->clock) >= call->deadline_ms) {
-            zmesh__detail (detail, "the deadline passed");
-            rc = ZMESH_ERR_TIMEOUT;
-            break;
-        }
-        //  One attempt may not take all the time there is, so that a timeout
-        //  leaves time to try another instance.
-        int64_t attempt_deadline = call->deadline_ms;
-        if (retry->attempt_timeout_ms) {
-            int64_t capped = zmesh_clock_mono_ms (self->clock)
-                           + retry->attempt_timeout_ms;
-            if (capped < attempt_deadline)
-                attempt_deadline = capped;
-        }
-        zmesh_breaker_permit_t permit;
-        long index = s_choose (self, call, tried, attempt_deadline, &permit,
-                               &rc);
-        if (index < 0) {
-            zmesh__detail (detail, "no instance of %s takes calls: %s",
-                           call->service, zmesh_strerror (rc));
-            self->stats.rejected++;
-            break;
-        }
-        tried [index] = true;
-        rc = s_attempt (self, call, (size_t) index, &permit, reply_p,
-                        &retry_after_ms, detail);
-        if (rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR)
-            return rc;
+        int64_t delay = until_ms - zmesh_clock_mono_ms (self->clock);
+        if (!(call->backoff ? call->backoff (call->attempt_arg, delay)
+                            : zmesh_clock_sleep (self->clock, delay)))
+            zmesh__caller_interrupt (self, run);
     }
-    if (call->fallback && rc != ZMESH_ERR_INTERRUPTED)
-        return s_fallback (self, call, rc, reply_p);
-    return rc;
+    return zmesh__caller_end (self, &run, reply_p, detail);
 }
 
 zmesh_breaker_t *

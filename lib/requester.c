@@ -133,39 +133,63 @@ zmesh__requester_give (zmesh_requester_t *self, const char *endpoint,
         s_link_destroy (link_p);
 }
 
-//  Wait for the reply and check that it answers this request.
-static zmesh_err_t
-s_receive (zmesh_requester_t *self, zmesh_link_t *link,
-           const zmesh_uuid_t *request_id, int64_t deadline_ms,
-           zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+zsock_t *
+zmesh__requester_socket (zmesh_link_t *link)
 {
-    while (true) {
-        int64_t remaining = deadline_ms - zmesh_clock_mono_ms (self->clock);
-        if (remaining <= 0) {
-            zmesh__detail (detail, "no reply before the deadline");
-            return ZMESH_ERR_TIMEOUT;
-        }
-        if (zpoller_wait (link->poller,
-                          remaining > INT_MAX ? INT_MAX : (int) remaining))
-            break;
-        if (zpoller_terminated (link->poller)) {
-            zmesh__detail (detail, "interrupted while waiting for a reply");
-            return ZMESH_ERR_INTERRUPTED;
-        }
-    }
-    zmsg_t *msg = zmsg_recv (link->socket);
-    if (!msg) {
-        zmesh__detail (detail, "receive failed: %s", zmq_strerror (zmq_errno ()));
+    assert (link);
+    return link->socket;
+}
+
+zmesh_err_t
+zmesh__requester_send (zmesh_requester_t *self, zmesh_link_t *link,
+                       zframe_t *request, zmesh_detail_t *detail)
+{
+    assert (self && link && request);
+    //  A REQ socket queues the request until its peer is connected, so
+    //  this never blocks; the deadline covers the wait for the connection.
+    if (zframe_send (&request, link->socket, ZFRAME_REUSE | ZFRAME_DONTWAIT)
+        != 0) {
+        zmesh__detail (detail, "send failed: %s", zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_SOCKET;
     }
+    return ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh__requester_receive (zmesh_requester_t *self, zmesh_link_t *link,
+                          const zmesh_uuid_t *request_id,
+                          zmesh_envelope_t **reply_p, bool *ready,
+                          zmesh_detail_t *detail)
+{
+    assert (self && link && request_id && reply_p && ready);
+    void *socket = zsock_resolve (link->socket);
+    zmq_msg_t first;
+    zmq_msg_init (&first);
+    *ready = zmq_msg_recv (&first, socket, ZMQ_DONTWAIT) >= 0;
+    if (!*ready) {
+        int error = zmq_errno ();
+        zmq_msg_close (&first);
+        if (error == EAGAIN)
+            return ZMESH_OK;        //  Nothing yet
+        *ready = true;
+        zmesh__detail (detail, "receive failed: %s", zmq_strerror (error));
+        return ZMESH_ERR_SOCKET;
+    }
+    //  A reply is one frame: the rest of anything longer is dropped.
+    size_t frames = 1;
+    for (bool more = zmq_msg_more (&first); more; frames++) {
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        more = zmq_msg_recv (&extra, socket, 0) >= 0 && zmq_msg_more (&extra);
+        zmq_msg_close (&extra);
+    }
     zmesh_err_t rc = ZMESH_ERR_BAD_REPLY;
-    zframe_t *frame = zmsg_first (msg);
     zmesh_envelope_t *reply = NULL;
-    if (zmsg_size (msg) != 1)
-        zmesh__detail (detail, "reply of %zu frames, expected 1",
-                       zmsg_size (msg));
-    else if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
-                                    &reply, detail) != ZMESH_OK)
+    if (frames != 1)
+        zmesh__detail (detail, "reply of %zu frames, expected 1", frames);
+    else if (zmesh_envelope_decode (zmq_msg_data (&first),
+                                    zmq_msg_size (&first), &reply, detail)
+             != ZMESH_OK)
         ;                       //  detail says why
     else if (zmesh_envelope_kind (reply) != ZMESH_KIND_REPLY)
         zmesh__detail (detail, "a %s where a reply was due",
@@ -175,7 +199,7 @@ s_receive (zmesh_requester_t *self, zmesh_link_t *link,
         zmesh__detail (detail, "a reply to another request, discarded");
     else
         rc = ZMESH_OK;
-    zmsg_destroy (&msg);
+    zmq_msg_close (&first);
     if (rc == ZMESH_OK)
         *reply_p = reply;
     else
@@ -184,20 +208,32 @@ s_receive (zmesh_requester_t *self, zmesh_link_t *link,
 }
 
 zmesh_err_t
-zmesh__requester_exchange (zmesh_requester_t *self, zmesh_link_t *link,
-                           zframe_t *request, const zmesh_uuid_t *request_id,
-                           int64_t deadline_ms, zmesh_envelope_t **reply_p,
-                           zmesh_detail_t *detail)
+zmesh__requester_wait (zmesh_requester_t *self, zmesh_link_t *link,
+                       const zmesh_uuid_t *request_id, int64_t deadline_ms,
+                       zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
-    assert (self && link && request && request_id && reply_p);
-    //  A REQ socket queues the request until its peer is connected, so
-    //  this never blocks; the deadline covers the wait for the connection.
-    if (zframe_send (&request, link->socket, ZFRAME_REUSE | ZFRAME_DONTWAIT)
-        != 0) {
-        zmesh__detail (detail, "send failed: %s", zmq_strerror (zmq_errno ()));
-        return ZMESH_ERR_SOCKET;
+    assert (self && link && request_id && reply_p);
+    zmesh_err_t rc = ZMESH_OK;
+    while (rc == ZMESH_OK) {
+        int64_t remaining = deadline_ms - zmesh_clock_mono_ms (self->clock);
+        if (remaining <= 0) {
+            zmesh__detail (detail, "no reply before the deadline");
+            return ZMESH_ERR_TIMEOUT;
+        }
+        if (zpoller_wait (link->poller,
+                          remaining > INT_MAX ? INT_MAX : (int) remaining)) {
+            bool ready = false;
+            rc = zmesh__requester_receive (self, link, request_id, reply_p,
+                                           &ready, detail);
+            if (ready)
+                return rc;
+        }
+        else if (zpoller_terminated (link->poller)) {
+            zmesh__detail (detail, "interrupted while waiting for a reply");
+            return ZMESH_ERR_INTERRUPTED;
+        }
     }
-    return s_receive (self, link, request_id, deadline_ms, reply_p, detail);
+    return rc;
 }
 
 void

@@ -1,8 +1,42 @@
-/*  call.c - calls out, through the caller, on REQ links.
+/*  call.c - calls out: each one a run of the caller (breakers, retries,
+    failover, budget, fallback) on REQ links, in flight in the node's loop
+    or waited for by the code that made it.
+
+    A call made with zmesh_node_call_async is an operation the loop drives:
+    its attempt's REQ socket sits in the node's poller, the attempt's
+    deadline and the backoff between attempts are times the loop wakes
+    at, and its completion runs in the loop, in the flow of the code that
+    made the call. zmesh_node_call makes the same operation and waits for
+    it, for code outside the loop.
+
+    Every attempt carries the same request id and what is left of the whole
+    call's deadline as its budget.
 
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
+#include "caller_run.h"
+
+struct _zmesh__call_t {
+    zmesh_node_t *node;
+    zmesh_envelope_t *request;
+    zmesh__context_t flow;      //  Of the code that made the call
+    zmesh_call_t call;          //  What the caller runs
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    char endpoint [ROUTE_MAX][ZMESH_ENDPOINT_MAX + 1];  //  Copies: the
+    const char *endpoints [ROUTE_MAX];                  //  peers may change
+    zmesh_call_run_t *run;
+    zmesh_link_t *link;         //  The attempt under way, or NULL
+    const char *link_endpoint;
+    int64_t wake_ms;            //  Monotonic: its deadline, or the end of
+                                //  the backoff (0: step at once)
+    zmesh_detail_t detail;
+    zmesh_call_done_fn *done;   //  NULL for a call that is waited for
+    void *done_arg;
+    uint64_t at_us;             //  For the trace
+    int64_t start_us;
+    void *handle;               //  In the node's calls
+};
 
 //  A new REQ socket to endpoint: with security on, a CURVE client of the
 //  peer whose calls endpoint it is.
@@ -23,12 +57,6 @@ zmesh__call_prepare (zsock_t *socket, const char *endpoint, void *arg,
                    endpoint);
     return ZMESH_ERR_CONFIG;
 }
-
-//  The request of a call in progress, for its attempts.
-typedef struct {
-    zmesh_node_t *node;
-    zmesh_envelope_t *request;
-} s_call_t;
 
 //  While a call made outside the loop of a shared node waits, let other
 //  threads use the node: give up the lock, and keep the flow in force
@@ -52,58 +80,6 @@ s_take_back (zmesh_node_t *self, const zmesh__context_t *saved)
     self->context = *saved;
 }
 
-//  One attempt: the same request, with the time that is left.
-static zmesh_err_t
-s_attempt (void *arg, const char *endpoint, int64_t deadline_ms,
-           zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
-{
-    s_call_t *call = arg;
-    zmesh_node_t *self = call->node;
-    int64_t left = deadline_ms - zmesh_clock_mono_ms (self->clock);
-    if (left <= 0) {
-        zmesh__detail (detail, "the deadline passed");
-        return ZMESH_ERR_TIMEOUT;
-    }
-    zmesh_envelope_set_budget_ms (
-        call->request, left > UINT32_MAX ? UINT32_MAX : (uint32_t) left);
-    zframe_t *frame = NULL;
-    zmesh_link_t *link = NULL;
-    zmesh_err_t rc = zmesh_envelope_encode (call->request, &frame, detail);
-    if (rc == ZMESH_OK)
-        rc = zmesh__requester_take (self->requester, endpoint, &link, detail);
-    if (rc == ZMESH_OK) {
-        self->stats.calls_made++;
-        zmesh__context_t saved;
-        bool let_go = s_let_go (self, &saved);
-        rc = zmesh__requester_exchange (self->requester, link, frame,
-                                        zmesh_envelope_id (call->request),
-                                        deadline_ms, reply_p, detail);
-        if (let_go)
-            s_take_back (self, &saved);
-        zmesh__requester_give (self->requester, endpoint, &link,
-                               rc == ZMESH_OK);
-    }
-    zframe_destroy (&frame);
-    if (rc == ZMESH_ERR_TIMEOUT)
-        self->stats.call_timeouts++;
-    else if (rc == ZMESH_ERR_BAD_REPLY)
-        self->stats.bad_replies++;
-    return rc;
-}
-
-//  The wait between two attempts, with the lock given up as for a reply.
-static bool
-s_backoff (void *arg, int64_t delay_ms)
-{
-    zmesh_node_t *self = ((s_call_t *) arg)->node;
-    zmesh__context_t saved;
-    bool let_go = s_let_go (self, &saved);
-    bool slept = zmesh_clock_sleep (self->clock, delay_ms);
-    if (let_go)
-        s_take_back (self, &saved);
-    return slept;
-}
-
 //  The policy for calls to service, worked out once.
 static const zmesh_call_policy_t *
 s_policy (zmesh_node_t *self, const char *service)
@@ -116,6 +92,318 @@ s_policy (zmesh_node_t *self, const char *service)
     return policy ? policy : &self->config.policy;
 }
 
+//  A new call of method on service, in the flow in force, with its
+//  deadline: the options' timeout, and never past the budget of the
+//  request being handled. NULL with detail if method is not a name or the
+//  body not one value, or out of memory.
+static zmesh__call_t *
+s_call_new (zmesh_node_t *self, const char *service, const char *method,
+            const void *body, size_t body_size,
+            const zmesh_call_options_t *options, zmesh_err_t *rc,
+            zmesh_detail_t *detail)
+{
+    zmesh__call_t *call = zmesh__calloc (1, sizeof *call);
+    if (!call) {
+        *rc = ZMESH_ERR_NOMEM;
+        return NULL;
+    }
+    call->node = self;
+    call->flow = self->context;
+    call->request = zmesh__flow_envelope_new (self, ZMESH_KIND_REQUEST,
+                                              method);
+    *rc = call->request ? ZMESH_OK : ZMESH_ERR_ENVELOPE_BAD_NAME;
+    if (*rc)
+        zmesh__detail (detail, "'%s' is not a method name", method);
+    else if (body_size)
+        *rc = zmesh_envelope_set_body (call->request, body, body_size);
+    if (*rc) {
+        zmesh_envelope_destroy (&call->request);
+        zmesh__free (call);
+        return NULL;
+    }
+    snprintf (call->service, sizeof call->service, "%s", service);
+    const char *routes [ROUTE_MAX];
+    size_t count = zmesh__peers_route (self->peers, service, routes,
+                                       ROUTE_MAX);
+    for (size_t index = 0; index < count; index++) {
+        snprintf (call->endpoint [index], sizeof call->endpoint [index], "%s",
+                  routes [index]);
+        call->endpoints [index] = call->endpoint [index];
+    }
+    uint32_t timeout_ms = options && options->timeout_ms
+                        ? options->timeout_ms
+                        : (uint32_t) self->config.call_timeout_ms;
+    int64_t deadline = zmesh_clock_mono_ms (self->clock) + timeout_ms;
+    if (self->context.has_deadline && self->context.deadline_ms < deadline)
+        deadline = self->context.deadline_ms;
+    call->call = (zmesh_call_t) {
+        .service = call->service,
+        .method = zmesh_envelope_type (call->request),
+        .correlation = zmesh_envelope_correlation (call->request),
+        .policy = s_policy (self, service),
+        .endpoints = call->endpoints,
+        .endpoint_count = count,
+        .deadline_ms = deadline,
+        .fallback = options ? options->fallback : NULL,
+        .fallback_arg = options ? options->fallback_arg : NULL};
+    call->at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    call->start_us = zmesh_clock_mono_us (self->clock);
+    call->run = zmesh__caller_start (self->caller, &call->call);
+    if (!call->run) {
+        zmesh_envelope_destroy (&call->request);
+        zmesh__free (call);
+        *rc = ZMESH_ERR_NOMEM;
+        return NULL;
+    }
+    return call;
+}
+
+//  Begin an attempt at endpoint: the request, with what is left of the
+//  whole call's deadline as its budget, on a link of its own.
+static zmesh_err_t
+s_attempt_begin (zmesh__call_t *call, const char *endpoint)
+{
+    zmesh_node_t *self = call->node;
+    int64_t left = call->call.deadline_ms - zmesh_clock_mono_ms (self->clock);
+    if (left <= 0) {
+        zmesh__detail (&call->detail, "the deadline passed");
+        return ZMESH_ERR_TIMEOUT;
+    }
+    zmesh_envelope_set_budget_ms (call->request, left > UINT32_MAX
+                                                 ? UINT32_MAX : (uint32_t) left);
+    zframe_t *frame = NULL;
+    zmesh_err_t rc = zmesh_envelope_encode (call->request, &frame,
+                                            &call->detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__requester_take (self->requester, endpoint, &call->link,
+                                    &call->detail);
+    if (rc == ZMESH_OK) {
+        call->link_endpoint = endpoint;
+        self->stats.calls_made++;
+        rc = zmesh__requester_send (self->requester, call->link, frame,
+                                    &call->detail);
+    }
+    zframe_destroy (&frame);
+    return rc;
+}
+
+//  End the attempt under way with rc (and reply, taken).
+static void
+s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p)
+{
+    zmesh_node_t *self = call->node;
+    if (call->link) {
+        if (call->done)
+            zpoller_remove (self->poller,
+                            zmesh__requester_socket (call->link));
+        zmesh__requester_give (self->requester, call->link_endpoint,
+                               &call->link, rc == ZMESH_OK);
+    }
+    if (rc == ZMESH_ERR_TIMEOUT)
+        self->stats.call_timeouts++;
+    else if (rc == ZMESH_ERR_BAD_REPLY)
+        self->stats.bad_replies++;
+    zmesh__caller_outcome (self->caller, call->run, rc, reply_p,
+                           &call->detail);
+}
+
+//  Free a call whose run has ended.
+static void
+s_call_destroy (zmesh__call_t **call_p)
+{
+    zmesh__call_t *call = *call_p;
+    if (call) {
+        zmesh_envelope_destroy (&call->request);
+        zmesh__free (call);
+        *call_p = NULL;
+    }
+}
+
+//  End the run: its result, traced as the node's own call.
+static zmesh_err_t
+s_finish (zmesh__call_t *call, zmesh_envelope_t **reply_p,
+          zmesh_detail_t *detail)
+{
+    zmesh_node_t *self = call->node;
+    zmesh_err_t rc = zmesh__caller_end (self->caller, &call->run, reply_p,
+                                        detail);
+    bool replied = rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR;
+    zmesh__tap_trace (
+        self, ZMESH_TRACE_MADE, call->request, call->service, rc, call->at_us,
+        (uint64_t) (zmesh_clock_mono_us (self->clock) - call->start_us),
+        replied ? *reply_p : NULL);
+    return rc;
+}
+
+//  Take the steps of an asynchronous call that need no waiting: begin an
+//  attempt (its socket joins the poller), or wait for the backoff, or
+//  complete, running its done function in the call's flow.
+static void
+s_advance (zmesh__call_t *call)
+{
+    zmesh_node_t *self = call->node;
+    size_t index;
+    int64_t until_ms;
+    zmesh__call_step_t step;
+    while ((step = zmesh__caller_next (self->caller, call->run, &index,
+                                       &until_ms, &call->detail))
+           == ZMESH__CALL_ATTEMPT) {
+        zmesh_err_t rc = s_attempt_begin (call, call->endpoints [index]);
+        if (rc == ZMESH_OK) {
+            zpoller_add (self->poller, zmesh__requester_socket (call->link));
+            call->wake_ms = until_ms;
+            return;
+        }
+        zmesh_envelope_t *none = NULL;
+        s_attempt_end (call, rc, &none);
+    }
+    if (step == ZMESH__CALL_WAIT) {
+        call->wake_ms = until_ms;
+        return;
+    }
+    zlistx_detach (self->calls, call->handle);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_err_t rc = s_finish (call, &reply, &call->detail);
+    //  What the completion writes commits with the loop's turn, and a
+    //  reply it finishes goes after that.
+    if (self->store)
+        zmesh__turn_begin (self);
+    zmesh__context_t saved = self->context;
+    self->context = call->flow;
+    call->done (self, rc, reply, call->detail.text, call->done_arg);
+    self->context = saved;
+    zmesh_envelope_destroy (&reply);
+    s_call_destroy (&call);
+}
+
+zmesh_err_t
+zmesh_node_call_async (zmesh_node_t *self, const char *service,
+                       const char *method, const void *body, size_t body_size,
+                       const zmesh_call_options_t *options,
+                       zmesh_call_done_fn *done, void *arg)
+{
+    assert (self && service && done);
+    zmesh_err_t rc;
+    zmesh__call_t *call = s_call_new (self, service, method, body, body_size,
+                                      options, &rc, NULL);
+    if (!call)
+        return rc;
+    call->done = done;
+    call->done_arg = arg;
+    call->handle = zlistx_add_end (self->calls, call);
+    if (!call->handle) {
+        zmesh_envelope_t *none = NULL;
+        zmesh__caller_end (self->caller, &call->run, &none, NULL);
+        s_call_destroy (&call);
+        return ZMESH_ERR_NOMEM;
+    }
+    //  Its first step is taken in the loop (wake_ms 0): done never runs
+    //  before this returns.
+    return ZMESH_OK;
+}
+
+int64_t
+zmesh__call_due_ms (zmesh_node_t *self)
+{
+    int64_t due = INT64_MAX;
+    for (zmesh__call_t *call = zlistx_first (self->calls); call;
+         call = zlistx_next (self->calls))
+        if (call->wake_ms < due)
+            due = call->wake_ms;
+    return due;
+}
+
+void
+zmesh__call_turn (zmesh_node_t *self)
+{
+    //  Which calls have something to do now, first: a completion may make
+    //  new calls, which take their first step in the next turn. Those
+    //  over CALLS_PER_TURN wait for the next turn, which comes at once.
+    zmesh__call_t *ready [CALLS_PER_TURN];
+    size_t taken = 0;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    for (zmesh__call_t *call = zlistx_first (self->calls);
+         call && taken < CALLS_PER_TURN; call = zlistx_next (self->calls)) {
+        if (call->link) {
+            zmesh_envelope_t *reply = NULL;
+            bool answered = false;
+            zmesh_err_t rc = zmesh__requester_receive (
+                self->requester, call->link,
+                zmesh_envelope_id (call->request), &reply, &answered,
+                &call->detail);
+            if (!answered && now < call->wake_ms)
+                continue;
+            if (!answered) {
+                zmesh__detail (&call->detail, "no reply before the deadline");
+                rc = ZMESH_ERR_TIMEOUT;
+            }
+            s_attempt_end (call, rc, &reply);
+        }
+        else if (now < call->wake_ms)
+            continue;
+        ready [taken++] = call;
+    }
+    for (size_t index = 0; index < taken; index++)
+        s_advance (ready [index]);
+}
+
+void
+zmesh__call_close (zmesh_node_t *self)
+{
+    //  Every call still in flight completes, interrupted.
+    zmesh__call_t *call;
+    while ((call = zlistx_first (self->calls))) {
+        if (call->link) {
+            zmesh_envelope_t *none = NULL;
+            s_attempt_end (call, ZMESH_ERR_INTERRUPTED, &none);
+        }
+        zmesh__caller_interrupt (self->caller, call->run);
+        s_advance (call);
+    }
+}
+
+//  One attempt of a call waited for: the request, then its reply or the
+//  attempt's deadline, with a shared node's lock given up meanwhile.
+static zmesh_err_t
+s_attempt (zmesh__call_t *call, const char *endpoint, int64_t deadline_ms,
+           zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+{
+    zmesh_node_t *self = call->node;
+    zmesh_err_t rc = s_attempt_begin (call, endpoint);
+    if (rc == ZMESH_OK) {
+        zmesh__context_t saved;
+        bool let_go = s_let_go (self, &saved);
+        rc = zmesh__requester_wait (self->requester, call->link,
+                                    zmesh_envelope_id (call->request),
+                                    deadline_ms, reply_p, detail);
+        if (let_go)
+            s_take_back (self, &saved);
+    }
+    else
+        zmesh__detail (detail, "%s", call->detail.text);
+    if (call->link)
+        zmesh__requester_give (self->requester, endpoint, &call->link,
+                               rc == ZMESH_OK);
+    if (rc == ZMESH_ERR_TIMEOUT)
+        self->stats.call_timeouts++;
+    else if (rc == ZMESH_ERR_BAD_REPLY)
+        self->stats.bad_replies++;
+    return rc;
+}
+
+//  The wait between two attempts, with the lock given up as for a reply.
+static bool
+s_backoff (zmesh__call_t *call, int64_t delay_ms)
+{
+    zmesh_node_t *self = call->node;
+    zmesh__context_t saved;
+    bool let_go = s_let_go (self, &saved);
+    bool slept = zmesh_clock_sleep (self->clock, delay_ms);
+    if (let_go)
+        s_take_back (self, &saved);
+    return slept;
+}
+
 zmesh_err_t
 zmesh_node_call_with (zmesh_node_t *self, const char *service,
                       const char *method, const void *body, size_t body_size,
@@ -123,57 +411,31 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
                       zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
     assert (self && service && reply_p);
-    uint32_t timeout_ms = options && options->timeout_ms
-                        ? options->timeout_ms
-                        : (uint32_t) self->config.call_timeout_ms;
-    int64_t deadline = zmesh_clock_mono_ms (self->clock) + timeout_ms;
-    if (self->context.has_deadline && self->context.deadline_ms < deadline)
-        deadline = self->context.deadline_ms;
-    zmesh_envelope_t *request
-        = zmesh__flow_envelope_new (self, ZMESH_KIND_REQUEST, method);
-    if (!request) {
-        zmesh__detail (detail, "'%s' is not a method name", method);
-        return ZMESH_ERR_ENVELOPE_BAD_NAME;
-    }
-    zmesh_err_t rc = body_size ? zmesh_envelope_set_body (request, body,
-                                                          body_size)
-                               : ZMESH_OK;
-    if (rc == ZMESH_OK) {
-        //  Copies: the peer table may change while the call waits.
-        const char *routes [ROUTE_MAX];
-        size_t count = zmesh__peers_route (self->peers, service, routes,
-                                           ROUTE_MAX);
-        char copies [ROUTE_MAX][ZMESH_ENDPOINT_MAX + 1];
-        const char *endpoints [ROUTE_MAX];
-        for (size_t index = 0; index < count; index++) {
-            snprintf (copies [index], sizeof copies [index], "%s",
-                      routes [index]);
-            endpoints [index] = copies [index];
+    zmesh_err_t rc;
+    zmesh__call_t *call = s_call_new (self, service, method, body, body_size,
+                                      options, &rc, detail);
+    if (!call)
+        return rc;
+    //  The same run, driven here: attempts and backoffs are waited for.
+    size_t index;
+    int64_t until_ms;
+    zmesh__call_step_t step;
+    while ((step = zmesh__caller_next (self->caller, call->run, &index,
+                                       &until_ms, detail))
+           != ZMESH__CALL_DONE) {
+        if (step == ZMESH__CALL_ATTEMPT) {
+            zmesh_envelope_t *reply = NULL;
+            rc = s_attempt (call, call->endpoints [index], until_ms, &reply,
+                            detail);
+            zmesh__caller_outcome (self->caller, call->run, rc, &reply,
+                                   detail);
         }
-        s_call_t attempt_arg = {self, request};
-        zmesh_call_t call = {
-            .attempt = s_attempt,
-            .attempt_arg = &attempt_arg,
-            .backoff = s_backoff,
-            .service = service,
-            .method = method,
-            .correlation = zmesh_envelope_correlation (request),
-            .policy = s_policy (self, service),
-            .endpoints = endpoints,
-            .endpoint_count = count,
-            .deadline_ms = deadline,
-            .fallback = options ? options->fallback : NULL,
-            .fallback_arg = options ? options->fallback_arg : NULL};
-        uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
-        int64_t start_us = zmesh_clock_mono_us (self->clock);
-        rc = zmesh_caller_call (self->caller, &call, reply_p, detail);
-        bool replied = rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR;
-        zmesh__tap_trace (
-            self, ZMESH_TRACE_MADE, request, service, rc, at_us,
-            (uint64_t) (zmesh_clock_mono_us (self->clock) - start_us),
-            replied ? *reply_p : NULL);
+        else if (!s_backoff (call, until_ms
+                                   - zmesh_clock_mono_ms (self->clock)))
+            zmesh__caller_interrupt (self->caller, call->run);
     }
-    zmesh_envelope_destroy (&request);
+    rc = s_finish (call, reply_p, detail);
+    s_call_destroy (&call);
     return rc;
 }
 

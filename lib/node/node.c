@@ -198,12 +198,13 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->durable = zhashx_new ();
     zmesh__turn_init (&self->turn);
     self->deferred = zlistx_new ();
+    self->calls = zlistx_new ();
     if (self->deferred)
         zlistx_set_destructor (self->deferred, zmesh__serve_destroy_item);
     self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
-    if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred
+    if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
         || !self->turn.events || !self->turn.replies) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
@@ -261,9 +262,12 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_node_t *self = *self_p;
     if (!self)
         return;
-    if (self->store) {
+    //  Calls in flight complete, interrupted; then what the loop's turn
+    //  holds commits, the replies their completions finished with it.
+    if (self->calls)
+        zmesh__call_close (self);
+    if (self->store)
         zmesh__turn_commit (self);
-    }
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         zmesh__publish_control (self, BYE_TYPE);
@@ -281,6 +285,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zhashx_destroy (&self->durable);
     zmesh__turn_fini (&self->turn);
     zlistx_destroy (&self->deferred);
+    zlistx_destroy (&self->calls);
     zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->incoming);
     zmesh__trace_destroy (&self->trace);
@@ -393,16 +398,17 @@ zmesh_err_t
 zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
 {
     assert (self);
-    int64_t until_beat = self->next_heartbeat_ms
-                       - zmesh_clock_mono_ms (self->clock);
-    int64_t until_group = zmesh__turn_due_ms (self)
-                        - zmesh_clock_mono_ms (self->clock);
-    if (until_group < until_beat)
-        until_beat = until_group;
+    //  The poller waits until the first thing due: a heartbeat, the end of
+    //  a publish group, a call's deadline or backoff.
+    int64_t due = self->next_heartbeat_ms;
+    if (zmesh__turn_due_ms (self) < due)
+        due = zmesh__turn_due_ms (self);
+    if (zmesh__call_due_ms (self) < due)
+        due = zmesh__call_due_ms (self);
+    int64_t until = due - zmesh_clock_mono_ms (self->clock);
     int wait = timeout_ms;
-    if (wait < 0 || until_beat < wait)
-        wait = until_beat <= 0 ? 0 : until_beat > INT_MAX ? INT_MAX
-                                                          : (int) until_beat;
+    if (wait < 0 || until < wait)
+        wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
     void *ready = zpoller_wait (self->poller, wait);
     if (!ready && zpoller_terminated (self->poller))
         return ZMESH_ERR_INTERRUPTED;
@@ -415,6 +421,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && zmesh__serve_take (self); count++)
         ;
+    zmesh__call_turn (self);
     zmesh__turn_commit (self);
     for (int count = 0; self->gossip && count < DRAIN_MAX
                         && (zsock_events (zactor_sock (self->gossip))

@@ -26,6 +26,7 @@
 #define CONSUME_BATCH_MAX 1000  //  Consumed events one transaction holds
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
+#define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
 
 
 //  A handler for events of a pattern: best effort or reliable.
@@ -85,6 +86,9 @@ typedef struct {
     int64_t deadline_ms;        //  Monotonic: the caller's budget
 } zmesh__serving_t;
 
+//  A call in flight (call.c).
+typedef struct _zmesh__call_t zmesh__call_t;
+
 struct _zmesh_node_t {
     zmesh_node_config_t config;     //  Own copy
     zmesh_clock_t *clock;           //  Borrowed
@@ -103,6 +107,7 @@ struct _zmesh_node_t {
     zmesh_reply_cache_t *replies;   //  For retried requests
     zmesh__serving_t *serving;      //  The method handler running, or NULL
     zlistx_t *deferred;             //  zmesh_deferred_t: replies kept open
+    zlistx_t *calls;                //  zmesh__call_t: calls in flight
     zmesh_peers_t *peers;
     zmesh_store_t *store;           //  With node/data: the durable log
     zmesh__turn_t turn;             //  The loop's transaction
@@ -284,7 +289,15 @@ bool
 void
     zmesh__serve_destroy_item (void **item_p);
 
-//  call.c
+//  call.c: the calls in flight. due_ms is when the first of them has
+//  something to do (INT64_MAX: none); turn takes every step that is due;
+//  close ends them all, interrupted, running their completions.
+int64_t
+    zmesh__call_due_ms (zmesh_node_t *self);
+void
+    zmesh__call_turn (zmesh_node_t *self);
+void
+    zmesh__call_close (zmesh_node_t *self);
 zmesh_err_t
     zmesh__call_prepare (zsock_t *socket, const char *endpoint, void *arg,
                          zmesh_detail_t *detail);

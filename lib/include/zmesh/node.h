@@ -273,6 +273,35 @@ zmesh_err_t
                           size_t body_size, const zmesh_call_options_t *options,
                           zmesh_envelope_t **reply_p, zmesh_detail_t *detail);
 
+//  Called once when a call made with zmesh_node_call_async completes: in
+//  the node's loop, in the flow (correlation, causation, deadline) of the
+//  code that made the call, and on a node with a store inside the loop's
+//  turn, like a handler. rc is what zmesh_node_call would have returned;
+//  reply, borrowed for the duration of the call, is the reply with
+//  ZMESH_OK and ZMESH_ERR_APP_ERROR, else NULL; detail says more (never
+//  NULL). When the node is destroyed with calls in flight, each completes
+//  with ZMESH_ERR_INTERRUPTED.
+typedef void (zmesh_call_done_fn) (zmesh_node_t *node, zmesh_err_t rc,
+                                   const zmesh_envelope_t *reply,
+                                   const char *detail, void *arg);
+
+//  Make the call zmesh_node_call makes, on the same path (breakers,
+//  bulkheads, retries, failover, budget, fallback, within one deadline
+//  that never passes the budget of the request being handled), without
+//  waiting: the node's loop drives it, and done runs when it is over,
+//  never before this returns. Handlers, many at a time, may have many
+//  calls in flight; a method handler that needs the answer defers its
+//  reply (zmesh_node_defer) and finishes it from done. options may be
+//  NULL. Returns ZMESH_OK when the call is under way, or, with done never
+//  run, ZMESH_ERR_ENVELOPE_BAD_NAME for a bad method name, an envelope
+//  error for a bad body, or ZMESH_ERR_NOMEM.
+zmesh_err_t
+    zmesh_node_call_async (zmesh_node_t *self, const char *service,
+                           const char *method, const void *body,
+                           size_t body_size,
+                           const zmesh_call_options_t *options,
+                           zmesh_call_done_fn *done, void *arg);
+
 //  Answer a request with "overloaded, retry after retry_after_ms": a mesh
 //  error (unavailable) that callers retry no sooner than asked.
 void

@@ -1,0 +1,479 @@
+/*  test_calls.c - calls that never block the loop: zmesh_node_call_async
+    through the caller (timeouts, retries with the whole budget, failover,
+    breaker, fallback), handlers with many calls in flight, and deferred
+    replies, one finished too late among them.
+
+    The nodes run in this process, on inproc endpoints, and share one fake
+    clock: time moves only when a test advances it, so every timeout,
+    backoff and deadline below is exact. The tests turn the nodes' loops
+    by hand (zmesh_node_poll with no wait) until what they wait for is
+    there, within a bound of real time.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "zmesh.h"
+
+#define NODES_MAX 4
+#define FAN_OUT 100
+
+static zmesh_clock_t *clock_fake;
+static zmesh_rand_t *rand_seeded;
+static zmesh_node_t *nodes [NODES_MAX];
+static size_t node_count;
+
+static void
+s_setup (void)
+{
+    clock_fake = zmesh_clock_fake_new (1000000);
+    rand_seeded = zmesh_rand_seeded_new (42);
+    node_count = 0;
+}
+
+static void
+s_teardown (void)
+{
+    while (node_count)
+        zmesh_node_destroy (&nodes [--node_count]);
+    zmesh_rand_destroy (&rand_seeded);
+    zmesh_clock_destroy (&clock_fake);
+}
+
+TestSuite (calls, .init = s_setup, .fini = s_teardown, .timeout = 60);
+
+//  A node called name on inproc endpoints of its own, with the settings
+//  (NULL-terminated) and the fake clock.
+static zmesh_node_t *
+s_node (const char *name, const char *const *settings)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, name);
+    char setting [160];
+    zmesh_detail_t detail = {""};
+    snprintf (setting, sizeof setting, "node/events=inproc://%s-%p-events",
+              name, (void *) &nodes [node_count]);
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, &detail), 0));
+    snprintf (setting, sizeof setting, "node/calls=inproc://%s-calls", name);
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, &detail), 0));
+    for (size_t index = 0; settings && settings [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, settings [index],
+                                                   &detail), 0),
+                   "%s: %s", settings [index], detail.text);
+    cr_assert (lt (sz, node_count, NODES_MAX));
+    zmesh_node_t *node = zmesh_node_new (&config, clock_fake, rand_seeded,
+                                         &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    nodes [node_count++] = node;
+    return node;
+}
+
+//  Turn every node's loop until *flag holds, within a few seconds of real
+//  time (nothing here waits on the fake clock).
+static void
+s_turn_until (const bool *flag, const char *what)
+{
+    int64_t give_up = zclock_mono () + 5000;
+    while (!*flag && zclock_mono () < give_up)
+        for (size_t index = 0; index < node_count; index++)
+            zmesh_node_poll (nodes [index], 1);
+    cr_assert (flag [0], "%s: not within 5 s", what);
+}
+
+//  Turn every node's loop a few times: what is ready gets handled.
+static void
+s_turn (void)
+{
+    for (int round = 0; round < 20; round++)
+        for (size_t index = 0; index < node_count; index++)
+            zmesh_node_poll (nodes [index], 0);
+}
+
+//  What one call's completion saw.
+typedef struct {
+    bool done;
+    zmesh_err_t rc;
+    char body [64];             //  The reply's body as text, if a string
+    char fallback [32];         //  Its "fallback" header
+    bool in_flow;               //  Ran with the maker's correlation
+    zmesh_uuid_t correlation;
+} s_outcome_t;
+
+static void
+s_done (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+        const char *detail, void *arg)
+{
+    (void) detail;
+    s_outcome_t *outcome = arg;
+    cr_assert (outcome->done == false, "a completion runs once");
+    outcome->done = true;
+    outcome->rc = rc;
+    const zmesh_uuid_t *correlation = zmesh_node_correlation (node);
+    outcome->in_flow = correlation
+                    && zmesh_uuid_eq (correlation, &outcome->correlation);
+    if (reply) {
+        const uint8_t *body = zmesh_envelope_body (reply);
+        size_t size = zmesh_envelope_body_size (reply);
+        //  A fixstr body: its text
+        if (size && (body [0] & 0xe0) == 0xa0 && size <= sizeof outcome->body)
+            memcpy (outcome->body, body + 1, size - 1);
+        const char *fallback = zmesh_envelope_header (reply, "fallback");
+        if (fallback)
+            snprintf (outcome->fallback, sizeof outcome->fallback, "%s",
+                      fallback);
+    }
+}
+
+//  Start a call of method on service in a flow of its own, whose
+//  correlation outcome remembers.
+static void
+s_call (zmesh_node_t *node, const char *service, const char *method,
+        const zmesh_call_options_t *options, s_outcome_t *outcome)
+{
+    memset (outcome, 0, sizeof *outcome);
+    zmesh_uuid_generate (rand_seeded, &outcome->correlation);
+    zmesh_node_flow_begin (node, &outcome->correlation);
+    cr_assert (eq (int, zmesh_node_call_async (node, service, method, NULL, 0,
+                                               options, s_done, outcome), 0));
+    zmesh_node_flow_end (node);
+    cr_assert (outcome->done == false, "done never runs before call_async returns");
+}
+
+//  A calls endpoint that takes requests and never answers: a stopped
+//  service. Each request it has taken is read with s_swallowed.
+static zsock_t *
+s_black_hole (const char *endpoint)
+{
+    zsock_t *router = zsock_new_router (endpoint);
+    cr_assert (router != NULL);
+    return router;
+}
+
+//  The next request the black hole took, decoded (the test owns it), or
+//  NULL when it took none.
+static zmesh_envelope_t *
+s_swallowed (zsock_t *router)
+{
+    if (!(zsock_events (router) & ZMQ_POLLIN))
+        return NULL;
+    zmsg_t *msg = zmsg_recv (router);
+    zframe_t *last = zmsg_last (msg);
+    zmesh_envelope_t *request = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
+                                               zframe_size (last), &request,
+                                               NULL), 0));
+    zmsg_destroy (&msg);
+    return request;
+}
+
+//  Method echo.text: replies with the fixstr "pong".
+static void
+s_echo (zmesh_node_t *node, const zmesh_envelope_t *request,
+        zmesh_envelope_t *reply, void *arg)
+{
+    (void) node, (void) request, (void) arg;
+    zmesh_envelope_set_body (reply, "\xa4pong", 5);
+}
+
+//  Method hold.text: defers every reply, for the test to finish.
+typedef struct {
+    zmesh_deferred_t *held [FAN_OUT];
+    size_t count;
+} s_holder_t;
+
+static void
+s_hold (zmesh_node_t *node, const zmesh_envelope_t *request,
+        zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) reply;
+    s_holder_t *holder = arg;
+    cr_assert (lt (sz, holder->count, FAN_OUT));
+    holder->held [holder->count] = zmesh_node_defer (node);
+    cr_assert (holder->held [holder->count] != NULL);
+    cr_assert (zmesh_node_defer (node) == NULL, "deferred once only");
+    holder->count++;
+}
+
+//  Finish every reply held, each with the fixstr "held".
+static void
+s_release (s_holder_t *holder)
+{
+    for (size_t index = 0; index < holder->count; index++) {
+        zmesh_envelope_set_body (zmesh_deferred_reply (holder->held [index]),
+                                 "\xa4" "held", 5);
+        zmesh_deferred_finish (&holder->held [index]);
+        cr_assert (holder->held [index] == NULL);
+    }
+    holder->count = 0;
+}
+
+Test (calls, an_async_call_completes_in_the_flow_that_made_it)
+{
+    zmesh_node_t *server = s_node ("echo", NULL);
+    cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
+                   0));
+    const char *settings [] = {"peers/echo/calls=inproc://echo-calls",
+                               "peers/echo/service=echo", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    s_call (client, "echo", "echo.text", NULL, &outcome);
+    s_turn_until (&outcome.done, "the reply");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (str, outcome.body, "pong"));
+    cr_assert (outcome.in_flow, "the completion ran in the caller's flow");
+    cr_assert (zmesh_node_correlation (client) == NULL,
+               "and the flow ended with it");
+    //  A bad method name never starts, and done never runs.
+    cr_assert (eq (int, zmesh_node_call_async (client, "echo", "no good", NULL,
+                                               0, NULL, s_done, &outcome),
+                   ZMESH_ERR_ENVELOPE_BAD_NAME));
+}
+
+Test (calls, every_attempt_carries_what_is_left_of_the_deadline)
+{
+    zsock_t *stuck = s_black_hole ("inproc://stuck-calls");
+    const char *settings [] = {"peers/stuck/calls=inproc://stuck-calls",
+                               "peers/stuck/service=stuck",
+                               "retry/jitter=none", "retry/base_delay=100",
+                               "retry/attempt_timeout=1000",
+                               "retry/retries=3", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    zmesh_call_options_t options = {.timeout_ms = 5000};
+    s_call (client, "stuck", "stuck.get", &options, &outcome);
+    zmesh_uuid_t first_id;
+    //  Attempt n goes at 1000 ms + the backoff before it past the last:
+    //  100, 200, 400 ms. Each carries the time left of the 5000.
+    int64_t elapsed [] = {0, 1100, 2300, 3700};
+    int64_t at = 0;
+    for (size_t attempt = 0; attempt < 4; attempt++) {
+        zmesh_clock_fake_advance (clock_fake, elapsed [attempt] - at);
+        at = elapsed [attempt];
+        zmesh_envelope_t *request = NULL;
+        int64_t give_up = zclock_mono () + 5000;
+        while (!(request = s_swallowed (stuck)) && zclock_mono () < give_up)
+            zmesh_node_poll (client, 1);
+        cr_assert (request != NULL, "attempt %zu was made", attempt + 1);
+        cr_assert (eq (u32, zmesh_envelope_budget_ms (request),
+                       (uint32_t) (5000 - at)), "attempt %zu", attempt + 1);
+        if (attempt == 0)
+            first_id = *zmesh_envelope_id (request);
+        cr_assert (zmesh_uuid_eq (zmesh_envelope_id (request), &first_id),
+                   "every attempt is the same request");
+        zmesh_envelope_destroy (&request);
+        cr_assert (outcome.done == false);
+        //  Its attempt's deadline, less a millisecond: still in flight
+        zmesh_clock_fake_advance (clock_fake, 999);
+        s_turn ();
+        cr_assert (outcome.done == false, "attempt %zu is in flight", attempt + 1);
+        zmesh_clock_fake_advance (clock_fake, 1);
+        at += 1000;
+        s_turn ();
+    }
+    cr_assert (outcome.done, "over after the last attempt timed out");
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_TIMEOUT));
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.calls_made, 4));
+    cr_assert (eq (u64, stats.call_timeouts, 4));
+    zsock_destroy (&stuck);
+}
+
+Test (calls, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
+{
+    zsock_t *stuck = s_black_hole ("inproc://a-calls");
+    zmesh_node_t *server = s_node ("b", NULL);
+    cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
+                   0));
+    //  Instance a (stuck) is first in the route; b answers.
+    const char *settings [] = {"peers/a/calls=inproc://a-calls",
+                               "peers/a/service=echo",
+                               "peers/b/calls=inproc://b-calls",
+                               "peers/b/service=echo",
+                               "retry/jitter=none", "retry/base_delay=10",
+                               "breaker/min_calls=1",
+                               "breaker/failure_rate=100", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    s_call (client, "echo", "echo.text", NULL, &outcome);
+    s_turn ();
+    zmesh_envelope_t *request = s_swallowed (stuck);
+    cr_assert (request != NULL, "the first attempt went to a");
+    zmesh_envelope_destroy (&request);
+    zmesh_clock_fake_advance (clock_fake, 1000);    //  Its attempt timeout
+    s_turn ();
+    zmesh_clock_fake_advance (clock_fake, 10);      //  The backoff
+    s_turn_until (&outcome.done, "the reply from b");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (str, outcome.body, "pong"));
+    zmesh_breaker_t *breaker = zmesh_caller_breaker (
+        zmesh_node_caller (client), "inproc://a-calls");
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
+    //  With a open, the next call goes straight to b: a takes nothing.
+    s_call (client, "echo", "echo.text", NULL, &outcome);
+    s_turn_until (&outcome.done, "the second reply");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (s_swallowed (stuck) == NULL);
+    zsock_destroy (&stuck);
+}
+
+static void
+s_fallback (zmesh_err_t cause, zmesh_envelope_t *reply, void *arg)
+{
+    (void) cause, (void) arg;
+    zmesh_envelope_set_body (reply, "\xa4" "fell", 5);
+}
+
+Test (calls, a_call_that_cannot_be_made_ends_in_its_fallback)
+{
+    zmesh_node_t *client = s_node ("client", NULL);
+    s_outcome_t outcome;
+    s_call (client, "nobody", "nobody.get", NULL, &outcome);
+    s_turn_until (&outcome.done, "the completion");
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_NO_ROUTE));
+    //  With a fallback, its reply instead, saying why.
+    zmesh_call_options_t options = {.fallback = s_fallback};
+    s_call (client, "nobody", "nobody.get", &options, &outcome);
+    s_turn_until (&outcome.done, "the completion");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (str, outcome.body, "fell"));
+    cr_assert (eq (str, outcome.fallback, "ERR_NO_ROUTE"));
+}
+
+//  The fan-out node's method fan.out: FAN_OUT calls to hold.text at once,
+//  its own reply deferred until the last of them is back.
+typedef struct {
+    zmesh_deferred_t *deferred;
+    size_t answered;
+    size_t in_flight_max;
+    size_t in_flight;
+} s_fan_t;
+
+static void
+s_fan_done (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+            const char *detail, void *arg)
+{
+    (void) node, (void) reply;
+    s_fan_t *fan = arg;
+    cr_assert (eq (int, rc, ZMESH_OK), "%s", detail);
+    fan->in_flight--;
+    if (++fan->answered == FAN_OUT) {
+        char body [8];
+        body [0] = (char) 0xcc;         //  uint8
+        body [1] = (char) fan->answered;
+        zmesh_envelope_set_body (zmesh_deferred_reply (fan->deferred), body,
+                                 2);
+        zmesh_deferred_finish (&fan->deferred);
+    }
+}
+
+static void
+s_fan_out (zmesh_node_t *node, const zmesh_envelope_t *request,
+           zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) reply;
+    s_fan_t *fan = arg;
+    for (int index = 0; index < FAN_OUT; index++) {
+        cr_assert (eq (int, zmesh_node_call_async (node, "holder",
+                                                   "hold.text", NULL, 0, NULL,
+                                                   s_fan_done, fan), 0));
+        if (++fan->in_flight > fan->in_flight_max)
+            fan->in_flight_max = fan->in_flight;
+    }
+    fan->deferred = zmesh_node_defer (node);
+    cr_assert (fan->deferred != NULL);
+}
+
+Test (calls, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
+{
+    s_holder_t holder = {.count = 0};
+    zmesh_node_t *server = s_node ("holder", NULL);
+    cr_assert (eq (int, zmesh_node_serve (server, "hold.text", s_hold,
+                                          &holder), 0));
+    const char *settings [] = {"peers/holder/calls=inproc://holder-calls",
+                               "peers/holder/service=holder",
+                               "calls/max_in_flight=128", NULL};
+    zmesh_node_t *fan_node = s_node ("fan", settings);
+    s_fan_t fan = {.deferred = NULL};
+    cr_assert (eq (int, zmesh_node_serve (fan_node, "fan.out", s_fan_out,
+                                          &fan), 0));
+    //  A caller of fan.out, and one of zmesh.stats, from a third node.
+    const char *caller_settings [] = {"peers/fan/calls=inproc://fan-calls",
+                                      "peers/fan/service=fan", NULL};
+    zmesh_node_t *outside = s_node ("outside", caller_settings);
+    s_outcome_t fanned, stats;
+    s_call (outside, "fan", "fan.out", NULL, &fanned);
+    //  Every one of the hundred reaches the holder while the others are
+    //  still out: all are in flight at once.
+    int64_t give_up = zclock_mono () + 5000;
+    while (holder.count < FAN_OUT && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (sz, holder.count, FAN_OUT));
+    cr_assert (eq (sz, fan.in_flight, FAN_OUT));
+    //  Meanwhile the fan node answers other calls.
+    s_call (outside, "fan", "zmesh.stats", NULL, &stats);
+    s_turn_until (&stats.done, "zmesh.stats while 100 calls are out");
+    cr_assert (eq (int, stats.rc, ZMESH_OK));
+    cr_assert (fanned.done == false, "fan.out waits for its hundred");
+    s_release (&holder);
+    s_turn_until (&fanned.done, "fan.out's deferred reply");
+    cr_assert (eq (int, fanned.rc, ZMESH_OK));
+    cr_assert (eq (sz, fan.answered, FAN_OUT));
+    cr_assert (eq (sz, fan.in_flight_max, FAN_OUT));
+}
+
+Test (calls, a_deferred_reply_finished_after_the_budget_is_dropped)
+{
+    s_holder_t holder = {.count = 0};
+    zmesh_node_t *server = s_node ("holder", NULL);
+    cr_assert (eq (int, zmesh_node_serve (server, "hold.text", s_hold,
+                                          &holder), 0));
+    const char *settings [] = {"peers/holder/calls=inproc://holder-calls",
+                               "peers/holder/service=holder",
+                               "retry/retries=0", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    zmesh_call_options_t options = {.timeout_ms = 500};
+    s_call (client, "holder", "hold.text", &options, &outcome);
+    int64_t give_up = zclock_mono () + 5000;
+    while (holder.count < 1 && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (sz, holder.count, 1));
+    //  In time: a second call's reply is finished within its budget.
+    s_outcome_t in_time;
+    s_call (client, "holder", "hold.text", &options, &in_time);
+    give_up = zclock_mono () + 5000;
+    while (holder.count < 2 && zclock_mono () < give_up)
+        s_turn ();
+    zmesh_envelope_set_body (zmesh_deferred_reply (holder.held [1]),
+                             "\xa4" "held", 5);
+    zmesh_deferred_finish (&holder.held [1]);
+    s_turn_until (&in_time.done, "the reply finished in time");
+    cr_assert (eq (int, in_time.rc, ZMESH_OK));
+    cr_assert (eq (str, in_time.body, "held"));
+    //  Late: the caller gives up at its deadline, and the reply finished
+    //  after it is not sent, but counted.
+    zmesh_clock_fake_advance (clock_fake, 501);
+    s_turn_until (&outcome.done, "the caller's timeout");
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_TIMEOUT));
+    zmesh_deferred_finish (&holder.held [0]);
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (server, &stats);
+    cr_assert (eq (u64, stats.replies_late, 1));
+    cr_assert (eq (u64, stats.calls_served, 1), "only the one in time");
+}
+
+Test (calls, a_node_destroyed_with_calls_in_flight_completes_them)
+{
+    zsock_t *stuck = s_black_hole ("inproc://stuck-calls");
+    const char *settings [] = {"peers/stuck/calls=inproc://stuck-calls",
+                               "peers/stuck/service=stuck", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    s_call (client, "stuck", "stuck.get", NULL, &outcome);
+    s_turn ();
+    zmesh_node_destroy (&nodes [--node_count]);
+    cr_assert (outcome.done);
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_INTERRUPTED));
+    zsock_destroy (&stuck);
+}
