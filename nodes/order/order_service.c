@@ -1,7 +1,8 @@
 /*  order_service.c - the order service: orders as event-sourced aggregates.
 
         order.create {userId, items: [{productId, quantity, price}]}
-            checks the user with a call to user.get, then appends
+            checks the user with a call to user.get that does not hold
+            up the node (the reply is deferred until it answers), appends
             order.created, order.item_added..., order.placed to the stream
             "order-<id>"; replies {id, status, total}; 422 for an unknown
             user, 503 when the user service cannot be reached.
@@ -35,32 +36,19 @@ s_stream (const char *order_id, char *stream)
     snprintf (stream, 80, "order-%s", order_id);
 }
 
-//  Check the user through the caller (breaker, retries); 0 when it exists,
-//  else the HTTP-like code to refuse the order with.
+//  What user.get's outcome means for an order: 0 when the user exists,
+//  else the HTTP-like code to refuse the order with (why in detail).
 static int
-s_check_user (zmesh_node_t *node, const char *user_id, zmesh_detail_t *detail)
+s_user_refusal (zmesh_err_t rc, const zmesh_envelope_t *reply,
+                const char *why, zmesh_detail_t *detail)
 {
-    json_t *query = json_pack ("{s:s}", "id", user_id);
-    void *body = NULL;
-    size_t size = 0;
-    zmesh_json_to_msgpack (query, &body, &size, NULL);
-    json_decref (query);
-    zmesh_envelope_t *reply = NULL;
-    zmesh_err_t rc = zmesh_node_call (node, "user", "user.get", body, size, 0,
-                                      &reply, detail);
-    free (body);
-    int code = 0;
     if (rc == ZMESH_ERR_APP_ERROR)
-        code = zmesh_envelope_error_code (reply) == 404 ? 422 : 502;
-    else if (rc != ZMESH_OK) {
-        char why [sizeof detail->text];
-        snprintf (why, sizeof why, "%s", detail->text);
-        snprintf (detail->text, sizeof detail->text, "%s%s%.100s",
-                  zmesh_strerror (rc), *why ? ": " : "", why);
-        code = 503;
-    }
-    zmesh_envelope_destroy (&reply);
-    return code;
+        return zmesh_envelope_error_code (reply) == 404 ? 422 : 502;
+    if (rc == ZMESH_OK)
+        return 0;
+    snprintf (detail->text, sizeof detail->text, "%s%s%.100s",
+              zmesh_strerror (rc), *why ? ": " : "", why);
+    return 503;
 }
 
 //  Decide the events of a new order, applying each to order in turn.
@@ -97,32 +85,15 @@ s_decide (order_t *order, const char *order_id, const char *user_id,
     return rc;
 }
 
+//  Place the order body asks for, its user known to exist: decide its
+//  events, append them to its stream, and say so in reply.
 static void
-s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
-          zmesh_envelope_t *reply, void *arg)
+s_place (zmesh_node_t *node, zmesh_rand_t *rand, json_t *body,
+         zmesh_envelope_t *reply)
 {
-    zmesh_rand_t *rand = arg;
     zmesh_detail_t detail = {""};
-    json_t *body = service_body (request, &detail);
-    const char *user_id = body ? service_string (body, "userId", 36) : NULL;
-    json_t *items = body ? json_object_get (body, "items") : NULL;
-    if (!user_id || !json_is_array (items) || json_array_size (items) == 0
-        || json_array_size (items) > ITEMS_MAX) {
-        service_refuse (reply, 400, "an order needs userId and 1 to %d items%s"
-                        "%s", ITEMS_MAX, *detail.text ? ": " : "", detail.text);
-        json_decref (body);
-        return;
-    }
-    int refusal = s_check_user (node, user_id, &detail);
-    if (refusal) {
-        service_refuse (reply, refusal, refusal == 422 ? "unknown user %s"
-                                       : "user service unavailable: %s",
-                        refusal == 422 ? user_id : detail.text);
-        if (refusal == 503)
-            zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
-        json_decref (body);
-        return;
-    }
+    const char *user_id = service_string (body, "userId", 36);
+    json_t *items = json_object_get (body, "items");
     zmesh_uuid_t uuid;
     zmesh_uuid_generate (rand, &uuid);
     char order_id [ZMESH_UUID_STR_LEN + 1], stream [80];
@@ -133,26 +104,32 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
     order_aggregate.init (&order);
     order_event_t *decided = calloc (ITEMS_MAX + 2, sizeof *decided);
     size_t count = 0;
-    zmesh_err_t rc = s_decide (&order, order_id, user_id, items, decided,
-                               &count, &detail);
+    zmesh_err_t rc = decided ? s_decide (&order, order_id, user_id, items,
+                                         decided, &count, &detail)
+                             : ZMESH_ERR_NOMEM;
     //  Last, the news for the other services, in the same append.
     json_t *placed = json_pack ("{s:s, s:s, s:O, s:I}", "orderId", order_id,
                                 "userId", user_id, "items", items, "total",
                                 (json_int_t) order.total);
     void *placed_body = NULL;
     size_t placed_size = 0;
-    zmesh_json_to_msgpack (placed, &placed_body, &placed_size, NULL);
+    if (placed)
+        zmesh_json_to_msgpack (placed, &placed_body, &placed_size, NULL);
     json_decref (placed);
     if (rc == ZMESH_OK) {
         zmesh_new_event_t *events = calloc (count + 1, sizeof *events);
-        for (size_t index = 0; index < count; index++)
+        for (size_t index = 0; events && index < count; index++)
             events [index] = decided [index].event;
-        events [count] = (zmesh_new_event_t) {.type = "order.placed",
-                                              .body = placed_body,
-                                              .body_size = placed_size};
         zmesh_append_result_t result;
-        rc = zmesh_node_append (node, stream, ZMESH_VERSION_NO_STREAM, events,
-                                count + 1, &result, &detail);
+        if (events) {
+            events [count] = (zmesh_new_event_t) {.type = "order.placed",
+                                                  .body = placed_body,
+                                                  .body_size = placed_size};
+            rc = zmesh_node_append (node, stream, ZMESH_VERSION_NO_STREAM,
+                                    events, count + 1, &result, &detail);
+        }
+        else
+            rc = ZMESH_ERR_NOMEM;
         free (events);
     }
     if (rc == ZMESH_ERR_REFUSED || rc == ZMESH_ERR_INVALID)
@@ -166,6 +143,87 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
     free (placed_body);
     free (decided);
     order_aggregate.fini (&order);
+}
+
+//  An order.create whose reply waits for user.get.
+typedef struct {
+    zmesh_deferred_t *deferred;
+    zmesh_rand_t *rand;
+    json_t *body;               //  The request's
+} s_creating_t;
+
+//  user.get has answered (or not): place the order or refuse it, and
+//  finish the reply. This runs in the request's flow, so the order's
+//  events carry its correlation and, as their cause, the request.
+static void
+s_user_checked (zmesh_node_t *node, zmesh_err_t rc,
+                const zmesh_envelope_t *user, const char *why, void *arg)
+{
+    s_creating_t *creating = arg;
+    zmesh_envelope_t *reply = zmesh_deferred_reply (creating->deferred);
+    zmesh_detail_t detail = {""};
+    int refusal = s_user_refusal (rc, user, why, &detail);
+    if (refusal == 422)
+        service_refuse (reply, 422, "unknown user %s",
+                        service_string (creating->body, "userId", 36));
+    else if (refusal) {
+        service_refuse (reply, refusal, "user service unavailable: %s",
+                        detail.text);
+        if (refusal == 503)
+            zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
+    }
+    else
+        s_place (node, creating->rand, creating->body, reply);
+    zmesh_deferred_finish (&creating->deferred);
+    json_decref (creating->body);
+    free (creating);
+}
+
+//  order.create: check the user with a call that does not hold up the
+//  node (others' requests are served meanwhile), then place the order.
+static void
+s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
+          zmesh_envelope_t *reply, void *arg)
+{
+    zmesh_detail_t detail = {""};
+    json_t *body = service_body (request, &detail);
+    const char *user_id = body ? service_string (body, "userId", 36) : NULL;
+    json_t *items = body ? json_object_get (body, "items") : NULL;
+    if (!user_id || !json_is_array (items) || json_array_size (items) == 0
+        || json_array_size (items) > ITEMS_MAX) {
+        service_refuse (reply, 400, "an order needs userId and 1 to %d items%s"
+                        "%s", ITEMS_MAX, *detail.text ? ": " : "", detail.text);
+        json_decref (body);
+        return;
+    }
+    json_t *query = json_pack ("{s:s}", "id", user_id);
+    void *data = NULL;
+    size_t size = 0;
+    if (query)
+        zmesh_json_to_msgpack (query, &data, &size, NULL);
+    json_decref (query);
+    s_creating_t *creating = calloc (1, sizeof *creating);
+    zmesh_err_t rc = data && creating ? ZMESH_OK : ZMESH_ERR_NOMEM;
+    if (rc == ZMESH_OK) {
+        creating->rand = arg;
+        creating->body = body;
+        creating->deferred = zmesh_node_defer (node);
+        rc = creating->deferred
+             ? zmesh_node_call_async (node, "user", "user.get", data, size,
+                                      NULL, s_user_checked, creating)
+             : ZMESH_ERR_NOMEM;
+    }
+    free (data);
+    if (rc == ZMESH_OK)
+        return;                 //  s_user_checked finishes the reply
+    //  Not under way: refuse now, on the reply deferred or not.
+    if (creating && creating->deferred)
+        reply = zmesh_deferred_reply (creating->deferred);
+    service_refuse (reply, 503, "cannot check the user: %s",
+                    zmesh_strerror (rc));
+    if (creating)
+        zmesh_deferred_finish (&creating->deferred);
+    free (creating);
     json_decref (body);
 }
 

@@ -600,3 +600,79 @@ Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
     char *bad [] = {ZMESH, "up", "/nonexistent/mesh.zpl", NULL};
     cr_assert (eq (int, child_run (bad, 5000), 1));
 }
+
+//  The order node's heartbeats_sent, asked of it directly.
+static long
+s_order_heartbeats (zmesh_node_t *client)
+{
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, "order", "zmesh.stats", NULL,
+                                         0, 2000, &reply, &detail), ZMESH_OK),
+               "%s", detail.text);
+    const char *sent = zmesh_envelope_header (reply, "heartbeats_sent");
+    long count = sent ? strtol (sent, NULL, 10) : -1;
+    zmesh_envelope_destroy (&reply);
+    return count;
+}
+
+//  Between nodes too, a stopped service holds up only what needs it: with
+//  the user node stopped and orders waiting on user.get, the order node
+//  goes on answering GET /orders/{id} and keeps its heartbeats' period.
+Test (gateway, a_stopped_user_node_holds_up_only_the_orders_that_need_it)
+{
+    enum { POSTS = 8, GETS = 10 };
+    s_mesh ();
+    char order [256], path [128];
+    http_t user = s_user_and_order ("Ed", order);
+    http_t placed = http_request (http_port, "POST", "/orders", order, NULL);
+    cr_assert (eq (int, placed.status, 201));
+    snprintf (path, sizeof path, "/orders/%s", s_field (&placed, "id"));
+    char setting [320];
+    snprintf (setting, sizeof setting, "peers/order/calls=%.255s", calls [1]);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (client != NULL);
+
+    cr_assert (eq (int, kill (nodes [0].pid, SIGSTOP), 0));
+    child_t posts [POSTS];
+    for (int index = 0; index < POSTS; index++)
+        posts [index] = s_post_order (order);
+    long beats = s_order_heartbeats (client);
+    int64_t started = zclock_mono ();
+    for (int index = 0; index < GETS; index++) {
+        //  No wait for user.get: far below a call's 5 s deadline.
+        int64_t asked = zclock_mono ();
+        http_t fetched = http_request (http_port, "GET", path, NULL, NULL);
+        int64_t took = zclock_mono () - asked;
+        cr_assert (eq (int, fetched.status, 200), "GET %d of %d", index + 1,
+                   GETS);
+        cr_assert (lt (i64, took, 2000), "GET %d took %" PRId64 " ms",
+                   index + 1, took);
+        json_decref (fetched.body);
+    }
+    //  Three periods at least, and a heartbeat in each (timing/heartbeat
+    //  is 1000 ms): none held up by the orders waiting.
+    while (zclock_mono () - started < 3500)
+        zclock_sleep (100);
+    long beaten = s_order_heartbeats (client) - beats;
+    cr_assert (ge (i64, beaten, 3), "%ld heartbeats in 3.5 s", beaten);
+
+    //  The user node goes on: every waiting order is answered, placed or,
+    //  if its deadline passed, refused as unavailable.
+    cr_assert (eq (int, kill (nodes [0].pid, SIGCONT), 0));
+    for (int index = 0; index < POSTS; index++) {
+        char line [64] = "";
+        cr_assert (child_read_line (posts [index].out, line, sizeof line,
+                                    30000));
+        bool answered = streq (line, "201\n") || streq (line, "503\n");
+        cr_assert (answered, "POST /orders answered %s", line);
+        cr_assert (eq (int, child_reap (&posts [index], 10000), 0));
+    }
+    zmesh_node_destroy (&client);
+    json_decref (user.body);
+    json_decref (placed.body);
+    s_stop_nodes (0);
+}
