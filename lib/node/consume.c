@@ -1,8 +1,41 @@
 /*  consume.c - reliable consumers: each event once, in order, durably.
 
+    Each event is handled in a savepoint of the loop's turn, together with
+    the record of its id as processed and the publisher's new position. A
+    handler that fails has the whole event taken back and tried again
+    events/retry_delay x 2^n ms later, from a timer: meanwhile the node
+    goes on with everything else, and the publisher's later events wait
+    behind it, in order (at most CONSUME_BATCH_MAX of them; a publisher
+    with a log has those over that replayed afterwards). After
+    events/attempts tries the event goes to the dead letters and its
+    publisher goes on.
+
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
+
+//  A publisher whose next event failed and waits to be tried again.
+typedef struct {
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    zframe_t *frame;            //  The event, as it came
+    bool durable;               //  The publisher keeps a log
+    int attempts;               //  Tries made
+    int64_t retry_ms;           //  Monotonic: when to try again
+    zlistx_t *waiting;          //  Frames of its events that came since
+    bool dropped;               //  Some did not fit in waiting
+} s_blocked_t;
+
+static void
+s_blocked_destroy (void **item_p)
+{
+    s_blocked_t *blocked = *item_p;
+    if (blocked) {
+        zframe_destroy (&blocked->frame);
+        zlistx_destroy (&blocked->waiting);
+        zmesh__free (blocked);
+        *item_p = NULL;
+    }
+}
 
 //  The last sequence consumed from publisher, from memory or the store.
 static uint64_t *
@@ -24,52 +57,99 @@ s_position (zmesh_node_t *self, const char *publisher, bool *known)
     return last;
 }
 
-//  Run every matching consumer on event, each up to events/attempts times
-//  with backoff, inside a savepoint per try so a failed try leaves no
-//  writes. Returns ZMESH_OK, or the last error of a consumer that gave up
-//  (with detail).
+uint64_t *
+zmesh__consume_position (zmesh_node_t *self, const char *publisher)
+{
+    bool known;
+    return s_position (self, publisher, &known);
+}
+
+bool
+zmesh__consume_waits (zmesh_node_t *self, const char *publisher)
+{
+    return zhashx_lookup (self->blocked, publisher) != NULL;
+}
+
 zmesh_err_t
 zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
-                    int *attempts, zmesh_detail_t *detail)
+                    zmesh_detail_t *detail)
 {
     zmesh__context_t saved;
     zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (event),
                        zmesh_envelope_id (event));
     zmesh_err_t rc = ZMESH_OK;
-    *attempts = 0;
     zmesh__subscription_t *consumer = zlistx_first (self->consumers);
     for (; consumer && rc == ZMESH_OK;
          consumer = zlistx_next (self->consumers)) {
         if (!zmesh_topic_matches (consumer->pattern,
                                   zmesh_envelope_type (event)))
             continue;
-        for (int attempt = 1; attempt <= self->config.handler_attempts;
-             attempt++) {
-            *attempts = attempt;
-            if (attempt > 1)
-                zmesh_clock_sleep (self->clock, (int64_t)
-                                   self->config.handler_retry_ms
-                                   << (attempt - 2));
-            zmesh__turn_mark_t mark;
-            zmesh__turn_savepoint (self, &mark);
-            rc = consumer->consumer (self, event, consumer->arg, detail);
-            if (zmesh__turn_release (self, &mark, rc == ZMESH_OK))
-                break;
-        }
+        zmesh__turn_mark_t mark;
+        zmesh__turn_savepoint (self, &mark);
+        rc = consumer->consumer (self, event, consumer->arg, detail);
+        zmesh__turn_release (self, &mark, rc == ZMESH_OK);
     }
     zmesh__flow_leave (self, &saved);
     return rc;
 }
 
-//  Handle one event of publisher's, which must be the next in its order:
-//  run the consumers (or bury the event if they give up), and record it
-//  processed and the position moved, all in one savepoint of the loop's
-//  turn. last is NULL for a publisher that keeps no log: its sequence numbers start again when it restarts, so only
-//  event ids keep repeats out.
-void
-zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
-                    const zmesh_envelope_t *event, const void *frame,
-                    size_t size)
+//  Hold publisher's event (frame) back after its attempt-th try failed,
+//  to be tried again after the backoff. False if out of memory.
+static bool
+s_block (zmesh_node_t *self, const char *publisher, const void *frame,
+         size_t size, bool durable, int attempt)
+{
+    s_blocked_t *blocked = zmesh__calloc (1, sizeof *blocked);
+    if (!blocked)
+        return false;
+    snprintf (blocked->publisher, sizeof blocked->publisher, "%s", publisher);
+    blocked->frame = zframe_new (frame, size);
+    blocked->waiting = zlistx_new ();
+    blocked->durable = durable;
+    blocked->attempts = attempt;
+    blocked->retry_ms = zmesh_clock_mono_ms (self->clock)
+                      + ((int64_t) self->config.handler_retry_ms
+                         << (attempt - 1));
+    if (!blocked->frame || !blocked->waiting) {
+        void *item = blocked;
+        s_blocked_destroy (&item);
+        return false;
+    }
+    zlistx_set_destructor (blocked->waiting, zmesh__node_frame_destroy);
+    //  Not there: a publisher is held back once at a time
+    zhashx_insert (self->blocked, publisher, blocked);
+    return true;
+}
+
+//  A later event of a publisher that waits: it waits behind, in order.
+static void
+s_wait (zmesh_node_t *self, s_blocked_t *blocked, const void *data,
+        size_t size)
+{
+    zframe_t *frame = zlistx_size (blocked->waiting) < CONSUME_BATCH_MAX
+                    ? zframe_new (data, size) : NULL;
+    if (frame && zlistx_add_end (blocked->waiting, frame))
+        return;
+    zframe_destroy (&frame);
+    if (!blocked->dropped)
+        zsys_warning ("node %s: %s's events wait behind one that failed; "
+                      "more than %d dropped%s", self->config.name,
+                      blocked->publisher, CONSUME_BATCH_MAX,
+                      blocked->durable ? ", to be replayed" : "");
+    blocked->dropped = true;
+}
+
+//  Handle one event of publisher's, which must be the next in its order,
+//  as its attempt-th try: run the consumers, and record it processed and
+//  the position moved, all in one savepoint of the loop's turn. If they
+//  fail, it is held back to be tried again (s_block) or, on the last try,
+//  buried. last is NULL for a publisher that keeps no log: its sequence
+//  numbers start again when it restarts, so only event ids keep repeats
+//  out.
+static void
+s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
+           const zmesh_envelope_t *event, const void *frame, size_t size,
+           int attempt)
 {
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh_detail_t detail = {""};
@@ -85,25 +165,32 @@ zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
     if (rc == ZMESH_OK && seen)
         self->stats.events_repeated++;
     else if (rc == ZMESH_OK) {
-        int attempts = 0;
         uint64_t at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
-        zmesh_err_t handled
-            = zmesh__consume_run (self, event, &attempts, &detail);
-        zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event, publisher, handled,
-                          at_us, 0, NULL);
+        zmesh_err_t handled = zmesh__consume_run (self, event, &detail);
+        if (handled != ZMESH_OK && attempt < self->config.handler_attempts) {
+            zmesh__turn_release (self, &mark, false);
+            if (!s_block (self, publisher, frame, size, last != NULL,
+                          attempt))
+                zsys_error ("node %s: out of memory holding back seq %"
+                            PRIu64 " of %s", self->config.name, seq,
+                            publisher);
+            return;
+        }
+        zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event, publisher,
+                          handled, at_us, 0, NULL);
         if (handled == ZMESH_OK)
             self->stats.events_consumed++;
         else {
             zmesh_dead_letter_t letter = {
                 .event_id = *zmesh_envelope_id (event), .publisher = publisher,
                 .seq = seq, .envelope = frame, .envelope_size = size,
-                .error = detail.text, .attempts = attempts,
+                .error = detail.text, .attempts = attempt,
                 .at = (uint64_t) zmesh_clock_unix_ms (self->clock)};
             rc = zmesh_inbox_bury (self->store, &letter);
             self->stats.dead_letters++;
             zsys_warning ("node %s: %s from %s (seq %" PRIu64 ") buried after "
                           "%d attempts: %s", self->config.name,
-                          zmesh_envelope_type (event), publisher, seq, attempts,
+                          zmesh_envelope_type (event), publisher, seq, attempt,
                           detail.text);
         }
         if (rc == ZMESH_OK)
@@ -125,6 +212,87 @@ zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
                     zmesh_strerror (rc ? rc : ZMESH_ERR_STORE));
 }
 
+void
+zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
+                    const zmesh_envelope_t *event, const void *frame,
+                    size_t size)
+{
+    s_consume (self, publisher, last, event, frame, size, 1);
+}
+
+int64_t
+zmesh__consume_due_ms (zmesh_node_t *self)
+{
+    int64_t due = INT64_MAX;
+    for (s_blocked_t *blocked = zhashx_first (self->blocked); blocked;
+         blocked = zhashx_next (self->blocked))
+        if (blocked->retry_ms < due)
+            due = blocked->retry_ms;
+    return due;
+}
+
+//  Try a held-back event again, then let what waited behind it go on,
+//  in order, until one of them is held back in its turn.
+static void
+s_retry (zmesh_node_t *self, s_blocked_t *blocked)
+{
+    zmesh_envelope_t *event = NULL;
+    if (zmesh_envelope_decode (zframe_data (blocked->frame),
+                               zframe_size (blocked->frame), &event, NULL)
+        == ZMESH_OK) {
+        uint64_t *last = blocked->durable
+                       ? zmesh__consume_position (self, blocked->publisher)
+                       : NULL;
+        if (!blocked->durable || last)
+            s_consume (self, blocked->publisher, last, event,
+                       zframe_data (blocked->frame),
+                       zframe_size (blocked->frame), blocked->attempts + 1);
+        zmesh_envelope_destroy (&event);
+    }
+    zframe_t *frame;
+    while ((frame = zlistx_detach (blocked->waiting, NULL))) {
+        s_blocked_t *again = zhashx_lookup (self->blocked,
+                                            blocked->publisher);
+        if (again) {
+            //  Still in order: behind the one held back now
+            if (!zlistx_add_end (again->waiting, frame))
+                zframe_destroy (&frame);
+            continue;
+        }
+        if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+                                   &event, NULL) == ZMESH_OK)
+            zmesh__consume_live (self, event, zframe_data (frame),
+                                 zframe_size (frame));
+        zmesh_envelope_destroy (&event);
+        zframe_destroy (&frame);
+    }
+}
+
+void
+zmesh__consume_turn (zmesh_node_t *self)
+{
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (zmesh__consume_due_ms (self) > now)
+        return;
+    //  Those due, taken out first: a retry may hold a publisher back again
+    zlistx_t *due = zlistx_new ();
+    if (!due)
+        return;
+    zlistx_set_destructor (due, s_blocked_destroy);
+    for (s_blocked_t *blocked = zhashx_first (self->blocked); blocked;
+         blocked = zhashx_next (self->blocked))
+        if (blocked->retry_ms <= now)
+            zlistx_add_end (due, blocked);
+    for (s_blocked_t *blocked = zlistx_first (due); blocked;
+         blocked = zlistx_next (due)) {
+        zhashx_delete (self->blocked, blocked->publisher);
+    }
+    for (s_blocked_t *blocked = zlistx_first (due); blocked;
+         blocked = zlistx_next (due))
+        s_retry (self, blocked);
+    zlistx_destroy (&due);
+}
+
 //  A live event from a publisher: consume it in order, repairing the gap
 //  before it first if there is one.
 void
@@ -138,9 +306,14 @@ zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
     //  left: if it does, they are replayed, in order, once it beats.
     if (!durable)
         return;
+    s_blocked_t *blocked = zhashx_lookup (self->blocked, publisher);
+    if (blocked) {
+        s_wait (self, blocked, data, size);
+        return;
+    }
     if (streq (durable, "0")) {
         //  No log, so its numbers restart with it: best effort, ids only.
-        zmesh__consume_one (self, publisher, NULL, event, data, size);
+        s_consume (self, publisher, NULL, event, data, size, 1);
         return;
     }
     bool known;
@@ -154,9 +327,9 @@ zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
         return;
     }
     if (seq > *last + 1)
-        zmesh__replay_repair (self, publisher, last, seq - 1);
+        zmesh__replay_repair (self, publisher, *last, seq - 1);
     if (seq == *last + 1)
-        zmesh__consume_one (self, publisher, last, event, data, size);
+        s_consume (self, publisher, last, event, data, size, 1);
 }
 
 //  A heartbeat says what the publisher's next sequence will be: anything
@@ -179,7 +352,17 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
         return;
     }
     if (next > *last + 1)
-        zmesh__replay_repair (self, publisher, last, next - 1);
+        zmesh__replay_repair (self, publisher, *last, next - 1);
+}
+
+void
+zmesh__consume_close (zmesh_node_t *self)
+{
+    void *blocked;
+    while ((blocked = zhashx_first (self->blocked))) {
+        zhashx_delete (self->blocked, zhashx_cursor (self->blocked));
+        s_blocked_destroy (&blocked);
+    }
 }
 
 zmesh_err_t

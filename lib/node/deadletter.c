@@ -43,12 +43,12 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
             not_ok++;
             continue;
         }
-        int attempts = 0;
-        //  What the consumers publish waits for the commit
+        //  One try each, now: a person asked for it. What the consumers
+        //  publish waits for the commit.
         rc = zmesh__turn_begin (self) ? ZMESH_OK : ZMESH_ERR_STORE;
         if (rc == ZMESH_OK) {
             self->busy++;
-            bool handled = zmesh__consume_run (self, event, &attempts, detail)
+            bool handled = zmesh__consume_run (self, event, detail)
                            == ZMESH_OK;
             self->busy--;
             if (handled)

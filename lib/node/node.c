@@ -196,6 +196,10 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->positions = zhashx_new ();
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
+    self->blocked = zhashx_new ();
+    self->repairs = zhashx_new ();
+    if (self->repairs)
+        zhashx_set_destructor (self->repairs, zmesh__replay_repair_destroy);
     zmesh__turn_init (&self->turn);
     self->deferred = zlistx_new ();
     self->calls = zlistx_new ();
@@ -205,6 +209,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
     if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
+        || !self->blocked || !self->repairs
         || !self->turn.events || !self->turn.replies) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
@@ -283,6 +288,10 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->consumers);
     zhashx_destroy (&self->positions);
     zhashx_destroy (&self->durable);
+    if (self->blocked)
+        zmesh__consume_close (self);
+    zhashx_destroy (&self->blocked);
+    zhashx_destroy (&self->repairs);
     zmesh__turn_fini (&self->turn);
     zlistx_destroy (&self->deferred);
     zlistx_destroy (&self->calls);
@@ -405,6 +414,8 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
         due = zmesh__turn_due_ms (self);
     if (zmesh__call_due_ms (self) < due)
         due = zmesh__call_due_ms (self);
+    if (zmesh__consume_due_ms (self) < due)
+        due = zmesh__consume_due_ms (self);
     int64_t until = due - zmesh_clock_mono_ms (self->clock);
     int wait = timeout_ms;
     if (wait < 0 || until < wait)
@@ -422,6 +433,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
                         && zmesh__serve_take (self); count++)
         ;
     zmesh__call_turn (self);
+    zmesh__consume_turn (self);
     zmesh__turn_commit (self);
     for (int count = 0; self->gossip && count < DRAIN_MAX
                         && (zsock_events (zactor_sock (self->gossip))

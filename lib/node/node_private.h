@@ -113,6 +113,8 @@ struct _zmesh_node_t {
     zmesh__turn_t turn;             //  The loop's transaction
     zlistx_t *consumers;            //  zmesh__subscription_t, reliable
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
+    zhashx_t *blocked;              //  publisher -> its event held back
+    zhashx_t *repairs;              //  publisher -> its repair under way
     zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     zmesh_envelope_t *incoming;     //  Reused for each event received
@@ -252,10 +254,16 @@ void
 zmesh__subscription_t *
     zmesh__subscription_new (const char *pattern, void *arg);
 
-//  consume.c
-void zmesh__consume_one (zmesh_node_t *self, const char *publisher,
-                         uint64_t *last, const zmesh_envelope_t *event,
-                         const void *frame, size_t size);
+//  consume.c: one event of a publisher, the next in its order (last is
+//  its position, NULL for a publisher without a log); a live event, a
+//  heartbeat's tail, each consumer once on an event (run, in savepoints);
+//  a publisher's position; whether its events wait behind one held back
+//  for a retry; when the first retry is due, and the retries that are;
+//  and close, which frees what is held back.
+void
+    zmesh__consume_one (zmesh_node_t *self, const char *publisher,
+                        uint64_t *last, const zmesh_envelope_t *event,
+                        const void *frame, size_t size);
 void
     zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
                          const void *data, size_t size);
@@ -263,11 +271,26 @@ void
     zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat);
 zmesh_err_t
     zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
-                        int *attempts, zmesh_detail_t *detail);
+                        zmesh_detail_t *detail);
+uint64_t *
+    zmesh__consume_position (zmesh_node_t *self, const char *publisher);
+bool
+    zmesh__consume_waits (zmesh_node_t *self, const char *publisher);
+int64_t
+    zmesh__consume_due_ms (zmesh_node_t *self);
+void
+    zmesh__consume_turn (zmesh_node_t *self);
+void
+    zmesh__consume_close (zmesh_node_t *self);
 
-//  replay.c
-void zmesh__replay_repair (zmesh_node_t *self, const char *publisher,
-                           uint64_t *last, uint64_t to);
+//  replay.c: repair asks publisher to replay what follows last up to to,
+//  a batch per turn of the loop, without waiting; a repair under way for
+//  the same publisher takes the new end instead.
+void
+    zmesh__replay_repair (zmesh_node_t *self, const char *publisher,
+                          uint64_t last, uint64_t to);
+void
+    zmesh__replay_repair_destroy (void **item_p);
 void
     zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
                          zmesh_envelope_t *reply, void *arg);

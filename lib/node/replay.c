@@ -5,17 +5,32 @@
 */
 #include "node_private.h"
 
+//  A repair under way: one zmesh.replay call in flight to publisher.
 typedef struct {
     zmesh_node_t *node;
-    const char *publisher;
-    uint64_t *last;
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    uint64_t to;                //  The last sequence wanted
+    uint64_t started;           //  The position it began at, for the log
 } s_repair_t;
 
-//  One replayed frame: it must be the publisher's next event.
+void
+zmesh__replay_repair_destroy (void **item_p)
+{
+    zmesh__free (*item_p);
+    *item_p = NULL;
+}
+
+//  One replayed frame: it must be the publisher's next event. A publisher
+//  whose events wait behind one held back for a retry takes none: the
+//  repair stops there, and goes on once that is through.
 static zmesh_err_t
 s_replayed (const void *frame, size_t size, void *arg)
 {
     s_repair_t *repair = arg;
+    zmesh_node_t *self = repair->node;
+    uint64_t *last = zmesh__consume_position (self, repair->publisher);
+    if (!last || zmesh__consume_waits (self, repair->publisher))
+        return ZMESH_ERR_INTERRUPTED;
     zmesh_envelope_t *event = NULL;
     zmesh_detail_t detail = {""};
     zmesh_err_t rc = zmesh_envelope_decode (frame, size, &event, &detail);
@@ -23,82 +38,127 @@ s_replayed (const void *frame, size_t size, void *arg)
         && (zmesh_envelope_kind (event) != ZMESH_KIND_EVENT
             || !streq (zmesh_envelope_source (event), repair->publisher)))
         rc = ZMESH_ERR_BAD_REPLY;
-    if (rc == ZMESH_OK && zmesh_envelope_seq (event) > *repair->last) {
-        if (zmesh_envelope_seq (event) == *repair->last + 1) {
-            repair->node->stats.events_replayed++;
-            zmesh__consume_one (repair->node, repair->publisher, repair->last,
-                                event, frame, size);
+    if (rc == ZMESH_OK && zmesh_envelope_seq (event) > *last) {
+        if (zmesh_envelope_seq (event) == *last + 1) {
+            self->stats.events_replayed++;
+            zmesh__consume_one (self, repair->publisher, last, event, frame,
+                                size);
         }
         else
             rc = ZMESH_ERR_BAD_REPLY;   //  A hole in the replay itself
     }
     if (rc)
-        zmesh__node_bad_frame (repair->node, "replay", rc, detail.text);
+        zmesh__node_bad_frame (self, "replay", rc, detail.text);
     zmesh_envelope_destroy (&event);
     return rc;
 }
 
-//  Fill the gap after *last up to to, from the publisher's log.
-static void
-s_repair_range (zmesh_node_t *self, const char *publisher, uint64_t *last,
-                uint64_t to)
+static void s_replied (zmesh_node_t *node, zmesh_err_t rc,
+                       const zmesh_envelope_t *reply, const char *detail,
+                       void *arg);
+
+//  Ask for the events after last up to the repair's end, outside any flow
+//  and deadline of the code that found the gap. False if the call could
+//  not be made.
+static bool
+s_ask (zmesh_node_t *self, s_repair_t *repair, uint64_t last)
 {
-    s_repair_t repair = {self, publisher, last};
-    while (*last < to) {
-        uint8_t request [32];
-        size_t size = zmesh__replay_request (*last + 1, to, request);
-        zmesh_envelope_t *reply = NULL;
-        zmesh_detail_t detail = {""};
-        zmesh_err_t rc = zmesh_node_call (self, publisher, ZMESH_REPLAY_METHOD,
-                                          request, size, 0, &reply, &detail);
-        if (rc == ZMESH_ERR_APP_ERROR
-            && zmesh_envelope_error_code (reply) == ZMESH_REPLAY_TRIMMED) {
-            //  Gone for good: say so, and go on from what is left.
-            const char *earliest = zmesh_envelope_header (reply, "earliest");
-            uint64_t from = earliest ? strtoull (earliest, NULL, 10) : 0;
-            zsys_error ("node %s: %s trimmed seq %" PRIu64 " to %" PRIu64
-                        " before we had it: lost", self->config.name,
-                        publisher, *last + 1, from - 1);
-            self->stats.ranges_trimmed++;
-            zmesh_envelope_destroy (&reply);
-            if (from <= *last + 1)
-                return;
-            *last = from - 1;
-            zmesh_inbox_set_position (self->store, publisher, *last);
-            continue;
-        }
-        if (rc != ZMESH_OK) {
-            self->stats.replays_failed++;
-            zsys_warning ("node %s: replay of %s from %" PRIu64 " failed: %s "
-                          "%s", self->config.name, publisher, *last + 1,
-                          zmesh_strerror (rc), detail.text);
-            zmesh_envelope_destroy (&reply);
-            return;             //  The next heartbeat tries again
-        }
-        uint64_t next = 0, before = *last;
-        rc = zmesh__replay_reply_read (zmesh_envelope_body (reply),
-                                       zmesh_envelope_body_size (reply), &next,
-                                       s_replayed, &repair);
-        zmesh_envelope_destroy (&reply);
-        if (rc != ZMESH_OK || *last == before)
-            return;             //  No progress: do not spin
-    }
+    uint8_t request [32];
+    size_t size = zmesh__replay_request (last + 1, repair->to, request);
+    zmesh__context_t saved = self->context;
+    self->context.active = false;
+    self->context.has_deadline = false;
+    zmesh_err_t rc = zmesh_node_call_async (self, repair->publisher,
+                                            ZMESH_REPLAY_METHOD, request,
+                                            size, NULL, s_replied, repair);
+    self->context = saved;
+    return rc == ZMESH_OK;
 }
 
-//  Repair, and say in one line what was repaired.
-void
-zmesh__replay_repair (zmesh_node_t *self, const char *publisher, uint64_t *last,
-                      uint64_t to)
+//  The repair is over, for now: say in one line what it repaired.
+static void
+s_repair_end (zmesh_node_t *self, s_repair_t *repair, uint64_t last)
 {
-    uint64_t before = *last;
-    //  Its calls keep a shared node's lock: last points into positions.
-    self->busy++;
-    s_repair_range (self, publisher, last, to);
-    self->busy--;
-    if (*last > before)
+    if (last > repair->started)
         zsys_info ("node %s: repaired seq %" PRIu64 " to %" PRIu64 " of %s "
-                   "by replay", self->config.name, before + 1, *last,
-                   publisher);
+                   "by replay", self->config.name, repair->started + 1, last,
+                   repair->publisher);
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    snprintf (publisher, sizeof publisher, "%s", repair->publisher);
+    zhashx_delete (self->repairs, publisher);
+}
+
+//  A batch of the replay has come, or the call failed: consume what came
+//  and ask for the next batch, which comes in a later turn, until the gap
+//  is filled or no progress is made.
+static void
+s_replied (zmesh_node_t *self, zmesh_err_t rc, const zmesh_envelope_t *reply,
+           const char *detail, void *arg)
+{
+    s_repair_t *repair = arg;
+    uint64_t *last = zmesh__consume_position (self, repair->publisher);
+    if (!last) {
+        s_repair_end (self, repair, repair->started);
+        return;
+    }
+    uint64_t before = *last;
+    if (rc == ZMESH_ERR_APP_ERROR
+        && zmesh_envelope_error_code (reply) == ZMESH_REPLAY_TRIMMED) {
+        //  Gone for good: say so, and go on from what is left.
+        const char *earliest = zmesh_envelope_header (reply, "earliest");
+        uint64_t from = earliest ? strtoull (earliest, NULL, 10) : 0;
+        self->stats.ranges_trimmed++;
+        if (from > *last + 1) {
+            zsys_error ("node %s: %s trimmed seq %" PRIu64 " to %" PRIu64
+                        " before we had it: lost", self->config.name,
+                        repair->publisher, *last + 1, from - 1);
+            *last = from - 1;
+            zmesh_inbox_set_position (self->store, repair->publisher, *last);
+        }
+    }
+    else if (rc == ZMESH_ERR_INTERRUPTED) {
+        s_repair_end (self, repair, *last);     //  The node is closing
+        return;
+    }
+    else if (rc != ZMESH_OK) {
+        self->stats.replays_failed++;
+        zsys_warning ("node %s: replay of %s from %" PRIu64 " failed: %s %s",
+                      self->config.name, repair->publisher, *last + 1,
+                      zmesh_strerror (rc), detail);
+        s_repair_end (self, repair, *last);     //  The next heartbeat
+        return;                                 //  tries again
+    }
+    else {
+        uint64_t next = 0;
+        zmesh__replay_reply_read (zmesh_envelope_body (reply),
+                                  zmesh_envelope_body_size (reply), &next,
+                                  s_replayed, repair);
+    }
+    //  No progress (a bad reply, a held-back event): do not spin
+    if (*last >= repair->to || *last == before || !s_ask (self, repair, *last))
+        s_repair_end (self, repair, *last);
+}
+
+void
+zmesh__replay_repair (zmesh_node_t *self, const char *publisher,
+                      uint64_t last, uint64_t to)
+{
+    s_repair_t *repair = zhashx_lookup (self->repairs, publisher);
+    if (repair) {
+        if (to > repair->to)
+            repair->to = to;    //  Under way: it goes on to the new end
+        return;
+    }
+    repair = zmesh__calloc (1, sizeof *repair);
+    if (!repair)
+        return;
+    repair->node = self;
+    snprintf (repair->publisher, sizeof repair->publisher, "%s", publisher);
+    repair->to = to;
+    repair->started = last;
+    zhashx_insert (self->repairs, publisher, repair);
+    if (!s_ask (self, repair, last))
+        s_repair_end (self, repair, last);
 }
 
 typedef struct {

@@ -1,7 +1,8 @@
-/*  test_calls.c - calls that never block the loop: zmesh_node_call_async
-    through the caller (timeouts, retries with the whole budget, failover,
-    breaker, fallback), handlers with many calls in flight, and deferred
-    replies, one finished too late among them.
+/*  test_loop.c - nothing blocks a node's loop: calls with
+    zmesh_node_call_async through the caller (timeouts, retries with the
+    whole budget, failover, breaker, fallback), handlers with many calls in
+    flight, deferred replies (one finished too late among them), consumers
+    whose retries wait on timers, and repairs that go on a batch a turn.
 
     The nodes run in this process, on inproc endpoints, and share one fake
     clock: time moves only when a test advances it, so every timeout,
@@ -14,6 +15,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include "zmesh.h"
+#include "child.h"
 
 #define NODES_MAX 4
 #define FAN_OUT 100
@@ -22,6 +24,7 @@ static zmesh_clock_t *clock_fake;
 static zmesh_rand_t *rand_seeded;
 static zmesh_node_t *nodes [NODES_MAX];
 static size_t node_count;
+static char dir [64];               //  For the nodes' stores
 
 static void
 s_setup (void)
@@ -29,6 +32,7 @@ s_setup (void)
     clock_fake = zmesh_clock_fake_new (1000000);
     rand_seeded = zmesh_rand_seeded_new (42);
     node_count = 0;
+    child_dir_make (dir, "loop");
 }
 
 static void
@@ -38,9 +42,10 @@ s_teardown (void)
         zmesh_node_destroy (&nodes [--node_count]);
     zmesh_rand_destroy (&rand_seeded);
     zmesh_clock_destroy (&clock_fake);
+    child_dir_remove (dir);
 }
 
-TestSuite (calls, .init = s_setup, .fini = s_teardown, .timeout = 60);
+TestSuite (loop, .init = s_setup, .fini = s_teardown, .timeout = 60);
 
 //  A node called name on inproc endpoints of its own, with the settings
 //  (NULL-terminated) and the fake clock.
@@ -51,8 +56,8 @@ s_node (const char *name, const char *const *settings)
     zmesh_node_config_defaults (&config, name);
     char setting [160];
     zmesh_detail_t detail = {""};
-    snprintf (setting, sizeof setting, "node/events=inproc://%s-%p-events",
-              name, (void *) &nodes [node_count]);
+    snprintf (setting, sizeof setting, "node/events=inproc://%s-events",
+              name);
     cr_assert (eq (int, zmesh_node_config_set (&config, setting, &detail), 0));
     snprintf (setting, sizeof setting, "node/calls=inproc://%s-calls", name);
     cr_assert (eq (int, zmesh_node_config_set (&config, setting, &detail), 0));
@@ -207,7 +212,7 @@ s_release (s_holder_t *holder)
     holder->count = 0;
 }
 
-Test (calls, an_async_call_completes_in_the_flow_that_made_it)
+Test (loop, an_async_call_completes_in_the_flow_that_made_it)
 {
     zmesh_node_t *server = s_node ("echo", NULL);
     cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
@@ -229,7 +234,7 @@ Test (calls, an_async_call_completes_in_the_flow_that_made_it)
                    ZMESH_ERR_ENVELOPE_BAD_NAME));
 }
 
-Test (calls, every_attempt_carries_what_is_left_of_the_deadline)
+Test (loop, every_attempt_carries_what_is_left_of_the_deadline)
 {
     zsock_t *stuck = s_black_hole ("inproc://stuck-calls");
     const char *settings [] = {"peers/stuck/calls=inproc://stuck-calls",
@@ -279,7 +284,7 @@ Test (calls, every_attempt_carries_what_is_left_of_the_deadline)
     zsock_destroy (&stuck);
 }
 
-Test (calls, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
+Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
 {
     zsock_t *stuck = s_black_hole ("inproc://a-calls");
     zmesh_node_t *server = s_node ("b", NULL);
@@ -324,7 +329,7 @@ s_fallback (zmesh_err_t cause, zmesh_envelope_t *reply, void *arg)
     zmesh_envelope_set_body (reply, "\xa4" "fell", 5);
 }
 
-Test (calls, a_call_that_cannot_be_made_ends_in_its_fallback)
+Test (loop, a_call_that_cannot_be_made_ends_in_its_fallback)
 {
     zmesh_node_t *client = s_node ("client", NULL);
     s_outcome_t outcome;
@@ -384,7 +389,7 @@ s_fan_out (zmesh_node_t *node, const zmesh_envelope_t *request,
     cr_assert (fan->deferred != NULL);
 }
 
-Test (calls, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
+Test (loop, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
 {
     s_holder_t holder = {.count = 0};
     zmesh_node_t *server = s_node ("holder", NULL);
@@ -422,7 +427,7 @@ Test (calls, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
     cr_assert (eq (sz, fan.in_flight_max, FAN_OUT));
 }
 
-Test (calls, a_deferred_reply_finished_after_the_budget_is_dropped)
+Test (loop, a_deferred_reply_finished_after_the_budget_is_dropped)
 {
     s_holder_t holder = {.count = 0};
     zmesh_node_t *server = s_node ("holder", NULL);
@@ -463,7 +468,7 @@ Test (calls, a_deferred_reply_finished_after_the_budget_is_dropped)
     cr_assert (eq (u64, stats.calls_served, 1), "only the one in time");
 }
 
-Test (calls, a_node_destroyed_with_calls_in_flight_completes_them)
+Test (loop, a_node_destroyed_with_calls_in_flight_completes_them)
 {
     zsock_t *stuck = s_black_hole ("inproc://stuck-calls");
     const char *settings [] = {"peers/stuck/calls=inproc://stuck-calls",
@@ -476,4 +481,231 @@ Test (calls, a_node_destroyed_with_calls_in_flight_completes_them)
     cr_assert (outcome.done);
     cr_assert (eq (int, outcome.rc, ZMESH_ERR_INTERRUPTED));
     zsock_destroy (&stuck);
+}
+
+//  The reliable consumer of the tests below: it fails every event whose
+//  type begins with "bad", and notes what it was given, in order.
+typedef struct {
+    char seen [16][32];         //  "source:type" of each try
+    size_t count;
+} s_consumed_t;
+
+static zmesh_err_t
+s_consumer (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
+            zmesh_detail_t *detail)
+{
+    (void) node;
+    s_consumed_t *consumed = arg;
+    if (consumed->count < 16)
+        snprintf (consumed->seen [consumed->count++], 32, "%s:%s",
+                  zmesh_envelope_source (event), zmesh_envelope_type (event));
+    if (strncmp (zmesh_envelope_type (event), "bad", 3) == 0) {
+        snprintf (detail->text, sizeof detail->text, "bad on purpose");
+        return ZMESH_ERR_INVALID;
+    }
+    return ZMESH_OK;
+}
+
+static zmesh_node_stats_t
+s_stats (zmesh_node_t *node)
+{
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (node, &stats);
+    return stats;
+}
+
+//  How many of node's peers it has heard from.
+static size_t
+s_alive (zmesh_node_t *node)
+{
+    size_t alive = 0;
+    for (size_t index = 0; index < zmesh_node_peer_count (node); index++) {
+        zmesh_peer_info_t peer;
+        zmesh_node_peer (node, index, &peer);
+        alive += peer.state == ZMESH_PEER_ALIVE;
+    }
+    return alive;
+}
+
+//  Turn the loops until node has consumed count events, or 5 s pass.
+static void
+s_turn_until_consumed (zmesh_node_t *node, uint64_t count)
+{
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_stats (node).events_consumed < count && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, s_stats (node).events_consumed, count));
+}
+
+//  A publisher with a store at dir/<name>, its endpoints there too (a
+//  heartbeat announces tcp or ipc endpoints only).
+static zmesh_node_t *
+s_publisher (const char *name)
+{
+    char data [128], events [128], calls [128];
+    snprintf (data, sizeof data, "node/data=%s/%s", dir, name);
+    snprintf (events, sizeof events, "node/events=ipc://%s/%s-events", dir,
+              name);
+    snprintf (calls, sizeof calls, "node/calls=ipc://%s/%s-calls", dir, name);
+    const char *settings [] = {data, events, calls, "timing/heartbeat=100",
+                               "timing/quiet=300", "timing/gone=600", NULL};
+    return s_node (name, settings);
+}
+
+//  A peer setting for the publisher called name: "peers/NAME/KIND=ipc..."
+static const char *
+s_peer (const char *name, const char *kind)
+{
+    static char settings [8][160];
+    static size_t next = 0;
+    char *setting = settings [next++ % 8];
+    snprintf (setting, 160, "peers/%s/%s=ipc://%s/%s-%s", name, kind, dir,
+              name, kind);
+    return setting;
+}
+
+Test (loop, a_consumer_whose_handler_keeps_failing_holds_up_only_its_publisher)
+{
+    zmesh_node_t *alpha = s_publisher ("alpha");
+    zmesh_node_t *beta = s_publisher ("beta");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {
+        data, s_peer ("alpha", "events"), s_peer ("beta", "events"),
+        "events/attempts=3",
+        "events/retry_delay=5000", "timing/heartbeat=100", "timing/quiet=300",
+        "timing/gone=600", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
+                                            &consumed), 0));
+    //  Heartbeats, on the fake clock, until it has heard both publishers
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_alive (consumer) < 2 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (eq (sz, s_alive (consumer), 2));
+
+    //  Alpha's event fails; beta's goes through at once, with no time
+    //  passing for the retry's delay.
+    cr_assert (eq (int, zmesh_node_publish (alpha, "bad.one", NULL, 0), 0));
+    cr_assert (eq (int, zmesh_node_publish (beta, "good.one", NULL, 0), 0));
+    s_turn_until_consumed (consumer, 1);
+    cr_assert (eq (str, consumed.seen [consumed.count - 1], "beta:good.one"));
+    //  Alpha's next waits behind its failed one; beta's do not.
+    cr_assert (eq (int, zmesh_node_publish (alpha, "good.two", NULL, 0), 0));
+    cr_assert (eq (int, zmesh_node_publish (beta, "good.three", NULL, 0), 0));
+    s_turn_until_consumed (consumer, 2);
+    s_turn ();
+    cr_assert (eq (u64, s_stats (consumer).events_consumed, 2));
+    cr_assert (eq (u64, s_stats (consumer).dead_letters, 0));
+    //  Its retries come on their timers: 5 s, then 10 s; then it is
+    //  buried and alpha's next event goes on.
+    zmesh_clock_fake_advance (clock_fake, 5000);
+    s_turn ();
+    cr_assert (eq (u64, s_stats (consumer).dead_letters, 0), "2nd try");
+    zmesh_clock_fake_advance (clock_fake, 10000);
+    s_turn_until_consumed (consumer, 3);
+    cr_assert (eq (u64, s_stats (consumer).dead_letters, 1));
+    //  Alpha's events, in alpha's order: three tries of the bad one, then
+    //  the good one.
+    const char *alpha_order [] = {"alpha:bad.one", "alpha:bad.one",
+                                  "alpha:bad.one", "alpha:good.two"};
+    size_t next = 0;
+    for (size_t index = 0; index < consumed.count; index++)
+        if (strncmp (consumed.seen [index], "alpha:", 6) == 0) {
+            cr_assert (lt (sz, next, 4));
+            cr_assert (eq (str, consumed.seen [index],
+                           (char *) alpha_order [next]));
+            next++;
+        }
+    cr_assert (eq (sz, next, 4));
+}
+
+//  Fill the store of a publisher called name with count events, as if it
+//  had published them, before it starts.
+static void
+s_fill_store (const char *name, size_t count)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    cr_assert (eq (int, zsys_dir_create ("%s", path), 0));
+    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *store = zmesh_store_open (path, false, &detail);
+    cr_assert (store != NULL, "%s", detail.text);
+    enum { BATCH = 1000 };
+    static zmesh_new_event_t events [BATCH];
+    cr_assert (eq (int, zmesh_store_begin (store, &detail), 0));
+    for (size_t done = 0; done < count; done += BATCH) {
+        for (size_t index = 0; index < BATCH; index++) {
+            events [index] = (zmesh_new_event_t) {
+                .type = "thing.happened", .body = "\x01", .body_size = 1,
+                .timestamp = 1764374400000};
+            zmesh_uuid_generate_v7 (rand_seeded, 1764374400000,
+                                    &events [index].id);
+            zmesh_uuid_generate (rand_seeded, &events [index].correlation);
+        }
+        zmesh_append_result_t result;
+        cr_assert (eq (int, zmesh_store_append (store, name, ZMESH_VERSION_ANY,
+                                                events, BATCH, &result,
+                                                &detail), 0), "%s",
+                   detail.text);
+    }
+    cr_assert (eq (int, zmesh_store_commit (store, &detail), 0));
+    zmesh_store_close (&store);
+}
+
+Test (loop, a_repair_of_100000_events_goes_on_while_the_node_answers)
+{
+    enum { EVENTS = 100000 };
+    s_fill_store ("big", EVENTS);
+    s_publisher ("big");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {data, s_peer ("big", "events"),
+                               s_peer ("big", "calls"),
+                               "peers/big/service=big", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
+                                            &consumed), 0));
+    const char *probe_settings [] = {
+        "peers/consumer/calls=inproc://consumer-calls",
+        "peers/consumer/service=consumer", NULL};
+    zmesh_node_t *probe = s_node ("probe", probe_settings);
+    //  The publisher's heartbeat (one every 100 ms of the fake clock)
+    //  starts the repair; turn until it is under way, then ask the
+    //  consumer for its counters.
+    int64_t give_up = zclock_mono () + 10000;
+    while (s_stats (consumer).events_replayed == 0
+           && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (gt (u64, s_stats (consumer).events_replayed, 0));
+    s_outcome_t stats;
+    s_call (probe, "consumer", "zmesh.stats", NULL, &stats);
+    uint64_t consumed_when_asked = 0;
+    while (!stats.done && zclock_mono () < give_up)
+        for (size_t index = 0; index < node_count; index++) {
+            zmesh_node_poll (nodes [index], 0);
+            if (index == 1 && !stats.done)
+                consumed_when_asked = s_stats (consumer).events_consumed;
+        }
+    cr_assert (stats.done, "zmesh.stats answered during the repair: "
+               "consumed %" PRIu64 " served %" PRIu64 " probe made %" PRIu64,
+               s_stats (consumer).events_consumed,
+               s_stats (consumer).calls_served, s_stats (probe).calls_made);
+    cr_assert (eq (int, stats.rc, ZMESH_OK));
+    cr_assert (lt (u64, consumed_when_asked, EVENTS),
+               "answered with %" PRIu64 " of %d consumed", consumed_when_asked,
+               EVENTS);
+    give_up = zclock_mono () + 60000;
+    while (s_stats (consumer).events_consumed < EVENTS
+           && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, s_stats (consumer).events_consumed, EVENTS));
+    cr_assert (eq (u64, s_stats (consumer).events_replayed, EVENTS));
 }
