@@ -5,9 +5,13 @@
     to its peers' publishers and REQ sockets to the peers it calls. Peers
     come from the config and, when gossip is configured, from a CZMQ zgossip
     directory. Everything runs in the thread that calls zmesh_node_run (or
-    zmesh_node_poll): handlers run there, one at a time. Other threads may
-    share the node under its lock (zmesh_node_lock), and their calls wait
-    for their replies side by side.
+    zmesh_node_poll): handlers run there, one at a time, and the loop never
+    waits for a peer. Handlers call out with zmesh_node_call_async, whose
+    completion runs in the loop later, and a method handler that needs the
+    answer defers its reply (zmesh_node_defer): the node goes on serving
+    meanwhile. Other threads may share the node under its lock
+    (zmesh_node_lock), and their blocking calls (zmesh_node_call) wait for
+    their replies side by side.
 
     A node uses a REQ socket per peer instance it calls, and one more for
     each call to that instance in flight at the same time. A process with
@@ -107,8 +111,10 @@ typedef struct {
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
-//  an error (with detail) to have it tried again, and after events/attempts
-//  tries, put in the dead-letter store. It runs inside the transaction
+//  an error (with detail) to have it tried again events/retry_delay x 2^n ms
+//  later (from a timer: the node goes on meanwhile, and the publisher's
+//  later events wait behind it), and after events/attempts tries, put in
+//  the dead-letter store. It runs inside the transaction
 //  that records the event as processed: what it writes to the node's store
 //  (zmesh_node_store) commits with that, or not at all, and what it
 //  publishes is sent once that has committed. The events the loop takes
@@ -237,9 +243,9 @@ zmesh_err_t
     zmesh_node_consume (zmesh_node_t *self, const char *pattern,
                         zmesh_consume_fn *handler, void *arg);
 
-//  Run the consumers again on every dead letter; those that now succeed
-//  leave the dead-letter store. *replayed and *failed, if not NULL, count
-//  them.
+//  Run the consumers again on every dead letter, one try each; those that
+//  now succeed leave the dead-letter store. *replayed and *failed, if not
+//  NULL, count them.
 zmesh_err_t
     zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
                                     size_t *failed, zmesh_detail_t *detail);
@@ -259,7 +265,11 @@ zmesh_store_t *
 //  ZMESH_ERR_CIRCUIT_OPEN, ZMESH_ERR_OVERLOADED, ZMESH_ERR_TIMEOUT,
 //  ZMESH_ERR_UNKNOWN_METHOD, ZMESH_ERR_BAD_REQUEST, ZMESH_ERR_UNAVAILABLE,
 //  ZMESH_ERR_REMOTE_INTERNAL, ZMESH_ERR_BAD_REPLY, ZMESH_ERR_INTERRUPTED.
-//  detail, if not NULL, says more.
+//  detail, if not NULL, says more. Every attempt carries what is left of
+//  the deadline as its budget. This waits: it is for code outside the
+//  node's loop, such as another thread sharing the node. Called from a
+//  handler, it holds up the node's loop until it returns; handlers use
+//  zmesh_node_call_async.
 zmesh_err_t
     zmesh_node_call (zmesh_node_t *self, const char *service,
                      const char *method, const void *body, size_t body_size,
