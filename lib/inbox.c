@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
+#include "inbox.h"
 #include "store_db.h"
 
 //  The store keeps these statements prepared: each runs once per
@@ -27,7 +28,7 @@ s_done (sqlite3_stmt *statement)
 }
 
 zmesh_err_t
-zmesh_inbox_position (zmesh_store_t *store, const char *publisher,
+zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                       uint64_t *seq, bool *known)
 {
     assert (store && publisher && seq && known);
@@ -45,7 +46,7 @@ zmesh_inbox_position (zmesh_store_t *store, const char *publisher,
 }
 
 zmesh_err_t
-zmesh_inbox_set_position (zmesh_store_t *store, const char *publisher,
+zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
                           uint64_t seq)
 {
     assert (store && publisher);
@@ -60,7 +61,7 @@ zmesh_inbox_set_position (zmesh_store_t *store, const char *publisher,
 }
 
 zmesh_err_t
-zmesh_inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
+zmesh__inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
 {
     assert (store && id && seen);
     sqlite3_stmt *statement;
@@ -76,7 +77,7 @@ zmesh_inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
 }
 
 zmesh_err_t
-zmesh_inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
+zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
                   uint64_t unix_ms)
 {
     assert (store && id);
@@ -90,7 +91,7 @@ zmesh_inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
 }
 
 zmesh_err_t
-zmesh_inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
+zmesh__inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
 {
     assert (store);
     sqlite3_stmt *statement;
@@ -102,7 +103,7 @@ zmesh_inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
 }
 
 zmesh_err_t
-zmesh_inbox_bury (zmesh_store_t *store, const zmesh_dead_letter_t *letter)
+zmesh__inbox_bury (zmesh_store_t *store, const zmesh__dead_letter_t *letter)
 {
     assert (store && letter);
     sqlite3_stmt *statement;
@@ -123,7 +124,7 @@ zmesh_inbox_bury (zmesh_store_t *store, const zmesh_dead_letter_t *letter)
 }
 
 zmesh_err_t
-zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
+zmesh__inbox_dead_letters (zmesh_store_t *store, zmesh__dead_letter_fn *fn,
                           void *arg)
 {
     assert (store && fn);
@@ -140,7 +141,7 @@ zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
     }
     int step;
     while ((step = sqlite3_step (statement)) == SQLITE_ROW) {
-        zmesh_dead_letter_t letter;
+        zmesh__dead_letter_t letter;
         memset (&letter, 0, sizeof letter);
         if (sqlite3_column_bytes (statement, 0) == ZMESH_UUID_SIZE)
             memcpy (letter.event_id.bytes, sqlite3_column_blob (statement, 0),
@@ -161,7 +162,7 @@ zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
 }
 
 zmesh_err_t
-zmesh_inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id)
+zmesh__inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id)
 {
     assert (store && id);
     sqlite3_stmt *statement;

@@ -32,7 +32,6 @@
 #include "zmesh/node.h"
 #include "zmesh/store.h"
 #include "zmesh/aggregate.h"
-#include "zmesh/inbox.h"
 #include "zmesh/json.h"
 #include "zmesh/security.h"
 

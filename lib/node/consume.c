@@ -46,7 +46,7 @@ s_position (zmesh_node_t *self, const char *publisher, bool *known)
     if (last)
         return last;
     uint64_t saved = 0;
-    if (zmesh_inbox_position (self->store, publisher, &saved, known)
+    if (zmesh__inbox_position (self->store, publisher, &saved, known)
         != ZMESH_OK)
         return NULL;
     last = zmesh__alloc (sizeof *last);
@@ -160,7 +160,7 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     zmesh__turn_mark_t mark;
     zmesh__turn_savepoint (self, &mark);
     bool seen = false;
-    zmesh_err_t rc = zmesh_inbox_seen (self->store, zmesh_envelope_id (event),
+    zmesh_err_t rc = zmesh__inbox_seen (self->store, zmesh_envelope_id (event),
                                        &seen);
     if (rc == ZMESH_OK && seen)
         self->stats.events_repeated++;
@@ -181,12 +181,12 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
         if (handled == ZMESH_OK)
             self->stats.events_consumed++;
         else {
-            zmesh_dead_letter_t letter = {
+            zmesh__dead_letter_t letter = {
                 .event_id = *zmesh_envelope_id (event), .publisher = publisher,
                 .seq = seq, .envelope = frame, .envelope_size = size,
                 .error = detail.text, .attempts = attempt,
                 .at = (uint64_t) zmesh_clock_unix_ms (self->clock)};
-            rc = zmesh_inbox_bury (self->store, &letter);
+            rc = zmesh__inbox_bury (self->store, &letter);
             self->stats.dead_letters++;
             zsys_warning ("node %s: %s from %s (seq %" PRIu64 ") buried after "
                           "%d attempts: %s", self->config.name,
@@ -194,12 +194,12 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
                           detail.text);
         }
         if (rc == ZMESH_OK)
-            rc = zmesh_inbox_mark (
+            rc = zmesh__inbox_mark (
                 self->store, zmesh_envelope_id (event),
                 (uint64_t) zmesh_clock_unix_ms (self->clock));
     }
     if (rc == ZMESH_OK && last)
-        rc = zmesh_inbox_set_position (self->store, publisher, seq);
+        rc = zmesh__inbox_set_position (self->store, publisher, seq);
     //  What its consumers published goes with it if it fails
     if (zmesh__turn_release (self, &mark, rc == ZMESH_OK)) {
         zmesh__turn_consumed (self);
@@ -348,7 +348,7 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
         return;
     if (!known && self->config.start_now) {
         *last = next - 1;
-        zmesh_inbox_set_position (self->store, publisher, *last);
+        zmesh__inbox_set_position (self->store, publisher, *last);
         return;
     }
     if (next > *last + 1)

@@ -11,7 +11,7 @@ typedef struct {
 } s_dead_t;
 
 static bool
-s_collect_dead (const zmesh_dead_letter_t *letter, void *arg)
+s_collect_dead (const zmesh__dead_letter_t *letter, void *arg)
 {
     s_dead_t *dead = arg;
     zframe_t *frame = zframe_new (letter->envelope, letter->envelope_size);
@@ -33,7 +33,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
     zmesh__turn_commit (self);
     s_dead_t dead = {self, zlistx_new ()};
     zlistx_set_destructor (dead.letters, zmesh__node_frame_destroy);
-    zmesh_err_t rc = zmesh_inbox_dead_letters (self->store, s_collect_dead,
+    zmesh_err_t rc = zmesh__inbox_dead_letters (self->store, s_collect_dead,
                                                &dead);
     for (zframe_t *frame = zlistx_first (dead.letters); frame && rc == ZMESH_OK;
          frame = zlistx_next (dead.letters)) {
@@ -52,7 +52,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
                            == ZMESH_OK;
             self->busy--;
             if (handled)
-                rc = zmesh_inbox_unbury (self->store,
+                rc = zmesh__inbox_unbury (self->store,
                                          zmesh_envelope_id (event));
             if (rc == ZMESH_OK)
                 rc = zmesh__turn_commit (self);
@@ -74,7 +74,7 @@ zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
 //  A dead letter as JSON: with the event's type only, or with the whole
 //  event.
 static json_t *
-s_letter_json (const zmesh_dead_letter_t *letter, bool whole)
+s_letter_json (const zmesh__dead_letter_t *letter, bool whole)
 {
     char id [ZMESH_UUID_STR_LEN + 1];
     zmesh_envelope_t *event = NULL;
@@ -97,7 +97,7 @@ s_letter_json (const zmesh_dead_letter_t *letter, bool whole)
 }
 
 static bool
-s_list_dead (const zmesh_dead_letter_t *letter, void *arg)
+s_list_dead (const zmesh__dead_letter_t *letter, void *arg)
 {
     json_array_append_new ((json_t *) arg, s_letter_json (letter, false));
     return true;
@@ -111,7 +111,7 @@ zmesh__deadletter_serve_list (zmesh_node_t *self,
 {
     (void) request, (void) arg;
     json_t *letters = json_array ();
-    zmesh_inbox_dead_letters (self->store, s_list_dead, letters);
+    zmesh__inbox_dead_letters (self->store, s_list_dead, letters);
     zmesh__builtins_reply_json (reply, letters);
 }
 
@@ -121,7 +121,7 @@ typedef struct {
 } s_show_dead_t;
 
 static bool
-s_show_dead (const zmesh_dead_letter_t *letter, void *arg)
+s_show_dead (const zmesh__dead_letter_t *letter, void *arg)
 {
     s_show_dead_t *show = (s_show_dead_t *) arg;
     if (!zmesh_uuid_eq (&letter->event_id, &show->id))
@@ -145,7 +145,7 @@ zmesh__deadletter_serve_show (zmesh_node_t *self,
                                    ZMESH_MESH_BAD_REQUEST,
                                    "zmesh.dlq.show wants {id}: an event id");
     else {
-        zmesh_inbox_dead_letters (self->store, s_show_dead, &show);
+        zmesh__inbox_dead_letters (self->store, s_show_dead, &show);
         if (show.found)
             zmesh__builtins_reply_json (reply, show.found);
         else

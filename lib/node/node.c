@@ -381,7 +381,7 @@ s_retain (zmesh_node_t *self)
                                 unix_ms - (uint64_t) self->config.retain_ms,
                                 NULL);
     if (unix_ms > (uint64_t) self->config.remember_ms)
-        zmesh_inbox_forget (self->store,
+        zmesh__inbox_forget (self->store,
                             unix_ms - (uint64_t) self->config.remember_ms);
 }
 

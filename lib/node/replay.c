@@ -113,7 +113,7 @@ s_replied (zmesh_node_t *self, zmesh_err_t rc, const zmesh_envelope_t *reply,
                         " before we had it: lost", self->config.name,
                         repair->publisher, *last + 1, from - 1);
             *last = from - 1;
-            zmesh_inbox_set_position (self->store, repair->publisher, *last);
+            zmesh__inbox_set_position (self->store, repair->publisher, *last);
         }
     }
     else if (rc == ZMESH_ERR_INTERRUPTED) {

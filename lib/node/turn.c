@@ -234,7 +234,7 @@ s_end (zmesh_node_t *self, bool commit)
              last = zhashx_next (self->positions)) {
             bool known = false;
             *last = 0;
-            zmesh_inbox_position (self->store, zhashx_cursor (self->positions),
+            zmesh__inbox_position (self->store, zhashx_cursor (self->positions),
                                   last, &known);
         }
         zsys_error ("node %s: could not commit %zu consumed events, which "

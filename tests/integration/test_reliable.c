@@ -8,6 +8,7 @@
 #include <criterion/new/assert.h>
 #include <sqlite3.h>
 #include "zmesh.h"
+#include "inbox.h"
 #include "child.h"
 
 static char dir [64];
@@ -279,7 +280,7 @@ typedef struct {
 } s_letters_t;
 
 static bool
-s_count_letters (const zmesh_dead_letter_t *letter, void *arg)
+s_count_letters (const zmesh__dead_letter_t *letter, void *arg)
 {
     s_letters_t *letters = arg;
     letters->count++;
@@ -318,7 +319,7 @@ Test (reliable, failing_events_go_to_dead_letters_and_replay_to_success)
     cr_assert (eq (u64, stats.events_consumed, 45));
     cr_assert (eq (u64, stats.dead_letters, 5));
     s_letters_t letters = {0, 0, ""};
-    zmesh_inbox_dead_letters (zmesh_node_store (node), s_count_letters,
+    zmesh__inbox_dead_letters (zmesh_node_store (node), s_count_letters,
                               &letters);
     cr_assert (eq (int, letters.count, 5));
     cr_assert (eq (int, letters.attempts, 3));
@@ -334,7 +335,7 @@ Test (reliable, failing_events_go_to_dead_letters_and_replay_to_success)
     cr_assert (eq (sz, replayed, 5));
     cr_assert (eq (sz, failed, 0));
     letters.count = 0;
-    zmesh_inbox_dead_letters (zmesh_node_store (node), s_count_letters,
+    zmesh__inbox_dead_letters (zmesh_node_store (node), s_count_letters,
                               &letters);
     cr_assert (eq (int, letters.count, 0));
     cr_assert (eq (int, handled, 50));

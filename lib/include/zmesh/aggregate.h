@@ -12,6 +12,7 @@
 #ifndef ZMESH_AGGREGATE_H_INCLUDED
 #define ZMESH_AGGREGATE_H_INCLUDED
 
+#include "zmesh/export.h"
 #include "zmesh/store.h"
 
 #ifdef __cplusplus
@@ -53,7 +54,7 @@ typedef struct {
 //  from the stream's snapshot if it has one. Returns ZMESH_OK and fills
 //  info; ZMESH_ERR_UNKNOWN_EVENT for an event type the aggregate has no
 //  apply function for; an apply function's error; a store error.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_aggregate_load (zmesh_store_t *store,
                           const zmesh_aggregate_type_t *type,
                           const char *stream, bool use_snapshot, void *state,
@@ -65,7 +66,7 @@ zmesh_err_t
 //  on; take a snapshot when the stream passes a multiple of
 //  snapshot_every. Returns ZMESH_OK, or ZMESH_ERR_CONCURRENCY (reload and
 //  decide again), or another append or apply error.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_aggregate_commit (zmesh_store_t *store,
                             const zmesh_aggregate_type_t *type,
                             const char *stream, const zmesh_new_event_t *events,

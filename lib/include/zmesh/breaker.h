@@ -19,6 +19,7 @@
 #ifndef ZMESH_BREAKER_H_INCLUDED
 #define ZMESH_BREAKER_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include "zmesh/clock.h"
@@ -58,11 +59,11 @@ typedef struct {
 //  Fill config with the defaults: count window of 20 calls (time window:
 //  10 s), min_calls 10, failure_rate 50, slow calls off, reset_timeout
 //  30 s, 1 probe, mode normal.
-void
+ZMESH_EXPORT void
     zmesh_breaker_config_defaults (zmesh_breaker_config_t *config);
 
 //  Check config's ranges. Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_breaker_config_validate (const zmesh_breaker_config_t *config,
                                    zmesh_detail_t *detail);
 
@@ -100,51 +101,51 @@ typedef void (zmesh_breaker_fn) (zmesh_breaker_t *breaker,
 
 //  Create a breaker for the target called name (an endpoint), with a
 //  validated config (copied) and a borrowed clock. NULL if out of memory.
-zmesh_breaker_t *
+ZMESH_EXPORT zmesh_breaker_t *
     zmesh_breaker_new (const char *name, const zmesh_breaker_config_t *config,
                        zmesh_clock_t *clock);
 
 //  Destroy the breaker and set *self_p to NULL; harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_breaker_destroy (zmesh_breaker_t **self_p);
 
 //  Ask to make a call that must end by deadline_ms (monotonic). Returns
 //  ZMESH_OK and fills permit, or ZMESH_ERR_CIRCUIT_OPEN at once.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_breaker_acquire (zmesh_breaker_t *self, int64_t deadline_ms,
                            zmesh_breaker_permit_t *permit);
 
 //  Give a permit back with the call's outcome. A permit from an earlier
 //  round (one that expired, or was overtaken by a state change) only
 //  counts in the statistics.
-void
+ZMESH_EXPORT void
     zmesh_breaker_record (zmesh_breaker_t *self,
                           const zmesh_breaker_permit_t *permit,
                           zmesh_outcome_t outcome);
 
 //  The state now: an open breaker whose reset timeout has passed reads as
 //  half-open, and expired probes are counted as failures first.
-zmesh_breaker_state_t
+ZMESH_EXPORT zmesh_breaker_state_t
     zmesh_breaker_state (zmesh_breaker_t *self);
 
 //  Calls and failures in the window now.
-void
+ZMESH_EXPORT void
     zmesh_breaker_window (zmesh_breaker_t *self, int *calls, int *failures);
 
 //  Copy the counters into stats.
-void
+ZMESH_EXPORT void
     zmesh_breaker_stats (zmesh_breaker_t *self, zmesh_breaker_stats_t *stats);
 
-const char *
+ZMESH_EXPORT const char *
     zmesh_breaker_name (zmesh_breaker_t *self);
 
 //  Call fn on every state change (one listener; NULL removes it).
-void
+ZMESH_EXPORT void
     zmesh_breaker_set_listener (zmesh_breaker_t *self, zmesh_breaker_fn *fn,
                                 void *arg);
 
 //  "closed", "open", "half-open".
-const char *
+ZMESH_EXPORT const char *
     zmesh_breaker_state_name (zmesh_breaker_state_t state);
 
 #ifdef __cplusplus

@@ -22,6 +22,7 @@
 #ifndef ZMESH_CALLER_H_INCLUDED
 #define ZMESH_CALLER_H_INCLUDED
 
+#include "zmesh/export.h"
 #include "zmesh/breaker.h"
 #include "zmesh/envelope.h"
 #include "zmesh/retry.h"
@@ -39,11 +40,11 @@ typedef struct {
 
 //  Fill policy with the defaults of zmesh_breaker_config_defaults and
 //  zmesh_retry_config_defaults, and 64 calls in flight per instance.
-void
+ZMESH_EXPORT void
     zmesh_call_policy_defaults (zmesh_call_policy_t *policy);
 
 //  Check every part. Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_call_policy_validate (const zmesh_call_policy_t *policy,
                                 zmesh_detail_t *detail);
 
@@ -91,11 +92,11 @@ typedef struct {
 typedef struct _zmesh_caller_t zmesh_caller_t;
 
 //  Create a caller; clock and rand are borrowed. NULL if out of memory.
-zmesh_caller_t *
+ZMESH_EXPORT zmesh_caller_t *
     zmesh_caller_new (zmesh_clock_t *clock, zmesh_rand_t *rand);
 
 //  Destroy the caller, its breakers and budgets; harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_caller_destroy (zmesh_caller_t **self_p);
 
 //  Make call. Returns ZMESH_OK with *reply_p set (caller owns it), or
@@ -106,26 +107,26 @@ void
 //  ZMESH_ERR_UNKNOWN_METHOD, ...). With a fallback, every failure but an
 //  application error ends in the fallback's reply: ZMESH_OK, or
 //  ZMESH_ERR_APP_ERROR if the fallback set that status.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
                        zmesh_envelope_t **reply_p, zmesh_detail_t *detail);
 
 //  Name the caller's owner (a node's name): its breakers log as
 //  "breaker OWNER -> ENDPOINT: closed -> open".
-void
+ZMESH_EXPORT void
     zmesh_caller_set_owner (zmesh_caller_t *self, const char *owner);
 
 //  The breaker of endpoint, or NULL if no call has gone there yet.
-zmesh_breaker_t *
+ZMESH_EXPORT zmesh_breaker_t *
     zmesh_caller_breaker (zmesh_caller_t *self, const char *endpoint);
 
 //  Copy the counters into stats.
-void
+ZMESH_EXPORT void
     zmesh_caller_stats (zmesh_caller_t *self, zmesh_caller_stats_t *stats);
 
 //  Map a reply's status to the error a caller sees: ZMESH_OK,
 //  ZMESH_ERR_APP_ERROR, or the mesh error (ZMESH_ERR_UNKNOWN_METHOD, ...).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_caller_reply_error (const zmesh_envelope_t *reply);
 
 #ifdef __cplusplus

@@ -10,6 +10,7 @@
 #ifndef ZMESH_CLOCK_H_INCLUDED
 #define ZMESH_CLOCK_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,48 +22,48 @@ typedef struct _zmesh_clock_t zmesh_clock_t;
 
 //  Return the real clock. It holds no state and is shared; destroying it
 //  only clears the caller's pointer.
-zmesh_clock_t *
+ZMESH_EXPORT zmesh_clock_t *
     zmesh_clock_real (void);
 
 //  Create a fake clock whose wall and monotonic readings both start at
 //  start_ms. Returns NULL if out of memory. Destroy with zmesh_clock_destroy.
-zmesh_clock_t *
+ZMESH_EXPORT zmesh_clock_t *
     zmesh_clock_fake_new (int64_t start_ms);
 
 //  Destroy a clock and set *self_p to NULL; harmless on NULL or on the
 //  real clock.
-void
+ZMESH_EXPORT void
     zmesh_clock_destroy (zmesh_clock_t **self_p);
 
 //  Milliseconds since the Unix epoch (wall time; may jump).
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_clock_unix_ms (zmesh_clock_t *self);
 
 //  Milliseconds on a monotonic clock with an arbitrary origin; never jumps.
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_clock_mono_ms (zmesh_clock_t *self);
 
 //  The same two readings in microseconds, for timing short things (a
 //  fake clock moves in whole milliseconds).
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_clock_unix_us (zmesh_clock_t *self);
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_clock_mono_us (zmesh_clock_t *self);
 
 //  Wait ms milliseconds: the real clock sleeps, the fake clock only moves
 //  forward by ms. Returns false if a signal (SIGINT, SIGTERM) cut the
 //  wait short.
-bool
+ZMESH_EXPORT bool
     zmesh_clock_sleep (zmesh_clock_t *self, int64_t ms);
 
 //  Move a fake clock forward by ms (both readings). Asserts the clock is fake
 //  and ms is not negative.
-void
+ZMESH_EXPORT void
     zmesh_clock_fake_advance (zmesh_clock_t *self, int64_t ms);
 
 //  Set a fake clock's wall reading alone, as an NTP step would; the
 //  monotonic reading does not move. Asserts the clock is fake.
-void
+ZMESH_EXPORT void
     zmesh_clock_fake_set_unix_ms (zmesh_clock_t *self, int64_t unix_ms);
 
 #ifdef __cplusplus

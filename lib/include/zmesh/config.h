@@ -11,6 +11,7 @@
 #ifndef ZMESH_CONFIG_H_INCLUDED
 #define ZMESH_CONFIG_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include "zmesh/caller.h"
@@ -95,39 +96,39 @@ typedef struct {
 
 //  Fill config with the built-in defaults, for a node called name (may be
 //  NULL: then node/name must come from the file or command line).
-void
+ZMESH_EXPORT void
     zmesh_node_config_defaults (zmesh_node_config_t *config, const char *name);
 
 //  Apply the ZPL file at path over config. Returns ZMESH_OK, or
 //  ZMESH_ERR_CONFIG with detail naming the file, key and problem; config
 //  may then be half-applied and should be thrown away.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_config_load (zmesh_node_config_t *config, const char *path,
                             zmesh_detail_t *detail);
 
 //  Apply one "path=value" setting, as from the command line, e.g.
 //  "timing/heartbeat=500" or "peers/user/calls=tcp://127.0.0.1:5602".
 //  Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_config_set (zmesh_node_config_t *config, const char *setting,
                            zmesh_detail_t *detail);
 
 //  The policy for calls to service: the node's policy with that service's
 //  overrides applied in the order they were given.
-void
+ZMESH_EXPORT void
     zmesh_node_config_policy (const zmesh_node_config_t *config,
                               const char *service,
                               zmesh_call_policy_t *policy);
 
 //  The value of service/<key>, a setting of the program's own (zmesh does
 //  not check these), or fallback if it is not set.
-const char *
+ZMESH_EXPORT const char *
     zmesh_node_config_service (const zmesh_node_config_t *config,
                                const char *key, const char *fallback);
 
 //  Check the whole config for consistency (a name, bind endpoints, timing
 //  that makes sense). Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_config_validate (const zmesh_node_config_t *config,
                                 zmesh_detail_t *detail);
 

@@ -11,6 +11,7 @@
 #ifndef ZMESH_ENVELOPE_H_INCLUDED
 #define ZMESH_ENVELOPE_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,17 +61,17 @@ typedef struct _zmesh_envelope_t zmesh_envelope_t;
 //  Create an empty envelope of the given kind: nil ids, no type or source,
 //  timestamp 0, and for a reply status ok. Returns NULL if out of memory or
 //  kind is not a zmesh_kind_t.
-zmesh_envelope_t *
+ZMESH_EXPORT zmesh_envelope_t *
     zmesh_envelope_new (zmesh_kind_t kind);
 
 //  Destroy an envelope and set *self_p to NULL; harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_envelope_destroy (zmesh_envelope_t **self_p);
 
 //  Make self a new envelope of kind, as zmesh_envelope_new would, but keep
 //  its body buffer (up to 64 KiB) for the next body: a sender or receiver
 //  that reuses one envelope allocates nothing per message.
-void
+ZMESH_EXPORT void
     zmesh_envelope_reset (zmesh_envelope_t *self, zmesh_kind_t kind);
 
 //  Decode one envelope frame. Returns ZMESH_OK and sets *envelope_p to a new
@@ -78,14 +79,14 @@ void
 //  the ZMESH_ERR_ENVELOPE_* codes (or ZMESH_ERR_NOMEM) with *envelope_p
 //  untouched and detail, if not NULL, saying which field and why. Nothing
 //  of data is kept: the envelope holds copies.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_decode (const void *data, size_t size,
                            zmesh_envelope_t **envelope_p,
                            zmesh_detail_t *detail);
 
 //  zmesh_envelope_decode into self, which is reset first and reused. On
 //  error self holds part of the frame: reset, decode into or destroy it.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_decode_into (const void *data, size_t size,
                                 zmesh_envelope_t *self,
                                 zmesh_detail_t *detail);
@@ -94,7 +95,7 @@ zmesh_err_t
 //  and sets *frame_p to a new frame (caller owns it; destroy with
 //  zframe_destroy), or ZMESH_ERR_ENVELOPE_MISSING_FIELD when a field that
 //  self's kind requires is unset (see detail), or ZMESH_ERR_NOMEM.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                            zmesh_detail_t *detail);
 
@@ -102,111 +103,111 @@ zmesh_err_t
 //  caller sends or closes it), for the hot paths: no frame is allocated on
 //  the way. Returns what zmesh_envelope_encode does; msg is left
 //  uninitialised on error.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
                                zmesh_detail_t *detail);
 
 //  Setters. Those that validate return ZMESH_OK or the error that decoding
 //  the same value would give, and leave self unchanged on failure.
 
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_id (zmesh_envelope_t *self, const zmesh_uuid_t *id);
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_correlation (zmesh_envelope_t *self,
                                     const zmesh_uuid_t *correlation);
 //  NULL or the nil id clears the causation id (the start of a flow).
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_causation (zmesh_envelope_t *self,
                                   const zmesh_uuid_t *causation);
 //  1 to 128 bytes of [A-Za-z0-9._-]: an event type or a method name.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_set_type (zmesh_envelope_t *self, const char *type);
 //  1 to 64 bytes of [A-Za-z0-9._-]: the sending node's name.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_set_source (zmesh_envelope_t *self, const char *source);
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_timestamp (zmesh_envelope_t *self, uint64_t unix_ms);
 //  Per-publisher sequence number of an event, from 1; 0 clears it.
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_seq (zmesh_envelope_t *self, uint64_t seq);
 //  Remaining time budget of a request, in milliseconds.
-void
+ZMESH_EXPORT void
     zmesh_envelope_set_budget_ms (zmesh_envelope_t *self, uint32_t budget_ms);
 //  Status of a reply. For ok, code and text are ignored and cleared; else
 //  code is required and text (may be NULL) is at most 1024 bytes.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_set_status (zmesh_envelope_t *self, zmesh_status_t status,
                                int64_t error_code, const char *error_text);
 //  Add a string header, or replace the value of one with the same name.
 //  Name: 1 to 64 bytes of [A-Za-z0-9._-]; value: at most 1024 bytes.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_set_header (zmesh_envelope_t *self, const char *name,
                                const char *value);
 //  Copy size bytes of body, which must be exactly one msgpack value of at
 //  most ZMESH_ENVELOPE_BODY_MAX bytes. Size 0 clears the body.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_envelope_set_body (zmesh_envelope_t *self, const void *body,
                              size_t size);
 
 //  Getters. Returned pointers are borrowed: valid until self changes or is
 //  destroyed.
 
-zmesh_kind_t
+ZMESH_EXPORT zmesh_kind_t
     zmesh_envelope_kind (const zmesh_envelope_t *self);
-const zmesh_uuid_t *
+ZMESH_EXPORT const zmesh_uuid_t *
     zmesh_envelope_id (const zmesh_envelope_t *self);
-const zmesh_uuid_t *
+ZMESH_EXPORT const zmesh_uuid_t *
     zmesh_envelope_correlation (const zmesh_envelope_t *self);
 //  NULL when the envelope has no causation id.
-const zmesh_uuid_t *
+ZMESH_EXPORT const zmesh_uuid_t *
     zmesh_envelope_causation (const zmesh_envelope_t *self);
 //  "" when unset.
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_type (const zmesh_envelope_t *self);
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_source (const zmesh_envelope_t *self);
-uint64_t
+ZMESH_EXPORT uint64_t
     zmesh_envelope_timestamp (const zmesh_envelope_t *self);
 //  0 when the envelope has no sequence number.
-uint64_t
+ZMESH_EXPORT uint64_t
     zmesh_envelope_seq (const zmesh_envelope_t *self);
-bool
+ZMESH_EXPORT bool
     zmesh_envelope_has_budget (const zmesh_envelope_t *self);
-uint32_t
+ZMESH_EXPORT uint32_t
     zmesh_envelope_budget_ms (const zmesh_envelope_t *self);
-bool
+ZMESH_EXPORT bool
     zmesh_envelope_has_status (const zmesh_envelope_t *self);
-zmesh_status_t
+ZMESH_EXPORT zmesh_status_t
     zmesh_envelope_status (const zmesh_envelope_t *self);
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_envelope_error_code (const zmesh_envelope_t *self);
 //  NULL when there is no error text.
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_error_text (const zmesh_envelope_t *self);
-size_t
+ZMESH_EXPORT size_t
     zmesh_envelope_header_count (const zmesh_envelope_t *self);
 //  Name and value of the header at index (< header_count), in the order
 //  they were set or received.
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_header_name (const zmesh_envelope_t *self, size_t index);
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_header_value (const zmesh_envelope_t *self, size_t index);
 //  Value of the header called name, or NULL.
-const char *
+ZMESH_EXPORT const char *
     zmesh_envelope_header (const zmesh_envelope_t *self, const char *name);
 //  NULL and 0 when there is no body.
-const void *
+ZMESH_EXPORT const void *
     zmesh_envelope_body (const zmesh_envelope_t *self);
-size_t
+ZMESH_EXPORT size_t
     zmesh_envelope_body_size (const zmesh_envelope_t *self);
 
 //  Return the name of a kind ("event", "request", "reply"), or "unknown".
-const char *
+ZMESH_EXPORT const char *
     zmesh_kind_name (zmesh_kind_t kind);
 
 //  Return true if name is a valid type, source or header name: 1 to max
 //  bytes of [A-Za-z0-9._-].
-bool
+ZMESH_EXPORT bool
     zmesh_envelope_name_valid (const char *name, size_t max);
 
 #ifdef __cplusplus

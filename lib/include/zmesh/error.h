@@ -5,6 +5,7 @@
 #ifndef ZMESH_ERROR_H_INCLUDED
 #define ZMESH_ERROR_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -72,12 +73,12 @@ typedef enum {
 } zmesh_err_t;
 
 //  Return the static message for err; never NULL, also for unknown codes.
-const char *
+ZMESH_EXPORT const char *
     zmesh_strerror (int err);
 
 //  Return the static name of err, e.g. "ERR_ENVELOPE_TRUNCATED", or
 //  "ERR_UNKNOWN" for a code that is not in the list.
-const char *
+ZMESH_EXPORT const char *
     zmesh_errname (int err);
 
 //  Detail for humans, filled by functions that take one (it is optional:

@@ -14,6 +14,7 @@
 #ifndef ZMESH_JSON_H_INCLUDED
 #define ZMESH_JSON_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <jansson.h>
 #include "zmesh/envelope.h"
 #include "zmesh/error.h"
@@ -25,13 +26,13 @@ extern "C" {
 //  Read one msgpack value (data, size) into a new JSON value (caller owns;
 //  json_decref). Returns ZMESH_ERR_INVALID with detail if data is not
 //  exactly one msgpack value, or nests more than 32 deep.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_json_from_msgpack (const void *data, size_t size, json_t **value_p,
                              zmesh_detail_t *detail);
 
 //  Write value as msgpack into a new buffer (caller frees with free()).
 //  Returns ZMESH_ERR_INVALID if it nests more than 32 deep, or ZMESH_ERR_NOMEM.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_json_to_msgpack (const json_t *value, void **data_p, size_t *size,
                            zmesh_detail_t *detail);
 
@@ -39,12 +40,12 @@ zmesh_err_t
 //  id, correlation, causation (or null), type, source, timestamp, and
 //  those it has of seq, budget_ms, status, error_code, error_text,
 //  headers (an object), body (its JSON, or null). Ids in their text form.
-json_t *
+ZMESH_EXPORT json_t *
     zmesh_json_from_envelope (const zmesh_envelope_t *envelope);
 
 //  Parse JSON text (length bytes) into a new value; detail gives the line
 //  and column of an error. ZMESH_ERR_INVALID on bad JSON.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_json_parse (const char *text, size_t length, json_t **value_p,
                       zmesh_detail_t *detail);
 

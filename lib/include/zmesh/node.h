@@ -35,6 +35,7 @@
 #ifndef ZMESH_NODE_H_INCLUDED
 #define ZMESH_NODE_H_INCLUDED
 
+#include "zmesh/export.h"
 #include "zmesh/caller.h"
 #include "zmesh/clock.h"
 #include "zmesh/config.h"
@@ -134,28 +135,28 @@ typedef struct {
 //  connecting to its configured peers and gossip seeds. clock and rand are
 //  borrowed (NULL: the real clock, and a kernel source the node owns).
 //  Returns NULL on failure, with detail saying why (e.g. a bind failed).
-zmesh_node_t *
+ZMESH_EXPORT zmesh_node_t *
     zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
                     zmesh_rand_t *rand, zmesh_detail_t *detail);
 
 //  Close the node's sockets (lingering at most sockets/linger) and free it;
 //  harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_node_destroy (zmesh_node_t **self_p);
 
 //  The node's name, and the endpoints others reach it at (with the port a
 //  "*" bind got, and node/advertise in place of a wildcard host).
-const char *
+ZMESH_EXPORT const char *
     zmesh_node_name (zmesh_node_t *self);
-const char *
+ZMESH_EXPORT const char *
     zmesh_node_events_endpoint (zmesh_node_t *self);
-const char *
+ZMESH_EXPORT const char *
     zmesh_node_calls_endpoint (zmesh_node_t *self);
 
 //  Call handler for events whose type matches pattern: "user.created"
 //  exactly, "order.*" by prefix, "*" for all. Returns ZMESH_OK or
 //  ZMESH_ERR_INVALID for a bad pattern.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
                           zmesh_event_fn *handler, void *arg);
 
@@ -166,7 +167,7 @@ zmesh_err_t
 //  publishes for the caller. A node with a store also serves
 //  "zmesh.replay", "zmesh.dlq.list" (its dead letters) and
 //  "zmesh.dlq.replay" (proto/node.md).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_serve (zmesh_node_t *self, const char *method,
                       zmesh_method_fn *handler, void *arg);
 
@@ -182,11 +183,11 @@ typedef struct _zmesh_deferred_t zmesh_deferred_t;
 //  reply. Returns the handle, which the node owns until it is finished
 //  (or the node destroyed), or NULL outside a method handler, when the
 //  reply is deferred already, or out of memory.
-zmesh_deferred_t *
+ZMESH_EXPORT zmesh_deferred_t *
     zmesh_node_defer (zmesh_node_t *self);
 
 //  The reply to fill: borrowed until zmesh_deferred_finish.
-zmesh_envelope_t *
+ZMESH_EXPORT zmesh_envelope_t *
     zmesh_deferred_reply (zmesh_deferred_t *self);
 
 //  Send the deferred reply and free the handle; *self_p is set to NULL. On
@@ -194,7 +195,7 @@ zmesh_envelope_t *
 //  in this turn of the loop has committed. A reply finished after the
 //  request's budget is not sent (the caller has given up on it): it is
 //  counted as replies_late. Harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_deferred_finish (zmesh_deferred_t **self_p);
 
 //  Publish an event of type with a body of one msgpack value (or NULL, 0).
@@ -209,7 +210,7 @@ void
 //  Returns ZMESH_OK, an envelope error for a bad type or body (with
 //  node/data, ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE over ZMESH_STORE_BODY_MAX),
 //  or a store error.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_publish (zmesh_node_t *self, const char *type,
                         const void *body, size_t body_size);
 
@@ -218,7 +219,7 @@ zmesh_err_t
 //  durable, as a batch of publisher confirms would say. ZMESH_OK at once
 //  when no group is open; a store error if the commit fails, in which case
 //  the group's events are lost and not sent.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_flush (zmesh_node_t *self);
 
 //  Append events to stream in the node's store, expecting it at expected
@@ -226,7 +227,7 @@ zmesh_err_t
 //  correlation, causation and timestamp left empty are filled in as
 //  publish does. Returns ZMESH_ERR_INVALID without node/data, or the
 //  append's result; a retried append (duplicate ids) is not sent again.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_append (zmesh_node_t *self, const char *stream,
                        int64_t expected, const zmesh_new_event_t *events,
                        size_t count, zmesh_append_result_t *result,
@@ -239,19 +240,19 @@ zmesh_err_t
 //  reached with each publisher is kept in this node's store. Needs
 //  node/data (ZMESH_ERR_INVALID otherwise). events/start says where to
 //  begin with a publisher never heard from.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_consume (zmesh_node_t *self, const char *pattern,
                         zmesh_consume_fn *handler, void *arg);
 
 //  Run the consumers again on every dead letter, one try each; those that
 //  now succeed leave the dead-letter store. *replayed and *failed, if not
 //  NULL, count them.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_replay_dead_letters (zmesh_node_t *self, size_t *replayed,
                                     size_t *failed, zmesh_detail_t *detail);
 
 //  The node's store, or NULL without node/data. Borrowed.
-zmesh_store_t *
+ZMESH_EXPORT zmesh_store_t *
     zmesh_node_store (zmesh_node_t *self);
 
 //  Call method on an instance of service and wait at most timeout_ms (0:
@@ -270,14 +271,14 @@ zmesh_store_t *
 //  node's loop, such as another thread sharing the node. Called from a
 //  handler, it holds up the node's loop until it returns; handlers use
 //  zmesh_node_call_async.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_call (zmesh_node_t *self, const char *service,
                      const char *method, const void *body, size_t body_size,
                      uint32_t timeout_ms, zmesh_envelope_t **reply_p,
                      zmesh_detail_t *detail);
 
 //  zmesh_node_call with options: a timeout and a fallback (NULL: none).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_call_with (zmesh_node_t *self, const char *service,
                           const char *method, const void *body,
                           size_t body_size, const zmesh_call_options_t *options,
@@ -305,7 +306,7 @@ typedef void (zmesh_call_done_fn) (zmesh_node_t *node, zmesh_err_t rc,
 //  NULL. Returns ZMESH_OK when the call is under way, or, with done never
 //  run, ZMESH_ERR_ENVELOPE_BAD_NAME for a bad method name, an envelope
 //  error for a bad body, or ZMESH_ERR_NOMEM.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_call_async (zmesh_node_t *self, const char *service,
                            const char *method, const void *body,
                            size_t body_size,
@@ -314,36 +315,36 @@ zmesh_err_t
 
 //  Answer a request with "overloaded, retry after retry_after_ms": a mesh
 //  error (unavailable) that callers retry no sooner than asked.
-void
+ZMESH_EXPORT void
     zmesh_reply_overloaded (zmesh_envelope_t *reply, uint32_t retry_after_ms);
 
 //  The node's caller, to look at its breakers and counters.
-zmesh_caller_t *
+ZMESH_EXPORT zmesh_caller_t *
     zmesh_node_caller (zmesh_node_t *self);
 
 //  Start a flow outside any handler: until zmesh_node_flow_end, what the
 //  node publishes and calls carries correlation (NULL: a new one). Outside
 //  a flow and a handler, every publish and call starts a flow of its own.
-void
+ZMESH_EXPORT void
     zmesh_node_flow_begin (zmesh_node_t *self,
                            const zmesh_uuid_t *correlation);
-void
+ZMESH_EXPORT void
     zmesh_node_flow_end (zmesh_node_t *self);
 
 //  The correlation id in force (inside a handler or a flow), or NULL.
-const zmesh_uuid_t *
+ZMESH_EXPORT const zmesh_uuid_t *
     zmesh_node_correlation (zmesh_node_t *self);
 
 //  Handle what is ready, waiting at most timeout_ms, and run due timers
 //  (heartbeats, peer liveness). Returns ZMESH_OK, or ZMESH_ERR_INTERRUPTED
 //  once SIGINT or SIGTERM has arrived.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_poll (zmesh_node_t *self, int timeout_ms);
 
 //  Poll until zmesh_node_stop is called (from a handler) or a signal
 //  arrives. Returns ZMESH_OK or ZMESH_ERR_INTERRUPTED; never hangs: a
 //  signal is seen within one poll.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_node_run (zmesh_node_t *self);
 
 //  Share the node between threads. A node is used by one thread at a
@@ -356,28 +357,28 @@ zmesh_err_t
 //  by handlers keep the lock, and so does zmesh_node_poll, its wait
 //  included: the thread that runs the loop of a shared node polls with a
 //  short timeout and waits outside the lock, as zmesh-gateway does.
-void
+ZMESH_EXPORT void
     zmesh_node_lock (zmesh_node_t *self);
-void
+ZMESH_EXPORT void
     zmesh_node_unlock (zmesh_node_t *self);
 
 //  Make zmesh_node_run return after the current handler.
-void
+ZMESH_EXPORT void
     zmesh_node_stop (zmesh_node_t *self);
 
 //  Copy the node's counters into stats.
-void
+ZMESH_EXPORT void
     zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats);
 
 //  The peers the node knows: count, and a copy of the index-th.
-size_t
+ZMESH_EXPORT size_t
     zmesh_node_peer_count (zmesh_node_t *self);
-void
+ZMESH_EXPORT void
     zmesh_node_peer (zmesh_node_t *self, size_t index,
                      zmesh_peer_info_t *info);
 
 //  Return the name of a peer state: "unknown", "alive", "quiet", "gone".
-const char *
+ZMESH_EXPORT const char *
     zmesh_peer_state_name (zmesh_peer_state_t state);
 
 #ifdef __cplusplus

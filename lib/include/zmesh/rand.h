@@ -12,6 +12,7 @@
 #ifndef ZMESH_RAND_H_INCLUDED
 #define ZMESH_RAND_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,34 +24,34 @@ typedef struct _zmesh_rand_t zmesh_rand_t;
 
 //  Create a source that draws from the kernel (getrandom). Returns NULL if
 //  out of memory or if the kernel refuses to give random bytes.
-zmesh_rand_t *
+ZMESH_EXPORT zmesh_rand_t *
     zmesh_rand_new (void);
 
 //  Create a deterministic source (xoshiro256**, seeded through splitmix64):
 //  the same seed gives the same bytes. For tests; not for production ids.
 //  Returns NULL if out of memory.
-zmesh_rand_t *
+ZMESH_EXPORT zmesh_rand_t *
     zmesh_rand_seeded_new (uint64_t seed);
 
 //  Destroy a source and set *self_p to NULL; harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_rand_destroy (zmesh_rand_t **self_p);
 
 //  Fill buffer with size random bytes.
-void
+ZMESH_EXPORT void
     zmesh_rand_fill (zmesh_rand_t *self, void *buffer, size_t size);
 
 //  Return 64 random bits.
-uint64_t
+ZMESH_EXPORT uint64_t
     zmesh_rand_u64 (zmesh_rand_t *self);
 
 //  Return a uniform integer in [0, bound); bound must be above 0. No modulo
 //  bias (Lemire's method).
-uint64_t
+ZMESH_EXPORT uint64_t
     zmesh_rand_below (zmesh_rand_t *self, uint64_t bound);
 
 //  Return a uniform double in [0, 1), with 53 random bits.
-double
+ZMESH_EXPORT double
     zmesh_rand_unit (zmesh_rand_t *self);
 
 #ifdef __cplusplus

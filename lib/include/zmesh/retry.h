@@ -16,6 +16,7 @@
 #ifndef ZMESH_RETRY_H_INCLUDED
 #define ZMESH_RETRY_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include "zmesh/error.h"
@@ -40,22 +41,22 @@ typedef struct {
 //  a timeout on one instance leaves time to try another within the
 //  default 5 s deadline), 100 ms base, 2000 ms cap, full jitter, a budget
 //  of 20 % with at most 10 retries saved up.
-void
+ZMESH_EXPORT void
     zmesh_retry_config_defaults (zmesh_retry_config_t *config);
 
 //  Check ranges. Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_retry_config_validate (const zmesh_retry_config_t *config,
                                  zmesh_detail_t *detail);
 
 //  The wait before retry number retry (1, 2, ...), drawing the jitter from
 //  rand.
-int64_t
+ZMESH_EXPORT int64_t
     zmesh_retry_delay (const zmesh_retry_config_t *config, int retry,
                        zmesh_rand_t *rand);
 
 //  True if a call that failed with rc may be tried again.
-bool
+ZMESH_EXPORT bool
     zmesh_retry_retryable (zmesh_err_t rc);
 
 //  A retry budget, in hundredths of a retry.
@@ -64,18 +65,18 @@ typedef struct {
 } zmesh_retry_budget_t;
 
 //  Start a budget full.
-void
+ZMESH_EXPORT void
     zmesh_retry_budget_init (zmesh_retry_budget_t *budget,
                              const zmesh_retry_config_t *config);
 
 //  A call was made: earn config->budget hundredths, up to the cap.
-void
+ZMESH_EXPORT void
     zmesh_retry_budget_earn (zmesh_retry_budget_t *budget,
                              const zmesh_retry_config_t *config);
 
 //  Spend one retry. Returns false, spending nothing, if the budget holds
 //  less than one.
-bool
+ZMESH_EXPORT bool
     zmesh_retry_budget_spend (zmesh_retry_budget_t *budget);
 
 #ifdef __cplusplus

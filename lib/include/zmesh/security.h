@@ -10,6 +10,7 @@
 #ifndef ZMESH_SECURITY_H_INCLUDED
 #define ZMESH_SECURITY_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <czmq.h>
 #include "zmesh/config.h"
 #include "zmesh/error.h"
@@ -24,7 +25,7 @@ extern "C" {
 //  it alone). Refuses to overwrite either. Returns ZMESH_OK, or
 //  ZMESH_ERR_INVALID with detail (a bad name, files that exist, a
 //  directory that cannot be written).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_security_keygen (const char *dir, const char *name,
                            zmesh_detail_t *detail);
 
@@ -32,7 +33,7 @@ zmesh_err_t
 //  of config's security/cert and name's key pinned in its security/keys,
 //  before socket connects. With security off in config, does nothing.
 //  Returns ZMESH_OK or ZMESH_ERR_CONFIG with detail.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_security_client (const zmesh_node_config_t *config, zsock_t *socket,
                            const char *name, zmesh_detail_t *detail);
 

@@ -19,6 +19,7 @@
 #ifndef ZMESH_STORE_H_INCLUDED
 #define ZMESH_STORE_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,11 +90,11 @@ typedef struct _zmesh_store_t zmesh_store_t;
 //  power loss); otherwise a commit survives a crash of the process but
 //  maybe not of the machine. Returns NULL with detail saying why: not a
 //  database, a newer schema, no permission.
-zmesh_store_t *
+ZMESH_EXPORT zmesh_store_t *
     zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail);
 
 //  Close the store and set *self_p to NULL; harmless on NULL.
-void
+ZMESH_EXPORT void
     zmesh_store_close (zmesh_store_t **self_p);
 
 //  Append count events to stream, all or nothing, if the stream is at
@@ -104,7 +105,7 @@ void
 //  over ZMESH_STORE_BODY_MAX; ZMESH_ERR_STORE_DUPLICATE if some events of
 //  the call are stored already and others are not, or elsewhere;
 //  ZMESH_ERR_STORE for a failure of the file.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_append (zmesh_store_t *self, const char *stream,
                         int64_t expected, const zmesh_new_event_t *events,
                         size_t count, zmesh_append_result_t *result,
@@ -114,54 +115,54 @@ zmesh_err_t
 //  zmesh_store_commit or zmesh_store_rollback: appends and other writes made
 //  meanwhile (a consumer's own writes and its record of what it processed)
 //  commit together or not at all.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail);
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_commit (zmesh_store_t *self, zmesh_detail_t *detail);
 //  Harmless when no transaction is open.
-void
+ZMESH_EXPORT void
     zmesh_store_rollback (zmesh_store_t *self);
 
 //  Inside a transaction, mark a point that what is written after it can be
 //  taken back to, alone: zmesh_store_release keeps those writes (they
 //  commit with the transaction), zmesh_store_rollback_to takes them back
 //  and ends the savepoint. Savepoints nest; each call ends the innermost.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail);
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_release (zmesh_store_t *self, zmesh_detail_t *detail);
-void
+ZMESH_EXPORT void
     zmesh_store_rollback_to (zmesh_store_t *self);
 
 //  Forget events before position before (retention). Positions never move:
 //  the head stays where it is, and zmesh_store_earliest says what is left.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_trim (zmesh_store_t *self, uint64_t before,
                       zmesh_detail_t *detail);
 
 //  Forget events older than unix_ms (by their timestamps).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_trim_older (zmesh_store_t *self, uint64_t unix_ms,
                             zmesh_detail_t *detail);
 
 //  The first position still kept: 1 unless the store was trimmed.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_earliest (zmesh_store_t *self, uint64_t *position);
 
 //  The stream's version now: 0 if it has no events.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_version (zmesh_store_t *self, const char *stream,
                          int64_t *version);
 
 //  The last position in the store: 0 if it is empty.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_head (zmesh_store_t *self, uint64_t *position);
 
 //  Read stream from version from (inclusive) forward, or backward when
 //  backward is true, calling fn for at most limit events (0: no limit).
 //  Returns ZMESH_OK, or ZMESH_ERR_STORE_CORRUPT if a stored event does not
 //  read back (detail gives its position), or ZMESH_ERR_STORE.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_read_stream (zmesh_store_t *self, const char *stream,
                              int64_t from, bool backward, size_t limit,
                              zmesh_stored_event_fn *fn, void *arg,
@@ -169,7 +170,7 @@ zmesh_err_t
 
 //  Read all streams in position order from position from (inclusive),
 //  calling fn for at most limit events (0: no limit).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_read_all (zmesh_store_t *self, uint64_t from, size_t limit,
                           zmesh_stored_event_fn *fn, void *arg,
                           zmesh_detail_t *detail);
@@ -180,34 +181,34 @@ typedef struct _zmesh_store_sub_t zmesh_store_sub_t;
 
 //  Subscribe from position from (1: the beginning; head + 1: from now).
 //  NULL if out of memory.
-zmesh_store_sub_t *
+ZMESH_EXPORT zmesh_store_sub_t *
     zmesh_store_subscribe (zmesh_store_t *self, uint64_t from,
                            zmesh_stored_event_fn *fn, void *arg);
 
 //  Deliver up to limit events (0: no limit) appended since the last poll.
 //  Cheap when nothing changed. Returns ZMESH_OK or a read error; *delivered,
 //  if not NULL, gets how many.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_sub_poll (zmesh_store_sub_t *self, size_t limit,
                           size_t *delivered, zmesh_detail_t *detail);
 
 //  The position the subscription will deliver next.
-uint64_t
+ZMESH_EXPORT uint64_t
     zmesh_store_sub_next (zmesh_store_sub_t *self);
 
-void
+ZMESH_EXPORT void
     zmesh_store_sub_destroy (zmesh_store_sub_t **self_p);
 
 //  Keep a snapshot of stream's state at version (one per stream; a newer
 //  one replaces it).
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_save_snapshot (zmesh_store_t *self, const char *stream,
                                int64_t version, const void *state,
                                size_t size);
 
 //  Load stream's snapshot: *state_p (caller frees with free()) and
 //  *version, or *state_p = NULL and *version = 0 if there is none.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_store_load_snapshot (zmesh_store_t *self, const char *stream,
                                void **state_p, size_t *size,
                                int64_t *version);

@@ -14,6 +14,7 @@
 #ifndef ZMESH_TOPIC_H_INCLUDED
 #define ZMESH_TOPIC_H_INCLUDED
 
+#include "zmesh/export.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include "zmesh/envelope.h"
@@ -28,24 +29,24 @@ extern "C" {
 //  Write the topic frame of an event of this type into buffer, which holds
 //  ZMESH_TOPIC_MAX bytes; control adds the '$'. Returns the frame's size,
 //  or 0 if type is not a valid type.
-size_t
+ZMESH_EXPORT size_t
     zmesh_topic_format (const char *type, bool control, char *buffer);
 
 //  Write the bytes to subscribe with for pattern into buffer (ZMESH_TOPIC_MAX
 //  bytes). Returns their count (0 is valid: "*" subscribes to all events),
 //  or -1 if pattern is not a type, a type prefix ending in '*', or "*".
-int
+ZMESH_EXPORT int
     zmesh_topic_subscription (const char *pattern, char *buffer);
 
 //  Return true if an event of this type matches pattern, by the same rule
 //  that ZeroMQ applies to the subscription bytes.
-bool
+ZMESH_EXPORT bool
     zmesh_topic_matches (const char *pattern, const char *type);
 
 //  Check a received topic frame against the event it came with. Returns
 //  ZMESH_OK and sets *control_p to whether it is a '$' control topic, or
 //  ZMESH_ERR_BAD_TOPIC if the frame is not the event's type and a NUL.
-zmesh_err_t
+ZMESH_EXPORT zmesh_err_t
     zmesh_topic_check (const void *topic, size_t size,
                        const zmesh_envelope_t *event, bool *control_p);
 

@@ -1,9 +1,10 @@
-/*  zmesh/inbox.h - what a consumer of other nodes' events keeps in its own
+/*  inbox.h - what a consumer of other nodes' events keeps in its own
     store: how far it has got with each publisher, which event ids it has
     processed, and the events its handlers gave up on (dead letters).
 
     Kept in the consumer's event store file, so that a consumer's own writes
     and its record of having processed an event commit in one transaction.
+    Private: the node's consumers use it (lib/node/consume.c).
 
     Part of zmesh. MIT License.
 */
@@ -12,35 +13,32 @@
 
 #include "zmesh/store.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 //  The last sequence processed from publisher: *known is false (and *seq
 //  0) if the consumer has never heard of it.
 zmesh_err_t
-    zmesh_inbox_position (zmesh_store_t *store, const char *publisher,
+    zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                           uint64_t *seq, bool *known);
 
 //  Record that publisher's events up to seq are done.
 zmesh_err_t
-    zmesh_inbox_set_position (zmesh_store_t *store, const char *publisher,
+    zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
                               uint64_t seq);
 
 //  Whether the event with id was processed before.
 zmesh_err_t
-    zmesh_inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id,
+    zmesh__inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id,
                       bool *seen);
 
 //  Record the event with id as processed, at unix_ms.
 zmesh_err_t
-    zmesh_inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
+    zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
                       uint64_t unix_ms);
 
 //  Forget processed ids recorded before unix_ms: positions still keep a
 //  publisher's repeats out; ids catch the same event arriving another way.
 zmesh_err_t
-    zmesh_inbox_forget (zmesh_store_t *store, uint64_t unix_ms);
+    zmesh__inbox_forget (zmesh_store_t *store, uint64_t unix_ms);
 
 typedef struct {
     zmesh_uuid_t event_id;
@@ -51,27 +49,24 @@ typedef struct {
     const char *error;          //  What the handler said last
     int attempts;
     uint64_t at;                //  Unix ms it was buried
-} zmesh_dead_letter_t;
+} zmesh__dead_letter_t;
 
 //  Keep an event the handlers gave up on.
 zmesh_err_t
-    zmesh_inbox_bury (zmesh_store_t *store, const zmesh_dead_letter_t *letter);
+    zmesh__inbox_bury (zmesh_store_t *store, const zmesh__dead_letter_t *letter);
 
 //  Call fn for each dead letter, oldest first (letter borrowed); fn returns
 //  false to stop.
-typedef bool (zmesh_dead_letter_fn) (const zmesh_dead_letter_t *letter,
+typedef bool (zmesh__dead_letter_fn) (const zmesh__dead_letter_t *letter,
                                      void *arg);
 zmesh_err_t
-    zmesh_inbox_dead_letters (zmesh_store_t *store, zmesh_dead_letter_fn *fn,
+    zmesh__inbox_dead_letters (zmesh_store_t *store, zmesh__dead_letter_fn *fn,
                               void *arg);
 
 //  Remove the dead letter of event id (it was replayed with success).
 //  ZMESH_ERR_INVALID if there is none.
 zmesh_err_t
-    zmesh_inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id);
+    zmesh__inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id);
 
-#ifdef __cplusplus
-}
-#endif
 
 #endif
