@@ -1,4 +1,7 @@
-/*  store.c - the event store on SQLite.
+/*  store.c - the event store on SQLite: its file and schema, appends
+    under expected versions, transactions and savepoints, and reads.
+    Retention (retention.c), subscriptions (store_sub.c) and snapshots
+    (snapshot.c) keep to the same file.
 
     Part of zmesh. MIT License.
 */
@@ -62,14 +65,6 @@ struct _zmesh_store_t {
         sqlite3_stmt *statement;
     } cached [STATEMENTS_CACHED];
     size_t cached_count;
-};
-
-struct _zmesh_store_sub_t {
-    zmesh_store_t *store;       //  Borrowed
-    uint64_t next;              //  Next position to deliver
-    int64_t data_version;       //  PRAGMA data_version at the last poll
-    zmesh_stored_event_fn *fn;
-    void *arg;
 };
 
 #define STORE_ERROR(detail, self, what)                                 \
@@ -530,40 +525,6 @@ zmesh_store_rollback_to (zmesh_store_t *self)
         zmesh__store_exec (self, "RELEASE turn", NULL);
 }
 
-zmesh_err_t
-zmesh_store_trim (zmesh_store_t *self, uint64_t before, zmesh_detail_t *detail)
-{
-    assert (self);
-    uint64_t head;
-    zmesh_err_t rc = zmesh_store_head (self, &head);
-    if (rc)
-        return rc;
-    if (before > head + 1)
-        before = head + 1;      //  Never past what exists
-    char sql [256];
-    snprintf (sql, sizeof sql,
-              "BEGIN IMMEDIATE;"
-              "DELETE FROM events WHERE position < %" PRIu64 ";"
-              "INSERT INTO meta (key, value) VALUES ('trimmed_before', %" PRIu64
-              ") ON CONFLICT (key) DO UPDATE SET value = MAX (value, "
-              "excluded.value);"
-              "COMMIT;", before, before);
-    rc = s_exec (self, sql, detail);
-    if (rc)
-        zmesh_store_rollback (self);
-    return rc;
-}
-
-zmesh_err_t
-zmesh_store_earliest (zmesh_store_t *self, uint64_t *position)
-{
-    assert (self && position);
-    int64_t value = s_pragma (self, "SELECT COALESCE ((SELECT value FROM meta "
-                                    "WHERE key = 'trimmed_before'), 1)");
-    *position = value < 1 ? 1 : (uint64_t) value;
-    return value < 0 ? ZMESH_ERR_STORE : ZMESH_OK;
-}
-
 //  The statement kept prepared for sql, or NULL.
 static sqlite3_stmt *
 s_cached (zmesh_store_t *self, const char *sql)
@@ -620,24 +581,6 @@ zmesh__store_exec (zmesh_store_t *self, const char *sql,
         || zmesh__store_prepare (self, sql, &statement, NULL) != ZMESH_OK)
         return s_exec (self, sql, detail);
     return s_run (self, statement, detail);
-}
-
-zmesh_err_t
-zmesh_store_trim_older (zmesh_store_t *self, uint64_t unix_ms,
-                        zmesh_detail_t *detail)
-{
-    assert (self);
-    //  Events are appended in time order, near enough: keep everything
-    //  from the first one young enough.
-    char sql [160];
-    snprintf (sql, sizeof sql,
-              "SELECT COALESCE ((SELECT MIN (position) FROM events WHERE "
-              "timestamp >= %" PRIu64 "), (SELECT COALESCE (MAX (position), "
-              "0) + 1 FROM events))", unix_ms);
-    int64_t before = s_pragma (self, sql);
-    if (before < 0)
-        return STORE_ERROR (detail, self, "cannot find old events");
-    return zmesh_store_trim (self, (uint64_t) before, detail);
 }
 
 sqlite3 *
@@ -787,10 +730,10 @@ zmesh_store_read_stream (zmesh_store_t *self, const char *stream, int64_t from,
 //  Read the log from position from, at most limit events (0: all), as
 //  zmesh_store_read_all; *last_p and *count_p, if not NULL, get the last
 //  position read and how many were.
-static zmesh_err_t
-s_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
-             zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
-             size_t *count_p, zmesh_detail_t *detail)
+zmesh_err_t
+zmesh__store_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
+                        zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
+                        size_t *count_p, zmesh_detail_t *detail)
 {
     bool owned;
     sqlite3_stmt *statement = s_read_statement (
@@ -809,125 +752,20 @@ zmesh_store_read_all (zmesh_store_t *self, uint64_t from, size_t limit,
                       zmesh_detail_t *detail)
 {
     assert (self && fn);
-    return s_read_from (self, from, limit, fn, arg, NULL, NULL, detail);
+    return zmesh__store_read_from (self, from, limit, fn, arg, NULL, NULL,
+                                   detail);
 }
 
-
-//  ---------------------------------------------------------------------
-//  Subscriptions
-
-zmesh_store_sub_t *
-zmesh_store_subscribe (zmesh_store_t *self, uint64_t from,
-                       zmesh_stored_event_fn *fn, void *arg)
-{
-    assert (self && fn);
-    zmesh_store_sub_t *sub = zmesh__calloc (1, sizeof *sub);
-    if (sub) {
-        sub->store = self;
-        sub->next = from ? from : 1;
-        sub->data_version = -1;
-        sub->fn = fn;
-        sub->arg = arg;
-    }
-    return sub;
-}
-
-zmesh_err_t
-zmesh_store_sub_poll (zmesh_store_sub_t *self, size_t limit,
-                      size_t *delivered, zmesh_detail_t *detail)
+int64_t
+zmesh__store_data_version (zmesh_store_t *self)
 {
     assert (self);
-    if (delivered)
-        *delivered = 0;
-    //  data_version changes when another connection commits; our own
-    //  commits are seen through the head.
-    int64_t data_version = s_pragma (self->store, "PRAGMA data_version");
-    uint64_t head = 0;
-    zmesh_store_head (self->store, &head);
-    if (data_version == self->data_version && head < self->next)
-        return ZMESH_OK;
-    self->data_version = data_version;
-    uint64_t last = 0;
-    size_t count = 0;
-    zmesh_err_t rc = s_read_from (self->store, self->next, limit, self->fn,
-                                  self->arg, &last, &count, detail);
-    if (count)
-        self->next = last + 1;
-    if (delivered)
-        *delivered = count;
-    return rc;
+    return s_pragma (self, "PRAGMA data_version");
 }
 
-uint64_t
-zmesh_store_sub_next (zmesh_store_sub_t *self)
+int64_t
+zmesh__store_query_int (zmesh_store_t *self, const char *sql)
 {
-    assert (self);
-    return self->next;
-}
-
-void
-zmesh_store_sub_destroy (zmesh_store_sub_t **self_p)
-{
-    assert (self_p);
-    zmesh__free (*self_p);
-    *self_p = NULL;
-}
-
-
-//  ---------------------------------------------------------------------
-//  Snapshots
-
-zmesh_err_t
-zmesh_store_save_snapshot (zmesh_store_t *self, const char *stream,
-                           int64_t version, const void *state, size_t size)
-{
-    assert (self && stream && state);
-    sqlite3_stmt *statement;
-    if (zmesh__store_prepare (self,
-                              "INSERT INTO snapshots (stream, version, state) "
-                              "VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
-                              "SET version = excluded.version, state = "
-                              "excluded.state WHERE excluded.version > version",
-                              &statement, NULL) != ZMESH_OK)
-        return STORE_ERROR (NULL, self, "cannot prepare");
-    sqlite3_bind_text (statement, 1, stream, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (statement, 2, version);
-    sqlite3_bind_blob (statement, 3, state, (int) size, SQLITE_STATIC);
-    int step = sqlite3_step (statement);
-    sqlite3_reset (statement);
-    return step == SQLITE_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
-}
-
-zmesh_err_t
-zmesh_store_load_snapshot (zmesh_store_t *self, const char *stream,
-                           void **state_p, size_t *size, int64_t *version)
-{
-    assert (self && stream && state_p && size && version);
-    *state_p = NULL;
-    *size = 0;
-    *version = 0;
-    sqlite3_stmt *statement;
-    if (zmesh__store_prepare (self, "SELECT version, state FROM snapshots "
-                                    "WHERE stream = ?", &statement, NULL)
-        != ZMESH_OK)
-        return ZMESH_ERR_STORE;
-    sqlite3_bind_text (statement, 1, stream, -1, SQLITE_STATIC);
-    zmesh_err_t rc = ZMESH_OK;
-    int step = sqlite3_step (statement);
-    if (step == SQLITE_ROW) {
-        size_t bytes = (size_t) sqlite3_column_bytes (statement, 1);
-        void *state = zmesh__alloc (bytes);
-        if (state) {
-            memcpy (state, sqlite3_column_blob (statement, 1), bytes);
-            *state_p = state;
-            *size = bytes;
-            *version = sqlite3_column_int64 (statement, 0);
-        }
-        else
-            rc = ZMESH_ERR_NOMEM;
-    }
-    else if (step != SQLITE_DONE)
-        rc = ZMESH_ERR_STORE;
-    sqlite3_reset (statement);
-    return rc;
+    assert (self && sql);
+    return s_pragma (self, sql);
 }

@@ -28,4 +28,20 @@ zmesh_err_t
     zmesh__store_prepare (zmesh_store_t *self, const char *sql,
                           sqlite3_stmt **statement_p, zmesh_detail_t *detail);
 
+//  Deliver the events from position from on, at most limit (0: all), to
+//  fn; the last position delivered and how many, if not NULL.
+zmesh_err_t
+    zmesh__store_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
+                            zmesh_stored_event_fn *fn, void *arg,
+                            uint64_t *last_p, size_t *count_p,
+                            zmesh_detail_t *detail);
+
+//  The one integer sql (a query or pragma) returns, or -1.
+int64_t
+    zmesh__store_query_int (zmesh_store_t *self, const char *sql);
+
+//  SQLite's data_version: it changes when another connection commits.
+int64_t
+    zmesh__store_data_version (zmesh_store_t *self);
+
 #endif
