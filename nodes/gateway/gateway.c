@@ -262,7 +262,8 @@ s_get_by_id (struct MHD_Connection *connection, s_gateway_t *gateway,
 
 static enum MHD_Result
 s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
-         const char *method, const char *url, s_upload_t *upload)
+         const char *method, const char *url, const char *version,
+         s_upload_t *upload)
 {
     gateway->requests++;
     //  The flow: the client's correlation id, or a new one.
@@ -278,6 +279,14 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
     }
     zmesh_uuid_unparse (&flow, cid);
 
+    //  HTTP/1.1 requires Host (RFC 9112, section 3.2): a request without
+    //  it is refused, as servers must.
+    if (streq (version, MHD_HTTP_VERSION_1_1)
+        && !MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_HOST))
+        return s_respond (connection, gateway, 400,
+                          s_error ("an HTTP/1.1 request needs a Host header"),
+                          cid, NULL);
     bool post = streq (method, "POST"), get = streq (method, "GET");
     const char *id;
     if (get && streq (url, "/health"))
@@ -319,7 +328,6 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url,
           const char *method, const char *version, const char *upload_data,
           size_t *upload_data_size, void **con_cls)
 {
-    (void) version;
     s_gateway_t *gateway = cls;
     s_upload_t *upload = *con_cls;
     if (!upload) {
@@ -343,7 +351,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url,
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return s_route (connection, gateway, method, url, upload);
+    return s_route (connection, gateway, method, url, version, upload);
 }
 
 static void

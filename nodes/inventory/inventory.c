@@ -107,17 +107,22 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
     zmesh_err_t rc = order ? s_refresh (node, stock) : ZMESH_ERR_INVALID;
     if (rc == ZMESH_OK && streq (zmesh_envelope_type (event), "order.placed")
         && json_is_array (items) && !zhashx_lookup (stock->held, order)) {
+        //  The whole order counts at once: a product on two lines needs
+        //  both lines' units. Counted in, checked, and taken out again;
+        //  the reservation itself is the event appended below.
         const char *short_of = NULL;
         size_t index;
         json_t *item;
+        s_count (stock, items, 1);
         json_array_foreach (items, index, item) {
             const char *product = service_string (item, "productId", 64);
             json_int_t quantity = json_integer_value (json_object_get (
                 item, "quantity"));
-            if (!product || *s_used (stock, product) + quantity
-                                > stock->initial)
+            if (!product || quantity < 1
+                || *s_used (stock, product) > stock->initial)
                 short_of = product ? product : "?";
         }
+        s_count (stock, items, -1);
         json_t *news = short_of
             ? json_pack ("{s:s, s:s+}", "orderId", order, "reason",
                          "out of stock: ", short_of)

@@ -339,6 +339,16 @@ Test (gateway, bad_requests_get_clear_errors)
                    "'%s' lacks '%s'", error, cases [index].mention);
         json_decref (response.body);
     }
+    //  HTTP/1.1 without Host is refused (curl sends none with "Host:").
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/health", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
+                     "%{http_code}\n", "-H", "Host:", url, NULL};
+    child_t curl = child_spawn (argv);
+    char line [64] = "";
+    cr_assert (child_read_line (curl.out, line, sizeof line, 10000));
+    cr_assert (eq (str, line, "400\n"), "without Host: %s", line);
+    cr_assert (eq (int, child_reap (&curl, 10000), 0));
     //  The user service down: 503 and Retry-After, within the deadline.
     child_kill (&nodes [0]);
     int64_t started = zclock_mono ();

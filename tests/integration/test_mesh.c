@@ -220,6 +220,25 @@ Test (mesh, orders_go_through_stock_and_payment_in_one_flow)
         zclock_sleep (100);
     cr_assert (eq (int, s_settled (), 2));
 
+    //  One product on two lines is one demand: 6 + 6 of p-2 is more than
+    //  its 10, though each line alone would fit.
+    json_t *doubled = NULL;
+    cr_assert (eq (int, s_call ("order", "order.create",
+                                json_pack ("{s:s, s:[{s:s, s:i, s:i}, "
+                                           "{s:s, s:i, s:i}]}", "userId", ada,
+                                           "items", "productId", "p-2",
+                                           "quantity", 6, "price", 1,
+                                           "productId", "p-2", "quantity", 6,
+                                           "price", 1), &doubled, NULL),
+                   ZMESH_OK));
+    const char *twice = json_string_value (json_object_get (doubled, "id"));
+    cr_assert (twice != NULL);
+    state = s_final (twice, 15000);
+    cr_assert (eq (str, (char *) s_status (state), "cancelled"),
+               "a product on two lines is counted once, in full");
+    json_decref (state);
+    json_decref (doubled);
+
     //  An unknown user is refused at once.
     json_t *refused = NULL;
     int64_t code = 0;
