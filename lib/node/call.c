@@ -23,8 +23,8 @@ struct _zmesh__call_t {
     zmesh__context_t flow;      //  Of the code that made the call
     zmesh_call_t call;          //  What the caller runs
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
-    char endpoint [ROUTE_MAX][ZMESH_ENDPOINT_MAX + 1];  //  Copies: the
-    const char *endpoints [ROUTE_MAX];                  //  peers may change
+    const char *endpoints [ROUTE_MAX];  //  Into copies: the peers may
+                                        //  change while the call is out
     zmesh_call_run_t *run;
     zmesh_link_t *link;         //  The attempt under way, or NULL
     const char *link_endpoint;
@@ -36,6 +36,7 @@ struct _zmesh__call_t {
     uint64_t at_us;             //  For the trace
     int64_t start_us;
     void *handle;               //  In the node's calls
+    char copies [];             //  The endpoints, end to end
 };
 
 //  A new REQ socket to endpoint: with security on, a CURVE client of the
@@ -102,10 +103,22 @@ s_call_new (zmesh_node_t *self, const char *service, const char *method,
             const zmesh_call_options_t *options, zmesh_err_t *rc,
             zmesh_detail_t *detail)
 {
-    zmesh__call_t *call = zmesh__calloc (1, sizeof *call);
+    const char *routes [ROUTE_MAX];
+    size_t count = zmesh__peers_route (self->peers, service, routes,
+                                       ROUTE_MAX);
+    size_t lengths [ROUTE_MAX], bytes = 0;
+    for (size_t index = 0; index < count; index++)
+        bytes += (lengths [index] = strlen (routes [index])) + 1;
+    zmesh__call_t *call = zmesh__calloc (1, sizeof *call + bytes);
     if (!call) {
         *rc = ZMESH_ERR_NOMEM;
         return NULL;
+    }
+    char *copy = call->copies;
+    for (size_t index = 0; index < count; index++) {
+        memcpy (copy, routes [index], lengths [index] + 1);
+        call->endpoints [index] = copy;
+        copy += lengths [index] + 1;
     }
     call->node = self;
     call->flow = self->context;
@@ -122,14 +135,6 @@ s_call_new (zmesh_node_t *self, const char *service, const char *method,
         return NULL;
     }
     snprintf (call->service, sizeof call->service, "%s", service);
-    const char *routes [ROUTE_MAX];
-    size_t count = zmesh__peers_route (self->peers, service, routes,
-                                       ROUTE_MAX);
-    for (size_t index = 0; index < count; index++) {
-        snprintf (call->endpoint [index], sizeof call->endpoint [index], "%s",
-                  routes [index]);
-        call->endpoints [index] = call->endpoint [index];
-    }
     uint32_t timeout_ms = options && options->timeout_ms
                         ? options->timeout_ms
                         : (uint32_t) self->config.call_timeout_ms;
