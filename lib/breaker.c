@@ -318,6 +318,19 @@ zmesh_breaker_record (zmesh_breaker_t *self,
         s_move (self, ZMESH_BREAKER_OPEN, now);
 }
 
+void
+zmesh_breaker_reset (zmesh_breaker_t *self)
+{
+    assert (self);
+    if (self->state != ZMESH_BREAKER_CLOSED)
+        s_move (self, ZMESH_BREAKER_CLOSED,
+                zmesh_clock_mono_ms (self->clock));
+    else {
+        self->generation++;
+        s_window_clear (self);
+    }
+}
+
 zmesh_breaker_state_t
 zmesh_breaker_state (zmesh_breaker_t *self)
 {

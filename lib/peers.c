@@ -45,6 +45,8 @@ zmesh__peers_upsert (zmesh_peers_t *self, const char *key,
 {
     assert (self && key && service && events && calls && old_events);
     long index = s_find_key (self, key);
+    if (index >= 0 && self->items [index].from_config && !from_config)
+        return -1;              //  Only the config changes what it set
     if (index < 0) {
         if (self->count == self->capacity) {
             size_t capacity = self->capacity ? self->capacity * 2 : 8;
@@ -119,6 +121,13 @@ zmesh__peers_gone (zmesh_peers_t *self, size_t index,
                    zmesh_peer_change_fn *changed, void *arg)
 {
     s_move (zmesh__peers_at (self, index), ZMESH_PEER_GONE, changed, arg);
+}
+
+void
+zmesh__peers_quiet (zmesh_peers_t *self, size_t index,
+                    zmesh_peer_change_fn *changed, void *arg)
+{
+    s_move (zmesh__peers_at (self, index), ZMESH_PEER_QUIET, changed, arg);
 }
 
 void

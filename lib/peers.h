@@ -43,10 +43,14 @@ void
     zmesh__peers_heard (zmesh_peers_t *self, size_t index, int64_t now_ms,
                         zmesh_peer_change_fn *changed, void *arg);
 
-//  Mark the peer at index gone: it said goodbye.
+//  Mark the peer at index gone (a learned peer said goodbye), or quiet (a
+//  configured one did: it is likely to restart, and stays routable).
 void
     zmesh__peers_gone (zmesh_peers_t *self, size_t index,
                        zmesh_peer_change_fn *changed, void *arg);
+void
+    zmesh__peers_quiet (zmesh_peers_t *self, size_t index,
+                        zmesh_peer_change_fn *changed, void *arg);
 
 //  Forget the peer at index; later peers move down by one.
 void

@@ -61,10 +61,30 @@ zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
     s_reconnect_events (self, key, old_events, events);
 }
 
+//  Whether message (a heartbeat or goodbye) may speak for peer: a peer is
+//  known by its service, and a message from another source naming its
+//  endpoint is dropped and counted, not obeyed.
+static bool
+s_speaks_for (zmesh_node_t *self, const zmesh_peer_info_t *peer,
+              const zmesh_envelope_t *message)
+{
+    if (!*peer->service
+        || streq (peer->service, zmesh_envelope_source (message)))
+        return true;
+    zmesh__node_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                           "a control event from one service naming "
+                           "another's endpoint");
+    return false;
+}
+
 //  A peer that says goodbye is gone at once, not after timing/gone. One
 //  learned through gossip is forgotten and disconnected too: if it comes
 //  back, it comes back as a new instance, and gossip says so. A silent
 //  peer, by contrast, stays connected, since it may only be cut off.
+//
+//  A configured peer that says goodbye is only quiet: it is most likely
+//  restarting, and calls that find no other instance still go to it and
+//  wait, within their deadlines, for it to come back.
 void
 zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
 {
@@ -72,14 +92,40 @@ zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
     long index = events ? zmesh__peers_find_events (self->peers, events) : -1;
     if (index < 0)
         return;
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!s_speaks_for (self, peer, bye))
+        return;
+    if (peer->from_config) {
+        zmesh__peers_quiet (self->peers, (size_t) index,
+                            zmesh__discovery_peer_changed, self);
+        return;
+    }
     zmesh__peers_gone (self->peers, (size_t) index,
                        zmesh__discovery_peer_changed, self);
-    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
-    if (!peer->from_config) {
-        s_reconnect_events (self, peer->key, events, "");
-        zmesh__requester_forget (self->requester, peer->calls);
-        zmesh__peers_remove (self->peers, (size_t) index);
+    s_reconnect_events (self, peer->key, events, "");
+    zmesh__requester_forget (self->requester, peer->calls);
+    zmesh__peers_remove (self->peers, (size_t) index);
+}
+
+//  The peer's instance is new: a restart, or another process at its
+//  endpoint. Its breaker starts afresh, not with the open state the last
+//  instance left.
+static void
+s_new_instance (zmesh_node_t *self, zmesh_peer_info_t *peer,
+                const char *instance)
+{
+    if (*peer->instance) {
+        zsys_info ("node %s: peer %s is a new instance, %.8s (was %.8s)",
+                   self->config.name, peer->service, instance,
+                   peer->instance);
+        zmesh_breaker_t *breaker = *peer->calls
+                                 ? zmesh_caller_breaker (self->caller,
+                                                         peer->calls)
+                                 : NULL;
+        if (breaker)
+            zmesh_breaker_reset (breaker);
     }
+    snprintf (peer->instance, sizeof peer->instance, "%s", instance);
 }
 
 void
@@ -99,6 +145,14 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
                                "heartbeat with an endpoint that is not one");
         return;
     }
+    //  An instance is a UUID: never a configured peer's label, which a
+    //  learned peer must not take over.
+    zmesh_uuid_t parsed;
+    if (zmesh_uuid_parse (instance, &parsed) != ZMESH_OK) {
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                               "heartbeat whose instance is not a UUID");
+        return;
+    }
     self->stats.heartbeats_received++;
     long index = zmesh__peers_find_events (self->peers, events);
     if (index < 0) {
@@ -115,6 +169,10 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
             return;
     }
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    if (!s_speaks_for (self, peer, beat))
+        return;
+    if (!streq (peer->instance, instance))
+        s_new_instance (self, peer, instance);
     if (!*peer->calls)
         snprintf (peer->calls, sizeof peer->calls, "%s", calls);
     zmesh__peers_heard (self->peers, (size_t) index,

@@ -1,8 +1,11 @@
-/*  test_loop.c - nothing blocks a node's loop: calls with
-    zmesh_node_call_async through the caller (timeouts, retries with the
-    whole budget, failover, breaker, fallback), handlers with many calls in
-    flight, deferred replies (one finished too late among them), consumers
-    whose retries wait on timers, and repairs that go on a batch a turn.
+/*  test_loop.c - nodes' loops in one process, on a fake clock. Nothing
+    blocks a loop: calls with zmesh_node_call_async through the caller
+    (timeouts, retries with the whole budget, failover, breaker, fallback),
+    handlers with many calls in flight, deferred replies (one finished too
+    late among them), consumers whose retries wait on timers, and repairs
+    that go on a batch a turn. And what the loop learns of its peers: a
+    new instance gets a fresh breaker, and control events that speak for
+    another service are not obeyed.
 
     The nodes run in this process, on inproc endpoints, and share one fake
     clock: time moves only when a test advances it, so every timeout,
@@ -708,4 +711,170 @@ Test (loop, a_repair_of_100000_events_goes_on_while_the_node_answers)
         s_turn ();
     cr_assert (eq (u64, s_stats (consumer).events_consumed, EVENTS));
     cr_assert (eq (u64, s_stats (consumer).events_replayed, EVENTS));
+}
+
+//  How many bad frames node has counted.
+static uint64_t
+s_bad (zmesh_node_t *node)
+{
+    return s_stats (node).bad_frames;
+}
+
+//  The peer of node's called key, copied.
+static zmesh_peer_info_t
+s_peer_info (zmesh_node_t *node, const char *key)
+{
+    zmesh_peer_info_t peer;
+    for (size_t index = 0; index < zmesh_node_peer_count (node); index++) {
+        zmesh_node_peer (node, index, &peer);
+        if (streq (peer.key, key))
+            return peer;
+    }
+    cr_assert (false, "no peer %s", key);
+    return peer;
+}
+
+Test (loop, a_restarted_instance_gets_a_fresh_breaker)
+{
+    zmesh_node_t *first = s_publisher ("svc");
+    cr_assert (eq (int, zmesh_node_serve (first, "echo.text", s_echo, NULL),
+                   0));
+    const char *settings [] = {s_peer ("svc", "events"), s_peer ("svc", "calls"),
+                               "peers/svc/service=svc", "retry/retries=0",
+                               "breaker/min_calls=1",
+                               "breaker/failure_rate=100", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_alive (client) < 1 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    zmesh_peer_info_t before = s_peer_info (client, "svc");
+    cr_assert (eq (int, before.state, ZMESH_PEER_ALIVE));
+    cr_assert (eq (sz, strlen (before.instance), 36), "its instance is known");
+    //  The instance stops; calls time out and the breaker opens.
+    zmesh_node_destroy (&nodes [0]);
+    nodes [0] = client;
+    node_count = 1;
+    s_outcome_t outcome;
+    s_call (client, "svc", "echo.text", NULL, &outcome);
+    s_turn ();
+    zmesh_clock_fake_advance (clock_fake, 1000);
+    s_turn_until (&outcome.done, "the timeout");
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_TIMEOUT));
+    zmesh_breaker_t *breaker = zmesh_caller_breaker (
+        zmesh_node_caller (client), s_peer_info (client, "svc").calls);
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
+    //  A new instance at the same endpoints: its first heartbeat closes
+    //  the breaker, long before the 30 s reset timeout.
+    zmesh_node_t *second = s_publisher ("svc");
+    cr_assert (eq (int, zmesh_node_serve (second, "echo.text", s_echo, NULL),
+                   0));
+    give_up = zclock_mono () + 5000;
+    while (zmesh_breaker_state (breaker) != ZMESH_BREAKER_CLOSED
+           && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
+    cr_assert (ne (str, s_peer_info (client, "svc").instance,
+                   before.instance));
+    s_call (client, "svc", "echo.text", NULL, &outcome);
+    s_turn_until (&outcome.done, "the reply of the new instance");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+}
+
+//  Send a control event of type from a publisher socket, as source, with
+//  the headers given (name, value, ..., NULL).
+static void
+s_forge (zsock_t *pub, const char *type, const char *source, ...)
+{
+    zmesh_envelope_t *control = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand_seeded, &id);
+    zmesh_envelope_set_id (control, &id);
+    zmesh_envelope_set_correlation (control, &id);
+    zmesh_envelope_set_type (control, type);
+    zmesh_envelope_set_source (control, source);
+    zmesh_envelope_set_timestamp (control, 1764374400000);
+    zmesh_envelope_set_seq (control, 1);
+    va_list headers;
+    va_start (headers, source);
+    const char *name;
+    while ((name = va_arg (headers, const char *)))
+        zmesh_envelope_set_header (control, name, va_arg (headers, const char *));
+    va_end (headers);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (control, &frame, NULL), 0));
+    char topic [ZMESH_TOPIC_MAX];
+    size_t size = zmesh_topic_format (type, true, topic);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, topic, size);
+    zmsg_append (msg, &frame);
+    cr_assert (eq (int, zmsg_send (&msg, pub), 0));
+    zmesh_envelope_destroy (&control);
+}
+
+Test (loop, control_events_that_speak_for_another_service_are_dropped)
+{
+    zmesh_node_t *user = s_publisher ("user");
+    cr_assert (eq (int, zmesh_node_serve (user, "echo.text", s_echo, NULL), 0));
+    //  The client hears user, and evil: a publisher it was told of.
+    char evil_events [160];
+    snprintf (evil_events, sizeof evil_events, "ipc://%s/evil-events", dir);
+    zsock_t *evil = zsock_new_pub (evil_events);
+    cr_assert (evil != NULL);
+    char evil_setting [200];
+    snprintf (evil_setting, sizeof evil_setting, "peers/evil/events=%s",
+              evil_events);
+    const char *settings [] = {s_peer ("user", "events"),
+                               s_peer ("user", "calls"),
+                               "peers/user/service=user", evil_setting,
+                               "peers/evil/service=evil", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_alive (client) < 1 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    zmesh_peer_info_t user_before = s_peer_info (client, "user");
+    cr_assert (eq (int, user_before.state, ZMESH_PEER_ALIVE));
+    char user_events [160], attacker_calls [160];
+    snprintf (user_events, sizeof user_events, "ipc://%s/user-events", dir);
+    snprintf (attacker_calls, sizeof attacker_calls, "ipc://%s/evil-calls",
+              dir);
+    //  Until the client's subscription reaches evil's socket
+    give_up = zclock_mono () + 5000;
+    uint64_t bad = s_bad (client);
+    while (s_bad (client) == bad && zclock_mono () < give_up) {
+        s_forge (evil, "zmesh.heartbeat", "evil", "instance", "user",
+                 "events", "tcp://127.0.0.1:1", "calls", attacker_calls, NULL);
+        s_turn ();
+    }
+    cr_assert (gt (u64, s_bad (client), bad),
+               "an instance that is a label, not a UUID: dropped");
+    //  Evil speaking for user's endpoint: a heartbeat and a goodbye.
+    bad = s_bad (client);
+    s_forge (evil, "zmesh.heartbeat", "evil", "instance",
+             "00000000-0000-4000-8000-000000000001", "events", user_events,
+             "calls", attacker_calls, NULL);
+    s_forge (evil, "zmesh.bye", "evil", "instance",
+             "00000000-0000-4000-8000-000000000001", "events", user_events,
+             "calls", attacker_calls, NULL);
+    give_up = zclock_mono () + 5000;
+    while (s_bad (client) < bad + 2 && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, s_bad (client), bad + 2), "both dropped");
+    zmesh_peer_info_t user_after = s_peer_info (client, "user");
+    cr_assert (eq (str, user_after.calls, user_before.calls));
+    cr_assert (eq (str, user_after.instance, user_before.instance));
+    cr_assert (eq (int, user_after.state, ZMESH_PEER_ALIVE));
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "nothing learned");
+    //  Calls to user still go to user.
+    s_outcome_t outcome;
+    s_call (client, "user", "echo.text", NULL, &outcome);
+    s_turn_until (&outcome.done, "user's reply");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (str, outcome.body, "pong"));
+    zsock_destroy (&evil);
 }

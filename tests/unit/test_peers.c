@@ -70,8 +70,14 @@ Test (peers, routes_alive_first_and_skips_gone)
     cr_assert (eq (long, zmesh__peers_find_events (peers, "tcp://e3"), 2));
     cr_assert (eq (long, zmesh__peers_find_events (peers, ""), -1));
 
+    //  What the config set, only the config changes: a learned peer under
+    //  a configured key is refused, and the peer stays as it was.
+    cr_assert (eq (long, zmesh__peers_upsert (peers, "u2", "user", "tcp://x",
+                                              "tcp://x", false, old), -1));
+    cr_assert (eq (str, zmesh__peers_at (peers, 1)->calls, "tcp://u2"));
+    cr_assert (zmesh__peers_at (peers, 1)->from_config);
     //  Moving an instance reports where it was.
-    zmesh__peers_upsert (peers, "u2", "user", "tcp://e9", "tcp://u9", false, old);
+    zmesh__peers_upsert (peers, "u2", "user", "tcp://e9", "tcp://u9", true, old);
     cr_assert (eq (str, old, "tcp://e2"));
     cr_assert (eq (sz, zmesh__peers_count (peers), 4));
 

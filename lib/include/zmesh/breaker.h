@@ -123,6 +123,12 @@ ZMESH_EXPORT void
                           const zmesh_breaker_permit_t *permit,
                           zmesh_outcome_t outcome);
 
+//  Close the breaker with an empty window, as if it were new: another
+//  instance is behind its target now. Permits granted before only count
+//  in the statistics.
+ZMESH_EXPORT void
+    zmesh_breaker_reset (zmesh_breaker_t *self);
+
 //  The state now: an open breaker whose reset timeout has passed reads as
 //  half-open, and expired probes are counted as failures first.
 ZMESH_EXPORT zmesh_breaker_state_t

@@ -85,6 +85,8 @@ typedef struct {
     int64_t last_heard_ms;      //  Monotonic: its last heartbeat, or when
                                 //  gossip brought it
     bool from_config;           //  False if learned through gossip
+    char instance [ZMESH_UUID_STR_LEN + 1];     //  From its heartbeats, or
+                                                //  "" before the first
 } zmesh_peer_info_t;
 
 typedef struct {
