@@ -20,10 +20,12 @@
 
     Part of zmesh. MIT License.
 */
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
+#include <netdb.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "service.h"
 
 #define BODY_MAX        (64 * 1024)
@@ -35,6 +37,7 @@ typedef struct {
     zmesh_rand_t *rand;         //  For new correlation ids: under the lock
     atomic_uint_least64_t requests;
     atomic_uint_least64_t responses [6];    //  By class: 1xx .. 5xx
+    atomic_int in_flight;                   //  Requests being answered
 } s_gateway_t;
 
 typedef struct {
@@ -351,7 +354,11 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url,
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return s_route (connection, gateway, method, url, version, upload);
+    gateway->in_flight++;
+    enum MHD_Result result = s_route (connection, gateway, method, url,
+                                      version, upload);
+    gateway->in_flight--;
+    return result;
 }
 
 static void
@@ -400,8 +407,11 @@ main (int argc, char *argv [])
                     "  -s, --set PATH=VALUE  one setting; repeatable\n"
                     "  -h, --help            this text\n\n"
                     "service/http_port (default 8080) and service/http_host "
-                    "(default 127.0.0.1)\nsay where to listen. Prints "
-                    "\"http=<port>\" once it is up.\n");
+                    "(default 127.0.0.1; a name, or an IPv4 or IPv6\naddress) say where "
+                    "to listen. Prints \"http=<port>\" once it is up.\n"
+                    "On SIGTERM or SIGINT it stops taking connections, "
+                    "answers the requests\nit has (for at most "
+                    "timing/call_timeout and a second more), and exits.\n");
             return 0;
         }
         else {
@@ -419,6 +429,29 @@ main (int argc, char *argv [])
         fprintf (stderr, "zmesh-gateway: service/http_port is not a port\n");
         return 2;
     }
+    //  Where to listen: a host that does not resolve is an error, never
+    //  every interface.
+    const char *host = zmesh_node_config_service (&config, "http_host",
+                                                  "127.0.0.1");
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *found = NULL;
+    char service [8];
+    snprintf (service, sizeof service, "%ld", port);
+    int resolved = getaddrinfo (host, service, &hints, &found);
+    if (resolved != 0) {
+        fprintf (stderr, "zmesh-gateway: service/http_host '%s': %s\n", host,
+                 gai_strerror (resolved));
+        return 2;
+    }
+    //  Stop signals wait for the main thread, which asks for them between
+    //  its turns: none may cut short a request being answered in another
+    //  thread (every thread made from here on inherits this mask).
+    sigset_t stop_signals;
+    sigemptyset (&stop_signals);
+    sigaddset (&stop_signals, SIGINT);
+    sigaddset (&stop_signals, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stop_signals, NULL);
     s_gateway_t gateway = {.node = zmesh_node_new (&config, NULL, NULL,
                                                    &detail),
                            .rand = zmesh_rand_new ()};
@@ -426,24 +459,23 @@ main (int argc, char *argv [])
         fprintf (stderr, "zmesh-gateway: %s\n", detail.text);
         zmesh_node_destroy (&gateway.node);
         zmesh_rand_destroy (&gateway.rand);
+        freeaddrinfo (found);
         return 1;
     }
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons ((uint16_t) port)};
-    inet_pton (AF_INET, zmesh_node_config_service (&config, "http_host",
-                                                   "127.0.0.1"),
-               &address.sin_addr);
     struct MHD_Daemon *daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
-        | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+        | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC
+        | (found->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
         (uint16_t) port, NULL, NULL, s_access, &gateway,
-        MHD_OPTION_SOCK_ADDR, &address,
+        MHD_OPTION_SOCK_ADDR, found->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
         MHD_OPTION_END);
+    freeaddrinfo (found);
     if (!daemon) {
-        fprintf (stderr, "zmesh-gateway: cannot listen on port %ld\n", port);
+        fprintf (stderr, "zmesh-gateway: cannot listen on %s port %ld\n",
+                 host, port);
         zmesh_node_destroy (&gateway.node);
         zmesh_rand_destroy (&gateway.rand);
         return 1;
@@ -454,16 +486,29 @@ main (int argc, char *argv [])
             zmesh_node_events_endpoint (gateway.node),
             zmesh_node_calls_endpoint (gateway.node));
     fflush (stdout);
-    //  Heartbeats and peers go on here, between requests.
+    //  Heartbeats and peers go on here, between requests, until a stop
+    //  signal comes.
+    struct timespec turn = {0, 50 * 1000 * 1000};
     zmesh_err_t rc = ZMESH_OK;
-    while (rc == ZMESH_OK) {
+    while (rc == ZMESH_OK && sigtimedwait (&stop_signals, NULL, &turn) < 0) {
         zmesh_node_lock (gateway.node);
         rc = zmesh_node_poll (gateway.node, 0);
         zmesh_node_unlock (gateway.node);
-        if (rc == ZMESH_OK && !zmesh_clock_sleep (zmesh_clock_real (), 50))
-            rc = ZMESH_ERR_INTERRUPTED;
+    }
+    //  Draining: no new connections; the requests taken are answered,
+    //  within their calls' deadline. A second signal stops at once.
+    MHD_socket listener = MHD_quiesce_daemon (daemon);
+    int64_t until = zclock_mono () + config.call_timeout_ms + 1000;
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    while (gateway.in_flight > 0 && zclock_mono () < until
+           && sigtimedwait (&stop_signals, NULL, &pause) < 0) {
+        zmesh_node_lock (gateway.node);
+        zmesh_node_poll (gateway.node, 0);
+        zmesh_node_unlock (gateway.node);
     }
     MHD_stop_daemon (daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        close (listener);
     zmesh_node_destroy (&gateway.node);
     zmesh_rand_destroy (&gateway.rand);
     return 0;

@@ -379,6 +379,25 @@ s_gateway_calls (zmesh_node_t *client)
     return calls_made;
 }
 
+//  Wait until the gateway has made count calls: a request it took has
+//  gone into the mesh.
+static void
+s_wait_gateway_calls (long count)
+{
+    char setting [320];
+    snprintf (setting, sizeof setting, "peers/gateway/calls=%.255s", calls [4]);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (client != NULL);
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_gateway_calls (client) < count && zclock_mono () < deadline)
+        zclock_sleep (20);
+    cr_assert (eq (i32, (int) s_gateway_calls (client), (int) count));
+    zmesh_node_destroy (&client);
+}
+
 //  Make a user called name, and the body of an order of one pen for them
 //  (order, 256 bytes). The user's response, which the caller frees.
 static http_t
@@ -421,19 +440,7 @@ Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
 
     cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
     child_t post = s_post_order (order);
-    //  Until the gateway has sent order.create: its second call.
-    char setting [320];
-    snprintf (setting, sizeof setting, "peers/gateway/calls=%.255s", calls [4]);
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
-    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (client != NULL);
-    int64_t deadline = zclock_mono () + 10000;
-    while (s_gateway_calls (client) < 2 && zclock_mono () < deadline)
-        zclock_sleep (20);
-    cr_assert (eq (i32, (int) s_gateway_calls (client), 2));
-    zmesh_node_destroy (&client);
+    s_wait_gateway_calls (2);       //  Until it has sent order.create
 
     http_t fetched = http_request (http_port, "GET", path, NULL, NULL);
     cr_assert (eq (int, fetched.status, 200));
@@ -685,4 +692,42 @@ Test (gateway, a_stopped_user_node_holds_up_only_the_orders_that_need_it)
     json_decref (user.body);
     json_decref (placed.body);
     s_stop_nodes (0);
+}
+
+//  A gateway told to stop answers the requests it has taken, takes no
+//  more, and exits cleanly.
+Test (gateway, sigterm_answers_the_requests_in_flight_then_exits)
+{
+    s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
+                 "timing/call_timeout=20000");
+    char order [256];
+    http_t user = s_user_and_order ("Fay", order);
+    cr_assert (eq (int, kill (nodes [1].pid, SIGSTOP), 0));
+    child_t post = s_post_order (order);
+    s_wait_gateway_calls (2);
+    cr_assert (eq (int, kill (nodes [4].pid, SIGTERM), 0));
+    //  A new connection is not served: refused (curl's 7), or, while the
+    //  listening socket stays open until the gateway exits, left in its
+    //  backlog unanswered (28, after curl's second) or reset (56)
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/health", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", "-m", "1", "-o", "/dev/null", url,
+                     NULL};
+    int64_t deadline = zclock_mono () + 5000;
+    int refused = 0;
+    while ((refused = child_run (argv, 10000)) == 0
+           && zclock_mono () < deadline)
+        zclock_sleep (50);
+    cr_assert (refused == 7 || refused == 28 || refused == 56,
+               "curl exited %d", refused);
+    //  The order in flight is placed once the order node goes on.
+    cr_assert (eq (int, kill (nodes [1].pid, SIGCONT), 0));
+    char line [64] = "";
+    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
+    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
+    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    cr_assert (eq (int, child_reap (&nodes [4], 10000), 0), "exits cleanly");
+    json_decref (user.body);
+    for (int node = 3; node >= 0; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
 }
