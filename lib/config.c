@@ -36,6 +36,7 @@ static const s_key_t s_keys [] = {
     {"timing/gone", KEY_INT, FIELD (gone_ms), "10000", 30, 3600000},
     {"timing/call_timeout", KEY_INT, FIELD (call_timeout_ms), "5000", 1,
      3600000},
+    {"timing/drain", KEY_INT, FIELD (drain_ms), "5000", 0, 3600000},
     {"sockets/hwm", KEY_INT, FIELD (hwm), "10000", 1, 10000000},
     {"sockets/linger", KEY_INT, FIELD (linger_ms), "500", 0, 60000},
     {"sockets/reconnect", KEY_INT, FIELD (reconnect_ms), "100", 1, 60000},

@@ -421,7 +421,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     if (wait < 0 || until < wait)
         wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
     void *ready = zpoller_wait (self->poller, wait);
-    if (!ready && zpoller_terminated (self->poller))
+    if (!ready && zpoller_terminated (self->poller) && !self->draining)
         return ZMESH_ERR_INTERRUPTED;
     self->busy++;
     //  Take a bounded batch from each socket, so no peer can starve another
@@ -441,7 +441,25 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
         zmesh__discovery_gossip (self);
     s_run_timers (self);
     self->busy--;
-    return zsys_interrupted ? ZMESH_ERR_INTERRUPTED : ZMESH_OK;
+    return zsys_interrupted && !self->draining ? ZMESH_ERR_INTERRUPTED
+                                               : ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_drain (zmesh_node_t *self)
+{
+    assert (self);
+    self->draining = true;
+    zmesh__publish_control (self, BYE_TYPE);
+    int64_t until = zmesh_clock_mono_ms (self->clock) + self->config.drain_ms;
+    size_t left;
+    while ((left = zlistx_size (self->calls) + zlistx_size (self->deferred))
+           && zmesh_clock_mono_ms (self->clock) < until)
+        zmesh_node_poll (self, 10);
+    if (left)
+        zsys_warning ("node %s: stopped with %zu calls and replies still "
+                      "out after timing/drain", self->config.name, left);
+    return left ? ZMESH_ERR_TIMEOUT : ZMESH_OK;
 }
 
 zmesh_err_t

@@ -133,6 +133,7 @@ struct _zmesh_node_t {
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
     bool stopped;
+    bool draining;                  //  zmesh_node_drain: refusing calls
     int busy;                       //  Running its own code: the loop, a
                                     //  repair, dead letters; their calls
                                     //  keep a shared node's lock

@@ -11,6 +11,8 @@
 */
 #include "node_private.h"
 
+#define DRAIN_RETRY_MS "250"    //  What a stopping node asks callers to wait
+
 struct _zmesh_deferred_t {
     zmesh_node_t *node;
     zmsg_t *msg;                //  The request's routing frames and itself
@@ -98,6 +100,8 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
     char bounded [ZMESH_ENVELOPE_TEXT_MAX + 1];
     snprintf (bounded, sizeof bounded, "%s", text);
     zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR, code, bounded);
+    if (code == ZMESH_MESH_UNAVAILABLE)
+        zmesh_envelope_set_header (reply, "retry-after-ms", DRAIN_RETRY_MS);
     if (request && zmesh_envelope_kind (request) == ZMESH_KIND_REQUEST)
         zmesh__tap_trace (
             self, ZMESH_TRACE_SERVED, request, zmesh_envelope_source (request),
@@ -312,6 +316,13 @@ zmesh__serve_take (zmesh_node_t *self)
         snprintf (text, sizeof text, "node %s serves no method %s",
                   self->config.name, name);
         s_reply_error (self, &msg, request, ZMESH_MESH_UNKNOWN_METHOD, text);
+    }
+    else if (self->draining) {
+        //  Stopping: the caller goes elsewhere, or here again once this
+        //  node has restarted.
+        s_reply_error (self, &msg, request, ZMESH_MESH_UNAVAILABLE,
+                       "the node is stopping, retry after " DRAIN_RETRY_MS
+                       " ms");
     }
     else if (zmesh_envelope_budget_ms (request) == 0)
         s_reply_error (self, &msg, request, ZMESH_MESH_DEADLINE_EXCEEDED,

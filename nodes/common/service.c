@@ -173,6 +173,7 @@ service_main (const service_t *service, int argc, char *argv [])
             zmesh_node_calls_endpoint (node));
     fflush (stdout);
     zmesh_err_t rc = zmesh_node_run (node);
+    zmesh_node_drain (node);
     zmesh_node_destroy (&node);
     service->detach (&state);
     return rc == ZMESH_OK || rc == ZMESH_ERR_INTERRUPTED ? 0 : 1;

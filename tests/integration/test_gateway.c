@@ -731,3 +731,58 @@ Test (gateway, sigterm_answers_the_requests_in_flight_then_exits)
     for (int node = 3; node >= 0; node--)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
 }
+
+//  A counter from node's zmesh.stats (calls [node] endpoint).
+static long
+s_node_counter (int node, const char *service, const char *counter)
+{
+    char setting [320];
+    snprintf (setting, sizeof setting, "peers/%s/calls=%.255s", service,
+              calls [node]);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (client != NULL);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_call (client, service, "zmesh.stats", NULL,
+                                         0, 5000, &reply, &detail), ZMESH_OK),
+               "%s", detail.text);
+    const char *value = zmesh_envelope_header (reply, counter);
+    long count = value ? strtol (value, NULL, 10) : -1;
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&client);
+    return count;
+}
+
+//  A service node told to stop finishes what it has in flight first: an
+//  order waiting on user.get is placed, and then the order node exits.
+Test (gateway, sigterm_lets_a_node_finish_its_calls_in_flight)
+{
+    s_mesh_with ("service/http_port=0 retry/attempt_timeout=0 "
+                 "timing/call_timeout=20000");
+    char order [256];
+    http_t user = s_user_and_order ("Gil", order);
+    long made = s_node_counter (1, "order", "calls_made");
+    cr_assert (eq (int, kill (nodes [0].pid, SIGSTOP), 0));
+    child_t post = s_post_order (order);
+    //  Until the order node has called user.get for it
+    int64_t deadline = zclock_mono () + 10000;
+    while (s_node_counter (1, "order", "calls_made") <= made
+           && zclock_mono () < deadline)
+        zclock_sleep (20);
+    cr_assert (gt (i64, s_node_counter (1, "order", "calls_made"), made));
+    cr_assert (eq (int, kill (nodes [1].pid, SIGTERM), 0));
+    cr_assert (eq (int, kill (nodes [0].pid, SIGCONT), 0));
+    char line [64] = "";
+    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
+    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
+    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    cr_assert (eq (int, child_reap (&nodes [1], 10000), 0), "exits cleanly");
+    json_decref (user.body);
+    cr_assert (eq (int, child_stop (&nodes [4], 5000), 0));
+    for (int node = 3; node >= 2; node--)
+        cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
+    cr_assert (eq (int, child_stop (&nodes [0], 5000), 0));
+}

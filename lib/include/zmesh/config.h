@@ -58,6 +58,7 @@ typedef struct {
     int quiet_ms;               //  timing/quiet: silence before "quiet"
     int gone_ms;                //  timing/gone: silence before "gone"
     int call_timeout_ms;        //  timing/call_timeout: default call budget
+    int drain_ms;               //  timing/drain: longest graceful stop
     int hwm;                    //  sockets/hwm: messages queued per peer
     int linger_ms;              //  sockets/linger
     int reconnect_ms;           //  sockets/reconnect: first retry
