@@ -331,6 +331,15 @@ zmesh_breaker_reset (zmesh_breaker_t *self)
     }
 }
 
+void
+zmesh_breaker_wake (zmesh_breaker_t *self)
+{
+    assert (self);
+    if (self->state == ZMESH_BREAKER_OPEN)
+        s_move (self, ZMESH_BREAKER_HALF_OPEN,
+                zmesh_clock_mono_ms (self->clock));
+}
+
 zmesh_breaker_state_t
 zmesh_breaker_state (zmesh_breaker_t *self)
 {

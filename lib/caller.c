@@ -388,7 +388,12 @@ zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
         if (rc == ZMESH_ERR_UNAVAILABLE)
             run->retry_after_ms = s_retry_after (*reply_p);
     }
-    zmesh_breaker_record (target->breaker, &run->permit, s_outcome (rc));
+    //  "Unavailable, retry after": an answer, from an instance that is
+    //  there; what it could not do (its store, a service it depends on)
+    //  is no failure of its own, and the retry waits as asked.
+    zmesh_breaker_record (target->breaker, &run->permit,
+                          rc == ZMESH_ERR_UNAVAILABLE && run->retry_after_ms
+                          ? ZMESH_OUTCOME_SUCCESS : s_outcome (rc));
     run->rc = rc;
     if (rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR) {
         run->reply = *reply_p;

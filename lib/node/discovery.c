@@ -44,6 +44,14 @@ zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
     zsys_info ("node %s: peer %s (%s) %s -> %s", self->config.name,
                peer->service, peer->key, zmesh_peer_state_name (was),
                zmesh_peer_state_name (peer->state));
+    //  Heard from again after a silence: its breaker probes at once
+    zmesh_breaker_t *breaker = *peer->calls
+                             ? zmesh_caller_breaker (self->caller,
+                                                     peer->calls)
+                             : NULL;
+    if (breaker && peer->state == ZMESH_PEER_ALIVE
+        && was != ZMESH_PEER_UNKNOWN)
+        zmesh_breaker_wake (breaker);
 }
 
 void

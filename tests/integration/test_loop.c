@@ -878,3 +878,50 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     cr_assert (eq (str, outcome.body, "pong"));
     zsock_destroy (&evil);
 }
+
+Test (loop, a_peer_heard_again_is_probed_at_once)
+{
+    zmesh_node_t *server = s_publisher ("svc");
+    cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
+                   0));
+    const char *settings [] = {s_peer ("svc", "events"), s_peer ("svc", "calls"),
+                               "peers/svc/service=svc", "retry/retries=0",
+                               "breaker/min_calls=1",
+                               "breaker/failure_rate=100",
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_alive (client) < 1 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (eq (sz, s_alive (client), 1));
+    //  The server stops turning its loop (as under SIGSTOP): a call times
+    //  out, the breaker opens, and the peer goes quiet.
+    s_outcome_t outcome;
+    s_call (client, "svc", "echo.text", NULL, &outcome);
+    for (int step = 0; step < 15; step++) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        zmesh_node_poll (client, 0);
+    }
+    cr_assert (outcome.done);
+    cr_assert (eq (int, outcome.rc, ZMESH_ERR_TIMEOUT));
+    zmesh_breaker_t *breaker = zmesh_caller_breaker (
+        zmesh_node_caller (client), s_peer_info (client, "svc").calls);
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
+    cr_assert (eq (sz, s_alive (client), 0));
+    //  It goes on: its next heartbeat lets the breaker probe now, not
+    //  after the 30 s reset timeout.
+    give_up = zclock_mono () + 5000;
+    while (s_alive (client) < 1 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (eq (int, zmesh_breaker_state (breaker),
+                   ZMESH_BREAKER_HALF_OPEN));
+    s_call (client, "svc", "echo.text", NULL, &outcome);
+    s_turn_until (&outcome.done, "the probe's reply");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
+}

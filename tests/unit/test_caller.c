@@ -259,6 +259,22 @@ Test (caller, an_overloaded_answer_is_retried_no_sooner_than_asked)
                    700));
 }
 
+Test (caller, an_answer_to_retry_later_is_no_failure_of_the_instance)
+{
+    //  Overloaded, with retry-after: retried, but the breaker stays
+    //  closed however often it comes, for the instance answered.
+    world.policy.breaker.min_calls = 1;
+    world.policy.breaker.failure_rate = 100;
+    for (int index = 0; index < 8; index++)
+        world.script [0][index] = ANSWER_OVERLOADED;
+    world.cost_ms = 10;
+    zmesh_call_t call = s_call (1, 60000);
+    cr_assert (eq (int, s_run (&call), ZMESH_ERR_UNAVAILABLE));
+    cr_assert (eq (int, zmesh_breaker_state (zmesh_caller_breaker (
+                            world.caller, call.endpoints [0])),
+                   ZMESH_BREAKER_CLOSED));
+}
+
 Test (caller, the_budget_limits_retries)
 {
     world.policy.retry.budget_max = 1;

@@ -129,6 +129,12 @@ ZMESH_EXPORT void
 ZMESH_EXPORT void
     zmesh_breaker_reset (zmesh_breaker_t *self);
 
+//  The target shows signs of life (its heartbeats are back): an open
+//  breaker goes half-open now, without waiting out reset_timeout, so that
+//  its probes find out whether calls work again.
+ZMESH_EXPORT void
+    zmesh_breaker_wake (zmesh_breaker_t *self);
+
 //  The state now: an open breaker whose reset timeout has passed reads as
 //  half-open, and expired probes are counted as failures first.
 ZMESH_EXPORT zmesh_breaker_state_t
