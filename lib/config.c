@@ -40,7 +40,7 @@ static const s_key_t s_keys [] = {
     {"sockets/hwm", KEY_INT, FIELD (hwm), "10000", 1, 10000000},
     {"sockets/linger", KEY_INT, FIELD (linger_ms), "500", 0, 60000},
     {"sockets/reconnect", KEY_INT, FIELD (reconnect_ms), "100", 1, 60000},
-    {"sockets/reconnect_max", KEY_INT, FIELD (reconnect_max_ms), "5000", 0,
+    {"sockets/reconnect_max", KEY_INT, FIELD (reconnect_max_ms), "1000", 0,
      600000},
     {"sockets/zmtp_heartbeat", KEY_INT, FIELD (zmtp_heartbeat_ms), "1000", 0,
      600000},

@@ -394,7 +394,12 @@ s_run_timers (zmesh_node_t *self)
             self->stats.heartbeats_sent++;
         if (self->store)
             s_retain (self);
-        self->next_heartbeat_ms = now + self->config.heartbeat_ms;
+        //  A node that has just started beats four times as often at
+        //  first, to be heard as soon as its peers' sockets reconnect.
+        self->next_heartbeat_ms = now + (self->stats.heartbeats_sent
+                                         < HEARTBEATS_EARLY
+                                         ? self->config.heartbeat_ms / 4
+                                         : self->config.heartbeat_ms);
     }
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
                        self->config.gone_ms, zmesh__discovery_peer_changed,

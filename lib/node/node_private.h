@@ -28,6 +28,7 @@
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 #define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
+#define HEARTBEATS_EARLY 8      //  Sent at a quarter period after start
 
 
 //  A handler for events of a pattern: best effort or reliable.

@@ -5,7 +5,8 @@
             up the node (the reply is deferred until it answers), appends
             order.created, order.item_added..., order.placed to the stream
             "order-<id>"; replies {id, status, total}; 422 for an unknown
-            user, 503 when the user service cannot be reached.
+            user, 503 when the user service cannot be reached within
+            800 ms.
         order.get {id}
             {id, userId, status, total, items, history: [{version, type,
             correlation}]}, or 404.
@@ -24,6 +25,7 @@
 #include "order_service.h"
 
 #define ITEMS_MAX 50
+#define USER_CHECK_MS 800       //  The longest the user check may take
 
 //  node/verbose: also log the reports that change nothing. They are the
 //  normal case whenever a payment overtakes its reservation, so without
@@ -208,9 +210,14 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
         creating->rand = arg;
         creating->body = body;
         creating->deferred = zmesh_node_defer (node);
+        //  Within a caller's attempt (retry/attempt_timeout, 1 s by
+        //  default): a user service that does not answer makes this a
+        //  quick 503, which the caller takes as an answer, not a timeout
+        //  to hold against this node.
+        zmesh_call_options_t options = {.timeout_ms = USER_CHECK_MS};
         rc = creating->deferred
              ? zmesh_node_call_async (node, "user", "user.get", data, size,
-                                      NULL, s_user_checked, creating)
+                                      &options, s_user_checked, creating)
              : ZMESH_ERR_NOMEM;
     }
     free (data);

@@ -786,3 +786,56 @@ Test (gateway, sigterm_lets_a_node_finish_its_calls_in_flight)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
     cr_assert (eq (int, child_stop (&nodes [0], 5000), 0));
 }
+
+//  POST order until it is placed (201), within timeout_ms; how long it
+//  took, or -1.
+static int64_t
+s_until_placed (const char *order, int64_t timeout_ms)
+{
+    int64_t started = zclock_mono ();
+    while (zclock_mono () - started < timeout_ms) {
+        http_t response = http_request (http_port, "POST", "/orders", order,
+                                        NULL);
+        json_decref (response.body);
+        if (response.status == 201)
+            return zclock_mono () - started;
+        cr_assert (eq (int, response.status, 503), "while down: 503 only");
+        zclock_sleep (50);
+    }
+    return -1;
+}
+
+//  Recovery takes as long as the fault, not as long as a breaker's timer:
+//  orders are placed again within 3 s of a crashed node's restart.
+Test (gateway, orders_are_placed_within_3_s_of_a_crashed_node_coming_back)
+{
+    s_mesh ();
+    char order [256];
+    http_t user = s_user_and_order ("Hal", order);
+    const char *order_peers [] = {"user", "inventory", "payment", NULL};
+    const char *names [] = {"user", "order"};
+    for (int node = 0; node < 2; node++) {
+        //  Killed, with no goodbye; orders refused until the breakers of
+        //  the instance that died have opened.
+        child_kill (&nodes [node]);
+        for (int index = 0; index < 4; index++) {
+            http_t refused = http_request (http_port, "POST", "/orders", order,
+                                           NULL);
+            cr_assert (eq (int, refused.status, 503), "%s down",
+                       names [node]);
+            json_decref (refused.body);
+        }
+        nodes [node] = child_start_service (NODES_DIR, dir, names [node],
+                                            node ? order_peers : NULL, NULL,
+                                            NULL, 0);
+        int64_t took = s_until_placed (order, 10000);
+        cr_assert (ge (i64, took, 0), "no order placed after %s came back",
+                   names [node]);
+        cr_assert (le (i64, took, 3000), "%s back: placed after %" PRId64
+                   " ms", names [node], took);
+        fprintf (stderr, "recovery: %s back, an order placed %" PRId64
+                 " ms later\n", names [node], took);
+    }
+    json_decref (user.body);
+    s_stop_nodes (0);
+}
