@@ -208,6 +208,14 @@ zmesh_json_to_msgpack (const json_t *value, void **data_p, size_t *size,
     return *data_p ? ZMESH_OK : ZMESH_ERR_NOMEM;
 }
 
+const char *
+zmesh_json_text (const json_t *object, const char *key, const char *fallback)
+{
+    assert (key);
+    const char *text = json_string_value (json_object_get (object, key));
+    return text ? text : fallback;
+}
+
 zmesh_err_t
 zmesh_json_parse (const char *text, size_t length, json_t **value_p,
                   zmesh_detail_t *detail)

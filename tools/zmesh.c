@@ -129,6 +129,15 @@ s_call (zmesh_node_t *node, const char *service, const char *method,
     return rc == ZMESH_OK ? 0 : 1;
 }
 
+//  A counter of a zmesh.stats reply, or "-" where the peer has none (one
+//  written elsewhere may keep other counters).
+static const char *
+s_counter (const zmesh_envelope_t *reply, const char *name)
+{
+    const char *value = zmesh_envelope_header (reply, name);
+    return value ? value : "-";
+}
+
 //  One line per peer: where it is, and what its zmesh.stats says.
 static int
 s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
@@ -155,14 +164,13 @@ s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
         else
             printf ("%-12s %-32s %-6s %8s %5s %5s %9s %9s %9s %6s %6s\n",
                     peer->service, peer->calls, "up",
-                    zmesh_envelope_header (reply, "seq"),
-                    zmesh_envelope_header (reply, "peers_alive"),
-                    zmesh_envelope_header (reply, "breakers_open"),
-                    zmesh_envelope_header (reply, "events_published"),
-                    zmesh_envelope_header (reply, "events_consumed"),
-                    zmesh_envelope_header (reply, "events_replayed"),
-                    zmesh_envelope_header (reply, "dead_letters"),
-                    zmesh_envelope_header (reply, "bad_frames"));
+                    s_counter (reply, "seq"), s_counter (reply, "peers_alive"),
+                    s_counter (reply, "breakers_open"),
+                    s_counter (reply, "events_published"),
+                    s_counter (reply, "events_consumed"),
+                    s_counter (reply, "events_replayed"),
+                    s_counter (reply, "dead_letters"),
+                    s_counter (reply, "bad_frames"));
         zmesh_envelope_destroy (&reply);
     }
     return failed;
@@ -178,10 +186,10 @@ s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
 static json_t *
 s_parent (json_t *records, json_t *r)
 {
-    const char *what = json_string_value (json_object_get (r, "what"));
-    const char *id = json_string_value (json_object_get (r, "id"));
-    const char *cause = json_string_value (json_object_get (r, "cause"));
-    const char *node = json_string_value (json_object_get (r, "node"));
+    const char *what = zmesh_json_text (r, "what", "");
+    const char *id = zmesh_json_text (r, "id", "");
+    const char *cause = zmesh_json_text (r, "cause", "");
+    const char *node = zmesh_json_text (r, "node", "");
     bool answer = streq (what, "served") || streq (what, "received");
     json_t *best = NULL;
     int best_rank = 0;
@@ -190,14 +198,14 @@ s_parent (json_t *records, json_t *r)
     json_array_foreach (records, index, other) {
         if (other == r)
             continue;
-        const char *o_what = json_string_value (json_object_get (other, "what"));
-        const char *o_id = json_string_value (json_object_get (other, "id"));
+        const char *o_what = zmesh_json_text (other, "what", "");
+        const char *o_id = zmesh_json_text (other, "id", "");
         bool o_answer = streq (o_what, "served") || streq (o_what, "received");
         int rank = 0;
         if (answer && !o_answer && streq (o_id, id))
             rank = 4;
         else if (cause && streq (o_id, cause) && o_answer)
-            rank = streq (json_string_value (json_object_get (other, "node")),
+            rank = streq (zmesh_json_text (other, "node", ""),
                           node) ? 3 : 2;
         else if (cause && streq (o_id, cause))
             rank = 1;
@@ -231,8 +239,8 @@ s_print_tree (json_t **records, const size_t *parents, bool *printed,
         json_array_append (out, r);
     }
     else {
-        const char *what = json_string_value (json_object_get (r, "what"));
-        const char *peer = json_string_value (json_object_get (r, "peer"));
+        const char *what = zmesh_json_text (r, "what", "");
+        const char *peer = zmesh_json_text (r, "peer", "");
         char detail [160] = "";
         if (streq (what, "made"))
             snprintf (detail, sizeof detail, "-> %s", peer);
@@ -246,9 +254,9 @@ s_print_tree (json_t **records, const size_t *parents, bool *printed,
         printf ("%10.3f ms  %*s%-10s %-9s %-24s %-20s %s",
                 (double) (json_integer_value (json_object_get (r, "at_us"))
                           - start) / 1000, depth * 2, "",
-                json_string_value (json_object_get (r, "node")), what,
-                json_string_value (json_object_get (r, "name")), detail,
-                json_string_value (json_object_get (r, "status")));
+                zmesh_json_text (r, "node", ""), what,
+                zmesh_json_text (r, "name", ""), detail,
+                zmesh_json_text (r, "status", ""));
         json_t *latency = json_object_get (r, "latency_us");
         if (latency)
             printf (" in %.3f ms", (double) json_integer_value (latency) / 1000);

@@ -577,8 +577,8 @@ s_show_call (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
     }
     else if (s_wanted (options, request, false)
              && (!options->source
-                 || streq (options->source, json_string_value (
-                               json_object_get (record, "node"))))) {
+                 || streq (options->source,
+                           zmesh_json_text (record, "node", "")))) {
         (*shown)++;
         json_object_set_new (record, "request",
                              zmesh_json_from_envelope (request));
@@ -591,28 +591,26 @@ s_show_call (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
             s_clock (when, sizeof when,
                      json_integer_value (json_object_get (record, "at_us"))
                      / 1000);
-            const char *what = json_string_value (json_object_get (record,
-                                                                   "what"));
+            const char *what = zmesh_json_text (record, "what", "");
             json_t *body = json_object_get (json_object_get (record,
                                                              "request"),
                                             "body");
             char *text = json_dumps (body, JSON_COMPACT | JSON_ENCODE_ANY);
             size_t length = text ? strlen (text) : 0;
-            const char *status = json_string_value (json_object_get (record,
-                                                                     "status"));
+            const char *status = zmesh_json_text (record, "status", "");
             bool ok = status && streq (status, "ok");
             printf ("%s %s%-12s %-6s %-24s %s %-12s%s %s%s%s %.3f ms cid=%.8s "
                     "%.*s%s\n", when, options->color ? "\033[36m" : "",
-                    json_string_value (json_object_get (record, "node")), what,
-                    json_string_value (json_object_get (record, "name")),
+                    zmesh_json_text (record, "node", ""), what,
+                    zmesh_json_text (record, "name", ""),
                     streq (what, "made") ? "->" : "<-",
-                    json_string_value (json_object_get (record, "peer")),
+                    zmesh_json_text (record, "peer", ""),
                     options->color ? "\033[0m" : "",
                     options->color && !ok ? "\033[31m" : "", status,
                     options->color && !ok ? "\033[0m" : "",
                     (double) json_integer_value (json_object_get (
                         record, "latency_us")) / 1000,
-                    json_string_value (json_object_get (record, "cid")),
+                    zmesh_json_text (record, "cid", ""),
                     BODY_SHOWN, text ? text : "null",
                     length > BODY_SHOWN ? "..." : "");
             free (text);

@@ -249,3 +249,89 @@ Test (cli, the_tap_mirrors_calls_for_zsniff)
                                  NULL, NULL), 2));
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
+
+//  Answer the one request that comes to router, as a peer written
+//  elsewhere might: an ok reply with body (msgpack, or NULL) and no
+//  headers.
+static void
+s_answer_sparsely (zsock_t *router, const void *body, size_t size)
+{
+    zpoller_t *poller = zpoller_new (router, NULL);
+    cr_assert (zpoller_wait (poller, 10000) == router, "no request came");
+    zpoller_destroy (&poller);
+    zmsg_t *msg = zmsg_recv (router);
+    zframe_t *last = zmsg_last (msg);
+    zmesh_envelope_t *request = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
+                                               zframe_size (last), &request,
+                                               NULL), 0));
+    zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
+    zmesh_uuid_t id = *zmesh_envelope_id (request);
+    id.bytes [15] ^= 1;
+    zmesh_envelope_set_id (reply, &id);
+    zmesh_envelope_set_correlation (reply, zmesh_envelope_correlation (request));
+    zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
+    zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
+    zmesh_envelope_set_source (reply, "sparse");
+    zmesh_envelope_set_timestamp (reply, 1764374400000);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_OK, 0, NULL);
+    if (body)
+        zmesh_envelope_set_body (reply, body, size);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (reply, &frame, NULL), 0));
+    zmsg_remove (msg, last);
+    zframe_destroy (&last);
+    zmsg_append (msg, &frame);
+    cr_assert (eq (int, zmsg_send (&msg, router), 0));
+    zmesh_envelope_destroy (&reply);
+    zmesh_envelope_destroy (&request);
+}
+
+//  Run zmesh with args against router, which answers sparsely with body;
+//  its output, and its exit code.
+static int
+s_against_sparse (zsock_t *router, const void *body, size_t size,
+                  char *const *args, char *output, size_t room)
+{
+    child_t child = child_spawn (args);
+    s_answer_sparsely (router, body, size);
+    size_t used = 0;
+    char line [1024];
+    *output = 0;
+    while (child_read_line (child.out, line, sizeof line, 10000))
+        used += (size_t) snprintf (output + used, room - used, "%s", line);
+    return child_reap (&child, 10000);
+}
+
+//  A peer that keeps fewer counters, or records without some fields, is
+//  shown with what it has: no crash, no "(null)".
+Test (cli, status_and_trace_take_what_a_peer_leaves_out)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    cr_assert (gt (int, port, 0));
+    char peer [128], output [4096];
+    snprintf (peer, sizeof peer, "peers/sparse/calls=tcp://127.0.0.1:%d",
+              port);
+    char *status [] = {ZMESH, "--set", peer, "status", NULL};
+    cr_assert (eq (int, s_against_sparse (router, NULL, 0, status, output,
+                                          sizeof output), 0));
+    cr_assert (strstr (output, "sparse") != NULL, "%s", output);
+    cr_assert (strstr (output, "(null)") == NULL, "%s", output);
+    //  Trace records: one with no fields at all, one with a few.
+    json_t *records = json_pack ("[{}, {s:s, s:s}, {s:i}]", "what", "made",
+                                 "id", "x", "what", 7);
+    void *body = NULL;
+    size_t size = 0;
+    cr_assert (eq (int, zmesh_json_to_msgpack (records, &body, &size, NULL),
+                   0));
+    json_decref (records);
+    char *trace [] = {ZMESH, "--set", peer, "trace",
+                      "00000000-0000-4000-8000-000000000001", NULL};
+    int rc = s_against_sparse (router, body, size, trace, output,
+                               sizeof output);
+    cr_assert (rc == 0 || rc == 1, "zmesh trace exited %d", rc);
+    cr_assert (strstr (output, "(null)") == NULL, "%s", output);
+    free (body);
+    zsock_destroy (&router);
+}

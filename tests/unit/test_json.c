@@ -78,3 +78,17 @@ Test (json, bad_json_says_where)
     cr_assert (strstr (detail.text, "line 2") != NULL, "%s", detail.text);
     cr_assert (value == NULL);
 }
+
+Test (json, text_reads_a_field_that_may_be_missing)
+{
+    json_t *record = json_pack ("{s:s, s:i}", "name", "user.get", "seq", 7);
+    cr_assert (eq (str, (char *) zmesh_json_text (record, "name", "-"),
+                   "user.get"));
+    cr_assert (eq (str, (char *) zmesh_json_text (record, "seq", "-"), "-"),
+               "not a string");
+    cr_assert (eq (str, (char *) zmesh_json_text (record, "peer", "-"), "-"),
+               "missing");
+    cr_assert (eq (str, (char *) zmesh_json_text (NULL, "peer", ""), ""),
+               "no object");
+    json_decref (record);
+}

@@ -45,6 +45,13 @@ ZMESH_EXPORT json_t *
 
 //  Parse JSON text (length bytes) into a new value; detail gives the line
 //  and column of an error. ZMESH_ERR_INVALID on bad JSON.
+//  The text at key in object, or fallback when object is not an object, or
+//  key is missing or not a string: for reading records from the wire,
+//  whose fields may be missing. Borrowed from object.
+ZMESH_EXPORT const char *
+    zmesh_json_text (const json_t *object, const char *key,
+                     const char *fallback);
+
 ZMESH_EXPORT zmesh_err_t
     zmesh_json_parse (const char *text, size_t length, json_t **value_p,
                       zmesh_detail_t *detail);
