@@ -77,7 +77,8 @@ zmesh__replay_request_read (const void *body, size_t size, uint64_t *from,
     msgpack_zone_init (&zone, 256);
     msgpack_object root;
     bool ok = s_unpack (body, size, &zone, &root) && s_uint (&root, "from", from)
-           && s_uint (&root, "to", to) && *from >= 1 && *from <= *to;
+           && s_uint (&root, "to", to) && *from >= 1 && *from <= *to
+           && *to <= (uint64_t) INT64_MAX;     //  A position in the store
     msgpack_zone_destroy (&zone);
     return ok ? ZMESH_OK : ZMESH_ERR_INVALID;
 }

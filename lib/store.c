@@ -5,6 +5,8 @@
 
     Part of zmesh. MIT License.
 */
+#include <fcntl.h>
+#include <unistd.h>
 #include "zmesh_classes.h"
 #include "store_db.h"
 
@@ -179,6 +181,13 @@ zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail)
         return NULL;
     }
     zmesh_err_t rc = ZMESH_OK;
+    //  A new store is its owner's alone (0600), and so are its -wal and
+    //  -shm files, which SQLite makes with the database file's mode. An
+    //  existing one keeps its mode.
+    int fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   0600);
+    if (fd >= 0)
+        close (fd);
     if (sqlite3_open_v2 (path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                          | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)

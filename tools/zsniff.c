@@ -9,6 +9,7 @@
 
     Part of zmesh. MIT License.
 */
+#include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
 #include "zmesh.h"
@@ -1004,7 +1005,13 @@ main (int argc, char *argv [])
         return rc;
     }
     if (writing) {
-        options.capture = fopen (writing, "wb");
+        //  A capture holds the traffic: its owner's alone, and never
+        //  written through a symbolic link someone left in its place.
+        int fd = open (writing, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW
+                                | O_CLOEXEC, 0600);
+        options.capture = fd >= 0 ? fdopen (fd, "wb") : NULL;
+        if (fd >= 0 && !options.capture)
+            close (fd);
         if (!options.capture
             || fwrite (CAPTURE_MAGIC, sizeof CAPTURE_MAGIC - 1, 1,
                        options.capture) != 1) {

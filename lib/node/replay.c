@@ -11,6 +11,8 @@ typedef struct {
     char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     uint64_t to;                //  The last sequence wanted
     uint64_t started;           //  The position it began at, for the log
+    uint64_t claimed;           //  Where the publisher said its log now
+                                //  begins, until its replay shows it; or 0
 } s_repair_t;
 
 void
@@ -38,8 +40,17 @@ s_replayed (const void *frame, size_t size, void *arg)
         && (zmesh_envelope_kind (event) != ZMESH_KIND_EVENT
             || !streq (zmesh_envelope_source (event), repair->publisher)))
         rc = ZMESH_ERR_BAD_REPLY;
-    if (rc == ZMESH_OK && zmesh_envelope_seq (event) > *last) {
-        if (zmesh_envelope_seq (event) == *last + 1) {
+    uint64_t seq = rc == ZMESH_OK ? zmesh_envelope_seq (event) : 0;
+    if (rc == ZMESH_OK && seq > *last + 1 && seq == repair->claimed) {
+        //  The log does begin there: what came before is lost for good.
+        zsys_error ("node %s: %s trimmed seq %" PRIu64 " to %" PRIu64
+                    " before we had it: lost", self->config.name,
+                    repair->publisher, *last + 1, seq - 1);
+        *last = seq - 1;
+        repair->claimed = 0;
+    }
+    if (rc == ZMESH_OK && seq > *last) {
+        if (seq == *last + 1) {
             self->stats.events_replayed++;
             zmesh__consume_one (self, repair->publisher, last, event, frame,
                                 size);
@@ -104,17 +115,19 @@ s_replied (zmesh_node_t *self, zmesh_err_t rc, const zmesh_envelope_t *reply,
     uint64_t before = *last;
     if (rc == ZMESH_ERR_APP_ERROR
         && zmesh_envelope_error_code (reply) == ZMESH_REPLAY_TRIMMED) {
-        //  Gone for good: say so, and go on from what is left.
+        //  Gone, it says: ask for what it says is left, and go on from
+        //  there once its replay shows it (s_replayed); a claim alone
+        //  moves nothing.
         const char *earliest = zmesh_envelope_header (reply, "earliest");
         uint64_t from = earliest ? strtoull (earliest, NULL, 10) : 0;
         self->stats.ranges_trimmed++;
-        if (from > *last + 1) {
-            zsys_error ("node %s: %s trimmed seq %" PRIu64 " to %" PRIu64
-                        " before we had it: lost", self->config.name,
-                        repair->publisher, *last + 1, from - 1);
-            *last = from - 1;
-            zmesh__inbox_set_position (self->store, repair->publisher, *last);
+        if (from > *last + 1 && from <= repair->to && !repair->claimed) {
+            repair->claimed = from;
+            if (s_ask (self, repair, from - 1))
+                return;
         }
+        s_repair_end (self, repair, *last);
+        return;
     }
     else if (rc == ZMESH_ERR_INTERRUPTED) {
         s_repair_end (self, repair, *last);     //  The node is closing

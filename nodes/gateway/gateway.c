@@ -138,6 +138,19 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
     return result;
 }
 
+//  Whether a counter a node reports may go into the Prometheus text as
+//  it is: a metric name's characters, and a decimal value. Anything else
+//  (a newline, a quote) would let a peer write lines of its own there.
+static bool
+s_counter_ok (const char *name, const char *value)
+{
+    if (!*name || !*value || strspn (name, "abcdefghijklmnopqrstuvwxyz"
+                                           "0123456789_") != strlen (name)
+        || strspn (value, "0123456789") != strlen (value))
+        return false;
+    return !(name [0] >= '0' && name [0] <= '9');
+}
+
 static enum MHD_Result
 s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
 {
@@ -182,11 +195,16 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
             for (size_t header = 0;
                  header < zmesh_envelope_header_count (reply)
                  && filled < sizeof nodes - 256; header++)
-                filled += (size_t) snprintf (
-                    nodes + filled, sizeof nodes - filled,
-                    "zmesh_node_%s{node=\"%s\"} %s\n",
-                    zmesh_envelope_header_name (reply, header), info->service,
-                    zmesh_envelope_header_value (reply, header));
+            {
+                const char *name = zmesh_envelope_header_name (reply, header);
+                const char *value = zmesh_envelope_header_value (reply,
+                                                                 header);
+                if (s_counter_ok (name, value))
+                    filled += (size_t) snprintf (
+                        nodes + filled, sizeof nodes - filled,
+                        "zmesh_node_%s{node=\"%s\"} %s\n", name,
+                        info->service, value);
+            }
         zmesh_envelope_destroy (&reply);
     }
     zmesh_node_unlock (gateway->node);

@@ -19,6 +19,8 @@
 #include <criterion/new/assert.h>
 #include "zmesh.h"
 #include "child.h"
+#include "inbox.h"
+#include "replay.h"
 
 #define NODES_MAX 4
 #define FAN_OUT 100
@@ -784,10 +786,12 @@ Test (loop, a_restarted_instance_gets_a_fresh_breaker)
     cr_assert (eq (int, outcome.rc, ZMESH_OK));
 }
 
-//  Send a control event of type from a publisher socket, as source, with
-//  the headers given (name, value, ..., NULL).
+//  Send a control event of type from a publisher socket, as source, saying
+//  seq is its next sequence, with the headers given (name, value, ...,
+//  NULL).
 static void
-s_forge (zsock_t *pub, const char *type, const char *source, ...)
+s_forge (zsock_t *pub, const char *type, const char *source, uint64_t seq,
+         ...)
 {
     zmesh_envelope_t *control = zmesh_envelope_new (ZMESH_KIND_EVENT);
     zmesh_uuid_t id;
@@ -797,9 +801,9 @@ s_forge (zsock_t *pub, const char *type, const char *source, ...)
     zmesh_envelope_set_type (control, type);
     zmesh_envelope_set_source (control, source);
     zmesh_envelope_set_timestamp (control, 1764374400000);
-    zmesh_envelope_set_seq (control, 1);
+    zmesh_envelope_set_seq (control, seq);
     va_list headers;
-    va_start (headers, source);
+    va_start (headers, seq);
     const char *name;
     while ((name = va_arg (headers, const char *)))
         zmesh_envelope_set_header (control, name, va_arg (headers, const char *));
@@ -847,7 +851,7 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     give_up = zclock_mono () + 5000;
     uint64_t bad = s_bad (client);
     while (s_bad (client) == bad && zclock_mono () < give_up) {
-        s_forge (evil, "zmesh.heartbeat", "evil", "instance", "user",
+        s_forge (evil, "zmesh.heartbeat", "evil", 1, "instance", "user",
                  "events", "tcp://127.0.0.1:1", "calls", attacker_calls, NULL);
         s_turn ();
     }
@@ -855,10 +859,10 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
                "an instance that is a label, not a UUID: dropped");
     //  Evil speaking for user's endpoint: a heartbeat and a goodbye.
     bad = s_bad (client);
-    s_forge (evil, "zmesh.heartbeat", "evil", "instance",
+    s_forge (evil, "zmesh.heartbeat", "evil", 1, "instance",
              "00000000-0000-4000-8000-000000000001", "events", user_events,
              "calls", attacker_calls, NULL);
-    s_forge (evil, "zmesh.bye", "evil", "instance",
+    s_forge (evil, "zmesh.bye", "evil", 1, "instance",
              "00000000-0000-4000-8000-000000000001", "events", user_events,
              "calls", attacker_calls, NULL);
     give_up = zclock_mono () + 5000;
@@ -924,4 +928,110 @@ Test (loop, a_peer_heard_again_is_probed_at_once)
     s_turn_until (&outcome.done, "the probe's reply");
     cr_assert (eq (int, outcome.rc, ZMESH_OK));
     cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
+}
+
+//  Answer the next request that comes to router with an application
+//  error (code, text) and, if not NULL, header name = value; or, with
+//  code 0, an ok reply whose body is an empty replay from next. Returns
+//  the request's body's from, or 0 when nothing came in 5 s.
+static uint64_t
+s_answer_replay (zsock_t *router, int code, const char *name,
+                 const char *value, uint64_t next)
+{
+    int64_t give_up = zclock_mono () + 5000;
+    while (!(zsock_events (router) & ZMQ_POLLIN) && zclock_mono () < give_up)
+        s_turn ();
+    if (!(zsock_events (router) & ZMQ_POLLIN))
+        return 0;
+    zmsg_t *msg = zmsg_recv (router);
+    zframe_t *last = zmsg_last (msg);
+    zmesh_envelope_t *request = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
+                                               zframe_size (last), &request,
+                                               NULL), 0));
+    uint64_t from = 0, to = 0;
+    cr_assert (eq (int, zmesh__replay_request_read (
+                            zmesh_envelope_body (request),
+                            zmesh_envelope_body_size (request), &from, &to),
+                   0));
+    zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand_seeded, &id);
+    zmesh_envelope_set_id (reply, &id);
+    zmesh_envelope_set_correlation (reply, zmesh_envelope_correlation (request));
+    zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
+    zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
+    zmesh_envelope_set_source (reply, "liar");
+    zmesh_envelope_set_timestamp (reply, 1764374400000);
+    if (code) {
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR, code,
+                                   "trimmed");
+        if (name)
+            zmesh_envelope_set_header (reply, name, value);
+    }
+    else {
+        void *body = NULL;
+        size_t size = 0;
+        cr_assert (eq (int, zmesh__replay_reply (next, NULL, 0, &body, &size),
+                       0));
+        zmesh_envelope_set_body (reply, body, size);
+        free (body);
+    }
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (reply, &frame, NULL), 0));
+    zmsg_remove (msg, last);
+    zframe_destroy (&last);
+    zmsg_append (msg, &frame);
+    cr_assert (eq (int, zmsg_send (&msg, router), 0));
+    zmesh_envelope_destroy (&reply);
+    zmesh_envelope_destroy (&request);
+    return from;
+}
+
+//  A publisher that says its log begins later than it does cannot move a
+//  consumer past events it never showed.
+Test (loop, a_trimmed_range_is_skipped_only_when_the_replay_shows_it)
+{
+    char events [160], calls [160], data [128];
+    snprintf (events, sizeof events, "ipc://%s/liar-events", dir);
+    snprintf (calls, sizeof calls, "ipc://%s/liar-calls", dir);
+    zsock_t *pub = zsock_new_pub (events);
+    zsock_t *router = zsock_new_router (calls);
+    cr_assert (pub && router);
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    char peer_events [200], peer_calls [200];
+    snprintf (peer_events, sizeof peer_events, "peers/liar/events=%s", events);
+    snprintf (peer_calls, sizeof peer_calls, "peers/liar/calls=%s", calls);
+    const char *settings [] = {data, peer_events, peer_calls,
+                               "peers/liar/service=liar", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
+                                            &consumed), 0));
+    //  Its heartbeat says four events are out: the consumer asks for them
+    uint64_t from = 0;
+    int64_t give_up = zclock_mono () + 5000;
+    while (!(zsock_events (router) & ZMQ_POLLIN)
+           && zclock_mono () < give_up) {
+        s_forge (pub, "zmesh.heartbeat", "liar", 5, "instance",
+                 "00000000-0000-4000-8000-00000000000a", "events", events,
+                 "calls", calls, "log", "1", NULL);
+        s_turn ();
+    }
+    //  "Trimmed: my log begins at 4" (a lie)
+    from = s_answer_replay (router, ZMESH_REPLAY_TRIMMED, "earliest", "4", 0);
+    cr_assert (eq (u64, from, 1));
+    //  It asks from 4, as told, and the replay shows nothing there
+    from = s_answer_replay (router, 0, NULL, NULL, 4);
+    cr_assert (eq (u64, from, 4), "asked for what was said to be left");
+    s_turn ();
+    uint64_t position = 99;
+    bool known = false;
+    cr_assert (eq (int, zmesh__inbox_position (zmesh_node_store (consumer),
+                                               "liar", &position, &known),
+                   0));
+    cr_assert (eq (u64, position, 0), "not moved by a claim alone");
+    cr_assert (eq (u64, s_stats (consumer).ranges_trimmed, 1));
+    zsock_destroy (&pub);
+    zsock_destroy (&router);
 }

@@ -163,6 +163,10 @@ Test (zsniff, malformed_frames_are_shown_and_the_tap_goes_on)
     cr_assert (eq (int, child_reap (&tap, 5000), 0));
     zsock_destroy (&rogue);
 
+    //  A capture holds the traffic: its owner's alone
+    struct stat status;
+    cr_assert (eq (int, stat (capture, &status), 0));
+    cr_assert (eq (int, (int) (status.st_mode & 0777), 0600));
     //  The capture holds the bad frame as it came: read back, it is
     //  reported the same way.
     char *read [] = {ZSNIFF, "--read", capture, "--no-color", NULL};

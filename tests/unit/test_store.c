@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include "zmesh.h"
 
 static char dir [64];
@@ -444,4 +445,12 @@ Test (store, savepoints_take_back_only_what_came_after_them)
     cr_assert (eq (i64, version, 0));
     //  Outside a transaction, there is nothing to mark.
     cr_assert (eq (int, zmesh_store_release (store, NULL), ZMESH_ERR_STORE));
+}
+
+Test (store, a_new_store_is_its_owners_alone)
+{
+    s_open ();
+    struct stat status;
+    cr_assert (eq (int, stat (path, &status), 0));
+    cr_assert (eq (int, (int) (status.st_mode & 0777), 0600));
 }
