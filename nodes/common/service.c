@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include <getopt.h>
+#include <uuid/uuid.h>
 #include "service.h"
 
 json_t *
@@ -56,6 +57,22 @@ service_string (json_t *object, const char *key, size_t max)
     size_t length = text ? json_string_length (value) : 0;
     return length >= 1 && length <= max && strlen (text) == length ? text
                                                                    : NULL;
+}
+
+void
+service_keyed_id (const char *scope, const char *key, char *text)
+{
+    //  A name-based UUID (RFC 9562, version 5) in a namespace of zmesh's
+    static const uuid_t space = {0x6f, 0x2b, 0x8e, 0x51, 0x3c, 0x0d, 0x4e,
+                                 0x2a, 0x9b, 0x71, 0x5d, 0x08, 0xc4, 0x3e,
+                                 0x12, 0xa7};
+    char name [2 * SERVICE_KEY_MAX + 2];
+    int length = snprintf (name, sizeof name, "%s\n%s", scope, key);
+    uuid_t id;
+    uuid_generate_sha1 (id, space, name,
+                        length < (int) sizeof name ? (size_t) length
+                                                   : sizeof name - 1);
+    uuid_unparse_lower (id, text);
 }
 
 zmesh_err_t

@@ -39,6 +39,17 @@ void
 const char *
     service_string (json_t *object, const char *key, size_t max);
 
+//  The longest Idempotency-Key taken, in bytes.
+#define SERVICE_KEY_MAX 255
+
+//  The id that a create with an idempotency key (the request's
+//  "idempotencyKey", which the gateway sets from the Idempotency-Key
+//  header) gives what it makes: the same for the same scope and key, in
+//  every process and after every restart, so that a repeat finds what the
+//  first one made. text holds ZMESH_UUID_STR_LEN + 1 bytes.
+void
+    service_keyed_id (const char *scope, const char *key, char *text);
+
 //  Append one event of type with a JSON body (taken) to stream, expecting
 //  expected, through the node: stored, then published.
 zmesh_err_t

@@ -258,6 +258,19 @@ s_tail (const char *url, const char *prefix)
            && !strchr (url + length, '/') ? url + length : NULL;
 }
 
+//  An Idempotency-Key we take: 1 to 255 printable ASCII characters.
+static bool
+s_key_valid (const char *key)
+{
+    size_t length = strnlen (key, 256);
+    if (length < 1 || length > 255)
+        return false;
+    for (size_t index = 0; index < length; index++)
+        if (key [index] < 0x20 || key [index] > 0x7e)
+            return false;
+    return true;
+}
+
 //  GET of one resource by its id. The path is percent-decoded by then, so
 //  it may hold any byte: only a UUID goes on into the mesh.
 static enum MHD_Result
@@ -339,6 +352,21 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
                           s_error ("the body must be a JSON object"), cid,
                           NULL);
     }
+    //  Idempotency-Key (the IETF httpapi draft): the same key makes one
+    //  order or user, however often it is sent; the service keeps it, as
+    //  the body's "idempotencyKey".
+    const char *key = MHD_lookup_connection_value (connection,
+                                                   MHD_HEADER_KIND,
+                                                   "Idempotency-Key");
+    json_object_del (body, "idempotencyKey");
+    if (key && !s_key_valid (key)) {
+        json_decref (body);
+        return s_respond (connection, gateway, 400,
+                          s_error ("Idempotency-Key is 1 to 255 printable "
+                                   "characters"), cid, NULL);
+    }
+    if (key)
+        json_object_set_new (body, "idempotencyKey", json_string (key));
     return s_forward (connection, gateway, users ? "user" : "order",
                       users ? "user.create" : "order.create", body, 201,
                       &flow, cid);

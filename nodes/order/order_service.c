@@ -87,8 +87,64 @@ s_decide (order_t *order, const char *order_id, const char *user_id,
     return rc;
 }
 
+static bool
+s_placed (const zmesh_stored_event_t *event, void *arg)
+{
+    if (!streq (event->type, "order.placed"))
+        return true;
+    zmesh_json_from_msgpack (event->body, event->body_size, (json_t **) arg,
+                             NULL);
+    return false;
+}
+
+//  A create that repeats one made before with the same idempotency key
+//  (its order's stream, given): the first answer again if it asks for the
+//  same order, else 422.
+static void
+s_repeat (zmesh_node_t *node, const char *stream, json_t *body,
+          zmesh_envelope_t *reply)
+{
+    json_t *placed = NULL;
+    zmesh_store_read_stream (zmesh_node_store (node), stream, 1, false, 0,
+                             s_placed, &placed, NULL);
+    if (!placed)
+        service_refuse (reply, 409, "an order with this Idempotency-Key is "
+                        "being placed; retry");
+    else if (!json_equal (json_object_get (placed, "userId"),
+                          json_object_get (body, "userId"))
+             || !json_equal (json_object_get (placed, "items"),
+                             json_object_get (body, "items")))
+        service_refuse (reply, 422, "this Idempotency-Key was used for "
+                        "another order");
+    else
+        service_set_body (reply, json_pack (
+            "{s:O, s:s, s:O}", "id", json_object_get (placed, "orderId"),
+            "status", "pending", "total", json_object_get (placed, "total")));
+    json_decref (placed);
+}
+
+//  The id of the order body asks for: keyed by its idempotency key and
+//  user, or new.
+static void
+s_order_id (zmesh_rand_t *rand, json_t *body, char *order_id)
+{
+    const char *key = service_string (body, "idempotencyKey",
+                                      SERVICE_KEY_MAX);
+    char scope [64];
+    snprintf (scope, sizeof scope, "order/%s",
+              service_string (body, "userId", 36));
+    if (key)
+        service_keyed_id (scope, key, order_id);
+    else {
+        zmesh_uuid_t uuid;
+        zmesh_uuid_generate (rand, &uuid);
+        zmesh_uuid_unparse (&uuid, order_id);
+    }
+}
+
 //  Place the order body asks for, its user known to exist: decide its
-//  events, append them to its stream, and say so in reply.
+//  events, append them to its stream, and say so in reply. An order whose
+//  key has made one already is answered as s_repeat does.
 static void
 s_place (zmesh_node_t *node, zmesh_rand_t *rand, json_t *body,
          zmesh_envelope_t *reply)
@@ -96,10 +152,8 @@ s_place (zmesh_node_t *node, zmesh_rand_t *rand, json_t *body,
     zmesh_detail_t detail = {""};
     const char *user_id = service_string (body, "userId", 36);
     json_t *items = json_object_get (body, "items");
-    zmesh_uuid_t uuid;
-    zmesh_uuid_generate (rand, &uuid);
     char order_id [ZMESH_UUID_STR_LEN + 1], stream [80];
-    zmesh_uuid_unparse (&uuid, order_id);
+    s_order_id (rand, body, order_id);
     s_stream (order_id, stream);
 
     order_t order;
@@ -134,7 +188,9 @@ s_place (zmesh_node_t *node, zmesh_rand_t *rand, json_t *body,
             rc = ZMESH_ERR_NOMEM;
         free (events);
     }
-    if (rc == ZMESH_ERR_REFUSED || rc == ZMESH_ERR_INVALID)
+    if (rc == ZMESH_ERR_CONCURRENCY)
+        s_repeat (node, stream, body, reply);
+    else if (rc == ZMESH_ERR_REFUSED || rc == ZMESH_ERR_INVALID)
         service_refuse (reply, 400, "%s", detail.text);
     else if (rc != ZMESH_OK)
         service_refuse (reply, 503, "cannot store the order: %s", detail.text);
@@ -195,6 +251,22 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
         || json_array_size (items) > ITEMS_MAX) {
         service_refuse (reply, 400, "an order needs userId and 1 to %d items%s"
                         "%s", ITEMS_MAX, *detail.text ? ": " : "", detail.text);
+        json_decref (body);
+        return;
+    }
+    //  A repeat of an order placed already is answered at once.
+    char order_id [ZMESH_UUID_STR_LEN + 1], stream [80];
+    int64_t version = 0;
+    bool keyed = service_string (body, "idempotencyKey", SERVICE_KEY_MAX);
+    if (keyed) {
+        s_order_id (arg, body, order_id);
+        s_stream (order_id, stream);
+    }
+    if (keyed
+        && zmesh_store_version (zmesh_node_store (node), stream, &version)
+               == ZMESH_OK
+        && version > 0) {
+        s_repeat (node, stream, body, reply);
         json_decref (body);
         return;
     }

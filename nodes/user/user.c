@@ -1,6 +1,8 @@
 /*  user.c - the user service: users as event streams.
 
-        user.create {name, email}  ->  {id, name, email}; user.created
+        user.create {name, email[, idempotencyKey]}
+                                   ->  {id, name, email}; user.created
+                                       (a repeated key: the same user)
         user.get {id}              ->  {id, name, email}, or 404
 
     Each user is the stream "user-<id>", whose first event is user.created.
@@ -9,6 +11,38 @@
 */
 #include "service.h"
 #include "user.h"
+
+typedef struct {
+    json_t *user;
+} s_found_t;
+
+static bool
+s_first (const zmesh_stored_event_t *event, void *arg)
+{
+    s_found_t *found = arg;
+    if (streq (event->type, "user.created"))
+        zmesh_json_from_msgpack (event->body, event->body_size, &found->user,
+                                 NULL);
+    return false;
+}
+
+//  A create with the idempotency key of a user made before (wanted): that
+//  user again if it asks for the same name and email, else 422.
+static void
+s_repeat (zmesh_node_t *node, const char *stream, json_t *wanted,
+          zmesh_envelope_t *reply)
+{
+    s_found_t found = {NULL};
+    zmesh_store_read_stream (zmesh_node_store (node), stream, 1, false, 1,
+                             s_first, &found, NULL);
+    if (found.user && json_equal (found.user, wanted))
+        service_set_body (reply, found.user);
+    else {
+        service_refuse (reply, 422, "this Idempotency-Key was used for "
+                        "another user");
+        json_decref (found.user);
+    }
+}
 
 static void
 s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
@@ -26,35 +60,32 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
         json_decref (body);
         return;
     }
-    zmesh_uuid_t id;
-    zmesh_uuid_generate (rand, &id);
+    //  With an idempotency key, the user's id comes from it: a repeat
+    //  finds the user the first request made.
+    const char *key = service_string (body, "idempotencyKey",
+                                      SERVICE_KEY_MAX);
     char text [ZMESH_UUID_STR_LEN + 1], stream [64];
-    zmesh_uuid_unparse (&id, text);
+    if (key)
+        service_keyed_id ("user", key, text);
+    else {
+        zmesh_uuid_t id;
+        zmesh_uuid_generate (rand, &id);
+        zmesh_uuid_unparse (&id, text);
+    }
     snprintf (stream, sizeof stream, "user-%s", text);
     json_t *user = json_pack ("{s:s, s:s, s:s}", "id", text, "name", name,
                               "email", email);
     json_decref (body);
-    if (service_append (node, stream, ZMESH_VERSION_NO_STREAM, "user.created",
-                        json_incref (user), &detail) != ZMESH_OK) {
+    zmesh_err_t rc = service_append (node, stream, ZMESH_VERSION_NO_STREAM,
+                                     "user.created", json_incref (user),
+                                     &detail);
+    if (rc == ZMESH_ERR_CONCURRENCY && key)
+        s_repeat (node, stream, user, reply);
+    else if (rc != ZMESH_OK)
         service_refuse (reply, 503, "cannot store the user: %s", detail.text);
-        json_decref (user);
-        return;
-    }
-    service_set_body (reply, user);
-}
-
-typedef struct {
-    json_t *user;
-} s_found_t;
-
-static bool
-s_first (const zmesh_stored_event_t *event, void *arg)
-{
-    s_found_t *found = arg;
-    if (streq (event->type, "user.created"))
-        zmesh_json_from_msgpack (event->body, event->body_size, &found->user,
-                                 NULL);
-    return false;
+    else
+        service_set_body (reply, json_incref (user));
+    json_decref (user);
 }
 
 static void

@@ -12,17 +12,26 @@ http_t
 http_request_to (const char *host, int port, const char *method,
                  const char *path, const char *body, const char *correlation)
 {
-    char url [256], header [128];
-    snprintf (url, sizeof url, "http://%s:%d%s", host ? host : "127.0.0.1",
-              port, path);
+    char header [128];
     snprintf (header, sizeof header, "X-Correlation-ID: %s",
               correlation ? correlation : "");
+    return http_request_with (host, port, method, path, body,
+                              correlation ? header : NULL);
+}
+
+http_t
+http_request_with (const char *host, int port, const char *method,
+                   const char *path, const char *body, const char *header)
+{
+    char url [256];
+    snprintf (url, sizeof url, "http://%s:%d%s", host ? host : "127.0.0.1",
+              port, path);
     char *argv [16] = {"/usr/bin/curl", "-s", "-i", "-X", (char *) method,
                        url, "-H", "Content-Type: application/json"};
     int argc = 8;
-    if (correlation) {
+    if (header) {
         argv [argc++] = "-H";
-        argv [argc++] = header;
+        argv [argc++] = (char *) header;
     }
     if (body) {
         argv [argc++] = "--data-binary";

@@ -21,6 +21,13 @@ http_t
                      const char *path, const char *body,
                      const char *correlation);
 
+//  The same with one more header ("Name: value", or NULL) in place of the
+//  correlation.
+http_t
+    http_request_with (const char *host, int port, const char *method,
+                       const char *path, const char *body,
+                       const char *header);
+
 //  The same to 127.0.0.1.
 http_t
     http_request (int port, const char *method, const char *path,

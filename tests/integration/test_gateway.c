@@ -839,3 +839,101 @@ Test (gateway, orders_are_placed_within_3_s_of_a_crashed_node_coming_back)
     json_decref (user.body);
     s_stop_nodes (0);
 }
+
+static bool
+s_count_placed (const zmesh_stored_event_t *event, void *arg)
+{
+    *(int *) arg += streq (event->type, "order.placed");
+    return true;
+}
+
+//  How many orders the order node's store holds (order.placed events).
+static int
+s_orders_placed (void)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/order/order.db", dir);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    cr_assert (store != NULL);
+    int count = 0;
+    zmesh_store_read_all (store, 1, 0, s_count_placed, &count, NULL);
+    zmesh_store_close (&store);
+    return count;
+}
+
+//  The same Idempotency-Key makes one order and one user, across restarts
+//  of the gateway and the order node, and a key reused for another order
+//  gets 422.
+Test (gateway, an_idempotency_key_makes_one_order_across_restarts)
+{
+    s_mesh ();
+    char body [128];
+    snprintf (body, sizeof body, "{\"name\": \"Ivy\", \"email\": "
+              "\"ivy@x.org\"}");
+    const char *user_key = "Idempotency-Key: user-ivy-1";
+    http_t user = http_request_with (NULL, http_port, "POST", "/users", body,
+                                     user_key);
+    cr_assert (eq (int, user.status, 201));
+    http_t again = http_request_with (NULL, http_port, "POST", "/users", body,
+                                      user_key);
+    cr_assert (eq (int, again.status, 201));
+    cr_assert (eq (str, (char *) s_field (&again, "id"),
+                   (char *) s_field (&user, "id")), "the same user");
+    char order [256];
+    snprintf (order, sizeof order,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": "
+              "\"p-pen\", \"quantity\": 2, \"price\": 300}]}",
+              s_field (&user, "id"));
+    const char *order_key = "Idempotency-Key: order-ivy-1";
+    http_t first = http_request_with (NULL, http_port, "POST", "/orders",
+                                      order, order_key);
+    cr_assert (eq (int, first.status, 201));
+    //  The gateway and the order node restart: the key is remembered in
+    //  the order's own stream.
+    cr_assert (eq (int, child_stop (&nodes [4], 5000), 0));
+    cr_assert (eq (int, child_stop (&nodes [1], 5000), 0));
+    const char *order_peers [] = {"user", "inventory", "payment", NULL};
+    const char *gateway_peers [] = {"user", "order", NULL};
+    nodes [1] = child_start_service (NODES_DIR, dir, "order", order_peers,
+                                     NULL, NULL, 0);
+    char line [600];
+    nodes [4] = child_start_service (NODES_DIR, dir, "gateway", gateway_peers,
+                                     "service/http_port=0", line,
+                                     sizeof line);
+    cr_assert (sscanf (line, "http=%d", &http_port) == 1, "%s", line);
+    http_t second = {0};
+    int64_t deadline = zclock_mono () + 10000;
+    do {
+        json_decref (second.body);
+        second = http_request_with (NULL, http_port, "POST", "/orders", order,
+                                    order_key);
+    } while (second.status == 503 && zclock_mono () < deadline
+             && (zclock_sleep (100), true));
+    cr_assert (eq (int, second.status, 201));
+    cr_assert (eq (str, (char *) s_field (&second, "id"),
+                   (char *) s_field (&first, "id")), "the same order");
+    cr_assert (eq (int, s_orders_placed (), 1), "one order in the store");
+    //  The key again, for another order: 422, and still one order.
+    char other [256];
+    snprintf (other, sizeof other,
+              "{\"userId\": \"%s\", \"items\": [{\"productId\": "
+              "\"p-pen\", \"quantity\": 3, \"price\": 300}]}",
+              s_field (&user, "id"));
+    http_t reused = http_request_with (NULL, http_port, "POST", "/orders",
+                                       other, order_key);
+    cr_assert (eq (int, reused.status, 422));
+    cr_assert (eq (int, s_orders_placed (), 1));
+    //  A key that is not one (over 255 characters): 400
+    char long_key [300];
+    snprintf (long_key, sizeof long_key, "Idempotency-Key: %0280d", 7);
+    http_t bad = http_request_with (NULL, http_port, "POST", "/orders", other,
+                                    long_key);
+    cr_assert (eq (int, bad.status, 400), "a long key: %d", bad.status);
+    json_decref (user.body);
+    json_decref (again.body);
+    json_decref (first.body);
+    json_decref (second.body);
+    json_decref (reused.body);
+    json_decref (bad.body);
+    s_stop_nodes (0);
+}
