@@ -30,6 +30,9 @@
 
 #define BODY_MAX        (64 * 1024)
 #define CONNECTIONS_MAX 512     //  HTTP connections served at once
+#define PER_CLIENT_MAX  128     //  Of them from one address: no client
+                                //  can take them all, /health included
+#define IDLE_TIMEOUT_S  10      //  An idle connection is closed then
 #define PEERS_SHOWN     64      //  Nodes /metrics reports on
 
 typedef struct {
@@ -515,8 +518,9 @@ main (int argc, char *argv [])
         (uint16_t) port, NULL, NULL, s_access, &gateway,
         MHD_OPTION_SOCK_ADDR, found->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) PER_CLIENT_MAX,
         MHD_OPTION_END);
     freeaddrinfo (found);
     if (!daemon) {

@@ -8,7 +8,10 @@
 #include "zmesh.h"
 #include "child.h"
 #include "http.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char dir [64];
@@ -935,5 +938,41 @@ Test (gateway, an_idempotency_key_makes_one_order_across_restarts)
     json_decref (second.body);
     json_decref (reused.body);
     json_decref (bad.body);
+    s_stop_nodes (0);
+}
+
+//  Idle connections from one client cannot take the gateway: past its
+//  share, that client's are turned away, and others are served.
+Test (gateway, idle_connections_from_one_client_do_not_stop_health)
+{
+    enum { IDLE = 520 };
+    s_mesh ();
+    static int sockets [IDLE];
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons ((uint16_t) http_port)};
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    int opened = 0;
+    for (int index = 0; index < IDLE; index++) {
+        sockets [index] = socket (AF_INET, SOCK_STREAM, 0);
+        if (sockets [index] >= 0
+            && connect (sockets [index], (struct sockaddr *) &address,
+                        sizeof address) == 0)
+            opened++;
+    }
+    cr_assert (gt (int, opened, 128));
+    //  Another client (127.0.0.2, still loopback) is answered, at once
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/health", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", "-m", "5", "--interface",
+                     "127.0.0.2", "-o", "/dev/null", "-w", "%{http_code}\n",
+                     url, NULL};
+    child_t curl = child_spawn (argv);
+    char line [64] = "";
+    cr_assert (child_read_line (curl.out, line, sizeof line, 10000));
+    cr_assert (eq (str, line, "200\n"), "GET /health answered %s", line);
+    cr_assert (eq (int, child_reap (&curl, 10000), 0));
+    for (int index = 0; index < IDLE; index++)
+        if (sockets [index] >= 0)
+            close (sockets [index]);
     s_stop_nodes (0);
 }
