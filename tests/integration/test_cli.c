@@ -6,6 +6,7 @@
 #include <criterion/new/assert.h>
 #include "zmesh.h"
 #include "child.h"
+#include "peer.h"
 
 static char dir [64];
 
@@ -250,40 +251,33 @@ Test (cli, the_tap_mirrors_calls_for_zsniff)
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
 
-//  Answer the one request that comes to router, as a peer written
-//  elsewhere might: an ok reply with body (msgpack, or NULL) and no
+//  What a peer written elsewhere might answer: the body given, and no
 //  headers.
+typedef struct {
+    const void *data;
+    size_t size;
+} s_body_t;
+
+static void
+s_sparse (const zmesh_envelope_t *request, zmesh_envelope_t *reply,
+          void *arg)
+{
+    (void) request;
+    s_body_t *body = arg;
+    if (body->data)
+        zmesh_envelope_set_body (reply, body->data, body->size);
+}
+
+//  Answer the one request that comes to router, sparsely, with body.
 static void
 s_answer_sparsely (zsock_t *router, const void *body, size_t size)
 {
     zpoller_t *poller = zpoller_new (router, NULL);
     cr_assert (zpoller_wait (poller, 10000) == router, "no request came");
     zpoller_destroy (&poller);
-    zmsg_t *msg = zmsg_recv (router);
-    zframe_t *last = zmsg_last (msg);
-    zmesh_envelope_t *request = NULL;
-    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
-                                               zframe_size (last), &request,
-                                               NULL), 0));
-    zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
-    zmesh_uuid_t id = *zmesh_envelope_id (request);
-    id.bytes [15] ^= 1;
-    zmesh_envelope_set_id (reply, &id);
-    zmesh_envelope_set_correlation (reply, zmesh_envelope_correlation (request));
-    zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
-    zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
-    zmesh_envelope_set_source (reply, "sparse");
-    zmesh_envelope_set_timestamp (reply, 1764374400000);
-    zmesh_envelope_set_status (reply, ZMESH_STATUS_OK, 0, NULL);
-    if (body)
-        zmesh_envelope_set_body (reply, body, size);
-    zframe_t *frame = NULL;
-    cr_assert (eq (int, zmesh_envelope_encode (reply, &frame, NULL), 0));
-    zmsg_remove (msg, last);
-    zframe_destroy (&last);
-    zmsg_append (msg, &frame);
-    cr_assert (eq (int, zmsg_send (&msg, router), 0));
-    zmesh_envelope_destroy (&reply);
+    s_body_t answer = {body, size};
+    zmesh_envelope_t *request = peer_reply (router, "sparse", s_sparse,
+                                            &answer);
     zmesh_envelope_destroy (&request);
 }
 

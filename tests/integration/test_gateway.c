@@ -367,19 +367,34 @@ Test (gateway, bad_requests_get_clear_errors)
     s_stop_nodes (1);               //  The user node was killed
 }
 
-//  The gateway's calls_made, from its zmesh.stats.
+//  A node of the test's that calls service at calls [node].
+static zmesh_node_t *
+s_probe (int node, const char *service)
+{
+    char setting [320];
+    snprintf (setting, sizeof setting, "peers/%s/calls=%.255s", service,
+              calls [node]);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
+    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (probe != NULL);
+    return probe;
+}
+
+//  A counter of service's zmesh.stats, asked through probe.
 static long
-s_gateway_calls (zmesh_node_t *client)
+s_counter (zmesh_node_t *probe, const char *service, const char *counter)
 {
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
-    cr_assert (eq (int, zmesh_node_call (client, "gateway", "zmesh.stats", NULL,
+    cr_assert (eq (int, zmesh_node_call (probe, service, "zmesh.stats", NULL,
                                          0, 5000, &reply, &detail), ZMESH_OK),
                "%s", detail.text);
-    const char *made = zmesh_envelope_header (reply, "calls_made");
-    long calls_made = made ? strtol (made, NULL, 10) : -1;
+    const char *value = zmesh_envelope_header (reply, counter);
+    long count = value ? strtol (value, NULL, 10) : -1;
     zmesh_envelope_destroy (&reply);
-    return calls_made;
+    return count;
 }
 
 //  Wait until the gateway has made count calls: a request it took has
@@ -387,18 +402,14 @@ s_gateway_calls (zmesh_node_t *client)
 static void
 s_wait_gateway_calls (long count)
 {
-    char setting [320];
-    snprintf (setting, sizeof setting, "peers/gateway/calls=%.255s", calls [4]);
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
-    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (client != NULL);
+    zmesh_node_t *probe = s_probe (4, "gateway");
     int64_t deadline = zclock_mono () + 10000;
-    while (s_gateway_calls (client) < count && zclock_mono () < deadline)
+    while (s_counter (probe, "gateway", "calls_made") < count
+           && zclock_mono () < deadline)
         zclock_sleep (20);
-    cr_assert (eq (i32, (int) s_gateway_calls (client), (int) count));
-    zmesh_node_destroy (&client);
+    cr_assert (eq (i32, (int) s_counter (probe, "gateway", "calls_made"),
+                   (int) count));
+    zmesh_node_destroy (&probe);
 }
 
 //  Make a user called name, and the body of an order of one pen for them
@@ -621,21 +632,6 @@ Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
     cr_assert (eq (int, child_run (bad, 5000), 1));
 }
 
-//  The order node's heartbeats_sent, asked of it directly.
-static long
-s_order_heartbeats (zmesh_node_t *client)
-{
-    zmesh_envelope_t *reply = NULL;
-    zmesh_detail_t detail = {""};
-    cr_assert (eq (int, zmesh_node_call (client, "order", "zmesh.stats", NULL,
-                                         0, 2000, &reply, &detail), ZMESH_OK),
-               "%s", detail.text);
-    const char *sent = zmesh_envelope_header (reply, "heartbeats_sent");
-    long count = sent ? strtol (sent, NULL, 10) : -1;
-    zmesh_envelope_destroy (&reply);
-    return count;
-}
-
 //  Between nodes too, a stopped service holds up only what needs it: with
 //  the user node stopped and orders waiting on user.get, the order node
 //  goes on answering GET /orders/{id} and keeps its heartbeats' period.
@@ -648,19 +644,12 @@ Test (gateway, a_stopped_user_node_holds_up_only_the_orders_that_need_it)
     http_t placed = http_request (http_port, "POST", "/orders", order, NULL);
     cr_assert (eq (int, placed.status, 201));
     snprintf (path, sizeof path, "/orders/%s", s_field (&placed, "id"));
-    char setting [320];
-    snprintf (setting, sizeof setting, "peers/order/calls=%.255s", calls [1]);
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
-    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (client != NULL);
-
+    zmesh_node_t *client = s_probe (1, "order");
     cr_assert (eq (int, kill (nodes [0].pid, SIGSTOP), 0));
     child_t posts [POSTS];
     for (int index = 0; index < POSTS; index++)
         posts [index] = s_post_order (order);
-    long beats = s_order_heartbeats (client);
+    long beats = s_counter (client, "order", "heartbeats_sent");
     int64_t started = zclock_mono ();
     for (int index = 0; index < GETS; index++) {
         //  No wait for user.get: far below a call's 5 s deadline.
@@ -677,7 +666,7 @@ Test (gateway, a_stopped_user_node_holds_up_only_the_orders_that_need_it)
     //  is 1000 ms): none held up by the orders waiting.
     while (zclock_mono () - started < 3500)
         zclock_sleep (100);
-    long beaten = s_order_heartbeats (client) - beats;
+    long beaten = s_counter (client, "order", "heartbeats_sent") - beats;
     cr_assert (ge (i64, beaten, 3), "%ld heartbeats in 3.5 s", beaten);
 
     //  The user node goes on: every waiting order is answered, placed or,
@@ -735,30 +724,6 @@ Test (gateway, sigterm_answers_the_requests_in_flight_then_exits)
         cr_assert (eq (int, child_stop (&nodes [node], 5000), 0));
 }
 
-//  A counter from node's zmesh.stats (calls [node] endpoint).
-static long
-s_node_counter (int node, const char *service, const char *counter)
-{
-    char setting [320];
-    snprintf (setting, sizeof setting, "peers/%s/calls=%.255s", service,
-              calls [node]);
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    cr_assert (eq (int, zmesh_node_config_set (&config, setting, NULL), 0));
-    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (client != NULL);
-    zmesh_envelope_t *reply = NULL;
-    zmesh_detail_t detail = {""};
-    cr_assert (eq (int, zmesh_node_call (client, service, "zmesh.stats", NULL,
-                                         0, 5000, &reply, &detail), ZMESH_OK),
-               "%s", detail.text);
-    const char *value = zmesh_envelope_header (reply, counter);
-    long count = value ? strtol (value, NULL, 10) : -1;
-    zmesh_envelope_destroy (&reply);
-    zmesh_node_destroy (&client);
-    return count;
-}
-
 //  A service node told to stop finishes what it has in flight first: an
 //  order waiting on user.get is placed, and then the order node exits.
 Test (gateway, sigterm_lets_a_node_finish_its_calls_in_flight)
@@ -767,15 +732,17 @@ Test (gateway, sigterm_lets_a_node_finish_its_calls_in_flight)
                  "timing/call_timeout=20000");
     char order [256];
     http_t user = s_user_and_order ("Gil", order);
-    long made = s_node_counter (1, "order", "calls_made");
+    zmesh_node_t *probe = s_probe (1, "order");
+    long made = s_counter (probe, "order", "calls_made");
     cr_assert (eq (int, kill (nodes [0].pid, SIGSTOP), 0));
     child_t post = s_post_order (order);
     //  Until the order node has called user.get for it
     int64_t deadline = zclock_mono () + 10000;
-    while (s_node_counter (1, "order", "calls_made") <= made
+    while (s_counter (probe, "order", "calls_made") <= made
            && zclock_mono () < deadline)
         zclock_sleep (20);
-    cr_assert (gt (i64, s_node_counter (1, "order", "calls_made"), made));
+    cr_assert (gt (i64, s_counter (probe, "order", "calls_made"), made));
+    zmesh_node_destroy (&probe);
     cr_assert (eq (int, kill (nodes [1].pid, SIGTERM), 0));
     cr_assert (eq (int, kill (nodes [0].pid, SIGCONT), 0));
     char line [64] = "";

@@ -19,6 +19,7 @@
 #include <criterion/new/assert.h>
 #include "zmesh.h"
 #include "child.h"
+#include "peer.h"
 #include "inbox.h"
 #include "replay.h"
 
@@ -202,6 +203,16 @@ s_hold (zmesh_node_t *node, const zmesh_envelope_t *request,
     cr_assert (holder->held [holder->count] != NULL);
     cr_assert (zmesh_node_defer (node) == NULL, "deferred once only");
     holder->count++;
+}
+
+//  The node "holder", serving hold.text into holder.
+static zmesh_node_t *
+s_holder_node (s_holder_t *holder)
+{
+    zmesh_node_t *node = s_node ("holder", NULL);
+    cr_assert (eq (int, zmesh_node_serve (node, "hold.text", s_hold, holder),
+                   0));
+    return node;
 }
 
 //  Finish every reply held, each with the fixstr "held".
@@ -397,9 +408,7 @@ s_fan_out (zmesh_node_t *node, const zmesh_envelope_t *request,
 Test (loop, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
 {
     s_holder_t holder = {.count = 0};
-    zmesh_node_t *server = s_node ("holder", NULL);
-    cr_assert (eq (int, zmesh_node_serve (server, "hold.text", s_hold,
-                                          &holder), 0));
+    s_holder_node (&holder);
     const char *settings [] = {"peers/holder/calls=inproc://holder-calls",
                                "peers/holder/service=holder",
                                "calls/max_in_flight=128", NULL};
@@ -435,9 +444,7 @@ Test (loop, a_handler_has_100_calls_in_flight_and_the_node_serves_meanwhile)
 Test (loop, a_deferred_reply_finished_after_the_budget_is_dropped)
 {
     s_holder_t holder = {.count = 0};
-    zmesh_node_t *server = s_node ("holder", NULL);
-    cr_assert (eq (int, zmesh_node_serve (server, "hold.text", s_hold,
-                                          &holder), 0));
+    zmesh_node_t *server = s_holder_node (&holder);
     const char *settings [] = {"peers/holder/calls=inproc://holder-calls",
                                "peers/holder/service=holder",
                                "retry/retries=0", NULL};
@@ -930,60 +937,51 @@ Test (loop, a_peer_heard_again_is_probed_at_once)
     cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
 }
 
-//  Answer the next request that comes to router with an application
-//  error (code, text) and, if not NULL, header name = value; or, with
-//  code 0, an ok reply whose body is an empty replay from next. Returns
-//  the request's body's from, or 0 when nothing came in 5 s.
+//  How a lying publisher answers zmesh.replay: an application error
+//  (code, with header name = value), or with code 0 an empty replay from
+//  next.
+typedef struct {
+    int code;
+    const char *name, *value;
+    uint64_t next;
+} s_lie_t;
+
+static void
+s_lie (const zmesh_envelope_t *request, zmesh_envelope_t *reply, void *arg)
+{
+    (void) request;
+    s_lie_t *lie = arg;
+    if (lie->code) {
+        zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR, lie->code,
+                                   "trimmed");
+        zmesh_envelope_set_header (reply, lie->name, lie->value);
+        return;
+    }
+    void *body = NULL;
+    size_t size = 0;
+    cr_assert (eq (int, zmesh__replay_reply (lie->next, NULL, 0, &body, &size),
+                   0));
+    zmesh_envelope_set_body (reply, body, size);
+    free (body);
+}
+
+//  Answer the next request that comes to router as lie says, turning the
+//  loops meanwhile. Returns the request's from, or 0 when nothing came in
+//  5 s.
 static uint64_t
-s_answer_replay (zsock_t *router, int code, const char *name,
-                 const char *value, uint64_t next)
+s_answer_replay (zsock_t *router, s_lie_t lie)
 {
     int64_t give_up = zclock_mono () + 5000;
     while (!(zsock_events (router) & ZMQ_POLLIN) && zclock_mono () < give_up)
         s_turn ();
     if (!(zsock_events (router) & ZMQ_POLLIN))
         return 0;
-    zmsg_t *msg = zmsg_recv (router);
-    zframe_t *last = zmsg_last (msg);
-    zmesh_envelope_t *request = NULL;
-    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
-                                               zframe_size (last), &request,
-                                               NULL), 0));
+    zmesh_envelope_t *request = peer_reply (router, "liar", s_lie, &lie);
     uint64_t from = 0, to = 0;
     cr_assert (eq (int, zmesh__replay_request_read (
                             zmesh_envelope_body (request),
                             zmesh_envelope_body_size (request), &from, &to),
                    0));
-    zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
-    zmesh_uuid_t id;
-    zmesh_uuid_generate (rand_seeded, &id);
-    zmesh_envelope_set_id (reply, &id);
-    zmesh_envelope_set_correlation (reply, zmesh_envelope_correlation (request));
-    zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
-    zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
-    zmesh_envelope_set_source (reply, "liar");
-    zmesh_envelope_set_timestamp (reply, 1764374400000);
-    if (code) {
-        zmesh_envelope_set_status (reply, ZMESH_STATUS_APP_ERROR, code,
-                                   "trimmed");
-        if (name)
-            zmesh_envelope_set_header (reply, name, value);
-    }
-    else {
-        void *body = NULL;
-        size_t size = 0;
-        cr_assert (eq (int, zmesh__replay_reply (next, NULL, 0, &body, &size),
-                       0));
-        zmesh_envelope_set_body (reply, body, size);
-        free (body);
-    }
-    zframe_t *frame = NULL;
-    cr_assert (eq (int, zmesh_envelope_encode (reply, &frame, NULL), 0));
-    zmsg_remove (msg, last);
-    zframe_destroy (&last);
-    zmsg_append (msg, &frame);
-    cr_assert (eq (int, zmsg_send (&msg, router), 0));
-    zmesh_envelope_destroy (&reply);
     zmesh_envelope_destroy (&request);
     return from;
 }
@@ -1019,10 +1017,11 @@ Test (loop, a_trimmed_range_is_skipped_only_when_the_replay_shows_it)
         s_turn ();
     }
     //  "Trimmed: my log begins at 4" (a lie)
-    from = s_answer_replay (router, ZMESH_REPLAY_TRIMMED, "earliest", "4", 0);
+    from = s_answer_replay (router, (s_lie_t) {ZMESH_REPLAY_TRIMMED,
+                                               "earliest", "4", 0});
     cr_assert (eq (u64, from, 1));
     //  It asks from 4, as told, and the replay shows nothing there
-    from = s_answer_replay (router, 0, NULL, NULL, 4);
+    from = s_answer_replay (router, (s_lie_t) {0, NULL, NULL, 4});
     cr_assert (eq (u64, from, 4), "asked for what was said to be left");
     s_turn ();
     uint64_t position = 99;

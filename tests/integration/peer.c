@@ -1,0 +1,40 @@
+/*  peer.c - a raw peer that answers one request as the test says.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include "peer.h"
+
+zmesh_envelope_t *
+peer_reply (zsock_t *router, const char *source, peer_fill_fn *fill,
+            void *arg)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    cr_assert (msg != NULL);
+    zframe_t *last = zmsg_last (msg);
+    zmesh_envelope_t *request = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (last),
+                                               zframe_size (last), &request,
+                                               NULL), 0));
+    zmesh_envelope_t *reply = zmesh_envelope_new (ZMESH_KIND_REPLY);
+    zmesh_uuid_t id = *zmesh_envelope_id (request);
+    id.bytes [15] ^= 1;         //  Any id other than the request's
+    zmesh_envelope_set_id (reply, &id);
+    zmesh_envelope_set_correlation (reply, zmesh_envelope_correlation (request));
+    zmesh_envelope_set_causation (reply, zmesh_envelope_id (request));
+    zmesh_envelope_set_type (reply, zmesh_envelope_type (request));
+    zmesh_envelope_set_source (reply, source);
+    zmesh_envelope_set_timestamp (reply, 1764374400000);
+    zmesh_envelope_set_status (reply, ZMESH_STATUS_OK, 0, NULL);
+    if (fill)
+        fill (request, reply, arg);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (reply, &frame, NULL), 0));
+    zmsg_remove (msg, last);
+    zframe_destroy (&last);
+    zmsg_append (msg, &frame);
+    cr_assert (eq (int, zmsg_send (&msg, router), 0));
+    zmesh_envelope_destroy (&reply);
+    return request;
+}
