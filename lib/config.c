@@ -58,6 +58,8 @@ static const s_key_t s_keys [] = {
     {"events/remember_ms", KEY_INT, FIELD (remember_ms), "86400000", 1000,
      2000000000},
     {"calls/dedupe", KEY_INT, FIELD (dedupe_entries), "1024", 0, 1000000},
+    {"calls/remember_ms", KEY_INT, FIELD (replies_kept_ms), "600000", 1000,
+     2000000000},
     {"calls/dedupe_bytes", KEY_INT, FIELD (dedupe_bytes), "16777216", 0,
      1073741824},
     {"trace/keep", KEY_INT, FIELD (trace_keep), "2048", 0, 1000000},

@@ -103,6 +103,52 @@ zmesh__inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
 }
 
 zmesh_err_t
+zmesh__inbox_keep_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
+                         const void *reply, size_t size, uint64_t at)
+{
+    assert (store && request_id && reply);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "INSERT OR REPLACE INTO inbox_replies (request_id, "
+                          "reply, at) VALUES (?, ?, ?)", &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE,
+                       SQLITE_STATIC);
+    sqlite3_bind_blob (statement, 2, reply, (int) size, SQLITE_STATIC);
+    sqlite3_bind_int64 (statement, 3, (sqlite3_int64) at);
+    return s_done (statement);
+}
+
+zframe_t *
+zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id)
+{
+    assert (store && request_id);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "SELECT reply FROM inbox_replies WHERE request_id "
+                          "= ?", &statement))
+        return NULL;
+    sqlite3_bind_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE,
+                       SQLITE_STATIC);
+    zframe_t *frame = NULL;
+    if (sqlite3_step (statement) == SQLITE_ROW)
+        frame = zframe_new (sqlite3_column_blob (statement, 0),
+                            (size_t) sqlite3_column_bytes (statement, 0));
+    sqlite3_reset (statement);
+    return frame;
+}
+
+zmesh_err_t
+zmesh__inbox_forget_replies (zmesh_store_t *store, uint64_t unix_ms)
+{
+    assert (store);
+    sqlite3_stmt *statement;
+    if (s_prepare (store, "DELETE FROM inbox_replies WHERE at < ?",
+                   &statement))
+        return ZMESH_ERR_STORE;
+    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) unix_ms);
+    return s_done (statement);
+}
+
+zmesh_err_t
 zmesh__inbox_bury (zmesh_store_t *store, const zmesh__dead_letter_t *letter)
 {
     assert (store && letter);

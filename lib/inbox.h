@@ -69,4 +69,17 @@ zmesh_err_t
     zmesh__inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id);
 
 
+//  The reply to a request that wrote something, kept in the same
+//  transaction as its writes, so that a retry of it after a crash gets the
+//  same reply and the handler does not run again: keep, find (a new frame,
+//  or NULL), and forget those older than unix_ms.
+zmesh_err_t
+    zmesh__inbox_keep_reply (zmesh_store_t *store,
+                             const zmesh_uuid_t *request_id,
+                             const void *reply, size_t size, uint64_t at);
+zframe_t *
+    zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id);
+zmesh_err_t
+    zmesh__inbox_forget_replies (zmesh_store_t *store, uint64_t unix_ms);
+
 #endif

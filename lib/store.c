@@ -46,6 +46,12 @@ static const char *s_migrations [] = {
     "  error TEXT NOT NULL,"
     "  attempts INTEGER NOT NULL,"
     "  at INTEGER NOT NULL);",
+    //  2 -> 3: replies kept with the writes of the requests they answer
+    "CREATE TABLE inbox_replies ("
+    "  request_id BLOB PRIMARY KEY,"
+    "  reply BLOB NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
 };
 #define MIGRATIONS (sizeof s_migrations / sizeof s_migrations [0])
 
@@ -770,6 +776,20 @@ zmesh__store_data_version (zmesh_store_t *self)
 {
     assert (self);
     return s_pragma (self, "PRAGMA data_version");
+}
+
+bool
+zmesh__store_in_transaction (zmesh_store_t *self)
+{
+    assert (self);
+    return !sqlite3_get_autocommit (self->db);
+}
+
+int64_t
+zmesh__store_changes (zmesh_store_t *self)
+{
+    assert (self);
+    return sqlite3_total_changes64 (self->db);
 }
 
 int64_t

@@ -36,6 +36,15 @@ zmesh_err_t
                             uint64_t *last_p, size_t *count_p,
                             zmesh_detail_t *detail);
 
+//  Whether a transaction is open on the store's connection.
+bool
+    zmesh__store_in_transaction (zmesh_store_t *self);
+
+//  Rows changed on the store's connection since it opened: a handler that
+//  changed it wrote something.
+int64_t
+    zmesh__store_changes (zmesh_store_t *self);
+
 //  The one integer sql (a query or pragma) returns, or -1.
 int64_t
     zmesh__store_query_int (zmesh_store_t *self, const char *sql);

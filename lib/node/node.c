@@ -383,6 +383,9 @@ s_retain (zmesh_node_t *self)
     if (unix_ms > (uint64_t) self->config.remember_ms)
         zmesh__inbox_forget (self->store,
                             unix_ms - (uint64_t) self->config.remember_ms);
+    if (unix_ms > (uint64_t) self->config.replies_kept_ms)
+        zmesh__inbox_forget_replies (
+            self->store, unix_ms - (uint64_t) self->config.replies_kept_ms);
 }
 
 static void

@@ -58,22 +58,37 @@ s_encode_reply (zmesh_node_t *self, zmesh_envelope_t *reply)
                                                                  : NULL;
 }
 
+//  Keep frame, the reply to request_id, for retries of the request: in
+//  memory, and, when durable, in the store, in the transaction of the
+//  loop's turn, which holds the writes it reports; a retry after a crash
+//  then gets it too, and the handler does not run again.
+static void
+s_keep_reply (zmesh_node_t *self, const zmesh_uuid_t *request_id,
+              zframe_t *frame, bool durable)
+{
+    if (durable && self->store && self->turn.state == ZMESH__TURN_OPEN
+        && zmesh__store_in_transaction (self->store))
+        zmesh__inbox_keep_reply (self->store, request_id, zframe_data (frame),
+                                 zframe_size (frame),
+                                 (uint64_t) zmesh_clock_unix_ms (self->clock));
+    zframe_t *kept = zframe_dup (frame);
+    if (kept)
+        zmesh__reply_cache_put (self->replies, request_id, &kept);
+}
+
 //  Reply to the request routed by msg (taken); with request_id, keep the
-//  reply for retries of the request.
+//  reply for retries of the request (durable: in the store too).
 static void
 s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
-              const zmesh_uuid_t *request_id)
+              const zmesh_uuid_t *request_id, bool durable)
 {
     zframe_t *frame = s_encode_reply (self, reply);
     if (!frame) {
         zmsg_destroy (msg_p);
         return;
     }
-    if (request_id) {
-        zframe_t *kept = zframe_dup (frame);
-        if (kept)
-            zmesh__reply_cache_put (self->replies, request_id, &kept);
-    }
+    if (request_id)
+        s_keep_reply (self, request_id, frame, durable);
     s_send_frame (self, msg_p, &frame);
 }
 
@@ -107,7 +122,7 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
             self, ZMESH_TRACE_SERVED, request, zmesh_envelope_source (request),
             zmesh__tap_reply_rc (reply),
             (uint64_t) zmesh_clock_unix_us (self->clock), 0, reply);
-    s_send_reply (self, msg_p, reply, NULL);
+    s_send_reply (self, msg_p, reply, NULL, false);
     zmesh_envelope_destroy (&reply);
 }
 
@@ -137,6 +152,7 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
         .deadline_ms = self->context.deadline_ms};
     zmesh__serving_t *outer = self->serving;
     self->serving = &serving;
+    int64_t changes = self->store ? zmesh__store_changes (self->store) : 0;
     if (reply)
         method->handler (self, request, reply, method->arg);
     self->serving = outer;
@@ -148,7 +164,10 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
         zmesh__tap_reply_rc (reply), serving.at_us,
         (uint64_t) (zmesh_clock_mono_us (self->clock) - serving.start_us),
         reply);
-    s_send_reply (self, msg_p, reply, zmesh_envelope_id (request));
+    //  Only the reply of a handler that wrote is kept in the store: one
+    //  that did not may simply run again.
+    bool wrote = self->store && zmesh__store_changes (self->store) != changes;
+    s_send_reply (self, msg_p, reply, zmesh_envelope_id (request), wrote);
     zmesh_envelope_destroy (&reply);
 }
 
@@ -257,9 +276,9 @@ zmesh_deferred_finish (zmesh_deferred_t **self_p)
         zmsg_destroy (&retry);
     }
     if (frame) {
-        zframe_t *kept = zframe_dup (frame);
-        if (kept)
-            zmesh__reply_cache_put (node->replies, &self->request_id, &kept);
+        //  Whatever it wrote was written since the handler returned:
+        //  kept in the store as a reply that wrote
+        s_keep_reply (node, &self->request_id, frame, true);
         s_send_frame (node, &self->msg, &frame);
     }
     s_deferred_destroy (&self);
@@ -336,6 +355,23 @@ zmesh__serve_take (zmesh_node_t *self)
         zmesh_deferred_t *deferred = kept ? NULL
                                    : s_deferred_find (self,
                                                       zmesh_envelope_id (request));
+        //  After a restart, the reply kept with what its handler wrote
+        zframe_t *stored = kept || deferred || !self->store
+                         ? NULL
+                         : zmesh__inbox_reply (self->store,
+                                               zmesh_envelope_id (request));
+        if (stored) {
+            kept = zframe_dup (stored);
+            zmesh__reply_cache_put (self->replies,
+                                    zmesh_envelope_id (request), &stored);
+            if (kept) {
+                self->stats.duplicates_answered++;
+                s_send_frame (self, &msg, &kept);
+            }
+            zmsg_destroy (&msg);
+            kept = NULL;
+        }
+        else
         if (kept) {
             zframe_t *copy = zframe_dup (kept);
             self->stats.duplicates_answered++;

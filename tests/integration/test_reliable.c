@@ -683,3 +683,51 @@ Test (reliable, calls_of_one_turn_commit_once_and_reply_after)
     zmesh_rand_destroy (&rand);
     zmesh_node_destroy (&node);
 }
+
+//  At most once across a restart: the reply to a request whose handler
+//  wrote is committed with what it wrote, and a retry of it that reaches
+//  the node restarted gets that reply, without the handler running again.
+Test (reliable, a_retry_after_a_restart_gets_the_reply_its_writes_committed_with)
+{
+    const char *settings [] = {"node/calls=inproc://once-calls", NULL};
+    zmesh_node_t *node = s_local_node ("once", settings);
+    s_served_t served = {.served = 0};
+    cr_assert (eq (int, zmesh_node_serve (node, "note.take", s_note_take,
+                                          &served), 0));
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    for (int index = 0; index < CLIENTS; index++)
+        served.clients [index] = zsock_new_req ("inproc://once-calls");
+    s_request (served.clients [0], &id);
+    zmesh_node_poll (node, 0);
+    cr_assert (eq (int, served.served, 1));
+    zmesh_envelope_t *first = s_reply (served.clients [0]);
+    //  The node goes away, its memory with it, and comes back on its store
+    zmesh_node_destroy (&node);
+    node = s_local_node ("once", settings);
+    cr_assert (eq (int, zmesh_node_serve (node, "note.take", s_note_take,
+                                          &served), 0));
+    //  The retry, as a caller's next attempt makes it: on a new link
+    zsock_destroy (&served.clients [0]);
+    served.clients [0] = zsock_new_req ("inproc://once-calls");
+    s_request (served.clients [0], &id);
+    int64_t give_up = zclock_mono () + 5000;
+    while (!(zsock_events (served.clients [0]) & ZMQ_POLLIN)
+           && zclock_mono () < give_up)
+        zmesh_node_poll (node, 10);
+    cr_assert (eq (int, served.served, 1), "the handler ran once");
+    zmesh_envelope_t *again = s_reply (served.clients [0]);
+    cr_assert (zmesh_uuid_eq (zmesh_envelope_id (again),
+                              zmesh_envelope_id (first)), "the same reply");
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (node, &stats);
+    cr_assert (eq (u64, stats.duplicates_answered, 1));
+    cr_assert (eq (u64, s_committed ("once"), 1), "one event written");
+    zmesh_envelope_destroy (&first);
+    zmesh_envelope_destroy (&again);
+    for (int index = 0; index < CLIENTS; index++)
+        zsock_destroy (&served.clients [index]);
+    zmesh_rand_destroy (&rand);
+    zmesh_node_destroy (&node);
+}

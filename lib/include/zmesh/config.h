@@ -77,6 +77,7 @@ typedef struct {
     int retain_ms;              //  events/retain_ms: age kept; 0: all
     int remember_ms;            //  events/remember_ms: processed ids kept
     int dedupe_entries;         //  calls/dedupe: replies kept for retries
+    int replies_kept_ms;        //  calls/remember_ms: stored replies kept
     int dedupe_bytes;           //  calls/dedupe_bytes: their size, at most
     int trace_keep;             //  trace/keep: flow records remembered
     char tap_bind [ZMESH_ENDPOINT_MAX + 1];     //  tap/bind: the tap's PUB

@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define ZMESH_STORE_SCHEMA      2       //  Schema version this build writes
+#define ZMESH_STORE_SCHEMA      3       //  Schema version this build writes
 
 //  Expected versions that are not a number.
 #define ZMESH_VERSION_ANY       (-1)    //  Whatever the stream holds
