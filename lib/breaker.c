@@ -24,6 +24,7 @@ struct _zmesh_breaker_t {
     zmesh_breaker_state_t state;
     uint64_t generation;        //  Bumped on every state change
     int64_t opened_ms;          //  When it last opened
+    int64_t open_for_ms;        //  How long this open spell lasts
     uint8_t *ring;              //  Count window: 1 = failure, per call
     int ring_next;              //  Where the next outcome goes
     int ring_filled;            //  Outcomes in the ring
@@ -50,7 +51,8 @@ zmesh_breaker_config_defaults (zmesh_breaker_config_t *config)
     config->min_calls = 10;
     config->failure_rate = 50;
     config->slow_call_ms = 0;
-    config->reset_timeout_ms = 30000;
+    config->reset_timeout_ms = 1000;
+    config->reset_max_ms = 30000;
     config->probes = 1;
 }
 
@@ -70,8 +72,10 @@ zmesh_breaker_config_validate (const zmesh_breaker_config_t *config,
         problem = "min_calls cannot exceed window_size";
     else if (config->failure_rate < 1 || config->failure_rate > 100)
         problem = "failure_rate must be 1 to 100 percent";
-    else if (config->slow_call_ms < 0 || config->reset_timeout_ms < 1)
-        problem = "slow_call must be 0 or more and reset_timeout above 0";
+    else if (config->slow_call_ms < 0 || config->reset_timeout_ms < 1
+             || config->reset_max_ms < 0)
+        problem = "slow_call and reset_max must be 0 or more and "
+                  "reset_timeout above 0";
     else if (config->probes < 1 || config->probes > ZMESH_BREAKER_PROBES_MAX)
         problem = "probes must be 1 to 16";
     if (!problem)
@@ -201,6 +205,18 @@ s_move (zmesh_breaker_t *self, zmesh_breaker_state_t to, int64_t now)
     self->probes_out = 0;
     self->probes_ok = 0;
     if (to == ZMESH_BREAKER_OPEN) {
+        //  A probe that failed doubles the spell, up to reset_max: a
+        //  target down for long is probed ever less often, one down
+        //  briefly is back within a second
+        int64_t longest = self->config.reset_max_ms
+                          > self->config.reset_timeout_ms
+                        ? self->config.reset_max_ms
+                        : self->config.reset_timeout_ms;
+        self->open_for_ms = from == ZMESH_BREAKER_HALF_OPEN
+                          ? self->open_for_ms * 2
+                          : self->config.reset_timeout_ms;
+        if (self->open_for_ms > longest)
+            self->open_for_ms = longest;
         self->opened_ms = now;
         self->stats.opened++;
     }
@@ -218,7 +234,7 @@ static void
 s_refresh (zmesh_breaker_t *self, int64_t now)
 {
     if (self->state == ZMESH_BREAKER_OPEN
-        && now - self->opened_ms >= self->config.reset_timeout_ms)
+        && now - self->opened_ms >= self->open_for_ms)
         s_move (self, ZMESH_BREAKER_HALF_OPEN, now);
     if (self->state == ZMESH_BREAKER_HALF_OPEN)
         for (int index = 0; index < self->probes_out; index++)

@@ -92,6 +92,8 @@ static const s_policy_key_t s_policy_keys [] = {
     {"breaker/slow_call", POLICY_INT, POLICY (breaker.slow_call_ms), 0, 3600000},
     {"breaker/reset_timeout", POLICY_INT, POLICY (breaker.reset_timeout_ms), 1,
      3600000},
+    {"breaker/reset_max", POLICY_INT, POLICY (breaker.reset_max_ms), 0,
+     3600000},
     {"breaker/probes", POLICY_INT, POLICY (breaker.probes), 1,
      ZMESH_BREAKER_PROBES_MAX},
     {"breaker/mode", POLICY_MODE, POLICY (breaker.mode), 0, 0},

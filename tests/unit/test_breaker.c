@@ -188,6 +188,33 @@ Test (breaker, a_failed_probe_opens_it_again)
     cr_assert (eq (u64, stats.opened, 2));
 }
 
+Test (breaker, each_failed_probe_doubles_the_time_open_up_to_reset_max)
+{
+    config.reset_timeout_ms = 1000;
+    config.reset_max_ms = 5000;
+    s_open ();
+    //  Open 1 s, then 2 s, 4 s, and 5 s (the cap) after failed probes
+    int64_t spells [] = {1000, 2000, 4000, 5000, 5000};
+    for (size_t spell = 0; spell < 5; spell++) {
+        zmesh_clock_fake_advance (clock_, spells [spell] - 1);
+        cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN),
+                   "spell %zu: still open", spell);
+        zmesh_clock_fake_advance (clock_, 1);
+        cr_assert (eq (int, zmesh_breaker_state (breaker),
+                       ZMESH_BREAKER_HALF_OPEN), "spell %zu: probing", spell);
+        cr_assert (s_call (ZMESH_OUTCOME_FAILURE));
+    }
+    //  A probe that succeeds closes it, and the next spell is short again
+    zmesh_clock_fake_advance (clock_, 5000);
+    cr_assert (s_call (ZMESH_OUTCOME_SUCCESS));
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_CLOSED));
+    s_calls (10, ZMESH_OUTCOME_FAILURE);
+    cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
+    zmesh_clock_fake_advance (clock_, 1000);
+    cr_assert (eq (int, zmesh_breaker_state (breaker),
+                   ZMESH_BREAKER_HALF_OPEN));
+}
+
 Test (breaker, a_hung_probe_expires_with_its_deadline)
 {
     s_open ();

@@ -193,7 +193,8 @@ Test (config, call_policy_for_every_service_and_for_one)
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, "order");
     cr_assert (eq (int, config.policy.breaker.failure_rate, 50));
-    cr_assert (eq (int, config.policy.breaker.reset_timeout_ms, 30000));
+    cr_assert (eq (int, config.policy.breaker.reset_timeout_ms, 1000));
+    cr_assert (eq (int, config.policy.breaker.reset_max_ms, 30000));
     cr_assert (eq (int, config.policy.retry.retries, 3));
     const char *settings [] = {
         "breaker/min_calls=4", "breaker/window=time", "retry/jitter=none",

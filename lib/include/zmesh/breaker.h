@@ -52,13 +52,15 @@ typedef struct {
     int min_calls;              //  Outcomes needed before it may open
     int failure_rate;           //  Percent (1..100) that opens it
     int slow_call_ms;           //  A success slower than this fails; 0: off
-    int reset_timeout_ms;       //  Open this long before probing
+    int reset_timeout_ms;       //  Open this long before probing, at first
+    int reset_max_ms;           //  Each failed probe doubles the wait, up
+                                //  to this (or reset_timeout, if longer)
     int probes;                 //  Calls let through when half-open
 } zmesh_breaker_config_t;
 
 //  Fill config with the defaults: count window of 20 calls (time window:
 //  10 s), min_calls 10, failure_rate 50, slow calls off, reset_timeout
-//  30 s, 1 probe, mode normal.
+//  1 s doubling up to reset_max 30 s, 1 probe, mode normal.
 ZMESH_EXPORT void
     zmesh_breaker_config_defaults (zmesh_breaker_config_t *config);
 
