@@ -193,6 +193,42 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
         zmesh__consume_tail (self, beat);
 }
 
+//  Whether any peer left is of service.
+static bool
+s_serves (zmesh_node_t *self, const char *service)
+{
+    for (size_t index = 0; index < zmesh__peers_count (self->peers); index++)
+        if (streq (zmesh__peers_at (self->peers, index)->service, service))
+            return true;
+    return false;
+}
+
+void
+zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms)
+{
+    int64_t after = (int64_t) self->config.gone_ms * FORGET_AFTER;
+    for (size_t index = zmesh__peers_count (self->peers); index-- > 0;) {
+        zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
+        if (peer->from_config || peer->state != ZMESH_PEER_GONE
+            || now_ms - peer->last_heard_ms < after)
+            continue;
+        char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+        snprintf (service, sizeof service, "%s", peer->service);
+        zsys_info ("node %s: forgot peer %s (%s), gone since %" PRId64
+                   " ms", self->config.name, service, peer->key,
+                   now_ms - peer->last_heard_ms);
+        s_reconnect_events (self, peer->key, peer->events, "");
+        if (*peer->calls)
+            zmesh__requester_forget (self->requester, peer->calls);
+        zmesh__peers_remove (self->peers, index);
+        //  What was kept by its name goes too, once no peer has it
+        if (!s_serves (self, service)) {
+            zhashx_delete (self->durable, service);
+            zhashx_delete (self->positions, service);
+        }
+    }
+}
+
 void
 zmesh__discovery_gossip (zmesh_node_t *self)
 {

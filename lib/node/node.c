@@ -404,6 +404,7 @@ s_run_timers (zmesh_node_t *self)
                                          ? self->config.heartbeat_ms / 4
                                          : self->config.heartbeat_ms);
     }
+    zmesh__discovery_forget (self, now);
     zmesh__peers_tick (self->peers, now, self->config.quiet_ms,
                        self->config.gone_ms, zmesh__discovery_peer_changed,
                        self);

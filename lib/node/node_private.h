@@ -29,6 +29,8 @@
 #define PEERS_MAX       1024    //  Instances a node will learn of
 #define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
 #define HEARTBEATS_EARLY 8      //  Sent at a quarter period after start
+#define FORGET_AFTER    6       //  A learned peer gone this many times
+                                //  timing/gone is forgotten
 
 
 //  A handler for events of a pattern: best effort or reliable.
@@ -242,6 +244,11 @@ void
     zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye);
 void
     zmesh__discovery_gossip (zmesh_node_t *self);
+//  Forget the learned peers gone for FORGET_AFTER x timing/gone, and what
+//  was kept under their names: no table keyed by names peers choose grows
+//  without bound.
+void
+    zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms);
 void zmesh__discovery_heartbeat (zmesh_node_t *self,
                                  const zmesh_envelope_t *beat);
 void zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,

@@ -1034,3 +1034,40 @@ Test (loop, a_trimmed_range_is_skipped_only_when_the_replay_shows_it)
     zsock_destroy (&pub);
     zsock_destroy (&router);
 }
+
+//  A peer learned from the wire and gone long enough is forgotten, with
+//  what was kept under its name: the peer table does not only grow.
+Test (loop, a_learned_peer_gone_long_enough_is_forgotten)
+{
+    char events [160];
+    snprintf (events, sizeof events, "ipc://%s/far-events", dir);
+    zsock_t *pub = zsock_new_pub (events);
+    cr_assert (pub != NULL);
+    char setting [200];
+    snprintf (setting, sizeof setting, "peers/far/events=%s", events);
+    const char *settings [] = {setting, "peers/far/service=far",
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    //  Far beats for a service under an endpoint spelled otherwise: the
+    //  client learns that one as a peer of its own.
+    int64_t give_up = zclock_mono () + 5000;
+    while (zmesh_node_peer_count (client) < 2 && zclock_mono () < give_up) {
+        s_forge (pub, "zmesh.heartbeat", "drifter", 1, "instance",
+                 "00000000-0000-4000-8000-0000000000d1", "events",
+                 "tcp://127.0.0.1:1", "calls", "tcp://127.0.0.1:2", NULL);
+        s_turn ();
+    }
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "learned");
+    //  Silent: gone after 600 ms, and forgotten after six times that
+    zmesh_clock_fake_advance (clock_fake, 700);
+    s_turn ();
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "gone, still kept");
+    zmesh_clock_fake_advance (clock_fake, 6 * 600);
+    s_turn ();
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 1), "forgotten");
+    zmesh_peer_info_t kept;
+    zmesh_node_peer (client, 0, &kept);
+    cr_assert (eq (str, kept.key, "far"), "the configured peer stays");
+    zsock_destroy (&pub);
+}
