@@ -440,6 +440,16 @@ s_post_order (const char *order)
     return child_spawn (argv);
 }
 
+//  The background POST's answer: the order placed (201), within 30 s.
+static void
+s_expect_placed (child_t *post)
+{
+    char line [64] = "";
+    cr_assert (child_read_line (post->out, line, sizeof line, 30000));
+    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
+    cr_assert (eq (int, child_reap (post, 10000), 0));
+}
+
 //  Each HTTP request has a thread of its own at the gateway: while one
 //  waits on a stopped order node, others are answered.
 Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
@@ -464,10 +474,7 @@ Test (gateway, a_stopped_service_holds_up_only_the_requests_to_it)
 
     //  The order was still waiting: it is placed once the node goes on.
     cr_assert (eq (int, kill (nodes [1].pid, SIGCONT), 0));
-    char line [64] = "";
-    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
-    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
-    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    s_expect_placed (&post);
     json_decref (user.body);
     json_decref (fetched.body);
     json_decref (health.body);
@@ -714,10 +721,7 @@ Test (gateway, sigterm_answers_the_requests_in_flight_then_exits)
                "curl exited %d", refused);
     //  The order in flight is placed once the order node goes on.
     cr_assert (eq (int, kill (nodes [1].pid, SIGCONT), 0));
-    char line [64] = "";
-    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
-    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
-    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    s_expect_placed (&post);
     cr_assert (eq (int, child_reap (&nodes [4], 10000), 0), "exits cleanly");
     json_decref (user.body);
     for (int node = 3; node >= 0; node--)
@@ -745,10 +749,7 @@ Test (gateway, sigterm_lets_a_node_finish_its_calls_in_flight)
     zmesh_node_destroy (&probe);
     cr_assert (eq (int, kill (nodes [1].pid, SIGTERM), 0));
     cr_assert (eq (int, kill (nodes [0].pid, SIGCONT), 0));
-    char line [64] = "";
-    cr_assert (child_read_line (post.out, line, sizeof line, 30000));
-    cr_assert (eq (str, line, "201\n"), "POST /orders answered %s", line);
-    cr_assert (eq (int, child_reap (&post, 10000), 0));
+    s_expect_placed (&post);
     cr_assert (eq (int, child_reap (&nodes [1], 10000), 0), "exits cleanly");
     json_decref (user.body);
     cr_assert (eq (int, child_stop (&nodes [4], 5000), 0));
