@@ -192,9 +192,11 @@ s_attempt_begin (zmesh__call_t *call, const char *endpoint)
     return rc;
 }
 
-//  End the attempt under way with rc (and reply, taken).
+//  End the attempt under way with rc (and reply, taken), waited for or
+//  polled; detail takes what the caller says of it.
 static void
-s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p)
+s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p,
+               zmesh_detail_t *detail)
 {
     zmesh_node_t *self = call->node;
     if (call->link) {
@@ -208,8 +210,7 @@ s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p)
         self->stats.call_timeouts++;
     else if (rc == ZMESH_ERR_BAD_REPLY)
         self->stats.bad_replies++;
-    zmesh__caller_outcome (self->caller, call->run, rc, reply_p,
-                           &call->detail);
+    zmesh__caller_outcome (self->caller, call->run, rc, reply_p, detail);
 }
 
 //  Free a call whose run has ended.
@@ -260,7 +261,7 @@ s_advance (zmesh__call_t *call)
             return;
         }
         zmesh_envelope_t *none = NULL;
-        s_attempt_end (call, rc, &none);
+        s_attempt_end (call, rc, &none, &call->detail);
     }
     if (step == ZMESH__CALL_WAIT) {
         call->wake_ms = until_ms;
@@ -342,7 +343,7 @@ zmesh__call_turn (zmesh_node_t *self)
                 zmesh__detail (&call->detail, "no reply before the deadline");
                 rc = ZMESH_ERR_TIMEOUT;
             }
-            s_attempt_end (call, rc, &reply);
+            s_attempt_end (call, rc, &reply, &call->detail);
         }
         else if (now < call->wake_ms)
             continue;
@@ -360,7 +361,8 @@ zmesh__call_close (zmesh_node_t *self)
     while ((call = zlistx_first (self->calls))) {
         if (call->link) {
             zmesh_envelope_t *none = NULL;
-            s_attempt_end (call, ZMESH_ERR_INTERRUPTED, &none);
+            s_attempt_end (call, ZMESH_ERR_INTERRUPTED, &none,
+                           &call->detail);
         }
         zmesh__caller_interrupt (self->caller, call->run);
         s_advance (call);
@@ -386,13 +388,6 @@ s_attempt (zmesh__call_t *call, const char *endpoint, int64_t deadline_ms,
     }
     else
         zmesh__detail (detail, "%s", call->detail.text);
-    if (call->link)
-        zmesh__requester_give (self->requester, endpoint, &call->link,
-                               rc == ZMESH_OK);
-    if (rc == ZMESH_ERR_TIMEOUT)
-        self->stats.call_timeouts++;
-    else if (rc == ZMESH_ERR_BAD_REPLY)
-        self->stats.bad_replies++;
     return rc;
 }
 
@@ -432,8 +427,7 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
             zmesh_envelope_t *reply = NULL;
             rc = s_attempt (call, call->endpoints [index], until_ms, &reply,
                             detail);
-            zmesh__caller_outcome (self->caller, call->run, rc, &reply,
-                                   detail);
+            s_attempt_end (call, rc, &reply, detail);
         }
         else if (!s_backoff (call, until_ms
                                    - zmesh_clock_mono_ms (self->clock)))
