@@ -405,6 +405,30 @@ zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
 }
 
 void
+zmesh__caller_lost (zmesh_caller_t *self, zmesh_call_run_t *run)
+{
+    assert (self && run && run->in_attempt);
+    run->in_attempt = false;
+    s_target_t *target = zhashx_lookup (self->targets,
+                                        run->call->endpoints [run->index]);
+    target->in_flight--;
+    //  The breaker's permit, unrecorded, lapses at its deadline.
+    run->tried [run->index] = false;
+    run->rc = ZMESH_ERR_UNAVAILABLE;
+    run->retry_after_ms = 0;
+    if (run->attempts > run->call->policy->retry.retries)
+        s_done (run, run->rc);
+    else if (!zmesh_retry_budget_spend (run->budget)) {
+        self->stats.budget_exhausted++;
+        s_done (run, run->rc);
+    }
+    else {
+        run->waiting = true;
+        run->wake_ms = zmesh_clock_mono_ms (self->clock);
+    }
+}
+
+void
 zmesh__caller_interrupt (zmesh_caller_t *self, zmesh_call_run_t *run)
 {
     assert (self && run);

@@ -43,6 +43,13 @@ void
                            zmesh_err_t rc, zmesh_envelope_t **reply_p,
                            zmesh_detail_t *detail);
 
+//  The attempt under way was lost with the instance it went to, which is
+//  gone (another instance has taken its place): no outcome of the
+//  breaker's. The next step retries at once, the same instance included,
+//  within the call's retries and retry budget.
+void
+    zmesh__caller_lost (zmesh_caller_t *self, zmesh_call_run_t *run);
+
 //  A wait was interrupted: the run is over, with ZMESH_ERR_INTERRUPTED.
 void
     zmesh__caller_interrupt (zmesh_caller_t *self, zmesh_call_run_t *run);

@@ -354,6 +354,23 @@ zmesh__call_turn (zmesh_node_t *self)
 }
 
 void
+zmesh__call_lost (zmesh_node_t *self, const char *endpoint)
+{
+    for (zmesh__call_t *call = zlistx_first (self->calls); call;
+         call = zlistx_next (self->calls))
+        if (call->link && streq (call->link_endpoint, endpoint)) {
+            //  Its request went down with the instance: the link, which
+            //  would wait for its reply, goes too.
+            zpoller_remove (self->poller,
+                            zmesh__requester_socket (call->link));
+            zmesh__requester_give (self->requester, call->link_endpoint,
+                                   &call->link, false);
+            zmesh__caller_lost (self->caller, call->run);
+            call->wake_ms = 0;
+        }
+}
+
+void
 zmesh__call_close (zmesh_node_t *self)
 {
     //  Every call still in flight completes, interrupted.

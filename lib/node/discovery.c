@@ -117,7 +117,8 @@ zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
 
 //  The peer's instance is new: a restart, or another process at its
 //  endpoint. Its breaker starts afresh, not with the open state the last
-//  instance left.
+//  instance left, and the attempts still waiting on the last instance,
+//  whose requests went with it, are made again at once.
 static void
 s_new_instance (zmesh_node_t *self, zmesh_peer_info_t *peer,
                 const char *instance)
@@ -132,6 +133,8 @@ s_new_instance (zmesh_node_t *self, zmesh_peer_info_t *peer,
                                  : NULL;
         if (breaker)
             zmesh_breaker_reset (breaker);
+        if (*peer->calls)
+            zmesh__call_lost (self, peer->calls);
     }
     snprintf (peer->instance, sizeof peer->instance, "%s", instance);
 }

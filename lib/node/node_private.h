@@ -324,11 +324,14 @@ void
 
 //  call.c: the calls in flight. due_ms is when the first of them has
 //  something to do (INT64_MAX: none); turn takes every step that is due;
-//  close ends them all, interrupted, running their completions.
+//  lost retries at once the attempts in flight to endpoint, whose instance
+//  is gone; close ends them all, interrupted, running their completions.
 int64_t
     zmesh__call_due_ms (zmesh_node_t *self);
 void
     zmesh__call_turn (zmesh_node_t *self);
+void
+    zmesh__call_lost (zmesh_node_t *self, const char *endpoint);
 void
     zmesh__call_close (zmesh_node_t *self);
 zmesh_err_t

@@ -22,6 +22,7 @@
 */
 #include <microhttpd.h>
 #include <netdb.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -41,6 +42,7 @@ typedef struct {
     atomic_uint_least64_t requests;
     atomic_uint_least64_t responses [6];    //  By class: 1xx .. 5xx
     atomic_int in_flight;                   //  Requests being answered
+    atomic_bool draining;       //  Stopping: each response closes its link
 } s_gateway_t;
 
 typedef struct {
@@ -71,6 +73,10 @@ s_respond (struct MHD_Connection *connection, s_gateway_t *gateway, int status,
         MHD_add_response_header (response, "X-Correlation-ID", correlation);
     if (retry_after)
         MHD_add_response_header (response, "Retry-After", retry_after);
+    //  While draining, a keep-alive link is closed after its answer, so that
+    //  the client's next request goes to the next gateway.
+    if (gateway->draining)
+        MHD_add_response_header (response, "Connection", "close");
     enum MHD_Result result = MHD_queue_response (connection,
                                                  (unsigned) status, response);
     MHD_destroy_response (response);
@@ -245,6 +251,8 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
         (size_t) length, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header (response, "Content-Type",
                              "text/plain; version=0.0.4");
+    if (gateway->draining)
+        MHD_add_response_header (response, "Connection", "close");
     enum MHD_Result result = MHD_queue_response (connection, MHD_HTTP_OK,
                                                  response);
     MHD_destroy_response (response);
@@ -410,6 +418,47 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url,
     return result;
 }
 
+static unsigned
+s_connections (struct MHD_Daemon *daemon)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (
+        daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+//  The listening socket systemd (or another supervisor) passed, by its
+//  socket-activation protocol: LISTEN_PID is this process and LISTEN_FDS
+//  is 1, the socket at descriptor 3. It outlives each gateway, so that a
+//  restart refuses no connection: those that come meanwhile wait in its
+//  backlog for the next. MHD_INVALID_SOCKET when none was passed; -2 (with
+//  a message) when what was passed is not one listening stream socket.
+static int
+s_inherited_listener (void)
+{
+    const char *pid = getenv ("LISTEN_PID");
+    const char *fds = getenv ("LISTEN_FDS");
+    if (!pid || !fds || strtol (pid, NULL, 10) != (long) getpid ())
+        return MHD_INVALID_SOCKET;
+    unsetenv ("LISTEN_PID");
+    unsetenv ("LISTEN_FDS");
+    unsetenv ("LISTEN_FDNAMES");
+    int listening = 0, type = 0;
+    socklen_t size = sizeof listening;
+    if (!streq (fds, "1")
+        || getsockopt (3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0
+        || !listening
+        || (size = sizeof type,
+            getsockopt (3, SOL_SOCKET, SO_TYPE, &type, &size) != 0)
+        || type != SOCK_STREAM) {
+        fprintf (stderr, "zmesh-gateway: LISTEN_FDS=%s: socket activation "
+                 "passes one listening stream socket, at descriptor 3\n",
+                 fds);
+        return -2;
+    }
+    fcntl (3, F_SETFD, FD_CLOEXEC);
+    return 3;
+}
+
 static void
 s_completed (void *cls, struct MHD_Connection *connection, void **con_cls,
              enum MHD_RequestTerminationCode code)
@@ -456,8 +505,10 @@ main (int argc, char *argv [])
                     "  -s, --set PATH=VALUE  one setting; repeatable\n"
                     "  -h, --help            this text\n\n"
                     "service/http_port (default 8080) and service/http_host "
-                    "(default 127.0.0.1; a name, or an IPv4 or IPv6\naddress) say where "
-                    "to listen. Prints \"http=<port>\" once it is up.\n"
+                    "(default 127.0.0.1;\na name, or an IPv4 or IPv6 address) "
+                    "say where to listen, unless a supervisor\npasses the "
+                    "listening socket (systemd's LISTEN_FDS=1, at descriptor 3).\n"
+                    "Prints \"http=<port>\" once it is up.\n"
                     "On SIGTERM or SIGINT it stops taking connections, "
                     "answers the requests\nit has (for at most "
                     "timing/call_timeout and a second more), and exits.\n");
@@ -487,7 +538,11 @@ main (int argc, char *argv [])
                              .ai_flags = AI_PASSIVE}, *found = NULL;
     char service [8];
     snprintf (service, sizeof service, "%ld", port);
-    int resolved = getaddrinfo (host, service, &hints, &found);
+    int inherited = s_inherited_listener ();
+    if (inherited == -2)
+        return 2;
+    int resolved = inherited >= 0 ? 0
+                 : getaddrinfo (host, service, &hints, &found);
     if (resolved != 0) {
         fprintf (stderr, "zmesh-gateway: service/http_host '%s': %s\n", host,
                  gai_strerror (resolved));
@@ -511,18 +566,33 @@ main (int argc, char *argv [])
         freeaddrinfo (found);
         return 1;
     }
+    struct sockaddr_storage bound;
+    socklen_t bound_size = sizeof bound;
+    if (inherited >= 0
+        && getsockname (inherited, (struct sockaddr *) &bound,
+                        &bound_size) != 0)
+        bound.ss_family = AF_INET;
+    int family = inherited >= 0 ? bound.ss_family : found->ai_family;
+    struct MHD_OptionItem where [] = {
+        inherited >= 0
+            ? (struct MHD_OptionItem) {MHD_OPTION_LISTEN_SOCKET, inherited,
+                                       NULL}
+            : (struct MHD_OptionItem) {MHD_OPTION_SOCK_ADDR, 0,
+                                       found->ai_addr},
+        {MHD_OPTION_END, 0, NULL}};
     struct MHD_Daemon *daemon = MHD_start_daemon (
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
         | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC
-        | (found->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        | (family == AF_INET6 ? MHD_USE_IPv6 : 0),
         (uint16_t) port, NULL, NULL, s_access, &gateway,
-        MHD_OPTION_SOCK_ADDR, found->ai_addr,
+        MHD_OPTION_ARRAY, where,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) PER_CLIENT_MAX,
         MHD_OPTION_END);
-    freeaddrinfo (found);
+    if (found)
+        freeaddrinfo (found);
     if (!daemon) {
         fprintf (stderr, "zmesh-gateway: cannot listen on %s port %ld\n",
                  host, port);
@@ -548,9 +618,16 @@ main (int argc, char *argv [])
     //  Draining: no new connections; the requests taken are answered,
     //  within their calls' deadline. A second signal stops at once.
     MHD_socket listener = MHD_quiesce_daemon (daemon);
-    int64_t until = zclock_mono () + config.call_timeout_ms + 1000;
+    //  Connections taken whose requests have not all come in (or idle
+    //  keep-alive ones) are given a second at most.
+    gateway.draining = true;
+    int64_t now = zclock_mono ();
+    int64_t until = now + config.call_timeout_ms + 1000;
+    int64_t uploads_until = now + 1000;
     struct timespec pause = {0, 20 * 1000 * 1000};
-    while (gateway.in_flight > 0 && zclock_mono () < until
+    while ((gateway.in_flight > 0
+            || (zclock_mono () < uploads_until && s_connections (daemon) > 0))
+           && zclock_mono () < until
            && sigtimedwait (&stop_signals, NULL, &pause) < 0) {
         zmesh_node_lock (gateway.node);
         zmesh_node_poll (gateway.node, 0);

@@ -34,26 +34,66 @@ child_cleanup (void)
         }
 }
 
+//  Start argv [0]: posix_spawn, or, to hand it listener (>= 0) by the
+//  socket-activation protocol, fork and exec, since LISTEN_PID must be the
+//  child's own pid (written into the environment, after the fork, with
+//  async-signal-safe calls only).
+static pid_t
+s_exec (char *const argv [], int out, int err, int listener)
+{
+    if (listener < 0) {
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init (&actions);
+        posix_spawn_file_actions_adddup2 (&actions, out, 1);
+        if (err >= 0)
+            posix_spawn_file_actions_adddup2 (&actions, err, 2);
+        pid_t pid;
+        cr_assert (posix_spawn (&pid, argv [0], &actions, NULL, argv,
+                                environ) == 0, "cannot start %s", argv [0]);
+        posix_spawn_file_actions_destroy (&actions);
+        return pid;
+    }
+    size_t count = 0;
+    while (environ [count])
+        count++;
+    char **envp = calloc (count + 3, sizeof (char *));
+    cr_assert (envp != NULL);
+    memcpy (envp, environ, count * sizeof (char *));
+    static char listen_pid [32] = "LISTEN_PID=";
+    envp [count] = listen_pid;
+    envp [count + 1] = "LISTEN_FDS=1";
+    pid_t pid = fork ();
+    cr_assert (pid >= 0);
+    if (pid == 0) {
+        char digits [16];
+        int used = 0;
+        for (pid_t self = getpid (); self > 0; self /= 10)
+            digits [used++] = (char) ('0' + self % 10);
+        char *at = listen_pid + strlen ("LISTEN_PID=");
+        while (used > 0)
+            *at++ = digits [--used];
+        *at = 0;
+        if (dup2 (out, 1) < 0 || (err >= 0 && dup2 (err, 2) < 0)
+            || (listener != 3 && dup2 (listener, 3) < 0)
+            || fcntl (3, F_SETFD, 0) < 0)
+            _exit (127);
+        execve (argv [0], argv, envp);
+        _exit (127);
+    }
+    free (envp);
+    return pid;
+}
+
 static child_t
-s_spawn (char *const argv [], bool pipe_err)
+s_spawn (char *const argv [], bool pipe_err, int listener)
 {
     int out [2], err [2] = {-1, -1};
     //  Close-on-exec, so that the child keeps only the ends it is given:
     //  a stray copy would keep the pipe open in whatever it starts
     cr_assert (pipe2 (out, O_CLOEXEC) == 0
                && (!pipe_err || pipe2 (err, O_CLOEXEC) == 0));
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_adddup2 (&actions, out [1], 1);
-    posix_spawn_file_actions_addclose (&actions, out [0]);
-    if (pipe_err) {
-        posix_spawn_file_actions_adddup2 (&actions, err [1], 2);
-        posix_spawn_file_actions_addclose (&actions, err [0]);
-    }
     child_t child;
-    cr_assert (posix_spawn (&child.pid, argv [0], &actions, NULL, argv,
-                            environ) == 0, "cannot start %s", argv [0]);
-    posix_spawn_file_actions_destroy (&actions);
+    child.pid = s_exec (argv, out [1], err [1], listener);
     for (int index = 0; index < LIVE_MAX; index++)
         if (s_live [index] == 0) {
             s_live [index] = child.pid;
@@ -76,13 +116,13 @@ s_spawn (char *const argv [], bool pipe_err)
 child_t
 child_spawn (char *const argv [])
 {
-    return s_spawn (argv, false);
+    return s_spawn (argv, false, -1);
 }
 
 child_t
 child_spawn_piped (char *const argv [])
 {
-    return s_spawn (argv, true);
+    return s_spawn (argv, true, -1);
 }
 
 bool
@@ -201,6 +241,16 @@ child_start_service (const char *nodes_dir, const char *dir,
                      const char *service, const char *const *peers,
                      const char *extra, char *line, size_t size)
 {
+    return child_start_service_on (nodes_dir, dir, service, peers, extra, -1,
+                                   line, size);
+}
+
+child_t
+child_start_service_on (const char *nodes_dir, const char *dir,
+                        const char *service, const char *const *peers,
+                        const char *extra, int listener, char *line,
+                        size_t size)
+{
     char program [300], settings [16][200];
     snprintf (program, sizeof program, "%s/zmesh-%s", nodes_dir, service);
     int count = 0;
@@ -229,7 +279,7 @@ child_start_service (const char *nodes_dir, const char *dir,
         argv [argc++] = settings [index];
     }
     argv [argc] = NULL;
-    child_t child = child_spawn (argv);
+    child_t child = s_spawn (argv, false, listener);
     char first [600];
     cr_assert (child_read_line (child.out, line ? line : first,
                                 line ? size : sizeof first, 5000),

@@ -91,4 +91,12 @@ child_t
                          const char *service, const char *const *peers,
                          const char *extra, char *line, size_t size);
 
+//  The same, handing the node listener (>= 0) as systemd's socket
+//  activation does: descriptor 3, LISTEN_FDS=1 and LISTEN_PID.
+child_t
+    child_start_service_on (const char *nodes_dir, const char *dir,
+                            const char *service, const char *const *peers,
+                            const char *extra, int listener, char *line,
+                            size_t size);
+
 #endif

@@ -18,6 +18,7 @@ static char dir [64];
 static int http_port;
 static child_t nodes [5];
 static char calls [5][256];         //  Each node's calls endpoint
+static int listener = -1;           //  The gateway's, when the test holds it
 
 static void
 s_setup (void)
@@ -37,6 +38,9 @@ s_teardown (void)
     }
     child_cleanup ();
     child_dir_remove (dir);
+    if (listener >= 0)
+        close (listener);
+    listener = -1;
 }
 
 TestSuite (gateway, .init = s_setup, .fini = s_teardown, .timeout = 120);
@@ -45,8 +49,9 @@ static child_t
 s_start (const char *service, const char *const *peers, const char *extra)
 {
     char line [600];
-    child_t child = child_start_service (NODES_DIR, dir, service, peers,
-                                         extra, line, sizeof line);
+    child_t child = child_start_service_on (
+        NODES_DIR, dir, service, peers, extra,
+        streq (service, "gateway") ? listener : -1, line, sizeof line);
     if (streq (service, "gateway"))
         cr_assert (sscanf (line, "http=%d", &http_port) == 1, "%s", line);
     const char *at = strstr (line, "calls=");
@@ -811,25 +816,38 @@ Test (gateway, orders_are_placed_within_3_s_of_a_crashed_node_coming_back)
     s_stop_nodes (0);
 }
 
+typedef struct {
+    const char *type;
+    int count;
+} s_tally_t;
+
 static bool
-s_count_placed (const zmesh_stored_event_t *event, void *arg)
+s_tally (const zmesh_stored_event_t *event, void *arg)
 {
-    *(int *) arg += streq (event->type, "order.placed");
+    s_tally_t *tally = arg;
+    tally->count += streq (event->type, tally->type);
     return true;
 }
 
-//  How many orders the order node's store holds (order.placed events).
+//  How many events of type the order node's store holds.
 static int
-s_orders_placed (void)
+s_orders_with (const char *type)
 {
     char path [128];
     snprintf (path, sizeof path, "%s/order/order.db", dir);
     zmesh_store_t *store = zmesh_store_open (path, false, NULL);
     cr_assert (store != NULL);
-    int count = 0;
-    zmesh_store_read_all (store, 1, 0, s_count_placed, &count, NULL);
+    s_tally_t tally = {.type = type};
+    zmesh_store_read_all (store, 1, 0, s_tally, &tally, NULL);
     zmesh_store_close (&store);
-    return count;
+    return tally.count;
+}
+
+//  How many orders the order node's store holds.
+static int
+s_orders_placed (void)
+{
+    return s_orders_with ("order.placed");
 }
 
 //  The same Idempotency-Key makes one order and one user, across restarts
@@ -942,5 +960,97 @@ Test (gateway, idle_connections_from_one_client_do_not_stop_health)
     for (int index = 0; index < IDLE; index++)
         if (sockets [index] >= 0)
             close (sockets [index]);
+    s_stop_nodes (0);
+}
+
+//  A listening socket on 127.0.0.1 at a port of the kernel's choice, for
+//  the test to hold across restarts of the gateway; its port in port.
+static int
+s_listen (int *port)
+{
+    int socket_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert (socket_fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    socklen_t size = sizeof address;
+    cr_assert (eq (int, bind (socket_fd, (struct sockaddr *) &address,
+                              sizeof address), 0));
+    cr_assert (eq (int, listen (socket_fd, 128), 0));
+    cr_assert (eq (int, getsockname (socket_fd, (struct sockaddr *) &address,
+                                     &size), 0));
+    *port = ntohs (address.sin_port);
+    return socket_fd;
+}
+
+//  A rolling restart of the whole mesh under load: each node in turn is
+//  told to stop (SIGTERM) and started again, the gateway on a listening
+//  socket that outlives it, as systemd's socket activation keeps one. No
+//  request is refused, and each order is placed once and settled once:
+//  the stock of 100 pens paid for by 100 orders, the rest cancelled.
+Test (gateway, a_rolling_restart_under_load_refuses_nothing_and_loses_nothing)
+{
+    enum { WORKERS = 4, EACH_MAX = 1500, STOCK = 100 };
+    int port = 0;
+    listener = s_listen (&port);
+    s_mesh ();
+    cr_assert (eq (int, http_port, port), "the gateway serves the socket");
+    char order [256];
+    http_t user = s_user_and_order ("Jo", order);
+    //  Each worker POSTs an order after another, until told to stop (at
+    //  most EACH_MAX), and prints each status code (000: no answer).
+    char stop [128], url [128], script [1024];
+    snprintf (stop, sizeof stop, "%s/stop-load", dir);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/orders", port);
+    snprintf (script, sizeof script,
+              "i=0; while [ ! -e '%s' ] && [ $i -lt %d ]; do "
+              "curl -s -m 30 -o /dev/null -w '%%{http_code}\\n' "
+              "-H 'Content-Type: application/json' --data '%s' '%s'; "
+              "i=$((i+1)); done", stop, EACH_MAX, order, url);
+    char *argv [] = {"/bin/sh", "-c", script, NULL};
+    child_t workers [WORKERS];
+    for (int index = 0; index < WORKERS; index++)
+        workers [index] = child_spawn (argv);
+    const char *names [] = {"user", "order", "inventory", "payment",
+                            "gateway"};
+    const char *peers [][4] = {{NULL}, {"user", "inventory", "payment", NULL},
+                               {"order", NULL}, {"inventory", NULL},
+                               {"user", "order", NULL}};
+    const char *extra [] = {NULL, NULL, "service/stock=100",
+                            "service/limit=100000", "service/http_port=0"};
+    zclock_sleep (500);
+    for (int node = 0; node < 5; node++) {
+        cr_assert (eq (int, child_stop (&nodes [node], 10000), 0),
+                   "%s stops cleanly", names [node]);
+        nodes [node] = s_start (names [node], peers [node], extra [node]);
+        zclock_sleep (500);
+    }
+    FILE *flag = fopen (stop, "w");
+    cr_assert (flag != NULL);
+    fclose (flag);
+    int answered [6] = {0}, sent = 0;
+    char line [64];
+    for (int index = 0; index < WORKERS; index++) {
+        while (child_read_line (workers [index].out, line, sizeof line,
+                                40000)) {
+            int status = atoi (line);
+            answered [status / 100 < 6 ? status / 100 : 0]++;
+            sent++;
+        }
+        cr_assert (eq (int, child_reap (&workers [index], 10000), 0));
+    }
+    fprintf (stderr, "rolling restart: %d POSTs, %d placed, %d refused "
+             "(%d 5xx, %d 4xx, %d with no answer)\n", sent, answered [2],
+             sent - answered [2], answered [5], answered [4], answered [0]);
+    cr_assert (gt (int, sent, 2 * STOCK), "under load");
+    cr_assert (eq (int, answered [2], sent), "every POST placed its order");
+    //  None lost, none twice: one order.placed each, and each settled once
+    int64_t deadline = zclock_mono () + 30000;
+    while (s_orders_with ("order.paid") + s_orders_with ("order.cancelled")
+           < sent && zclock_mono () < deadline)
+        zclock_sleep (100);
+    cr_assert (eq (int, s_orders_placed (), sent));
+    cr_assert (eq (int, s_orders_with ("order.paid"), STOCK));
+    cr_assert (eq (int, s_orders_with ("order.cancelled"), sent - STOCK));
+    json_decref (user.body);
     s_stop_nodes (0);
 }

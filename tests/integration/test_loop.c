@@ -793,6 +793,55 @@ Test (loop, a_restarted_instance_gets_a_fresh_breaker)
     cr_assert (eq (int, outcome.rc, ZMESH_OK));
 }
 
+//  A call waiting on an instance that went away with its request is made
+//  again as soon as the next instance at that endpoint is heard, not
+//  after the attempt's deadline.
+Test (loop, an_attempt_lost_with_its_instance_is_made_again_when_the_next_is_heard)
+{
+    s_holder_t holder = {.count = 0};
+    zmesh_node_t *first = s_publisher ("svc");
+    cr_assert (eq (int, zmesh_node_serve (first, "echo.text", s_hold,
+                                          &holder), 0));
+    const char *settings [] = {s_peer ("svc", "events"), s_peer ("svc", "calls"),
+                               "peers/svc/service=svc",
+                               "retry/attempt_timeout=0", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    int64_t give_up = zclock_mono () + 5000;
+    while (s_alive (client) < 1 && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        s_turn ();
+    }
+    cr_assert (eq (int, s_alive (client), 1));
+    zmesh_call_options_t options = {.timeout_ms = 10000};
+    s_outcome_t outcome;
+    s_call (client, "svc", "echo.text", &options, &outcome);
+    give_up = zclock_mono () + 5000;
+    while (holder.count == 0 && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (sz, holder.count, 1), "the first instance took it");
+    //  It goes, with the request it held and never answered.
+    zmesh_node_destroy (&nodes [0]);
+    nodes [0] = client;
+    node_count = 1;
+    zmesh_node_t *second = s_publisher ("svc");
+    cr_assert (eq (int, zmesh_node_serve (second, "echo.text", s_echo, NULL),
+                   0));
+    //  Real time goes by too, for the client's links to reconnect.
+    int64_t waited = 0;
+    give_up = zclock_mono () + 5000;
+    while (!outcome.done && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 10);
+        waited += 10;
+        for (size_t index = 0; index < node_count; index++)
+            zmesh_node_poll (nodes [index], 5);
+    }
+    cr_assert (outcome.done, "the call is answered");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    cr_assert (eq (str, outcome.body, "pong"), "by the second instance");
+    cr_assert (lt (i64, waited, 1000), "at its first heartbeat, not at the "
+               "deadline: %" PRId64 " ms", waited);
+}
+
 //  Send a control event of type from a publisher socket, as source, saying
 //  seq is its next sequence, with the headers given (name, value, ...,
 //  NULL).
