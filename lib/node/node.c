@@ -3,6 +3,9 @@
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
+#ifdef __GLIBC__
+#   include <malloc.h>
+#endif
 
 //  For containers of plain zmesh__alloc'd items.
 static void
@@ -152,6 +155,20 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
     return ZMESH_OK;
 }
 
+//  glibc's malloc serves a large block from an arena once a block of its
+//  size has been freed, raising its mmap threshold to that size: frames of
+//  hundreds of KiB, garbage included, then stay resident in libzmq's I/O
+//  threads' arenas after they are freed. A fixed threshold keeps every
+//  block of 128 KiB or more in a mapping of its own, given back when it is
+//  freed. Once per process.
+static void
+s_tune_malloc (void)
+{
+#ifdef __GLIBC__
+    mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 zmesh_node_t *
 zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
                 zmesh_rand_t *rand, zmesh_detail_t *detail)
@@ -159,6 +176,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     assert (config);
     if (zmesh_node_config_validate (config, detail) != ZMESH_OK)
         return NULL;
+    static pthread_once_t tuned = PTHREAD_ONCE_INIT;
+    pthread_once (&tuned, s_tune_malloc);
     zmesh_node_t *self = zmesh__calloc (1, sizeof *self);
     if (!self) {
         zmesh__detail (detail, "out of memory");
@@ -388,6 +407,30 @@ s_retain (zmesh_node_t *self)
             self->store, unix_ms - (uint64_t) self->config.replies_kept_ms);
 }
 
+//  Once a heartbeat: a node that was busy during the last period and idle
+//  during this one gives the memory the busy time took back to the
+//  system. glibc's malloc keeps what was freed, in every thread's arena
+//  (libzmq's I/O threads have theirs), so that a burst of garbage or load
+//  would otherwise leave the process at its peak size for good.
+static void
+s_trim_when_idle (zmesh_node_t *self)
+{
+    const zmesh_node_stats_t *stats = &self->stats;
+    uint64_t activity = stats->events_published + stats->events_received
+                      + stats->bad_frames + stats->calls_served
+                      + stats->calls_made + stats->events_replayed;
+    if (activity != self->activity_seen) {
+        self->activity_seen = activity;
+        self->trim_due = true;
+    }
+    else if (self->trim_due) {
+        self->trim_due = false;
+#ifdef __GLIBC__
+        malloc_trim (0);
+#endif
+    }
+}
+
 static void
 s_run_timers (zmesh_node_t *self)
 {
@@ -397,6 +440,7 @@ s_run_timers (zmesh_node_t *self)
             self->stats.heartbeats_sent++;
         if (self->store)
             s_retain (self);
+        s_trim_when_idle (self);
         //  A node that has just started beats four times as often at
         //  first, to be heard as soon as its peers' sockets reconnect.
         self->next_heartbeat_ms = now + (self->stats.heartbeats_sent

@@ -71,6 +71,8 @@ typedef struct {
     size_t consumed;            //  OPEN: events it holds
     zlistx_t *events;           //  Event messages held for the commit
     zlistx_t *replies;          //  OPEN: reply messages held for it
+    uint64_t failed;            //  Commits failed since the last report
+    int64_t reported_ms;        //  When a failed commit was last logged
 } zmesh__turn_t;
 
 //  Where a savepoint of the turn began.
@@ -135,6 +137,8 @@ struct _zmesh_node_t {
     uint64_t seq;                   //  Last event sequence number used
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
+    uint64_t activity_seen;         //  Messages handled, at the last beat
+    bool trim_due;                  //  Busy since the last trim
     bool stopped;
     bool draining;                  //  zmesh_node_drain: refusing calls
     int busy;                       //  Running its own code: the loop, a

@@ -237,10 +237,20 @@ s_end (zmesh_node_t *self, bool commit)
             zmesh__inbox_position (self->store, zhashx_cursor (self->positions),
                                   last, &known);
         }
-        zsys_error ("node %s: could not commit %zu consumed events, which "
-                    "will be replayed, and %zu replies, which are errors: %s",
-                    self->config.name, self->turn.consumed,
-                    zlistx_size (self->turn.replies), detail.text);
+        //  A full disk fails every turn: one line a second says so.
+        int64_t now = zmesh_clock_mono_ms (self->clock);
+        if (self->turn.reported_ms && now - self->turn.reported_ms < 1000)
+            self->turn.failed++;
+        else {
+            zsys_error ("node %s: could not commit %zu consumed events, "
+                        "which will be replayed, and %zu replies, which are "
+                        "errors: %s (%" PRIu64 " more failed since the last "
+                        "report)", self->config.name, self->turn.consumed,
+                        zlistx_size (self->turn.replies), detail.text,
+                        self->turn.failed);
+            self->turn.failed = 0;
+            self->turn.reported_ms = now;
+        }
     }
     self->turn.consumed = 0;
     s_release_events (self, rc == ZMESH_OK);

@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include <getopt.h>
+#include <signal.h>
 #include <uuid/uuid.h>
 #include "service.h"
 
@@ -171,6 +172,9 @@ service_main (const service_t *service, int argc, char *argv [])
     zsys_set_logident (config.name);
     zsys_set_logstream (stderr);
     zsys_set_max_sockets (0);
+    //  A file-size limit reached is a write that fails (EFBIG), as a full
+    //  disk is, and not the end of the process.
+    signal (SIGXFSZ, SIG_IGN);
     zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
     if (!node) {
         fprintf (stderr, "zmesh-%s: %s\n", service->name, detail.text);

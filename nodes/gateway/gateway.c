@@ -522,6 +522,7 @@ main (int argc, char *argv [])
     }
     zsys_set_logstream (stderr);
     zsys_set_logident (config.name);
+    signal (SIGXFSZ, SIG_IGN);      //  A file-size limit: EFBIG, as in service.c
     char *end;
     long port = strtol (zmesh_node_config_service (&config, "http_port",
                                                    "8080"), &end, 10);

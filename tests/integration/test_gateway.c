@@ -11,7 +11,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir [64];
@@ -19,6 +22,7 @@ static int http_port;
 static child_t nodes [5];
 static char calls [5][256];         //  Each node's calls endpoint
 static int listener = -1;           //  The gateway's, when the test holds it
+static char mounted [128];          //  A tmpfs the test mounted, or ""
 
 static void
 s_setup (void)
@@ -37,6 +41,9 @@ s_teardown (void)
         child_run (down, 30000);
     }
     child_cleanup ();
+    if (*mounted)
+        umount2 (mounted, MNT_DETACH);
+    *mounted = 0;
     child_dir_remove (dir);
     if (listener >= 0)
         close (listener);
@@ -848,6 +855,83 @@ static int
 s_orders_placed (void)
 {
     return s_orders_with ("order.placed");
+}
+
+//  POST order four times: each refused with 503.
+static void
+s_expect_refused (const char *order, const char *why)
+{
+    for (int index = 0; index < 4; index++) {
+        http_t refused = http_request (http_port, "POST", "/orders", order,
+                                       NULL);
+        cr_assert (eq (int, refused.status, 503), "%s: %d", why,
+                   refused.status);
+        json_decref (refused.body);
+    }
+}
+
+//  The order node's disk fills, then frees: orders are refused (503) while
+//  it is full, and placed again within 3 s of the space coming back. As
+//  root the disk is a small tmpfs, filled up to the last block; a file-size
+//  limit put on the node (prlimit) does the same, as any user.
+Test (gateway, orders_are_placed_within_3_s_of_disk_space_coming_back)
+{
+    bool root = geteuid () == 0;
+    if (root) {
+        snprintf (mounted, sizeof mounted, "%s/order", dir);
+        cr_assert (eq (int, mkdir (mounted, 0700), 0));
+        cr_assert (eq (int, mount ("tmpfs", mounted, "tmpfs", 0,
+                                   "size=8m,mode=0700"), 0),
+                   "mount: %s", strerror (errno));
+    }
+    s_mesh ();
+    char order [256];
+    http_t user = s_user_and_order ("Kim", order);
+    http_t first = http_request (http_port, "POST", "/orders", order, NULL);
+    cr_assert (eq (int, first.status, 201));
+    json_decref (first.body);
+    int placed = 1;
+    if (root) {
+        char fill [160];
+        snprintf (fill, sizeof fill, "%s/fill", mounted);
+        int file = open (fill, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        cr_assert (file >= 0);
+        static char block [65536];
+        while (write (file, block, sizeof block) > 0)
+            ;
+        cr_assert (eq (int, errno, ENOSPC), "filled: %s", strerror (errno));
+        close (file);
+        s_expect_refused (order, "the disk full");
+        cr_assert (eq (int, unlink (fill), 0));
+        int64_t took = s_until_placed (order, 10000);
+        cr_assert (ge (i64, took, 0), "no order placed after the disk freed");
+        cr_assert (le (i64, took, 3000), "placed %" PRId64 " ms after the "
+                   "disk freed", took);
+        fprintf (stderr, "recovery: disk space back, an order placed %" PRId64
+                 " ms later\n", took);
+        placed++;
+    }
+    //  No write past the file's first byte: every commit fails, with EFBIG
+    struct rlimit before, tight;
+    cr_assert (eq (int, prlimit (nodes [1].pid, RLIMIT_FSIZE, NULL, &before),
+                   0));
+    tight = (struct rlimit) {1, before.rlim_max};
+    cr_assert (eq (int, prlimit (nodes [1].pid, RLIMIT_FSIZE, &tight, NULL),
+                   0));
+    s_expect_refused (order, "no file may grow");
+    cr_assert (eq (int, prlimit (nodes [1].pid, RLIMIT_FSIZE, &before, NULL),
+                   0));
+    int64_t took = s_until_placed (order, 10000);
+    cr_assert (ge (i64, took, 0), "no order placed after the limit went");
+    cr_assert (le (i64, took, 3000), "placed %" PRId64 " ms after the limit "
+               "went", took);
+    fprintf (stderr, "recovery: file-size limit lifted, an order placed %"
+             PRId64 " ms later\n", took);
+    placed++;
+    //  Every order answered 201 is there
+    cr_assert (ge (int, s_orders_placed (), placed));
+    json_decref (user.body);
+    s_stop_nodes (0);
 }
 
 //  The same Idempotency-Key makes one order and one user, across restarts

@@ -137,6 +137,9 @@ typedef struct {
 //  connecting to its configured peers and gossip seeds. clock and rand are
 //  borrowed (NULL: the real clock, and a kernel source the node owns).
 //  Returns NULL on failure, with detail saying why (e.g. a bind failed).
+//  With glibc, the first node of a process fixes malloc's mmap threshold
+//  at 128 KiB, and each node gives freed memory back to the system once a
+//  busy heartbeat period is followed by an idle one (malloc_trim).
 ZMESH_EXPORT zmesh_node_t *
     zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
                     zmesh_rand_t *rand, zmesh_detail_t *detail);
