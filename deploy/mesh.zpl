@@ -17,6 +17,9 @@ node
         set
             security/cert = /etc/zmesh/keys/user.cert
             security/keys = /etc/zmesh/keys
+            access/admins = ops
+            access/calls/gateway = "user.create user.get"
+            access/calls/order = user.get
     gateway
         host = a
         events = tcp://10.0.0.1:7750
@@ -28,6 +31,7 @@ node
             service/http_host = 0.0.0.0
             security/cert = /etc/zmesh/keys/gateway.cert
             security/keys = /etc/zmesh/keys
+            access/admins = ops
     order
         host = b
         events = tcp://10.0.0.2:7720
@@ -37,6 +41,8 @@ node
         set
             security/cert = /etc/zmesh/keys/order.cert
             security/keys = /etc/zmesh/keys
+            access/admins = ops
+            access/calls/gateway = "order.create order.get"
     inventory
         host = c
         events = tcp://10.0.0.3:7730
@@ -46,6 +52,7 @@ node
         set
             security/cert = /etc/zmesh/keys/inventory.cert
             security/keys = /etc/zmesh/keys
+            access/admins = ops
     payment
         host = c
         events = tcp://10.0.0.3:7740
@@ -55,3 +62,4 @@ node
         set
             security/cert = /etc/zmesh/keys/payment.cert
             security/keys = /etc/zmesh/keys
+            access/admins = ops

@@ -182,6 +182,7 @@ zmesh_caller_reply_error (const zmesh_envelope_t *reply)
         case ZMESH_MESH_DEADLINE_EXCEEDED: return ZMESH_ERR_TIMEOUT;
         case ZMESH_MESH_BAD_REQUEST: return ZMESH_ERR_BAD_REQUEST;
         case ZMESH_MESH_UNAVAILABLE: return ZMESH_ERR_UNAVAILABLE;
+        case ZMESH_MESH_FORBIDDEN: return ZMESH_ERR_FORBIDDEN;
         default: return ZMESH_ERR_REMOTE_INTERNAL;
     }
 }
@@ -196,6 +197,7 @@ s_outcome (zmesh_err_t rc)
         case ZMESH_ERR_APP_ERROR:
         case ZMESH_ERR_UNKNOWN_METHOD:
         case ZMESH_ERR_BAD_REQUEST:
+        case ZMESH_ERR_FORBIDDEN:
             return ZMESH_OUTCOME_SUCCESS;
         case ZMESH_ERR_TIMEOUT:
             return ZMESH_OUTCOME_TIMEOUT;

@@ -380,6 +380,50 @@ s_apply_peer (zmesh_node_config_t *config, const char *path,
                   "service", path);
 }
 
+//  access/calls/<identity> = the methods it may call: names, and prefixes
+//  ending in ".*", separated by spaces or commas.
+static zmesh_err_t
+s_apply_access (zmesh_node_config_t *config, const char *path,
+                const char *value, zmesh_detail_t *detail)
+{
+    const char *identity = path + strlen ("access/calls/");
+    if (!zmesh_envelope_name_valid (identity, ZMESH_ENVELOPE_SOURCE_MAX))
+        CONFIG_ERROR (detail, "%s: '%s' is not an identity (a certificate's "
+                      "name)", path, identity);
+    if (strlen (value) > ZMESH_ENDPOINT_MAX)
+        CONFIG_ERROR (detail, "%s: too long", path);
+    char copy [ZMESH_ENDPOINT_MAX + 1];
+    snprintf (copy, sizeof copy, "%s", value);
+    char *rest = NULL;
+    for (char *method = strtok_r (copy, " ,", &rest); method;
+         method = strtok_r (NULL, " ,", &rest)) {
+        size_t length = strlen (method);
+        char name [ZMESH_ENDPOINT_MAX + 1];
+        snprintf (name, sizeof name, "%.*s", (int) (length > 2
+                                                    && streq (method + length
+                                                              - 2, ".*")
+                                                    ? length - 2 : length),
+                  method);
+        if (!zmesh_envelope_name_valid (name, ZMESH_ENVELOPE_TYPE_MAX))
+            CONFIG_ERROR (detail, "%s: '%s' is not a method or a prefix "
+                          "such as order.*", path, method);
+    }
+    size_t index = 0;
+    while (index < config->access_count
+           && !streq (config->access [index].identity, identity))
+        index++;
+    if (index == ZMESH_CONFIG_ACCESS_MAX)
+        CONFIG_ERROR (detail, "%s: more than %d access/calls rules", path,
+                      ZMESH_CONFIG_ACCESS_MAX);
+    if (index == config->access_count)
+        config->access_count++;
+    snprintf (config->access [index].identity,
+              sizeof config->access [index].identity, "%s", identity);
+    snprintf (config->access [index].methods,
+              sizeof config->access [index].methods, "%s", value);
+    return ZMESH_OK;
+}
+
 static zmesh_err_t
 s_apply (zmesh_node_config_t *config, const char *path, const char *value,
          zmesh_detail_t *detail)
@@ -392,6 +436,15 @@ s_apply (zmesh_node_config_t *config, const char *path, const char *value,
         return s_apply_policy (&config->policy, policy_key, path, value, detail);
     if (strncmp (path, "peers/", 6) == 0)
         return s_apply_peer (config, path, value, detail);
+    if (streq (path, "access/admins")) {
+        if (strlen (value) > ZMESH_ENDPOINT_MAX)
+            CONFIG_ERROR (detail, "%s: too long", path);
+        snprintf (config->access_admins, sizeof config->access_admins, "%s",
+                  value);
+        return ZMESH_OK;
+    }
+    if (strncmp (path, "access/calls/", 13) == 0)
+        return s_apply_access (config, path, value, detail);
     if (strncmp (path, "services/", 9) == 0)
         return s_apply_override (config, path, value, detail);
     if (strncmp (path, "service/", 8) == 0) {
@@ -528,6 +581,10 @@ zmesh_node_config_validate (const zmesh_node_config_t *config,
             CONFIG_ERROR (detail, "peers/%s: give events, calls or both",
                           peer->label);
     }
+    if (config->access_count && !*config->security_cert)
+        CONFIG_ERROR (detail, "access/calls/%s: rules name callers by their "
+                      "keys, so they need security/cert and security/keys",
+                      config->access [0].identity);
     if (zmesh_call_policy_validate (&config->policy, detail) != ZMESH_OK)
         return ZMESH_ERR_CONFIG;
     for (size_t index = 0; index < config->override_count; index++) {

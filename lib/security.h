@@ -1,11 +1,13 @@
 /*  security.h - CURVE on every link of a node (private).
 
     With security/cert set, a node's sockets speak CURVE: the ones it binds
-    (PUB, ROUTER, the tap) as servers that a ZAP handler (CZMQ's zauth,
+    (PUB, ROUTER, the tap) as servers that a ZAP handler (this module's,
     started before anything binds) lets only the keys in security/keys
-    through; the ones it connects (SUB, REQ) as clients that insist on the
-    server key pinned for that peer in security/keys. Keys come from files,
-    never from the network. proto/node.md, "Security", is the contract.
+    through, naming each link by its key's certificate (ZAP's User-Id);
+    the ones it connects (SUB, REQ) as clients that insist on the server
+    key pinned for that peer in security/keys. Keys come from files, never
+    from the network, read by one loader. proto/node.md, "Security", is the
+    contract.
 
     Part of zmesh. MIT License.
 */
@@ -29,6 +31,18 @@ void
 
 bool
     zmesh__security_on (zmesh_security_t *self);
+
+//  Read security/keys again: the keys now there are the ones let in, and
+//  pinned; links made with a key taken out no longer speak for anyone
+//  (zmesh__security_identity). On error (detail), nothing changes.
+zmesh_err_t
+    zmesh__security_reload (zmesh_security_t *self, zmesh_detail_t *detail);
+
+//  Who sent frame, received on a socket this node binds: with security
+//  on, the name of the certificate its link authenticated with, or NULL
+//  if that key is no longer allowed; with security off, "" (anyone).
+const char *
+    zmesh__security_identity (zmesh_security_t *self, zframe_t *frame);
 
 //  Make socket a CURVE server that ZAP authenticates, before it binds.
 zmesh_err_t

@@ -474,7 +474,10 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     if (wait < 0 || until < wait)
         wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
     void *ready = zpoller_wait (self->poller, wait);
-    if (!ready && zpoller_terminated (self->poller) && !self->draining)
+    //  A stop signal, or the context going; any other signal (SIGHUP, say)
+    //  only cuts the wait short.
+    if (!ready && zpoller_terminated (self->poller) && !self->draining
+        && (zsys_interrupted || zmq_errno () != EINTR))
         return ZMESH_ERR_INTERRUPTED;
     self->busy++;
     //  Take a bounded batch from each socket, so no peer can starve another
@@ -496,6 +499,25 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     self->busy--;
     return zsys_interrupted && !self->draining ? ZMESH_ERR_INTERRUPTED
                                                : ZMESH_OK;
+}
+
+zmesh_err_t
+zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    zmesh_detail_t why = {""};
+    if (!zmesh__security_on (self->security))
+        return ZMESH_OK;
+    zmesh_err_t rc = zmesh__security_reload (self->security, &why);
+    if (rc == ZMESH_OK)
+        zsys_info ("node %s: keys read again from %s", self->config.name,
+                   self->config.security_keys);
+    else
+        zsys_error ("node %s: keys not read again, those read before stay: "
+                    "%s", self->config.name, why.text);
+    if (detail)
+        *detail = why;
+    return rc;
 }
 
 zmesh_err_t

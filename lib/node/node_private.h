@@ -87,6 +87,7 @@ typedef struct {
     zmsg_t **msg_p;             //  The request as it came, with its route
     zmesh_envelope_t **reply_p; //  The reply the handler fills
     const zmesh_envelope_t *request;
+    zmesh_uuid_t reply_key;     //  Its reply's, in the cache and the store
     uint64_t at_us;             //  When it came, for the trace
     int64_t start_us;
     int64_t deadline_ms;        //  Monotonic: the caller's budget
@@ -325,6 +326,12 @@ bool
     zmesh__serve_take (zmesh_node_t *self);
 void
     zmesh__serve_destroy_item (void **item_p);
+
+//  access.c: whether identity (zmesh__security_identity's: "" without
+//  security, NULL for a key taken out) may call method here.
+bool
+    zmesh__access_may_call (zmesh_node_t *self, const char *identity,
+                            const char *method);
 
 //  call.c: the calls in flight. due_ms is when the first of them has
 //  something to do (INT64_MAX: none); turn takes every step that is due;

@@ -9,6 +9,7 @@
 
     Part of zmesh. MIT License.
 */
+#include <uuid/uuid.h>
 #include "node_private.h"
 
 #define DRAIN_RETRY_MS "250"    //  What a stopping node asks callers to wait
@@ -131,7 +132,8 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
 //  (zmesh_node_defer), which then takes msg and the reply.
 static void
 s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
-              const zmesh_envelope_t *request, zmesh__method_t *method)
+              const zmesh_envelope_t *request, const zmesh_uuid_t *reply_key,
+              zmesh__method_t *method)
 {
     //  What the handler writes commits with the loop's turn, before the
     //  reply goes (without a transaction, each write commits alone).
@@ -147,6 +149,7 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
                               + zmesh_envelope_budget_ms (request);
     zmesh__serving_t serving = {
         .msg_p = msg_p, .reply_p = &reply, .request = request,
+        .reply_key = *reply_key,
         .at_us = (uint64_t) zmesh_clock_unix_us (self->clock),
         .start_us = zmesh_clock_mono_us (self->clock),
         .deadline_ms = self->context.deadline_ms};
@@ -167,7 +170,7 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
     //  Only the reply of a handler that wrote is kept in the store: one
     //  that did not may simply run again.
     bool wrote = self->store && zmesh__store_changes (self->store) != changes;
-    s_send_reply (self, msg_p, reply, zmesh_envelope_id (request), wrote);
+    s_send_reply (self, msg_p, reply, reply_key, wrote);
     zmesh_envelope_destroy (&reply);
 }
 
@@ -224,7 +227,7 @@ zmesh_node_defer (zmesh_node_t *self)
     *serving->msg_p = NULL;
     deferred->reply = *serving->reply_p;
     *serving->reply_p = NULL;
-    deferred->request_id = *zmesh_envelope_id (serving->request);
+    deferred->request_id = serving->reply_key;
     deferred->deadline_ms = serving->deadline_ms;
     deferred->at_us = serving->at_us;
     deferred->start_us = serving->start_us;
@@ -284,6 +287,23 @@ zmesh_deferred_finish (zmesh_deferred_t **self_p)
     s_deferred_destroy (&self);
 }
 
+//  What the reply to request, from identity, is kept under: the request's
+//  id, or, from a named caller, an id made of both (RFC 4122 version 5),
+//  so that no caller gets the reply to another's request by sending its
+//  id again.
+static zmesh_uuid_t
+s_reply_key (const char *identity, const zmesh_envelope_t *request)
+{
+    zmesh_uuid_t key = *zmesh_envelope_id (request);
+    if (*identity) {
+        uuid_t space, made;
+        memcpy (space, key.bytes, sizeof space);
+        uuid_generate_sha1 (made, space, identity, strlen (identity));
+        memcpy (key.bytes, made, sizeof key.bytes);
+    }
+    return key;
+}
+
 //  Take one call from the ROUTER if one is there (its receive timeout is
 //  0, so this never waits). Returns false when there was none.
 bool
@@ -323,12 +343,23 @@ zmesh__serve_take (zmesh_node_t *self)
     }
     const char *name = zmesh_envelope_type (request);
     zmesh__method_t *method = zhashx_lookup (self->methods, name);
+    const char *identity = zmesh__security_identity (self->security, last);
     char text [256];
     if (zmesh_envelope_kind (request) != ZMESH_KIND_REQUEST) {
         zmesh__node_bad_frame (self, "calls", ZMESH_ERR_ENVELOPE_BAD_KIND,
                                "not a request");
         s_reply_error (self, &msg, request, ZMESH_MESH_BAD_REQUEST,
                        "the calls socket takes requests only");
+    }
+    else if (!zmesh__access_may_call (self, identity, name)) {
+        //  Before the method is looked up: a caller learns nothing of
+        //  what it may not call.
+        self->stats.calls_refused++;
+        snprintf (text, sizeof text, "%s may not call %s on node %s",
+                  !identity ? "a key no longer allowed"
+                  : *identity ? identity : "a caller without an identity",
+                  name, self->config.name);
+        s_reply_error (self, &msg, request, ZMESH_MESH_FORBIDDEN, text);
     }
     else if (!method) {
         self->stats.unknown_methods++;
@@ -350,20 +381,15 @@ zmesh__serve_take (zmesh_node_t *self)
         //  A retry of a request already answered gets the same answer,
         //  one of a request whose reply is deferred waits for it, and the
         //  handler does not run twice.
-        zframe_t *kept = zmesh__reply_cache_get (self->replies,
-                                                 zmesh_envelope_id (request));
-        zmesh_deferred_t *deferred = kept ? NULL
-                                   : s_deferred_find (self,
-                                                      zmesh_envelope_id (request));
+        zmesh_uuid_t key = s_reply_key (identity, request);
+        zframe_t *kept = zmesh__reply_cache_get (self->replies, &key);
+        zmesh_deferred_t *deferred = kept ? NULL : s_deferred_find (self, &key);
         //  After a restart, the reply kept with what its handler wrote
         zframe_t *stored = kept || deferred || !self->store
-                         ? NULL
-                         : zmesh__inbox_reply (self->store,
-                                               zmesh_envelope_id (request));
+                         ? NULL : zmesh__inbox_reply (self->store, &key);
         if (stored) {
             kept = zframe_dup (stored);
-            zmesh__reply_cache_put (self->replies,
-                                    zmesh_envelope_id (request), &stored);
+            zmesh__reply_cache_put (self->replies, &key, &stored);
             if (kept) {
                 self->stats.duplicates_answered++;
                 s_send_frame (self, &msg, &kept);
@@ -385,7 +411,7 @@ zmesh__serve_take (zmesh_node_t *self)
             zmsg_destroy (&msg);
         }
         else
-            s_run_method (self, &msg, request, method);
+            s_run_method (self, &msg, request, &key, method);
     }
     zmesh_envelope_destroy (&request);
     return true;

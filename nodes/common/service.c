@@ -109,8 +109,18 @@ s_usage (const service_t *service, FILE *out)
              "  -h, --help            this text\n"
              "  -V, --version         the zmesh version\n\n"
              "Prints \"events=<endpoint> calls=<endpoint>\" once it is up, "
-             "and runs until\nSIGINT or SIGTERM.\n",
+             "and runs until\nSIGINT or SIGTERM; SIGHUP reads security/keys "
+             "again.\n",
              service->name, service->summary, service->name);
+}
+
+static volatile sig_atomic_t s_hangup;
+
+static void
+s_on_hangup (int signal_number)
+{
+    (void) signal_number;
+    s_hangup = 1;
 }
 
 int
@@ -193,7 +203,16 @@ service_main (const service_t *service, int argc, char *argv [])
     printf ("events=%s calls=%s\n", zmesh_node_events_endpoint (node),
             zmesh_node_calls_endpoint (node));
     fflush (stdout);
-    zmesh_err_t rc = zmesh_node_run (node);
+    //  SIGHUP reads the keys again (a key taken out is revoked)
+    struct sigaction hangup = {.sa_handler = s_on_hangup};
+    sigemptyset (&hangup.sa_mask);
+    sigaction (SIGHUP, &hangup, NULL);
+    zmesh_err_t rc;
+    while ((rc = zmesh_node_poll (node, config.heartbeat_ms)) == ZMESH_OK)
+        if (s_hangup) {
+            s_hangup = 0;
+            zmesh_node_reload_keys (node, NULL);
+        }
     zmesh_node_drain (node);
     zmesh_node_destroy (&node);
     service->detach (&state);

@@ -511,7 +511,8 @@ main (int argc, char *argv [])
                     "Prints \"http=<port>\" once it is up.\n"
                     "On SIGTERM or SIGINT it stops taking connections, "
                     "answers the requests\nit has (for at most "
-                    "timing/call_timeout and a second more), and exits.\n");
+                    "timing/call_timeout and a second more), and exits.\n"
+                    "SIGHUP reads security/keys again.\n");
             return 0;
         }
         else {
@@ -556,6 +557,7 @@ main (int argc, char *argv [])
     sigemptyset (&stop_signals);
     sigaddset (&stop_signals, SIGINT);
     sigaddset (&stop_signals, SIGTERM);
+    sigaddset (&stop_signals, SIGHUP);      //  Not a stop: keys again
     pthread_sigmask (SIG_BLOCK, &stop_signals, NULL);
     s_gateway_t gateway = {.node = zmesh_node_new (&config, NULL, NULL,
                                                    &detail),
@@ -611,8 +613,13 @@ main (int argc, char *argv [])
     //  signal comes.
     struct timespec turn = {0, 50 * 1000 * 1000};
     zmesh_err_t rc = ZMESH_OK;
-    while (rc == ZMESH_OK && sigtimedwait (&stop_signals, NULL, &turn) < 0) {
+    int got;
+    while (rc == ZMESH_OK
+           && ((got = sigtimedwait (&stop_signals, NULL, &turn)) < 0
+               || got == SIGHUP)) {
         zmesh_node_lock (gateway.node);
+        if (got == SIGHUP)
+            zmesh_node_reload_keys (gateway.node, NULL);
         rc = zmesh_node_poll (gateway.node, 0);
         zmesh_node_unlock (gateway.node);
     }
@@ -629,7 +636,8 @@ main (int argc, char *argv [])
     while ((gateway.in_flight > 0
             || (zclock_mono () < uploads_until && s_connections (daemon) > 0))
            && zclock_mono () < until
-           && sigtimedwait (&stop_signals, NULL, &pause) < 0) {
+           && ((got = sigtimedwait (&stop_signals, NULL, &pause)) < 0
+               || got == SIGHUP)) {
         zmesh_node_lock (gateway.node);
         zmesh_node_poll (gateway.node, 0);
         zmesh_node_unlock (gateway.node);

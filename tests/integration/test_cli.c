@@ -105,7 +105,8 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
     snprintf (pub_calls, sizeof pub_calls, "node/calls=ipc://%s/pub-calls",
               dir);
     const char *pub_settings [] = {data, pub_events, pub_calls,
-                                   "timing/heartbeat=100", NULL};
+                                   "timing/heartbeat=100", "access/admins=*",
+                                   NULL};
     testnode_t pub = testnode_start (TESTNODE, "pub", pub_settings);
 
     snprintf (heal, sizeof heal, "%s/heal", dir);
@@ -116,7 +117,8 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
                               "--heal", heal, NULL};
     const char *settings [] = {consumer_data, events, calls,
                                "timing/heartbeat=100", "events/attempts=2",
-                               "events/retry_delay=1", NULL};
+                               "events/retry_delay=1", "access/admins=*",
+                               NULL};
     testnode_t consumer = testnode_start_with (TESTNODE, options, settings);
 
     //  Four ticks through the publisher's log; seq 2 and 4 are refused.
@@ -188,7 +190,8 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
 //  call it serves: both envelopes, the status and the latency.
 Test (cli, the_tap_mirrors_calls_for_zsniff)
 {
-    testnode_t echo = testnode_start (TESTNODE, "echo", NULL);
+    const char *settings [] = {"access/admins=*", NULL};
+    testnode_t echo = testnode_start (TESTNODE, "echo", settings);
     char output [4096];
     cr_assert (eq (int, s_zmesh (output, sizeof output, "tap", "on",
                                  echo.calls, NULL, NULL, NULL), 0));

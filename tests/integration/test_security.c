@@ -49,14 +49,14 @@ s_setup (void)
     child_dir_make (dir, "security");
     char certs [128];
     snprintf (certs, sizeof certs, "%s/certs", dir);
-    const char *names [] = {"echo", "client", "intruder", "rogue"};
-    for (size_t index = 0; index < 4; index++) {
+    const char *names [] = {"echo", "client", "intruder", "rogue", "friend"};
+    for (size_t index = 0; index < 5; index++) {
         zmesh_detail_t detail = {""};
         cr_assert (eq (int, zmesh_security_keygen (certs, names [index],
                                                    &detail), ZMESH_OK),
                    "%s", detail.text);
     }
-    const char *allowed [] = {"echo", "client", NULL};
+    const char *allowed [] = {"echo", "client", "friend", NULL};
     const char *intruder [] = {"echo", "intruder", NULL};
     const char *rogue [] = {"rogue", "client", NULL};
     s_allow ("allowed", allowed);
@@ -73,9 +73,11 @@ s_teardown (void)
 
 TestSuite (security, .init = s_setup, .fini = s_teardown, .timeout = 90);
 
-//  The echo server, secured with cert, allowing keys, at ipc://dir/name-*.
+//  The echo server, secured with cert, allowing keys, at ipc://dir/name-*,
+//  with more settings (NULL-terminated, or NULL).
 static testnode_t
-s_echo (const char *name, const char *cert, const char *keys)
+s_echo_with (const char *name, const char *cert, const char *keys,
+             const char *const *more)
 {
     static char settings [4][200];
     snprintf (settings [0], sizeof settings [0], "node/events=ipc://%s/%s-e",
@@ -86,9 +88,17 @@ s_echo (const char *name, const char *cert, const char *keys)
               "security/cert=%s/certs/%s.cert", dir, cert);
     snprintf (settings [3], sizeof settings [3], "security/keys=%s/%s", dir,
               keys);
-    const char *list [] = {settings [0], settings [1], settings [2],
-                           settings [3], NULL};
+    const char *list [12] = {settings [0], settings [1], settings [2],
+                             settings [3], NULL};
+    for (size_t index = 0; more && more [index] && index < 7; index++)
+        list [4 + index] = more [index];
     return testnode_start (TESTNODE, "echo", list);
+}
+
+static testnode_t
+s_echo (const char *name, const char *cert, const char *keys)
+{
+    return s_echo_with (name, cert, keys, NULL);
 }
 
 static void
@@ -104,7 +114,7 @@ static zmesh_node_t *
 s_client (const char *cert, const char *keys, const char *at)
 {
     zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "client");
+    zmesh_node_config_defaults (&config, cert);
     char setting [200];
     const char *formats [] = {"peers/echo/events=ipc://%s/%s-e",
                               "peers/echo/calls=ipc://%s/%s-c"};
@@ -263,4 +273,161 @@ Test (security, keygen_never_overwrites_and_bad_settings_fail_closed)
     zmesh_node_config_set (&config, setting, NULL);
     cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
     cr_assert (strstr (detail.text, "nobody.cert") != NULL, "%s", detail.text);
+}
+
+//  Call method of echo through client until it is answered (the CURVE
+//  handshake may take a first call's time), within 15 s; its result.
+static zmesh_err_t
+s_call_until_answered (zmesh_node_t *client, const char *method)
+{
+    int64_t deadline = zclock_mono () + 15000;
+    zmesh_err_t rc;
+    do {
+        zmesh_envelope_t *reply = NULL;
+        rc = zmesh_node_call (client, "echo", method, "\x01", 1, 0, &reply,
+                              NULL);
+        zmesh_envelope_destroy (&reply);
+    } while (rc == ZMESH_ERR_TIMEOUT && zclock_mono () < deadline);
+    return rc;
+}
+
+//  With access rules, an allowed key calls only what they give it, the
+//  administrative built-ins are for access/admins alone, and a key taken
+//  out of security/keys, once the node has read them again (SIGHUP), is
+//  refused on the link it had.
+Test (security, each_key_calls_only_what_access_gives_it)
+{
+    const char *access [] = {"access/calls/client=echo.say",
+                             "access/admins=ops", NULL};
+    testnode_t echo = s_echo_with ("echo", "echo", "allowed", access);
+    zmesh_node_t *client = s_client ("client", "allowed", "echo");
+    zmesh_node_t *friend = s_client ("friend", "allowed", "echo");
+    cr_assert (eq (int, s_call_until_answered (client, "echo.say"), ZMESH_OK));
+    cr_assert (eq (int, s_call_until_answered (friend, "echo.say"),
+                   ZMESH_ERR_FORBIDDEN), "no rule names friend");
+    const char *admin [] = {"zmesh.publish", "zmesh.tap", "zmesh.trace",
+                            "zmesh.dlq.list"};
+    for (size_t index = 0; index < 4; index++)
+        cr_assert (eq (int, s_call_until_answered (client, admin [index]),
+                       ZMESH_ERR_FORBIDDEN), "%s", admin [index]);
+    cr_assert (eq (int, s_call_until_answered (client, "zmesh.stats"),
+                   ZMESH_OK), "stats are for every key");
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_node_call (client, "echo", "zmesh.stats", NULL,
+                                         0, 0, &reply, NULL), ZMESH_OK));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply,
+                                                        "calls_refused"),
+                   "5"));
+    zmesh_envelope_destroy (&reply);
+
+    //  client's key goes; the node reads its keys again
+    char path [160];
+    snprintf (path, sizeof path, "%s/allowed/client.cert", dir);
+    cr_assert (eq (int, unlink (path), 0));
+    cr_assert (eq (int, kill (echo.child.pid, SIGHUP), 0));
+    int64_t deadline = zclock_mono () + 5000;
+    zmesh_err_t rc;
+    while ((rc = s_call_until_answered (client, "echo.say")) == ZMESH_OK
+           && zclock_mono () < deadline)
+        zclock_sleep (50);
+    cr_assert (eq (int, rc, ZMESH_ERR_FORBIDDEN), "a key taken out");
+    zmesh_node_destroy (&friend);
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+//  A REQ socket in this test's process, a CURVE client of echo with the
+//  key of cert, sending echo.say with id and body, and its reply's body.
+static uint8_t
+s_say_as (const char *cert, const zmesh_uuid_t *id, uint8_t body)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "raw");
+    char setting [200];
+    snprintf (setting, sizeof setting, "security/cert=%s/certs/%s.cert", dir,
+              cert);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_security_client (&config, req, "echo", &detail),
+                   ZMESH_OK), "%s", detail.text);
+    snprintf (setting, sizeof setting, "ipc://%s/echo-c", dir);
+    cr_assert (eq (int, zsock_connect (req, "%s", setting), 0));
+    zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    zmesh_envelope_set_id (request, id);
+    zmesh_envelope_set_correlation (request, id);
+    zmesh_envelope_set_type (request, "echo.say");
+    zmesh_envelope_set_source (request, cert);
+    zmesh_envelope_set_timestamp (request, 1);
+    zmesh_envelope_set_budget_ms (request, 5000);
+    zmesh_envelope_set_body (request, &body, 1);    //  A positive fixint
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (request, &frame, NULL), 0));
+    zmesh_envelope_destroy (&request);
+    cr_assert (eq (int, zframe_send (&frame, req, 0), 0));
+    zpoller_t *poller = zpoller_new (req, NULL);
+    cr_assert (zpoller_wait (poller, 10000) == req, "%s: no reply", cert);
+    zpoller_destroy (&poller);
+    frame = zframe_recv (req);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
+                                               zframe_size (frame), &reply,
+                                               NULL), 0));
+    cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
+    cr_assert (eq (sz, zmesh_envelope_body_size (reply), 1));
+    uint8_t said = ((const uint8_t *) zmesh_envelope_body (reply)) [0];
+    zmesh_envelope_destroy (&reply);
+    zframe_destroy (&frame);
+    zsock_destroy (&req);
+    return said;
+}
+
+//  The reply kept for retries is the caller's own: another key sending
+//  the same request id gets an answer to its own request.
+Test (security, a_kept_reply_goes_only_to_the_caller_whose_it_is)
+{
+    testnode_t echo = s_echo ("echo", "echo", "allowed");
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    cr_assert (eq (int, s_say_as ("client", &id, 1), 1));
+    cr_assert (eq (int, s_say_as ("friend", &id, 2), 2), "friend's own");
+    cr_assert (eq (int, s_say_as ("client", &id, 3), 1),
+               "client's retry: its first reply, kept");
+    zmesh_rand_destroy (&rand);
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+//  What security/keys holds must mean one thing: a subdirectory (a
+//  "revoked" folder, say) or two certificates of one name stop the node.
+Test (security, a_keys_directory_with_a_folder_or_a_duplicate_is_refused)
+{
+    char path [160], copy [160];
+    zmesh_node_config_t config;
+    zmesh_detail_t detail = {""};
+    char setting [200];
+    zmesh_node_config_defaults (&config, "x");
+    snprintf (setting, sizeof setting, "security/cert=%s/certs/echo.cert",
+              dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (path, sizeof path, "%s/allowed/revoked", dir);
+    cr_assert (eq (int, mkdir (path, 0700), 0));
+    cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
+    cr_assert (strstr (detail.text, "revoked is not a file") != NULL, "%s",
+               detail.text);
+    cr_assert (eq (int, rmdir (path), 0));
+    snprintf (path, sizeof path, "%s/allowed/client.cert", dir);
+    snprintf (copy, sizeof copy, "%s/allowed/client.cert.bak", dir);
+    s_copy (path, copy);
+    cr_assert (zmesh_node_new (&config, NULL, NULL, &detail) == NULL);
+    cr_assert (strstr (detail.text, "second certificate named client")
+               != NULL, "%s", detail.text);
+    cr_assert (eq (int, unlink (copy), 0));
+    zmesh_node_t *node = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (node != NULL, "%s", detail.text);
+    zmesh_node_destroy (&node);
 }

@@ -6,7 +6,7 @@
                        [--slow-us US]
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
-    until SIGINT or SIGTERM, and exits 0.
+    until SIGINT or SIGTERM, and exits 0; SIGHUP reads security/keys again.
 
     echo    serves echo.say: replies with the request's body, and headers
             request-id and request-causation; publishes echo.said; takes
@@ -28,7 +28,17 @@
     Part of zmesh. MIT License.
 */
 #include <getopt.h>
+#include <signal.h>
 #include "zmesh.h"
+
+static volatile sig_atomic_t s_hangup;
+
+static void
+s_on_hangup (int signal_number)
+{
+    (void) signal_number;
+    s_hangup = 1;
+}
 
 static void
 s_echo_say (zmesh_node_t *node, const zmesh_envelope_t *request,
@@ -250,7 +260,16 @@ main (int argc, char *argv [])
         zmesh_node_destroy (&node);
         return 1;
     }
-    zmesh_err_t rc = zmesh_node_run (node);
+    //  As the demo services do: SIGHUP reads the keys again
+    struct sigaction hangup = {.sa_handler = s_on_hangup};
+    sigemptyset (&hangup.sa_mask);
+    sigaction (SIGHUP, &hangup, NULL);
+    zmesh_err_t rc;
+    while ((rc = zmesh_node_poll (node, 1000)) == ZMESH_OK)
+        if (s_hangup) {
+            s_hangup = 0;
+            zmesh_node_reload_keys (node, NULL);
+        }
     zmesh_node_destroy (&node);
     return rc == ZMESH_OK || rc == ZMESH_ERR_INTERRUPTED ? 0 : 1;
 }

@@ -27,6 +27,7 @@ extern "C" {
 #define ZMESH_CONFIG_SEEDS_MAX  8       //  Gossip seeds
 #define ZMESH_CONFIG_OVERRIDES_MAX 64   //  services/<name>/... settings
 #define ZMESH_CONFIG_SERVICE_MAX 32     //  service/<key> settings
+#define ZMESH_CONFIG_ACCESS_MAX 32      //  access/calls/<identity> rules
 
 typedef struct {
     char label [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  e.g. "user-2"
@@ -86,6 +87,14 @@ typedef struct {
                                                     //  key pair's file
     char security_keys [ZMESH_ENDPOINT_MAX + 1];    //  security/keys: the
                                                     //  allowed public keys
+    //  access/admins: the identities that may call the administrative
+    //  built-ins, separated by spaces or commas; "*" for every caller.
+    char access_admins [ZMESH_ENDPOINT_MAX + 1];
+    size_t access_count;        //  access/calls/<identity> = methods
+    struct {
+        char identity [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+        char methods [ZMESH_ENDPOINT_MAX + 1];  //  Names, or prefixes "x.*"
+    } access [ZMESH_CONFIG_ACCESS_MAX];
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
     size_t override_count;
     zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];

@@ -53,7 +53,8 @@ typedef enum {
     ZMESH_MESH_DEADLINE_EXCEEDED = 2,
     ZMESH_MESH_BAD_REQUEST = 3,
     ZMESH_MESH_UNAVAILABLE = 4,
-    ZMESH_MESH_INTERNAL = 5
+    ZMESH_MESH_INTERNAL = 5,
+    ZMESH_MESH_FORBIDDEN = 6
 } zmesh_mesh_error_t;
 
 typedef struct _zmesh_envelope_t zmesh_envelope_t;

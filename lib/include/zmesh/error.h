@@ -63,7 +63,8 @@ extern "C" {
     X (ERR_STORE_SCHEMA, "store: the file's schema is newer than this zmesh") \
     X (ERR_STORE_DUPLICATE, "store: event ids stored before, in another append") \
     X (ERR_UNKNOWN_EVENT, "aggregate: no apply function for the event type") \
-    X (ERR_REFUSED, "aggregate: the command breaks a rule")
+    X (ERR_REFUSED, "aggregate: the command breaks a rule")                 \
+    X (ERR_FORBIDDEN, "call: the service does not let this caller call it")
 
 typedef enum {
 #define ZMESH_ERR_ENUM_(name, text) ZMESH_##name,

@@ -95,6 +95,7 @@ typedef struct {
     uint64_t bad_frames;        //  Dropped: not a valid message
     uint64_t calls_served;      //  Requests answered, any status
     uint64_t unknown_methods;   //  Requests for a method not served
+    uint64_t calls_refused;     //  Requests the caller may not make
     uint64_t calls_made;        //  Attempts through the REQ path
     uint64_t call_timeouts;
     uint64_t bad_replies;       //  Garbage or replies to other requests
@@ -366,6 +367,13 @@ ZMESH_EXPORT void
     zmesh_node_lock (zmesh_node_t *self);
 ZMESH_EXPORT void
     zmesh_node_unlock (zmesh_node_t *self);
+
+//  Read security/keys again (on SIGHUP, say): the keys now there are the
+//  ones let in and pinned, and a link made with a key taken out speaks for
+//  nobody any more: its calls are refused (mesh error forbidden). On error,
+//  with detail, the keys read before stay. With security off, does nothing.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail);
 
 //  Stop gracefully, before zmesh_node_destroy: say goodbye, answer new
 //  requests "unavailable, retry after 250 ms" (so that callers go to
