@@ -159,9 +159,11 @@ zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,
                 s_move (peer, ZMESH_PEER_GONE, changed, arg);
             continue;
         }
+        //  Time only ages a peer: a heartbeat makes it alive again, and a
+        //  quiet one that said goodbye a moment ago stays quiet.
         s_move (peer, silence >= gone_ms    ? ZMESH_PEER_GONE
                       : silence >= quiet_ms ? ZMESH_PEER_QUIET
-                                            : ZMESH_PEER_ALIVE,
+                                            : peer->state,
                 changed, arg);
     }
 }

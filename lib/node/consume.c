@@ -380,7 +380,7 @@ zmesh_node_consume (zmesh_node_t *self, const char *pattern,
     //  Sequence numbers count all of a publisher's events: to see every
     //  one, and so every gap, a consumer takes them all and filters here.
     if (zlistx_size (self->consumers) == 0)
-        zsock_set_subscribe (self->sub, "");
+        zmesh__links_subscribe_all (self);
     zlistx_add_end (self->consumers, consumer);
     return ZMESH_OK;
 }

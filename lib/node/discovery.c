@@ -15,25 +15,22 @@ s_endpoint_valid (const char *endpoint)
             || strncmp (endpoint, "ipc://", 6) == 0);
 }
 
-//  Move the SUB socket's connection to peer name from old_events to
-//  events (with security on, to the key pinned for name).
+//  Move the SUB link to peer name, of service, from old_events to events
+//  (with security on, pinning the key of name).
 static void
 s_reconnect_events (zmesh_node_t *self, const char *name,
-                    const char *old_events, const char *events)
+                    const char *service, const char *old_events,
+                    const char *events)
 {
     if (streq (old_events, events))
         return;
     if (*old_events)
-        zsock_disconnect (self->sub, "%s", old_events);
+        zmesh__link_close (self, old_events);
     zmesh_detail_t detail = {""};
     if (*events
-        && zmesh__security_client (self->security, self->sub, name, NULL,
-                                   &detail))
+        && zmesh__link_open (self, name, service, events, &detail))
         zsys_error ("node %s: not connecting to %s: %s", self->config.name,
                     events, detail.text);
-    else if (*events && zsock_connect (self->sub, "%s", events) < 0)
-        zsys_warning ("node %s: cannot connect to events at %s",
-                      self->config.name, events);
 }
 
 void
@@ -66,7 +63,7 @@ zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
                     self->config.name, key);
         return;
     }
-    s_reconnect_events (self, key, old_events, events);
+    s_reconnect_events (self, key, service, old_events, events);
 }
 
 //  Whether message (a heartbeat or goodbye) may speak for peer: a peer is
@@ -94,10 +91,14 @@ s_speaks_for (zmesh_node_t *self, const zmesh_peer_info_t *peer,
 //  restarting, and calls that find no other instance still go to it and
 //  wait, within their deadlines, for it to come back.
 void
-zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
+zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye,
+                      const zmesh__link_t *link)
 {
-    const char *events = zmesh_envelope_header (bye, "events");
-    long index = events ? zmesh__peers_find_events (self->peers, events) : -1;
+    //  The peer is the one at the other end of the link, whatever the
+    //  goodbye's header says
+    char events [ZMESH_ENDPOINT_MAX + 1];
+    snprintf (events, sizeof events, "%s", link->events);
+    long index = zmesh__peers_find_events (self->peers, events);
     if (index < 0)
         return;
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
@@ -110,7 +111,7 @@ zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye)
     }
     zmesh__peers_gone (self->peers, (size_t) index,
                        zmesh__discovery_peer_changed, self);
-    s_reconnect_events (self, peer->key, events, "");
+    s_reconnect_events (self, peer->key, peer->service, events, "");
     zmesh__requester_forget (self->requester, peer->calls);
     zmesh__peers_remove (self->peers, (size_t) index);
 }
@@ -140,7 +141,8 @@ s_new_instance (zmesh_node_t *self, zmesh_peer_info_t *peer,
 }
 
 void
-zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
+zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat,
+                            const zmesh__link_t *link)
 {
     const char *events = zmesh_envelope_header (beat, "events");
     const char *calls = zmesh_envelope_header (beat, "calls");
@@ -165,20 +167,11 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat)
         return;
     }
     self->stats.heartbeats_received++;
-    long index = zmesh__peers_find_events (self->peers, events);
-    if (index < 0) {
-        //  We reach it through an endpoint spelled otherwise (a host name
-        //  for an address): we already receive from it, so learn it under
-        //  its instance id without connecting a second time.
-        char old_events [ZMESH_ENDPOINT_MAX + 1];
-        if (zmesh__peers_count (self->peers) >= PEERS_MAX)
-            return;
-        index = zmesh__peers_upsert (self->peers, instance,
-                                     zmesh_envelope_source (beat), events,
-                                     calls, false, old_events);
-        if (index < 0)
-            return;
-    }
+    //  The peer is the one at the other end of the link, however its
+    //  heartbeat spells its endpoint (a host name for an address, say)
+    long index = zmesh__peers_find_events (self->peers, link->events);
+    if (index < 0)
+        return;
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
     if (!s_speaks_for (self, peer, beat))
         return;
@@ -220,7 +213,7 @@ zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms)
         zsys_info ("node %s: forgot peer %s (%s), gone since %" PRId64
                    " ms", self->config.name, service, peer->key,
                    now_ms - peer->last_heard_ms);
-        s_reconnect_events (self, peer->key, peer->events, "");
+        s_reconnect_events (self, peer->key, peer->service, peer->events, "");
         if (*peer->calls)
             zmesh__requester_forget (self->requester, peer->calls);
         zmesh__peers_remove (self->peers, index);

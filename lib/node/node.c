@@ -120,9 +120,8 @@ static zmesh_err_t
 s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
 {
     self->pub = zmesh__socket_new (ZMQ_PUB, &self->config);
-    self->sub = zmesh__socket_new (ZMQ_SUB, &self->config);
     self->router = zmesh__socket_new (ZMQ_ROUTER, &self->config);
-    if (!self->pub || !self->sub || !self->router) {
+    if (!self->pub || !self->router) {
         zmesh__detail (detail, "cannot create sockets: %s",
                        zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_SOCKET;
@@ -135,8 +134,6 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
                                           detail);
     if (secured)
         return secured;
-    //  Control topics ('$') always; event topics as handlers ask.
-    zsock_set_subscribe (self->sub, "$");
     //  A reply to a caller that is gone is dropped, not an error.
     zsock_set_router_mandatory (self->router, 0);
     zmesh_err_t rc = s_bind (self, self->pub, self->config.events,
@@ -146,7 +143,8 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
                      self->calls_endpoint, detail);
     if (rc)
         return rc;
-    self->poller = zpoller_new (self->sub, self->router, NULL);
+    //  Each peer's SUB link joins the poller as it is made
+    self->poller = zpoller_new (self->router, NULL);
     for (size_t index = 0; index < self->config.peer_count; index++) {
         const zmesh_peer_config_t *peer = &self->config.peers [index];
         zmesh__discovery_add_peer (self, peer->label, peer->service,
@@ -300,7 +298,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_caller_destroy (&self->caller);
     zmesh__requester_destroy (&self->requester);
     zsock_destroy (&self->router);
-    zsock_destroy (&self->sub);
+    zmesh__links_destroy (self);
     zsock_destroy (&self->pub);
     zlistx_destroy (&self->subscriptions);
     zhashx_destroy (&self->methods);
@@ -482,9 +480,13 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     self->busy++;
     //  Take a bounded batch from each socket, so no peer can starve another
     //  socket or the timers.
-    for (int count = 0; count < DRAIN_MAX && !self->stopped
-                        && zmesh__subscribe_take (self); count++)
-        ;
+    //  By index: a link may be made (and so the array grow) meanwhile
+    for (size_t index = 0; index < self->link_count; index++)
+        for (int count = 0; count < DRAIN_MAX && !self->stopped
+                            && zmesh__subscribe_take (self,
+                                                      self->links [index]);
+             count++)
+            ;
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && zmesh__serve_take (self); count++)
         ;
@@ -496,6 +498,8 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
                             & ZMQ_POLLIN); count++)
         zmesh__discovery_gossip (self);
     s_run_timers (self);
+    if (self->busy == 1)
+        zmesh__links_sweep (self);      //  Links closed meanwhile
     self->busy--;
     return zsys_interrupted && !self->draining ? ZMESH_ERR_INTERRUPTED
                                                : ZMESH_OK;

@@ -93,6 +93,14 @@ typedef struct {
     int64_t deadline_ms;        //  Monotonic: the caller's budget
 } zmesh__serving_t;
 
+//  A SUB link to one peer's events endpoint (subscribe.c).
+typedef struct {
+    zsock_t *socket;
+    char events [ZMESH_ENDPOINT_MAX + 1];
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    bool closed;
+} zmesh__link_t;
+
 //  A call in flight (call.c).
 typedef struct _zmesh__call_t zmesh__call_t;
 
@@ -104,7 +112,10 @@ struct _zmesh_node_t {
     zmesh_uuid_t instance;          //  This process, for heartbeats, gossip
     char instance_text [ZMESH_UUID_STR_LEN + 1];
     zsock_t *pub;                   //  Events out
-    zsock_t *sub;                   //  Events in, from every peer
+    zmesh__link_t **links;          //  Events in: a SUB socket per peer,
+    size_t link_count, link_max;    //  in an array, which is read by
+                                    //  index while it grows
+    bool subscribed_all;            //  Links take every event (consumers)
     zsock_t *router;                //  Calls in
     zactor_t *gossip;               //  zgossip, when configured
     zpoller_t *poller;
@@ -246,7 +257,8 @@ void zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
                                 const char *service, const char *events,
                                 const char *calls, bool from_config);
 void
-    zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye);
+    zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye,
+                          const zmesh__link_t *link);
 void
     zmesh__discovery_gossip (zmesh_node_t *self);
 //  Forget the learned peers gone for FORGET_AFTER x timing/gone, and what
@@ -255,15 +267,35 @@ void
 void
     zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms);
 void zmesh__discovery_heartbeat (zmesh_node_t *self,
-                                 const zmesh_envelope_t *beat);
+                                 const zmesh_envelope_t *beat,
+                                 const zmesh__link_t *link);
 void zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
                                     zmesh_peer_state_t was, void *arg);
 zmesh_err_t
     zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail);
 
-//  subscribe.c
+//  subscribe.c: each peer's events come on a SUB link of its own, so that
+//  what arrives on it is known to come from that peer (with security, the
+//  peer whose key the link pinned): an event whose source is another
+//  service is dropped. link_open connects one (subscribed to what the
+//  node's handlers and consumers take) and adds it to the poller;
+//  link_close takes it out at once and frees it at the next sweep, after
+//  the loop's turn has read what it had; take reads one message from it.
+zmesh_err_t
+    zmesh__link_open (zmesh_node_t *self, const char *name,
+                      const char *service, const char *events,
+                      zmesh_detail_t *detail);
+void
+    zmesh__link_close (zmesh_node_t *self, const char *events);
+void
+    zmesh__links_sweep (zmesh_node_t *self);
+void
+    zmesh__links_destroy (zmesh_node_t *self);
+//  Subscribe every link, and those to come, to every event.
+void
+    zmesh__links_subscribe_all (zmesh_node_t *self);
 bool
-    zmesh__subscribe_take (zmesh_node_t *self);
+    zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link);
 void
     zmesh__subscription_destroy (void **item_p);
 zmesh__subscription_t *

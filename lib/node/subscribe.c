@@ -58,13 +58,130 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
     zmesh__flow_leave (self, &saved);
 }
 
-//  Take one message from SUB if one is there, without waiting. Returns
+static void
+s_link_destroy (zmesh__link_t **link_p)
+{
+    zmesh__link_t *link = *link_p;
+    if (link) {
+        zsock_destroy (&link->socket);
+        zmesh__free (link);
+        *link_p = NULL;
+    }
+}
+
+//  Subscribe socket to what the node's handlers and consumers take.
+static void
+s_subscribe (zmesh_node_t *self, zsock_t *socket)
+{
+    zsock_set_subscribe (socket, "$");      //  Control events, always
+    if (self->subscribed_all) {
+        zsock_set_subscribe (socket, "");
+        return;
+    }
+    for (zmesh__subscription_t *subscription
+             = zlistx_first (self->subscriptions);
+         subscription; subscription = zlistx_next (self->subscriptions)) {
+        char bytes [ZMESH_TOPIC_MAX];
+        int size = zmesh_topic_subscription (subscription->pattern, bytes);
+        if (size >= 0)
+            zmq_setsockopt (zsock_resolve (socket), ZMQ_SUBSCRIBE, bytes,
+                            (size_t) size);
+    }
+}
+
+zmesh_err_t
+zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
+                  const char *events, zmesh_detail_t *detail)
+{
+    if (self->link_count == self->link_max) {
+        size_t max = self->link_max ? self->link_max * 2 : 8;
+        zmesh__link_t **grown = zmesh__realloc (self->links,
+                                                max * sizeof *grown);
+        if (!grown)
+            return ZMESH_ERR_NOMEM;
+        self->links = grown;
+        self->link_max = max;
+    }
+    zmesh__link_t *link = zmesh__calloc (1, sizeof *link);
+    if (!link)
+        return ZMESH_ERR_NOMEM;
+    snprintf (link->events, sizeof link->events, "%s", events);
+    snprintf (link->service, sizeof link->service, "%s", service);
+    link->socket = zmesh__socket_new (ZMQ_SUB, &self->config);
+    zmesh_err_t rc = link->socket ? ZMESH_OK : ZMESH_ERR_SOCKET;
+    if (rc == ZMESH_OK)
+        rc = zmesh__security_client (self->security, link->socket, name,
+                                     NULL, detail);
+    if (rc == ZMESH_OK) {
+        s_subscribe (self, link->socket);
+        if (zsock_connect (link->socket, "%s", events) < 0) {
+            zmesh__detail (detail, "cannot connect to %s", events);
+            rc = ZMESH_ERR_SOCKET;
+        }
+    }
+    if (rc) {
+        s_link_destroy (&link);
+        return rc;
+    }
+    self->links [self->link_count++] = link;
+    zpoller_add (self->poller, link->socket);
+    return ZMESH_OK;
+}
+
+void
+zmesh__link_close (zmesh_node_t *self, const char *events)
+{
+    for (size_t index = 0; index < self->link_count; index++) {
+        zmesh__link_t *link = self->links [index];
+        if (!link->closed && streq (link->events, events)) {
+            zpoller_remove (self->poller, link->socket);
+            link->closed = true;
+        }
+    }
+}
+
+void
+zmesh__links_sweep (zmesh_node_t *self)
+{
+    size_t kept = 0;
+    for (size_t index = 0; index < self->link_count; index++)
+        if (self->links [index]->closed)
+            s_link_destroy (&self->links [index]);
+        else
+            self->links [kept++] = self->links [index];
+    self->link_count = kept;
+}
+
+void
+zmesh__links_destroy (zmesh_node_t *self)
+{
+    for (size_t index = 0; index < self->link_count; index++) {
+        if (!self->links [index]->closed && self->poller)
+            zpoller_remove (self->poller, self->links [index]->socket);
+        s_link_destroy (&self->links [index]);
+    }
+    zmesh__free (self->links);
+    self->links = NULL;
+    self->link_count = self->link_max = 0;
+}
+
+void
+zmesh__links_subscribe_all (zmesh_node_t *self)
+{
+    self->subscribed_all = true;
+    for (size_t index = 0; index < self->link_count; index++)
+        zsock_set_subscribe (self->links [index]->socket, "");
+}
+
+//  Take one message from link if one is there, without waiting. Returns
 //  false when there was none. Receiving with ZMQ_DONTWAIT until there is
 //  none costs no system call per message, as asking ZMQ_EVENTS would.
 bool
-zmesh__subscribe_take (zmesh_node_t *self)
+zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
 {
-    void *sub = zsock_resolve (self->sub);
+    if (link->closed)
+        return false;
+    void *sub = zsock_resolve (link->socket);
     zmq_msg_t topic, frame;
     zmq_msg_init (&topic);
     if (zmq_msg_recv (&topic, sub, ZMQ_DONTWAIT) < 0) {
@@ -109,12 +226,19 @@ zmesh__subscribe_take (zmesh_node_t *self)
     if (rc == ZMESH_OK)
         rc = zmesh_topic_check (zmq_msg_data (&topic), zmq_msg_size (&topic),
                                 event, &control);
+    //  Only the peer at the other end of the link speaks on it
+    if (rc == ZMESH_OK && *link->service
+        && !streq (zmesh_envelope_source (event), link->service)) {
+        rc = ZMESH_ERR_ENVELOPE_BAD_HEADER;
+        snprintf (detail.text, sizeof detail.text, "an event from %s on the "
+                  "link of %s", zmesh_envelope_source (event), link->service);
+    }
     if (rc != ZMESH_OK)
         zmesh__node_bad_frame (self, "events", rc, detail.text);
     else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
-        zmesh__discovery_heartbeat (self, event);
+        zmesh__discovery_heartbeat (self, event, link);
     else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
-        zmesh__discovery_bye (self, event);
+        zmesh__discovery_bye (self, event, link);
     else if (!control) {
         s_dispatch_event (self, event);
         if (zlistx_size (self->consumers))
@@ -144,7 +268,8 @@ zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
         return ZMESH_ERR_NOMEM;
     subscription->handler = handler;
     zlistx_add_end (self->subscriptions, subscription);
-    zmq_setsockopt (zsock_resolve (self->sub), ZMQ_SUBSCRIBE, bytes,
-                    (size_t) size);
+    for (size_t index = 0; index < self->link_count; index++)
+        zmq_setsockopt (zsock_resolve (self->links [index]->socket),
+                        ZMQ_SUBSCRIBE, bytes, (size_t) size);
     return ZMESH_OK;
 }

@@ -842,6 +842,14 @@ Test (loop, an_attempt_lost_with_its_instance_is_made_again_when_the_next_is_hea
                "deadline: %" PRId64 " ms", waited);
 }
 
+//  An event handler that counts what it hears in *arg.
+static void
+s_heard (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node, (void) event;
+    (*(int *) arg)++;
+}
+
 //  Send a control event of type from a publisher socket, as source, saying
 //  seq is its next sequence, with the headers given (name, value, ...,
 //  NULL).
@@ -867,7 +875,8 @@ s_forge (zsock_t *pub, const char *type, const char *source, uint64_t seq,
     zframe_t *frame = NULL;
     cr_assert (eq (int, zmesh_envelope_encode (control, &frame, NULL), 0));
     char topic [ZMESH_TOPIC_MAX];
-    size_t size = zmesh_topic_format (type, true, topic);
+    size_t size = zmesh_topic_format (type, strncmp (type, "zmesh.", 6) == 0,
+                                      topic);
     zmsg_t *msg = zmsg_new ();
     zmsg_addmem (msg, topic, size);
     zmsg_append (msg, &frame);
@@ -913,8 +922,9 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     }
     cr_assert (gt (u64, s_bad (client), bad),
                "an instance that is a label, not a UUID: dropped");
-    //  Evil speaking for user's endpoint: a heartbeat and a goodbye.
-    bad = s_bad (client);
+    //  Evil's heartbeat and goodbye naming user's endpoints change evil
+    //  alone: the peer a control event speaks for is the one at the other
+    //  end of the link it came on.
     s_forge (evil, "zmesh.heartbeat", "evil", 1, "instance",
              "00000000-0000-4000-8000-000000000001", "events", user_events,
              "calls", attacker_calls, NULL);
@@ -922,13 +932,32 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
              "00000000-0000-4000-8000-000000000001", "events", user_events,
              "calls", attacker_calls, NULL);
     give_up = zclock_mono () + 5000;
-    while (s_bad (client) < bad + 2 && zclock_mono () < give_up)
+    while (s_peer_info (client, "evil").state != ZMESH_PEER_QUIET
+           && zclock_mono () < give_up)
         s_turn ();
-    cr_assert (eq (u64, s_bad (client), bad + 2), "both dropped");
+    cr_assert (eq (str, s_peer_info (client, "evil").instance,
+                   "00000000-0000-4000-8000-000000000001"));
+    cr_assert (eq (int, s_peer_info (client, "evil").state, ZMESH_PEER_QUIET));
     zmesh_peer_info_t user_after = s_peer_info (client, "user");
     cr_assert (eq (str, user_after.calls, user_before.calls));
     cr_assert (eq (str, user_after.instance, user_before.instance));
     cr_assert (eq (int, user_after.state, ZMESH_PEER_ALIVE));
+    //  An event that says it is user's, on evil's link: dropped, and
+    //  counted; evil's own events are taken.
+    int heard = 0;
+    cr_assert (eq (int, zmesh_node_subscribe (client, "user.*", s_heard,
+                                              &heard), 0));
+    cr_assert (eq (int, zmesh_node_subscribe (client, "evil.*", s_heard,
+                                              &heard), 0));
+    give_up = zclock_mono () + 5000;
+    while (heard == 0 && zclock_mono () < give_up) {
+        bad = s_bad (client);
+        s_forge (evil, "user.created", "user", 2, NULL);
+        s_forge (evil, "evil.said", "evil", 3, NULL);
+        s_turn ();
+    }
+    cr_assert (eq (int, heard, 1), "evil's own event");
+    cr_assert (eq (u64, s_bad (client), bad + 1), "the one as user: dropped");
     cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "nothing learned");
     //  Calls to user still go to user.
     s_outcome_t outcome;
@@ -1084,39 +1113,43 @@ Test (loop, a_trimmed_range_is_skipped_only_when_the_replay_shows_it)
     zsock_destroy (&router);
 }
 
-//  A peer learned from the wire and gone long enough is forgotten, with
-//  what was kept under its name: the peer table does not only grow.
+//  A peer learned from the wire (gossip) and gone long enough is
+//  forgotten, with what was kept under its name: the peer table does not
+//  only grow.
 Test (loop, a_learned_peer_gone_long_enough_is_forgotten)
 {
-    char events [160];
+    char events [160], gossip [160];
     snprintf (events, sizeof events, "ipc://%s/far-events", dir);
+    snprintf (gossip, sizeof gossip, "gossip/bind=ipc://%s/gossip", dir);
     zsock_t *pub = zsock_new_pub (events);
     cr_assert (pub != NULL);
-    char setting [200];
-    snprintf (setting, sizeof setting, "peers/far/events=%s", events);
-    const char *settings [] = {setting, "peers/far/service=far",
-                               "timing/heartbeat=100", "timing/quiet=300",
-                               "timing/gone=600", NULL};
+    const char *settings [] = {gossip, "timing/heartbeat=100",
+                               "timing/quiet=300", "timing/gone=600", NULL};
     zmesh_node_t *client = s_node ("client", settings);
-    //  Far beats for a service under an endpoint spelled otherwise: the
-    //  client learns that one as a peer of its own.
+    //  Drifter announces itself in the gossip directory, and never beats
+    zactor_t *announcer = zactor_new (zgossip, "drifter");
+    cr_assert (announcer != NULL);
+    zstr_sendx (announcer, "SET", "server/background", "1", NULL);
+    zstr_sendx (announcer, "CONNECT", gossip + strlen ("gossip/bind="), NULL);
+    char value [400];
+    snprintf (value, sizeof value, "events=%s calls=ipc://%s/far-calls",
+              events, dir);
+    zstr_sendx (announcer, "PUBLISH", ZMESH_GOSSIP_PREFIX
+                "drifter/00000000-0000-4000-8000-0000000000d1", value, NULL);
     int64_t give_up = zclock_mono () + 5000;
-    while (zmesh_node_peer_count (client) < 2 && zclock_mono () < give_up) {
-        s_forge (pub, "zmesh.heartbeat", "drifter", 1, "instance",
-                 "00000000-0000-4000-8000-0000000000d1", "events",
-                 "tcp://127.0.0.1:1", "calls", "tcp://127.0.0.1:2", NULL);
-        s_turn ();
-    }
-    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "learned");
+    while (zmesh_node_peer_count (client) < 1 && zclock_mono () < give_up)
+        zmesh_node_poll (client, 10);
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 1), "learned");
     //  Silent: gone after 600 ms, and forgotten after six times that
     zmesh_clock_fake_advance (clock_fake, 700);
     s_turn ();
-    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "gone, still kept");
-    zmesh_clock_fake_advance (clock_fake, 6 * 600);
-    s_turn ();
-    cr_assert (eq (sz, zmesh_node_peer_count (client), 1), "forgotten");
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 1), "gone, still kept");
     zmesh_peer_info_t kept;
     zmesh_node_peer (client, 0, &kept);
-    cr_assert (eq (str, kept.key, "far"), "the configured peer stays");
+    cr_assert (eq (int, kept.state, ZMESH_PEER_GONE));
+    zmesh_clock_fake_advance (clock_fake, 6 * 600);
+    s_turn ();
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 0), "forgotten");
+    zactor_destroy (&announcer);
     zsock_destroy (&pub);
 }
