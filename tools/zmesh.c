@@ -68,8 +68,10 @@ s_usage (void)
         "  -H, --host NAME         up: start the nodes of host NAME (default:\n"
         "                          the hosts whose address or name is this\n"
         "                          machine's)\n"
-        "  -R, --run DIR           up, down: pid files and logs (default:\n"
-        "                          mesh/run, else /tmp/zmesh-UID)\n"
+        "  -R, --run DIR           up, down: pid files and logs, in a\n"
+        "                          directory of this user's alone (default:\n"
+        "                          mesh/run, else $XDG_RUNTIME_DIR/zmesh,\n"
+        "                          else /tmp/zmesh-UID)\n"
         "  -h, --help              this text\n"
         "  -V, --version           the zmesh version\n"
         "\n"
@@ -394,17 +396,72 @@ s_host_is_here (const char *name, const char *address)
     return here;
 }
 
-//  The directory of pid files and logs: --run, mesh/run, or
-//  /tmp/zmesh-<uid>.
+//  The directory of pid files and logs: --run, mesh/run,
+//  $XDG_RUNTIME_DIR/zmesh, or /tmp/zmesh-<uid>.
 static void
 s_run_dir (zconfig_t *mesh, const char *run, char *dir, size_t size)
 {
+    const char *runtime = getenv ("XDG_RUNTIME_DIR");
     if (run)
         snprintf (dir, size, "%s", run);
     else if (mesh && zconfig_get (mesh, "mesh/run", NULL))
         snprintf (dir, size, "%s", zconfig_get (mesh, "mesh/run", NULL));
+    else if (runtime && *runtime == '/')
+        snprintf (dir, size, "%s/zmesh", runtime);
     else
         snprintf (dir, size, "/tmp/zmesh-%u", (unsigned) getuid ());
+}
+
+//  Make dir (0700) if it is not there and create says so, and check that
+//  it is a directory,
+//  not a link, owned by this user and writable by nobody else: its pid
+//  files say which processes zmesh down signals, and its logs are written
+//  as this user. False, having said why, if not.
+static bool
+s_run_dir_safe (const char *dir, bool create)
+{
+    if (create && mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        fprintf (stderr, "zmesh: cannot create %s: %s\n", dir,
+                 strerror (errno));
+        return false;
+    }
+    struct stat info;
+    if (lstat (dir, &info) != 0 || !S_ISDIR (info.st_mode)) {
+        fprintf (stderr, "zmesh: %s is not a directory (a link is not "
+                 "followed)\n", dir);
+        return false;
+    }
+    if (info.st_uid != getuid () || (info.st_mode & 022)) {
+        fprintf (stderr, "zmesh: %s must be yours alone (owner %u, mode "
+                 "%03o): another user could make zmesh overwrite files or "
+                 "signal processes; say --run DIR\n", dir,
+                 (unsigned) info.st_uid, (unsigned) (info.st_mode & 0777));
+        return false;
+    }
+    return true;
+}
+
+//  Write pid into pidfile: whole or not at all, through a new file of our
+//  own (O_EXCL, no link followed) renamed into place.
+static bool
+s_write_pid (const char *pidfile, pid_t pid)
+{
+    char temporary [PATH_MAX];
+    snprintf (temporary, sizeof temporary, "%.4000s.new", pidfile);
+    unlink (temporary);
+    int fd = open (temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+                              | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    char text [32];
+    int length = snprintf (text, sizeof text, "%ld\n", (long) pid);
+    bool written = write (fd, text, (size_t) length) == length;
+    close (fd);
+    if (!written || rename (temporary, pidfile) != 0) {
+        unlink (temporary);
+        return false;
+    }
+    return true;
 }
 
 //  The pid in dir/name.pid if that process is alive and is a zmesh node
@@ -414,10 +471,14 @@ s_running (const char *dir, const char *name)
 {
     char path [PATH_MAX];
     snprintf (path, sizeof path, "%.3800s/%.200s.pid", dir, name);
-    FILE *file = fopen (path, "r");
+    int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *file = fd >= 0 ? fdopen (fd, "r") : NULL;
     long pid = 0;
-    if (!file)
+    if (!file) {
+        if (fd >= 0)
+            close (fd);
         return 0;
+    }
     if (fscanf (file, "%ld", &pid) != 1)
         pid = 0;
     fclose (file);
@@ -485,7 +546,8 @@ s_start_node (zconfig_t *mesh, zconfig_t *node, const char *programs,
     pid_t pid = fork ();
     if (pid == 0) {
         setsid ();
-        int out = open (log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+        int out = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+                        0600);
         int none = open ("/dev/null", O_RDONLY);
         if (out < 0 || none < 0)
             _exit (127);
@@ -502,11 +564,10 @@ s_start_node (zconfig_t *mesh, zconfig_t *node, const char *programs,
         zstr_free (&owned [index]);
     if (pid < 0)
         return 0;
-    FILE *file = fopen (pidfile, "w");
-    if (file) {
-        fprintf (file, "%ld\n", (long) pid);
-        fclose (file);
-    }
+    if (!s_write_pid (pidfile, pid))
+        fprintf (stderr, "zmesh: up: %s: cannot write %s: %s\n", name,
+                 pidfile, strerror (errno));
+    FILE *file;
     //  Up once it prints its endpoints ("events=..." or "http=...")
     for (int tick = 0; tick < 100; tick++) {
         if (waitpid (pid, NULL, WNOHANG) == pid)
@@ -585,8 +646,7 @@ s_up (const char *path, const char *host, const char *run)
     }
     char dir [PATH_MAX], programs [PATH_MAX];
     s_run_dir (mesh, run, dir, sizeof dir);
-    if (zsys_dir_create ("%s", dir) != 0) {
-        fprintf (stderr, "zmesh: up: cannot create %s\n", dir);
+    if (!s_run_dir_safe (dir, true)) {
         zconfig_destroy (&mesh);
         return 1;
     }
@@ -645,6 +705,9 @@ s_down (const char *path, const char *run)
     char dir [PATH_MAX];
     s_run_dir (mesh, run, dir, sizeof dir);
     zconfig_destroy (&mesh);
+    struct stat info;
+    if (lstat (dir, &info) == 0 && !s_run_dir_safe (dir, false))
+        return 1;
     zdir_t *listing = zdir_new (dir, NULL);
     zfile_t **files = listing ? zdir_flatten (listing) : NULL;
     int stopped = 0;

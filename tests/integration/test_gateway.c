@@ -655,6 +655,56 @@ Test (gateway, zmesh_up_and_down_run_the_mesh_of_a_file)
     cr_assert (eq (int, child_run (bad, 5000), 1));
 }
 
+//  zmesh up keeps to a run directory that is its user's alone, and
+//  follows no link planted in it: another user could otherwise have it
+//  overwrite files or signal processes.
+Test (gateway, zmesh_up_keeps_to_a_run_directory_of_its_own)
+{
+    char mesh [128], run [128], victim [128], log [160], pidfile [160];
+    snprintf (mesh, sizeof mesh, "%s/mesh.zpl", dir);
+    snprintf (run, sizeof run, "%s/run", dir);
+    snprintf (victim, sizeof victim, "%s/victim", dir);
+    snprintf (log, sizeof log, "%s/user.log", run);
+    snprintf (pidfile, sizeof pidfile, "%s/user.pid", run);
+    FILE *file = fopen (mesh, "w");
+    cr_assert (file != NULL);
+    fprintf (file, "mesh\n    programs = %s\n    run = %s\nnode\n    user\n"
+             "        events = ipc://%s/user-events\n"
+             "        calls = ipc://%s/user-calls\n        data = %s/user\n",
+             NODES_DIR, run, dir, dir, dir);
+    fclose (file);
+    file = fopen (victim, "w");
+    cr_assert (file != NULL);
+    fputs ("precious\n", file);
+    fclose (file);
+    char *up [] = {ZMESH, "up", mesh, NULL};
+    //  Writable by others: refused, nothing started
+    cr_assert (eq (int, mkdir (run, 0700), 0));
+    cr_assert (eq (int, chmod (run, 0777), 0));
+    cr_assert (eq (int, child_run (up, 20000), 1), "a run directory 0777");
+    cr_assert (access (pidfile, F_OK) != 0);
+    //  A link planted where the log goes: not followed, the node not run
+    cr_assert (eq (int, chmod (run, 0700), 0));
+    cr_assert (eq (int, symlink (victim, log), 0));
+    cr_assert (eq (int, child_run (up, 20000), 1), "a link as the log");
+    char line [64] = "";
+    file = fopen (victim, "r");
+    cr_assert (file && fgets (line, sizeof line, file));
+    fclose (file);
+    cr_assert (eq (str, line, "precious\n"), "the victim file is intact");
+    //  Its own directory, clean: up, with files of its own, and down
+    cr_assert (eq (int, unlink (log), 0));
+    cr_assert (eq (int, child_run (up, 20000), 0));
+    struct stat info;
+    cr_assert (eq (int, stat (pidfile, &info), 0));
+    cr_assert (eq (int, info.st_mode & 077, 0), "the pid file is 0600");
+    cr_assert (eq (int, stat (log, &info), 0));
+    cr_assert (eq (int, info.st_mode & 077, 0), "the log is 0600");
+    char *down [] = {ZMESH, "down", mesh, NULL};
+    cr_assert (eq (int, child_run (down, 30000), 0));
+    cr_assert (access (pidfile, F_OK) != 0, "down took its pid file");
+}
+
 //  Between nodes too, a stopped service holds up only what needs it: with
 //  the user node stopped and orders waiting on user.get, the order node
 //  goes on answering GET /orders/{id} and keeps its heartbeats' period.
