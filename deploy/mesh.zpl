@@ -43,6 +43,8 @@ node
             security/keys = /etc/zmesh/keys
             access/admins = ops
             access/calls/gateway = "order.create order.get"
+            access/publish/inventory = "inventory.*"
+            access/publish/payment = "payment.*"
     inventory
         host = c
         events = tcp://10.0.0.3:7730
@@ -53,6 +55,7 @@ node
             security/cert = /etc/zmesh/keys/inventory.cert
             security/keys = /etc/zmesh/keys
             access/admins = ops
+            access/publish/order = "order.*"
     payment
         host = c
         events = tcp://10.0.0.3:7740
@@ -63,3 +66,4 @@ node
             security/cert = /etc/zmesh/keys/payment.cert
             security/keys = /etc/zmesh/keys
             access/admins = ops
+            access/publish/inventory = "inventory.*"

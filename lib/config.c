@@ -380,47 +380,42 @@ s_apply_peer (zmesh_node_config_t *config, const char *path,
                   "service", path);
 }
 
-//  access/calls/<identity> = the methods it may call: names, and prefixes
-//  ending in ".*", separated by spaces or commas.
+//  access/calls/<identity> = the methods it may call, or
+//  access/publish/<service> = the event types it may publish: names, and
+//  prefixes ending in ".*", separated by spaces or commas; into rules.
 static zmesh_err_t
-s_apply_access (zmesh_node_config_t *config, const char *path,
-                const char *value, zmesh_detail_t *detail)
+s_apply_access (zmesh_access_rule_t *rules, size_t *count, const char *path,
+                const char *who, const char *value, zmesh_detail_t *detail)
 {
-    const char *identity = path + strlen ("access/calls/");
-    if (!zmesh_envelope_name_valid (identity, ZMESH_ENVELOPE_SOURCE_MAX))
+    if (!zmesh_envelope_name_valid (who, ZMESH_ENVELOPE_SOURCE_MAX))
         CONFIG_ERROR (detail, "%s: '%s' is not an identity (a certificate's "
-                      "name)", path, identity);
+                      "name) or a service", path, who);
     if (strlen (value) > ZMESH_ENDPOINT_MAX)
         CONFIG_ERROR (detail, "%s: too long", path);
     char copy [ZMESH_ENDPOINT_MAX + 1];
     snprintf (copy, sizeof copy, "%s", value);
     char *rest = NULL;
-    for (char *method = strtok_r (copy, " ,", &rest); method;
-         method = strtok_r (NULL, " ,", &rest)) {
-        size_t length = strlen (method);
-        char name [ZMESH_ENDPOINT_MAX + 1];
-        snprintf (name, sizeof name, "%.*s", (int) (length > 2
-                                                    && streq (method + length
-                                                              - 2, ".*")
-                                                    ? length - 2 : length),
-                  method);
+    for (char *name = strtok_r (copy, " ,", &rest); name;
+         name = strtok_r (NULL, " ,", &rest)) {
+        size_t length = strlen (name);
+        if (length > 2 && streq (name + length - 2, ".*"))
+            name [length - 2] = 0;
         if (!zmesh_envelope_name_valid (name, ZMESH_ENVELOPE_TYPE_MAX))
-            CONFIG_ERROR (detail, "%s: '%s' is not a method or a prefix "
-                          "such as order.*", path, method);
+            CONFIG_ERROR (detail, "%s: '%s' is not a name or a prefix such "
+                          "as order.*", path, name);
     }
     size_t index = 0;
-    while (index < config->access_count
-           && !streq (config->access [index].identity, identity))
+    while (index < *count && !streq (rules [index].identity, who))
         index++;
     if (index == ZMESH_CONFIG_ACCESS_MAX)
-        CONFIG_ERROR (detail, "%s: more than %d access/calls rules", path,
+        CONFIG_ERROR (detail, "%s: more than %d such rules", path,
                       ZMESH_CONFIG_ACCESS_MAX);
-    if (index == config->access_count)
-        config->access_count++;
-    snprintf (config->access [index].identity,
-              sizeof config->access [index].identity, "%s", identity);
-    snprintf (config->access [index].methods,
-              sizeof config->access [index].methods, "%s", value);
+    if (index == *count)
+        (*count)++;
+    snprintf (rules [index].identity, sizeof rules [index].identity, "%s",
+              who);
+    snprintf (rules [index].methods, sizeof rules [index].methods, "%s",
+              value);
     return ZMESH_OK;
 }
 
@@ -444,7 +439,11 @@ s_apply (zmesh_node_config_t *config, const char *path, const char *value,
         return ZMESH_OK;
     }
     if (strncmp (path, "access/calls/", 13) == 0)
-        return s_apply_access (config, path, value, detail);
+        return s_apply_access (config->access, &config->access_count, path,
+                               path + 13, value, detail);
+    if (strncmp (path, "access/publish/", 15) == 0)
+        return s_apply_access (config->publish, &config->publish_count, path,
+                               path + 15, value, detail);
     if (strncmp (path, "services/", 9) == 0)
         return s_apply_override (config, path, value, detail);
     if (strncmp (path, "service/", 8) == 0) {

@@ -1,5 +1,7 @@
-/*  access.c - who may call what: the identity of a request's link
-    against the node's access/ settings (proto/node.md, "Security").
+/*  access.c - who may call what, and whose events of which types are
+    taken: the identity of a request's link, or the service at the other
+    end of an event's, against the node's access/ settings (proto/node.md,
+    "Security").
 
     Part of zmesh. MIT License.
 */
@@ -50,5 +52,18 @@ zmesh__access_may_call (zmesh_node_t *self, const char *identity,
     for (size_t index = 0; index < config->access_count; index++)
         if (streq (config->access [index].identity, identity))
             return s_listed (config->access [index].methods, method, true);
+    return false;
+}
+
+bool
+zmesh__access_may_publish (zmesh_node_t *self, const char *service,
+                           const char *type)
+{
+    const zmesh_node_config_t *config = &self->config;
+    if (config->publish_count == 0)
+        return true;
+    for (size_t index = 0; index < config->publish_count; index++)
+        if (streq (config->publish [index].identity, service))
+            return s_listed (config->publish [index].methods, type, true);
     return false;
 }

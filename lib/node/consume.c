@@ -78,7 +78,13 @@ zmesh__consume_run (zmesh_node_t *self, const zmesh_envelope_t *event,
     zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (event),
                        zmesh_envelope_id (event));
     zmesh_err_t rc = ZMESH_OK;
-    zmesh__subscription_t *consumer = zlistx_first (self->consumers);
+    //  An event its publisher may not publish here (access/publish) is
+    //  consumed as one no consumer takes: its place in the order passes.
+    bool allowed = zmesh__access_may_publish (self,
+                                              zmesh_envelope_source (event),
+                                              zmesh_envelope_type (event));
+    zmesh__subscription_t *consumer = allowed ? zlistx_first (self->consumers)
+                                              : NULL;
     for (; consumer && rc == ZMESH_OK;
          consumer = zlistx_next (self->consumers)) {
         if (!zmesh_topic_matches (consumer->pattern,

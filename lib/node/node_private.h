@@ -364,6 +364,10 @@ void
 bool
     zmesh__access_may_call (zmesh_node_t *self, const char *identity,
                             const char *method);
+//  Whether events of type are taken from service (its peers' link).
+bool
+    zmesh__access_may_publish (zmesh_node_t *self, const char *service,
+                               const char *type);
 
 //  call.c: the calls in flight. due_ms is when the first of them has
 //  something to do (INT64_MAX: none); turn takes every step that is due;

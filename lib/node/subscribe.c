@@ -233,6 +233,18 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
         snprintf (detail.text, sizeof detail.text, "an event from %s on the "
                   "link of %s", zmesh_envelope_source (event), link->service);
     }
+    //  One of a type its publisher may not publish here goes to no handler;
+    //  a reliable consumer passes over it (zmesh__consume_run).
+    bool allowed = rc != ZMESH_OK || control
+                || zmesh__access_may_publish (self, link->service,
+                                              zmesh_envelope_type (event));
+    if (!allowed) {
+        char why [sizeof detail.text];
+        snprintf (why, sizeof why, "%s may not publish %s here "
+                  "(access/publish)", link->service,
+                  zmesh_envelope_type (event));
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_FORBIDDEN, why);
+    }
     if (rc != ZMESH_OK)
         zmesh__node_bad_frame (self, "events", rc, detail.text);
     else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
@@ -240,7 +252,8 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
     else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
         zmesh__discovery_bye (self, event, link);
     else if (!control) {
-        s_dispatch_event (self, event);
+        if (allowed)
+            s_dispatch_event (self, event);
         if (zlistx_size (self->consumers))
             zmesh__consume_live (self, event, data, size);
     }

@@ -978,6 +978,44 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     zsock_destroy (&evil);
 }
 
+//  With access/publish, a node takes from each publisher only the types
+//  its rule names: a payment.processed from inventory goes nowhere.
+Test (loop, a_publisher_is_taken_only_the_types_its_rule_names)
+{
+    char evil_events [160], evil_setting [200];
+    snprintf (evil_events, sizeof evil_events, "ipc://%s/inv-events", dir);
+    zsock_t *evil = zsock_new_pub (evil_events);
+    cr_assert (evil != NULL);
+    snprintf (evil_setting, sizeof evil_setting, "peers/inventory/events=%s",
+              evil_events);
+    const char *settings [] = {evil_setting,
+                               "access/publish/inventory=inventory.*", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    int heard = 0;
+    cr_assert (eq (int, zmesh_node_subscribe (client, "payment.*", s_heard,
+                                              &heard), 0));
+    cr_assert (eq (int, zmesh_node_subscribe (client, "inventory.*", s_heard,
+                                              &heard), 0));
+    int64_t give_up = zclock_mono () + 5000;
+    while (heard == 0 && zclock_mono () < give_up) {
+        s_forge (evil, "inventory.reserved", "inventory", 1, NULL);
+        s_turn ();
+    }
+    cr_assert (gt (int, heard, 0), "its own types are taken");
+    for (int round = 0; round < 20; round++)
+        zmesh_node_poll (client, 10);
+    int before = heard;
+    uint64_t bad = s_bad (client);
+    s_forge (evil, "payment.processed", "inventory", 2, NULL);
+    s_forge (evil, "inventory.reserved", "inventory", 3, NULL);
+    give_up = zclock_mono () + 5000;
+    while (heard == before && zclock_mono () < give_up)
+        zmesh_node_poll (client, 10);
+    cr_assert (eq (int, heard, before + 1), "payment.processed went nowhere");
+    cr_assert (eq (u64, s_bad (client), bad + 1), "and was counted");
+    zsock_destroy (&evil);
+}
+
 Test (loop, a_peer_heard_again_is_probed_at_once)
 {
     zmesh_node_t *server = s_publisher ("svc");

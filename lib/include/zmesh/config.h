@@ -29,6 +29,13 @@ extern "C" {
 #define ZMESH_CONFIG_SERVICE_MAX 32     //  service/<key> settings
 #define ZMESH_CONFIG_ACCESS_MAX 32      //  access/calls/<identity> rules
 
+//  One access rule: who (an identity, or a service) and the names it is
+//  allowed, separated by spaces or commas, each a name or a prefix "x.*".
+typedef struct {
+    char identity [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    char methods [ZMESH_ENDPOINT_MAX + 1];
+} zmesh_access_rule_t;
+
 typedef struct {
     char label [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  e.g. "user-2"
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];   //  e.g. "user"
@@ -91,10 +98,9 @@ typedef struct {
     //  built-ins, separated by spaces or commas; "*" for every caller.
     char access_admins [ZMESH_ENDPOINT_MAX + 1];
     size_t access_count;        //  access/calls/<identity> = methods
-    struct {
-        char identity [ZMESH_ENVELOPE_SOURCE_MAX + 1];
-        char methods [ZMESH_ENDPOINT_MAX + 1];  //  Names, or prefixes "x.*"
-    } access [ZMESH_CONFIG_ACCESS_MAX];
+    zmesh_access_rule_t access [ZMESH_CONFIG_ACCESS_MAX];
+    size_t publish_count;       //  access/publish/<service> = event types
+    zmesh_access_rule_t publish [ZMESH_CONFIG_ACCESS_MAX];
     zmesh_call_policy_t policy;     //  breaker/*, retry/*, calls/max_in_flight
     size_t override_count;
     zmesh_policy_override_t overrides [ZMESH_CONFIG_OVERRIDES_MAX];
