@@ -25,7 +25,7 @@ tools/setup.sh clang libclang-rt-14-dev
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZMESH_SANITIZE=ON -DZMESH_FUZZ=ON \
     -DZMESH_BUILD_TESTS=OFF >/dev/null
-targets=(envelope msgpack_json http_json)
+targets=(envelope msgpack_json http_json gateway_route)
 cmake --build build-fuzz -j "$(nproc)" --target fuzz_seeds \
     "${targets[@]/#/fuzz_}" >/dev/null
 

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "route.h"
 #include "service.h"
 
 #define BODY_MAX        (64 * 1024)
@@ -260,51 +261,6 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
     return result;
 }
 
-//  The id after prefix in url ("/users/<id>"), or NULL.
-static const char *
-s_tail (const char *url, const char *prefix)
-{
-    size_t length = strlen (prefix);
-    return strncmp (url, prefix, length) == 0 && url [length]
-           && !strchr (url + length, '/') ? url + length : NULL;
-}
-
-//  An Idempotency-Key we take: 1 to 255 printable ASCII characters.
-static bool
-s_key_valid (const char *key)
-{
-    size_t length = strnlen (key, 256);
-    if (length < 1 || length > 255)
-        return false;
-    for (size_t index = 0; index < length; index++)
-        if (key [index] < 0x20 || key [index] > 0x7e)
-            return false;
-    return true;
-}
-
-//  GET of one resource by its id. The path is percent-decoded by then, so
-//  it may hold any byte: only a UUID goes on into the mesh.
-static enum MHD_Result
-s_get_by_id (struct MHD_Connection *connection, s_gateway_t *gateway,
-             const char *service, const char *id, const zmesh_uuid_t *flow,
-             const char *cid)
-{
-    zmesh_uuid_t parsed;
-    char method [32];
-    snprintf (method, sizeof method, "%s.get", service);
-    if (zmesh_uuid_parse (id, &parsed) != ZMESH_OK) {
-        char message [64];
-        snprintf (message, sizeof message, "a %s id is a UUID", service);
-        return s_respond (connection, gateway, 400, s_error (message), cid,
-                          NULL);
-    }
-    char canonical [ZMESH_UUID_STR_LEN + 1];
-    return s_forward (connection, gateway, service, method,
-                      json_pack ("{s:s}", "id",
-                                 zmesh_uuid_unparse (&parsed, canonical)),
-                      200, flow, cid);
-}
-
 static enum MHD_Result
 s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
          const char *method, const char *url, const char *version,
@@ -323,64 +279,29 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
         zmesh_node_unlock (gateway->node);
     }
     zmesh_uuid_unparse (&flow, cid);
-
-    //  HTTP/1.1 requires Host (RFC 9112, section 3.2): a request without
-    //  it is refused, as servers must.
-    if (streq (version, MHD_HTTP_VERSION_1_1)
-        && !MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
-                                         MHD_HTTP_HEADER_HOST))
-        return s_respond (connection, gateway, 400,
-                          s_error ("an HTTP/1.1 request needs a Host header"),
-                          cid, NULL);
-    bool post = streq (method, "POST"), get = streq (method, "GET");
-    const char *id;
-    if (get && streq (url, "/health"))
-        return s_respond (connection, gateway, 200,
-                          json_pack ("{s:s}", "status", "ok"), cid, NULL);
-    if (get && streq (url, "/metrics"))
-        return s_metrics (connection, gateway);
-    if (get && (id = s_tail (url, "/users/")))
-        return s_get_by_id (connection, gateway, "user", id, &flow, cid);
-    if (get && (id = s_tail (url, "/orders/")))
-        return s_get_by_id (connection, gateway, "order", id, &flow, cid);
-    bool users = streq (url, "/users"), orders = streq (url, "/orders");
-    if (!post || (!users && !orders))
-        return s_respond (connection, gateway, post || get ? 404 : 405,
-                          s_error ("no such route: see GET /health, "
-                                   "POST /users, POST /orders"), cid, NULL);
-    if (upload->too_big)
-        return s_respond (connection, gateway, 413,
-                          s_error ("the body is over 64 KiB"), cid, NULL);
-    json_t *body = NULL;
-    zmesh_detail_t detail = {""};
-    if (zmesh_json_parse (upload->data, upload->size, &body, &detail)
-        != ZMESH_OK)
-        return s_respond (connection, gateway, 400, s_error (detail.text), cid,
-                          NULL);
-    if (!json_is_object (body)) {
-        json_decref (body);
-        return s_respond (connection, gateway, 400,
-                          s_error ("the body must be a JSON object"), cid,
-                          NULL);
+    route_request_t request = {
+        .method = method, .url = url, .version = version,
+        .has_host = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_HOST)
+                    != NULL,
+        .idempotency_key = MHD_lookup_connection_value (
+            connection, MHD_HEADER_KIND, "Idempotency-Key"),
+        .body = upload->data, .size = upload->size,
+        .too_big = upload->too_big};
+    route_t route;
+    route_decide (&request, &route);
+    switch (route.kind) {
+        case ROUTE_METRICS:
+            return s_metrics (connection, gateway);
+        case ROUTE_CALL:
+            return s_forward (connection, gateway, route.service,
+                              route.method, route.body, route.status, &flow,
+                              cid);
+        case ROUTE_ANSWER:
+            break;
     }
-    //  Idempotency-Key (the IETF httpapi draft): the same key makes one
-    //  order or user, however often it is sent; the service keeps it, as
-    //  the body's "idempotencyKey".
-    const char *key = MHD_lookup_connection_value (connection,
-                                                   MHD_HEADER_KIND,
-                                                   "Idempotency-Key");
-    json_object_del (body, "idempotencyKey");
-    if (key && !s_key_valid (key)) {
-        json_decref (body);
-        return s_respond (connection, gateway, 400,
-                          s_error ("Idempotency-Key is 1 to 255 printable "
-                                   "characters"), cid, NULL);
-    }
-    if (key)
-        json_object_set_new (body, "idempotencyKey", json_string (key));
-    return s_forward (connection, gateway, users ? "user" : "order",
-                      users ? "user.create" : "order.create", body, 201,
-                      &flow, cid);
+    return s_respond (connection, gateway, route.status, route.body, cid,
+                      NULL);
 }
 
 static enum MHD_Result

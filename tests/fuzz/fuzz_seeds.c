@@ -1,7 +1,8 @@
 /*  fuzz_seeds.c - write the seed corpora of the fuzz targets: every test
     vector of proto/vectors/envelope.zpl as a binary file (the envelope
     target), each one's body (the msgpack target), and a few JSON bodies
-    of the demo's HTTP routes (the HTTP target).
+    of the demo's HTTP routes (the HTTP target), and requests of them
+    (the gateway's route target: see fuzz_gateway_route.c).
 
         fuzz_seeds VECTORS_FILE OUT_DIR
 
@@ -34,9 +35,10 @@ main (int argc, char *argv [])
         fprintf (stderr, "fuzz_seeds: cannot read %s\n", argv [1]);
         return 1;
     }
-    char dirs [3][400];
-    const char *targets [] = {"envelope", "msgpack_json", "http_json"};
-    for (int index = 0; index < 3; index++) {
+    char dirs [4][400];
+    const char *targets [] = {"envelope", "msgpack_json", "http_json",
+                              "gateway_route"};
+    for (int index = 0; index < 4; index++) {
         snprintf (dirs [index], sizeof dirs [index], "%s/%s", argv [2],
                   targets [index]);
         zsys_dir_create ("%s", dirs [index]);
@@ -87,6 +89,33 @@ main (int argc, char *argv [])
             s_write (dirs [1], name, packed, size);
         free (packed);
         json_decref (value);
+    }
+    //  Requests: a choice byte (method GET 0 or POST 1; 16: a Host header;
+    //  32: an Idempotency-Key), then path, version and key, each ended by
+    //  a NUL, then the body
+    static const struct {
+        uint8_t choice;
+        const char *path, *key, *body;
+    } requests [] = {
+        {16, "/health", "", ""},
+        {16, "/metrics", "", ""},
+        {16, "/users/0f8fad5b-d9cb-469f-a165-70867728950e", "", ""},
+        {16, "/orders/0F8FAD5B-D9CB-469F-A165-70867728950E", "", ""},
+        {16, "/users/\xff", "", ""},
+        {17, "/users", "", "{\"name\": \"Ada\", \"email\": \"a@x.org\"}"},
+        {49, "/orders", "order-1",
+         "{\"userId\": \"0f8fad5b-d9cb-469f-a165-70867728950e\", \"items\": "
+         "[{\"productId\": \"p\", \"quantity\": 1, \"price\": 1}]}"},
+        {1, "/orders", "", "{}"}};
+    for (size_t index = 0; index < sizeof requests / sizeof requests [0];
+         index++) {
+        char request [1024], name [32];
+        int length = snprintf (request, sizeof request, "%c%s%cHTTP/1.1%c%s%c%s",
+                               requests [index].choice, requests [index].path,
+                               0, 0, requests [index].key, 0,
+                               requests [index].body);
+        snprintf (name, sizeof name, "request-%zu", index);
+        s_write (dirs [3], name, request, (size_t) length);
     }
     zconfig_destroy (&root);
     return 0;
