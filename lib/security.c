@@ -296,9 +296,11 @@ zmesh__security_on (zmesh_security_t *self)
 }
 
 zmesh_err_t
-zmesh__security_reload (zmesh_security_t *self, zmesh_detail_t *detail)
+zmesh__security_reload (zmesh_security_t *self, bool *removed,
+                        zmesh_detail_t *detail)
 {
-    assert (self);
+    assert (self && removed);
+    *removed = false;
     if (!self->cert)
         return ZMESH_OK;
     zhashx_t *keys = s_table_new ();
@@ -310,6 +312,12 @@ zmesh__security_reload (zmesh_security_t *self, zmesh_detail_t *detail)
         pthread_mutex_unlock (&s_lock);
     }
     if (rc == ZMESH_OK) {
+        //  Taken out: a name gone, or its key changed
+        for (const char *key = zhashx_first (self->keys); key && !*removed;
+             key = zhashx_next (self->keys)) {
+            const char *now = zhashx_lookup (keys, zhashx_cursor (self->keys));
+            *removed = !now || !streq (now, key);
+        }
         zhashx_destroy (&self->keys);
         self->keys = keys;
     }

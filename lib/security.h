@@ -34,9 +34,11 @@ bool
 
 //  Read security/keys again: the keys now there are the ones let in, and
 //  pinned; links made with a key taken out no longer speak for anyone
-//  (zmesh__security_identity). On error (detail), nothing changes.
+//  (zmesh__security_identity), and *removed says whether any was. On
+//  error (detail), nothing changes.
 zmesh_err_t
-    zmesh__security_reload (zmesh_security_t *self, zmesh_detail_t *detail);
+    zmesh__security_reload (zmesh_security_t *self, bool *removed,
+                            zmesh_detail_t *detail);
 
 //  Who sent frame, received on a socket this node binds: with security
 //  on, the name of the certificate its link authenticated with, or NULL

@@ -446,9 +446,13 @@ s_zmesh_sub (int argc, char *argv [])
     if (argc < 3)
         return 2;
     long count = atol (argv [1]);
-    char peer [300], hwm [64];
+    //  The peer is the publisher by its name: events from another source
+    //  on its link are dropped
+    const char *publisher = argc > 3 ? argv [3] : "bench-pub";
+    char peer [400], hwm [64];
     zmesh_node_t *node = s_node_new (
-        "bench-sub", s_fmt (peer, sizeof peer, "peers/pub/events=%s", argv [0]),
+        "bench-sub", s_fmt (peer, sizeof peer, "peers/%s/events=%s", publisher,
+                            argv [0]),
         s_fmt (hwm, sizeof hwm, "sockets/hwm=%s", argv [2]), NULL);
     s_counter_t counter = {0, false, 0, s_now_ns ()};
     zmesh_node_subscribe (node, "bench.*", s_count_event, &counter);
@@ -1488,7 +1492,7 @@ s_bench_memory (void)
     s_row ("memory", what, text, NULL, -1, "≤ 1.2 × idle",
            after <= idle * 12 / 10 ? "met" : "MISSED");
 
-    s_role (&sub, "zmesh-sub", events, "1000000000", "10000", NULL);
+    s_role (&sub, "zmesh-sub", events, "1000000000", "10000", "echo", NULL);
     s_child_line (&sub, line, sizeof line, 0);
     char peer [400];
     zmesh_node_t *node = s_node_new (

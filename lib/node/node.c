@@ -105,15 +105,34 @@ s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
 
 static zmesh_err_t
 s_bind (zmesh_node_t *self, zsock_t *socket, const char *endpoint,
-        char *advertised, zmesh_detail_t *detail)
+        char *advertised, char *bound, zmesh_detail_t *detail)
 {
     if (zsock_bind (socket, "%s", endpoint) < 0) {
         zmesh__detail (detail, "cannot bind %s: %s", endpoint,
                        zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_BIND;
     }
+    char *last = zsock_last_endpoint (socket);
+    snprintf (bound, ZMESH_ENDPOINT_MAX + 1, "%s", last ? last : endpoint);
+    zstr_free (&last);
     zmesh__node_advertised (self, socket, advertised);
     return ZMESH_OK;
+}
+
+//  Close every link made to socket at bound, and take new ones there
+//  again: each must then pass ZAP anew. libzmq closes the old listener in
+//  its I/O thread, so the address may be in use for a moment.
+static void
+s_rebind (zmesh_node_t *self, zsock_t *socket, const char *bound)
+{
+    zsock_unbind (socket, "%s", bound);
+    for (int attempt = 0; attempt < 200; attempt++) {
+        if (zsock_bind (socket, "%s", bound) >= 0)
+            return;
+        zclock_sleep (5);
+    }
+    zsys_error ("node %s: could not bind %s again: %s", self->config.name,
+                bound, zmq_strerror (zmq_errno ()));
 }
 
 static zmesh_err_t
@@ -137,10 +156,11 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
     //  A reply to a caller that is gone is dropped, not an error.
     zsock_set_router_mandatory (self->router, 0);
     zmesh_err_t rc = s_bind (self, self->pub, self->config.events,
-                             self->events_endpoint, detail);
+                             self->events_endpoint, self->events_bound,
+                             detail);
     if (rc == ZMESH_OK)
         rc = s_bind (self, self->router, self->config.calls,
-                     self->calls_endpoint, detail);
+                     self->calls_endpoint, self->calls_bound, detail);
     if (rc)
         return rc;
     //  Each peer's SUB link joins the poller as it is made
@@ -512,10 +532,20 @@ zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail)
     zmesh_detail_t why = {""};
     if (!zmesh__security_on (self->security))
         return ZMESH_OK;
-    zmesh_err_t rc = zmesh__security_reload (self->security, &why);
+    bool removed = false;
+    zmesh_err_t rc = zmesh__security_reload (self->security, &removed, &why);
     if (rc == ZMESH_OK)
-        zsys_info ("node %s: keys read again from %s", self->config.name,
-                   self->config.security_keys);
+        zsys_info ("node %s: keys read again from %s%s", self->config.name,
+                   self->config.security_keys,
+                   removed ? "; keys were taken out, so every link to this "
+                             "node is made again, through ZAP" : "");
+    //  A key taken out may still be subscribed, or have a link to call on:
+    //  every link goes, and those whose keys are still there come back
+    //  (subscribers repair what they missed meanwhile, callers retry).
+    if (rc == ZMESH_OK && removed) {
+        s_rebind (self, self->pub, self->events_bound);
+        s_rebind (self, self->router, self->calls_bound);
+    }
     else
         zsys_error ("node %s: keys not read again, those read before stay: "
                     "%s", self->config.name, why.text);

@@ -146,6 +146,8 @@ struct _zmesh_node_t {
     zhashx_t *methods;              //  name -> zmesh__method_t
     char events_endpoint [ZMESH_ENDPOINT_MAX + 1];  //  Advertised
     char calls_endpoint [ZMESH_ENDPOINT_MAX + 1];   //  Advertised
+    char events_bound [ZMESH_ENDPOINT_MAX + 1];     //  As bound (a port
+    char calls_bound [ZMESH_ENDPOINT_MAX + 1];      //  chosen, say)
     uint64_t seq;                   //  Last event sequence number used
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic

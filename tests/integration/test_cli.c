@@ -186,6 +186,24 @@ Test (cli, publish_through_a_node_and_replay_dead_letters)
     cr_assert (eq (int, child_stop (&pub.child, 5000), 0));
 }
 
+//  The administrative built-ins are off unless access/admins names the
+//  caller: without security, unless it is "*".
+Test (cli, the_administrative_built_ins_are_off_by_default)
+{
+    testnode_t echo = testnode_start (TESTNODE, "echo", NULL);
+    char output [4096];
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "tap", "on",
+                                 echo.calls, NULL, NULL, NULL), 1),
+               "zmesh.tap refused");
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "publish", echo.calls,
+                                 "echo.said", "{}", NULL, NULL), 1),
+               "zmesh.publish refused");
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "call", echo.calls,
+                                 "zmesh.stats", NULL, NULL, NULL), 0),
+               "zmesh.stats served");
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
 //  A node's tap, switched on and off by zmesh, shows zsniff --calls each
 //  call it serves: both envelopes, the status and the latency.
 Test (cli, the_tap_mirrors_calls_for_zsniff)

@@ -968,6 +968,24 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
         zmesh_node_poll (client, 10);
     cr_assert (eq (int, heard, before + 1), "evil's own event");
     cr_assert (eq (u64, s_bad (client), bad + 1), "the one as user: dropped");
+    //  Heartbeats under a thousand names of evil's choosing: each dropped,
+    //  and nothing kept under any of them (taken as they come, within the
+    //  high-water marks)
+    bad = s_bad (client);
+    for (int index = 0; index < 1000; index++) {
+        if (index % 50 == 0)
+            zmesh_node_poll (client, 1);
+        char source [32], instance [40];
+        snprintf (source, sizeof source, "s-%d", index);
+        snprintf (instance, sizeof instance,
+                  "00000000-0000-4000-8000-%012d", index);
+        s_forge (evil, "zmesh.heartbeat", source, 1, "instance", instance,
+                 "events", evil_events, "calls", attacker_calls, NULL);
+    }
+    give_up = zclock_mono () + 5000;
+    while (s_bad (client) < bad + 1000 && zclock_mono () < give_up)
+        zmesh_node_poll (client, 10);
+    cr_assert (eq (u64, s_bad (client), bad + 1000));
     cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "nothing learned");
     //  Calls to user still go to user.
     s_outcome_t outcome;
