@@ -473,3 +473,75 @@ Test (security, a_key_taken_out_loses_its_subscription)
     zmesh_node_destroy (&client);
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
+
+//  With CURVE, an event on a peer's link is that peer's: a publisher the
+//  client knows (friend, by its pinned key) that sends an event saying it
+//  is echo's has it dropped, and its own taken. (The client's ZAP handler
+//  serves friend's publisher too: they share this process.)
+Test (security, a_publisher_cannot_speak_as_another_service)
+{
+    //  Friend's publisher: a CURVE server with friend's key pair, in this
+    //  process, whose ZAP handler (the client's) lets the client in
+    char secret [160], endpoint [160];
+    snprintf (secret, sizeof secret, "%s/certs/friend.cert_secret", dir);
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/friend-e", dir);
+    zcert_t *cert = zcert_load (secret);
+    cr_assert (cert != NULL);
+    zsock_t *pub = zsock_new (ZMQ_PUB);
+    zsock_set_zap_domain (pub, "zmesh");
+    zcert_apply (cert, pub);
+    zsock_set_curve_server (pub, 1);
+    cr_assert (zsock_bind (pub, "%s", endpoint) >= 0);
+    zcert_destroy (&cert);
+    //  The client, told of friend as a peer
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "client");
+    char setting [300];
+    snprintf (setting, sizeof setting, "peers/friend/events=%s", endpoint);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/cert=%s/certs/client.cert",
+              dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_detail_t detail = {""};
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (client != NULL, "%s", detail.text);
+    int mine = 0, forged = 0;
+    zmesh_node_subscribe (client, "friend.*", s_count, &mine);
+    zmesh_node_subscribe (client, "echo.*", s_count, &forged);
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    int64_t deadline = zclock_mono () + 15000;
+    uint64_t seq = 1;
+    while (!mine && zclock_mono () < deadline) {
+        const char *sources [] = {"echo", "friend"};
+        const char *types [] = {"echo.said", "friend.said"};
+        for (int index = 0; index < 2; index++) {
+            zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+            zmesh_uuid_t id;
+            zmesh_uuid_generate (rand, &id);
+            zmesh_envelope_set_id (event, &id);
+            zmesh_envelope_set_correlation (event, &id);
+            zmesh_envelope_set_type (event, types [index]);
+            zmesh_envelope_set_source (event, sources [index]);
+            zmesh_envelope_set_timestamp (event, 1);
+            zmesh_envelope_set_seq (event, seq++);
+            zframe_t *frame = NULL;
+            cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL),
+                           0));
+            char topic [ZMESH_TOPIC_MAX];
+            size_t size = zmesh_topic_format (types [index], false, topic);
+            zmsg_t *msg = zmsg_new ();
+            zmsg_addmem (msg, topic, size);
+            zmsg_append (msg, &frame);
+            zmsg_send (&msg, pub);
+            zmesh_envelope_destroy (&event);
+        }
+        zmesh_node_poll (client, 100);
+    }
+    cr_assert (gt (int, mine, 0), "friend's own events come through CURVE");
+    cr_assert (eq (int, forged, 0), "none that says it is echo's");
+    zmesh_rand_destroy (&rand);
+    zmesh_node_destroy (&client);
+    zsock_destroy (&pub);
+}
