@@ -545,6 +545,10 @@ zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail)
     if (rc == ZMESH_OK && removed) {
         s_rebind (self, self->pub, self->events_bound);
         s_rebind (self, self->router, self->calls_bound);
+        char *tap = self->tap ? zsock_last_endpoint (self->tap) : NULL;
+        if (tap)
+            s_rebind (self, self->tap, tap);
+        zstr_free (&tap);
     }
     else
         zsys_error ("node %s: keys not read again, those read before stay: "

@@ -403,6 +403,64 @@ Test (hosts, the_demo_mesh_spread_over_hosts_takes_orders_over_http)
 //  its nodes by its own address). The file is the recipe's, with its
 //  addresses (10.0.0.N) and paths (/etc, /var/lib, /run, /usr/local/bin)
 //  moved into this suite's namespaces and directory.
+//  Run curl for http://host:7790/health inside namespace ns; what it
+//  printed (the status, or 000) and its exit code.
+static int
+s_health_from (const char *ns, const char *host, char *status, size_t size)
+{
+    char url [96];
+    snprintf (url, sizeof url, "http://%s:7790/health", host);
+    char *argv [] = {"/usr/sbin/ip", "netns", "exec", (char *) ns,
+                     "/usr/bin/curl", "-s", "-m", "3", "-o", "/dev/null",
+                     "-w", "%{http_code}\n", url, NULL};
+    child_t curl = child_spawn (argv);
+    *status = 0;
+    child_read_line (curl.out, status, size, 10000);
+    return child_reap (&curl, 10000);
+}
+
+//  service/http_host is where the gateway listens, and only there: a name
+//  that does not resolve stops it at start, never leaving it on every
+//  interface, and "localhost" is served on the host's loopback and not to
+//  another host. (In a namespace of its own, looking a name up sends
+//  nothing off the machine.)
+Test (hosts, the_gateway_listens_where_http_host_says)
+{
+    s_need_hosts ();
+    char ns [32], other [32], program [300];
+    snprintf (ns, sizeof ns, "%sh1", prefix);
+    snprintf (other, sizeof other, "%sh2", prefix);
+    snprintf (program, sizeof program, "%s/zmesh-gateway", NODES_DIR);
+    char *unresolved [] = {"/usr/sbin/ip", "netns", "exec", ns, program,
+                           "--set", "node/events=tcp://127.0.0.1:7788",
+                           "--set", "node/calls=tcp://127.0.0.1:7789",
+                           "--set", "service/http_port=7790",
+                           "--set", "service/http_host=no-such-host.invalid",
+                           NULL};
+    cr_assert (eq (int, child_run (unresolved, 20000), 2),
+               "a host that does not resolve stops the gateway");
+    char *local [] = {"/usr/sbin/ip", "netns", "exec", ns, program,
+                      "--set", "node/events=tcp://127.0.0.1:7788",
+                      "--set", "node/calls=tcp://127.0.0.1:7789",
+                      "--set", "service/http_port=7790",
+                      "--set", "service/http_host=localhost", NULL};
+    child_t gateway = child_spawn (local);
+    char line [600];
+    cr_assert (child_read_line (gateway.out, line, sizeof line, 10000));
+    cr_assert (strncmp (line, "http=7790", 9) == 0, "%s", line);
+    char status [32];
+    cr_assert (eq (int, s_health_from (ns, "localhost", status, sizeof status),
+                   0));
+    cr_assert (eq (str, status, "200\n"), "served on its loopback");
+    int refused = s_health_from (other, SUBNET "1", status, sizeof status);
+    cr_assert (ne (int, refused, 0), "not served to another host (%s)",
+               status);
+    refused = s_health_from (ns, SUBNET "1", status, sizeof status);
+    cr_assert (ne (int, refused, 0), "nor on the host's own address (%s)",
+               status);
+    cr_assert (eq (int, child_stop (&gateway, 10000), 0));
+}
+
 Test (hosts, the_deployment_recipe_runs_on_three_hosts)
 {
     s_need_hosts ();

@@ -371,8 +371,9 @@ ZMESH_EXPORT void
 //  Read security/keys again (on SIGHUP, say): the keys now there are the
 //  ones let in and pinned, and a link made with a key taken out speaks for
 //  nobody any more: its calls are refused (mesh error forbidden). If a key
-//  was taken out, the node closes every link made to it, to be made again
-//  through ZAP: the taken-out key's subscriptions end too. On error, with
+//  was taken out, the node closes every link made to it (events, calls,
+//  the tap), to be made again through ZAP: the taken-out key's
+//  subscriptions end too. On error, with
 //  detail, the keys read before stay. With security off, does nothing.
 ZMESH_EXPORT zmesh_err_t
     zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail);
