@@ -8,6 +8,7 @@
 #include "zmesh.h"
 #include "child.h"
 #include "http.h"
+#include "peer.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -1191,4 +1192,58 @@ Test (gateway, a_rolling_restart_under_load_refuses_nothing_and_loses_nothing)
     cr_assert (eq (int, s_orders_with ("order.cancelled"), sent - STOCK));
     json_decref (user.body);
     s_stop_nodes (0);
+}
+
+//  The counters of a peer that lies about them.
+static void
+s_lying_stats (const zmesh_envelope_t *request, zmesh_envelope_t *reply,
+               void *arg)
+{
+    (void) request, (void) arg;
+    zmesh_envelope_set_header (reply, "calls_served", "7");
+    zmesh_envelope_set_header (reply, "events_published",
+                               "1\nzmesh_forged_total 99");
+    zmesh_envelope_set_header (reply, "Bad-Name", "3");
+    zmesh_envelope_set_header (reply, "bad_frames", "12 # or so");
+}
+
+//  A peer's counters go into /metrics only as metric names with decimal
+//  values: one whose value holds a newline cannot write a line of its own.
+Test (gateway, metrics_take_only_clean_counters_from_a_peer)
+{
+    char rogue [160], extra [300];
+    snprintf (rogue, sizeof rogue, "ipc://%s/rogue-calls", dir);
+    zsock_t *router = zsock_new_router (rogue);
+    cr_assert (router != NULL);
+    snprintf (extra, sizeof extra, "service/http_port=0 peers/user/calls=%s",
+              rogue);
+    nodes [4] = s_start ("gateway", NULL, extra);
+    char url [128];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/metrics", http_port);
+    char *argv [] = {"/usr/bin/curl", "-s", "-m", "10", url, NULL};
+    child_t curl = child_spawn (argv);
+    zpoller_t *poller = zpoller_new (router, NULL);
+    cr_assert (zpoller_wait (poller, 5000) == router, "asked for its stats");
+    zpoller_destroy (&poller);
+    zmesh_envelope_t *request = peer_reply (router, "user", s_lying_stats,
+                                            NULL);
+    cr_assert (eq (str, (char *) zmesh_envelope_type (request),
+                   "zmesh.stats"));
+    zmesh_envelope_destroy (&request);
+    char line [512];
+    bool served = false, forged = false, other = false;
+    while (child_read_line (curl.out, line, sizeof line, 10000)) {
+        served |= strncmp (line, "zmesh_node_calls_served{node=\"user\"} 7",
+                           38) == 0;
+        forged |= strstr (line, "forged") != NULL;
+        other |= strstr (line, "Bad-Name") != NULL
+              || strstr (line, "events_published{node=\"user\"}") != NULL
+              || strstr (line, "bad_frames{node=\"user\"}") != NULL;
+    }
+    cr_assert (eq (int, child_reap (&curl, 10000), 0));
+    cr_assert (served, "the clean counter is shown");
+    cr_assert (forged == false, "no line of the peer's own");
+    cr_assert (other == false, "nor a counter that is not name = decimal");
+    cr_assert (eq (int, child_stop (&nodes [4], 5000), 0));
+    zsock_destroy (&router);
 }

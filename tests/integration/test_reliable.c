@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include "zmesh.h"
 #include "inbox.h"
+#include "replay.h"
 #include "child.h"
 
 static char dir [64];
@@ -814,4 +815,68 @@ Test (reliable, a_node_killed_between_commit_and_reply_answers_the_retry_once)
     zsock_destroy (&client);
     zmesh_rand_destroy (&rand);
     cr_assert (eq (int, child_stop (&node.child, 5000), 0));
+}
+
+//  Send zmesh.replay for from..to with id from client, and the reply.
+static zmesh_envelope_t *
+s_replay (zmesh_node_t *node, zsock_t *client, uint64_t from, uint64_t to)
+{
+    uint8_t body [64];
+    size_t size = zmesh__replay_request (from, to, body);
+    zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    zmesh_uuid_t id;
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    zmesh_uuid_generate (rand, &id);
+    zmesh_rand_destroy (&rand);
+    zmesh_envelope_set_id (request, &id);
+    zmesh_envelope_set_correlation (request, &id);
+    zmesh_envelope_set_type (request, "zmesh.replay");
+    zmesh_envelope_set_source (request, "test");
+    zmesh_envelope_set_timestamp (request, 1);
+    zmesh_envelope_set_budget_ms (request, 5000);
+    cr_assert (eq (int, zmesh_envelope_set_body (request, body, size), 0));
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (request, &frame, NULL), 0));
+    zmesh_envelope_destroy (&request);
+    cr_assert (eq (int, zframe_send (&frame, client, 0), 0));
+    int64_t give_up = zclock_mono () + 5000;
+    while (!(zsock_events (client) & ZMQ_POLLIN) && zclock_mono () < give_up)
+        zmesh_node_poll (node, 10);
+    return s_reply (client);
+}
+
+//  A replay's range is a position in the log: numbers past INT64_MAX (or
+//  from after to) get mesh error 3, never a read from the start.
+Test (reliable, a_replay_range_out_of_bounds_is_refused)
+{
+    const char *settings [] = {"node/calls=inproc://bounds-calls", NULL};
+    zmesh_node_t *node = s_local_node ("bounds", settings);
+    for (int index = 0; index < 3; index++)
+        cr_assert (eq (int, zmesh_node_publish (node, "tick.tock", NULL, 0),
+                       ZMESH_OK));
+    zsock_t *client = zsock_new_req ("inproc://bounds-calls");
+    const struct {
+        uint64_t from, to;
+        bool good;
+    } cases [] = {{1, 3, true},
+                  {(uint64_t) INT64_MAX + 6, (uint64_t) INT64_MAX + 9, false},
+                  {1, (uint64_t) INT64_MAX + 1, false},
+                  {3, 2, false},
+                  {0, 3, false}};
+    for (size_t index = 0; index < sizeof cases / sizeof cases [0]; index++) {
+        zmesh_envelope_t *reply = s_replay (node, client, cases [index].from,
+                                            cases [index].to);
+        if (cases [index].good)
+            cr_assert (eq (int, zmesh_envelope_status (reply),
+                           ZMESH_STATUS_OK));
+        else {
+            cr_assert (eq (int, zmesh_envelope_status (reply),
+                           ZMESH_STATUS_MESH_ERROR), "case %zu", index);
+            cr_assert (eq (i64, zmesh_envelope_error_code (reply),
+                           ZMESH_MESH_BAD_REQUEST), "case %zu", index);
+        }
+        zmesh_envelope_destroy (&reply);
+    }
+    zsock_destroy (&client);
+    zmesh_node_destroy (&node);
 }

@@ -476,7 +476,8 @@ Test (security, a_key_taken_out_loses_its_subscription)
 
 //  With CURVE, an event on a peer's link is that peer's: a publisher the
 //  client knows (friend, by its pinned key) that sends an event saying it
-//  is echo's has it dropped, and its own taken. (The client's ZAP handler
+//  is echo's has it dropped, and its own taken; a heartbeat of its naming
+//  echo's endpoints changes nothing of echo's. (The client's ZAP handler
 //  serves friend's publisher too: they share this process.)
 Test (security, a_publisher_cannot_speak_as_another_service)
 {
@@ -498,6 +499,15 @@ Test (security, a_publisher_cannot_speak_as_another_service)
     zmesh_node_config_defaults (&config, "client");
     char setting [300];
     snprintf (setting, sizeof setting, "peers/friend/events=%s", endpoint);
+    zmesh_node_config_set (&config, setting, NULL);
+    //  And of echo, which is not running: a forged heartbeat must not
+    //  bring it to life at friend's endpoints
+    char echo_events [160], echo_calls [160];
+    snprintf (echo_events, sizeof echo_events, "ipc://%s/echo-e", dir);
+    snprintf (echo_calls, sizeof echo_calls, "ipc://%s/echo-c", dir);
+    snprintf (setting, sizeof setting, "peers/echo/events=%s", echo_events);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "peers/echo/calls=%s", echo_calls);
     zmesh_node_config_set (&config, setting, NULL);
     snprintf (setting, sizeof setting, "security/cert=%s/certs/client.cert",
               dir);
@@ -541,6 +551,44 @@ Test (security, a_publisher_cannot_speak_as_another_service)
     }
     cr_assert (gt (int, mine, 0), "friend's own events come through CURVE");
     cr_assert (eq (int, forged, 0), "none that says it is echo's");
+    //  A heartbeat in echo's name, naming echo's endpoints, then friend's
+    //  calls endpoint: it speaks for friend's link alone
+    for (int round = 0; round < 5; round++) {
+        const char *sources [] = {"echo", "friend"};
+        zmesh_envelope_t *beat = zmesh_envelope_new (ZMESH_KIND_EVENT);
+        zmesh_uuid_t id;
+        zmesh_uuid_generate (rand, &id);
+        zmesh_envelope_set_id (beat, &id);
+        zmesh_envelope_set_correlation (beat, &id);
+        zmesh_envelope_set_type (beat, "zmesh.heartbeat");
+        zmesh_envelope_set_source (beat, sources [round % 2]);
+        zmesh_envelope_set_timestamp (beat, 1);
+        zmesh_envelope_set_seq (beat, seq++);
+        zmesh_envelope_set_header (beat, "instance",
+                                   "00000000-0000-4000-8000-00000000e1e1");
+        zmesh_envelope_set_header (beat, "events", echo_events);
+        zmesh_envelope_set_header (beat, "calls", "ipc:///tmp/attacker");
+        zframe_t *frame = NULL;
+        cr_assert (eq (int, zmesh_envelope_encode (beat, &frame, NULL), 0));
+        char topic [ZMESH_TOPIC_MAX];
+        size_t size = zmesh_topic_format ("zmesh.heartbeat", true, topic);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addmem (msg, topic, size);
+        zmsg_append (msg, &frame);
+        zmsg_send (&msg, pub);
+        zmesh_envelope_destroy (&beat);
+        zmesh_node_poll (client, 100);
+    }
+    for (size_t index = 0; index < zmesh_node_peer_count (client); index++) {
+        zmesh_peer_info_t peer;
+        zmesh_node_peer (client, index, &peer);
+        if (streq (peer.key, "echo")) {
+            cr_assert (eq (str, peer.calls, echo_calls), "echo's calls stay");
+            cr_assert (eq (str, peer.instance, ""), "echo is not heard");
+            cr_assert (ne (int, peer.state, ZMESH_PEER_ALIVE));
+        }
+    }
+    cr_assert (eq (sz, zmesh_node_peer_count (client), 2), "nothing learned");
     zmesh_rand_destroy (&rand);
     zmesh_node_destroy (&client);
     zsock_destroy (&pub);
