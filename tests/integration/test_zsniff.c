@@ -487,3 +487,67 @@ Test (zsniff, a_seed_leads_the_tap_to_publishers_as_they_join)
     child_stop (&publisher, 5000);
     child_stop (&directory_node.child, 5000);
 }
+
+//  zsniff --calls takes a tap's records as they come: one without the
+//  fields it shows, or with fields of the wrong kind, is shown with what
+//  it has, and the tap goes on.
+Test (zsniff, calls_with_records_missing_fields_are_shown)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/tap", dir);
+    zsock_t *tap_pub = zsock_new (ZMQ_XPUB);
+    cr_assert (zsock_bind (tap_pub, "%s", endpoint) == 0);
+    child_t tap = s_zsniff (endpoint, "--calls", "--no-color", "--count", "3",
+                            NULL);
+    zpoller_t *poller = zpoller_new (tap_pub, NULL);
+    cr_assert (zpoller_wait (poller, 5000) == tap_pub, "zsniff never came");
+    zpoller_destroy (&poller);
+    zframe_t *subscription = zframe_recv (tap_pub);
+    zframe_destroy (&subscription);
+    //  A request to show
+    zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    zmesh_rand_destroy (&rand);
+    zmesh_envelope_set_id (request, &id);
+    zmesh_envelope_set_correlation (request, &id);
+    zmesh_envelope_set_type (request, "echo.say");
+    zmesh_envelope_set_source (request, "caller");
+    zmesh_envelope_set_timestamp (request, 1);
+    zmesh_envelope_set_budget_ms (request, 1000);
+    zframe_t *asked = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (request, &asked, NULL), 0));
+    zmesh_envelope_destroy (&request);
+    const char *records [] = {"{}", "{\"what\": 7, \"node\": [1], "
+                              "\"status\": {}, \"at_us\": \"soon\"}",
+                              "{\"what\": \"served\", \"node\": \"echo\", "
+                              "\"name\": \"echo.say\", \"status\": \"ok\"}"};
+    for (int index = 0; index < 3; index++) {
+        json_t *record = json_loads (records [index], 0, NULL);
+        cr_assert (record != NULL);
+        void *packed = NULL;
+        size_t size = 0;
+        cr_assert (eq (int, zmesh_json_to_msgpack (record, &packed, &size,
+                                                   NULL), 0));
+        json_decref (record);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstr (msg, "served");
+        zmsg_addmem (msg, packed, size);
+        zmsg_addmem (msg, zframe_data (asked), zframe_size (asked));
+        zmsg_addmem (msg, NULL, 0);
+        cr_assert (eq (int, zmsg_send (&msg, tap_pub), 0));
+        free (packed);
+    }
+    zframe_destroy (&asked);
+    char line [2048];
+    for (int index = 0; index < 3; index++) {
+        cr_assert (child_read_line (tap.out, line, sizeof line, 5000),
+                   "call %d shown", index + 1);
+        cr_assert (strstr (line, "(null)") == NULL, "%s", line);
+        cr_assert (strstr (line, "malformed") == NULL, "%s", line);
+    }
+    cr_assert (strstr (line, "echo.say") != NULL, "%s", line);
+    cr_assert (eq (int, child_reap (&tap, 5000), 0), "zsniff exits cleanly");
+    zsock_destroy (&tap_pub);
+}
