@@ -230,8 +230,10 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
     if (rc == ZMESH_OK && *link->service
         && !streq (zmesh_envelope_source (event), link->service)) {
         rc = ZMESH_ERR_ENVELOPE_BAD_HEADER;
-        snprintf (detail.text, sizeof detail.text, "an event from %s on the "
-                  "link of %s", zmesh_envelope_source (event), link->service);
+        snprintf (detail.text, sizeof detail.text, "an event from %.32s on "
+                  "%.32s's link (a peer's service, peers/LABEL/service, is "
+                  "its node name)", zmesh_envelope_source (event),
+                  link->service);
     }
     //  One of a type its publisher may not publish here goes to no handler;
     //  a reliable consumer passes over it (zmesh__consume_run).
