@@ -119,20 +119,36 @@ s_bind (zmesh_node_t *self, zsock_t *socket, const char *endpoint,
     return ZMESH_OK;
 }
 
-//  Close every link made to socket at bound, and take new ones there
-//  again: each must then pass ZAP anew. libzmq closes the old listener in
-//  its I/O thread, so the address may be in use for a moment.
-static void
-s_rebind (zmesh_node_t *self, zsock_t *socket, const char *bound)
+//  The socket rebind [which] is for: the PUB, the ROUTER, or the tap (NULL
+//  once switched off).
+static zsock_t *
+s_rebind_socket (zmesh_node_t *self, int which)
 {
-    zsock_unbind (socket, "%s", bound);
-    for (int attempt = 0; attempt < 200; attempt++) {
-        if (zsock_bind (socket, "%s", bound) >= 0)
-            return;
-        zclock_sleep (5);
+    return which == 0 ? self->pub : which == 1 ? self->router : self->tap;
+}
+
+//  Bind again each socket that s_rebind unbound. libzmq closes the old
+//  listener in its I/O thread, so its address may be in use for a moment:
+//  what does not bind yet is tried again in the loop's next turn.
+static void
+s_bind_again (zmesh_node_t *self)
+{
+    for (int which = 0; which < 3; which++) {
+        zsock_t *socket = s_rebind_socket (self, which);
+        if (*self->rebind [which]
+            && (!socket || zsock_bind (socket, "%s", self->rebind [which]) >= 0))
+            *self->rebind [which] = 0;
     }
-    zsys_error ("node %s: could not bind %s again: %s", self->config.name,
-                bound, zmq_strerror (zmq_errno ()));
+}
+
+//  Close every link made to the socket of which, bound at bound, and take
+//  new ones there again: each must then pass ZAP anew.
+static void
+s_rebind (zmesh_node_t *self, int which, const char *bound)
+{
+    snprintf (self->rebind [which], sizeof self->rebind [which], "%s", bound);
+    zsock_unbind (s_rebind_socket (self, which), "%s", bound);
+    s_bind_again (self);
 }
 
 static zmesh_err_t
@@ -452,6 +468,7 @@ s_trim_when_idle (zmesh_node_t *self)
 static void
 s_run_timers (zmesh_node_t *self)
 {
+    s_bind_again (self);
     int64_t now = zmesh_clock_mono_ms (self->clock);
     if (now >= self->next_heartbeat_ms) {
         if (zmesh__publish_control (self, HEARTBEAT_TYPE) == ZMESH_OK)
@@ -481,6 +498,10 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     //  The poller waits until the first thing due: a heartbeat, the end of
     //  a publish group, a call's deadline or backoff.
     int64_t due = self->next_heartbeat_ms;
+    int64_t soon = zmesh_clock_mono_ms (self->clock) + 5;
+    if ((*self->rebind [0] || *self->rebind [1] || *self->rebind [2])
+        && soon < due)
+        due = soon;                 //  A socket to bind again (s_rebind)
     if (zmesh__turn_due_ms (self) < due)
         due = zmesh__turn_due_ms (self);
     if (zmesh__call_due_ms (self) < due)
@@ -543,14 +564,14 @@ zmesh_node_reload_keys (zmesh_node_t *self, zmesh_detail_t *detail)
     //  every link goes, and those whose keys are still there come back
     //  (subscribers repair what they missed meanwhile, callers retry).
     if (rc == ZMESH_OK && removed) {
-        s_rebind (self, self->pub, self->events_bound);
-        s_rebind (self, self->router, self->calls_bound);
+        s_rebind (self, 0, self->events_bound);
+        s_rebind (self, 1, self->calls_bound);
         char *tap = self->tap ? zsock_last_endpoint (self->tap) : NULL;
         if (tap)
-            s_rebind (self, self->tap, tap);
+            s_rebind (self, 2, tap);
         zstr_free (&tap);
     }
-    else
+    if (rc != ZMESH_OK)
         zsys_error ("node %s: keys not read again, those read before stay: "
                     "%s", self->config.name, why.text);
     if (detail)

@@ -148,6 +148,9 @@ struct _zmesh_node_t {
     char calls_endpoint [ZMESH_ENDPOINT_MAX + 1];   //  Advertised
     char events_bound [ZMESH_ENDPOINT_MAX + 1];     //  As bound (a port
     char calls_bound [ZMESH_ENDPOINT_MAX + 1];      //  chosen, say)
+    //  Where the PUB, the ROUTER and the tap, unbound to close their links,
+    //  are to be bound again ("" for none): the loop tries each turn.
+    char rebind [3][ZMESH_ENDPOINT_MAX + 1];
     uint64_t seq;                   //  Last event sequence number used
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic

@@ -589,9 +589,10 @@ s_note_take (zmesh_node_t *node, const zmesh_envelope_t *request,
         zmesh_store_commit (zmesh_node_store (node), NULL);
 }
 
-//  Send a request of method with id from client.
+//  Send a request of method with id and body (size bytes) from client.
 static void
-s_request_of (zsock_t *client, const char *method, const zmesh_uuid_t *id)
+s_request_with (zsock_t *client, const char *method, const zmesh_uuid_t *id,
+                const void *body, size_t size)
 {
     zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
     zmesh_envelope_set_id (request, id);
@@ -600,10 +601,19 @@ s_request_of (zsock_t *client, const char *method, const zmesh_uuid_t *id)
     zmesh_envelope_set_source (request, "test");
     zmesh_envelope_set_timestamp (request, 1);
     zmesh_envelope_set_budget_ms (request, 5000);
+    if (size)
+        cr_assert (eq (int, zmesh_envelope_set_body (request, body, size), 0));
     zframe_t *frame = NULL;
     cr_assert (eq (int, zmesh_envelope_encode (request, &frame, NULL), 0));
     cr_assert (eq (int, zframe_send (&frame, client, 0), 0));
     zmesh_envelope_destroy (&request);
+}
+
+//  The same without a body.
+static void
+s_request_of (zsock_t *client, const char *method, const zmesh_uuid_t *id)
+{
+    s_request_with (client, method, id, NULL, 0);
 }
 
 //  Send a note.take request with id from client.
@@ -817,28 +827,17 @@ Test (reliable, a_node_killed_between_commit_and_reply_answers_the_retry_once)
     cr_assert (eq (int, child_stop (&node.child, 5000), 0));
 }
 
-//  Send zmesh.replay for from..to with id from client, and the reply.
+//  Send zmesh.replay for from..to from client, and its reply.
 static zmesh_envelope_t *
 s_replay (zmesh_node_t *node, zsock_t *client, uint64_t from, uint64_t to)
 {
     uint8_t body [64];
     size_t size = zmesh__replay_request (from, to, body);
-    zmesh_envelope_t *request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
     zmesh_uuid_t id;
     zmesh_rand_t *rand = zmesh_rand_new ();
     zmesh_uuid_generate (rand, &id);
     zmesh_rand_destroy (&rand);
-    zmesh_envelope_set_id (request, &id);
-    zmesh_envelope_set_correlation (request, &id);
-    zmesh_envelope_set_type (request, "zmesh.replay");
-    zmesh_envelope_set_source (request, "test");
-    zmesh_envelope_set_timestamp (request, 1);
-    zmesh_envelope_set_budget_ms (request, 5000);
-    cr_assert (eq (int, zmesh_envelope_set_body (request, body, size), 0));
-    zframe_t *frame = NULL;
-    cr_assert (eq (int, zmesh_envelope_encode (request, &frame, NULL), 0));
-    zmesh_envelope_destroy (&request);
-    cr_assert (eq (int, zframe_send (&frame, client, 0), 0));
+    s_request_with (client, "zmesh.replay", &id, body, size);
     int64_t give_up = zclock_mono () + 5000;
     while (!(zsock_events (client) & ZMQ_POLLIN) && zclock_mono () < give_up)
         zmesh_node_poll (node, 10);
