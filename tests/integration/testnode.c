@@ -23,7 +23,8 @@
             sequence number to stream "seen" in its own store, in the same
             transaction; --slow-us makes each take that long; with
             --fail-every N it refuses every Nth sequence until the file
-            given with --heal exists. Needs node/data.
+            given with --heal exists; it always refuses an event whose
+            body is the msgpack string "poison". Needs node/data.
 
     Part of zmesh. MIT License.
 */
@@ -106,6 +107,11 @@ s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
         usleep ((useconds_t) s_slow_us);
     uint8_t body [9] = {0xcf};  //  The sequence, as uint64
     uint64_t seq = zmesh_envelope_seq (event);
+    if (zmesh_envelope_body_size (event) == 7
+        && memcmp (zmesh_envelope_body (event), "\xa6poison", 7) == 0) {
+        snprintf (detail->text, sizeof detail->text, "poison");
+        return ZMESH_ERR_INVALID;
+    }
     if (s_fail_every && seq % (uint64_t) s_fail_every == 0
         && !(s_heal && zsys_file_exists (s_heal))) {
         snprintf (detail->text, sizeof detail->text, "refusing seq %" PRIu64,
