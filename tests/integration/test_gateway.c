@@ -1163,6 +1163,11 @@ Test (gateway, a_rolling_restart_under_load_refuses_nothing_and_loses_nothing)
         nodes [node] = s_start (names [node], peers [node], extra [node]);
         zclock_sleep (500);
     }
+    //  The load goes on until the stock has run out (a slower build, under
+    //  a sanitizer, takes longer), within 30 s
+    int64_t until = zclock_mono () + 30000;
+    while (s_orders_placed () <= 2 * STOCK && zclock_mono () < until)
+        zclock_sleep (100);
     FILE *flag = fopen (stop, "w");
     cr_assert (flag != NULL);
     fclose (flag);
