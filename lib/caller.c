@@ -136,17 +136,53 @@ s_budget (zmesh_caller_t *self, const char *service,
     return budget;
 }
 
-//  Pick an instance that will take the call: one not tried yet if there is
-//  one, else any; skip those whose bulkhead is full or breaker open. On
-//  failure, *why says which of the two stopped every instance.
+//  The attempts in flight to endpoint.
+static int
+s_in_flight (zmesh_caller_t *self, const char *endpoint)
+{
+    s_target_t *target = zhashx_lookup (self->targets, endpoint);
+    return target ? target->in_flight : 0;
+}
+
+//  The order in which to consider the call's instances: the first
+//  call->spread of them by fewest attempts in flight, starting from one
+//  drawn at random so that ties take turns, then the rest as given.
+static void
+s_order (zmesh_caller_t *self, const zmesh_call_t *call, size_t *order)
+{
+    size_t spread = call->spread < call->endpoint_count ? call->spread
+                                                        : call->endpoint_count;
+    size_t start = spread > 1 ? zmesh_rand_u64 (self->rand) % spread : 0;
+    int load [ENDPOINTS_MAX];
+    for (size_t index = 0; index < call->endpoint_count; index++) {
+        size_t which = index < spread ? (start + index) % spread : index;
+        int in_flight = index < spread
+                      ? s_in_flight (self, call->endpoints [which]) : 0;
+        size_t at = index;
+        for (; index < spread && at > 0 && load [at - 1] > in_flight; at--) {
+            order [at] = order [at - 1];
+            load [at] = load [at - 1];
+        }
+        order [at] = which;
+        load [at] = in_flight;
+    }
+}
+
+//  Pick an instance that will take the call, in s_order's order: one not
+//  tried yet if there is one, else any; skip those whose bulkhead is full
+//  or breaker open. On failure, *why says which of the two stopped every
+//  instance.
 static long
 s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
           int64_t deadline_ms, zmesh_breaker_permit_t *permit,
           zmesh_err_t *why)
 {
     *why = ZMESH_ERR_OVERLOADED;
+    size_t order [ENDPOINTS_MAX];
+    s_order (self, call, order);
     for (int pass = 0; pass < 2; pass++)
-        for (size_t index = 0; index < call->endpoint_count; index++) {
+        for (size_t at = 0; at < call->endpoint_count; at++) {
+            size_t index = order [at];
             if (tried [index] != (pass == 1))
                 continue;
             s_target_t *target = s_target (self, call->endpoints [index],

@@ -5,6 +5,8 @@
 #include "zmesh_classes.h"
 #include "peers.h"
 
+#define ROUTE_LIMIT     64      //  Instances one route lists, at most
+
 struct _zmesh_peers_t {
     zmesh_peer_info_t *items;   //  Peers, in the order they became known
     size_t count;               //  Items in use
@@ -168,20 +170,54 @@ zmesh__peers_tick (zmesh_peers_t *self, int64_t now_ms, int quiet_ms,
     }
 }
 
-size_t
-zmesh__peers_route (zmesh_peers_t *self, const char *service,
-                    const char **endpoints, size_t max)
+//  The weight of member for key, in rendezvous (highest random weight)
+//  hashing: FNV-1a over member, a NUL and key, then a 64-bit finalizer
+//  (splitmix64's), so that nearby names spread.
+static uint64_t
+s_weight (const char *member, const char *key)
 {
-    assert (self && service && endpoints);
+    uint64_t hash = 14695981039346656037ULL;
+    for (const char *byte = member; *byte; byte++)
+        hash = (hash ^ (uint8_t) *byte) * 1099511628211ULL;
+    hash *= 1099511628211ULL;   //  The NUL between the two
+    for (const char *byte = key; *byte; byte++)
+        hash = (hash ^ (uint8_t) *byte) * 1099511628211ULL;
+    hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebULL;
+    return hash ^ (hash >> 31);
+}
+
+size_t
+zmesh__peers_route (zmesh_peers_t *self, const char *service, const char *key,
+                    const char **endpoints, size_t max, size_t *equal)
+{
+    assert (self && service && endpoints && equal);
     static const zmesh_peer_state_t order [] = {
         ZMESH_PEER_ALIVE, ZMESH_PEER_UNKNOWN, ZMESH_PEER_QUIET};
+    uint64_t weights [ROUTE_LIMIT];
+    if (max > ROUTE_LIMIT)
+        max = ROUTE_LIMIT;
     size_t found = 0;
-    for (size_t rank = 0; rank < 3; rank++)
+    *equal = 0;
+    for (size_t rank = 0; rank < 3; rank++) {
+        size_t first = found;
         for (size_t index = 0; index < self->count && found < max; index++) {
             zmesh_peer_info_t *peer = &self->items [index];
-            if (peer->state == order [rank] && *peer->calls
-                && streq (peer->service, service))
-                endpoints [found++] = peer->calls;
+            if (peer->state != order [rank] || !*peer->calls
+                || !streq (peer->service, service))
+                continue;
+            //  With a key, the rank in order of weight, heaviest first
+            uint64_t weight = key ? s_weight (peer->key, key) : 0;
+            size_t at = found++;
+            for (; at > first && weights [at - 1] < weight; at--) {
+                weights [at] = weights [at - 1];
+                endpoints [at] = endpoints [at - 1];
+            }
+            weights [at] = weight;
+            endpoints [at] = peer->calls;
         }
+        if (!*equal)
+            *equal = found - first;
+    }
     return found;
 }

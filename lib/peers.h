@@ -63,9 +63,13 @@ void
 
 //  Fill endpoints (up to max) with the call endpoints of service's
 //  instances, best first: alive, then never heard, then quiet; gone ones
-//  are left out. Returns how many.
+//  are left out. With a key (or NULL), each of those ranks is in the
+//  order of rendezvous hashing: the instance whose label weighs most for
+//  key first. *equal says how many lead in the best rank found. Returns
+//  how many.
 size_t
     zmesh__peers_route (zmesh_peers_t *self, const char *service,
-                        const char **endpoints, size_t max);
+                        const char *key, const char **endpoints, size_t max,
+                        size_t *equal);
 
 #endif

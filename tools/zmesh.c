@@ -63,6 +63,11 @@ s_usage (void)
         "  -c, --config FILE       a node's settings (ZPL), for its peers\n"
         "  -s, --set PATH=VALUE    one setting; repeatable\n"
         "  -t, --timeout MS        how long a call may take (default 5000)\n"
+        "  -k, --key KEY           call: to the instance of TARGET that owns\n"
+        "                          KEY (an aggregate's id, say), by\n"
+        "                          rendezvous hashing; without it, to the\n"
+        "                          live instance with the fewest calls\n"
+        "                          in flight\n"
         "  -j, --json              trace: one JSON array of the records, in\n"
         "                          tree order, each with its depth\n"
         "  -H, --host NAME         up: start the nodes of host NAME (default:\n"
@@ -100,7 +105,7 @@ s_service (zmesh_node_config_t *config, const char *target)
 //  Call and print; returns the exit code.
 static int
 s_call (zmesh_node_t *node, const char *service, const char *method,
-        json_t *body, uint32_t timeout_ms, bool quiet)
+        json_t *body, const zmesh_call_options_t *options, bool quiet)
 {
     void *data = NULL;
     size_t size = 0;
@@ -108,8 +113,8 @@ s_call (zmesh_node_t *node, const char *service, const char *method,
         return s_misuse ("the JSON nests too deep");
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_node_call (node, service, method, data, size,
-                                      timeout_ms, &reply, &detail);
+    zmesh_err_t rc = zmesh_node_call_with (node, service, method, data, size,
+                                           options, &reply, &detail);
     free (data);
     if (reply && zmesh_envelope_body_size (reply) && !quiet) {
         json_t *answer = NULL;
@@ -154,7 +159,7 @@ s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
         if (!*peer->calls)
             continue;
         zmesh_envelope_t *reply = NULL;
-        zmesh_call_options_t options = {timeout_ms, NULL, NULL};
+        zmesh_call_options_t options = {.timeout_ms = timeout_ms};
         zmesh_err_t rc = zmesh_node_call_with (node, peer->service,
                                                "zmesh.stats", NULL, 0,
                                                &options, &reply, NULL);
@@ -295,7 +300,7 @@ s_trace (zmesh_node_t *node, const char *cid, uint32_t timeout_ms, bool json)
             continue;
         asked++;
         zmesh_envelope_t *reply = NULL;
-        zmesh_call_options_t options = {timeout_ms, NULL, NULL};
+        zmesh_call_options_t options = {.timeout_ms = timeout_ms};
         zmesh_err_t rc = zmesh_node_call_with (node, peer.service,
                                                "zmesh.trace", body, size,
                                                &options, &reply, NULL);
@@ -806,6 +811,7 @@ main (int argc, char *argv [])
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"host", required_argument, NULL, 'H'},
         {"run", required_argument, NULL, 'R'},
@@ -817,12 +823,12 @@ main (int argc, char *argv [])
     zmesh_detail_t detail = {""};
     uint32_t timeout_ms = 5000;
     bool json = false;
-    const char *host = NULL, *run = NULL;
+    const char *host = NULL, *run = NULL, *key = NULL;
     int option;
     char *end;
     argc = s_hoist_options (argc, argv, longs);
     //  "+": options end at the command, whose arguments may start with '-'.
-    while ((option = getopt_long (argc, argv, "+c:s:t:jH:R:hV", longs, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "+c:s:t:k:jH:R:hV", longs, NULL)) != -1) {
         switch (option) {
             case 'c':
                 if (zmesh_node_config_load (&config, optarg, &detail)) {
@@ -839,6 +845,7 @@ main (int argc, char *argv [])
                 if (*end || timeout_ms < 1 || timeout_ms > 3600000)
                     return s_misuse ("--timeout wants 1 to 3600000 ms");
                 break;
+            case 'k': key = optarg; break;
             case 'j': json = true; break;
             case 'H': host = optarg; break;
             case 'R': run = optarg; break;
@@ -928,7 +935,8 @@ main (int argc, char *argv [])
         json_decref (body);
         return 1;
     }
-    rc = service ? s_call (node, service, method, body, timeout_ms, false)
+    zmesh_call_options_t options = {.timeout_ms = timeout_ms, .key = key};
+    rc = service ? s_call (node, service, method, body, &options, false)
          : streq (command, "trace") ? s_trace (node, args [0], timeout_ms, json)
                                     : s_status (node, &config, timeout_ms);
     json_decref (body);

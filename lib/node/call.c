@@ -104,8 +104,10 @@ s_call_new (zmesh_node_t *self, const char *service, const char *method,
             zmesh_detail_t *detail)
 {
     const char *routes [ROUTE_MAX];
-    size_t count = zmesh__peers_route (self->peers, service, routes,
-                                       ROUTE_MAX);
+    const char *key = options ? options->key : NULL;
+    size_t equal;
+    size_t count = zmesh__peers_route (self->peers, service, key, routes,
+                                       ROUTE_MAX, &equal);
     size_t lengths [ROUTE_MAX], bytes = 0;
     for (size_t index = 0; index < count; index++)
         bytes += (lengths [index] = strlen (routes [index])) + 1;
@@ -148,6 +150,7 @@ s_call_new (zmesh_node_t *self, const char *service, const char *method,
         .policy = s_policy (self, service),
         .endpoints = call->endpoints,
         .endpoint_count = count,
+        .spread = key ? 0 : equal,
         .deadline_ms = deadline,
         .fallback = options ? options->fallback : NULL,
         .fallback_arg = options ? options->fallback_arg : NULL};
@@ -460,7 +463,7 @@ zmesh_node_call (zmesh_node_t *self, const char *service, const char *method,
                  const void *body, size_t body_size, uint32_t timeout_ms,
                  zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
-    zmesh_call_options_t options = {timeout_ms, NULL, NULL};
+    zmesh_call_options_t options = {.timeout_ms = timeout_ms};
     return zmesh_node_call_with (self, service, method, body, body_size,
                                  &options, reply_p, detail);
 }

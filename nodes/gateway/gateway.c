@@ -199,7 +199,7 @@ s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
         if (!*info->calls)
             continue;
         zmesh_envelope_t *reply = NULL;
-        zmesh_call_options_t options = {500, NULL, NULL};
+        zmesh_call_options_t options = {.timeout_ms = 500};
         if (zmesh_node_call_with (gateway->node, info->service, "zmesh.stats",
                                   NULL, 0, &options, &reply, NULL) == ZMESH_OK)
             for (size_t header = 0;

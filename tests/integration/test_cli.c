@@ -51,6 +51,10 @@ Test (cli, call_and_status_reach_a_node)
                                  "echo.say", "{\"hello\": [1, 2]}", NULL, NULL),
                    0));
     cr_assert (eq (str, output, "{\"hello\":[1,2]}\n"));
+    cr_assert (eq (int, s_zmesh (output, sizeof output, "--key", "order-42",
+                                 "call", echo.calls, "echo.say", "3"), 0),
+               "a call with a key");
+    cr_assert (eq (str, output, "3\n"));
     //  A command that works says nothing else: no start-up lines of the
     //  node it makes for the while
     char *call [] = {ZMESH, "call", echo.calls, "echo.say", "7", NULL};

@@ -300,13 +300,31 @@ Test (loop, every_attempt_carries_what_is_left_of_the_deadline)
     zsock_destroy (&stuck);
 }
 
+//  The weight of label for key in rendezvous hashing, as node.md section
+//  2 gives it: 64-bit FNV-1a over label, a NUL and key, then splitmix64's
+//  finalizer.
+static uint64_t
+s_weight (const char *label, const char *key)
+{
+    uint64_t hash = 14695981039346656037ULL;
+    const char *parts [] = {label, "", key};
+    for (size_t part = 0; part < 3; part++)
+        for (size_t index = 0; index < strlen (parts [part]) + (part == 1);
+             index++)
+            hash = (hash ^ (uint8_t) parts [part][index]) * 1099511628211ULL;
+    hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebULL;
+    return hash ^ (hash >> 31);
+}
+
 Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
 {
     zsock_t *stuck = s_black_hole ("inproc://a-calls");
     zmesh_node_t *server = s_node ("b", NULL);
     cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
                    0));
-    //  Instance a (stuck) is first in the route; b answers.
+    //  Instance a (stuck) owns the key, so it is first in the route; b
+    //  answers. (Which key a owns also checks the hash node.md gives.)
     const char *settings [] = {"peers/a/calls=inproc://a-calls",
                                "peers/a/service=echo",
                                "peers/b/calls=inproc://b-calls",
@@ -315,8 +333,15 @@ Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
                                "breaker/min_calls=1",
                                "breaker/failure_rate=100", NULL};
     zmesh_node_t *client = s_node ("client", settings);
+    char key [16];
+    for (int index = 0; index < 64; index++) {
+        snprintf (key, sizeof key, "k%d", index);
+        if (s_weight ("a", key) > s_weight ("b", key))
+            break;
+    }
+    zmesh_call_options_t keyed = {.key = key};
     s_outcome_t outcome;
-    s_call (client, "echo", "echo.text", NULL, &outcome);
+    s_call (client, "echo", "echo.text", &keyed, &outcome);
     s_turn ();
     zmesh_envelope_t *request = s_swallowed (stuck);
     cr_assert (request != NULL, "the first attempt went to a");
@@ -331,7 +356,7 @@ Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
         zmesh_node_caller (client), "inproc://a-calls");
     cr_assert (eq (int, zmesh_breaker_state (breaker), ZMESH_BREAKER_OPEN));
     //  With a open, the next call goes straight to b: a takes nothing.
-    s_call (client, "echo", "echo.text", NULL, &outcome);
+    s_call (client, "echo", "echo.text", &keyed, &outcome);
     s_turn_until (&outcome.done, "the second reply");
     cr_assert (eq (int, outcome.rc, ZMESH_OK));
     cr_assert (s_swallowed (stuck) == NULL);

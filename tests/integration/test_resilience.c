@@ -178,3 +178,100 @@ Test (resilience, with_two_instances_killing_one_loses_no_call, .timeout = 60)
     s_unlink (&ipc_1);
     s_unlink (&ipc_2);
 }
+
+//  Calls granted to each endpoint, so far, by the client's breakers.
+static uint64_t
+s_granted (zmesh_node_t *client, const char *endpoint)
+{
+    zmesh_breaker_t *breaker = zmesh_caller_breaker (zmesh_node_caller (client),
+                                                     endpoint);
+    zmesh_breaker_stats_t stats = {0};
+    if (breaker)
+        zmesh_breaker_stats (breaker, &stats);
+    return stats.calls;
+}
+
+//  Two live instances of a service share its calls; a call with a key
+//  goes to the one instance that owns the key, and to the other once the
+//  owner is gone.
+Test (resilience, two_instances_share_the_calls_and_a_key_keeps_its_owner,
+      .timeout = 60)
+{
+    s_ipc_t ipc_1, ipc_2;
+    s_ipc (&ipc_1, "echo-1");
+    s_ipc (&ipc_2, "echo-2");
+    testnode_t first = testnode_start (TESTNODE, "echo", ipc_1.settings);
+    testnode_t second = testnode_start (TESTNODE, "echo", ipc_2.settings);
+    char peers [4][300];
+    snprintf (peers [0], sizeof peers [0], "peers/echo-1/calls=%s",
+              first.calls);
+    snprintf (peers [1], sizeof peers [1], "peers/echo-1/events=%s",
+              first.events);
+    snprintf (peers [2], sizeof peers [2], "peers/echo-2/calls=%s",
+              second.calls);
+    snprintf (peers [3], sizeof peers [3], "peers/echo-2/events=%s",
+              second.events);
+    const char *settings [] = {
+        "peers/echo-1/service=echo", peers [0], peers [1],
+        "peers/echo-2/service=echo", peers [2], peers [3],
+        "timing/call_timeout=2000", "retry/attempt_timeout=200", NULL};
+    zmesh_node_t *client = s_client (settings);
+    //  Both alive: heard from
+    int64_t deadline = zclock_mono () + 10000;
+    zmesh_peer_info_t peer;
+    int alive = 0;
+    while (alive < 2 && zclock_mono () < deadline) {
+        zmesh_node_poll (client, 100);
+        alive = 0;
+        for (size_t index = 0; index < zmesh_node_peer_count (client);
+             index++) {
+            zmesh_node_peer (client, index, &peer);
+            alive += peer.state == ZMESH_PEER_ALIVE;
+        }
+    }
+    cr_assert (eq (int, alive, 2));
+
+    for (int index = 0; index < 300; index++)
+        cr_assert (eq (int, s_say (client), ZMESH_OK));
+    uint64_t one = s_granted (client, first.calls),
+             two = s_granted (client, second.calls);
+    fprintf (stderr, "resilience: 300 calls, %" PRIu64 " to echo-1 and %"
+             PRIu64 " to echo-2\n", one, two);
+    cr_assert (eq (u64, one + two, 300));
+    cr_assert (ge (u64, one, 100), "each takes at least a third");
+    cr_assert (ge (u64, two, 100), "each takes at least a third");
+
+    //  A key: every call to its owner
+    zmesh_call_options_t keyed = {.key = "order-42"};
+    for (int index = 0; index < 50; index++) {
+        zmesh_envelope_t *reply = NULL;
+        cr_assert (eq (int, zmesh_node_call_with (client, "echo", "echo.say",
+                                                  "\x07", 1, &keyed, &reply,
+                                                  NULL), ZMESH_OK));
+        zmesh_envelope_destroy (&reply);
+    }
+    uint64_t more_one = s_granted (client, first.calls) - one,
+             more_two = s_granted (client, second.calls) - two;
+    cr_assert (more_one == 50 || more_two == 50, "one owner: %" PRIu64 ", %"
+               PRIu64, more_one, more_two);
+    cr_assert (eq (u64, more_one + more_two, 50));
+    //  The owner goes: its keys go to the other
+    testnode_t *owner = more_one ? &first : &second;
+    const char *heir = more_one ? second.calls : first.calls;
+    child_kill (&owner->child);
+    uint64_t before = s_granted (client, heir);
+    for (int index = 0; index < 20; index++) {
+        zmesh_envelope_t *reply = NULL;
+        cr_assert (eq (int, zmesh_node_call_with (client, "echo", "echo.say",
+                                                  "\x07", 1, &keyed, &reply,
+                                                  NULL), ZMESH_OK));
+        zmesh_envelope_destroy (&reply);
+    }
+    cr_assert (eq (u64, s_granted (client, heir) - before, 20));
+
+    zmesh_node_destroy (&client);
+    testnode_t *left = more_one ? &second : &first;
+    cr_assert (eq (int, child_stop (&left->child, 2000), 0));
+    s_unlink (&ipc_1);
+    s_unlink (&ipc_2);
+}

@@ -652,8 +652,7 @@ s_echo_stat (zmesh_node_t *node, const char *name)
 //  own. Echo answers every call meanwhile, consumes an honest publisher's
 //  events, asks friend for one repair at a time, learns nobody, and keeps
 //  its size.
-Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables,
-      .timeout = 120)
+Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables)
 {
     char settings [10][200];
     const char *formats [] = {

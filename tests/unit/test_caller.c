@@ -368,3 +368,41 @@ Test (caller, the_bulkhead_caps_calls_in_flight)
                "a second call to a full instance is refused at once");
     cr_assert (eq (int, world.attempts, 1));
 }
+
+//  Instances that are equally good share the calls: in turn at random
+//  when none is busy, and a call made while one has an attempt in flight
+//  goes to the other. Without spread, the first takes every call.
+Test (caller, equally_good_instances_share_the_calls)
+{
+    int first = 0;
+    for (int round = 0; round < 200; round++) {
+        zmesh_call_t call = s_call (2, 5000);
+        call.spread = 2;
+        cr_assert (eq (int, s_run (&call), ZMESH_OK));
+        first += streq (world.seen [0].endpoint, endpoints [0]);
+        world.attempts = 0;
+        world.next [0] = world.next [1] = 0;
+    }
+    cr_assert (gt (int, first, 70), "a took %d of 200", first);
+    cr_assert (lt (int, first, 130), "a took %d of 200", first);
+    for (int round = 0; round < 20; round++) {
+        zmesh_call_t call = s_call (2, 5000), nested = s_call (2, 5000);
+        call.spread = nested.spread = 2;
+        world.nested = &nested;
+        cr_assert (eq (int, s_run (&call), ZMESH_OK));
+        cr_assert (eq (int, world.nested_rc, ZMESH_OK));
+        cr_assert (eq (int, world.attempts, 2));
+        cr_assert (ne (str, (char *) world.seen [1].endpoint,
+                       (char *) world.seen [0].endpoint),
+                   "the nested call goes to the idle instance");
+        world.attempts = 0;
+        world.next [0] = world.next [1] = 0;
+    }
+    for (int round = 0; round < 20; round++) {
+        zmesh_call_t call = s_call (2, 5000);
+        cr_assert (eq (int, s_run (&call), ZMESH_OK));
+        cr_assert (eq (str, (char *) world.seen [0].endpoint, (char *) endpoints [0]));
+        world.attempts = 0;
+        world.next [0] = 0;
+    }
+}

@@ -62,11 +62,16 @@ Test (peers, routes_alive_first_and_skips_gone)
     zmesh__peers_tick (peers, 20000, 3000, 10000, NULL, NULL);  //  both gone
     zmesh__peers_heard (peers, 1, 20000, NULL, NULL);   //  u2 back
     const char *endpoints [8];
-    size_t count = zmesh__peers_route (peers, "user", endpoints, 8);
+    size_t equal;
+    size_t count = zmesh__peers_route (peers, "user", NULL, endpoints, 8,
+                                       &equal);
     cr_assert (eq (sz, count, 2));
+    cr_assert (eq (sz, equal, 1), "one alive");
     cr_assert (eq (str, (char *) endpoints [0], "tcp://u2"));
     cr_assert (eq (str, (char *) endpoints [1], "tcp://u1"));
-    cr_assert (eq (sz, zmesh__peers_route (peers, "nobody", endpoints, 8), 0));
+    cr_assert (eq (sz, zmesh__peers_route (peers, "nobody", NULL, endpoints, 8,
+                                           &equal), 0));
+    cr_assert (eq (sz, equal, 0));
     cr_assert (eq (long, zmesh__peers_find_events (peers, "tcp://e3"), 2));
     cr_assert (eq (long, zmesh__peers_find_events (peers, ""), -1));
 
@@ -122,7 +127,64 @@ Test (peers, a_gossip_peer_never_heard_from_ages_but_a_configured_one_waits)
     cr_assert (eq (int, zmesh__peers_at (peers, 0)->state, ZMESH_PEER_GONE));
     cr_assert (eq (int, zmesh__peers_at (peers, 1)->state, ZMESH_PEER_UNKNOWN));
     const char *endpoints [4];
-    cr_assert (eq (sz, zmesh__peers_route (peers, "user", endpoints, 4), 1));
+    size_t equal;
+    cr_assert (eq (sz, zmesh__peers_route (peers, "user", NULL, endpoints, 4,
+                                           &equal), 1));
     cr_assert (eq (str, (char *) endpoints [0], "tcp://b:2"));
     zmesh__peers_destroy (&peers);
+}
+
+//  With a key, each rank of instances is in rendezvous order: every key
+//  has one owner, the same whatever order the peers were learned in, and
+//  taking an instance out moves only the keys that it owned.
+Test (peers, a_key_has_one_owner_and_only_its_keys_move)
+{
+    const char *labels [] = {"order-a", "order-b", "order-c"};
+    zmesh_peers_t *forward = zmesh__peers_new (),
+                  *backward = zmesh__peers_new (),
+                  *fewer = zmesh__peers_new ();
+    char old [ZMESH_ENDPOINT_MAX + 1], calls [32];
+    for (int index = 0; index < 3; index++) {
+        snprintf (calls, sizeof calls, "tcp://%s", labels [index]);
+        zmesh__peers_upsert (forward, labels [index], "order", "", calls, true,
+                             old);
+        snprintf (calls, sizeof calls, "tcp://%s", labels [2 - index]);
+        zmesh__peers_upsert (backward, labels [2 - index], "order", "", calls,
+                             true, old);
+        if (index != 1) {
+            snprintf (calls, sizeof calls, "tcp://%s", labels [index]);
+            zmesh__peers_upsert (fewer, labels [index], "order", "", calls,
+                                 true, old);
+        }
+    }
+    int owned [3] = {0}, moved = 0;
+    for (int number = 0; number < 300; number++) {
+        char key [16];
+        snprintf (key, sizeof key, "key-%d", number);
+        const char *first [3], *second [3], *third [3];
+        size_t equal;
+        cr_assert (eq (sz, zmesh__peers_route (forward, "order", key, first, 3,
+                                               &equal), 3));
+        cr_assert (eq (sz, equal, 3), "three never heard from");
+        zmesh__peers_route (backward, "order", key, second, 3, &equal);
+        for (int at = 0; at < 3; at++)
+            cr_assert (eq (str, (char *) first [at], (char *) second [at]));
+        for (int index = 0; index < 3; index++)
+            owned [index] += strstr (first [0], labels [index]) != NULL;
+        zmesh__peers_route (fewer, "order", key, third, 2, &equal);
+        if (strstr (first [0], "order-b"))
+            cr_assert (eq (str, (char *) third [0], (char *) first [1]),
+                       "b's keys go to their second choice");
+        else
+            cr_assert (eq (str, (char *) third [0], (char *) first [0]),
+                       "the others' stay");
+        moved += !streq (third [0], first [0]);
+    }
+    for (int index = 0; index < 3; index++)
+        cr_assert (gt (int, owned [index], 70), "%s owns %d of 300",
+                   labels [index], owned [index]);
+    cr_assert (eq (int, moved, owned [1]));
+    zmesh__peers_destroy (&forward);
+    zmesh__peers_destroy (&backward);
+    zmesh__peers_destroy (&fewer);
 }

@@ -75,6 +75,10 @@ typedef struct {
     const zmesh_call_policy_t *policy;
     const char **endpoints;             //  Instances, best first
     size_t endpoint_count;
+    size_t spread;                      //  The first spread of them are
+                                        //  equally good: each attempt takes
+                                        //  the one with the fewest attempts
+                                        //  in flight (at random among ties)
     int64_t deadline_ms;                //  Monotonic; shared by all attempts
     zmesh_fallback_fn *fallback;        //  Or NULL
     void *fallback_arg;

@@ -132,6 +132,10 @@ typedef struct {
     uint32_t timeout_ms;        //  0: timing/call_timeout
     zmesh_fallback_fn *fallback;    //  Makes the reply if the call fails
     void *fallback_arg;
+    const char *key;            //  NULL: to the live instance with the
+                                //  fewest calls in flight; else to the one
+                                //  that owns key (rendezvous hashing), or,
+                                //  failing it, the next
 } zmesh_call_options_t;
 
 //  Create a node from a validated config (copied), binding its sockets and
