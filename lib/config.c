@@ -26,6 +26,7 @@ static const struct {
 #define FIELD(name) offsetof (zmesh_node_config_t, name)
 static const s_key_t s_keys [] = {
     {"node/name", KEY_NAME, FIELD (name), "", 0, 0},
+    {"node/service", KEY_NAME, FIELD (group), "", 0, 0},
     {"node/events", KEY_ENDPOINT, FIELD (events), "tcp://127.0.0.1:*", 0, 0},
     {"node/calls", KEY_ENDPOINT, FIELD (calls), "tcp://127.0.0.1:*", 0, 0},
     {"node/advertise", KEY_HOST, FIELD (advertise), "", 0, 0},

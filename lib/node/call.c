@@ -98,16 +98,19 @@ s_policy (zmesh_node_t *self, const char *service)
 //  request being handled. NULL with detail if method is not a name or the
 //  body not one value, or out of memory.
 static zmesh__call_t *
-s_call_new (zmesh_node_t *self, const char *service, const char *method,
-            const void *body, size_t body_size,
+s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
+            const char *method, const void *body, size_t body_size,
             const zmesh_call_options_t *options, zmesh_err_t *rc,
             zmesh_detail_t *detail)
 {
     const char *routes [ROUTE_MAX];
     const char *key = options ? options->key : NULL;
-    size_t equal;
-    size_t count = zmesh__peers_route (self->peers, service, key, routes,
-                                       ROUTE_MAX, &equal);
+    size_t equal = 1, count = 1;
+    if (endpoint)
+        routes [0] = endpoint;
+    else
+        count = zmesh__peers_route (self->peers, service, key, routes,
+                                    ROUTE_MAX, &equal);
     size_t lengths [ROUTE_MAX], bytes = 0;
     for (size_t index = 0; index < count; index++)
         bytes += (lengths [index] = strlen (routes [index])) + 1;
@@ -291,10 +294,21 @@ zmesh_node_call_async (zmesh_node_t *self, const char *service,
                        const zmesh_call_options_t *options,
                        zmesh_call_done_fn *done, void *arg)
 {
+    return zmesh__call_async_at (self, service, NULL, method, body, body_size,
+                                 options, done, arg);
+}
+
+zmesh_err_t
+zmesh__call_async_at (zmesh_node_t *self, const char *service,
+                      const char *endpoint, const char *method,
+                      const void *body, size_t body_size,
+                      const zmesh_call_options_t *options,
+                      zmesh_call_done_fn *done, void *arg)
+{
     assert (self && service && done);
     zmesh_err_t rc;
-    zmesh__call_t *call = s_call_new (self, service, method, body, body_size,
-                                      options, &rc, NULL);
+    zmesh__call_t *call = s_call_new (self, service, endpoint, method, body,
+                                      body_size, options, &rc, NULL);
     if (!call)
         return rc;
     call->done = done;
@@ -432,8 +446,8 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
 {
     assert (self && service && reply_p);
     zmesh_err_t rc;
-    zmesh__call_t *call = s_call_new (self, service, method, body, body_size,
-                                      options, &rc, detail);
+    zmesh__call_t *call = s_call_new (self, service, NULL, method, body,
+                                      body_size, options, &rc, detail);
     if (!call)
         return rc;
     //  The same run, driven here: attempts and backoffs are waited for.

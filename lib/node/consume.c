@@ -307,17 +307,17 @@ zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
 {
     const char *publisher = zmesh_envelope_source (event);
     uint64_t seq = zmesh_envelope_seq (event);
-    const char *durable = zhashx_lookup (self->durable, publisher);
+    zmesh__publisher_t *heard = zhashx_lookup (self->durable, publisher);
     //  Until its first heartbeat says whether it keeps a log, events are
     //  left: if it does, they are replayed, in order, once it beats.
-    if (!durable)
+    if (!heard)
         return;
     s_blocked_t *blocked = zhashx_lookup (self->blocked, publisher);
     if (blocked) {
         s_wait (self, blocked, data, size);
         return;
     }
-    if (streq (durable, "0")) {
+    if (!heard->log) {
         //  No log, so its numbers restart with it: best effort, ids only.
         s_consume (self, publisher, NULL, event, data, size, 1);
         return;
@@ -345,8 +345,8 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
 {
     const char *publisher = zmesh_envelope_source (beat);
     uint64_t next = zmesh_envelope_seq (beat);
-    const char *durable = zhashx_lookup (self->durable, publisher);
-    if (!durable || streq (durable, "0"))
+    zmesh__publisher_t *heard = zhashx_lookup (self->durable, publisher);
+    if (!heard || !heard->log)
         return;
     bool known;
     uint64_t *last = s_position (self, publisher, &known);

@@ -53,28 +53,40 @@ zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
 
 void
 zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
-                           const char *service, const char *events,
-                           const char *calls, bool from_config)
+                           const char *name, const char *service,
+                           const char *events, const char *calls,
+                           bool from_config)
 {
     char old_events [ZMESH_ENDPOINT_MAX + 1];
-    if (zmesh__peers_upsert (self->peers, key, service, events, calls,
-                             from_config, old_events) < 0) {
+    long index = zmesh__peers_upsert (self->peers, key, service, events,
+                                      calls, from_config, old_events);
+    if (index < 0) {
         zsys_error ("node %s: out of memory adding peer %s",
                     self->config.name, key);
         return;
     }
-    s_reconnect_events (self, key, service, old_events, events);
+    zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
+    snprintf (peer->name, sizeof peer->name, "%s", name);
+    s_reconnect_events (self, name, service, old_events, events);
 }
 
-//  Whether message (a heartbeat or goodbye) may speak for peer: a peer is
-//  known by its service, and a message from another source naming its
-//  endpoint is dropped and counted, not obeyed.
+bool
+zmesh__discovery_speaks_as (const char *name, const char *service,
+                            const char *source)
+{
+    return streq (source, name) || streq (source, service);
+}
+
+//  Whether message (a heartbeat or goodbye) may speak for peer: a message
+//  from a source the peer may not send as, naming its endpoint, is dropped
+//  and counted, not obeyed.
 static bool
 s_speaks_for (zmesh_node_t *self, const zmesh_peer_info_t *peer,
               const zmesh_envelope_t *message)
 {
     if (!*peer->service
-        || streq (peer->service, zmesh_envelope_source (message)))
+        || zmesh__discovery_speaks_as (peer->name, peer->service,
+                                       zmesh_envelope_source (message)))
         return true;
     zmesh__node_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
                            "a control event from one service naming "
@@ -175,6 +187,17 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat,
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
     if (!s_speaks_for (self, peer, beat))
         return;
+    //  Its group, as it says (a node of an older release says none), must
+    //  be the service we know it as
+    const char *group = zmesh_envelope_header (beat, "service");
+    if (group && !streq (group, peer->service)) {
+        char why [160];
+        snprintf (why, sizeof why, "a heartbeat of service %.40s from a "
+                  "peer configured as %.40s", group, peer->service);
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_ENVELOPE_BAD_HEADER,
+                               why);
+        return;
+    }
     if (!streq (peer->instance, instance))
         s_new_instance (self, peer, instance);
     if (!*peer->calls)
@@ -182,20 +205,35 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat,
     zmesh__peers_heard (self->peers, (size_t) index,
                         zmesh_clock_mono_ms (self->clock),
                         zmesh__discovery_peer_changed, self);
+    //  What it publishes as, and where to ask for its replays: the
+    //  instance at the other end of the link
     const char *log = zmesh_envelope_header (beat, "log");
-    zhashx_update (self->durable, zmesh_envelope_source (beat),
-                   log && streq (log, "1") ? "1" : "0");
+    zmesh__publisher_t *publisher
+        = zhashx_lookup (self->durable, zmesh_envelope_source (beat));
+    if (!publisher) {
+        publisher = zmesh__calloc (1, sizeof *publisher);
+        if (!publisher)
+            return;
+        zhashx_insert (self->durable, zmesh_envelope_source (beat),
+                       publisher);
+    }
+    publisher->log = log && streq (log, "1");
+    snprintf (publisher->service, sizeof publisher->service, "%s",
+              peer->service);
+    snprintf (publisher->calls, sizeof publisher->calls, "%s", peer->calls);
     if (zlistx_size (self->consumers))
         zmesh__consume_tail (self, beat);
 }
 
-//  Whether any peer left is of service.
+//  Whether a peer left may send as source.
 static bool
-s_serves (zmesh_node_t *self, const char *service)
+s_speaks_as_any (zmesh_node_t *self, const char *source)
 {
-    for (size_t index = 0; index < zmesh__peers_count (self->peers); index++)
-        if (streq (zmesh__peers_at (self->peers, index)->service, service))
+    for (size_t index = 0; index < zmesh__peers_count (self->peers); index++) {
+        zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
+        if (zmesh__discovery_speaks_as (peer->name, peer->service, source))
             return true;
+    }
     return false;
 }
 
@@ -208,20 +246,23 @@ zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms)
         if (peer->from_config || peer->state != ZMESH_PEER_GONE
             || now_ms - peer->last_heard_ms < after)
             continue;
-        char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
-        snprintf (service, sizeof service, "%s", peer->service);
+        char names [2][ZMESH_ENVELOPE_SOURCE_MAX + 1];
+        snprintf (names [0], sizeof names [0], "%s", peer->name);
+        snprintf (names [1], sizeof names [1], "%s", peer->service);
         zsys_info ("node %s: forgot peer %s (%s), gone since %" PRId64
-                   " ms", self->config.name, service, peer->key,
+                   " ms", self->config.name, names [1], peer->key,
                    now_ms - peer->last_heard_ms);
         s_reconnect_events (self, peer->key, peer->service, peer->events, "");
         if (*peer->calls)
             zmesh__requester_forget (self->requester, peer->calls);
         zmesh__peers_remove (self->peers, index);
-        //  What was kept by its name goes too, once no peer has it
-        if (!s_serves (self, service)) {
-            zhashx_delete (self->durable, service);
-            zhashx_delete (self->positions, service);
-        }
+        //  What was kept by the names it sent as goes too, once no peer
+        //  may send as them
+        for (int which = 0; which < 2; which++)
+            if (!s_speaks_as_any (self, names [which])) {
+                zhashx_delete (self->durable, names [which]);
+                zhashx_delete (self->positions, names [which]);
+            }
     }
 }
 
@@ -239,8 +280,12 @@ zmesh__discovery_gossip (zmesh_node_t *self)
         char service [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
         char events [ZMESH_ENDPOINT_MAX + 1] = "";
         char calls [ZMESH_ENDPOINT_MAX + 1] = "";
+        char name [ZMESH_ENVELOPE_SOURCE_MAX + 1] = "";
         sscanf (key + prefix, "%64[A-Za-z0-9._-]", service);
-        sscanf (value, "events=%255s calls=%255s", events, calls);
+        sscanf (value, "events=%255s calls=%255s name=%64[A-Za-z0-9._-]",
+                events, calls, name);
+        if (!*name)             //  A node that names no group of its own
+            snprintf (name, sizeof name, "%s", service);
         if (!*service || !s_endpoint_valid (events) || !s_endpoint_valid (calls)
             || strlen (key) > ZMESH_ENDPOINT_MAX)
             zsys_warning ("node %s: ignored gossip %s = %s",
@@ -251,8 +296,8 @@ zmesh__discovery_gossip (zmesh_node_t *self)
             zsys_warning ("node %s: knows %d peers, ignored %s",
                           self->config.name, PEERS_MAX, key);
         else {
-            zmesh__discovery_add_peer (self, key, service, events, calls,
-                                       false);
+            zmesh__discovery_add_peer (self, key, name, service, events,
+                                       calls, false);
             long index = zmesh__peers_find_events (self->peers, events);
             if (index >= 0)
                 zmesh__peers_at (self->peers, (size_t) index)->last_heard_ms =
@@ -281,11 +326,11 @@ zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
         zstr_sendx (self->gossip, "BIND", self->config.gossip_bind, NULL);
     for (size_t index = 0; index < self->config.seed_count; index++)
         zstr_sendx (self->gossip, "CONNECT", self->config.seeds [index], NULL);
-    char key [128], value [2 * ZMESH_ENDPOINT_MAX + 16];
+    char key [128], value [2 * ZMESH_ENDPOINT_MAX + 96];
     snprintf (key, sizeof key, ZMESH_GOSSIP_PREFIX "%s/%s",
-              self->config.name, self->instance_text);
-    snprintf (value, sizeof value, "events=%s calls=%s", self->events_endpoint,
-              self->calls_endpoint);
+              self->config.group, self->instance_text);
+    snprintf (value, sizeof value, "events=%s calls=%s name=%s",
+              self->events_endpoint, self->calls_endpoint, self->config.name);
     zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
     zpoller_add (self->poller, self->gossip);
     return ZMESH_OK;

@@ -183,8 +183,9 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
     self->poller = zpoller_new (self->router, NULL);
     for (size_t index = 0; index < self->config.peer_count; index++) {
         const zmesh_peer_config_t *peer = &self->config.peers [index];
-        zmesh__discovery_add_peer (self, peer->label, peer->service,
-                                   peer->events, peer->calls, true);
+        zmesh__discovery_add_peer (self, peer->label, peer->label,
+                                   peer->service, peer->events, peer->calls,
+                                   true);
     }
     return ZMESH_OK;
 }
@@ -218,6 +219,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         return NULL;
     }
     self->config = *config;
+    if (!*self->config.group)     //  A group of its own
+        snprintf (self->config.group, sizeof self->config.group, "%s",
+                  self->config.name);
     self->clock = clock ? clock : zmesh_clock_real ();
     self->rand = rand;
     if (!rand)
@@ -249,6 +253,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->positions = zhashx_new ();
     zhashx_set_destructor (self->positions, s_method_destroy);
     self->durable = zhashx_new ();
+    if (self->durable)
+        zhashx_set_destructor (self->durable, s_method_destroy);
     self->blocked = zhashx_new ();
     self->repairs = zhashx_new ();
     if (self->repairs)

@@ -97,9 +97,18 @@ typedef struct {
 typedef struct {
     zsock_t *socket;
     char events [ZMESH_ENDPOINT_MAX + 1];
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  The peer's node name
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];   //  and service: what its
+    bool closed;                                    //  events may say as
+} zmesh__link_t;                                    //  their source
+
+//  A publisher heard from (discovery.c): whether it keeps a log, and where
+//  to ask it for a replay.
+typedef struct {
+    bool log;
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
-    bool closed;
-} zmesh__link_t;
+    char calls [ZMESH_ENDPOINT_MAX + 1];
+} zmesh__publisher_t;
 
 //  A call in flight (call.c).
 typedef struct _zmesh__call_t zmesh__call_t;
@@ -133,7 +142,7 @@ struct _zmesh_node_t {
     zhashx_t *positions;            //  publisher -> uint64_t last consumed
     zhashx_t *blocked;              //  publisher -> its event held back
     zhashx_t *repairs;              //  publisher -> its repair under way
-    zhashx_t *durable;              //  publisher -> "1" keeps a log, "0" not
+    zhashx_t *durable;              //  publisher -> zmesh__publisher_t
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
@@ -259,8 +268,15 @@ void
 
 //  discovery.c
 void zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
-                                const char *service, const char *events,
-                                const char *calls, bool from_config);
+                                const char *name, const char *service,
+                                const char *events, const char *calls,
+                                bool from_config);
+//  Whether a peer of node name and service may send as source: its
+//  events carry its name, or, from a node that names no group of its own,
+//  the service (which is then its name).
+bool
+    zmesh__discovery_speaks_as (const char *name, const char *service,
+                                const char *source);
 void
     zmesh__discovery_bye (zmesh_node_t *self, const zmesh_envelope_t *bye,
                           const zmesh__link_t *link);
@@ -389,6 +405,14 @@ void
 zmesh_err_t
     zmesh__call_prepare (zsock_t *socket, const char *endpoint, void *arg,
                          zmesh_detail_t *detail);
+//  zmesh_node_call_async to the one instance at endpoint (NULL: service's
+//  instances), under service's policy.
+zmesh_err_t
+    zmesh__call_async_at (zmesh_node_t *self, const char *service,
+                          const char *endpoint, const char *method,
+                          const void *body, size_t body_size,
+                          const zmesh_call_options_t *options,
+                          zmesh_call_done_fn *done, void *arg);
 
 //  builtins.c
 void

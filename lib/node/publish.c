@@ -206,6 +206,7 @@ zmesh__publish_control (zmesh_node_t *self, const char *type)
         return ZMESH_ERR_NOMEM;
     zmesh_envelope_set_seq (control, self->seq + 1);
     zmesh_envelope_set_header (control, "instance", self->instance_text);
+    zmesh_envelope_set_header (control, "service", self->config.group);
     zmesh_envelope_set_header (control, "events", self->events_endpoint);
     zmesh_envelope_set_header (control, "calls", self->calls_endpoint);
     if (self->store)

@@ -76,12 +76,18 @@ s_ask (zmesh_node_t *self, s_repair_t *repair, uint64_t last)
 {
     uint8_t request [32];
     size_t size = zmesh__replay_request (last + 1, repair->to, request);
+    //  To the instance whose events they are: the one at the other end of
+    //  the link its heartbeats came on
+    zmesh__publisher_t *heard = zhashx_lookup (self->durable,
+                                               repair->publisher);
+    if (!heard || !*heard->calls)
+        return false;
     zmesh__context_t saved = self->context;
     self->context.active = false;
     self->context.has_deadline = false;
-    zmesh_err_t rc = zmesh_node_call_async (self, repair->publisher,
-                                            ZMESH_REPLAY_METHOD, request,
-                                            size, NULL, s_replied, repair);
+    zmesh_err_t rc = zmesh__call_async_at (self, heard->service, heard->calls,
+                                           ZMESH_REPLAY_METHOD, request, size,
+                                           NULL, s_replied, repair);
     self->context = saved;
     return rc == ZMESH_OK;
 }

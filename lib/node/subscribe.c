@@ -106,6 +106,7 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
     if (!link)
         return ZMESH_ERR_NOMEM;
     snprintf (link->events, sizeof link->events, "%s", events);
+    snprintf (link->name, sizeof link->name, "%s", name);
     snprintf (link->service, sizeof link->service, "%s", service);
     link->socket = zmesh__socket_new (ZMQ_SUB, &self->config);
     zmesh_err_t rc = link->socket ? ZMESH_OK : ZMESH_ERR_SOCKET;
@@ -228,11 +229,12 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
                                 event, &control);
     //  Only the peer at the other end of the link speaks on it
     if (rc == ZMESH_OK && *link->service
-        && !streq (zmesh_envelope_source (event), link->service)) {
+        && !zmesh__discovery_speaks_as (link->name, link->service,
+                                        zmesh_envelope_source (event))) {
         rc = ZMESH_ERR_ENVELOPE_BAD_HEADER;
-        snprintf (detail.text, sizeof detail.text, "an event from %.32s on "
-                  "%.32s's link (a peer's service, peers/LABEL/service, is "
-                  "its node name)", zmesh_envelope_source (event),
+        snprintf (detail.text, sizeof detail.text, "an event from %.24s on "
+                  "the link of %.24s, whose label or service (%.24s) its "
+                  "events carry", zmesh_envelope_source (event), link->name,
                   link->service);
     }
     //  One of a type its publisher may not publish here goes to no handler;

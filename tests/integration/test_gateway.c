@@ -956,6 +956,17 @@ Test (gateway, orders_are_placed_within_3_s_of_disk_space_coming_back)
             ;
         cr_assert (eq (int, errno, ENOSPC), "filled: %s", strerror (errno));
         close (file);
+        //  Pages the store's files hold already may take a few more
+        int before = placed;
+        for (int index = 0; index < 50 && placed == before + index; index++) {
+            http_t more = http_request (http_port, "POST", "/orders", order,
+                                        NULL);
+            cr_assert (more.status == 201 || more.status == 503, "%d",
+                       more.status);
+            placed += more.status == 201;
+            json_decref (more.body);
+        }
+        cr_assert (lt (int, placed - before, 50), "the disk never fills");
         s_expect_refused (order, "the disk full");
         cr_assert (eq (int, unlink (fill), 0));
         int64_t took = s_until_placed (order, 10000);

@@ -879,3 +879,70 @@ Test (reliable, a_replay_range_out_of_bounds_is_refused)
     zsock_destroy (&client);
     zmesh_node_destroy (&node);
 }
+
+//  Two instances of one service (node/service = pub), each with a name
+//  of its own, publish 200 ticks each before the consumer starts: it
+//  keeps a position for each, and repairs each from that instance's log.
+Test (reliable, two_instances_of_a_service_are_consumed_each_on_its_own)
+{
+    char settings [2][4][200], peers [2][3][200];
+    testnode_t pubs [2];
+    const char *names [] = {"pub-a", "pub-b"};
+    for (int which = 0; which < 2; which++) {
+        const char *name = names [which];
+        snprintf (settings [which][0], sizeof settings [which][0],
+                  "node/data=%s/%s", dir, name);
+        snprintf (settings [which][1], sizeof settings [which][1],
+                  "node/events=ipc://%s/%s-events", dir, name);
+        snprintf (settings [which][2], sizeof settings [which][2],
+                  "node/calls=ipc://%s/%s-calls", dir, name);
+        snprintf (peers [which][0], sizeof peers [which][0],
+                  "peers/%s/service=pub", name);
+        snprintf (peers [which][1], sizeof peers [which][1],
+                  "peers/%s/events=ipc://%s/%s-events", name, dir, name);
+        snprintf (peers [which][2], sizeof peers [which][2],
+                  "peers/%s/calls=ipc://%s/%s-calls", name, dir, name);
+        const char *list [] = {settings [which][0], settings [which][1],
+                               settings [which][2], "node/service=pub",
+                               "events/sync=normal", "timing/heartbeat=200",
+                               NULL};
+        const char *options [] = {"--role", "pub", "--name", name, "--count",
+                                  "200", NULL};
+        pubs [which] = testnode_start_with (TESTNODE, options, list);
+        cr_assert (eq (u64, s_wait_published (&pubs [which].child, 200),
+                       200));
+    }
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *list [] = {data, peers [0][0], peers [0][1], peers [0][2],
+                           peers [1][0], peers [1][1], peers [1][2],
+                           "events/sync=normal", "timing/heartbeat=200",
+                           NULL};
+    const char *options [] = {"--role", "consumer", NULL};
+    testnode_t consumer = testnode_start_with (TESTNODE, options, list);
+    cr_assert (eq (i64, s_wait_seen (NULL, 400, 20000), 400),
+               "every tick of both instances");
+    zclock_sleep (500);
+    cr_assert (eq (i64, s_seen_count (), 400), "and none twice");
+    //  Each replay came from its own instance: none was refused
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    char calls [300];
+    snprintf (calls, sizeof calls, "peers/consumer/calls=%s", consumer.calls);
+    zmesh_node_config_set (&config, calls, NULL);
+    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (probe != NULL);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_node_call (probe, "consumer", "zmesh.stats", NULL,
+                                         0, 5000, &reply, NULL), 0));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply, "bad_frames"),
+                   "0"));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply,
+                                                        "events_replayed"),
+                   "400"));
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&probe);
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    for (int which = 0; which < 2; which++)
+        cr_assert (eq (int, child_stop (&pubs [which].child, 5000), 0));
+}

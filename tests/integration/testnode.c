@@ -122,8 +122,13 @@ s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
         body [1 + index] = (uint8_t) (seq >> (56 - 8 * index));
     zmesh_new_event_t seen = {.type = "tick.seen", .body = body,
                               .body_size = sizeof body};
+    //  Its id, the same each time this event is handled: of its source
+    //  and sequence
+    uint64_t seed = seq;
+    for (const char *byte = zmesh_envelope_source (event); *byte; byte++)
+        seed = seed * 31 + (uint8_t) *byte;
     zmesh_uuid_t id;
-    zmesh_rand_t *rand = zmesh_rand_seeded_new (seq);
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (seed);
     zmesh_uuid_generate (rand, &id);
     zmesh_rand_destroy (&rand);
     seen.id = id;

@@ -47,7 +47,8 @@ Test (config, file_then_command_line)
 {
     s_write ("#   order node\n"
              "node\n"
-             "    name = order\n"
+             "    name = order-1\n"
+             "    service = order\n"
              "    events = tcp://127.0.0.1:5601\n"
              "    verbose = true\n"
              "timing\n"
@@ -67,7 +68,8 @@ Test (config, file_then_command_line)
     zmesh_detail_t detail = {""};
     cr_assert (eq (int, zmesh_node_config_load (&config, path, &detail),
                    ZMESH_OK), "%s", detail.text);
-    cr_assert (eq (str, config.name, "order"));
+    cr_assert (eq (str, config.name, "order-1"));
+    cr_assert (eq (str, config.group, "order"));
     cr_assert (eq (str, config.events, "tcp://127.0.0.1:5601"));
     cr_assert (config.verbose);
     cr_assert (eq (int, config.heartbeat_ms, 250));
@@ -113,6 +115,7 @@ Test (config, refuses_bad_settings_and_says_which)
     s_assert_refused ("sockets/hwm=", "sockets/hwm");
     s_assert_refused ("node/events=http://127.0.0.1:80", "node/events");
     s_assert_refused ("node/name=order service", "node/name");
+    s_assert_refused ("node/service=order/2", "node/service");
     s_assert_refused ("node/verbose=yes", "node/verbose");
     s_assert_refused ("node/advertise=10:20", "node/advertise");
     s_assert_refused ("timing/hearbeat=100", "unknown key");

@@ -52,7 +52,13 @@ typedef struct {
 } zmesh_policy_override_t;
 
 typedef struct {
-    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  node/name
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  node/name: the
+                                                    //  instance, and the
+                                                    //  source of its events
+    char group [ZMESH_ENVELOPE_SOURCE_MAX + 1];     //  node/service: the
+                                                    //  service it is an
+                                                    //  instance of ("": its
+                                                    //  name)
     char events [ZMESH_ENDPOINT_MAX + 1];   //  node/events: PUB bind
     char calls [ZMESH_ENDPOINT_MAX + 1];    //  node/calls: ROUTER bind
     char advertise [ZMESH_ENDPOINT_MAX + 1];    //  node/advertise: host

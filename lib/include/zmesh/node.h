@@ -78,6 +78,8 @@ typedef enum {
 
 typedef struct {
     char key [ZMESH_ENDPOINT_MAX + 1];      //  Config label or gossip key
+    char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  Its node name: the
+                                                    //  label, or gossip's
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     char events [ZMESH_ENDPOINT_MAX + 1];   //  Its PUB endpoint, or ""
     char calls [ZMESH_ENDPOINT_MAX + 1];    //  Its call endpoint, or ""
