@@ -8,23 +8,23 @@
 
 //  The store keeps these statements prepared: each runs once per
 //  consumed event. Reset after use.
-static zmesh_err_t
-s_prepare (zmesh_store_t *store, const char *sql, sqlite3_stmt **statement)
+static zmesh__stmt_t *
+s_prepare (zmesh_store_t *store, const char *sql)
 {
     zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh__store_prepare (store, sql, statement, &detail);
-    if (rc)
+    zmesh__stmt_t *statement = zmesh__db_prepare (zmesh__store_db (store), sql,
+                                                  &detail);
+    if (!statement)
         zsys_error ("inbox: %s", detail.text);
-    return rc;
+    return statement;
 }
 
-//  Step a statement that returns no rows, and reset it.
+//  Run a statement that returns no rows, and reset it.
 static zmesh_err_t
-s_done (sqlite3_stmt *statement)
+s_done (zmesh__stmt_t *statement)
 {
-    int step = sqlite3_step (statement);
-    sqlite3_reset (statement);
-    return step == SQLITE_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
+    return zmesh__stmt_run (statement) == ZMESH__DB_DONE ? ZMESH_OK
+                                                         : ZMESH_ERR_STORE;
 }
 
 zmesh_err_t
@@ -32,17 +32,17 @@ zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                       uint64_t *seq, bool *known)
 {
     assert (store && publisher && seq && known);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "SELECT seq FROM inbox_positions WHERE publisher = ?",
-                   &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "SELECT seq FROM inbox_positions WHERE publisher = ?");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_text (statement, 1, publisher, -1, SQLITE_STATIC);
-    int step = sqlite3_step (statement);
-    *known = step == SQLITE_ROW;
-    *seq = *known ? (uint64_t) sqlite3_column_int64 (statement, 0) : 0;
-    sqlite3_reset (statement);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
-                                                     : ZMESH_ERR_STORE;
+    zmesh__stmt_text (statement, 1, publisher);
+    zmesh__db_step_t step = zmesh__stmt_step (statement);
+    *known = step == ZMESH__DB_ROW;
+    *seq = *known ? (uint64_t) zmesh__stmt_column_int (statement, 0) : 0;
+    zmesh__stmt_reset (statement);
+    return step == ZMESH__DB_ROW || step == ZMESH__DB_DONE ? ZMESH_OK
+                                                           : ZMESH_ERR_STORE;
 }
 
 zmesh_err_t
@@ -50,13 +50,13 @@ zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
                           uint64_t seq)
 {
     assert (store && publisher);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "INSERT INTO inbox_positions (publisher, seq) "
-                          "VALUES (?, ?) ON CONFLICT (publisher) DO UPDATE "
-                          "SET seq = excluded.seq", &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "INSERT INTO inbox_positions (publisher, seq) VALUES (?, ?) "
+               "ON CONFLICT (publisher) DO UPDATE SET seq = excluded.seq");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_text (statement, 1, publisher, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (statement, 2, (sqlite3_int64) seq);
+    zmesh__stmt_text (statement, 1, publisher);
+    zmesh__stmt_int (statement, 2, (int64_t) seq);
     return s_done (statement);
 }
 
@@ -64,16 +64,16 @@ zmesh_err_t
 zmesh__inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
 {
     assert (store && id && seen);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "SELECT 1 FROM inbox_processed WHERE event_id = ?",
-                   &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "SELECT 1 FROM inbox_processed WHERE event_id = ?");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
-    int step = sqlite3_step (statement);
-    *seen = step == SQLITE_ROW;
-    sqlite3_reset (statement);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
-                                                     : ZMESH_ERR_STORE;
+    zmesh__stmt_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE);
+    zmesh__db_step_t step = zmesh__stmt_step (statement);
+    *seen = step == ZMESH__DB_ROW;
+    zmesh__stmt_reset (statement);
+    return step == ZMESH__DB_ROW || step == ZMESH__DB_DONE ? ZMESH_OK
+                                                           : ZMESH_ERR_STORE;
 }
 
 zmesh_err_t
@@ -81,12 +81,13 @@ zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
                   uint64_t unix_ms)
 {
     assert (store && id);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "INSERT OR IGNORE INTO inbox_processed (event_id, "
-                          "at) VALUES (?, ?)", &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "INSERT INTO inbox_processed (event_id, at) VALUES (?, ?) "
+               "ON CONFLICT DO NOTHING");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
-    sqlite3_bind_int64 (statement, 2, (sqlite3_int64) unix_ms);
+    zmesh__stmt_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE);
+    zmesh__stmt_int (statement, 2, (int64_t) unix_ms);
     return s_done (statement);
 }
 
@@ -94,11 +95,11 @@ zmesh_err_t
 zmesh__inbox_forget (zmesh_store_t *store, uint64_t unix_ms)
 {
     assert (store);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "DELETE FROM inbox_processed WHERE at < ?",
-                   &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "DELETE FROM inbox_processed WHERE at < ?");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) unix_ms);
+    zmesh__stmt_int (statement, 1, (int64_t) unix_ms);
     return s_done (statement);
 }
 
@@ -107,14 +108,15 @@ zmesh__inbox_keep_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
                          const void *reply, size_t size, uint64_t at)
 {
     assert (store && request_id && reply);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "INSERT OR REPLACE INTO inbox_replies (request_id, "
-                          "reply, at) VALUES (?, ?, ?)", &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "INSERT INTO inbox_replies (request_id, reply, at) VALUES "
+               "(?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET reply = "
+               "excluded.reply, at = excluded.at");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE,
-                       SQLITE_STATIC);
-    sqlite3_bind_blob (statement, 2, reply, (int) size, SQLITE_STATIC);
-    sqlite3_bind_int64 (statement, 3, (sqlite3_int64) at);
+    zmesh__stmt_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE);
+    zmesh__stmt_blob (statement, 2, reply, size);
+    zmesh__stmt_int (statement, 3, (int64_t) at);
     return s_done (statement);
 }
 
@@ -122,17 +124,16 @@ zframe_t *
 zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id)
 {
     assert (store && request_id);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "SELECT reply FROM inbox_replies WHERE request_id "
-                          "= ?", &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "SELECT reply FROM inbox_replies WHERE request_id = ?");
+    if (!statement)
         return NULL;
-    sqlite3_bind_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE,
-                       SQLITE_STATIC);
+    zmesh__stmt_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE);
     zframe_t *frame = NULL;
-    if (sqlite3_step (statement) == SQLITE_ROW)
-        frame = zframe_new (sqlite3_column_blob (statement, 0),
-                            (size_t) sqlite3_column_bytes (statement, 0));
-    sqlite3_reset (statement);
+    if (zmesh__stmt_step (statement) == ZMESH__DB_ROW)
+        frame = zframe_new (zmesh__stmt_column_blob (statement, 0),
+                            zmesh__stmt_column_bytes (statement, 0));
+    zmesh__stmt_reset (statement);
     return frame;
 }
 
@@ -140,11 +141,11 @@ zmesh_err_t
 zmesh__inbox_forget_replies (zmesh_store_t *store, uint64_t unix_ms)
 {
     assert (store);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "DELETE FROM inbox_replies WHERE at < ?",
-                   &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "DELETE FROM inbox_replies WHERE at < ?");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) unix_ms);
+    zmesh__stmt_int (statement, 1, (int64_t) unix_ms);
     return s_done (statement);
 }
 
@@ -152,20 +153,22 @@ zmesh_err_t
 zmesh__inbox_bury (zmesh_store_t *store, const zmesh__dead_letter_t *letter)
 {
     assert (store && letter);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "INSERT OR REPLACE INTO inbox_dead (event_id, "
-                          "publisher, seq, envelope, error, attempts, at) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)", &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "INSERT INTO inbox_dead (event_id, publisher, seq, envelope, "
+               "error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+               "(event_id) DO UPDATE SET publisher = excluded.publisher, seq "
+               "= excluded.seq, envelope = excluded.envelope, error = "
+               "excluded.error, attempts = excluded.attempts, at = "
+               "excluded.at");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_blob (statement, 1, letter->event_id.bytes, ZMESH_UUID_SIZE,
-                       SQLITE_STATIC);
-    sqlite3_bind_text (statement, 2, letter->publisher, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (statement, 3, (sqlite3_int64) letter->seq);
-    sqlite3_bind_blob (statement, 4, letter->envelope,
-                       (int) letter->envelope_size, SQLITE_STATIC);
-    sqlite3_bind_text (statement, 5, letter->error, -1, SQLITE_STATIC);
-    sqlite3_bind_int (statement, 6, letter->attempts);
-    sqlite3_bind_int64 (statement, 7, (sqlite3_int64) letter->at);
+    zmesh__stmt_blob (statement, 1, letter->event_id.bytes, ZMESH_UUID_SIZE);
+    zmesh__stmt_text (statement, 2, letter->publisher);
+    zmesh__stmt_int (statement, 3, (int64_t) letter->seq);
+    zmesh__stmt_blob (statement, 4, letter->envelope, letter->envelope_size);
+    zmesh__stmt_text (statement, 5, letter->error);
+    zmesh__stmt_int (statement, 6, letter->attempts);
+    zmesh__stmt_int (statement, 7, (int64_t) letter->at);
     return s_done (statement);
 }
 
@@ -174,50 +177,55 @@ zmesh__inbox_dead_letters (zmesh_store_t *store, zmesh__dead_letter_fn *fn,
                           void *arg)
 {
     assert (store && fn);
-    //  Prepared here, not kept: fn may use the inbox while this runs.
-    sqlite3_stmt *statement;
-    if (sqlite3_prepare_v2 (zmesh__store_db (store),
-                            "SELECT event_id, publisher, seq, envelope, error,"
-                            " attempts, at FROM inbox_dead ORDER BY at, rowid",
-                            -1, &statement, NULL) != SQLITE_OK) {
-        zsys_error ("inbox %s: %s", zmesh__store_path (store),
-                    sqlite3_errmsg (zmesh__store_db (store)));
-        sqlite3_finalize (statement);
+    //  Of its own, not the kept one: fn may use the inbox while this runs.
+    //  Oldest first; of one millisecond, in the order they were buried
+    //  (SQLite's rowid) or of their ids.
+    zmesh__db_t *db = zmesh__store_db (store);
+    zmesh_detail_t detail = {""};
+    zmesh__stmt_t *statement = zmesh__db_prepare_own (
+        db, zmesh__db_is_pg (db)
+                ? "SELECT event_id, publisher, seq, envelope, error, attempts,"
+                  " at FROM inbox_dead ORDER BY at, event_id"
+                : "SELECT event_id, publisher, seq, envelope, error, attempts,"
+                  " at FROM inbox_dead ORDER BY at, rowid",
+        &detail);
+    if (!statement) {
+        zsys_error ("inbox %s: %s", zmesh__store_path (store), detail.text);
         return ZMESH_ERR_STORE;
     }
-    int step;
-    while ((step = sqlite3_step (statement)) == SQLITE_ROW) {
+    zmesh__db_step_t step;
+    while ((step = zmesh__stmt_step (statement)) == ZMESH__DB_ROW) {
         zmesh__dead_letter_t letter;
         memset (&letter, 0, sizeof letter);
-        if (sqlite3_column_bytes (statement, 0) == ZMESH_UUID_SIZE)
-            memcpy (letter.event_id.bytes, sqlite3_column_blob (statement, 0),
-                    ZMESH_UUID_SIZE);
-        letter.publisher = (const char *) sqlite3_column_text (statement, 1);
-        letter.seq = (uint64_t) sqlite3_column_int64 (statement, 2);
-        letter.envelope = sqlite3_column_blob (statement, 3);
-        letter.envelope_size = (size_t) sqlite3_column_bytes (statement, 3);
-        letter.error = (const char *) sqlite3_column_text (statement, 4);
-        letter.attempts = sqlite3_column_int (statement, 5);
-        letter.at = (uint64_t) sqlite3_column_int64 (statement, 6);
+        if (zmesh__stmt_column_bytes (statement, 0) == ZMESH_UUID_SIZE)
+            memcpy (letter.event_id.bytes,
+                    zmesh__stmt_column_blob (statement, 0), ZMESH_UUID_SIZE);
+        letter.publisher = zmesh__stmt_column_text (statement, 1);
+        letter.seq = (uint64_t) zmesh__stmt_column_int (statement, 2);
+        letter.envelope = zmesh__stmt_column_blob (statement, 3);
+        letter.envelope_size = zmesh__stmt_column_bytes (statement, 3);
+        letter.error = zmesh__stmt_column_text (statement, 4);
+        letter.attempts = (int) zmesh__stmt_column_int (statement, 5);
+        letter.at = (uint64_t) zmesh__stmt_column_int (statement, 6);
         if (!fn (&letter, arg))
             break;
     }
-    sqlite3_finalize (statement);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? ZMESH_OK
-                                                     : ZMESH_ERR_STORE;
+    zmesh__stmt_free (&statement);
+    return step == ZMESH__DB_ROW || step == ZMESH__DB_DONE ? ZMESH_OK
+                                                           : ZMESH_ERR_STORE;
 }
 
 zmesh_err_t
 zmesh__inbox_unbury (zmesh_store_t *store, const zmesh_uuid_t *id)
 {
     assert (store && id);
-    sqlite3_stmt *statement;
-    if (s_prepare (store, "DELETE FROM inbox_dead WHERE event_id = ?",
-                   &statement))
+    zmesh__stmt_t *statement = s_prepare (
+        store, "DELETE FROM inbox_dead WHERE event_id = ?");
+    if (!statement)
         return ZMESH_ERR_STORE;
-    sqlite3_bind_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE, SQLITE_STATIC);
+    zmesh__stmt_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE);
     zmesh_err_t rc = s_done (statement);
-    if (rc == ZMESH_OK && sqlite3_changes (zmesh__store_db (store)) == 0)
+    if (rc == ZMESH_OK && zmesh__db_last_changes (zmesh__store_db (store)) == 0)
         rc = ZMESH_ERR_INVALID;
     return rc;
 }

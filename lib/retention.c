@@ -16,15 +16,19 @@ zmesh_store_trim (zmesh_store_t *self, uint64_t before, zmesh_detail_t *detail)
         return rc;
     if (before > head + 1)
         before = head + 1;      //  Never past what exists
-    char sql [256];
+    zmesh__db_t *db = zmesh__store_db (self);
+    char sql [320];
     snprintf (sql, sizeof sql,
-              "BEGIN IMMEDIATE;"
               "DELETE FROM events WHERE position < %" PRIu64 ";"
               "INSERT INTO meta (key, value) VALUES ('trimmed_before', %" PRIu64
-              ") ON CONFLICT (key) DO UPDATE SET value = MAX (value, "
-              "excluded.value);"
-              "COMMIT;", before, before);
-    rc = zmesh__store_exec (self, sql, detail);
+              ") ON CONFLICT (key) DO UPDATE SET value = %s (meta.value, "
+              "excluded.value);", before, before,
+              zmesh__db_is_pg (db) ? "GREATEST" : "MAX");
+    rc = zmesh__db_begin (db, detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__db_exec (db, sql, detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__db_exec (db, "COMMIT", detail);
     if (rc)
         zmesh_store_rollback (self);
     return rc;
@@ -42,7 +46,7 @@ zmesh_store_trim_older (zmesh_store_t *self, uint64_t unix_ms,
               "SELECT COALESCE ((SELECT MIN (position) FROM events WHERE "
               "timestamp >= %" PRIu64 "), (SELECT COALESCE (MAX (position), "
               "0) + 1 FROM events))", unix_ms);
-    int64_t before = zmesh__store_query_int (self, sql);
+    int64_t before = zmesh__db_query_int (zmesh__store_db (self), sql);
     if (before < 0) {
         zmesh__detail (detail, "store %s: cannot find old events",
                        zmesh__store_path (self));
@@ -55,8 +59,8 @@ zmesh_err_t
 zmesh_store_earliest (zmesh_store_t *self, uint64_t *position)
 {
     assert (self && position);
-    int64_t value = zmesh__store_query_int (
-        self, "SELECT COALESCE ((SELECT value FROM meta WHERE key = "
+    int64_t value = zmesh__db_query_int (
+        zmesh__store_db (self), "SELECT COALESCE ((SELECT value FROM meta WHERE key = "
               "'trimmed_before'), 1)");
     *position = value < 1 ? 1 : (uint64_t) value;
     return value < 0 ? ZMESH_ERR_STORE : ZMESH_OK;

@@ -5,14 +5,14 @@
 
     Part of zmesh. MIT License.
 */
-#include <fcntl.h>
-#include <unistd.h>
 #include "zmesh_classes.h"
 #include "store_db.h"
+#include "db.h"
 
-//  Schema steps: step n takes a store from user_version n to n + 1. Append
-//  only; a released step never changes.
-static const char *s_migrations [] = {
+//  Schema steps: step n takes a store from schema n to n + 1. Append only;
+//  a released step never changes. One list for SQLite and one for
+//  PostgreSQL, step for step the same tables.
+static const char *s_migrations_lite [] = {
     //  0 -> 1
     "CREATE TABLE events ("
     "  position INTEGER PRIMARY KEY,"
@@ -53,62 +53,78 @@ static const char *s_migrations [] = {
     "  at INTEGER NOT NULL);"
     "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
 };
-#define MIGRATIONS (sizeof s_migrations / sizeof s_migrations [0])
+static const char *s_migrations_pg [] = {
+    "CREATE TABLE events ("
+    "  position BIGINT PRIMARY KEY,"
+    "  stream TEXT NOT NULL,"
+    "  version BIGINT NOT NULL,"
+    "  id BYTEA NOT NULL UNIQUE,"
+    "  type TEXT NOT NULL,"
+    "  body BYTEA,"
+    "  correlation BYTEA NOT NULL,"
+    "  causation BYTEA,"
+    "  timestamp BIGINT NOT NULL,"
+    "  UNIQUE (stream, version));"
+    "CREATE TABLE snapshots ("
+    "  stream TEXT PRIMARY KEY,"
+    "  version BIGINT NOT NULL,"
+    "  state BYTEA NOT NULL);",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+    "CREATE TABLE inbox_positions ("
+    "  publisher TEXT PRIMARY KEY,"
+    "  seq BIGINT NOT NULL);"
+    "CREATE TABLE inbox_processed ("
+    "  event_id BYTEA PRIMARY KEY,"
+    "  at BIGINT NOT NULL);"
+    "CREATE INDEX inbox_processed_at ON inbox_processed (at);"
+    "CREATE TABLE inbox_dead ("
+    "  event_id BYTEA PRIMARY KEY,"
+    "  publisher TEXT NOT NULL,"
+    "  seq BIGINT NOT NULL,"
+    "  envelope BYTEA NOT NULL,"
+    "  error TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  at BIGINT NOT NULL);",
+    "CREATE TABLE inbox_replies ("
+    "  request_id BYTEA PRIMARY KEY,"
+    "  reply BYTEA NOT NULL,"
+    "  at BIGINT NOT NULL);"
+    "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
+};
+#define MIGRATIONS (sizeof s_migrations_lite / sizeof s_migrations_lite [0])
 
-#define STATEMENTS_CACHED 32     //  Of the modules that share the file
+//  PostgreSQL keeps the schema version in a table of its own (SQLite in
+//  PRAGMA user_version), and migrates under a session lock, so that two
+//  stores opening one new database do not both make its tables.
+#define PG_MIGRATE_LOCK     "SELECT pg_advisory_lock (521325933673)"
+#define PG_MIGRATE_UNLOCK   "SELECT pg_advisory_unlock (521325933673)"
 
 struct _zmesh_store_t {
-    sqlite3 *db;
+    zmesh__db_t *db;
     char *path;
-    sqlite3_stmt *insert;       //  Prepared once: the hot path
-    sqlite3_stmt *version_of;
-    sqlite3_stmt *find_id;
-    sqlite3_stmt *head;
-    sqlite3_stmt *begin;        //  Transaction control, for every append
-    sqlite3_stmt *commit;
-    sqlite3_stmt *savepoint;
-    sqlite3_stmt *release;
-    struct {                    //  zmesh__store_prepare's, by their SQL
-        char *sql;
-        sqlite3_stmt *statement;
-    } cached [STATEMENTS_CACHED];
-    size_t cached_count;
 };
 
 #define STORE_ERROR(detail, self, what)                                 \
     (zmesh__detail ((detail), "store %s: %s: %s", (self)->path, (what), \
-                    sqlite3_errmsg ((self)->db)),                       \
+                    zmesh__db_error ((self)->db)),                      \
      ZMESH_ERR_STORE)
 
-static zmesh_err_t
-s_exec (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
-{
-    char *message = NULL;
-    if (sqlite3_exec (self->db, sql, NULL, NULL, &message) == SQLITE_OK)
-        return ZMESH_OK;
-    zmesh__detail (detail, "store %s: %s", self->path,
-                   message ? message : "failed");
-    sqlite3_free (message);
-    return ZMESH_ERR_STORE;
-}
-
+//  The schema version the database is at, or -1.
 static int64_t
-s_pragma (zmesh_store_t *self, const char *sql)
+s_schema (zmesh_store_t *self)
 {
-    sqlite3_stmt *statement;
-    int64_t value = -1;
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &statement, NULL) == SQLITE_OK
-        && sqlite3_step (statement) == SQLITE_ROW)
-        value = sqlite3_column_int64 (statement, 0);
-    sqlite3_finalize (statement);
-    return value;
+    return zmesh__db_is_pg (self->db)
+         ? zmesh__db_query_int (self->db, "SELECT COALESCE (MAX (version), 0)"
+                                          " FROM zmesh_schema")
+         : zmesh__db_query_int (self->db, "PRAGMA user_version");
 }
 
 //  Bring the schema to ZMESH_STORE_SCHEMA, one step per transaction.
 static zmesh_err_t
-s_migrate (zmesh_store_t *self, zmesh_detail_t *detail)
+s_migrate_steps (zmesh_store_t *self, zmesh_detail_t *detail)
 {
-    int64_t version = s_pragma (self, "PRAGMA user_version");
+    bool pg = zmesh__db_is_pg (self->db);
+    int64_t version = s_schema (self);
     if (version < 0)
         return STORE_ERROR (detail, self, "cannot read the schema version");
     if (version > (int64_t) MIGRATIONS) {
@@ -118,24 +134,28 @@ s_migrate (zmesh_store_t *self, zmesh_detail_t *detail)
         return ZMESH_ERR_STORE_SCHEMA;
     }
     for (; version < (int64_t) MIGRATIONS; version++) {
-        char bump [64];
-        snprintf (bump, sizeof bump, "PRAGMA user_version = %" PRId64,
+        char bump [80];
+        snprintf (bump, sizeof bump, pg ? "INSERT INTO zmesh_schema VALUES "
+                                          "(%" PRId64 ")"
+                                        : "PRAGMA user_version = %" PRId64,
                   version + 1);
-        zmesh_err_t rc = s_exec (self, "BEGIN IMMEDIATE", detail);
+        zmesh_err_t rc = zmesh__db_begin (self->db, detail);
         if (rc == ZMESH_OK) {
             //  Another process may have migrated while we waited.
-            if (s_pragma (self, "PRAGMA user_version") > version) {
-                s_exec (self, "COMMIT", NULL);
+            if (s_schema (self) > version) {
+                zmesh__db_exec (self->db, "COMMIT", NULL);
                 continue;
             }
-            rc = s_exec (self, s_migrations [version], detail);
+            rc = zmesh__db_exec (self->db, pg ? s_migrations_pg [version]
+                                              : s_migrations_lite [version],
+                                 detail);
         }
         if (rc == ZMESH_OK)
-            rc = s_exec (self, bump, detail);
+            rc = zmesh__db_exec (self->db, bump, detail);
         if (rc == ZMESH_OK)
-            rc = s_exec (self, "COMMIT", detail);
+            rc = zmesh__db_exec (self->db, "COMMIT", detail);
         if (rc) {
-            s_exec (self, "ROLLBACK", NULL);
+            zmesh__db_exec (self->db, "ROLLBACK", NULL);
             return rc;
         }
     }
@@ -143,37 +163,19 @@ s_migrate (zmesh_store_t *self, zmesh_detail_t *detail)
 }
 
 static zmesh_err_t
-s_prepare (zmesh_store_t *self, zmesh_detail_t *detail)
+s_migrate (zmesh_store_t *self, zmesh_detail_t *detail)
 {
-    struct {
-        sqlite3_stmt **statement;
-        const char *sql;
-    } statements [] = {
-        {&self->insert,
-         "INSERT INTO events (position, stream, version, id, type, body,"
-         " correlation, causation, timestamp) VALUES (?,?,?,?,?,?,?,?,?)"},
-        {&self->version_of,
-         "SELECT COALESCE (MAX (version), 0) FROM events WHERE stream = ?"},
-        {&self->find_id,
-         "SELECT position, stream, version FROM events WHERE id = ?"},
-        //  Trimming may empty the table: the head is remembered in meta.
-        {&self->head,
-         "SELECT MAX (COALESCE ((SELECT MAX (position) FROM events), 0),"
-         " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"
-         " 1) - 1)"},
-        {&self->begin, "BEGIN IMMEDIATE"},
-        {&self->commit, "COMMIT"},
-        {&self->savepoint, "SAVEPOINT append"},
-        {&self->release, "RELEASE append"},
-    };
-    for (size_t index = 0; index < sizeof statements / sizeof statements [0];
-         index++)
-        if (sqlite3_prepare_v3 (self->db, statements [index].sql, -1,
-                                SQLITE_PREPARE_PERSISTENT,
-                                statements [index].statement, NULL)
-            != SQLITE_OK)
-            return STORE_ERROR (detail, self, "cannot prepare statements");
-    return ZMESH_OK;
+    if (!zmesh__db_is_pg (self->db))
+        return s_migrate_steps (self, detail);
+    zmesh_err_t rc = zmesh__db_exec (self->db, PG_MIGRATE_LOCK, detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__db_exec (self->db, "CREATE TABLE IF NOT EXISTS "
+                                       "zmesh_schema (version INTEGER NOT "
+                                       "NULL)", detail);
+    if (rc == ZMESH_OK)
+        rc = s_migrate_steps (self, detail);
+    zmesh__db_exec (self->db, PG_MIGRATE_UNLOCK, NULL);
+    return rc;
 }
 
 zmesh_store_t *
@@ -186,30 +188,15 @@ zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail)
         zmesh__free (self);
         return NULL;
     }
-    zmesh_err_t rc = ZMESH_OK;
-    //  A new store is its owner's alone (0600), and so are its -wal and
-    //  -shm files, which SQLite makes with the database file's mode. An
-    //  existing one keeps its mode.
-    int fd = open (path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
-    if (fd >= 0)
-        close (fd);
-    if (sqlite3_open_v2 (path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                         | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-        rc = STORE_ERROR (detail, self, "cannot open");
-    if (rc == ZMESH_OK) {
-        //  Writers in other processes wait for each other, not fail.
-        sqlite3_busy_timeout (self->db, 10000);
-        rc = s_exec (self, "PRAGMA journal_mode = WAL", detail);
+    //  A URI's password is not for the logs
+    if (zmesh__db_path_is_pg (path)) {
+        char *at = strchr (self->path, '@');
+        char *colon = strchr (strstr (self->path, "://") + 3, ':');
+        if (at && colon && colon < at)
+            memset (colon + 1, '*', (size_t) (at - colon - 1));
     }
-    if (rc == ZMESH_OK)
-        rc = s_exec (self, synced ? "PRAGMA synchronous = FULL"
-                                  : "PRAGMA synchronous = NORMAL", detail);
-    if (rc == ZMESH_OK)
-        rc = s_migrate (self, detail);
-    if (rc == ZMESH_OK)
-        rc = s_prepare (self, detail);
+    self->db = zmesh__db_open (path, synced, detail);
+    zmesh_err_t rc = self->db ? s_migrate (self, detail) : ZMESH_ERR_STORE;
     if (rc) {
         zmesh_store_close (&self);
         return NULL;
@@ -224,24 +211,11 @@ zmesh_store_close (zmesh_store_t **self_p)
     zmesh_store_t *self = *self_p;
     if (!self)
         return;
-    sqlite3_finalize (self->insert);
-    sqlite3_finalize (self->version_of);
-    sqlite3_finalize (self->find_id);
-    sqlite3_finalize (self->head);
-    sqlite3_finalize (self->begin);
-    sqlite3_finalize (self->commit);
-    sqlite3_finalize (self->savepoint);
-    sqlite3_finalize (self->release);
-    for (size_t index = 0; index < self->cached_count; index++) {
-        sqlite3_finalize (self->cached [index].statement);
-        zmesh__free (self->cached [index].sql);
-    }
-    sqlite3_close (self->db);
+    zmesh__db_close (&self->db);
     zmesh__free (self->path);
     zmesh__free (self);
     *self_p = NULL;
 }
-
 
 //  ---------------------------------------------------------------------
 //  Appending
@@ -254,28 +228,70 @@ s_stream_valid (const char *stream)
     return zmesh_envelope_name_valid (stream, ZMESH_STREAM_MAX);
 }
 
-static zmesh_err_t
-s_query_int (zmesh_store_t *self, sqlite3_stmt *statement, int64_t *value,
-             zmesh_detail_t *detail)
+//  The statement kept for sql, with detail if it cannot be prepared.
+static zmesh__stmt_t *
+s_statement (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
 {
-    int step = sqlite3_step (statement);
-    if (step == SQLITE_ROW)
-        *value = sqlite3_column_int64 (statement, 0);
-    sqlite3_reset (statement);
-    sqlite3_clear_bindings (statement);
-    return step == SQLITE_ROW ? ZMESH_OK
-                              : STORE_ERROR (detail, self, "query failed");
+    return zmesh__db_prepare (self->db, sql, detail);
 }
 
-//  Run a prepared statement that returns no rows.
+//  Run statement (parameters bound) for its one integer, then reset it.
 static zmesh_err_t
-s_run (zmesh_store_t *self, sqlite3_stmt *statement, zmesh_detail_t *detail)
+s_query_int (zmesh_store_t *self, zmesh__stmt_t *statement, int64_t *value,
+             zmesh_detail_t *detail)
 {
-    zmesh_err_t rc = sqlite3_step (statement) == SQLITE_DONE
-                     ? ZMESH_OK
-                     : STORE_ERROR (detail, self, sqlite3_sql (statement));
-    sqlite3_reset (statement);
-    return rc;
+    zmesh__db_step_t step = zmesh__stmt_step (statement);
+    if (step == ZMESH__DB_ROW)
+        *value = zmesh__stmt_column_int (statement, 0);
+    zmesh__stmt_reset (statement);
+    return step == ZMESH__DB_ROW ? ZMESH_OK
+                                 : STORE_ERROR (detail, self, "query failed");
+}
+
+//  Run sql (one statement, no parameters, no rows).
+static zmesh_err_t
+s_run (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
+{
+    zmesh__stmt_t *statement = s_statement (self, sql, detail);
+    if (!statement)
+        return ZMESH_ERR_STORE;
+    return zmesh__stmt_run (statement) == ZMESH__DB_DONE
+         ? ZMESH_OK : STORE_ERROR (detail, self, sql);
+}
+
+#define VERSION_OF_SQL                                                  \
+    "SELECT COALESCE (MAX (version), 0) FROM events WHERE stream = ?"
+
+//  Trimming may empty the table: the head is remembered in meta.
+static const char *
+s_head_sql (zmesh_store_t *self)
+{
+    return zmesh__db_is_pg (self->db)
+         ? "SELECT GREATEST (COALESCE ((SELECT MAX (position) FROM events),"
+           " 0), COALESCE ((SELECT value FROM meta WHERE key ="
+           " 'trimmed_before'), 1) - 1)"
+         : "SELECT MAX (COALESCE ((SELECT MAX (position) FROM events), 0),"
+           " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"
+           " 1) - 1)";
+}
+
+static zmesh_err_t
+s_version (zmesh_store_t *self, const char *stream, int64_t *version,
+           zmesh_detail_t *detail)
+{
+    zmesh__stmt_t *statement = s_statement (self, VERSION_OF_SQL, detail);
+    if (!statement)
+        return ZMESH_ERR_STORE;
+    zmesh__stmt_text (statement, 1, stream);
+    return s_query_int (self, statement, version, detail);
+}
+
+static zmesh_err_t
+s_head (zmesh_store_t *self, int64_t *head, zmesh_detail_t *detail)
+{
+    zmesh__stmt_t *statement = s_statement (self, s_head_sql (self), detail);
+    return statement ? s_query_int (self, statement, head, detail)
+                     : ZMESH_ERR_STORE;
 }
 
 zmesh_err_t
@@ -283,8 +299,7 @@ zmesh_store_version (zmesh_store_t *self, const char *stream,
                      int64_t *version)
 {
     assert (self && stream && version);
-    sqlite3_bind_text (self->version_of, 1, stream, -1, SQLITE_STATIC);
-    return s_query_int (self, self->version_of, version, NULL);
+    return s_version (self, stream, version, NULL);
 }
 
 zmesh_err_t
@@ -292,7 +307,7 @@ zmesh_store_head (zmesh_store_t *self, uint64_t *position)
 {
     assert (self && position);
     int64_t value = 0;
-    zmesh_err_t rc = s_query_int (self, self->head, &value, NULL);
+    zmesh_err_t rc = s_head (self, &value, NULL);
     *position = (uint64_t) value;
     return rc;
 }
@@ -342,23 +357,24 @@ s_find_duplicate (zmesh_store_t *self, const char *stream,
                   zmesh_detail_t *detail)
 {
     *found = false;
+    zmesh__stmt_t *find = s_statement (
+        self, "SELECT position, stream, version FROM events WHERE id = ?",
+        detail);
+    if (!find)
+        return ZMESH_ERR_STORE;
     uint64_t first = 0;
     for (size_t index = 0; index < count; index++) {
-        sqlite3_bind_blob (self->find_id, 1, events [index].id.bytes,
-                           ZMESH_UUID_SIZE, SQLITE_STATIC);
-        int step = sqlite3_step (self->find_id);
-        bool stored = step == SQLITE_ROW;
-        uint64_t position = stored ? (uint64_t) sqlite3_column_int64 (
-                                         self->find_id, 0)
+        zmesh__stmt_blob (find, 1, events [index].id.bytes, ZMESH_UUID_SIZE);
+        zmesh__db_step_t step = zmesh__stmt_step (find);
+        bool stored = step == ZMESH__DB_ROW;
+        uint64_t position = stored ? (uint64_t) zmesh__stmt_column_int (find, 0)
                                    : 0;
-        bool same = stored
-                 && streq ((const char *) sqlite3_column_text (self->find_id,
-                                                               1),
-                           stream)
+        const char *was = stored ? zmesh__stmt_column_text (find, 1) : NULL;
+        bool same = stored && was && streq (was, stream)
                  && (index == 0 || position == first + index);
-        int64_t version = stored ? sqlite3_column_int64 (self->find_id, 2) : 0;
-        sqlite3_reset (self->find_id);
-        if (step != SQLITE_ROW && step != SQLITE_DONE)
+        int64_t version = stored ? zmesh__stmt_column_int (find, 2) : 0;
+        zmesh__stmt_reset (find);
+        if (step != ZMESH__DB_ROW && step != ZMESH__DB_DONE)
             return STORE_ERROR (detail, self, "cannot look up an event id");
         if (index == 0) {
             if (!stored)
@@ -398,32 +414,31 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
           int64_t version, const zmesh_new_event_t *event,
           zmesh_detail_t *detail)
 {
-    sqlite3_stmt *insert = self->insert;
-    sqlite3_bind_int64 (insert, 1, (sqlite3_int64) position);
-    sqlite3_bind_text (insert, 2, stream, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (insert, 3, version);
-    sqlite3_bind_blob (insert, 4, event->id.bytes, ZMESH_UUID_SIZE,
-                       SQLITE_STATIC);
-    sqlite3_bind_text (insert, 5, event->type, -1, SQLITE_STATIC);
+    zmesh__stmt_t *insert = s_statement (
+        self, "INSERT INTO events (position, stream, version, id, type, body,"
+              " correlation, causation, timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
+        detail);
+    if (!insert)
+        return ZMESH_ERR_STORE;
+    zmesh__stmt_int (insert, 1, (int64_t) position);
+    zmesh__stmt_text (insert, 2, stream);
+    zmesh__stmt_int (insert, 3, version);
+    zmesh__stmt_blob (insert, 4, event->id.bytes, ZMESH_UUID_SIZE);
+    zmesh__stmt_text (insert, 5, event->type);
     if (event->body_size)
-        sqlite3_bind_blob (insert, 6, event->body, (int) event->body_size,
-                           SQLITE_STATIC);
+        zmesh__stmt_blob (insert, 6, event->body, event->body_size);
     else
-        sqlite3_bind_null (insert, 6);
-    sqlite3_bind_blob (insert, 7, event->correlation.bytes, ZMESH_UUID_SIZE,
-                       SQLITE_STATIC);
+        zmesh__stmt_null (insert, 6);
+    zmesh__stmt_blob (insert, 7, event->correlation.bytes, ZMESH_UUID_SIZE);
     if (event->causation && !zmesh_uuid_is_nil (event->causation))
-        sqlite3_bind_blob (insert, 8, event->causation->bytes, ZMESH_UUID_SIZE,
-                           SQLITE_STATIC);
+        zmesh__stmt_blob (insert, 8, event->causation->bytes, ZMESH_UUID_SIZE);
     else
-        sqlite3_bind_null (insert, 8);
-    sqlite3_bind_int64 (insert, 9, (sqlite3_int64) event->timestamp);
-    int step = sqlite3_step (insert);
-    sqlite3_reset (insert);
-    sqlite3_clear_bindings (insert);
-    if (step == SQLITE_DONE)
+        zmesh__stmt_null (insert, 8);
+    zmesh__stmt_int (insert, 9, (int64_t) event->timestamp);
+    zmesh__db_step_t step = zmesh__stmt_run (insert);
+    if (step == ZMESH__DB_DONE)
         return ZMESH_OK;
-    if (step == SQLITE_CONSTRAINT) {
+    if (step == ZMESH__DB_CONSTRAINT) {
         zmesh__detail (detail, "an event id of the call appears twice");
         return ZMESH_ERR_STORE_DUPLICATE;
     }
@@ -445,12 +460,14 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     zmesh_err_t rc = s_check_events (stream, events, count, detail);
     if (rc)
         return rc;
-    //  IMMEDIATE takes the write lock now: versions and positions read in
-    //  the transaction cannot change under it, in any process. Inside a
+    //  A write transaction takes the write lock now (zmesh__db_begin):
+    //  versions and positions read in it cannot change under it, in any
+    //  process, and positions commit in order, with no holes. Inside a
     //  transaction of the caller's (zmesh_store_begin), which holds that
     //  lock already, a savepoint makes the append all or nothing.
-    bool nested = !sqlite3_get_autocommit (self->db);
-    rc = s_run (self, nested ? self->savepoint : self->begin, detail);
+    bool nested = zmesh__db_in_transaction (self->db);
+    rc = nested ? s_run (self, "SAVEPOINT append", detail)
+                : zmesh__db_begin (self->db, detail);
     if (rc)
         return rc;
     bool duplicate = false;
@@ -458,10 +475,9 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
                            detail);
     int64_t version = 0, head = 0;
     if (rc == ZMESH_OK && !duplicate) {
-        sqlite3_bind_text (self->version_of, 1, stream, -1, SQLITE_STATIC);
-        rc = s_query_int (self, self->version_of, &version, detail);
+        rc = s_version (self, stream, &version, detail);
         if (rc == ZMESH_OK)
-            rc = s_query_int (self, self->head, &head, detail);
+            rc = s_head (self, &head, detail);
         if (rc == ZMESH_OK && !s_expected_ok (expected, version)) {
             result->version = version;
             zmesh__detail (detail, "stream %s is at version %" PRId64 ", the "
@@ -475,14 +491,14 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
                            detail);
     }
     if (rc == ZMESH_OK)
-        rc = s_run (self, nested ? self->release : self->commit, detail);
+        rc = s_run (self, nested ? "RELEASE append" : "COMMIT", detail);
     if (rc != ZMESH_OK) {
         if (nested) {
-            s_exec (self, "ROLLBACK TO append", NULL);
-            s_exec (self, "RELEASE append", NULL);
+            zmesh__db_exec (self->db, "ROLLBACK TO append", NULL);
+            zmesh__db_exec (self->db, "RELEASE append", NULL);
         }
         else
-            s_exec (self, "ROLLBACK", NULL);
+            zmesh__db_exec (self->db, "ROLLBACK", NULL);
         return rc;
     }
     if (!duplicate) {
@@ -498,107 +514,49 @@ zmesh_err_t
 zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_run (self, self->begin, detail);
+    return zmesh__db_begin (self->db, detail);
 }
 
 zmesh_err_t
 zmesh_store_commit (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_run (self, self->commit, detail);
+    return s_run (self, "COMMIT", detail);
 }
 
 void
 zmesh_store_rollback (zmesh_store_t *self)
 {
     assert (self);
-    if (!sqlite3_get_autocommit (self->db))
-        s_exec (self, "ROLLBACK", NULL);
+    if (zmesh__db_in_transaction (self->db))
+        zmesh__db_exec (self->db, "ROLLBACK", NULL);
 }
 
-//  One name serves every level: SQLite ends the innermost savepoint of a
-//  name, so nesting works as a stack.
+//  One name serves every level: the innermost savepoint of a name ends
+//  first, so nesting works as a stack.
 zmesh_err_t
 zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return zmesh__store_exec (self, "SAVEPOINT turn", detail);
+    return s_run (self, "SAVEPOINT turn", detail);
 }
 
 zmesh_err_t
 zmesh_store_release (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return zmesh__store_exec (self, "RELEASE turn", detail);
+    return s_run (self, "RELEASE turn", detail);
 }
 
 void
 zmesh_store_rollback_to (zmesh_store_t *self)
 {
     assert (self);
-    if (zmesh__store_exec (self, "ROLLBACK TO turn", NULL) == ZMESH_OK)
-        zmesh__store_exec (self, "RELEASE turn", NULL);
+    if (s_run (self, "ROLLBACK TO turn", NULL) == ZMESH_OK)
+        s_run (self, "RELEASE turn", NULL);
 }
 
-//  The statement kept prepared for sql, or NULL.
-static sqlite3_stmt *
-s_cached (zmesh_store_t *self, const char *sql)
-{
-    for (size_t index = 0; index < self->cached_count; index++)
-        if (streq (self->cached [index].sql, sql))
-            return self->cached [index].statement;
-    return NULL;
-}
-
-zmesh_err_t
-zmesh__store_prepare (zmesh_store_t *self, const char *sql,
-                      sqlite3_stmt **statement_p, zmesh_detail_t *detail)
-{
-    assert (self && sql && statement_p);
-    sqlite3_stmt *kept = s_cached (self, sql);
-    if (kept) {
-        sqlite3_clear_bindings (kept);
-        *statement_p = kept;
-        return ZMESH_OK;
-    }
-    if (self->cached_count == STATEMENTS_CACHED) {
-        zmesh__detail (detail, "store %s: more than %d statements to keep",
-                       self->path, STATEMENTS_CACHED);
-        return ZMESH_ERR_STORE;
-    }
-    char *copy = zmesh__strndup (sql, strlen (sql));
-    const char *tail = NULL;
-    sqlite3_stmt *statement = NULL;
-    if (!copy
-        || sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                               &statement, &tail) != SQLITE_OK
-        || !statement || tail [strspn (tail, " ;\n")]) {
-        zmesh__detail (detail, "store %s: cannot prepare %s: %s", self->path,
-                       sql, copy ? sqlite3_errmsg (self->db) : "no memory");
-        sqlite3_finalize (statement);
-        zmesh__free (copy);
-        return ZMESH_ERR_STORE;
-    }
-    self->cached [self->cached_count].sql = copy;
-    self->cached [self->cached_count++].statement = statement;
-    *statement_p = statement;
-    return ZMESH_OK;
-}
-
-zmesh_err_t
-zmesh__store_exec (zmesh_store_t *self, const char *sql,
-                   zmesh_detail_t *detail)
-{
-    assert (self && sql);
-    sqlite3_stmt *statement;
-    //  A single statement is kept prepared; a script runs as it is.
-    if (strchr (sql, ';')
-        || zmesh__store_prepare (self, sql, &statement, NULL) != ZMESH_OK)
-        return s_exec (self, sql, detail);
-    return s_run (self, statement, detail);
-}
-
-sqlite3 *
+zmesh__db_t *
 zmesh__store_db (zmesh_store_t *self)
 {
     assert (self);
@@ -619,23 +577,23 @@ zmesh__store_path (zmesh_store_t *self)
 //  Read the current row of statement into event, checking what the file
 //  holds as if it came from the wire.
 static zmesh_err_t
-s_row (zmesh_store_t *self, sqlite3_stmt *statement,
+s_row (zmesh_store_t *self, zmesh__stmt_t *statement,
        zmesh_stored_event_t *event, zmesh_detail_t *detail)
 {
     memset (event, 0, sizeof *event);
-    event->position = (uint64_t) sqlite3_column_int64 (statement, 0);
-    event->stream = (const char *) sqlite3_column_text (statement, 1);
-    event->version = sqlite3_column_int64 (statement, 2);
-    const void *id = sqlite3_column_blob (statement, 3);
-    int id_size = sqlite3_column_bytes (statement, 3);
-    event->type = (const char *) sqlite3_column_text (statement, 4);
-    event->body = sqlite3_column_blob (statement, 5);
-    event->body_size = (size_t) sqlite3_column_bytes (statement, 5);
-    const void *correlation = sqlite3_column_blob (statement, 6);
-    int correlation_size = sqlite3_column_bytes (statement, 6);
-    const void *causation = sqlite3_column_blob (statement, 7);
-    int causation_size = sqlite3_column_bytes (statement, 7);
-    event->timestamp = (uint64_t) sqlite3_column_int64 (statement, 8);
+    event->position = (uint64_t) zmesh__stmt_column_int (statement, 0);
+    event->stream = zmesh__stmt_column_text (statement, 1);
+    event->version = zmesh__stmt_column_int (statement, 2);
+    const void *id = zmesh__stmt_column_blob (statement, 3);
+    int id_size = zmesh__stmt_column_bytes (statement, 3);
+    event->type = zmesh__stmt_column_text (statement, 4);
+    event->body = zmesh__stmt_column_blob (statement, 5);
+    event->body_size = zmesh__stmt_column_bytes (statement, 5);
+    const void *correlation = zmesh__stmt_column_blob (statement, 6);
+    int correlation_size = zmesh__stmt_column_bytes (statement, 6);
+    const void *causation = zmesh__stmt_column_blob (statement, 7);
+    int causation_size = zmesh__stmt_column_bytes (statement, 7);
+    event->timestamp = (uint64_t) zmesh__stmt_column_int (statement, 8);
     size_t end = 0;
     const char *problem = NULL;
     if (id_size != ZMESH_UUID_SIZE || correlation_size != ZMESH_UUID_SIZE
@@ -669,36 +627,35 @@ s_row (zmesh_store_t *self, sqlite3_stmt *statement,
     "SELECT position, stream, version, id, type, body, correlation,"    \
     " causation, timestamp FROM events "
 
+//  A LIMIT for "no limit", in both dialects.
+#define LIMIT_NONE  INT64_MAX
+
 //  The statement of a read: the one kept prepared, or, when a read further
 //  up the stack has that one running (fn reading again), one of its own,
-//  *owned, which s_read finalizes. NULL if it cannot be prepared.
-static sqlite3_stmt *
+//  *owned, which s_read frees. NULL if it cannot be prepared.
+static zmesh__stmt_t *
 s_read_statement (zmesh_store_t *self, const char *sql, bool *owned)
 {
-    sqlite3_stmt *statement = s_cached (self, sql);
+    zmesh__stmt_t *statement = zmesh__db_prepare (self->db, sql, NULL);
     *owned = false;
-    if (statement && !sqlite3_stmt_busy (statement))
-        return statement;       //  Every parameter is bound again
-    if (!statement
-        && zmesh__store_prepare (self, sql, &statement, NULL) == ZMESH_OK)
+    if (statement && !zmesh__stmt_busy (statement))
         return statement;
-    *owned = true;
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &statement, NULL) != SQLITE_OK)
+    if (!statement)
         return NULL;
-    return statement;
+    *owned = true;
+    return zmesh__db_prepare_own (self->db, sql, NULL);
 }
-
 //  Run statement (from s_read_statement, its parameters bound) and hand
 //  each row to fn.
 static zmesh_err_t
-s_read (zmesh_store_t *self, sqlite3_stmt *statement, bool owned,
+s_read (zmesh_store_t *self, zmesh__stmt_t *statement, bool owned,
         zmesh_stored_event_fn *fn, void *arg, uint64_t *last_p,
         size_t *count_p, zmesh_detail_t *detail)
 {
     zmesh_err_t rc = ZMESH_OK;
     size_t count = 0;
-    int step;
-    while ((step = sqlite3_step (statement)) == SQLITE_ROW) {
+    zmesh__db_step_t step;
+    while ((step = zmesh__stmt_step (statement)) == ZMESH__DB_ROW) {
         zmesh_stored_event_t event;
         rc = s_row (self, statement, &event, detail);
         if (rc)
@@ -709,12 +666,12 @@ s_read (zmesh_store_t *self, sqlite3_stmt *statement, bool owned,
         if (!fn (&event, arg))
             break;
     }
-    if (rc == ZMESH_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+    if (rc == ZMESH_OK && step != ZMESH__DB_ROW && step != ZMESH__DB_DONE)
         rc = STORE_ERROR (detail, self, "read failed");
     if (owned)
-        sqlite3_finalize (statement);
+        zmesh__stmt_free (&statement);
     else
-        sqlite3_reset (statement);
+        zmesh__stmt_reset (statement);
     if (count_p)
         *count_p = count;
     return rc;
@@ -733,12 +690,12 @@ zmesh_store_read_stream (zmesh_store_t *self, const char *stream, int64_t from,
         : EVENT_COLUMNS "WHERE stream = ? AND version >= ? "
                         "ORDER BY version LIMIT ?";
     bool owned;
-    sqlite3_stmt *statement = s_read_statement (self, sql, &owned);
+    zmesh__stmt_t *statement = s_read_statement (self, sql, &owned);
     if (!statement)
         return STORE_ERROR (detail, self, "cannot prepare a read");
-    sqlite3_bind_text (statement, 1, stream, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64 (statement, 2, from);
-    sqlite3_bind_int64 (statement, 3, limit ? (sqlite3_int64) limit : -1);
+    zmesh__stmt_text (statement, 1, stream);
+    zmesh__stmt_int (statement, 2, from);
+    zmesh__stmt_int (statement, 3, limit ? (int64_t) limit : LIMIT_NONE);
     return s_read (self, statement, owned, fn, arg, NULL, NULL, detail);
 }
 
@@ -751,13 +708,13 @@ zmesh__store_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
                         size_t *count_p, zmesh_detail_t *detail)
 {
     bool owned;
-    sqlite3_stmt *statement = s_read_statement (
+    zmesh__stmt_t *statement = s_read_statement (
         self, EVENT_COLUMNS "WHERE position >= ? ORDER BY position LIMIT ?",
         &owned);
     if (!statement)
         return STORE_ERROR (detail, self, "cannot prepare a read");
-    sqlite3_bind_int64 (statement, 1, (sqlite3_int64) from);
-    sqlite3_bind_int64 (statement, 2, limit ? (sqlite3_int64) limit : -1);
+    zmesh__stmt_int (statement, 1, (int64_t) from);
+    zmesh__stmt_int (statement, 2, limit ? (int64_t) limit : LIMIT_NONE);
     return s_read (self, statement, owned, fn, arg, last_p, count_p, detail);
 }
 
@@ -775,26 +732,19 @@ int64_t
 zmesh__store_data_version (zmesh_store_t *self)
 {
     assert (self);
-    return s_pragma (self, "PRAGMA data_version");
+    return zmesh__db_data_version (self->db);
 }
 
 bool
 zmesh__store_in_transaction (zmesh_store_t *self)
 {
     assert (self);
-    return !sqlite3_get_autocommit (self->db);
+    return zmesh__db_in_transaction (self->db);
 }
 
 int64_t
 zmesh__store_changes (zmesh_store_t *self)
 {
     assert (self);
-    return sqlite3_total_changes64 (self->db);
-}
-
-int64_t
-zmesh__store_query_int (zmesh_store_t *self, const char *sql)
-{
-    assert (self && sql);
-    return s_pragma (self, sql);
+    return zmesh__db_changes (self->db);
 }

@@ -4,10 +4,16 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build, and last the node
 # shared between threads under ThreadSanitizer. The valgrind runs come
 # after the rest, so that they do not slow the timed integration suites
-# down.
+# down. The store suites run on SQLite files and on a PostgreSQL server of
+# their own (tools/pg.sh), on a Unix socket, stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+
+pg_dir=$(mktemp -d /tmp/zmesh-pg-XXXXXX)
+trap 'tools/pg.sh stop "$pg_dir"' EXIT
+ZMESH_TEST_PG=$(tools/pg.sh start "$pg_dir")
+export ZMESH_TEST_PG
 
 tools/build.sh
 (cd build && ctest --output-on-failure -j 2 -LE valgrind)

@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config git
-    libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev
+    libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev libpq-dev
+    postgresql
     libjansson-dev libmicrohttpd-dev curl
     libcriterion-dev valgrind iproute2 help2man
     "$@"

@@ -1,5 +1,6 @@
 /*  test_store_procs.c - the event store shared by processes: racing
-    writers, and a writer killed with SIGKILL mid-stream.
+    writers, a writer killed with SIGKILL mid-stream, and a reader that
+    follows two writers; on a SQLite file and on PostgreSQL.
 
     Part of zmesh. MIT License.
 */
@@ -8,9 +9,11 @@
 #include <sqlite3.h>
 #include "zmesh.h"
 #include "child.h"
+#include "pgtest.h"
 
 static char dir [64];
-static char path [128];
+static char path [1024];
+static char schema [64];
 
 static void
 s_setup (void)
@@ -24,11 +27,24 @@ s_teardown (void)
 {
     child_cleanup ();
     child_dir_remove (dir);
+    if (*schema)
+        pgtest_schema_drop (schema);
+    *schema = 0;
+}
+
+//  The store in a schema of its own on the suites' PostgreSQL server.
+static void
+s_on_postgresql (void)
+{
+    pgtest_schema_new (schema, path, sizeof path);
 }
 
 TestSuite (store_procs, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
-Test (store_procs, two_racing_writers_one_wins_each_version)
+//  Two processes append to one stream, each expecting the version of the
+//  round: one wins each version, the other gets a conflict.
+static void
+s_race (void)
 {
     enum { ROUNDS = 200 };
     //  Create the store first, so neither racer pays for the schema.
@@ -68,6 +84,17 @@ Test (store_procs, two_racing_writers_one_wins_each_version)
     zmesh_store_close (&store);
 }
 
+Test (store_procs, two_racing_writers_one_wins_each_version)
+{
+    s_race ();
+}
+
+Test (store_procs, on_postgresql_two_racing_writers_one_wins_each_version)
+{
+    s_on_postgresql ();
+    s_race ();
+}
+
 typedef struct {
     uint64_t expected;          //  Next position to see
     bool holes;
@@ -83,7 +110,10 @@ s_walk (const zmesh_stored_event_t *event, void *arg)
     return true;
 }
 
-Test (store_procs, a_writer_killed_mid_stream_leaves_every_acknowledged_event)
+//  A writer killed with SIGKILL after 500 acknowledged appends: every one
+//  is there, with no holes in the positions.
+static void
+s_killed (void)
 {
     char *argv [] = {STORETOOL, "write", path, "order-kill", NULL};
     child_t writer = child_spawn (argv);
@@ -94,18 +124,17 @@ Test (store_procs, a_writer_killed_mid_stream_leaves_every_acknowledged_event)
         cr_assert (sscanf (line, "position %" SCNu64, &acknowledged) == 1);
     cr_assert (ge (u64, acknowledged, 500), "the writer stalled");
     child_kill (&writer);
-
-    //  The file is whole, and holds at least all that was acknowledged,
-    //  with no holes in its positions.
-    sqlite3 *db;
-    cr_assert (sqlite3_open (path, &db) == SQLITE_OK);
-    sqlite3_stmt *check;
-    sqlite3_prepare_v2 (db, "PRAGMA integrity_check", -1, &check, NULL);
-    cr_assert (sqlite3_step (check) == SQLITE_ROW);
-    cr_assert (eq (str, (char *) sqlite3_column_text (check, 0), "ok"));
-    sqlite3_finalize (check);
-    sqlite3_close (db);
-
+    if (!*schema) {
+        //  The file is whole
+        sqlite3 *db;
+        cr_assert (sqlite3_open (path, &db) == SQLITE_OK);
+        sqlite3_stmt *check;
+        sqlite3_prepare_v2 (db, "PRAGMA integrity_check", -1, &check, NULL);
+        cr_assert (sqlite3_step (check) == SQLITE_ROW);
+        cr_assert (eq (str, (char *) sqlite3_column_text (check, 0), "ok"));
+        sqlite3_finalize (check);
+        sqlite3_close (db);
+    }
     zmesh_detail_t detail = {""};
     zmesh_store_t *store = zmesh_store_open (path, true, &detail);
     cr_assert (store != NULL, "%s", detail.text);
@@ -123,4 +152,73 @@ Test (store_procs, a_writer_killed_mid_stream_leaves_every_acknowledged_event)
     fprintf (stderr, "store_procs: killed after %" PRIu64 " acknowledged, "
                      "%" PRIu64 " stored\n", acknowledged, head);
     zmesh_store_close (&store);
+}
+
+Test (store_procs, a_writer_killed_mid_stream_leaves_every_acknowledged_event)
+{
+    s_killed ();
+}
+
+Test (store_procs, on_postgresql_a_killed_writer_leaves_every_acknowledged_event)
+{
+    s_on_postgresql ();
+    s_killed ();
+}
+
+//  Two processes append to streams of their own as fast as they can while
+//  this one follows the log by subscription: each position shows up in
+//  order, none skipped, so that no commit of a later position lands before
+//  an earlier one's.
+static void
+s_follow_two_writers (void)
+{
+    enum { FOLLOW = 3000 };
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *store = zmesh_store_open (path, true, &detail);
+    cr_assert (store != NULL, "%s", detail.text);
+    char *first [] = {STORETOOL, "write", path, "order-a", NULL};
+    char *second [] = {STORETOOL, "write", path, "order-b", NULL};
+    child_t writers [2] = {child_spawn (first), child_spawn (second)};
+    s_walk_t walk = {1, false};
+    zmesh_store_sub_t *sub = zmesh_store_subscribe (store, 1, s_walk, &walk);
+    int64_t deadline = zclock_mono () + 60000;
+    while (walk.expected <= FOLLOW && !walk.holes
+           && zclock_mono () < deadline) {
+        size_t delivered = 0;
+        cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, &detail),
+                       0), "%s", detail.text);
+        if (!delivered)
+            zclock_sleep (1);
+        char line [64];     //  Keep the writers' pipes from filling
+        for (int index = 0; index < 2; index++)
+            while (child_read_line (writers [index].out, line, sizeof line, 0))
+                ;
+    }
+    for (int index = 0; index < 2; index++)
+        child_kill (&writers [index]);
+    cr_assert (not (walk.holes), "a position was skipped: %" PRIu64,
+               walk.expected);
+    cr_assert (gt (u64, walk.expected, FOLLOW));
+    //  And what the subscription did not see yet follows on
+    size_t delivered = 0;
+    cr_assert (eq (int, zmesh_store_sub_poll (sub, 0, &delivered, &detail), 0));
+    uint64_t head;
+    cr_assert (eq (int, zmesh_store_head (store, &head), 0));
+    cr_assert (not (walk.holes));
+    cr_assert (eq (u64, zmesh_store_sub_next (sub), head + 1));
+    fprintf (stderr, "store_procs: followed %" PRIu64 " positions of two "
+             "writers\n", head);
+    zmesh_store_sub_destroy (&sub);
+    zmesh_store_close (&store);
+}
+
+Test (store_procs, a_reader_sees_two_writers_positions_in_order)
+{
+    s_follow_two_writers ();
+}
+
+Test (store_procs, on_postgresql_a_reader_sees_two_writers_positions_in_order)
+{
+    s_on_postgresql ();
+    s_follow_two_writers ();
 }

@@ -1,18 +1,28 @@
 /*  test_store.c - the event store: expected versions, atomic and idempotent
     appends, reads, subscriptions, and files that are not what they seem.
 
+    Built twice: on SQLite files (test_store), and with ZMESH_STORE_PG on
+    the PostgreSQL server whose URI ZMESH_TEST_PG gives (test_store_pg),
+    each test in a schema of its own.
+
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "zmesh.h"
 
 static char dir [64];
-static char path [128];
+static char path [1024];
 static zmesh_store_t *store;
 static zmesh_rand_t *rand_source;
+
+#ifdef ZMESH_STORE_PG
+#include "../integration/pgtest.h"
+static char schema [64];
+#endif
 
 static void
 s_setup (void)
@@ -20,6 +30,9 @@ s_setup (void)
     snprintf (dir, sizeof dir, "/tmp/zmesh-store-XXXXXX");
     cr_assert (mkdtemp (dir) != NULL);
     snprintf (path, sizeof path, "%s/events.db", dir);
+#ifdef ZMESH_STORE_PG
+    pgtest_schema_new (schema, path, sizeof path);
+#endif
     rand_source = zmesh_rand_seeded_new (17);
 }
 
@@ -31,6 +44,9 @@ s_teardown (void)
     char command [200];
     snprintf (command, sizeof command, "rm -rf %s", dir);
     cr_assert (system (command) == 0);
+#ifdef ZMESH_STORE_PG
+    pgtest_schema_drop (schema);
+#endif
 }
 
 TestSuite (store, .init = s_setup, .fini = s_teardown);
@@ -340,15 +356,22 @@ Test (store, a_subscription_catches_up_then_sees_new_appends)
     zmesh_store_sub_destroy (&sub);
 }
 
+//  Change the store behind its back, in the dialect of its kind.
 static void
-s_sql (const char *sql)
+s_sql (const char *lite, const char *pg)
 {
+#ifdef ZMESH_STORE_PG
+    (void) lite;
+    pgtest_exec (path, pg);
+#else
+    (void) pg;
     sqlite3 *db;
     cr_assert (sqlite3_open (path, &db) == SQLITE_OK);
     char *message = NULL;
-    cr_assert (sqlite3_exec (db, sql, NULL, NULL, &message) == SQLITE_OK, "%s",
-               message ? message : "");
+    cr_assert (sqlite3_exec (db, lite, NULL, NULL, &message) == SQLITE_OK,
+               "%s", message ? message : "");
     sqlite3_close (db);
+#endif
 }
 
 Test (store, a_corrupt_body_is_reported_with_its_position)
@@ -356,7 +379,8 @@ Test (store, a_corrupt_body_is_reported_with_its_position)
     s_open ();
     zmesh_append_result_t result;
     s_append ("order-1", ZMESH_VERSION_ANY, 3, &result);
-    s_sql ("UPDATE events SET body = x'c1' WHERE position = 2");
+    s_sql ("UPDATE events SET body = x'c1' WHERE position = 2",
+           "UPDATE events SET body = '\\xc1' WHERE position = 2");
     s_collect_t collect = {.count = 0};
     zmesh_detail_t detail = {""};
     cr_assert (eq (int, zmesh_store_read_stream (store, "order-1", 1, false, 0,
@@ -364,7 +388,8 @@ Test (store, a_corrupt_body_is_reported_with_its_position)
                    ZMESH_ERR_STORE_CORRUPT));
     cr_assert (eq (sz, collect.count, 1), "the events before it were read");
     cr_assert (strstr (detail.text, "position 2") != NULL, "%s", detail.text);
-    s_sql ("UPDATE events SET body = NULL, id = x'0102' WHERE position = 2");
+    s_sql ("UPDATE events SET body = NULL, id = x'0102' WHERE position = 2",
+           "UPDATE events SET body = NULL, id = '\\x0102' WHERE position = 2");
     collect.count = 0;
     cr_assert (eq (int, zmesh_store_read_all (store, 1, 0, s_collect, &collect,
                                               &detail),
@@ -376,13 +401,14 @@ Test (store, a_file_from_a_newer_zmesh_is_refused_untouched)
 {
     s_open ();
     zmesh_store_close (&store);
-    s_sql ("PRAGMA user_version = 99");
+    s_sql ("PRAGMA user_version = 99", "INSERT INTO zmesh_schema VALUES (99)");
     zmesh_detail_t detail = {""};
     cr_assert (zmesh_store_open (path, true, &detail) == NULL);
     cr_assert (strstr (detail.text, "schema 99 is newer") != NULL, "%s",
                detail.text);
 }
 
+#ifndef ZMESH_STORE_PG
 Test (store, a_file_that_is_not_a_database_is_refused)
 {
     FILE *file = fopen (path, "w");
@@ -397,6 +423,17 @@ Test (store, a_file_that_is_not_a_database_is_refused)
                == NULL);
     cr_assert (strstr (detail.text, "cannot open") != NULL, "%s", detail.text);
 }
+#else
+Test (store, a_server_that_is_not_there_is_refused)
+{
+    zmesh_detail_t detail = {""};
+    cr_assert (zmesh_store_open ("postgresql:///postgres?host=/nonexistent&"
+                                 "user=zmesh&password=secret", true, &detail)
+               == NULL);
+    cr_assert (strstr (detail.text, "cannot connect") != NULL, "%s",
+               detail.text);
+}
+#endif
 
 Test (store, snapshots_keep_only_the_newest)
 {
@@ -447,6 +484,7 @@ Test (store, savepoints_take_back_only_what_came_after_them)
     cr_assert (eq (int, zmesh_store_release (store, NULL), ZMESH_ERR_STORE));
 }
 
+#ifndef ZMESH_STORE_PG
 Test (store, a_new_store_is_its_owners_alone)
 {
     s_open ();
@@ -454,3 +492,4 @@ Test (store, a_new_store_is_its_owners_alone)
     cr_assert (eq (int, stat (path, &status), 0));
     cr_assert (eq (int, (int) (status.st_mode & 0777), 0600));
 }
+#endif

@@ -1,5 +1,5 @@
 /*  zmesh/store.h - the event store: streams of events with versions, on
-    SQLite.
+    SQLite or PostgreSQL.
 
     Every event belongs to one stream (an aggregate, e.g. "order-42") and has
     a version in it (1, 2, 3, ...), and a global position in the store (1, 2,
@@ -9,10 +9,11 @@
     two writers cannot both extend a stream from the same state.
 
     The file is SQLite in WAL mode, synced on every commit unless the store
-    is opened with durability relaxed. Several processes may open one store;
-    writes are serialized. The schema carries its version (PRAGMA
-    user_version) and is migrated forward on open; a file from a newer zmesh
-    is refused.
+    is opened with durability relaxed; or, for a path that is a
+    postgresql:// URI, a PostgreSQL database through libpq. Several
+    processes may open one store; writes are serialized, and positions
+    commit in order. The schema carries its version and is migrated forward
+    on open; a store from a newer zmesh is refused (proto/store.md).
 
     Part of zmesh. MIT License.
 */
@@ -85,11 +86,11 @@ typedef bool (zmesh_stored_event_fn) (const zmesh_stored_event_t *event,
 
 typedef struct _zmesh_store_t zmesh_store_t;
 
-//  Open the store at path, creating it if needed, and migrate its schema.
-//  synced: sync every commit to disk (nothing acknowledged is lost even on
+//  Open the store at path (a SQLite file, or a postgresql:// URI), creating
+//  it if needed, and migrate its schema. synced: sync every commit to disk (nothing acknowledged is lost even on
 //  power loss); otherwise a commit survives a crash of the process but
 //  maybe not of the machine. Returns NULL with detail saying why: not a
-//  database, a newer schema, no permission.
+//  database, a newer schema, no permission, no server.
 ZMESH_EXPORT zmesh_store_t *
     zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail);
 
