@@ -741,6 +741,7 @@ static struct {
     const char *only;
     const char *nodes;
     const char *express;
+    const char *postgresql;         //  A server's URI, for the store rows
     double rabbitmq_rate;
     double express_rate;
     char tmp [256];                 //  Our directory under /tmp
@@ -1305,6 +1306,80 @@ s_durable_rate (const char *label, const char *sync, const char *group,
     return (double) (count - failed) / seconds;
 }
 
+//  Appends per second to the store at path, each commit fsynced: count
+//  events, per events in one transaction. -1 if the store cannot be used.
+static double
+s_append_rate (const char *path, long count, long per)
+{
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *store = zmesh_store_open (path, true, &detail);
+    if (!store) {
+        fprintf (stderr, "zmesh-bench: %s\n", detail.text);
+        return -1;
+    }
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (7);
+    uint8_t body [BODY_SMALL];
+    s_fill_body (body, sizeof body);
+    body [0] = 0xc4;                    //  A msgpack bin of the rest
+    body [1] = (uint8_t) (sizeof body - 2);
+    int64_t start = s_now_ns ();
+    long failed = 0;
+    for (long index = 0; index < count; index += per) {
+        bool grouped = per > 1 && zmesh_store_begin (store, NULL) == ZMESH_OK;
+        for (long event = 0; event < per; event++) {
+            zmesh_new_event_t new_event = {.type = "bench.event",
+                                           .body = body,
+                                           .body_size = sizeof body,
+                                           .timestamp = 1};
+            zmesh_uuid_generate (rand, &new_event.id);
+            new_event.correlation = new_event.id;
+            zmesh_append_result_t result;
+            failed += zmesh_store_append (store, "bench-1", ZMESH_VERSION_ANY,
+                                          &new_event, 1, &result, NULL)
+                      != ZMESH_OK;
+        }
+        if (grouped && zmesh_store_commit (store, NULL) != ZMESH_OK)
+            failed += per;
+    }
+    double seconds = s_seconds_since (start);
+    zmesh_rand_destroy (&rand);
+    zmesh_store_close (&store);
+    if (failed)
+        fprintf (stderr, "zmesh-bench: %ld appends failed\n", failed);
+    return failed < count ? (double) (count - failed) / seconds : -1;
+}
+
+//  The store's appends on PostgreSQL beside SQLite, one event and 100 per
+//  fsynced commit.
+static void
+s_bench_store (void)
+{
+    bool quick = s_options.quick;
+    const long per [] = {1, 100};
+    for (size_t index = 0; index < 2; index++) {
+        long count = per [index] == 1 ? (quick ? 300 : 2000)
+                                      : (quick ? 5000 : 50000);
+        char file [PATH_MAX], what [128], zt [48], rt [48];
+        snprintf (file, sizeof file, "%s/append-%ld.db", s_options.tmp,
+                  per [index]);
+        double lite = s_append_rate (file, count, per [index]);
+        double pg = s_options.postgresql
+                  ? s_append_rate (s_options.postgresql, count, per [index])
+                  : -1;
+        snprintf (what, sizeof what, "store append, %ld event%s per fsynced "
+                  "commit: PostgreSQL vs SQLite", per [index],
+                  per [index] == 1 ? "" : "s");
+        s_rate_text (rt, lite);
+        if (pg > 0 && lite > 0)
+            s_row ("durable", what, s_rate_text (zt, pg), rt, pg / lite, NULL,
+                   NULL);
+        else
+            s_row ("durable", what, s_options.postgresql ? "failed"
+                                                         : "no server",
+                   lite > 0 ? rt : "failed", -1, NULL, NULL);
+    }
+}
+
 static void
 s_bench_durable (void)
 {
@@ -1384,6 +1459,7 @@ s_bench_durable (void)
     else
         fprintf (stderr, "zmesh-bench: the consumer never consumed\n");
     zmesh_node_destroy (&node);
+    s_bench_store ();
 }
 
 //  --------------------------------------------------------------------------
@@ -1986,7 +2062,8 @@ s_usage (FILE *out)
 "  failure  the cost of a call refused by an open breaker, and the time\n"
 "           from a server's SIGKILL until calls fail fast\n"
 "  durable  publish with the store: fsynced (default), events/sync=normal,\n"
-"           group commit; a restarted consumer catching up\n"
+"           group commit; a restarted consumer catching up; the store's\n"
+"           own appends, fsynced, on PostgreSQL beside SQLite\n"
 "  memory   resident size of an idle node, after garbage at every socket,\n"
 "           and under sustained load\n"
 "  scale    meshes of 2, 8 and 32 nodes: events/s per node, call latency\n"
@@ -2003,6 +2080,9 @@ s_usage (FILE *out)
 "                          ../nodes beside this program, if there)\n"
 "      --express SCRIPT    the express mini-project to run with node(1),\n"
 "                          for the edge's counterpart\n"
+"      --postgresql URI    a PostgreSQL server (libpq URI) for the durable\n"
+"                          section's store rows, beside SQLite (bench.sh\n"
+"                          starts one with tools/pg.sh)\n"
 "      --express-rate N    requests/s to compare the edge with when\n"
 "                          --express is not given (default: none)\n"
 "      --rabbitmq-rate N   messages/s of a RabbitMQ durable queue with\n"
@@ -2040,6 +2120,7 @@ main (int argc, char *argv [])
         {"only", required_argument, NULL, 'O'},
         {"nodes", required_argument, NULL, 'N'},
         {"express", required_argument, NULL, 'E'},
+        {"postgresql", required_argument, NULL, 'P'},
         {"express-rate", required_argument, NULL, 'e'},
         {"rabbitmq-rate", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
@@ -2054,6 +2135,7 @@ main (int argc, char *argv [])
             case 'O': s_options.only = optarg; break;
             case 'N': s_options.nodes = optarg; break;
             case 'E': s_options.express = optarg; break;
+            case 'P': s_options.postgresql = optarg; break;
             case 'e':
             case 'r': {
                 double value = strtod (optarg, &end);

@@ -787,3 +787,111 @@ Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables)
     cr_assert (eq (int, child_stop (&client.child, 5000), 0));
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
+
+//  Friend, an allowed peer of the relay process, sends heartbeats and a
+//  goodbye in echo's name, naming echo's events endpoint and a calls
+//  endpoint of friend's own: the relay (a real process, CURVE on every
+//  link) still calls the real echo, which answers every relay.start, and
+//  friend's endpoint gets no request.
+Test (security, a_forged_heartbeat_cannot_redirect_a_nodes_calls)
+{
+    testnode_t echo = s_echo ("echo", "echo", "allowed");
+    char settings [9][200];
+    const char *formats [] = {
+        "node/events=ipc://%s/relay-e", "node/calls=ipc://%s/relay-c",
+        "security/cert=%s/certs/client.cert", "security/keys=%s/allowed",
+        "peers/echo/events=ipc://%s/echo-e", "peers/echo/calls=ipc://%s/echo-c",
+        "peers/friend/events=ipc://%s/friend-e"};
+    const char *list [9] = {NULL};
+    for (size_t index = 0; index < 7; index++) {
+        snprintf (settings [index], sizeof settings [index], formats [index],
+                  dir);
+        list [index] = settings [index];
+    }
+    list [7] = "timing/call_timeout=1000";
+    const char *as_relay [] = {"--role", "relay", "--name", "relay", NULL};
+    testnode_t relay = testnode_start_with (TESTNODE, as_relay, list);
+    //  The attacker: its node's ZAP handler serves friend's sockets
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "friend");
+    char setting [200];
+    //  The relay's key is client's: its label pins that key
+    snprintf (setting, sizeof setting, "peers/client/calls=ipc://%s/relay-c",
+              dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_node_config_set (&config, "peers/client/service=relay", NULL);
+    snprintf (setting, sizeof setting, "security/cert=%s/certs/friend.cert",
+              dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    snprintf (setting, sizeof setting, "security/keys=%s/allowed", dir);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_detail_t detail = {""};
+    zmesh_node_t *friend = zmesh_node_new (&config, NULL, NULL, &detail);
+    cr_assert (friend != NULL, "%s", detail.text);
+    zsock_t *pub = s_as_friend (ZMQ_PUB, "e");
+    zsock_t *trap = s_as_friend (ZMQ_ROUTER, "c");
+    //  The relay works, and friend's link is up once its own event is in
+    int64_t deadline = zclock_mono () + 15000;
+    zmesh_err_t rc;
+    zmesh_envelope_t *reply = NULL;
+    while ((rc = zmesh_node_call (friend, "relay", "relay.start", "\x01", 1, 0,
+                                  &reply, NULL)) != ZMESH_OK
+           && zclock_mono () < deadline)
+        zmesh_envelope_destroy (&reply);
+    cr_assert (eq (int, rc, ZMESH_OK), "the relay reaches echo");
+    zmesh_envelope_destroy (&reply);
+    zmesh_rand_t *rand = zmesh_rand_new ();
+    char echo_events [160], trap_calls [160];
+    snprintf (echo_events, sizeof echo_events, "ipc://%s/echo-e", dir);
+    snprintf (trap_calls, sizeof trap_calls, "ipc://%s/friend-c", dir);
+    deadline = zclock_mono () + 15000;
+    uint64_t seq = 1;
+    long bad = 0;
+    while (bad < 1 && zclock_mono () < deadline) {
+        //  A heartbeat without headers: dropped and counted
+        s_send_as (pub, rand, "zmesh.heartbeat", "friend", seq, NULL, NULL, 0);
+        zclock_sleep (100);
+        zmesh_node_call (friend, "relay", "zmesh.stats", NULL, 0, 0, &reply,
+                         NULL);
+        const char *text = reply ? zmesh_envelope_header (reply, "bad_frames")
+                                 : NULL;
+        bad = text ? strtol (text, NULL, 10) : 0;
+        zmesh_envelope_destroy (&reply);
+    }
+    cr_assert (ge (long, bad, 1), "friend's link is up");
+    //  The forgeries: heartbeats of new instances of echo, then a goodbye
+    for (int round = 0; round < 20; round++) {
+        char instance [ZMESH_UUID_STR_LEN + 1];
+        zmesh_uuid_t id;
+        zmesh_uuid_generate (rand, &id);
+        zmesh_uuid_unparse (&id, instance);
+        const char *beat [] = {"instance", instance, "events", echo_events,
+                               "calls", trap_calls, "log", "1", NULL};
+        s_send_as (pub, rand, round < 19 ? "zmesh.heartbeat" : "zmesh.bye",
+                   "echo", seq, beat, NULL, 0);
+        zclock_sleep (20);
+    }
+    zclock_sleep (300);
+    for (int call = 0; call < 10; call++) {
+        cr_assert (eq (int, zmesh_node_call (friend, "relay", "relay.start",
+                                             "\x05", 1, 0, &reply, NULL),
+                       ZMESH_OK), "call %d", call);
+        cr_assert (zmesh_envelope_header (reply, "request-id") != NULL,
+                   "echo's answer, relayed");
+        zmesh_envelope_destroy (&reply);
+    }
+    cr_assert (not (zsock_events (trap) & ZMQ_POLLIN),
+               "friend's endpoint got a call");
+    zmesh_node_call (friend, "relay", "zmesh.stats", NULL, 0, 0, &reply, NULL);
+    cr_assert (reply != NULL);
+    long dropped = strtol (zmesh_envelope_header (reply, "bad_frames"), NULL,
+                           10);
+    cr_assert (ge (long, dropped - bad, 20), "each forgery dropped, counted");
+    zmesh_envelope_destroy (&reply);
+    zmesh_rand_destroy (&rand);
+    zsock_destroy (&trap);
+    zsock_destroy (&pub);
+    zmesh_node_destroy (&friend);
+    cr_assert (eq (int, child_stop (&relay.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
