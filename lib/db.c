@@ -262,10 +262,8 @@ zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
                        zmesh__db_error (self));
         return ZMESH_ERR_STORE;
     }
-    zmesh_err_t rc = zmesh__db_exec (self, "BEGIN", detail);
-    if (rc == ZMESH_OK)
-        rc = s_pg_done (self, PQexec (self->pg, PG_WRITE_LOCK), "BEGIN",
-                        detail);
+    //  One round trip: the two go as one simple query
+    zmesh_err_t rc = zmesh__db_exec (self, "BEGIN; " PG_WRITE_LOCK, detail);
     if (rc && zmesh__db_in_transaction (self))
         zmesh__db_exec (self, "ROLLBACK", NULL);
     return rc;
