@@ -252,7 +252,8 @@ void
 size_t
     zmesh__turn_held_events (zmesh_node_t *self);
 void
-    zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p);
+    zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
+                       const zmesh_uuid_t *key);
 void
     zmesh__turn_consumed (zmesh_node_t *self);
 bool

@@ -27,16 +27,19 @@ struct _zmesh_deferred_t {
 };
 
 //  Send a reply frame (taken) to the request routed by msg (taken), whose
-//  last frame, the request, it replaces.
+//  last frame, the request, it replaces. key: what the reply is kept under
+//  in the reply cache by this turn (NULL: none), which a failed commit
+//  takes out again.
 static void
-s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p)
+s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p,
+              const zmesh_uuid_t *key)
 {
     zmsg_t *msg = *msg_p;
     zframe_t *request = zmsg_last (msg);
     zmsg_remove (msg, request);
     zframe_destroy (&request);
     zmsg_append (msg, frame_p);
-    zmesh__turn_reply (self, msg_p);
+    zmesh__turn_reply (self, msg_p, key);
     self->stats.calls_served++;
 }
 
@@ -78,7 +81,10 @@ s_keep_reply (zmesh_node_t *self, const zmesh_uuid_t *request_id,
 }
 
 //  Reply to the request routed by msg (taken); with request_id, keep the
-//  reply for retries of the request (durable: in the store too).
+//  reply for retries of the request (durable: in the store too, with what
+//  the handler wrote). An answer to try again later (mesh error 4) from a
+//  handler that wrote nothing is not kept: the retry it asks for runs the
+//  handler again.
 static void
 s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
               const zmesh_uuid_t *request_id, bool durable)
@@ -88,9 +94,12 @@ s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
         zmsg_destroy (msg_p);
         return;
     }
+    if (!durable && zmesh_envelope_status (reply) == ZMESH_STATUS_MESH_ERROR
+        && zmesh_envelope_error_code (reply) == ZMESH_MESH_UNAVAILABLE)
+        request_id = NULL;
     if (request_id)
         s_keep_reply (self, request_id, frame, durable);
-    s_send_frame (self, msg_p, &frame);
+    s_send_frame (self, msg_p, &frame, request_id);
 }
 
 //  Reply with a mesh error; request may be NULL if it could not be read.
@@ -275,14 +284,14 @@ zmesh_deferred_finish (zmesh_deferred_t **self_p)
         zframe_t *copy = zframe_dup (frame);
         node->stats.duplicates_answered++;
         if (copy)
-            s_send_frame (node, &retry, &copy);
+            s_send_frame (node, &retry, &copy, &self->request_id);
         zmsg_destroy (&retry);
     }
     if (frame) {
         //  Whatever it wrote was written since the handler returned:
         //  kept in the store as a reply that wrote
         s_keep_reply (node, &self->request_id, frame, true);
-        s_send_frame (node, &self->msg, &frame);
+        s_send_frame (node, &self->msg, &frame, &self->request_id);
     }
     s_deferred_destroy (&self);
 }
@@ -392,7 +401,7 @@ zmesh__serve_take (zmesh_node_t *self)
             zmesh__reply_cache_put (self->replies, &key, &stored);
             if (kept) {
                 self->stats.duplicates_answered++;
-                s_send_frame (self, &msg, &kept);
+                s_send_frame (self, &msg, &kept, NULL);
             }
             zmsg_destroy (&msg);
             kept = NULL;
@@ -402,7 +411,7 @@ zmesh__serve_take (zmesh_node_t *self)
             zframe_t *copy = zframe_dup (kept);
             self->stats.duplicates_answered++;
             if (copy)
-                s_send_frame (self, &msg, &copy);
+                s_send_frame (self, &msg, &copy, NULL);
             zmsg_destroy (&msg);
         }
         else if (deferred) {

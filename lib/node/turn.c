@@ -20,6 +20,25 @@
 */
 #include "node_private.h"
 
+//  A reply held for the turn's commit, and what the reply cache keeps it
+//  under (the request's id, or one made with the caller's identity).
+typedef struct {
+    zmsg_t *msg;
+    bool keyed;
+    zmesh_uuid_t key;
+} s_held_t;
+
+static void
+s_held_destroy (void **item_p)
+{
+    s_held_t *held = *item_p;
+    if (held) {
+        zmsg_destroy (&held->msg);
+        zmesh__free (held);
+        *item_p = NULL;
+    }
+}
+
 void
 zmesh__turn_init (zmesh__turn_t *turn)
 {
@@ -27,7 +46,7 @@ zmesh__turn_init (zmesh__turn_t *turn)
     turn->events = zlistx_new ();
     turn->replies = zlistx_new ();
     zlistx_set_destructor (turn->events, zmesh__node_msg_destroy);
-    zlistx_set_destructor (turn->replies, zmesh__node_msg_destroy);
+    zlistx_set_destructor (turn->replies, s_held_destroy);
 }
 
 void
@@ -57,16 +76,15 @@ s_release_events (zmesh_node_t *self, bool committed)
 //  (unavailable, retry after a second) and leaves the reply cache, so that
 //  the caller's retry runs the handler again.
 static void
-s_reply_failed (zmesh_node_t *self, zmsg_t *msg)
+s_reply_failed (zmesh_node_t *self, s_held_t *held)
 {
-    zframe_t *frame = zmsg_last (msg);
+    if (held->keyed)
+        zmesh__reply_cache_drop (self->replies, &held->key);
+    zframe_t *frame = zmsg_last (held->msg);
     zmesh_envelope_t *reply = NULL;
     if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
                                &reply, NULL) != ZMESH_OK)
         return;
-    if (zmesh_envelope_causation (reply))
-        zmesh__reply_cache_drop (self->replies,
-                                 zmesh_envelope_causation (reply));
     zmesh_envelope_set_body (reply, NULL, 0);
     zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
                                ZMESH_MESH_UNAVAILABLE,
@@ -75,9 +93,9 @@ s_reply_failed (zmesh_node_t *self, zmsg_t *msg)
     zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
     zframe_t *error = NULL;
     if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
-        zmsg_remove (msg, frame);
+        zmsg_remove (held->msg, frame);
         zframe_destroy (&frame);
-        zmsg_append (msg, &error);
+        zmsg_append (held->msg, &error);
     }
     zmesh_envelope_destroy (&reply);
 }
@@ -85,12 +103,13 @@ s_reply_failed (zmesh_node_t *self, zmsg_t *msg)
 static void
 s_release_replies (zmesh_node_t *self, bool committed)
 {
-    zmsg_t *msg;
-    while ((msg = zlistx_detach (self->turn.replies, NULL))) {
+    s_held_t *held;
+    while ((held = zlistx_detach (self->turn.replies, NULL))) {
         if (!committed)
-            s_reply_failed (self, msg);
-        if (zmsg_send (&msg, self->router) != 0)
-            zmsg_destroy (&msg);    //  The caller is gone
+            s_reply_failed (self, held);
+        if (zmsg_send (&held->msg, self->router) != 0)
+            zmsg_destroy (&held->msg);  //  The caller is gone
+        zmesh__free (held);
     }
 }
 
@@ -168,13 +187,23 @@ zmesh__turn_held_events (zmesh_node_t *self)
 }
 
 void
-zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p)
+zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
+                   const zmesh_uuid_t *key)
 {
     if (self->turn.state == ZMESH__TURN_OPEN) {
-        if (zlistx_add_end (self->turn.replies, *msg_p))
+        s_held_t *held = zmesh__calloc (1, sizeof *held);
+        if (held) {
+            held->msg = *msg_p;
+            held->keyed = key != NULL;
+            if (key)
+                held->key = *key;
+        }
+        if (held && zlistx_add_end (self->turn.replies, held))
             *msg_p = NULL;
-        else
+        else {
+            zmesh__free (held);
             zmsg_destroy (msg_p);   //  Out of memory: the caller retries
+        }
     }
     else if (zmsg_send (msg_p, self->router) != 0)
         zmsg_destroy (msg_p);       //  The caller is gone

@@ -363,6 +363,50 @@ Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
     zsock_destroy (&stuck);
 }
 
+//  Method busy.text: "overloaded, retry after 50 ms" the first time, then
+//  pong; counts its runs in arg.
+static void
+s_busy_once (zmesh_node_t *node, const zmesh_envelope_t *request,
+             zmesh_envelope_t *reply, void *arg)
+{
+    (void) node, (void) request;
+    if ((*(int *) arg)++ == 0)
+        zmesh_reply_overloaded (reply, 50);
+    else
+        zmesh_envelope_set_body (reply, "\xa4pong", 5);
+}
+
+//  A server that answers "try again later" has not answered: the retry,
+//  with the same request id, runs its handler again, no sooner than asked,
+//  and gets the real answer.
+Test (loop, a_retry_after_overloaded_runs_the_handler_again)
+{
+    zmesh_node_t *server = s_node ("b", NULL);
+    int runs = 0;
+    cr_assert (eq (int, zmesh_node_serve (server, "busy.text", s_busy_once,
+                                          &runs), 0));
+    const char *settings [] = {"peers/b/calls=inproc://b-calls",
+                               "peers/b/service=busy", "retry/jitter=none",
+                               NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    s_outcome_t outcome;
+    s_call (client, "busy", "busy.text", NULL, &outcome);
+    int64_t give_up = zclock_mono () + 5000;
+    while (runs < 1 && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (int, runs, 1));
+    s_turn ();
+    cr_assert (not (outcome.done), "it waits to be asked again");
+    zmesh_clock_fake_advance (clock_fake, 49);
+    s_turn ();
+    cr_assert (eq (int, runs, 1), "no sooner than asked");
+    zmesh_clock_fake_advance (clock_fake, 1000);
+    s_turn_until (&outcome.done, "the retry's reply");
+    cr_assert (eq (int, outcome.rc, ZMESH_OK), "%s", zmesh_strerror (outcome.rc));
+    cr_assert (eq (str, outcome.body, "pong"));
+    cr_assert (eq (int, runs, 2), "the handler ran again");
+}
+
 static void
 s_fallback (zmesh_err_t cause, zmesh_envelope_t *reply, void *arg)
 {

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include "zmesh.h"
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include "child.h"
 
@@ -893,5 +894,73 @@ Test (security, a_forged_heartbeat_cannot_redirect_a_nodes_calls)
     zsock_destroy (&pub);
     zmesh_node_destroy (&friend);
     cr_assert (eq (int, child_stop (&relay.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+static void
+s_count_sevens (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node;
+    if (zmesh_envelope_body_size (event) == 1
+        && ((const uint8_t *) zmesh_envelope_body (event)) [0] == 7)
+        (*(int *) arg)++;
+}
+
+static void
+s_done (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+        const char *detail, void *arg)
+{
+    (void) node, (void) reply, (void) detail;
+    *(zmesh_err_t *) arg = rc;
+}
+
+//  A reply whose writes could not commit (the store's files may not grow)
+//  is taken back from the reply cache, also where the cache keeps it under
+//  the caller's identity: the caller's retry, once the store can write
+//  again, runs the handler again, and its event is published once.
+Test (security, a_reply_whose_commit_failed_is_not_given_to_the_retry)
+{
+    char data [200];
+    snprintf (data, sizeof data, "node/data=%s/echo-data", dir);
+    const char *more [] = {data, NULL};
+    testnode_t echo = s_echo_with ("echo", "echo", "allowed", more);
+    zmesh_node_t *client = s_client ("client", "allowed", "echo");
+    int sevens = 0, events = 0;
+    zmesh_node_subscribe (client, "echo.*", s_count, &events);
+    zmesh_node_subscribe (client, "echo.*", s_count_sevens, &sevens);
+    int64_t deadline = zclock_mono () + 15000;
+    while (!events && zclock_mono () < deadline) {
+        cr_assert (eq (int, s_call_until_answered (client, "echo.say"),
+                       ZMESH_OK));
+        zmesh_node_poll (client, 100);
+    }
+    cr_assert (gt (int, events, 0), "echo's events come");
+    //  No write past a file's first byte: echo's commits fail
+    struct rlimit before, tight;
+    cr_assert (eq (int, prlimit (echo.child.pid, RLIMIT_FSIZE, NULL, &before),
+                   0));
+    tight = (struct rlimit) {1, before.rlim_max};
+    cr_assert (eq (int, prlimit (echo.child.pid, RLIMIT_FSIZE, &tight, NULL),
+                   0));
+    zmesh_err_t rc = ZMESH_ERR_INVALID;     //  Not done yet
+    zmesh_call_options_t options = {.timeout_ms = 10000};
+    cr_assert (eq (int, zmesh_node_call_async (client, "echo", "echo.say",
+                                               "\x07", 1, &options, s_done,
+                                               &rc), ZMESH_OK));
+    //  Its first attempt is answered "retry after 1000 ms"; the limit goes
+    //  before the retry
+    for (int64_t until = zclock_mono () + 400; zclock_mono () < until;)
+        zmesh_node_poll (client, 10);
+    cr_assert (eq (int, rc, ZMESH_ERR_INVALID), "the call waits to retry");
+    cr_assert (eq (int, prlimit (echo.child.pid, RLIMIT_FSIZE, &before, NULL),
+                   0));
+    deadline = zclock_mono () + 12000;
+    while ((rc == ZMESH_ERR_INVALID || sevens < 1) && zclock_mono () < deadline)
+        zmesh_node_poll (client, 50);
+    for (int round = 0; round < 10; round++)
+        zmesh_node_poll (client, 20);
+    cr_assert (eq (int, rc, ZMESH_OK), "%s", zmesh_strerror (rc));
+    cr_assert (eq (int, sevens, 1), "the retry ran the handler: one event");
+    zmesh_node_destroy (&client);
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }

@@ -272,6 +272,7 @@ main (int argc, char *argv [])
         return 1;
     }
     //  As the demo services do: SIGHUP reads the keys again
+    signal (SIGXFSZ, SIG_IGN);      //  A file-size limit: EFBIG, as a full disk
     struct sigaction hangup = {.sa_handler = s_on_hangup};
     sigemptyset (&hangup.sa_mask);
     sigaction (SIGHUP, &hangup, NULL);
