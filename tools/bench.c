@@ -704,6 +704,147 @@ s_consumer (int argc, char *argv [])
     return 0;
 }
 
+//  Instructions: COUNT events or calls in this one process over inproc, for
+//  callgrind to count (s_bench_instructions): raw libzmq with frames of
+//  zmesh's sizes, or two zmesh nodes. Events go in batches of 100, each
+//  sent and then all taken; calls one at a time.
+#define IR_BATCH 100
+
+static void
+s_ir_count (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node, (void) event;
+    (*(long *) arg)++;
+}
+
+static void
+s_ir_done (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+           const char *detail, void *arg)
+{
+    (void) node, (void) reply, (void) detail;
+    *(zmesh_err_t *) arg = rc;
+}
+
+static int
+s_ir_raw (bool calls, long count)
+{
+    void *context = zmq_ctx_new ();
+    void *out = zmq_socket (context, calls ? ZMQ_REQ : ZMQ_PUB);
+    void *in = zmq_socket (context, calls ? ZMQ_REP : ZMQ_SUB);
+    int timeout = 60000;    //  Bounded, under valgrind's pace too
+    zmq_setsockopt (in, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt (out, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_bind (in, "inproc://ir");
+    zmq_connect (out, "inproc://ir");
+    char buffer [BODY_LARGE];
+    if (!calls) {
+        zmq_setsockopt (in, ZMQ_SUBSCRIBE, "", 0);
+        //  The subscription reaches the publisher a moment later
+        bool up = false;
+        for (int tries = 0; !up && tries < 10000; tries++) {
+            zmq_send (out, "w", 1, 0);
+            up = zmq_recv (in, buffer, sizeof buffer, ZMQ_DONTWAIT) >= 0;
+            if (!up)
+                usleep (100);
+        }
+        while (zmq_recv (in, buffer, sizeof buffer, ZMQ_DONTWAIT) >= 0)
+            ;
+    }
+    size_t sizes [2] = {
+        calls ? s_envelope_size (ZMESH_KIND_REQUEST, "bench.echo", BODY_SMALL)
+              : s_envelope_size (ZMESH_KIND_EVENT, "bench.event", BODY_SMALL),
+        s_envelope_size (ZMESH_KIND_REPLY, "bench.echo", BODY_SMALL)};
+    char topic [] = "bench.event", *frame = calloc (1, sizes [0] + sizes [1]);
+    for (long done = 0; done < count;) {
+        if (calls) {
+            zmq_send (out, frame, sizes [0], 0);
+            zmq_recv (in, buffer, sizeof buffer, 0);
+            zmq_send (in, frame, sizes [1], 0);
+            zmq_recv (out, buffer, sizeof buffer, 0);
+            done++;
+            continue;
+        }
+        for (int index = 0; index < IR_BATCH; index++) {
+            zmq_send (out, topic, sizeof topic, ZMQ_SNDMORE);
+            zmq_send (out, frame, sizes [0], 0);
+        }
+        for (int index = 0; index < IR_BATCH; index++)
+            if (zmq_recv (in, buffer, sizeof buffer, 0) < 0
+                || zmq_recv (in, buffer, sizeof buffer, 0) < 0) {
+                free (frame);
+                return 1;       //  Lost: no count to give
+            }
+        done += IR_BATCH;
+    }
+    free (frame);
+    zmq_close (out);
+    zmq_close (in);
+    zmq_ctx_term (context);
+    return 0;
+}
+
+static int
+s_ir_zmesh (bool calls, long count)
+{
+    zmesh_node_t *server = s_node_new (
+        "ir-pub", "node/events=inproc://ir-pub-e", "node/calls=inproc://ir-pub-c",
+        "timing/heartbeat=600000", "timing/quiet=600001", "timing/gone=600002",
+        "sockets/hwm=100000", NULL);
+    zmesh_node_t *client = s_node_new (
+        "ir-sub", "node/events=inproc://ir-sub-e", "node/calls=inproc://ir-sub-c",
+        "peers/ir-pub/events=inproc://ir-pub-e",
+        "peers/ir-pub/calls=inproc://ir-pub-c", "timing/heartbeat=600000",
+        "timing/quiet=600001", "timing/gone=600002", "sockets/hwm=100000",
+        NULL);
+    long got = 0;
+    zmesh_node_serve (server, "bench.echo", s_echo, NULL);
+    zmesh_node_subscribe (client, "bench.*", s_ir_count, &got);
+    uint8_t body [BODY_SMALL];
+    s_fill_body (body, sizeof body);
+    //  The link is up once an event gets through
+    for (int tries = 0; !got && tries < 1000; tries++) {
+        zmesh_node_publish (server, "bench.warm", body, sizeof body);
+        zmesh_node_poll (client, 1);
+    }
+    got = 0;
+    //  Bounded in time too, under valgrind's pace
+    int64_t give_up = s_now_ns () + 300 * 1000000000LL;
+    long done = 0;
+    while (done < count && s_now_ns () < give_up) {
+        if (calls) {
+            zmesh_err_t rc = ZMESH_ERR_INVALID;
+            zmesh_node_call_async (client, "ir-pub", "bench.echo", body,
+                                   sizeof body, NULL, s_ir_done, &rc);
+            while (rc == ZMESH_ERR_INVALID && s_now_ns () < give_up) {
+                zmesh_node_poll (client, 0);
+                zmesh_node_poll (server, 0);
+            }
+            done++;
+            continue;
+        }
+        for (int index = 0; index < IR_BATCH; index++)
+            zmesh_node_publish (server, "bench.event", body, sizeof body);
+        done += IR_BATCH;
+        while (got < done && s_now_ns () < give_up)
+            zmesh_node_poll (client, 0);
+    }
+    zmesh_node_destroy (&client);
+    zmesh_node_destroy (&server);
+    return done < count || got < (calls ? 0 : count);
+}
+
+//  --role ir raw-event|zmesh-event|raw-call|zmesh-call COUNT
+static int
+s_ir (int argc, char *argv [])
+{
+    if (argc < 2)
+        return 2;
+    bool calls = strstr (argv [0], "call") != NULL;
+    long count = atol (argv [1]);
+    return strncmp (argv [0], "raw", 3) == 0 ? s_ir_raw (calls, count)
+                                             : s_ir_zmesh (calls, count);
+}
+
 static int s_latency (int argc, char *argv []);
 
 static const struct {
@@ -715,7 +856,7 @@ static const struct {
     {"raw-rep", s_raw_rep}, {"zmesh-echo", s_zmesh_echo},
     {"raw-req", s_raw_req}, {"zmesh-caller", s_zmesh_caller},
     {"mesh", s_mesh_node}, {"consumer", s_consumer},
-    {"latency", s_latency},
+    {"latency", s_latency}, {"ir", s_ir},
 };
 
 //  --------------------------------------------------------------------------
@@ -1272,6 +1413,82 @@ s_bench_failure (void)
     snprintf (text, sizeof text, fast_at < 0 ? "never" : "%.0f ms",
               fast_at * 1000);
     s_row ("failure", what, text, NULL, -1, NULL, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  Instructions per message, counted by callgrind: deterministic, and the
+//  same on every CPU, so that a change's cost shows through the noise
+
+//  The instructions callgrind counts in "--role ir kind count", or -1.
+static double
+s_callgrind (const char *kind, long count)
+{
+    char log [PATH_MAX + 32], number [24];
+    snprintf (log, sizeof log, "%s/callgrind-%s-%ld.log", s_options.tmp, kind,
+              count);
+    snprintf (number, sizeof number, "%ld", count);
+    pid_t pid = fork ();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2 (fd, STDERR_FILENO);
+            dup2 (fd, STDOUT_FILENO);
+        }
+        execlp ("valgrind", "valgrind", "--tool=callgrind",
+                "--callgrind-out-file=/dev/null", s_self, "--role", "ir", kind,
+                number, (char *) NULL);
+        _exit (127);
+    }
+    int status = 0;
+    if (waitpid (pid, &status, 0) != pid || !WIFEXITED (status)
+        || WEXITSTATUS (status) != 0)
+        return -1;
+    FILE *file = fopen (log, "r");
+    double collected = -1;
+    char line [512];
+    while (file && fgets (line, sizeof line, file)) {
+        char *at = strstr (line, "Collected : ");
+        if (at)
+            collected = strtod (at + 12, NULL);
+    }
+    if (file)
+        fclose (file);
+    return collected;
+}
+
+//  Instructions per message of kind: the difference between two runs,
+//  of count and of 3 × count, so that start-up and shutdown cancel out.
+static double
+s_per_message (const char *kind, long count)
+{
+    double small = s_callgrind (kind, count);
+    double large = s_callgrind (kind, 3 * count);
+    return small > 0 && large > small ? (large - small) / (2.0 * count) : -1;
+}
+
+static void
+s_bench_instructions (void)
+{
+    long count = s_options.quick ? 300 : 1000;
+    const struct {
+        const char *what, *zmesh, *raw;
+    } pairs [] = {
+        {"instructions per event, 64 B body, published and received",
+         "zmesh-event", "raw-event"},
+        {"instructions per call, 64 B body, made and served",
+         "zmesh-call", "raw-call"},
+    };
+    for (size_t index = 0; index < 2; index++) {
+        double zmesh = s_per_message (pairs [index].zmesh, count);
+        double raw = s_per_message (pairs [index].raw, count);
+        char zt [48], rt [48];
+        snprintf (zt, sizeof zt, zmesh > 0 ? "%.0f" : "failed", zmesh);
+        snprintf (rt, sizeof rt, raw > 0 ? "%.0f" : "failed", raw);
+        s_row ("instructions", pairs [index].what, zt, rt,
+               zmesh > 0 && raw > 0 ? zmesh / raw : -1, NULL, NULL);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -2061,6 +2278,9 @@ s_usage (FILE *out)
 "           from processes of its own, ten turns each\n"
 "  failure  the cost of a call refused by an open breaker, and the time\n"
 "           from a server's SIGKILL until calls fail fast\n"
+"  instructions  per event and per call, zmesh and raw side by side,\n"
+"           counted by valgrind's callgrind in one process over inproc:\n"
+"           the same on every CPU\n"
 "  durable  publish with the store: fsynced (default), events/sync=normal,\n"
 "           group commit; a restarted consumer catching up; the store's\n"
 "           own appends, fsynced, on PostgreSQL beside SQLite\n"
@@ -2161,13 +2381,13 @@ main (int argc, char *argv [])
                  argv [optind]);
         return 2;
     }
-    const char *sections [] = {"events", "calls", "failure", "durable",
-                               "memory", "scale", "edge"};
+    const char *sections [] = {"events", "calls", "failure", "instructions",
+                               "durable", "memory", "scale", "edge"};
     if (s_options.only)
         for (char *copy = strdup (s_options.only), *name = strtok (copy, ",");
              name || (free (copy), false); name = strtok (NULL, ",")) {
             bool known = false;
-            for (size_t index = 0; index < 7; index++)
+            for (size_t index = 0; index < 8; index++)
                 known |= streq (name, sections [index]);
             if (!known) {
                 fprintf (stderr, "zmesh-bench: no section '%s'; try --help\n",
@@ -2210,11 +2430,11 @@ main (int argc, char *argv [])
             "measurement", "zmesh", "counterpart", "ratio", "target",
             "verdict");
     void (*runs []) (void) = {s_bench_events, s_bench_failure, s_bench_calls,
-                              s_bench_durable, s_bench_memory, s_bench_scale,
-                              s_bench_edge};
-    const char *order [] = {"events", "failure", "calls", "durable", "memory",
-                            "scale", "edge"};
-    for (size_t index = 0; index < 7; index++)
+                              s_bench_instructions, s_bench_durable,
+                              s_bench_memory, s_bench_scale, s_bench_edge};
+    const char *order [] = {"events", "failure", "calls", "instructions",
+                            "durable", "memory", "scale", "edge"};
+    for (size_t index = 0; index < 8; index++)
         if (s_section (order [index]))
             runs [index] ();
     s_remove_tree (s_options.tmp);
