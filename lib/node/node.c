@@ -269,7 +269,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
     if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
         || !self->blocked || !self->repairs
-        || !self->turn.events || !self->turn.replies) {
+        || !self->turn.events || !self->turn.reply_max) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
         return NULL;

@@ -65,12 +65,21 @@ typedef enum {
     ZMESH__TURN_OPEN            //  The loop's turn
 } zmesh__turn_state_t;
 
+//  A reply held for the turn's commit, and what the reply cache keeps it
+//  under (the request's id, or one made with the caller's identity).
+typedef struct {
+    zmsg_t *msg;
+    bool keyed;
+    zmesh_uuid_t key;
+} zmesh__held_reply_t;
+
 typedef struct {
     zmesh__turn_state_t state;
     int64_t group_started_ms;   //  GROUP: when it began
     size_t consumed;            //  OPEN: events it holds
     zlistx_t *events;           //  Event messages held for the commit
-    zlistx_t *replies;          //  OPEN: reply messages held for it
+    zmesh__held_reply_t *replies;   //  OPEN: replies held for it, in an
+    size_t reply_count, reply_max;  //  array kept from turn to turn
     uint64_t failed;            //  Commits failed since the last report
     int64_t reported_ms;        //  When a failed commit was last logged
 } zmesh__turn_t;

@@ -20,40 +20,28 @@
 */
 #include "node_private.h"
 
-//  A reply held for the turn's commit, and what the reply cache keeps it
-//  under (the request's id, or one made with the caller's identity).
-typedef struct {
-    zmsg_t *msg;
-    bool keyed;
-    zmesh_uuid_t key;
-} s_held_t;
-
-static void
-s_held_destroy (void **item_p)
-{
-    s_held_t *held = *item_p;
-    if (held) {
-        zmsg_destroy (&held->msg);
-        zmesh__free (held);
-        *item_p = NULL;
-    }
-}
+#define HELD_REPLIES    16      //  Replies a turn holds before the array
+                                //  grows
 
 void
 zmesh__turn_init (zmesh__turn_t *turn)
 {
     memset (turn, 0, sizeof *turn);
     turn->events = zlistx_new ();
-    turn->replies = zlistx_new ();
     zlistx_set_destructor (turn->events, zmesh__node_msg_destroy);
-    zlistx_set_destructor (turn->replies, s_held_destroy);
+    turn->replies = zmesh__calloc (HELD_REPLIES, sizeof *turn->replies);
+    turn->reply_max = turn->replies ? HELD_REPLIES : 0;
 }
 
 void
 zmesh__turn_fini (zmesh__turn_t *turn)
 {
     zlistx_destroy (&turn->events);
-    zlistx_destroy (&turn->replies);
+    for (size_t index = 0; index < turn->reply_count; index++)
+        zmsg_destroy (&turn->replies [index].msg);
+    zmesh__free (turn->replies);
+    turn->replies = NULL;
+    turn->reply_count = turn->reply_max = 0;
 }
 
 //  Send the events held, or drop them and take the sequence back from the
@@ -76,7 +64,7 @@ s_release_events (zmesh_node_t *self, bool committed)
 //  (unavailable, retry after a second) and leaves the reply cache, so that
 //  the caller's retry runs the handler again.
 static void
-s_reply_failed (zmesh_node_t *self, s_held_t *held)
+s_reply_failed (zmesh_node_t *self, zmesh__held_reply_t *held)
 {
     if (held->keyed)
         zmesh__reply_cache_drop (self->replies, &held->key);
@@ -103,14 +91,14 @@ s_reply_failed (zmesh_node_t *self, s_held_t *held)
 static void
 s_release_replies (zmesh_node_t *self, bool committed)
 {
-    s_held_t *held;
-    while ((held = zlistx_detach (self->turn.replies, NULL))) {
+    for (size_t index = 0; index < self->turn.reply_count; index++) {
+        zmesh__held_reply_t *held = &self->turn.replies [index];
         if (!committed)
             s_reply_failed (self, held);
         if (zmsg_send (&held->msg, self->router) != 0)
             zmsg_destroy (&held->msg);  //  The caller is gone
-        zmesh__free (held);
     }
+    self->turn.reply_count = 0;
 }
 
 bool
@@ -190,20 +178,25 @@ void
 zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
                    const zmesh_uuid_t *key)
 {
-    if (self->turn.state == ZMESH__TURN_OPEN) {
-        s_held_t *held = zmesh__calloc (1, sizeof *held);
-        if (held) {
-            held->msg = *msg_p;
-            held->keyed = key != NULL;
-            if (key)
-                held->key = *key;
+    zmesh__turn_t *turn = &self->turn;
+    if (turn->state == ZMESH__TURN_OPEN) {
+        if (turn->reply_count == turn->reply_max) {
+            size_t max = turn->reply_max ? turn->reply_max * 2 : HELD_REPLIES;
+            zmesh__held_reply_t *grown
+                = zmesh__realloc (turn->replies, max * sizeof *grown);
+            if (!grown) {
+                zmsg_destroy (msg_p);   //  Out of memory: the caller retries
+                return;
+            }
+            turn->replies = grown;
+            turn->reply_max = max;
         }
-        if (held && zlistx_add_end (self->turn.replies, held))
-            *msg_p = NULL;
-        else {
-            zmesh__free (held);
-            zmsg_destroy (msg_p);   //  Out of memory: the caller retries
-        }
+        zmesh__held_reply_t *held = &turn->replies [turn->reply_count++];
+        held->msg = *msg_p;
+        held->keyed = key != NULL;
+        if (key)
+            held->key = *key;
+        *msg_p = NULL;
     }
     else if (zmsg_send (msg_p, self->router) != 0)
         zmsg_destroy (msg_p);       //  The caller is gone
@@ -275,7 +268,7 @@ s_end (zmesh_node_t *self, bool commit)
                         "which will be replayed, and %zu replies, which are "
                         "errors: %s (%" PRIu64 " more failed since the last "
                         "report)", self->config.name, self->turn.consumed,
-                        zlistx_size (self->turn.replies), detail.text,
+                        self->turn.reply_count, detail.text,
                         self->turn.failed);
             self->turn.failed = 0;
             self->turn.reported_ms = now;

@@ -1,4 +1,5 @@
-/*  peer.c - a raw peer that answers one request as the test says.
+/*  peer.c - a raw peer that answers one request, or publishes an event,
+    as the test says.
 
     Part of zmesh. MIT License.
 */
@@ -37,4 +38,35 @@ peer_reply (zsock_t *router, const char *source, peer_fill_fn *fill,
     cr_assert (eq (int, zmsg_send (&msg, router), 0));
     zmesh_envelope_destroy (&reply);
     return request;
+}
+
+void
+peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
+              const char *source, uint64_t seq, const char *const *headers,
+              const void *body, size_t size)
+{
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    zmesh_uuid_generate (rand, &id);
+    zmesh_envelope_set_id (event, &id);
+    zmesh_envelope_set_correlation (event, &id);
+    zmesh_envelope_set_type (event, type);
+    zmesh_envelope_set_source (event, source);
+    zmesh_envelope_set_timestamp (event, 1764374400000);
+    zmesh_envelope_set_seq (event, seq);
+    for (size_t index = 0; headers && headers [index]; index += 2)
+        zmesh_envelope_set_header (event, headers [index],
+                                   headers [index + 1]);
+    if (size)
+        zmesh_envelope_set_body (event, body, size);
+    zframe_t *frame = NULL;
+    cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
+    char topic [ZMESH_TOPIC_MAX];
+    size_t length = zmesh_topic_format (type, strncmp (type, "zmesh.", 6) == 0,
+                                        topic);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, topic, length);
+    zmsg_append (msg, &frame);
+    cr_assert (eq (int, zmsg_send (&msg, pub), 0));
+    zmesh_envelope_destroy (&event);
 }

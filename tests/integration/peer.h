@@ -1,5 +1,6 @@
 /*  peer.h - a peer written elsewhere, for the integration suites: a raw
-    ROUTER socket that answers a request the way the test says.
+    ROUTER socket that answers a request the way the test says, and a raw
+    PUB socket that publishes what the test says, forged or not.
 
     Part of zmesh. MIT License.
 */
@@ -19,5 +20,13 @@ typedef void (peer_fill_fn) (const zmesh_envelope_t *request,
 zmesh_envelope_t *
     peer_reply (zsock_t *router, const char *source, peer_fill_fn *fill,
                 void *arg);
+
+//  Publish on pub an event of type as source with seq, the headers (name,
+//  value, ..., NULL; or NULL) and a body of size bytes (or none), its ids
+//  drawn from rand. Types zmesh.* go as control events.
+void
+    peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
+                  const char *source, uint64_t seq,
+                  const char *const *headers, const void *body, size_t size);
 
 #endif

@@ -72,6 +72,25 @@ s_consumer (const s_paths_t *paths, const char *hwm, const char *slow)
     return testnode_start_with (TESTNODE, options, settings);
 }
 
+//  The zmesh.stats reply of the node whose calls endpoint is calls, asked
+//  by a probe node of this process (the test owns the reply).
+static zmesh_envelope_t *
+s_stats_at (const char *calls)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    char setting [300];
+    snprintf (setting, sizeof setting, "peers/consumer/calls=%s", calls);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (probe != NULL);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_node_call (probe, "consumer", "zmesh.stats", NULL,
+                                         0, 5000, &reply, NULL), 0));
+    zmesh_node_destroy (&probe);
+    return reply;
+}
+
 //  Take what the publisher printed; return the last sequence it said it
 //  had published (0 if none yet).
 static uint64_t
@@ -234,24 +253,13 @@ Test (reliable, a_slow_subscriber_with_a_tiny_hwm_has_its_gaps_repaired)
     cr_assert (eq (i64, s_wait_seen (&publisher.child, 20000, 180000), 20000));
 
     //  The consumer's counters say it had to repair.
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    char calls [300];
-    snprintf (calls, sizeof calls, "peers/consumer/calls=%s",
-              consumer.calls);
-    zmesh_node_config_set (&config, calls, NULL);
-    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (probe != NULL);
-    zmesh_envelope_t *reply = NULL;
-    cr_assert (eq (int, zmesh_node_call (probe, "consumer", "zmesh.stats", NULL,
-                                         0, 5000, &reply, NULL), 0));
+    zmesh_envelope_t *reply = s_stats_at (consumer.calls);
     long replayed = strtol (zmesh_envelope_header (reply, "events_replayed"),
                             NULL, 10);
     fprintf (stderr, "reliable: slow subscriber had %ld events replayed\n",
              replayed);
     cr_assert (gt (long, replayed, 0), "nothing was dropped: no gap to repair");
     zmesh_envelope_destroy (&reply);
-    zmesh_node_destroy (&probe);
     cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
     s_assert_exactly_once (20000);
@@ -925,23 +933,13 @@ Test (reliable, two_instances_of_a_service_are_consumed_each_on_its_own)
     zclock_sleep (500);
     cr_assert (eq (i64, s_seen_count (), 400), "and none twice");
     //  Each replay came from its own instance: none was refused
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "probe");
-    char calls [300];
-    snprintf (calls, sizeof calls, "peers/consumer/calls=%s", consumer.calls);
-    zmesh_node_config_set (&config, calls, NULL);
-    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (probe != NULL);
-    zmesh_envelope_t *reply = NULL;
-    cr_assert (eq (int, zmesh_node_call (probe, "consumer", "zmesh.stats", NULL,
-                                         0, 5000, &reply, NULL), 0));
+    zmesh_envelope_t *reply = s_stats_at (consumer.calls);
     cr_assert (eq (str, (char *) zmesh_envelope_header (reply, "bad_frames"),
                    "0"));
     cr_assert (eq (str, (char *) zmesh_envelope_header (reply,
                                                         "events_replayed"),
                    "400"));
     zmesh_envelope_destroy (&reply);
-    zmesh_node_destroy (&probe);
     cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
     for (int which = 0; which < 2; which++)
         cr_assert (eq (int, child_stop (&pubs [which].child, 5000), 0));

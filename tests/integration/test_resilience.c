@@ -59,14 +59,22 @@ s_client (const char *const *settings)
     return node;
 }
 
+//  Call echo.say on echo, with key (or NULL: to any instance).
+static zmesh_err_t
+s_say_keyed (zmesh_node_t *client, const char *key)
+{
+    zmesh_envelope_t *reply = NULL;
+    zmesh_call_options_t options = {.key = key};
+    zmesh_err_t rc = zmesh_node_call_with (client, "echo", "echo.say", "\x07",
+                                           1, &options, &reply, NULL);
+    zmesh_envelope_destroy (&reply);
+    return rc;
+}
+
 static zmesh_err_t
 s_say (zmesh_node_t *client)
 {
-    zmesh_envelope_t *reply = NULL;
-    zmesh_err_t rc = zmesh_node_call (client, "echo", "echo.say", "\x07", 1, 0,
-                                      &reply, NULL);
-    zmesh_envelope_destroy (&reply);
-    return rc;
+    return s_say_keyed (client, NULL);
 }
 
 static uint64_t
@@ -242,14 +250,8 @@ Test (resilience, two_instances_share_the_calls_and_a_key_keeps_its_owner,
     cr_assert (ge (u64, two, 100), "each takes at least a third");
 
     //  A key: every call to its owner
-    zmesh_call_options_t keyed = {.key = "order-42"};
-    for (int index = 0; index < 50; index++) {
-        zmesh_envelope_t *reply = NULL;
-        cr_assert (eq (int, zmesh_node_call_with (client, "echo", "echo.say",
-                                                  "\x07", 1, &keyed, &reply,
-                                                  NULL), ZMESH_OK));
-        zmesh_envelope_destroy (&reply);
-    }
+    for (int index = 0; index < 50; index++)
+        cr_assert (eq (int, s_say_keyed (client, "order-42"), ZMESH_OK));
     uint64_t more_one = s_granted (client, first.calls) - one,
              more_two = s_granted (client, second.calls) - two;
     cr_assert (more_one == 50 || more_two == 50, "one owner: %" PRIu64 ", %"
@@ -260,13 +262,8 @@ Test (resilience, two_instances_share_the_calls_and_a_key_keeps_its_owner,
     const char *heir = more_one ? second.calls : first.calls;
     child_kill (&owner->child);
     uint64_t before = s_granted (client, heir);
-    for (int index = 0; index < 20; index++) {
-        zmesh_envelope_t *reply = NULL;
-        cr_assert (eq (int, zmesh_node_call_with (client, "echo", "echo.say",
-                                                  "\x07", 1, &keyed, &reply,
-                                                  NULL), ZMESH_OK));
-        zmesh_envelope_destroy (&reply);
-    }
+    for (int index = 0; index < 20; index++)
+        cr_assert (eq (int, s_say_keyed (client, "order-42"), ZMESH_OK));
     cr_assert (eq (u64, s_granted (client, heir) - before, 20));
 
     zmesh_node_destroy (&client);

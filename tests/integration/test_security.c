@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "child.h"
+#include "peer.h"
 
 static char dir [64];
 
@@ -475,40 +476,6 @@ Test (security, a_key_taken_out_loses_its_subscription)
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
 
-//  Send on pub an event of type from source with seq, the headers (name,
-//  value, ..., NULL; or NULL) and a body of size bytes (or none). Types
-//  zmesh.* go as control events.
-static void
-s_send_as (zsock_t *pub, zmesh_rand_t *rand, const char *type,
-           const char *source, uint64_t seq, const char *const *headers,
-           const void *body, size_t size)
-{
-    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
-    zmesh_uuid_t id;
-    zmesh_uuid_generate (rand, &id);
-    zmesh_envelope_set_id (event, &id);
-    zmesh_envelope_set_correlation (event, &id);
-    zmesh_envelope_set_type (event, type);
-    zmesh_envelope_set_source (event, source);
-    zmesh_envelope_set_timestamp (event, 1);
-    zmesh_envelope_set_seq (event, seq);
-    for (size_t index = 0; headers && headers [index]; index += 2)
-        zmesh_envelope_set_header (event, headers [index],
-                                   headers [index + 1]);
-    if (size)
-        zmesh_envelope_set_body (event, body, size);
-    zframe_t *frame = NULL;
-    cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
-    char topic [ZMESH_TOPIC_MAX];
-    size_t length = zmesh_topic_format (type, strncmp (type, "zmesh.", 6) == 0,
-                                        topic);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, topic, length);
-    zmsg_append (msg, &frame);
-    zmsg_send (&msg, pub);
-    zmesh_envelope_destroy (&event);
-}
-
 //  With CURVE, an event on a peer's link is that peer's: a publisher the
 //  client knows (friend, by its pinned key) that sends an event saying it
 //  is echo's has it dropped, and its own taken; a heartbeat of its naming
@@ -562,7 +529,7 @@ Test (security, a_publisher_cannot_speak_as_another_service)
         const char *sources [] = {"echo", "friend"};
         const char *types [] = {"echo.said", "friend.said"};
         for (int index = 0; index < 2; index++)
-            s_send_as (pub, rand, types [index], sources [index], seq++,
+            peer_publish (pub, rand, types [index], sources [index], seq++,
                        NULL, NULL, 0);
         zmesh_node_poll (client, 100);
     }
@@ -576,7 +543,7 @@ Test (security, a_publisher_cannot_speak_as_another_service)
                                "00000000-0000-4000-8000-00000000e1e1",
                                "events", echo_events, "calls",
                                "ipc:///tmp/attacker", NULL};
-        s_send_as (pub, rand, "zmesh.heartbeat", sources [round % 2], seq++,
+        peer_publish (pub, rand, "zmesh.heartbeat", sources [round % 2], seq++,
                    beat, NULL, 0);
         zmesh_node_poll (client, 100);
     }
@@ -691,9 +658,9 @@ Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables)
     int64_t deadline = zclock_mono () + 15000;
     while (s_echo_stat (friend, "events_received") < 1
            && zclock_mono () < deadline) {
-        s_send_as (pub, rand, "zmesh.heartbeat", "friend", 1, own_beat, NULL,
+        peer_publish (pub, rand, "zmesh.heartbeat", "friend", 1, own_beat, NULL,
                    0);
-        s_send_as (pub, rand, "tick.happened", "friend", seq, NULL,
+        peer_publish (pub, rand, "tick.happened", "friend", seq, NULL,
                    "\xa6poison", 7);
         zclock_sleep (100);
     }
@@ -729,16 +696,16 @@ Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables)
         const char *beat [] = {"instance", instance, "events",
                                "ipc:///tmp/attacker-e", "calls",
                                "ipc:///tmp/attacker-c", "log", "1", NULL};
-        s_send_as (pub, rand, "zmesh.heartbeat", source, 1, beat, NULL, 0);
-        s_send_as (pub, rand, "tick.happened", source, 1, NULL, "\x01", 1);
+        peer_publish (pub, rand, "zmesh.heartbeat", source, 1, beat, NULL, 0);
+        peer_publish (pub, rand, "tick.happened", source, 1, NULL, "\x01", 1);
         if (round % 2500 == 0) {
             //  Friend's heartbeat; poison, then a tick past a gap
-            s_send_as (pub, rand, "zmesh.heartbeat", "friend", 1, own_beat,
+            peer_publish (pub, rand, "zmesh.heartbeat", "friend", 1, own_beat,
                        NULL, 0);
-            s_send_as (pub, rand, "tick.happened", "friend", ++seq, NULL,
+            peer_publish (pub, rand, "tick.happened", "friend", ++seq, NULL,
                        "\xa6poison", 7);
             seq += 2;
-            s_send_as (pub, rand, "tick.happened", "friend", seq, NULL,
+            peer_publish (pub, rand, "tick.happened", "friend", seq, NULL,
                        "\x01", 1);
         }
         if (round % 250 == 0) {
@@ -850,7 +817,7 @@ Test (security, a_forged_heartbeat_cannot_redirect_a_nodes_calls)
     long bad = 0;
     while (bad < 1 && zclock_mono () < deadline) {
         //  A heartbeat without headers: dropped and counted
-        s_send_as (pub, rand, "zmesh.heartbeat", "friend", seq, NULL, NULL, 0);
+        peer_publish (pub, rand, "zmesh.heartbeat", "friend", seq, NULL, NULL, 0);
         zclock_sleep (100);
         zmesh_node_call (friend, "relay", "zmesh.stats", NULL, 0, 0, &reply,
                          NULL);
@@ -868,7 +835,7 @@ Test (security, a_forged_heartbeat_cannot_redirect_a_nodes_calls)
         zmesh_uuid_unparse (&id, instance);
         const char *beat [] = {"instance", instance, "events", echo_events,
                                "calls", trap_calls, "log", "1", NULL};
-        s_send_as (pub, rand, round < 19 ? "zmesh.heartbeat" : "zmesh.bye",
+        peer_publish (pub, rand, round < 19 ? "zmesh.heartbeat" : "zmesh.bye",
                    "echo", seq, beat, NULL, 0);
         zclock_sleep (20);
     }

@@ -11,7 +11,6 @@
 #include <criterion/new/assert.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include "zmesh.h"
 
 static char dir [64];
