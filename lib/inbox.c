@@ -33,10 +33,12 @@ zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
 {
     assert (store && publisher && seq && known);
     zmesh__stmt_t *statement = s_prepare (
-        store, "SELECT seq FROM inbox_positions WHERE publisher = ?");
+        store, "SELECT seq FROM inbox_positions WHERE consumer = ? AND "
+               "publisher = ?");
     if (!statement)
         return ZMESH_ERR_STORE;
-    zmesh__stmt_text (statement, 1, publisher);
+    zmesh__stmt_text (statement, 1, zmesh_store_publisher (store));
+    zmesh__stmt_text (statement, 2, publisher);
     zmesh__db_step_t step = zmesh__stmt_step (statement);
     *known = step == ZMESH__DB_ROW;
     *seq = *known ? (uint64_t) zmesh__stmt_column_int (statement, 0) : 0;
@@ -51,12 +53,14 @@ zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
 {
     assert (store && publisher);
     zmesh__stmt_t *statement = s_prepare (
-        store, "INSERT INTO inbox_positions (publisher, seq) VALUES (?, ?) "
-               "ON CONFLICT (publisher) DO UPDATE SET seq = excluded.seq");
+        store, "INSERT INTO inbox_positions (consumer, publisher, seq) VALUES "
+               "(?, ?, ?) ON CONFLICT (consumer, publisher) DO UPDATE SET seq "
+               "= excluded.seq");
     if (!statement)
         return ZMESH_ERR_STORE;
-    zmesh__stmt_text (statement, 1, publisher);
-    zmesh__stmt_int (statement, 2, (int64_t) seq);
+    zmesh__stmt_text (statement, 1, zmesh_store_publisher (store));
+    zmesh__stmt_text (statement, 2, publisher);
+    zmesh__stmt_int (statement, 3, (int64_t) seq);
     return s_done (statement);
 }
 

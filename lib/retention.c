@@ -17,9 +17,11 @@ zmesh_store_trim (zmesh_store_t *self, uint64_t before, zmesh_detail_t *detail)
     if (before > head + 1)
         before = head + 1;      //  Never past what exists
     zmesh__db_t *db = zmesh__store_db (self);
-    char sql [320];
+    //  Each log's last event stays: it holds where the log goes on.
+    char sql [400];
     snprintf (sql, sizeof sql,
-              "DELETE FROM events WHERE position < %" PRIu64 ";"
+              "DELETE FROM events WHERE position < %" PRIu64 " AND position "
+              "NOT IN (SELECT MAX (position) FROM events GROUP BY publisher);"
               "INSERT INTO meta (key, value) VALUES ('trimmed_before', %" PRIu64
               ") ON CONFLICT (key) DO UPDATE SET value = %s (meta.value, "
               "excluded.value);", before, before,

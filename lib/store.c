@@ -52,6 +52,21 @@ static const char *s_migrations_lite [] = {
     "  reply BLOB NOT NULL,"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
+    //  3 -> 4: a log per publisher, so that the instances of a service
+    //  share one store, and positions per consumer in it. The rows from
+    //  before belong to no publisher yet (zmesh_store_publish_as).
+    "ALTER TABLE events ADD COLUMN publisher TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE events SET seq = position;"
+    "CREATE UNIQUE INDEX events_log ON events (publisher, seq);"
+    "CREATE TABLE positions ("
+    "  consumer TEXT NOT NULL,"
+    "  publisher TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (consumer, publisher));"
+    "INSERT INTO positions SELECT '', publisher, seq FROM inbox_positions;"
+    "DROP TABLE inbox_positions;"
+    "ALTER TABLE positions RENAME TO inbox_positions;",
 };
 static const char *s_migrations_pg [] = {
     "CREATE TABLE events ("
@@ -90,6 +105,18 @@ static const char *s_migrations_pg [] = {
     "  reply BYTEA NOT NULL,"
     "  at BIGINT NOT NULL);"
     "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
+    "ALTER TABLE events ADD COLUMN publisher TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+    "UPDATE events SET seq = position;"
+    "CREATE UNIQUE INDEX events_log ON events (publisher, seq);"
+    "CREATE TABLE positions ("
+    "  consumer TEXT NOT NULL,"
+    "  publisher TEXT NOT NULL,"
+    "  seq BIGINT NOT NULL,"
+    "  PRIMARY KEY (consumer, publisher));"
+    "INSERT INTO positions SELECT '', publisher, seq FROM inbox_positions;"
+    "DROP TABLE inbox_positions;"
+    "ALTER TABLE positions RENAME TO inbox_positions;",
 };
 #define MIGRATIONS (sizeof s_migrations_lite / sizeof s_migrations_lite [0])
 
@@ -102,6 +129,7 @@ static const char *s_migrations_pg [] = {
 struct _zmesh_store_t {
     zmesh__db_t *db;
     char *path;
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];  //  Appends go in its log
 };
 
 #define STORE_ERROR(detail, self, what)                                 \
@@ -279,25 +307,33 @@ s_head_sql (zmesh_store_t *self)
                                       : "SELECT " HEAD_OF_LITE;
 }
 
-//  A stream's version and the head, in one statement: an append's reads.
+//  The last sequence in a publisher's log (trimming keeps each log's last
+//  event, so it survives).
+#define LOG_HEAD_SQL                                                    \
+    "COALESCE ((SELECT MAX (seq) FROM events WHERE publisher = ?), 0)"
+
+//  A stream's version, the head and the head of the store's publisher's
+//  log, in one statement: an append's reads.
 static zmesh_err_t
 s_version_and_head (zmesh_store_t *self, const char *stream, int64_t *version,
-                    int64_t *head, zmesh_detail_t *detail)
+                    int64_t *head, int64_t *log_head, zmesh_detail_t *detail)
 {
     zmesh__stmt_t *statement = s_statement (
         self, zmesh__db_is_pg (self->db)
                   ? "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE"
-                    " stream = ?), 0), " HEAD_OF_PG
+                    " stream = ?), 0), " HEAD_OF_PG ", " LOG_HEAD_SQL
                   : "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE"
-                    " stream = ?), 0), " HEAD_OF_LITE,
+                    " stream = ?), 0), " HEAD_OF_LITE ", " LOG_HEAD_SQL,
         detail);
     if (!statement)
         return ZMESH_ERR_STORE;
     zmesh__stmt_text (statement, 1, stream);
+    zmesh__stmt_text (statement, 2, self->publisher);
     zmesh__db_step_t step = zmesh__stmt_step (statement);
     if (step == ZMESH__DB_ROW) {
         *version = zmesh__stmt_column_int (statement, 0);
         *head = zmesh__stmt_column_int (statement, 1);
+        *log_head = zmesh__stmt_column_int (statement, 2);
     }
     zmesh__stmt_reset (statement);
     return step == ZMESH__DB_ROW ? ZMESH_OK
@@ -338,6 +374,79 @@ zmesh_store_head (zmesh_store_t *self, uint64_t *position)
     int64_t value = 0;
     zmesh_err_t rc = s_head (self, &value, NULL);
     *position = (uint64_t) value;
+    return rc;
+}
+
+zmesh_err_t
+zmesh_store_publish_as (zmesh_store_t *self, const char *publisher,
+                        zmesh_detail_t *detail)
+{
+    assert (self && publisher);
+    if (!zmesh_envelope_name_valid (publisher, ZMESH_ENVELOPE_SOURCE_MAX)) {
+        zmesh__detail (detail, "store %s: '%s' is not a publisher's name",
+                       self->path, publisher);
+        return ZMESH_ERR_INVALID;
+    }
+    //  The rows of a store from before logs had publishers, or appended
+    //  with none, are the log of the first publisher to open it; and so
+    //  are the positions it kept as a consumer.
+    static const char *claims [] = {
+        "UPDATE events SET publisher = ? WHERE publisher = '' AND NOT "
+        "EXISTS (SELECT 1 FROM events WHERE publisher = ?)",
+        "UPDATE inbox_positions SET consumer = ? WHERE consumer = '' AND NOT "
+        "EXISTS (SELECT 1 FROM inbox_positions WHERE consumer = ?)"};
+    for (size_t index = 0; index < 2; index++) {
+        zmesh__stmt_t *claim = s_statement (self, claims [index], detail);
+        if (!claim)
+            return ZMESH_ERR_STORE;
+        zmesh__stmt_text (claim, 1, publisher);
+        zmesh__stmt_text (claim, 2, publisher);
+        if (zmesh__stmt_run (claim) != ZMESH__DB_DONE)
+            return STORE_ERROR (detail, self, "cannot take the log of before");
+    }
+    snprintf (self->publisher, sizeof self->publisher, "%s", publisher);
+    return ZMESH_OK;
+}
+
+const char *
+zmesh_store_publisher (zmesh_store_t *self)
+{
+    assert (self);
+    return self->publisher;
+}
+
+zmesh_err_t
+zmesh_store_log_head (zmesh_store_t *self, const char *publisher,
+                      uint64_t *seq)
+{
+    assert (self && publisher && seq);
+    zmesh__stmt_t *statement = s_statement (self, "SELECT " LOG_HEAD_SQL,
+                                            NULL);
+    int64_t value = 0;
+    zmesh_err_t rc = ZMESH_ERR_STORE;
+    if (statement) {
+        zmesh__stmt_text (statement, 1, publisher);
+        rc = s_query_int (self, statement, &value, NULL);
+    }
+    *seq = (uint64_t) value;
+    return rc;
+}
+
+zmesh_err_t
+zmesh_store_log_earliest (zmesh_store_t *self, const char *publisher,
+                          uint64_t *seq)
+{
+    assert (self && publisher && seq);
+    zmesh__stmt_t *statement = s_statement (
+        self, "SELECT COALESCE (MIN (seq), 1) FROM events WHERE publisher = ?",
+        NULL);
+    int64_t value = 1;
+    zmesh_err_t rc = ZMESH_ERR_STORE;
+    if (statement) {
+        zmesh__stmt_text (statement, 1, publisher);
+        rc = s_query_int (self, statement, &value, NULL);
+    }
+    *seq = value < 1 ? 1 : (uint64_t) value;
     return rc;
 }
 
@@ -387,11 +496,12 @@ s_find_duplicate (zmesh_store_t *self, const char *stream,
 {
     *found = false;
     zmesh__stmt_t *find = s_statement (
-        self, "SELECT position, stream, version FROM events WHERE id = ?",
+        self, "SELECT position, stream, version, seq FROM events WHERE "
+              "id = ?",
         detail);
     if (!find)
         return ZMESH_ERR_STORE;
-    uint64_t first = 0;
+    uint64_t first = 0, first_seq = 0;
     for (size_t index = 0; index < count; index++) {
         zmesh__stmt_blob (find, 1, events [index].id.bytes, ZMESH_UUID_SIZE);
         zmesh__db_step_t step = zmesh__stmt_step (find);
@@ -402,6 +512,8 @@ s_find_duplicate (zmesh_store_t *self, const char *stream,
         bool same = stored && was && streq (was, stream)
                  && (index == 0 || position == first + index);
         int64_t version = stored ? zmesh__stmt_column_int (find, 2) : 0;
+        uint64_t seq = stored ? (uint64_t) zmesh__stmt_column_int (find, 3)
+                              : 0;
         zmesh__stmt_reset (find);
         if (step != ZMESH__DB_ROW && step != ZMESH__DB_DONE)
             return STORE_ERROR (detail, self, "cannot look up an event id");
@@ -409,6 +521,7 @@ s_find_duplicate (zmesh_store_t *self, const char *stream,
             if (!stored)
                 return ZMESH_OK;
             first = position;
+            first_seq = seq;
         }
         if (!same) {
             char text [ZMESH_UUID_STR_LEN + 1];
@@ -419,9 +532,11 @@ s_find_duplicate (zmesh_store_t *self, const char *stream,
             return ZMESH_ERR_STORE_DUPLICATE;
         }
         result->last_position = position;
+        result->last_seq = seq;
         result->version = version;
     }
     result->first_position = first;
+    result->first_seq = first_seq;
     result->duplicate = true;
     *found = true;
     return ZMESH_OK;
@@ -440,13 +555,13 @@ s_expected_ok (int64_t expected, int64_t actual)
 
 static zmesh_err_t
 s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
-          int64_t version, const zmesh_new_event_t *event,
+          int64_t version, uint64_t seq, const zmesh_new_event_t *event,
           zmesh_detail_t *detail)
 {
     zmesh__stmt_t *insert = s_statement (
         self, "INSERT INTO events (position, stream, version, id, type, body,"
-              " correlation, causation, timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
-        detail);
+              " correlation, causation, timestamp, publisher, seq) VALUES "
+              "(?,?,?,?,?,?,?,?,?,?,?)", detail);
     if (!insert)
         return ZMESH_ERR_STORE;
     zmesh__stmt_int (insert, 1, (int64_t) position);
@@ -464,6 +579,8 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
     else
         zmesh__stmt_null (insert, 8);
     zmesh__stmt_int (insert, 9, (int64_t) event->timestamp);
+    zmesh__stmt_text (insert, 10, self->publisher);
+    zmesh__stmt_int (insert, 11, (int64_t) seq);
     zmesh__db_step_t step = zmesh__stmt_run (insert);
     if (step == ZMESH__DB_DONE)
         return ZMESH_OK;
@@ -506,9 +623,10 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     bool duplicate = false;
     rc = s_find_duplicate (self, stream, events, count, result, &duplicate,
                            detail);
-    int64_t version = 0, head = 0;
+    int64_t version = 0, head = 0, log_head = 0;
     if (rc == ZMESH_OK && !duplicate) {
-        rc = s_version_and_head (self, stream, &version, &head, detail);
+        rc = s_version_and_head (self, stream, &version, &head, &log_head,
+                                 detail);
         if (rc == ZMESH_OK && !s_expected_ok (expected, version)) {
             result->version = version;
             zmesh__detail (detail, "stream %s is at version %" PRId64 ", the "
@@ -518,7 +636,8 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
         }
         for (size_t index = 0; rc == ZMESH_OK && index < count; index++)
             rc = s_insert (self, stream, (uint64_t) head + 1 + index,
-                           version + 1 + (int64_t) index, &events [index],
+                           version + 1 + (int64_t) index,
+                           (uint64_t) log_head + 1 + index, &events [index],
                            detail);
     }
     if (rc == ZMESH_OK && !nested)
@@ -537,6 +656,8 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     if (!duplicate) {
         result->first_position = (uint64_t) head + 1;
         result->last_position = (uint64_t) head + count;
+        result->first_seq = (uint64_t) log_head + 1;
+        result->last_seq = (uint64_t) log_head + count;
         result->version = version + (int64_t) count;
     }
     return ZMESH_OK;
@@ -627,12 +748,14 @@ s_row (zmesh_store_t *self, zmesh__stmt_t *statement,
     const void *causation = zmesh__stmt_column_blob (statement, 7);
     int causation_size = zmesh__stmt_column_bytes (statement, 7);
     event->timestamp = (uint64_t) zmesh__stmt_column_int (statement, 8);
+    event->publisher = zmesh__stmt_column_text (statement, 9);
+    event->seq = (uint64_t) zmesh__stmt_column_int (statement, 10);
     size_t end = 0;
     const char *problem = NULL;
     if (id_size != ZMESH_UUID_SIZE || correlation_size != ZMESH_UUID_SIZE
         || (causation && causation_size != ZMESH_UUID_SIZE))
         problem = "an id is not 16 bytes";
-    else if (!event->stream || !event->type
+    else if (!event->stream || !event->type || !event->publisher
              || !zmesh_envelope_name_valid (event->type,
                                             ZMESH_ENVELOPE_TYPE_MAX))
         problem = "stream or type is not a name";
@@ -658,7 +781,7 @@ s_row (zmesh_store_t *self, zmesh__stmt_t *statement,
 
 #define EVENT_COLUMNS                                                   \
     "SELECT position, stream, version, id, type, body, correlation,"    \
-    " causation, timestamp FROM events "
+    " causation, timestamp, publisher, seq FROM events "
 
 //  A LIMIT for "no limit", in both dialects.
 #define LIMIT_NONE  INT64_MAX
@@ -749,6 +872,24 @@ zmesh__store_read_from (zmesh_store_t *self, uint64_t from, size_t limit,
     zmesh__stmt_int (statement, 1, (int64_t) from);
     zmesh__stmt_int (statement, 2, limit ? (int64_t) limit : LIMIT_NONE);
     return s_read (self, statement, owned, fn, arg, last_p, count_p, detail);
+}
+
+zmesh_err_t
+zmesh_store_read_log (zmesh_store_t *self, const char *publisher,
+                      uint64_t from, size_t limit, zmesh_stored_event_fn *fn,
+                      void *arg, zmesh_detail_t *detail)
+{
+    assert (self && publisher && fn);
+    bool owned;
+    zmesh__stmt_t *statement = s_read_statement (
+        self, EVENT_COLUMNS "WHERE publisher = ? AND seq >= ? ORDER BY seq "
+                            "LIMIT ?", &owned);
+    if (!statement)
+        return STORE_ERROR (detail, self, "cannot prepare a read");
+    zmesh__stmt_text (statement, 1, publisher);
+    zmesh__stmt_int (statement, 2, (int64_t) from);
+    zmesh__stmt_int (statement, 3, limit ? (int64_t) limit : LIMIT_NONE);
+    return s_read (self, statement, owned, fn, arg, NULL, NULL, detail);
 }
 
 zmesh_err_t

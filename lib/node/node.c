@@ -73,22 +73,31 @@ zmesh_node_store (zmesh_node_t *self)
     return self->store;
 }
 
-//  With node/data: open <data>/<name>.db, and number events on from it.
+//  With node/data: open <data>/<name>.db, or the PostgreSQL database that
+//  node/data names (which the instances of a service share), and number
+//  events on from the node's log in it.
 static zmesh_err_t
 s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
 {
-    if (zsys_dir_create ("%s", self->config.data) != 0) {
+    char path [ZMESH_ENDPOINT_MAX + 80];
+    if (zmesh__db_path_is_pg (self->config.data))
+        snprintf (path, sizeof path, "%s", self->config.data);
+    else if (zsys_dir_create ("%s", self->config.data) != 0) {
         zmesh__detail (detail, "node/data: cannot create %s",
                        self->config.data);
         return ZMESH_ERR_CONFIG;
     }
-    char path [ZMESH_ENDPOINT_MAX + 80];
-    snprintf (path, sizeof path, "%s/%s.db", self->config.data,
-              self->config.name);
+    else
+        snprintf (path, sizeof path, "%s/%s.db", self->config.data,
+                  self->config.name);
     self->store = zmesh_store_open (path, self->config.events_synced, detail);
     if (!self->store)
         return ZMESH_ERR_STORE;
-    zmesh_store_head (self->store, &self->seq);
+    if (zmesh_store_publish_as (self->store, self->config.name, detail)
+        || zmesh_store_log_head (self->store, self->config.name, &self->seq)) {
+        zmesh_store_close (&self->store);
+        return ZMESH_ERR_STORE;
+    }
     zmesh_err_t rc = zmesh_node_serve (self, ZMESH_REPLAY_METHOD,
                                        zmesh__replay_serve, NULL);
     if (rc == ZMESH_OK)
@@ -430,10 +439,12 @@ static void
 s_retain (zmesh_node_t *self)
 {
     uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
-    if (self->config.retain_events && self->seq > (uint64_t)
-                                                  self->config.retain_events)
+    uint64_t head = 0;
+    if (self->config.retain_events
+        && zmesh_store_head (self->store, &head) == ZMESH_OK
+        && head > (uint64_t) self->config.retain_events)
         zmesh_store_trim (self->store,
-                          self->seq - (uint64_t) self->config.retain_events + 1,
+                          head - (uint64_t) self->config.retain_events + 1,
                           NULL);
     if (self->config.retain_ms && unix_ms > (uint64_t) self->config.retain_ms)
         zmesh_store_trim_older (self->store,

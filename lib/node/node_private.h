@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include "zmesh_classes.h"
+#include "db.h"
 #include "inbox.h"
 #include "peers.h"
 #include "reply_cache.h"

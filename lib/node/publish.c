@@ -62,7 +62,11 @@ zmesh__publish_envelope_of (zmesh_node_t *self,
         zmesh_envelope_set_causation (event, &stored->causation);
     zmesh_envelope_set_source (event, self->config.name);
     zmesh_envelope_set_timestamp (event, stored->timestamp);
-    zmesh_envelope_set_seq (event, stored->position);
+    zmesh_envelope_set_seq (event, stored->seq);
+    //  Events of an aggregate say which: the members of a consuming group
+    //  divide the events by it, keeping each key's order (proto/node.md).
+    if (stored->stream && !streq (stored->stream, self->config.name))
+        zmesh_envelope_set_header (event, "key", stored->stream);
     if (zmesh_envelope_set_type (event, stored->type) != ZMESH_OK
         || zmesh_envelope_set_body (event, stored->body, stored->body_size)
                != ZMESH_OK)
@@ -117,6 +121,8 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
                            && index < count; index++) {
         zmesh_stored_event_t stored = {
             .position = result->first_position + index,
+            .stream = stream,
+            .seq = result->first_seq + index,
             .id = filled [index].id,
             .type = filled [index].type,
             .body = filled [index].body,
@@ -140,7 +146,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
                 self->stats.events_published++;
         }
         zmesh_envelope_destroy (&event);
-        self->seq = stored.position;
+        self->seq = stored.seq;
     }
     zmesh__free (filled);
     if (grouped && !in_turn

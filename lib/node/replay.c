@@ -193,7 +193,7 @@ static bool
 s_replay_one (const zmesh_stored_event_t *stored, void *arg)
 {
     s_replaying_t *replaying = arg;
-    if (stored->position > replaying->to)
+    if (stored->seq > replaying->to)
         return false;
     zmesh_envelope_t *event
         = zmesh__publish_envelope_of (replaying->node, stored);
@@ -212,7 +212,7 @@ s_replay_one (const zmesh_stored_event_t *stored, void *arg)
     }
     replaying->bytes += zframe_size (frame);
     replaying->frames [replaying->count++] = frame;
-    replaying->next = stored->position + 1;
+    replaying->next = stored->seq + 1;
     return replaying->count < ZMESH_REPLAY_BATCH;
 }
 
@@ -232,7 +232,7 @@ zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
                                    "replay wants {from, to} with from <= to");
         return;
     }
-    zmesh_store_earliest (self->store, &earliest);
+    zmesh_store_log_earliest (self->store, self->config.name, &earliest);
     if (from < earliest) {
         char text [96];
         snprintf (text, sizeof text, "%" PRIu64, earliest);
@@ -245,9 +245,9 @@ zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
     }
     s_replaying_t replaying = {.node = self, .to = to, .next = from};
     zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_store_read_all (self->store, from,
-                                           ZMESH_REPLAY_BATCH + 1, s_replay_one,
-                                           &replaying, &detail);
+    zmesh_err_t rc = zmesh_store_read_log (self->store, self->config.name,
+                                           from, ZMESH_REPLAY_BATCH + 1,
+                                           s_replay_one, &replaying, &detail);
     void *body = NULL;
     size_t size = 0;
     if (rc == ZMESH_OK)

@@ -51,7 +51,7 @@ s_release_events (zmesh_node_t *self, bool committed)
 {
     if (!committed) {
         zlistx_purge (self->turn.events);
-        zmesh_store_head (self->store, &self->seq);
+        zmesh_store_log_head (self->store, self->config.name, &self->seq);
         return;
     }
     zmsg_t *msg;

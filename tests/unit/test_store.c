@@ -373,6 +373,168 @@ s_sql (const char *lite, const char *pg)
 #endif
 }
 
+static zmesh_store_t *
+s_open_as (const char *publisher)
+{
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *opened = zmesh_store_open (path, true, &detail);
+    cr_assert (opened != NULL, "%s", detail.text);
+    cr_assert (eq (int, zmesh_store_publish_as (opened, publisher, &detail),
+                   0), "%s", detail.text);
+    return opened;
+}
+
+static zmesh_append_result_t
+s_append_to (zmesh_store_t *into, const char *stream, size_t count)
+{
+    zmesh_append_result_t result;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_append (into, stream, ZMESH_VERSION_ANY,
+                                            s_events (count), count, &result,
+                                            &detail), 0), "%s", detail.text);
+    return result;
+}
+
+static s_collect_t
+s_log_of (zmesh_store_t *from, const char *publisher, uint64_t seq)
+{
+    s_collect_t collect = {.count = 0};
+    cr_assert (eq (int, zmesh_store_read_log (from, publisher, seq, 0,
+                                              s_collect, &collect, NULL), 0));
+    return collect;
+}
+
+//  Two instances of a service on one store: positions interleave, and
+//  each has a log of its own, numbered from 1 with no holes, which either
+//  can read and which trimming never empties.
+Test (store, instances_sharing_a_store_each_have_a_log_of_their_own)
+{
+    zmesh_store_t *one = s_open_as ("order-a");
+    zmesh_store_t *two = s_open_as ("order-b");
+    cr_assert (eq (str, (char *) zmesh_store_publisher (two), "order-b"));
+    zmesh_append_result_t result = s_append_to (one, "order-1", 2);
+    cr_assert (eq (u64, result.first_seq, 1));
+    cr_assert (eq (u64, result.last_seq, 2));
+    result = s_append_to (two, "order-2", 1);
+    cr_assert (eq (u64, result.first_position, 3));
+    cr_assert (eq (u64, result.first_seq, 1), "order-b's log starts at 1");
+    result = s_append_to (one, "order-2", 1);
+    cr_assert (eq (u64, result.first_position, 4));
+    cr_assert (eq (u64, result.first_seq, 3));
+    zmesh_new_event_t again = s_events (1) [0];
+    cr_assert (eq (int, zmesh_store_append (two, "order-1", ZMESH_VERSION_ANY,
+                                            &again, 1, &result, NULL), 0));
+    cr_assert (eq (u64, result.first_seq, 2));
+    //  A retry reports where the event went, whoever retries it
+    cr_assert (eq (int, zmesh_store_append (one, "order-1", ZMESH_VERSION_ANY,
+                                            &again, 1, &result, NULL), 0));
+    cr_assert (result.duplicate);
+    cr_assert (eq (u64, result.first_seq, 2));
+    cr_assert (eq (u64, result.first_position, 5));
+
+    s_collect_t log = s_log_of (two, "order-a", 1);
+    cr_assert (eq (sz, log.count, 3), "read by the other instance");
+    uint64_t positions [] = {1, 2, 4};
+    for (size_t index = 0; index < 3; index++) {
+        cr_assert (eq (u64, log.seen [index].seq, index + 1));
+        cr_assert (eq (u64, log.seen [index].position, positions [index]));
+    }
+    cr_assert (eq (sz, s_log_of (one, "order-a", 3).count, 1));
+    uint64_t seq = 0;
+    cr_assert (eq (int, zmesh_store_log_head (one, "order-b", &seq), 0));
+    cr_assert (eq (u64, seq, 2));
+    cr_assert (eq (int, zmesh_store_log_head (one, "order-c", &seq), 0));
+    cr_assert (eq (u64, seq, 0));
+
+    //  Everything before position 5 goes, but each log's last event
+    cr_assert (eq (int, zmesh_store_trim (one, 5, NULL), 0));
+    cr_assert (eq (int, zmesh_store_log_earliest (one, "order-a", &seq), 0));
+    cr_assert (eq (u64, seq, 3));
+    cr_assert (eq (int, zmesh_store_log_head (one, "order-a", &seq), 0));
+    cr_assert (eq (u64, seq, 3));
+    result = s_append_to (one, "order-3", 1);
+    cr_assert (eq (u64, result.first_seq, 4), "the log goes on after a trim");
+    cr_assert (eq (int, zmesh_store_log_earliest (one, "order-c", &seq), 0));
+    cr_assert (eq (u64, seq, 1));
+    cr_assert (eq (int, zmesh_store_publish_as (one, "not a name", NULL),
+                   ZMESH_ERR_INVALID));
+    zmesh_store_close (&one);
+    zmesh_store_close (&two);
+}
+
+//  What was appended under no publisher's name (a tool, or a store from
+//  before logs) is the log of the first publisher that has none.
+Test (store, the_log_of_nobody_goes_to_the_first_publisher)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    s_append ("order-1", ZMESH_VERSION_ANY, 3, &result);
+    cr_assert (eq (u64, result.first_seq, 1));
+    zmesh_store_t *owner = s_open_as ("order");
+    cr_assert (eq (sz, s_log_of (owner, "order", 1).count, 3));
+    cr_assert (eq (sz, s_log_of (owner, "", 1).count, 0));
+    cr_assert (eq (u64, s_append_to (owner, "order-1", 1).first_seq, 4));
+    zmesh_store_t *other = s_open_as ("order-b");
+    cr_assert (eq (sz, s_log_of (other, "order-b", 1).count, 0));
+    cr_assert (eq (sz, s_log_of (other, "order", 1).count, 4));
+    zmesh_store_close (&owner);
+    zmesh_store_close (&other);
+}
+
+#ifndef ZMESH_STORE_PG
+//  A file of schema 3 (before logs and consumers in positions) is migrated
+//  on open, its log and positions kept, and both become its node's.
+Test (store, a_store_of_schema_3_keeps_its_log_and_positions)
+{
+    s_sql ("CREATE TABLE events (position INTEGER PRIMARY KEY, stream TEXT "
+           "NOT NULL, version INTEGER NOT NULL, id BLOB NOT NULL UNIQUE, type "
+           "TEXT NOT NULL, body BLOB, correlation BLOB NOT NULL, causation "
+           "BLOB, timestamp INTEGER NOT NULL, UNIQUE (stream, version));"
+           "CREATE TABLE snapshots (stream TEXT PRIMARY KEY, version INTEGER "
+           "NOT NULL, state BLOB NOT NULL);"
+           "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+           "CREATE TABLE inbox_positions (publisher TEXT PRIMARY KEY, seq "
+           "INTEGER NOT NULL);"
+           "CREATE TABLE inbox_processed (event_id BLOB PRIMARY KEY, at "
+           "INTEGER NOT NULL);"
+           "CREATE TABLE inbox_dead (event_id BLOB PRIMARY KEY, publisher "
+           "TEXT NOT NULL, seq INTEGER NOT NULL, envelope BLOB NOT NULL, "
+           "error TEXT NOT NULL, attempts INTEGER NOT NULL, at INTEGER NOT "
+           "NULL);"
+           "CREATE TABLE inbox_replies (request_id BLOB PRIMARY KEY, reply "
+           "BLOB NOT NULL, at INTEGER NOT NULL);"
+           "INSERT INTO events VALUES (7, 'order-1', 1, x'0102030405060708090a"
+           "0b0c0d0e0f10', 'order.placed', NULL, x'0102030405060708090a0b0c0d"
+           "0e0f11', NULL, 1764374400000);"
+           "INSERT INTO inbox_positions VALUES ('payment', 41);"
+           "PRAGMA user_version = 3;", "");
+    zmesh_store_t *owner = s_open_as ("order");
+    s_collect_t log = s_log_of (owner, "order", 1);
+    cr_assert (eq (sz, log.count, 1));
+    cr_assert (eq (u64, log.seen [0].seq, 7), "published as 7: still 7");
+    cr_assert (eq (u64, s_append_to (owner, "order-2", 1).first_seq, 8));
+    zmesh_store_close (&owner);
+    sqlite3 *db;
+    sqlite3_stmt *statement;
+    cr_assert (sqlite3_open (path, &db) == SQLITE_OK);
+    cr_assert (sqlite3_prepare_v2 (db, "SELECT consumer, seq FROM "
+                                       "inbox_positions WHERE publisher = "
+                                       "'payment'", -1, &statement, NULL)
+               == SQLITE_OK);
+    cr_assert (eq (int, sqlite3_step (statement), SQLITE_ROW));
+    cr_assert (eq (str, (char *) sqlite3_column_text (statement, 0), "order"));
+    cr_assert (eq (int, sqlite3_column_int (statement, 1), 41));
+    sqlite3_finalize (statement);
+    cr_assert (eq (int, sqlite3_prepare_v2 (db, "PRAGMA user_version", -1,
+                                            &statement, NULL), SQLITE_OK));
+    cr_assert (eq (int, sqlite3_step (statement), SQLITE_ROW));
+    cr_assert (eq (int, sqlite3_column_int (statement, 0),
+                   ZMESH_STORE_SCHEMA));
+    sqlite3_finalize (statement);
+    sqlite3_close (db);
+}
+#endif
+
 Test (store, a_corrupt_body_is_reported_with_its_position)
 {
     s_open ();

@@ -3,8 +3,11 @@
 
     Every event belongs to one stream (an aggregate, e.g. "order-42") and has
     a version in it (1, 2, 3, ...), and a global position in the store (1, 2,
-    3, ... across all streams, with no holes), which is also the sequence
-    number under which the node publishes it. An append states what version
+    3, ... across all streams, with no holes). It belongs to the log of the
+    publisher that appended it, too (zmesh_store_publish_as), with a sequence
+    number in that log (1, 2, 3, ..., no holes), under which the node
+    publishes it: the instances of a service can share one store, each
+    with a log of its own. An append states what version
     it expects the stream to be at, and writes nothing if it is wrong, so
     two writers cannot both extend a stream from the same state.
 
@@ -32,7 +35,7 @@
 extern "C" {
 #endif
 
-#define ZMESH_STORE_SCHEMA      3       //  Schema version this build writes
+#define ZMESH_STORE_SCHEMA      4       //  Schema version this build writes
 
 //  Expected versions that are not a number.
 #define ZMESH_VERSION_ANY       (-1)    //  Whatever the stream holds
@@ -70,12 +73,16 @@ typedef struct {
     bool has_causation;
     zmesh_uuid_t causation;
     uint64_t timestamp;
+    const char *publisher;      //  Whose log it is in ("": nobody's)
+    uint64_t seq;               //  In that log, from 1, no holes
 } zmesh_stored_event_t;
 
 //  What an append did.
 typedef struct {
     uint64_t first_position;    //  Of the first event of the call
     uint64_t last_position;
+    uint64_t first_seq;         //  In the publisher's log
+    uint64_t last_seq;
     int64_t version;            //  The stream's version afterwards
     bool duplicate;             //  Stored before: nothing was written
 } zmesh_append_result_t;
@@ -135,8 +142,10 @@ ZMESH_EXPORT zmesh_err_t
 ZMESH_EXPORT void
     zmesh_store_rollback_to (zmesh_store_t *self);
 
-//  Forget events before position before (retention). Positions never move:
-//  the head stays where it is, and zmesh_store_earliest says what is left.
+//  Forget events before position before (retention), but the last event
+//  of each publisher's log, which holds where the log goes on. Positions
+//  never move: the head stays where it is, and zmesh_store_earliest says
+//  what is left.
 ZMESH_EXPORT zmesh_err_t
     zmesh_store_trim (zmesh_store_t *self, uint64_t before,
                       zmesh_detail_t *detail);
@@ -158,6 +167,40 @@ ZMESH_EXPORT zmesh_err_t
 //  The last position in the store: 0 if it is empty.
 ZMESH_EXPORT zmesh_err_t
     zmesh_store_head (zmesh_store_t *self, uint64_t *position);
+
+//  Append from now on into the log of publisher (a node's name), after its
+//  last sequence number in the store; a node's consumers keep their
+//  positions under the same name. Until this is called, both go under "".
+//  What "" has (a store from before publishers had logs, or written by a
+//  tool) becomes publisher's if it has none of its own yet.
+//  ZMESH_ERR_INVALID for a bad name.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_store_publish_as (zmesh_store_t *self, const char *publisher,
+                            zmesh_detail_t *detail);
+
+//  The publisher whose log appends go in ("" by default).
+ZMESH_EXPORT const char *
+    zmesh_store_publisher (zmesh_store_t *self);
+
+//  The last sequence number in publisher's log: 0 if it has none.
+//  Trimming keeps each log's last event, so this never goes back.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_store_log_head (zmesh_store_t *self, const char *publisher,
+                          uint64_t *seq);
+
+//  The first sequence number still kept in publisher's log: 1 unless
+//  trimmed.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_store_log_earliest (zmesh_store_t *self, const char *publisher,
+                              uint64_t *seq);
+
+//  Read publisher's log from sequence number from (inclusive), in order,
+//  calling fn for at most limit events (0: no limit).
+ZMESH_EXPORT zmesh_err_t
+    zmesh_store_read_log (zmesh_store_t *self, const char *publisher,
+                          uint64_t from, size_t limit,
+                          zmesh_stored_event_fn *fn, void *arg,
+                          zmesh_detail_t *detail);
 
 //  Read stream from version from (inclusive) forward, or backward when
 //  backward is true, calling fn for at most limit events (0: no limit).
