@@ -32,13 +32,15 @@ zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                       uint64_t *seq, bool *known)
 {
     assert (store && publisher && seq && known);
+    //  Its own, or else the furthest of another member of its group: the
+    //  events up to there are handled, by one member or another.
     zmesh__stmt_t *statement = s_prepare (
-        store, "SELECT seq FROM inbox_positions WHERE consumer = ? AND "
-               "publisher = ?");
+        store, "SELECT seq FROM inbox_positions WHERE publisher = ? ORDER BY "
+               "consumer = ? DESC, seq DESC LIMIT 1");
     if (!statement)
         return ZMESH_ERR_STORE;
-    zmesh__stmt_text (statement, 1, zmesh_store_publisher (store));
-    zmesh__stmt_text (statement, 2, publisher);
+    zmesh__stmt_text (statement, 1, publisher);
+    zmesh__stmt_text (statement, 2, zmesh_store_publisher (store));
     zmesh__db_step_t step = zmesh__stmt_step (statement);
     *known = step == ZMESH__DB_ROW;
     *seq = *known ? (uint64_t) zmesh__stmt_column_int (statement, 0) : 0;

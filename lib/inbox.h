@@ -15,7 +15,8 @@
 
 
 //  The last sequence processed from publisher: *known is false (and *seq
-//  0) if the consumer has never heard of it.
+//  0) if the consumer has never heard of it. A consumer new to a store its
+//  group shares starts where the furthest of the others is.
 zmesh_err_t
     zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                           uint64_t *seq, bool *known);

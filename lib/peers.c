@@ -187,6 +187,24 @@ s_weight (const char *member, const char *key)
     return hash ^ (hash >> 31);
 }
 
+bool
+zmesh__peers_owns (zmesh_peers_t *self, const char *service, const char *name,
+                   const char *key, const char *except)
+{
+    assert (self && service && name && key && except);
+    uint64_t mine = s_weight (name, key);
+    for (size_t index = 0; index < self->count; index++) {
+        zmesh_peer_info_t *peer = &self->items [index];
+        if (peer->state != ZMESH_PEER_ALIVE || !streq (peer->service, service)
+            || streq (peer->name, name) || streq (peer->name, except))
+            continue;
+        uint64_t theirs = s_weight (peer->name, key);
+        if (theirs > mine || (theirs == mine && strcmp (peer->name, name) < 0))
+            return false;
+    }
+    return true;
+}
+
 size_t
 zmesh__peers_route (zmesh_peers_t *self, const char *service, const char *key,
                     const char **endpoints, size_t max, size_t *equal)

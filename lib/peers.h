@@ -67,6 +67,15 @@ void
 //  order of rendezvous hashing: the instance whose label weighs most for
 //  key first. *equal says how many lead in the best rank found. Returns
 //  how many.
+//  Whether name, a member of group service, owns key: whether it weighs
+//  most for key, by the rendezvous hashing of zmesh__peers_route over
+//  instance names, among itself and the alive peers of service but the
+//  one called except.
+bool
+    zmesh__peers_owns (zmesh_peers_t *self, const char *service,
+                       const char *name, const char *key,
+                       const char *except);
+
 size_t
     zmesh__peers_route (zmesh_peers_t *self, const char *service,
                         const char *key, const char **endpoints, size_t max,

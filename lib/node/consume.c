@@ -10,6 +10,17 @@
     events/attempts tries the event goes to the dead letters and its
     publisher goes on.
 
+    The members of a group (the instances of a service, on one shared
+    store) divide each publisher's events by key. Each member walks every
+    event, handles those it owns, and keeps the others pending until the
+    store shows them handled, by their owner or by anyone: its recorded
+    position never passes an event the group has not handled, so an owner
+    that dies leaves its events pending at the others, and the one that
+    owns them when the members change handles them. That the event's id
+    is recorded as processed in the same transaction as its handling,
+    under the store's one write lock, keeps out a second handling when two
+    members both think they own a key for a moment.
+
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
@@ -24,6 +35,116 @@ typedef struct {
     zlistx_t *waiting;          //  Frames of its events that came since
     bool dropped;               //  Some did not fit in waiting
 } s_blocked_t;
+
+//  An event of a publisher's that another member of the group owns: kept
+//  until the store shows it handled, or the members change and it is ours.
+typedef struct {
+    uint64_t seq;
+    zmesh_uuid_t id;
+    zframe_t *frame;            //  The event, as it came
+} s_deferred_t;
+
+typedef struct {
+    zlistx_t *events;           //  s_deferred_t, in order of seq
+    size_t bytes;
+    uint64_t epoch;             //  Of the members they were looked at under
+} s_pending_t;
+
+static void
+s_deferred_destroy (void **item_p)
+{
+    s_deferred_t *deferred = *item_p;
+    if (deferred) {
+        zframe_destroy (&deferred->frame);
+        zmesh__free (deferred);
+        *item_p = NULL;
+    }
+}
+
+static int
+s_deferred_compare (const void *one, const void *two)
+{
+    uint64_t first = ((const s_deferred_t *) one)->seq;
+    uint64_t second = ((const s_deferred_t *) two)->seq;
+    return first < second ? -1 : first > second;
+}
+
+void
+zmesh__consume_pending_destroy (void **item_p)
+{
+    s_pending_t *pending = *item_p;
+    if (pending) {
+        zlistx_destroy (&pending->events);
+        zmesh__free (pending);
+        *item_p = NULL;
+    }
+}
+
+//  Whether this member of its group owns event: by its "key" header (an
+//  aggregate's stream), or else by its publisher, whose events then keep
+//  their order. Alone in its group, a node owns every event; and the
+//  publisher, which takes none of its own, owns none.
+static bool
+s_ours (zmesh_node_t *self, const char *publisher,
+        const zmesh_envelope_t *event)
+{
+    const char *key = zmesh_envelope_header (event, "key");
+    return zmesh__peers_owns (self->peers, self->config.group,
+                              self->config.name, key ? key : publisher,
+                              publisher);
+}
+
+//  The position this member may record, having walked publisher's events
+//  up to last: none after it that the group has not handled.
+static uint64_t
+s_settled (zmesh_node_t *self, const char *publisher, uint64_t last)
+{
+    s_pending_t *pending = zhashx_lookup (self->pending, publisher);
+    s_deferred_t *first = pending ? zlistx_head (pending->events) : NULL;
+    return first && first->seq <= last ? first->seq - 1 : last;
+}
+
+//  Keep an event another member owns, pending, and walk on past it. Too
+//  many kept: it is not taken, so that the next event shows a gap, and a
+//  replay brings it back once those kept are through.
+static void
+s_defer (zmesh_node_t *self, const char *publisher, uint64_t *last,
+         const zmesh_envelope_t *event, const void *frame, size_t size)
+{
+    s_pending_t *pending = zhashx_lookup (self->pending, publisher);
+    if (!pending) {
+        pending = zmesh__calloc (1, sizeof *pending);
+        if (pending && !(pending->events = zlistx_new ())) {
+            zmesh__free (pending);
+            pending = NULL;
+        }
+        if (!pending)
+            return;
+        zlistx_set_destructor (pending->events, s_deferred_destroy);
+        zlistx_set_comparator (pending->events, s_deferred_compare);
+        pending->epoch = self->group_epoch;
+        zhashx_insert (self->pending, publisher, pending);
+    }
+    if (zlistx_size (pending->events) >= PENDING_MAX
+        || pending->bytes + size > PENDING_BYTES)
+        return;
+    s_deferred_t *deferred = zmesh__calloc (1, sizeof *deferred);
+    if (deferred)
+        deferred->frame = zframe_new (frame, size);
+    if (!deferred || !deferred->frame
+        || !zlistx_add_end (pending->events, deferred)) {
+        void *item = deferred;
+        s_deferred_destroy (&item);
+        return;
+    }
+    deferred->seq = zmesh_envelope_seq (event);
+    deferred->id = *zmesh_envelope_id (event);
+    pending->bytes += size;
+    *last = deferred->seq;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (self->settle_ms < now)
+        self->settle_ms = now + SETTLE_MS;
+}
 
 static void
 s_blocked_destroy (void **item_p)
@@ -158,6 +279,10 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
            int attempt)
 {
     uint64_t seq = zmesh_envelope_seq (event);
+    if (last && !s_ours (self, publisher, event)) {
+        s_defer (self, publisher, last, event, frame, size);
+        return;
+    }
     zmesh_detail_t detail = {""};
     if (zmesh__turn_full (self))
         zmesh__turn_commit (self);      //  A long replay commits as it goes
@@ -204,13 +329,16 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
                 self->store, zmesh_envelope_id (event),
                 (uint64_t) zmesh_clock_unix_ms (self->clock));
     }
+    //  An event taken over from another member may lie behind the walk
+    uint64_t walked = last && *last > seq ? *last : seq;
     if (rc == ZMESH_OK && last)
-        rc = zmesh__inbox_set_position (self->store, publisher, seq);
+        rc = zmesh__inbox_set_position (self->store, publisher,
+                                        s_settled (self, publisher, walked));
     //  What its consumers published goes with it if it fails
     if (zmesh__turn_release (self, &mark, rc == ZMESH_OK)) {
         zmesh__turn_consumed (self);
         if (last)
-            *last = seq;
+            *last = walked;
     }
     else
         zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
@@ -229,7 +357,7 @@ zmesh__consume_one (zmesh_node_t *self, const char *publisher, uint64_t *last,
 int64_t
 zmesh__consume_due_ms (zmesh_node_t *self)
 {
-    int64_t due = INT64_MAX;
+    int64_t due = zhashx_size (self->pending) ? self->settle_ms : INT64_MAX;
     for (s_blocked_t *blocked = zhashx_first (self->blocked); blocked;
          blocked = zhashx_next (self->blocked))
         if (blocked->retry_ms < due)
@@ -274,10 +402,98 @@ s_retry (zmesh_node_t *self, s_blocked_t *blocked)
     }
 }
 
+//  Handle the pending events of publisher's that are ours now, in order;
+//  those that wait behind one of them that failed stay pending, to be
+//  looked at again.
+static void
+s_take_over (zmesh_node_t *self, const char *publisher, s_pending_t *pending,
+             uint64_t *last)
+{
+    zlistx_t *ours = zlistx_new ();
+    if (!ours)
+        return;
+    zlistx_set_destructor (ours, s_deferred_destroy);
+    for (s_deferred_t *deferred = zlistx_first (pending->events); deferred;
+         deferred = zlistx_next (pending->events)) {
+        zmesh_envelope_t *event = NULL;
+        if (zmesh_envelope_decode (zframe_data (deferred->frame),
+                                   zframe_size (deferred->frame), &event,
+                                   NULL) == ZMESH_OK
+            && s_ours (self, publisher, event)) {
+            zlistx_detach_cur (pending->events);
+            pending->bytes -= zframe_size (deferred->frame);
+            zlistx_add_end (ours, deferred);
+        }
+        zmesh_envelope_destroy (&event);
+    }
+    s_deferred_t *deferred;
+    while ((deferred = zlistx_detach (ours, NULL))) {
+        zmesh_envelope_t *event = NULL;
+        if (zmesh__consume_waits (self, publisher)) {
+            pending->bytes += zframe_size (deferred->frame);
+            zlistx_insert (pending->events, deferred, true);
+            pending->epoch = self->group_epoch - 1;     //  Look again
+            continue;
+        }
+        if (zmesh_envelope_decode (zframe_data (deferred->frame),
+                                   zframe_size (deferred->frame), &event,
+                                   NULL) == ZMESH_OK)
+            s_consume (self, publisher, last, event,
+                       zframe_data (deferred->frame),
+                       zframe_size (deferred->frame), 1);
+        zmesh_envelope_destroy (&event);
+        void *item = deferred;
+        s_deferred_destroy (&item);
+    }
+    zlistx_destroy (&ours);
+}
+
+//  Drop the pending events at the front that the store shows handled, and
+//  record the position past them; take over those that are ours now.
+static void
+s_settle (zmesh_node_t *self, const char *publisher, s_pending_t *pending)
+{
+    uint64_t *last = zmesh__consume_position (self, publisher);
+    if (!last)
+        return;
+    if (pending->epoch != self->group_epoch) {
+        pending->epoch = self->group_epoch;
+        s_take_over (self, publisher, pending, last);
+    }
+    uint64_t before = s_settled (self, publisher, *last);
+    s_deferred_t *deferred;
+    while ((deferred = zlistx_head (pending->events))) {
+        bool seen = false;
+        if (zmesh__inbox_seen (self->store, &deferred->id, &seen) != ZMESH_OK
+            || !seen)
+            break;
+        pending->bytes -= zframe_size (deferred->frame);
+        zlistx_delete (pending->events, NULL);
+        self->stats.events_left++;
+    }
+    uint64_t after = s_settled (self, publisher, *last);
+    if (after > before && zmesh__turn_begin (self))
+        zmesh__inbox_set_position (self->store, publisher, after);
+}
+
 void
 zmesh__consume_turn (zmesh_node_t *self)
 {
     int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (zhashx_size (self->pending) && self->settle_ms <= now) {
+        self->settle_ms = now + SETTLE_MS;
+        zlistx_t *publishers = zhashx_keys (self->pending);
+        for (const char *publisher = publishers ? zlistx_first (publishers)
+                                                : NULL;
+             publisher; publisher = zlistx_next (publishers)) {
+            s_pending_t *pending = zhashx_lookup (self->pending, publisher);
+            if (pending)
+                s_settle (self, publisher, pending);
+            if (pending && zlistx_size (pending->events) == 0)
+                zhashx_delete (self->pending, publisher);
+        }
+        zlistx_destroy (&publishers);
+    }
     if (zmesh__consume_due_ms (self) > now)
         return;
     //  Those due, taken out first: a retry may hold a publisher back again
@@ -364,6 +580,7 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
 void
 zmesh__consume_close (zmesh_node_t *self)
 {
+    zhashx_purge (self->pending);
     void *blocked;
     while ((blocked = zhashx_first (self->blocked))) {
         zhashx_delete (self->blocked, zhashx_cursor (self->blocked));
@@ -379,6 +596,16 @@ zmesh_node_consume (zmesh_node_t *self, const char *pattern,
     char bytes [ZMESH_TOPIC_MAX];
     if (!self->store || zmesh_topic_subscription (pattern, bytes) < 0)
         return ZMESH_ERR_INVALID;
+    //  Events once per group need the group's one store: on SQLite each
+    //  instance has a file of its own, and every one would handle them.
+    if (!streq (self->config.group, self->config.name)
+        && !zmesh__db_is_pg (zmesh__store_db (self->store))) {
+        zsys_error ("node %s: a consumer in group %s needs the store its "
+                    "members share: set node/data to a postgresql:// URI, "
+                    "or node/service to the node's name", self->config.name,
+                    self->config.group);
+        return ZMESH_ERR_CONFIG;
+    }
     zmesh__subscription_t *consumer = zmesh__subscription_new (pattern, arg);
     if (!consumer)
         return ZMESH_ERR_NOMEM;

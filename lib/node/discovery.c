@@ -41,6 +41,10 @@ zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
     zsys_info ("node %s: peer %s (%s) %s -> %s", self->config.name,
                peer->service, peer->key, zmesh_peer_state_name (was),
                zmesh_peer_state_name (peer->state));
+    //  A member of our group came or went: keys move (consume.c)
+    if (streq (peer->service, self->config.group)
+        && (peer->state == ZMESH_PEER_ALIVE || was == ZMESH_PEER_ALIVE))
+        self->group_epoch++;
     //  Heard from again after a silence: its breaker probes at once
     zmesh_breaker_t *breaker = *peer->calls
                              ? zmesh_caller_breaker (self->caller,
@@ -262,6 +266,7 @@ zmesh__discovery_forget (zmesh_node_t *self, int64_t now_ms)
             if (!s_speaks_as_any (self, names [which])) {
                 zhashx_delete (self->durable, names [which]);
                 zhashx_delete (self->positions, names [which]);
+                zhashx_delete (self->pending, names [which]);
             }
     }
 }

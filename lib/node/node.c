@@ -265,6 +265,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     if (self->durable)
         zhashx_set_destructor (self->durable, s_method_destroy);
     self->blocked = zhashx_new ();
+    self->pending = zhashx_new ();
+    if (self->pending)
+        zhashx_set_destructor (self->pending, zmesh__consume_pending_destroy);
     self->repairs = zhashx_new ();
     if (self->repairs)
         zhashx_set_destructor (self->repairs, zmesh__replay_repair_destroy);
@@ -277,7 +280,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
     if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
-        || !self->blocked || !self->repairs
+        || !self->blocked || !self->pending || !self->repairs
         || !self->turn.events || !self->turn.reply_max) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
@@ -359,6 +362,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     if (self->blocked)
         zmesh__consume_close (self);
     zhashx_destroy (&self->blocked);
+    zhashx_destroy (&self->pending);
     zhashx_destroy (&self->repairs);
     zmesh__turn_fini (&self->turn);
     zlistx_destroy (&self->deferred);

@@ -26,6 +26,9 @@
 #define BYE_TYPE        "zmesh.bye"
 #define DRAIN_MAX       100     //  Messages taken from one socket per poll
 #define CONSUME_BATCH_MAX 1000  //  Consumed events one transaction holds
+#define PENDING_MAX 10000       //  Events of a publisher left to another
+#define PENDING_BYTES (16 << 20)    //  member that are kept meanwhile
+#define SETTLE_MS 20            //  How often to see if they are handled
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 #define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
@@ -153,6 +156,11 @@ struct _zmesh_node_t {
     zhashx_t *blocked;              //  publisher -> its event held back
     zhashx_t *repairs;              //  publisher -> its repair under way
     zhashx_t *durable;              //  publisher -> zmesh__publisher_t
+    zhashx_t *pending;              //  publisher -> its events another
+                                    //  member of the group owns
+    uint64_t group_epoch;           //  Bumped when the group's members
+                                    //  change (discovery.c)
+    int64_t settle_ms;              //  Monotonic: when to look at them
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
@@ -361,6 +369,8 @@ void
     zmesh__consume_turn (zmesh_node_t *self);
 void
     zmesh__consume_close (zmesh_node_t *self);
+void
+    zmesh__consume_pending_destroy (void **item_p);
 
 //  replay.c: repair asks publisher to replay what follows last up to to,
 //  a batch per turn of the loop, without waiting; a repair under way for

@@ -251,7 +251,10 @@ s_end (zmesh_node_t *self, bool commit)
     }
     else if (rc) {
         zmesh_store_rollback (self->store);
-        //  In place: a repair in progress holds a pointer to its position
+        //  In place: a repair in progress holds a pointer to its position.
+        //  The walk starts again from there, and finds again what it had
+        //  left to other members of the group.
+        zhashx_purge (self->pending);
         for (uint64_t *last = zhashx_first (self->positions); last;
              last = zhashx_next (self->positions)) {
             bool known = false;

@@ -3,7 +3,7 @@
 
         zmesh_testnode --role echo|relay|stuck|seed|pub|consumer [--name N]
                        [--set path=value]... [--count N] [--body BYTES]
-                       [--slow-us US]
+                       [--slow-us US] [--keys N]
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
     until SIGINT or SIGTERM, and exits 0; SIGHUP reads security/keys again.
@@ -17,11 +17,15 @@
     seed    serves nothing of its own: a gossip directory for the others.
     pub     publishes --count tick.happened events (bodies of --body
             bytes, --slow-us apart), printing "published SEQ" as each
-            publish returns, then serves (replays) until stopped. Needs
-            node/data.
-    consumer  consumes tick.* reliably: for each, appends the event's
+            publish returns, then serves (replays) until stopped; with
+            --keys N, the nth in stream tick-(n mod N), so that its events
+            carry keys. Needs node/data.
+    consumer  consumes tick.happened reliably: for each, appends the event's
             sequence number to stream "seen" in its own store, in the same
-            transaction; --slow-us makes each take that long; with
+            transaction, under an id of the publisher, the sequence and
+            its own name (so that two members of a group that both
+            handled one event would leave two); --slow-us makes each take
+            that long; with
             --fail-every N it refuses every Nth sequence until the file
             given with --heal exists; it always refuses an event whose
             body is the msgpack string "poison". Needs node/data.
@@ -95,6 +99,7 @@ s_relay_start (zmesh_node_t *node, const zmesh_envelope_t *request,
 }
 
 static int s_slow_us;
+static long s_keys;             //  Publisher: streams its ticks go in
 static long s_fail_every;      //  Consumer: refuse sequences divisible by it
 static const char *s_heal;      //  ... until this file exists
 
@@ -127,6 +132,8 @@ s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
     uint64_t seed = seq;
     for (const char *byte = zmesh_envelope_source (event); *byte; byte++)
         seed = seed * 31 + (uint8_t) *byte;
+    for (const char *byte = zmesh_node_name (node); *byte; byte++)
+        seed = seed * 31 + (uint8_t) *byte;
     zmesh_uuid_t id;
     zmesh_rand_t *rand = zmesh_rand_seeded_new (seed);
     zmesh_uuid_generate (rand, &id);
@@ -151,14 +158,23 @@ s_publish_ticks (zmesh_node_t *node, long count, long size)
     body [4] = (uint8_t) size;
     int rc = 0;
     for (long tick = 0; tick < count && !zsys_interrupted; tick++) {
-        if (zmesh_node_publish (node, "tick.happened", body,
-                                (size_t) size + 5) != ZMESH_OK) {
+        char stream [32];
+        snprintf (stream, sizeof stream, "tick-%ld", s_keys ? tick % s_keys
+                                                            : 0);
+        zmesh_new_event_t event = {.type = "tick.happened", .body = body,
+                                   .body_size = (size_t) size + 5};
+        zmesh_append_result_t result;
+        if ((s_keys ? zmesh_node_append (node, stream, ZMESH_VERSION_ANY,
+                                         &event, 1, &result, NULL)
+                    : zmesh_node_publish (node, "tick.happened", body,
+                                          (size_t) size + 5)) != ZMESH_OK) {
             rc = 1;
             break;
         }
         uint64_t head = 0;
         zmesh_store_head (zmesh_node_store (node), &head);
         printf ("published %" PRIu64 "\n", head);
+        fflush (stdout);        //  A pipe's buffer would hold 64 KiB back
         if (s_slow_us)
             usleep ((useconds_t) s_slow_us);
         //  Keep heartbeats and replays going while publishing.
@@ -197,6 +213,7 @@ main (int argc, char *argv [])
         {"slow-us", required_argument, NULL, 'w'},
         {"fail-every", required_argument, NULL, 'F'},
         {"heal", required_argument, NULL, 'H'},
+        {"keys", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0}};
     const char *role = NULL, *name = NULL;
     long count = 0, body_size = 8;
@@ -204,9 +221,11 @@ main (int argc, char *argv [])
     zmesh_node_config_defaults (&config, NULL);
     zmesh_detail_t detail = {""};
     int option;
-    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:", longs,
+    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:k:", longs,
                                   NULL)) != -1) {
-        if (option == 'H')
+        if (option == 'k')
+            s_keys = strtol (optarg, NULL, 10);
+        else if (option == 'H')
             s_heal = optarg;
         else if (option == 'F')
             s_fail_every = strtol (optarg, NULL, 10);
@@ -252,9 +271,10 @@ main (int argc, char *argv [])
         zmesh_node_serve (node, "stuck.ping", s_stuck_ping, NULL);
     }
     else if (streq (role, "consumer")) {
-        if (zmesh_node_consume (node, "tick.*", s_record_tick, NULL)
+        if (zmesh_node_consume (node, "tick.happened", s_record_tick, NULL)
             != ZMESH_OK) {
-            fprintf (stderr, "testnode: a consumer needs node/data\n");
+            fprintf (stderr, "testnode: a consumer needs node/data (and, "
+                     "in a group, one the group shares)\n");
             zmesh_node_destroy (&node);
             return 2;
         }

@@ -137,6 +137,60 @@ Test (peers, a_gossip_peer_never_heard_from_ages_but_a_configured_one_waits)
 //  With a key, each rank of instances is in rendezvous order: every key
 //  has one owner, the same whatever order the peers were learned in, and
 //  taking an instance out moves only the keys that it owned.
+//  The members of a group, each with the others as alive peers, agree on
+//  one owner per key; a publisher in the group owns none of its events.
+Test (peers, the_members_of_a_group_agree_on_one_owner_per_key)
+{
+    const char *names [] = {"pay-a", "pay-b", "pay-c"};
+    zmesh_peers_t *views [3];
+    char old [ZMESH_ENDPOINT_MAX + 1];
+    for (int member = 0; member < 3; member++) {
+        views [member] = zmesh__peers_new ();
+        for (int other = 0; other < 3; other++) {
+            if (other == member)
+                continue;
+            long index = zmesh__peers_upsert (views [member], names [other],
+                                              "pay", "", "tcp://x", true, old);
+            snprintf (zmesh__peers_at (views [member], (size_t) index)->name,
+                      ZMESH_ENVELOPE_SOURCE_MAX + 1, "%s", names [other]);
+            zmesh__peers_heard (views [member], (size_t) index, 0, NULL,
+                                NULL);
+        }
+        //  Another service's instance is no member
+        long index = zmesh__peers_upsert (views [member], "order-a", "order",
+                                          "", "tcp://y", true, old);
+        snprintf (zmesh__peers_at (views [member], (size_t) index)->name,
+                  ZMESH_ENVELOPE_SOURCE_MAX + 1, "order-a");
+        zmesh__peers_heard (views [member], (size_t) index, 0, NULL, NULL);
+    }
+    int owned [3] = {0};
+    for (int number = 0; number < 300; number++) {
+        char key [16];
+        snprintf (key, sizeof key, "order-%d", number);
+        int owners = 0, without_c = 0;
+        for (int member = 0; member < 3; member++) {
+            bool owns = zmesh__peers_owns (views [member], "pay",
+                                           names [member], key, "order-a");
+            owners += owns;
+            owned [member] += owns;
+            if (member < 2)
+                without_c += zmesh__peers_owns (views [member], "pay",
+                                                names [member], key, "pay-c");
+        }
+        cr_assert (eq (int, owners, 1), "%s has one owner", key);
+        cr_assert (eq (int, without_c, 1), "%s: pay-c published it", key);
+    }
+    for (int member = 0; member < 3; member++) {
+        cr_assert (gt (int, owned [member], 70), "%s owns %d of 300",
+                   names [member], owned [member]);
+        zmesh__peers_destroy (&views [member]);
+    }
+    //  Alone, a member owns everything
+    zmesh_peers_t *alone = zmesh__peers_new ();
+    cr_assert (zmesh__peers_owns (alone, "pay", "pay-a", "order-1", "x"));
+    zmesh__peers_destroy (&alone);
+}
+
 Test (peers, a_key_has_one_owner_and_only_its_keys_move)
 {
     const char *labels [] = {"order-a", "order-b", "order-c"};

@@ -114,6 +114,8 @@ typedef struct {
                                     //  events and calls of one turn
     uint64_t replies_late;          //  Deferred replies finished after
                                     //  the caller's budget: dropped
+    uint64_t events_left;           //  Another member of the group owned
+                                    //  them, and handled them
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
