@@ -57,6 +57,7 @@ static const char *s_migrations_lite [] = {
     //  before belong to no publisher yet (zmesh_store_publish_as).
     "ALTER TABLE events ADD COLUMN publisher TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN key TEXT NOT NULL DEFAULT '';"
     "UPDATE events SET seq = position;"
     "CREATE UNIQUE INDEX events_log ON events (publisher, seq);"
     "CREATE TABLE positions ("
@@ -107,6 +108,7 @@ static const char *s_migrations_pg [] = {
     "CREATE INDEX inbox_replies_at ON inbox_replies (at);",
     "ALTER TABLE events ADD COLUMN publisher TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE events ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN key TEXT NOT NULL DEFAULT '';"
     "UPDATE events SET seq = position;"
     "CREATE UNIQUE INDEX events_log ON events (publisher, seq);"
     "CREATE TABLE positions ("
@@ -470,6 +472,11 @@ s_check_events (const char *stream, const zmesh_new_event_t *events,
                            ZMESH_STORE_BODY_MAX);
             return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
         }
+        if (event->key && *event->key && !s_stream_valid (event->key)) {
+            zmesh__detail (detail, "event %zu of %zu: a key is a name like a "
+                           "stream's", index + 1, count);
+            return ZMESH_ERR_INVALID;
+        }
         if (!zmesh_envelope_name_valid (event->type, ZMESH_ENVELOPE_TYPE_MAX)
             || zmesh_uuid_is_nil (&event->id)
             || zmesh_uuid_is_nil (&event->correlation)
@@ -560,8 +567,8 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
 {
     zmesh__stmt_t *insert = s_statement (
         self, "INSERT INTO events (position, stream, version, id, type, body,"
-              " correlation, causation, timestamp, publisher, seq) VALUES "
-              "(?,?,?,?,?,?,?,?,?,?,?)", detail);
+              " correlation, causation, timestamp, publisher, seq, key) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", detail);
     if (!insert)
         return ZMESH_ERR_STORE;
     zmesh__stmt_int (insert, 1, (int64_t) position);
@@ -581,6 +588,7 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
     zmesh__stmt_int (insert, 9, (int64_t) event->timestamp);
     zmesh__stmt_text (insert, 10, self->publisher);
     zmesh__stmt_int (insert, 11, (int64_t) seq);
+    zmesh__stmt_text (insert, 12, event->key ? event->key : "");
     zmesh__db_step_t step = zmesh__stmt_run (insert);
     if (step == ZMESH__DB_DONE)
         return ZMESH_OK;
@@ -750,12 +758,14 @@ s_row (zmesh_store_t *self, zmesh__stmt_t *statement,
     event->timestamp = (uint64_t) zmesh__stmt_column_int (statement, 8);
     event->publisher = zmesh__stmt_column_text (statement, 9);
     event->seq = (uint64_t) zmesh__stmt_column_int (statement, 10);
+    event->key = zmesh__stmt_column_text (statement, 11);
     size_t end = 0;
     const char *problem = NULL;
     if (id_size != ZMESH_UUID_SIZE || correlation_size != ZMESH_UUID_SIZE
         || (causation && causation_size != ZMESH_UUID_SIZE))
         problem = "an id is not 16 bytes";
     else if (!event->stream || !event->type || !event->publisher
+             || !event->key
              || !zmesh_envelope_name_valid (event->type,
                                             ZMESH_ENVELOPE_TYPE_MAX))
         problem = "stream or type is not a name";
@@ -781,7 +791,7 @@ s_row (zmesh_store_t *self, zmesh__stmt_t *statement,
 
 #define EVENT_COLUMNS                                                   \
     "SELECT position, stream, version, id, type, body, correlation,"    \
-    " causation, timestamp, publisher, seq FROM events "
+    " causation, timestamp, publisher, seq, key FROM events "
 
 //  A LIMIT for "no limit", in both dialects.
 #define LIMIT_NONE  INT64_MAX

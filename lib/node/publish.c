@@ -63,9 +63,12 @@ zmesh__publish_envelope_of (zmesh_node_t *self,
     zmesh_envelope_set_source (event, self->config.name);
     zmesh_envelope_set_timestamp (event, stored->timestamp);
     zmesh_envelope_set_seq (event, stored->seq);
-    //  Events of an aggregate say which: the members of a consuming group
-    //  divide the events by it, keeping each key's order (proto/node.md).
-    if (stored->stream && !streq (stored->stream, self->config.name))
+    //  Events of an aggregate say which (or the key they were given): the
+    //  members of a consuming group divide events by it, keeping each
+    //  key's order (proto/node.md).
+    if (stored->key && *stored->key)
+        zmesh_envelope_set_header (event, "key", stored->key);
+    else if (stored->stream && !streq (stored->stream, self->config.name))
         zmesh_envelope_set_header (event, "key", stored->stream);
     if (zmesh_envelope_set_type (event, stored->type) != ZMESH_OK
         || zmesh_envelope_set_body (event, stored->body, stored->body_size)
@@ -122,6 +125,7 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         zmesh_stored_event_t stored = {
             .position = result->first_position + index,
             .stream = stream,
+            .key = filled [index].key,
             .seq = result->first_seq + index,
             .id = filled [index].id,
             .type = filled [index].type,

@@ -78,7 +78,8 @@ service_keyed_id (const char *scope, const char *key, char *text)
 
 zmesh_err_t
 service_append (zmesh_node_t *node, const char *stream, int64_t expected,
-                const char *type, json_t *body, zmesh_detail_t *detail)
+                const char *key, const char *type, json_t *body,
+                zmesh_detail_t *detail)
 {
     void *data = NULL;
     size_t size = 0;
@@ -86,7 +87,8 @@ service_append (zmesh_node_t *node, const char *stream, int64_t expected,
     json_decref (body);
     if (rc)
         return rc;
-    zmesh_new_event_t event = {.type = type, .body = data, .body_size = size};
+    zmesh_new_event_t event = {.type = type, .body = data, .body_size = size,
+                               .key = key};
     zmesh_append_result_t result;
     rc = zmesh_node_append (node, stream, expected, &event, 1, &result, detail);
     free (data);

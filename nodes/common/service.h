@@ -51,10 +51,12 @@ void
     service_keyed_id (const char *scope, const char *key, char *text);
 
 //  Append one event of type with a JSON body (taken) to stream, expecting
-//  expected, through the node: stored, then published.
+//  expected, through the node: stored, then published. key (or NULL: the
+//  stream) is what the members of a consuming group divide it by.
 zmesh_err_t
     service_append (zmesh_node_t *node, const char *stream, int64_t expected,
-                    const char *type, json_t *body, zmesh_detail_t *detail);
+                    const char *key, const char *type, json_t *body,
+                    zmesh_detail_t *detail);
 
 //  The main of a node program: --config, --set, --name, --help, --version;
 //  prints "events=<endpoint> calls=<endpoint>" once up; runs until SIGINT

@@ -105,6 +105,10 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
     const char *order = body ? service_string (body, "orderId", 36) : NULL;
     json_t *items = body ? json_object_get (body, "items") : NULL;
     zmesh_err_t rc = order ? s_refresh (node, stock) : ZMESH_ERR_INVALID;
+    //  Its events are about the order: they go with the order's own to
+    //  one member of each consuming group
+    char key [64];
+    snprintf (key, sizeof key, "order-%s", order ? order : "");
     if (rc == ZMESH_OK && streq (zmesh_envelope_type (event), "order.placed")
         && json_is_array (items) && !zhashx_lookup (stock->held, order)) {
         //  The whole order counts at once: a product on two lines needs
@@ -128,7 +132,7 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                          "out of stock: ", short_of)
             : json_pack ("{s:s, s:O, s:O}", "orderId", order, "items", items,
                          "total", json_object_get (body, "total"));
-        rc = service_append (node, "inventory", stock->version,
+        rc = service_append (node, "inventory", stock->version, key,
                              short_of ? "inventory.rejected"
                                       : "inventory.reserved", news, detail);
     }
@@ -137,7 +141,7 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
         bool cancelled = streq (zmesh_envelope_type (event),
                                 "order.cancelled");
         if (cancelled || streq (zmesh_envelope_type (event), "order.paid"))
-            rc = service_append (node, "inventory", stock->version,
+            rc = service_append (node, "inventory", stock->version, key,
                                  cancelled ? "inventory.released"
                                            : "inventory.settled",
                                  json_pack ("{s:s}", "orderId", order),

@@ -52,7 +52,10 @@ s_on_reserved (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
         ? json_pack ("{s:s, s:s}", "orderId", order, "reason", reason)
         : json_pack ("{s:s, s:s, s:O}", "orderId", order, "paymentId", payment,
                      "amount", total);
+    char key [64];              //  With the order's own events
+    snprintf (key, sizeof key, "order-%s", order);
     zmesh_err_t rc = service_append (node, stream, ZMESH_VERSION_NO_STREAM,
+                                     key,
                                      reason ? "payment.failed"
                                             : "payment.processed",
                                      news, detail);

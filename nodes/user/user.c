@@ -77,7 +77,7 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
                               "email", email);
     json_decref (body);
     zmesh_err_t rc = service_append (node, stream, ZMESH_VERSION_NO_STREAM,
-                                     "user.created", json_incref (user),
+                                     NULL, "user.created", json_incref (user),
                                      &detail);
     if (rc == ZMESH_ERR_CONCURRENCY && key)
         s_repeat (node, stream, user, reply);

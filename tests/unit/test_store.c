@@ -223,6 +223,7 @@ Test (store, a_retried_append_is_a_no_op_that_reports_where_it_went)
 typedef struct {
     zmesh_stored_event_t seen [64];
     char streams [64][ZMESH_STREAM_MAX + 1];
+    char keys [64][ZMESH_STREAM_MAX + 1];
     size_t count;
     size_t stop_after;
 } s_collect_t;
@@ -235,6 +236,8 @@ s_collect (const zmesh_stored_event_t *event, void *arg)
     collect->seen [collect->count] = *event;
     snprintf (collect->streams [collect->count], ZMESH_STREAM_MAX + 1, "%s",
               event->stream);
+    snprintf (collect->keys [collect->count], ZMESH_STREAM_MAX + 1, "%s",
+              event->key);
     collect->count++;
     return collect->stop_after == 0 || collect->count < collect->stop_after;
 }
@@ -422,9 +425,19 @@ Test (store, instances_sharing_a_store_each_have_a_log_of_their_own)
     cr_assert (eq (u64, result.first_position, 4));
     cr_assert (eq (u64, result.first_seq, 3));
     zmesh_new_event_t again = s_events (1) [0];
+    again.key = "user-7";
     cr_assert (eq (int, zmesh_store_append (two, "order-1", ZMESH_VERSION_ANY,
                                             &again, 1, &result, NULL), 0));
     cr_assert (eq (u64, result.first_seq, 2));
+    s_collect_t keyed = s_log_of (one, "order-b", 2);
+    cr_assert (eq (str, keyed.keys [0], "user-7"));
+    cr_assert (eq (str, s_log_of (one, "order-b", 1).keys [0], ""),
+               "no key: the stream's");
+    zmesh_new_event_t bad = s_events (1) [0];
+    bad.key = "not a key";
+    cr_assert (eq (int, zmesh_store_append (two, "order-1", ZMESH_VERSION_ANY,
+                                            &bad, 1, &result, NULL),
+                   ZMESH_ERR_INVALID));
     //  A retry reports where the event went, whoever retries it
     cr_assert (eq (int, zmesh_store_append (one, "order-1", ZMESH_VERSION_ANY,
                                             &again, 1, &result, NULL), 0));

@@ -58,6 +58,9 @@ typedef struct {
     zmesh_uuid_t correlation;
     const zmesh_uuid_t *causation;  //  Or NULL
     uint64_t timestamp;         //  Unix ms
+    const char *key;            //  What the members of a consuming group
+                                //  divide events by, named like a
+                                //  stream: NULL or "" for the stream
 } zmesh_new_event_t;
 
 //  An event as stored. Borrowed: valid during the callback that gets it.
@@ -75,6 +78,7 @@ typedef struct {
     uint64_t timestamp;
     const char *publisher;      //  Whose log it is in ("": nobody's)
     uint64_t seq;               //  In that log, from 1, no holes
+    const char *key;            //  As appended ("": the stream)
 } zmesh_stored_event_t;
 
 //  What an append did.
