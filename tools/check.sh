@@ -5,7 +5,8 @@
 # shared between threads under ThreadSanitizer. The valgrind runs come
 # after the rest, so that they do not slow the timed integration suites
 # down. The store suites run on SQLite files and on a PostgreSQL server of
-# their own (tools/pg.sh), on a Unix socket, stopped at the end.
+# their own (tools/pg.sh), on a Unix socket, stopped at the end; as root,
+# the replicated demo (tools/demo-replicas.sh) runs once too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -17,6 +18,13 @@ export ZMESH_TEST_PG
 
 tools/build.sh
 (cd build && ctest --output-on-failure -j 2 -LE valgrind)
+# The replicated demo, end to end: three namespace hosts, PostgreSQL, a
+# replica of each service killed and started again. Namespaces need root.
+if [[ $(id -u) -eq 0 ]]; then
+    tools/demo-replicas.sh --stop --orders 10
+else
+    echo "check: tools/demo-replicas.sh not run: it needs root" >&2
+fi
 (cd build && ctest --output-on-failure -j 2 -L valgrind)
 
 tools/build.sh --sanitize
