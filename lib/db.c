@@ -18,9 +18,12 @@
 #define PARAMS_MAX      16      //  Parameters of one statement
 #define CACHED_MAX      48      //  Statements a database keeps prepared
 
-//  Every zmesh writer of a PostgreSQL database takes this transaction lock
-//  first ("zmesh" in ASCII), so that one writes at a time.
-#define PG_WRITE_LOCK   "SELECT pg_advisory_xact_lock (521325933672)"
+//  Every zmesh writer of a store on PostgreSQL takes this transaction lock
+//  first, so that one writes at a time: one lock per schema (the store's),
+//  so that the stores of several services in one database, each in a
+//  schema of its own, do not wait for each other.
+#define PG_WRITE_LOCK   "SELECT pg_advisory_xact_lock (1325933672, " \
+                        "hashtext (current_schema ()))"
 
 struct _zmesh__stmt_t {
     zmesh__db_t *db;

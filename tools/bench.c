@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -2051,6 +2052,39 @@ s_orders_stored (const char *path)
     return count;
 }
 
+//  Through the gateway at port: create a user, then put wrk's 50
+//  connections on POST /orders for seconds, and wait for what they placed
+//  to settle.
+static bool
+s_edge_load (int port, double seconds, s_wrk_t *result)
+{
+    char response [4096], user [40] = "";
+    const char *id = NULL;
+    if (port > 0
+        && s_http (port, "POST", "/users",
+                   "{\"name\": \"Bench\", \"email\": \"bench@example.org\"}",
+                   response, sizeof response))
+        id = strstr (response, "\"id\"");
+    if (!id || sscanf (id, "\"id\": \"%36[^\"]\"", user) != 1) {
+        fprintf (stderr, "zmesh-bench: edge: the mesh did not create a user\n");
+        return false;
+    }
+    snprintf (s_options.script, sizeof s_options.script, "%s/orders.lua",
+              s_options.tmp);
+    FILE *file = fopen (s_options.script, "w");
+    if (!file)
+        return false;
+    fprintf (file,
+             "wrk.method = \"POST\"\n"
+             "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+             "wrk.body = '{\"userId\": \"%s\", \"items\": [{\"productId\": "
+             "\"p-book\", \"quantity\": 1, \"price\": 1250}]}'\n", user);
+    fclose (file);
+    bool ok = s_run_wrk (port, s_options.script, seconds, result);
+    usleep (500000);
+    return ok;
+}
+
 //  Start the demo mesh (stores under <tmp>/<label>-<node>, with sync, an
 //  events/sync setting), create a user, and put wrk's 50 connections on
 //  POST /orders for seconds. *stored: orders placed in the order store.
@@ -2099,35 +2133,203 @@ s_edge_run (const char *label, const char *sync, double seconds,
         if (started == 4)
             sscanf (line, "http=%d", &port);
     }
-    char response [4096], user [40] = "";
-    const char *id = NULL;
-    if (started == 5 && port > 0
-        && s_http (port, "POST", "/users",
-                   "{\"name\": \"Bench\", \"email\": \"bench@example.org\"}",
-                   response, sizeof response))
-        id = strstr (response, "\"id\"");
-    bool ok = id && sscanf (id, "\"id\": \"%36[^\"]\"", user) == 1;
-    if (ok) {
-        snprintf (s_options.script, sizeof s_options.script, "%s/orders.lua",
-                  s_options.tmp);
-        FILE *file = fopen (s_options.script, "w");
-        fprintf (file,
-                 "wrk.method = \"POST\"\n"
-                 "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                 "wrk.body = '{\"userId\": \"%s\", \"items\": [{\"productId\": "
-                 "\"p-book\", \"quantity\": 1, \"price\": 1250}]}'\n", user);
-        fclose (file);
-        ok = s_run_wrk (port, s_options.script, seconds, result);
-        usleep (500000);
-    }
-    else
-        fprintf (stderr, "zmesh-bench: edge: the mesh did not create a user\n");
+    bool ok = started == 5 && s_edge_load (port, seconds, result);
     for (int index = started - 1; index >= 0; index--)
         s_child_stop (&children [index]);
     char path [PATH_MAX + 64];
     snprintf (path, sizeof path, "%s/%s-order/order.db", s_options.tmp, label);
     *stored = ok ? s_orders_stored (path) : -1;
     return ok;
+}
+
+//  CPU time the process has used, user and system, in ms (-1 if unknown).
+static double
+s_cpu_ms (pid_t pid)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t size = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    //  After the command's ")": state is field 3, utime 14, stime 15
+    char *at = strrchr (text, ')');
+    unsigned long user = 0, system = 0;
+    if (!at || sscanf (at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                       "%lu %lu", &user, &system) != 2)
+        return -1;
+    return (double) (user + system) * 1000 / (double) sysconf (_SC_CLK_TCK);
+}
+
+static void
+s_pg_quiet (void *arg, const char *message)
+{
+    (void) arg, (void) message;     //  "does not exist, skipping"
+}
+
+//  Run sql on the --postgresql server at uri; the first column of its first
+//  row as a number, or -1.
+static long
+s_pg_query (const char *uri, const char *sql)
+{
+    PGconn *conn = PQconnectdb (uri);
+    long value = -1;
+    PQsetNoticeProcessor (conn, s_pg_quiet, NULL);
+    if (PQstatus (conn) == CONNECTION_OK) {
+        PGresult *result = PQexec (conn, sql);
+        if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result))
+            value = atol (PQgetvalue (result, 0, 0));
+        else if (PQresultStatus (result) == PGRES_COMMAND_OK)
+            value = 0;
+        PQclear (result);
+    }
+    PQfinish (conn);
+    return value;
+}
+
+typedef struct {
+    s_wrk_t wrk;
+    long orders;                //  order.placed in the order store
+    long events;                //  Events stored, every service's
+    double cpu_ms;              //  Of every node, the gateway's too
+} s_replicated_t;
+
+//  The demo mesh on PostgreSQL with replicas (1 or 2) of each service,
+//  the two of a service sharing a schema of the --postgresql server,
+//  under the edge's load for seconds.
+static bool
+s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
+{
+    static const char *services [] = {"user", "order", "inventory",
+                                      "payment"};
+    enum { SERVICES = 4, NODES = 2 * SERVICES + 1 };
+    char uris [SERVICES][PATH_MAX + 64];
+    const char *base = s_options.postgresql;
+    for (int service = 0; service < SERVICES; service++) {
+        char sql [160], schema [32];
+        snprintf (schema, sizeof schema, "bench_r%d_%s", replicas,
+                  services [service]);
+        snprintf (sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; "
+                  "CREATE SCHEMA %s", schema, schema);
+        if (s_pg_query (base, sql) < 0)
+            return false;
+        snprintf (uris [service], sizeof uris [service],
+                  "%s%soptions=-csearch_path%%3D%s", base,
+                  strchr (base, '?') ? "&" : "?", schema);
+    }
+    //  Instances: <service>-a (and -b), then the gateway
+    char names [NODES][32];
+    int count = 0;
+    for (int service = 0; service < SERVICES; service++)
+        for (int replica = 0; replica < replicas; replica++)
+            snprintf (names [count++], sizeof names [0], "%s-%c",
+                      services [service], 'a' + replica);
+    int instances = count;
+    snprintf (names [count++], sizeof names [0], "gateway");
+    s_child_t children [NODES];
+    int started = 0, port = 0;
+    char line [600];
+    static char settings [64][PATH_MAX + 128];
+    for (; started < count; started++) {
+        char *argv [140], program [PATH_MAX];
+        int argc = 0, used = 0;
+        const char *name = names [started];
+        char service [32];
+        snprintf (service, sizeof service, "%s", name);
+        if (strchr (service, '-'))
+            *strchr (service, '-') = 0;
+        snprintf (program, sizeof program, "%s/zmesh-%s", s_options.nodes,
+                  service);
+        argv [argc++] = program;
+#define SET(...) (snprintf (settings [used], sizeof settings [used], __VA_ARGS__), \
+                  argv [argc++] = "--set", argv [argc++] = settings [used++])
+        SET ("node/name=%s", name);
+        SET ("node/service=%s", service);
+        SET ("node/events=ipc://%s/r%d-%s-e", s_options.tmp, replicas, name);
+        SET ("node/calls=ipc://%s/r%d-%s-c", s_options.tmp, replicas, name);
+        int index = 0;
+        while (index < SERVICES && !streq (services [index], service))
+            index++;
+        if (index < SERVICES)
+            SET ("node/data=%s", uris [index]);
+        else
+            SET ("node/data=%s/r%d-gateway", s_options.tmp, replicas);
+        SET ("events/sync=normal");
+        SET ("service/stock=1000000000");
+        SET ("service/http_port=0");
+        for (int peer = 0; peer < instances; peer++) {
+            if (peer == started)
+                continue;
+            char of [32];
+            snprintf (of, sizeof of, "%s", names [peer]);
+            *strchr (of, '-') = 0;
+            SET ("peers/%s/service=%s", names [peer], of);
+            SET ("peers/%s/events=ipc://%s/r%d-%s-e", names [peer],
+                 s_options.tmp, replicas, names [peer]);
+            SET ("peers/%s/calls=ipc://%s/r%d-%s-c", names [peer],
+                 s_options.tmp, replicas, names [peer]);
+        }
+#undef SET
+        argv [argc] = NULL;
+        if (!s_spawn (&children [started], argv)
+            || !s_child_line (&children [started], line, sizeof line, 10000))
+            break;
+        if (started == count - 1)
+            sscanf (line, "http=%d", &port);
+    }
+    usleep (1000000);           //  The members hear each other
+    double before = 0;
+    for (int index = 0; index < started; index++)
+        before += s_cpu_ms (children [index].pid);
+    bool ok = started == count && s_edge_load (port, seconds, &run->wrk);
+    usleep (1000000);           //  What was placed is paid
+    run->cpu_ms = -before;
+    for (int index = 0; index < started; index++)
+        run->cpu_ms += s_cpu_ms (children [index].pid);
+    for (int index = started - 1; index >= 0; index--)
+        s_child_stop (&children [index]);
+    run->orders = s_pg_query (uris [1], "SELECT count (*) FROM events WHERE "
+                                        "type = 'order.placed'");
+    run->events = 0;
+    for (int service = 0; service < SERVICES; service++)
+        run->events += s_pg_query (uris [service],
+                                   "SELECT count (*) FROM events");
+    return ok && run->orders > 0;
+}
+
+//  POST /orders through a mesh of one and of two replicas of each service
+//  on PostgreSQL: two replicas on two cores must lose no throughput, and
+//  spend no more CPU per order.
+static void
+s_bench_replicas (double seconds)
+{
+    s_replicated_t runs [2];
+    memset (runs, 0, sizeof runs);
+    if (!s_options.postgresql || !s_edge_replicas_run (1, seconds, &runs [0])
+        || !s_edge_replicas_run (2, seconds, &runs [1])) {
+        s_row ("edge", "POST /orders on PostgreSQL, 1 and 2 replicas of "
+               "each service", s_options.postgresql ? "failed"
+                                                    : "no --postgresql",
+               NULL, -1, NULL, NULL);
+        return;
+    }
+    char one [48], two [48];
+    s_row ("edge", "POST /orders on PostgreSQL, 2 replicas of each service "
+           "vs 1", s_rate_text (two, runs [1].wrk.rate),
+           s_rate_text (one, runs [0].wrk.rate),
+           runs [1].wrk.rate / runs [0].wrk.rate, "≥ 0.9", NULL);
+    double per [2];
+    for (int run = 0; run < 2; run++)
+        per [run] = runs [run].cpu_ms / (double) runs [run].orders;
+    snprintf (two, sizeof two, "%.2f ms", per [1]);
+    snprintf (one, sizeof one, "%.2f ms", per [0]);
+    s_row ("edge", "  same, CPU of every node per order placed", two, one,
+           per [1] / per [0], "≤ 1.15", NULL);
+    snprintf (two, sizeof two, "%.0f/s", (double) runs [1].events / seconds);
+    snprintf (one, sizeof one, "%.0f/s", (double) runs [0].events / seconds);
+    s_row ("edge", "  same, events stored by every service", two, one,
+           (double) runs [1].events / (double) runs [0].events, NULL, NULL);
 }
 
 static void
@@ -2195,6 +2397,7 @@ s_bench_edge (void)
                runs [run].stored >= wrk->requests - wrk->errors ? "all"
                                                                 : "MISSING");
     }
+    s_bench_replicas (seconds);
 }
 
 //  --------------------------------------------------------------------------
@@ -2289,7 +2492,9 @@ s_usage (FILE *out)
 "  scale    meshes of 2, 8 and 32 nodes: events/s per node, call latency\n"
 "  edge     POST /orders through the demo gateway under wrk (50\n"
 "           connections), against the tutorial's express mini-project;\n"
-"           the rates count 2xx answers only\n"
+"           the rates count 2xx answers only; then, with --postgresql,\n"
+"           the same on PostgreSQL with 1 and with 2 replicas of each\n"
+"           service: rate, CPU of every node per order, events stored\n"
 "\n"
 "Options:\n"
 "  -q, --quick             small counts and short runs (under 30 s; the\n"
