@@ -12,19 +12,24 @@ s_key (msgpack_packer *packer, const char *key)
 }
 
 size_t
-zmesh__replay_request (uint64_t from, uint64_t to, uint8_t *buffer)
+zmesh__replay_request (uint64_t from, uint64_t to, const char *publisher,
+                       uint8_t *buffer)
 {
     msgpack_sbuffer sbuffer;
     msgpack_sbuffer_init (&sbuffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &sbuffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 2);
+    msgpack_pack_map (&packer, publisher ? 3 : 2);
     s_key (&packer, "from");
     msgpack_pack_uint64 (&packer, from);
     s_key (&packer, "to");
     msgpack_pack_uint64 (&packer, to);
+    if (publisher) {
+        s_key (&packer, "publisher");
+        s_key (&packer, publisher);
+    }
     size_t size = sbuffer.size;
-    assert (size <= 32);
+    assert (size <= ZMESH_REPLAY_REQUEST_MAX);
     memcpy (buffer, sbuffer.data, size);
     msgpack_sbuffer_destroy (&sbuffer);
     return size;
@@ -71,14 +76,26 @@ s_unpack (const void *body, size_t size, msgpack_zone *zone,
 
 zmesh_err_t
 zmesh__replay_request_read (const void *body, size_t size, uint64_t *from,
-                            uint64_t *to)
+                            uint64_t *to, char *publisher)
 {
     msgpack_zone zone;
     msgpack_zone_init (&zone, 256);
     msgpack_object root;
     bool ok = s_unpack (body, size, &zone, &root) && s_uint (&root, "from", from)
            && s_uint (&root, "to", to) && *from >= 1 && *from <= *to
-           && *to <= (uint64_t) INT64_MAX;     //  A position in the store
+           && *to <= (uint64_t) INT64_MAX;     //  A sequence in the store
+    *publisher = 0;
+    const msgpack_object *named = ok ? s_field (&root, "publisher") : NULL;
+    if (named) {
+        ok = named->type == MSGPACK_OBJECT_STR
+          && named->via.str.size <= ZMESH_ENVELOPE_SOURCE_MAX;
+        if (ok) {
+            memcpy (publisher, named->via.str.ptr, named->via.str.size);
+            publisher [named->via.str.size] = 0;
+            ok = zmesh_envelope_name_valid (publisher,
+                                            ZMESH_ENVELOPE_SOURCE_MAX);
+        }
+    }
     msgpack_zone_destroy (&zone);
     return ok ? ZMESH_OK : ZMESH_ERR_INVALID;
 }

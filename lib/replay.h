@@ -17,14 +17,21 @@
 #define ZMESH_REPLAY_BATCH      1000    //  Events in one reply, at most
 #define ZMESH_REPLAY_BYTES      (512 * 1024)    //  Frames in one reply
 
-//  Encode {from, to} into buffer (32 bytes); returns the size.
-size_t
-    zmesh__replay_request (uint64_t from, uint64_t to, uint8_t *buffer);
+#define ZMESH_REPLAY_REQUEST_MAX 128     //  Bytes of a request body
 
-//  Read a request body. ZMESH_ERR_INVALID unless it has from <= to.
+//  Encode {from, to} into buffer (ZMESH_REPLAY_REQUEST_MAX bytes), with
+//  publisher, the name whose log it is, unless that is NULL (the log of
+//  the node asked); returns the size.
+size_t
+    zmesh__replay_request (uint64_t from, uint64_t to, const char *publisher,
+                           uint8_t *buffer);
+
+//  Read a request body into from, to and publisher (ZMESH_ENVELOPE_SOURCE_MAX
+//  + 1 bytes; "" when it names none). ZMESH_ERR_INVALID unless it has
+//  from <= to, and a publisher, if any, that is a name.
 zmesh_err_t
     zmesh__replay_request_read (const void *body, size_t size, uint64_t *from,
-                                uint64_t *to);
+                                uint64_t *to, char *publisher);
 
 //  Encode {next, events: [frames]} into a new buffer *body_p (free with
 //  free()). ZMESH_ERR_NOMEM on failure.

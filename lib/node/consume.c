@@ -577,6 +577,25 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
         zmesh__replay_repair (self, publisher, *last, next - 1);
 }
 
+//  A heartbeat of source, an instance of service: the other instances of
+//  service whose logs we lack the end of are repaired now, by source if
+//  they are down (replay.c), so that a dead instance's events still come.
+void
+zmesh__consume_mates (zmesh_node_t *self, const char *service,
+                      const char *source)
+{
+    for (zmesh__publisher_t *publisher = zhashx_first (self->durable);
+         publisher; publisher = zhashx_next (self->durable)) {
+        const char *name = zhashx_cursor (self->durable);
+        if (!publisher->log || !streq (publisher->service, service)
+            || streq (name, source) || zmesh__consume_waits (self, name))
+            continue;
+        uint64_t *last = zmesh__consume_position (self, name);
+        if (last && publisher->tail > *last)
+            zmesh__replay_repair (self, name, *last, publisher->tail);
+    }
+}
+
 void
 zmesh__consume_close (zmesh_node_t *self)
 {

@@ -222,11 +222,16 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat,
                        publisher);
     }
     publisher->log = log && streq (log, "1");
+    if (zmesh_envelope_seq (beat) > 0)
+        publisher->tail = zmesh_envelope_seq (beat) - 1;
     snprintf (publisher->service, sizeof publisher->service, "%s",
               peer->service);
     snprintf (publisher->calls, sizeof publisher->calls, "%s", peer->calls);
-    if (zlistx_size (self->consumers))
+    if (zlistx_size (self->consumers)) {
         zmesh__consume_tail (self, beat);
+        zmesh__consume_mates (self, peer->service,
+                              zmesh_envelope_source (beat));
+    }
 }
 
 //  Whether a peer left may send as source.

@@ -119,6 +119,7 @@ typedef struct {
 //  to ask it for a replay.
 typedef struct {
     bool log;
+    uint64_t tail;              //  Its last sequence, as it last beat
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     char calls [ZMESH_ENDPOINT_MAX + 1];
 } zmesh__publisher_t;
@@ -371,6 +372,9 @@ void
     zmesh__consume_close (zmesh_node_t *self);
 void
     zmesh__consume_pending_destroy (void **item_p);
+void
+    zmesh__consume_mates (zmesh_node_t *self, const char *service,
+                          const char *source);
 
 //  replay.c: repair asks publisher to replay what follows last up to to,
 //  a batch per turn of the loop, without waiting; a repair under way for

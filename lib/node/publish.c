@@ -60,7 +60,10 @@ zmesh__publish_envelope_of (zmesh_node_t *self,
     zmesh_envelope_set_correlation (event, &stored->correlation);
     if (stored->has_causation)
         zmesh_envelope_set_causation (event, &stored->causation);
-    zmesh_envelope_set_source (event, self->config.name);
+    //  As its publisher sent it: another instance may replay it
+    zmesh_envelope_set_source (event, stored->publisher && *stored->publisher
+                                      ? stored->publisher
+                                      : self->config.name);
     zmesh_envelope_set_timestamp (event, stored->timestamp);
     zmesh_envelope_set_seq (event, stored->seq);
     //  Events of an aggregate say which (or the key they were given): the

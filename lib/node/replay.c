@@ -68,24 +68,52 @@ static void s_replied (zmesh_node_t *node, zmesh_err_t rc,
                        const zmesh_envelope_t *reply, const char *detail,
                        void *arg);
 
+//  Where to ask for publisher's events: the calls endpoint of the instance
+//  itself while it is alive; otherwise of an alive instance of its service
+//  (*mate), which has the publisher's log in the store they share.
+static const char *
+s_replay_at (zmesh_node_t *self, const zmesh__publisher_t *publisher,
+             bool *mate)
+{
+    const char *other = NULL;
+    for (size_t index = 0; index < zmesh__peers_count (self->peers);
+         index++) {
+        zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
+        if (peer->state != ZMESH_PEER_ALIVE || !*peer->calls)
+            continue;
+        if (streq (peer->calls, publisher->calls))
+            return publisher->calls;
+        if (!other && streq (peer->service, publisher->service))
+            other = peer->calls;
+    }
+    *mate = other != NULL;
+    return other ? other : publisher->calls;
+}
+
 //  Ask for the events after last up to the repair's end, outside any flow
 //  and deadline of the code that found the gap. False if the call could
 //  not be made.
 static bool
 s_ask (zmesh_node_t *self, s_repair_t *repair, uint64_t last)
 {
-    uint8_t request [32];
-    size_t size = zmesh__replay_request (last + 1, repair->to, request);
     //  To the instance whose events they are: the one at the other end of
-    //  the link its heartbeats came on
+    //  the link its heartbeats came on; or, while it is not alive, to an
+    //  instance of its service that is, which has its log in the store
+    //  they share
     zmesh__publisher_t *heard = zhashx_lookup (self->durable,
                                                repair->publisher);
     if (!heard || !*heard->calls)
         return false;
+    bool mate = false;
+    const char *calls = s_replay_at (self, heard, &mate);
+    uint8_t request [ZMESH_REPLAY_REQUEST_MAX];
+    size_t size = zmesh__replay_request (last + 1, repair->to,
+                                         mate ? repair->publisher : NULL,
+                                         request);
     zmesh__context_t saved = self->context;
     self->context.active = false;
     self->context.has_deadline = false;
-    zmesh_err_t rc = zmesh__call_async_at (self, heard->service, heard->calls,
+    zmesh_err_t rc = zmesh__call_async_at (self, heard->service, calls,
                                            ZMESH_REPLAY_METHOD, request, size,
                                            NULL, s_replied, repair);
     self->context = saved;
@@ -223,16 +251,20 @@ zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
 {
     (void) arg;
     uint64_t from, to, earliest = 1;
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     zmesh__turn_flush (self);     //  Serve only what is committed
     if (zmesh__replay_request_read (zmesh_envelope_body (request),
                                     zmesh_envelope_body_size (request), &from,
-                                    &to) != ZMESH_OK) {
+                                    &to, publisher) != ZMESH_OK) {
         zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
                                    ZMESH_MESH_BAD_REQUEST,
                                    "replay wants {from, to} with from <= to");
         return;
     }
-    zmesh_store_log_earliest (self->store, self->config.name, &earliest);
+    //  Its own log, or that of another instance sharing its store
+    if (!*publisher)
+        snprintf (publisher, sizeof publisher, "%s", self->config.name);
+    zmesh_store_log_earliest (self->store, publisher, &earliest);
     if (from < earliest) {
         char text [96];
         snprintf (text, sizeof text, "%" PRIu64, earliest);
@@ -245,9 +277,9 @@ zmesh__replay_serve (zmesh_node_t *self, const zmesh_envelope_t *request,
     }
     s_replaying_t replaying = {.node = self, .to = to, .next = from};
     zmesh_detail_t detail = {""};
-    zmesh_err_t rc = zmesh_store_read_log (self->store, self->config.name,
-                                           from, ZMESH_REPLAY_BATCH + 1,
-                                           s_replay_one, &replaying, &detail);
+    zmesh_err_t rc = zmesh_store_read_log (self->store, publisher, from,
+                                           ZMESH_REPLAY_BATCH + 1, s_replay_one,
+                                           &replaying, &detail);
     void *body = NULL;
     size_t size = 0;
     if (rc == ZMESH_OK)

@@ -107,16 +107,22 @@ s_count (const zmesh_stored_event_t *event, void *arg)
 //  How many times each sequence up to max is in stream "seen": counts
 //  [seq], with counts [0] for those past max.
 static void
-s_seen (uint64_t max, int *counts)
+s_seen_in (const char *path, uint64_t max, int *counts)
 {
     memset (counts, 0, (max + 1) * sizeof *counts);
     zmesh_detail_t detail = {""};
-    zmesh_store_t *store = zmesh_store_open (uri, false, &detail);
+    zmesh_store_t *store = zmesh_store_open (path, false, &detail);
     cr_assert (store != NULL, "%s", detail.text);
     s_tally_t tally = {max, counts};
     cr_assert (eq (int, zmesh_store_read_stream (store, "seen", 1, false, 0,
                                                  s_count, &tally, NULL), 0));
     zmesh_store_close (&store);
+}
+
+static void
+s_seen (uint64_t max, int *counts)
+{
+    s_seen_in (uri, max, counts);
 }
 
 //  Sequences 1..upto seen at least once.
@@ -251,6 +257,73 @@ Test (groups, a_killed_member_leaves_its_keys_to_the_other_and_takes_them_back)
     cr_assert (eq (int, child_stop (&publisher.child, 10000), 0));
     cr_assert (eq (int, child_stop (&one.child, 10000), 0));
     cr_assert (eq (int, child_stop (&two.child, 10000), 0));
+}
+
+//  A publisher that is down has its log read by another instance of its
+//  service, from the store they share: a consumer behind it catches up.
+Test (groups, a_dead_publishers_log_is_replayed_by_the_other_instance)
+{
+    enum { EVENTS = 3000 };
+    const char *publisher [] = {
+        "node/service=p", s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/p-a-events", dir),
+        s_setting ("node/calls=ipc://%s/p-a-calls", dir),
+        "events/sync=normal", "timing/heartbeat=200", "sockets/hwm=50", NULL};
+    const char *pub_options [] = {"--role", "pub", "--name", "p-a", "--count",
+                                  "3000", NULL};
+    const char *mate [] = {
+        "node/service=p", s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/p-b-events", dir),
+        s_setting ("node/calls=ipc://%s/p-b-calls", dir),
+        "timing/heartbeat=200", NULL};
+    const char *mate_options [] = {"--role", "pub", "--name", "p-b", NULL};
+    const char *consumer [] = {
+        s_setting ("node/data=%s/c", dir),
+        s_setting ("peers/p-a/service=p"),
+        s_setting ("peers/p-a/events=ipc://%s/p-a-events", dir),
+        s_setting ("peers/p-a/calls=ipc://%s/p-a-calls", dir),
+        s_setting ("peers/p-b/service=p"),
+        s_setting ("peers/p-b/events=ipc://%s/p-b-events", dir),
+        s_setting ("peers/p-b/calls=ipc://%s/p-b-calls", dir),
+        "timing/heartbeat=200", "timing/quiet=1000", "timing/gone=3000",
+        NULL};
+    const char *consumer_options [] = {"--role", "consumer", "--name", "c",
+                                       "--slow-us", "3000", NULL};
+    testnode_t other = testnode_start_with (TESTNODE, mate_options, mate);
+    testnode_t reader = testnode_start_with (TESTNODE, consumer_options,
+                                             consumer);
+    zclock_sleep (500);
+    testnode_t source = testnode_start_with (TESTNODE, pub_options, publisher);
+    uint64_t published = 0;
+    while ((published = s_published (&source.child, published)) < EVENTS)
+        zclock_sleep (20);
+    //  Its heartbeats say where it ends, once the consumer's queue has room
+    zclock_sleep (3000);
+    char path [128];
+    snprintf (path, sizeof path, "%s/c/c.db", dir);
+    static int counts [EVENTS + 1];
+    s_seen_in (path, EVENTS, counts);
+    uint64_t before = 0;
+    for (int seq = 1; seq <= EVENTS; seq++)
+        before += counts [seq] > 0;
+    cr_assert (lt (u64, before, EVENTS - 200), "the consumer is behind (%"
+               PRIu64 ")", before);
+    child_kill (&source.child);
+    int64_t deadline = zclock_mono () + 30000;
+    uint64_t covered = 0;
+    while (zclock_mono () < deadline) {
+        s_seen_in (path, EVENTS, counts);
+        covered = 0;
+        for (int seq = 1; seq <= EVENTS; seq++)
+            covered += counts [seq] == 1;
+        if (covered == EVENTS)
+            break;
+        zclock_sleep (100);
+    }
+    cr_assert (eq (u64, covered, EVENTS), "%" PRIu64 " of p-a's events, "
+               "%" PRIu64 " when it was killed", covered, before);
+    cr_assert (eq (int, child_stop (&reader.child, 10000), 0));
+    cr_assert (eq (int, child_stop (&other.child, 10000), 0));
 }
 
 //  On SQLite each instance has a file of its own: a group could not keep

@@ -1175,10 +1175,12 @@ s_answer_replay (zsock_t *router, s_lie_t lie)
         return 0;
     zmesh_envelope_t *request = peer_reply (router, "liar", s_lie, &lie);
     uint64_t from = 0, to = 0;
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     cr_assert (eq (int, zmesh__replay_request_read (
                             zmesh_envelope_body (request),
-                            zmesh_envelope_body_size (request), &from, &to),
-                   0));
+                            zmesh_envelope_body_size (request), &from, &to,
+                            publisher), 0));
+    cr_assert (eq (str, publisher, ""), "its own log");
     zmesh_envelope_destroy (&request);
     return from;
 }

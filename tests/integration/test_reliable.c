@@ -846,8 +846,8 @@ Test (reliable, a_node_killed_between_commit_and_reply_answers_the_retry_once)
 static zmesh_envelope_t *
 s_replay (zmesh_node_t *node, zsock_t *client, uint64_t from, uint64_t to)
 {
-    uint8_t body [64];
-    size_t size = zmesh__replay_request (from, to, body);
+    uint8_t body [ZMESH_REPLAY_REQUEST_MAX];
+    size_t size = zmesh__replay_request (from, to, NULL, body);
     zmesh_uuid_t id;
     zmesh_rand_t *rand = zmesh_rand_new ();
     zmesh_uuid_generate (rand, &id);
