@@ -417,19 +417,26 @@ zmesh_store_publisher (zmesh_store_t *self)
     return self->publisher;
 }
 
+//  Run sql, with publisher for its one parameter, for its one integer.
+static zmesh_err_t
+s_log_query (zmesh_store_t *self, const char *sql, const char *publisher,
+             int64_t *value)
+{
+    zmesh__stmt_t *statement = s_statement (self, sql, NULL);
+    if (!statement)
+        return ZMESH_ERR_STORE;
+    zmesh__stmt_text (statement, 1, publisher);
+    return s_query_int (self, statement, value, NULL);
+}
+
 zmesh_err_t
 zmesh_store_log_head (zmesh_store_t *self, const char *publisher,
                       uint64_t *seq)
 {
     assert (self && publisher && seq);
-    zmesh__stmt_t *statement = s_statement (self, "SELECT " LOG_HEAD_SQL,
-                                            NULL);
     int64_t value = 0;
-    zmesh_err_t rc = ZMESH_ERR_STORE;
-    if (statement) {
-        zmesh__stmt_text (statement, 1, publisher);
-        rc = s_query_int (self, statement, &value, NULL);
-    }
+    zmesh_err_t rc = s_log_query (self, "SELECT " LOG_HEAD_SQL, publisher,
+                                  &value);
     *seq = (uint64_t) value;
     return rc;
 }
@@ -439,15 +446,10 @@ zmesh_store_log_earliest (zmesh_store_t *self, const char *publisher,
                           uint64_t *seq)
 {
     assert (self && publisher && seq);
-    zmesh__stmt_t *statement = s_statement (
-        self, "SELECT COALESCE (MIN (seq), 1) FROM events WHERE publisher = ?",
-        NULL);
     int64_t value = 1;
-    zmesh_err_t rc = ZMESH_ERR_STORE;
-    if (statement) {
-        zmesh__stmt_text (statement, 1, publisher);
-        rc = s_query_int (self, statement, &value, NULL);
-    }
+    zmesh_err_t rc = s_log_query (
+        self, "SELECT COALESCE (MIN (seq), 1) FROM events WHERE publisher = ?",
+        publisher, &value);
     *seq = value < 1 ? 1 : (uint64_t) value;
     return rc;
 }

@@ -598,16 +598,24 @@ s_charged_once (char **orders, size_t count)
     zhashx_destroy (&census.streams);
 }
 
-Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
+//  Start both replicas of every service and the client, and make a user
+//  (its id, which the caller frees).
+static char *
+s_mesh_up (child_t nodes [SERVICES][2])
 {
-    enum { ORDERS = 300 };
-    child_t nodes [SERVICES][2];
     for (int service = 0; service < SERVICES; service++)
         for (int replica = 0; replica < 2; replica++)
             nodes [service][replica] = s_replica (service, 'a' + replica);
     s_client = s_mesh_client (NULL);
     zclock_sleep (1000);        //  The members hear each other
-    char *user = s_mesh_user ();
+    return s_mesh_user ();
+}
+
+Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
+{
+    enum { ORDERS = 300 };
+    child_t nodes [SERVICES][2];
+    char *user = s_mesh_up (nodes);
     static char *orders [ORDERS];
     for (int index = 0; index < ORDERS; index++) {
         orders [index] = s_mesh_order (user);
@@ -667,12 +675,7 @@ Test (replicas, a_replica_of_each_service_killed_under_load_loses_no_order)
 {
     enum { MAX = 5000 };
     child_t nodes [SERVICES][2];
-    for (int service = 0; service < SERVICES; service++)
-        for (int replica = 0; replica < 2; replica++)
-            nodes [service][replica] = s_replica (service, 'a' + replica);
-    s_client = s_mesh_client (NULL);
-    zclock_sleep (1000);
-    char *user = s_mesh_user ();
+    char *user = s_mesh_up (nodes);
     static char *orders [MAX];
     size_t count = 0, refused = 0;
     refused += s_place_for (user, 1500, orders, &count, MAX);
