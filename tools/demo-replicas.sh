@@ -181,7 +181,9 @@ echo "demo-replicas: ${#orders[@]} orders accepted, $paid paid; $charges charges
 echo "demo-replicas: order.placed by $(tally order order.placed)"
 echo "demo-replicas: inventory.reserved by $(tally inventory inventory.reserved)"
 echo "demo-replicas: payment.processed by $(tally payment payment.processed)"
-[[ $paid -eq ${#orders[@]} && $charges -eq $paid && $twice -eq 0 ]] \
+# (An order whose answer was lost with a killed replica may be paid too,
+# though curl saw no id: so charges may exceed the orders accepted.)
+[[ $paid -eq ${#orders[@]} && $charges -ge $paid && $twice -eq 0 ]] \
     || { echo "demo-replicas: not every order was paid once; see $data/*.log" >&2; exit 1; }
 
 if [[ $stop -eq 1 ]]; then
