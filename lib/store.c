@@ -410,6 +410,37 @@ zmesh_store_publish_as (zmesh_store_t *self, const char *publisher,
     return ZMESH_OK;
 }
 
+zmesh_err_t
+zmesh__store_claim_group (zmesh_store_t *self, const char *group,
+                          zmesh_detail_t *detail)
+{
+    assert (self && group);
+    //  meta holds integers: the group's name as a 62-bit FNV-1a hash
+    uint64_t hash = 14695981039346656037ULL;
+    for (const char *byte = group; *byte; byte++)
+        hash = (hash ^ (uint8_t) *byte) * 1099511628211ULL;
+    int64_t mine = (int64_t) (hash >> 2), owner = -1;
+    zmesh__stmt_t *claim = s_statement (
+        self, "INSERT INTO meta (key, value) VALUES ('group', ?) ON CONFLICT "
+              "(key) DO NOTHING", detail);
+    if (!claim)
+        return ZMESH_ERR_STORE;
+    zmesh__stmt_int (claim, 1, mine);
+    if (zmesh__stmt_run (claim) != ZMESH__DB_DONE)
+        return STORE_ERROR (detail, self, "cannot record its group");
+    zmesh__stmt_t *read = s_statement (
+        self, "SELECT value FROM meta WHERE key = 'group'", detail);
+    zmesh_err_t rc = read ? s_query_int (self, read, &owner, detail)
+                          : ZMESH_ERR_STORE;
+    if (rc == ZMESH_OK && owner != mine) {
+        zmesh__detail (detail, "store %s belongs to another service than %s: "
+                       "give each service a database (or schema) of its own "
+                       "(proto/store.md)", self->path, group);
+        rc = ZMESH_ERR_CONFIG;
+    }
+    return rc;
+}
+
 const char *
 zmesh_store_publisher (zmesh_store_t *self)
 {

@@ -26,6 +26,13 @@ zmesh_err_t
 bool
     zmesh__store_in_transaction (zmesh_store_t *self);
 
+//  Make the store group's (a node's node/service): the first group to open
+//  a store has it, and ZMESH_ERR_CONFIG refuses another, saying so in
+//  detail, since the ids a store records as processed are one group's.
+zmesh_err_t
+    zmesh__store_claim_group (zmesh_store_t *self, const char *group,
+                              zmesh_detail_t *detail);
+
 //  Rows changed on the store's connection since it opened: a handler that
 //  changed it wrote something.
 int64_t

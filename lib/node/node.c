@@ -93,13 +93,19 @@ s_open_store (zmesh_node_t *self, zmesh_detail_t *detail)
     self->store = zmesh_store_open (path, self->config.events_synced, detail);
     if (!self->store)
         return ZMESH_ERR_STORE;
-    if (zmesh_store_publish_as (self->store, self->config.name, detail)
-        || zmesh_store_log_head (self->store, self->config.name, &self->seq)) {
+    zmesh_err_t rc = zmesh__store_claim_group (self->store, self->config.group,
+                                               detail);
+    if (rc == ZMESH_OK
+        && (zmesh_store_publish_as (self->store, self->config.name, detail)
+            || zmesh_store_log_head (self->store, self->config.name,
+                                     &self->seq)))
+        rc = ZMESH_ERR_STORE;
+    if (rc) {
         zmesh_store_close (&self->store);
-        return ZMESH_ERR_STORE;
+        return rc;
     }
-    zmesh_err_t rc = zmesh_node_serve (self, ZMESH_REPLAY_METHOD,
-                                       zmesh__replay_serve, NULL);
+    rc = zmesh_node_serve (self, ZMESH_REPLAY_METHOD, zmesh__replay_serve,
+                           NULL);
     if (rc == ZMESH_OK)
         rc = zmesh_node_serve (self, "zmesh.dlq.list",
                                zmesh__deadletter_serve_list, NULL);

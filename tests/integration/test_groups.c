@@ -326,6 +326,34 @@ Test (groups, a_dead_publishers_log_is_replayed_by_the_other_instance)
     cr_assert (eq (int, child_stop (&other.child, 10000), 0));
 }
 
+//  Two services on one store would mix their records of what they
+//  processed: the second is refused, saying why.
+Test (groups, a_store_is_one_services)
+{
+    const char *settings [][3] = {{"node/service=c", "node/name=c-a", NULL},
+                                  {"node/service=c", "node/name=c-b", NULL},
+                                  {"node/service=d", "node/name=d-a", NULL}};
+    zmesh_node_t *nodes [3] = {NULL};
+    zmesh_detail_t detail = {""};
+    for (int index = 0; index < 3; index++) {
+        zmesh_node_config_t config;
+        zmesh_node_config_defaults (&config, NULL);
+        for (int at = 0; settings [index][at]; at++)
+            cr_assert (eq (int, zmesh_node_config_set (
+                                    &config, settings [index][at], NULL), 0));
+        cr_assert (eq (int, zmesh_node_config_set (
+                                &config, s_setting ("node/data=%s", uri),
+                                NULL), 0));
+        nodes [index] = zmesh_node_new (&config, NULL, NULL, &detail);
+    }
+    cr_assert (nodes [0] != NULL && nodes [1] != NULL, "one service's two");
+    cr_assert (nodes [2] == NULL, "another service on the same store");
+    cr_assert (strstr (detail.text, "belongs to another service") != NULL,
+               "%s", detail.text);
+    zmesh_node_destroy (&nodes [0]);
+    zmesh_node_destroy (&nodes [1]);
+}
+
 //  On SQLite each instance has a file of its own: a group could not keep
 //  its promise, and the consumer is refused, saying so.
 Test (groups, a_member_on_sqlite_is_refused)
