@@ -9,6 +9,14 @@
 #include "db.h"
 #include "zmesh/store.h"
 
+//  ZMESH_ERR_STORE, with detail saying what failed in store self and the
+//  database's last error.
+#define STORE_ERROR(detail, self, what)                                 \
+    (zmesh__detail ((detail), "store %s: %s: %s",                       \
+                    zmesh__store_path (self), (what),                  \
+                    zmesh__db_error (zmesh__store_db (self))),         \
+     ZMESH_ERR_STORE)
+
 zmesh__db_t *
     zmesh__store_db (zmesh_store_t *self);
 const char *
