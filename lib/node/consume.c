@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     uint64_t seq;
     zmesh_uuid_t id;
+    char *key;                  //  What the group divides it by
     zframe_t *frame;            //  The event, as it came
 } s_deferred_t;
 
@@ -56,6 +57,7 @@ s_deferred_destroy (void **item_p)
     s_deferred_t *deferred = *item_p;
     if (deferred) {
         zframe_destroy (&deferred->frame);
+        zmesh__free (deferred->key);
         zmesh__free (deferred);
         *item_p = NULL;
     }
@@ -80,18 +82,24 @@ zmesh__consume_pending_destroy (void **item_p)
     }
 }
 
-//  Whether this member of its group owns event: by its "key" header (an
-//  aggregate's stream), or else by its publisher, whose events then keep
-//  their order. Alone in its group, a node owns every event; and the
-//  publisher, which takes none of its own, owns none.
-static bool
-s_ours (zmesh_node_t *self, const char *publisher,
-        const zmesh_envelope_t *event)
+//  What the members of a group divide event by: its "key" header (an
+//  aggregate's stream), or else its publisher, whose events then keep
+//  their order.
+static const char *
+s_key (const char *publisher, const zmesh_envelope_t *event)
 {
     const char *key = zmesh_envelope_header (event, "key");
+    return key ? key : publisher;
+}
+
+//  Whether this member of its group owns key of publisher's. Alone in its
+//  group, a node owns every key; and the publisher, which takes none of
+//  its own events, owns none.
+static bool
+s_ours (zmesh_node_t *self, const char *publisher, const char *key)
+{
     return zmesh__peers_owns (self->peers, self->config.group,
-                              self->config.name, key ? key : publisher,
-                              publisher);
+                              self->config.name, key, publisher);
 }
 
 //  The position this member may record, having walked publisher's events
@@ -128,10 +136,13 @@ s_defer (zmesh_node_t *self, const char *publisher, uint64_t *last,
     if (zlistx_size (pending->events) >= PENDING_MAX
         || pending->bytes + size > PENDING_BYTES)
         return;
+    const char *key = s_key (publisher, event);
     s_deferred_t *deferred = zmesh__calloc (1, sizeof *deferred);
-    if (deferred)
+    if (deferred) {
         deferred->frame = zframe_new (frame, size);
-    if (!deferred || !deferred->frame
+        deferred->key = zmesh__strndup (key, strlen (key));
+    }
+    if (!deferred || !deferred->frame || !deferred->key
         || !zlistx_add_end (pending->events, deferred)) {
         void *item = deferred;
         s_deferred_destroy (&item);
@@ -279,7 +290,7 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
            int attempt)
 {
     uint64_t seq = zmesh_envelope_seq (event);
-    if (last && !s_ours (self, publisher, event)) {
+    if (last && !s_ours (self, publisher, s_key (publisher, event))) {
         s_defer (self, publisher, last, event, frame, size);
         return;
     }
@@ -414,18 +425,12 @@ s_take_over (zmesh_node_t *self, const char *publisher, s_pending_t *pending,
         return;
     zlistx_set_destructor (ours, s_deferred_destroy);
     for (s_deferred_t *deferred = zlistx_first (pending->events); deferred;
-         deferred = zlistx_next (pending->events)) {
-        zmesh_envelope_t *event = NULL;
-        if (zmesh_envelope_decode (zframe_data (deferred->frame),
-                                   zframe_size (deferred->frame), &event,
-                                   NULL) == ZMESH_OK
-            && s_ours (self, publisher, event)) {
+         deferred = zlistx_next (pending->events))
+        if (s_ours (self, publisher, deferred->key)) {
             zlistx_detach_cur (pending->events);
             pending->bytes -= zframe_size (deferred->frame);
             zlistx_add_end (ours, deferred);
         }
-        zmesh_envelope_destroy (&event);
-    }
     s_deferred_t *deferred;
     while ((deferred = zlistx_detach (ours, NULL))) {
         zmesh_envelope_t *event = NULL;
