@@ -645,6 +645,21 @@ s_mesh_up (child_t nodes [SERVICES][2])
     return s_mesh_user ();
 }
 
+//  Stop every replica, each with a clean exit, and free user and the
+//  count orders.
+static void
+s_mesh_down (child_t nodes [SERVICES][2], char *user, char **orders,
+             size_t count)
+{
+    for (size_t index = 0; index < count; index++)
+        free (orders [index]);
+    free (user);
+    for (int service = 0; service < SERVICES; service++)
+        for (int replica = 0; replica < 2; replica++)
+            cr_assert (eq (int, child_stop (&nodes [service][replica], 10000),
+                           0));
+}
+
 Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
 {
     enum { ORDERS = 300 };
@@ -676,13 +691,7 @@ Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
     }
     zmesh_node_destroy (&only_a);
     zmesh_node_destroy (&only_b);
-    for (int index = 0; index < ORDERS; index++)
-        free (orders [index]);
-    free (user);
-    for (int service = 0; service < SERVICES; service++)
-        for (int replica = 0; replica < 2; replica++)
-            cr_assert (eq (int, child_stop (&nodes [service][replica], 10000),
-                           0));
+    s_mesh_down (nodes, user, orders, ORDERS);
 }
 
 //  Place orders for ms milliseconds, one each 20 ms at most, adding the
@@ -757,11 +766,5 @@ Test (replicas, a_replica_of_each_service_killed_under_load_loses_no_order)
     s_all_paid (orders, count, 60000);
     s_charged_once (orders, count);
     cr_log_info ("%zu orders accepted, %zu refused", count, refused);
-    for (size_t index = 0; index < count; index++)
-        free (orders [index]);
-    free (user);
-    for (int service = 0; service < SERVICES; service++)
-        for (int replica = 0; replica < 2; replica++)
-            cr_assert (eq (int, child_stop (&nodes [service][replica], 10000),
-                           0));
+    s_mesh_down (nodes, user, orders, count);
 }
