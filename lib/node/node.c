@@ -549,12 +549,14 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     //  Take a bounded batch from each socket, so no peer can starve another
     //  socket or the timers.
     //  By index: a link may be made (and so the array grow) meanwhile
-    for (size_t index = 0; index < self->link_count; index++)
+    for (size_t index = 0; index < self->link_count; index++) {
         for (int count = 0; count < DRAIN_MAX && !self->stopped
                             && zmesh__subscribe_take (self,
                                                       self->links [index]);
              count++)
             ;
+        zmesh__link_watch (self, self->links [index]);
+    }
     for (int count = 0; count < DRAIN_MAX && !self->stopped
                         && zmesh__serve_take (self); count++)
         ;

@@ -109,6 +109,7 @@ typedef struct {
 //  A SUB link to one peer's events endpoint (subscribe.c).
 typedef struct {
     zsock_t *socket;
+    zsock_t *monitor;           //  Its disconnections, or NULL
     char events [ZMESH_ENDPOINT_MAX + 1];
     char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  The peer's node name
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];   //  and service: what its
@@ -328,6 +329,10 @@ zmesh_err_t
                       zmesh_detail_t *detail);
 void
     zmesh__link_close (zmesh_node_t *self, const char *events);
+//  Whether the link's connection dropped: then its peer, if alive, is
+//  quiet at once.
+void
+    zmesh__link_watch (zmesh_node_t *self, zmesh__link_t *link);
 void
     zmesh__links_sweep (zmesh_node_t *self);
 void

@@ -63,6 +63,9 @@ s_link_destroy (zmesh__link_t **link_p)
 {
     zmesh__link_t *link = *link_p;
     if (link) {
+        if (link->monitor)
+            zmq_socket_monitor (zsock_resolve (link->socket), NULL, 0);
+        zsock_destroy (&link->monitor);
         zsock_destroy (&link->socket);
         zmesh__free (link);
         *link_p = NULL;
@@ -113,6 +116,18 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
     if (rc == ZMESH_OK)
         rc = zmesh__security_client (self->security, link->socket, name,
                                      NULL, detail);
+    //  A peer that dies drops its connection at once: the link's monitor
+    //  says so, and the peer is quiet then, not only after timing/quiet
+    //  without a heartbeat (zmesh__link_watch).
+    char watch [64];
+    snprintf (watch, sizeof watch, "inproc://zmesh-link-%p", (void *) link);
+    if (rc == ZMESH_OK
+        && (zmq_socket_monitor (zsock_resolve (link->socket), watch,
+                                ZMQ_EVENT_DISCONNECTED) != 0
+            || !(link->monitor = zsock_new_pair (watch)))) {
+        zmesh__detail (detail, "cannot watch the link to %s", events);
+        rc = ZMESH_ERR_SOCKET;
+    }
     if (rc == ZMESH_OK) {
         s_subscribe (self, link->socket);
         if (zsock_connect (link->socket, "%s", events) < 0) {
@@ -126,7 +141,38 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
     }
     self->links [self->link_count++] = link;
     zpoller_add (self->poller, link->socket);
+    zpoller_add (self->poller, link->monitor);
     return ZMESH_OK;
+}
+
+void
+zmesh__link_watch (zmesh_node_t *self, zmesh__link_t *link)
+{
+    if (link->closed)
+        return;
+    void *monitor = zsock_resolve (link->monitor);
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    bool disconnected = false;
+    //  Each event is two frames: the event and its value, then the address
+    while (zmq_msg_recv (&frame, monitor, ZMQ_DONTWAIT) >= 0) {
+        if (zmq_msg_more (&frame) && zmq_msg_size (&frame) >= 2) {
+            uint16_t event;
+            memcpy (&event, zmq_msg_data (&frame), sizeof event);
+            disconnected |= event == ZMQ_EVENT_DISCONNECTED;
+        }
+        while (zmq_msg_more (&frame))
+            zmq_msg_recv (&frame, monitor, 0);
+    }
+    zmq_msg_close (&frame);
+    if (!disconnected)
+        return;
+    long index = zmesh__peers_find_events (self->peers, link->events);
+    if (index >= 0
+        && zmesh__peers_at (self->peers, (size_t) index)->state
+           == ZMESH_PEER_ALIVE)
+        zmesh__peers_quiet (self->peers, (size_t) index,
+                            zmesh__discovery_peer_changed, self);
 }
 
 void
@@ -136,6 +182,7 @@ zmesh__link_close (zmesh_node_t *self, const char *events)
         zmesh__link_t *link = self->links [index];
         if (!link->closed && streq (link->events, events)) {
             zpoller_remove (self->poller, link->socket);
+            zpoller_remove (self->poller, link->monitor);
             link->closed = true;
         }
     }
@@ -157,8 +204,10 @@ void
 zmesh__links_destroy (zmesh_node_t *self)
 {
     for (size_t index = 0; index < self->link_count; index++) {
-        if (!self->links [index]->closed && self->poller)
+        if (!self->links [index]->closed && self->poller) {
             zpoller_remove (self->poller, self->links [index]->socket);
+            zpoller_remove (self->poller, self->links [index]->monitor);
+        }
         s_link_destroy (&self->links [index]);
     }
     zmesh__free (self->links);
