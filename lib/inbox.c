@@ -83,6 +83,48 @@ zmesh__inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id, bool *seen)
 }
 
 zmesh_err_t
+zmesh__inbox_seen_prefix (zmesh_store_t *store, const zmesh_uuid_t *ids,
+                          size_t count, size_t *seen)
+{
+    assert (store && ids && seen && count <= ZMESH__INBOX_BATCH);
+    *seen = 0;
+    if (count == 0)
+        return ZMESH_OK;
+    //  One statement for every count: the places past count repeat the
+    //  last id
+    static char sql [64 + ZMESH__INBOX_BATCH * 3];
+    if (!*sql) {
+        size_t size = (size_t) snprintf (sql, sizeof sql, "SELECT event_id "
+                                         "FROM inbox_processed WHERE "
+                                         "event_id IN (?");
+        for (size_t place = 1; place < ZMESH__INBOX_BATCH; place++)
+            size += (size_t) snprintf (sql + size, sizeof sql - size, ", ?");
+        snprintf (sql + size, sizeof sql - size, ")");
+    }
+    zmesh__stmt_t *statement = s_prepare (store, sql);
+    if (!statement)
+        return ZMESH_ERR_STORE;
+    for (size_t place = 0; place < ZMESH__INBOX_BATCH; place++)
+        zmesh__stmt_blob (statement, (int) place + 1,
+                          ids [place < count ? place : count - 1].bytes,
+                          ZMESH_UUID_SIZE);
+    bool found [ZMESH__INBOX_BATCH] = {false};
+    zmesh__db_step_t step;
+    while ((step = zmesh__stmt_step (statement)) == ZMESH__DB_ROW) {
+        const void *id = zmesh__stmt_column_blob (statement, 0);
+        if (!id || zmesh__stmt_column_bytes (statement, 0) != ZMESH_UUID_SIZE)
+            continue;
+        for (size_t place = 0; place < count; place++)
+            if (memcmp (ids [place].bytes, id, ZMESH_UUID_SIZE) == 0)
+                found [place] = true;
+    }
+    zmesh__stmt_reset (statement);
+    while (*seen < count && found [*seen])
+        (*seen)++;
+    return step == ZMESH__DB_DONE ? ZMESH_OK : ZMESH_ERR_STORE;
+}
+
+zmesh_err_t
 zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
                   uint64_t unix_ms)
 {

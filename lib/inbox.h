@@ -31,6 +31,13 @@ zmesh_err_t
     zmesh__inbox_seen (zmesh_store_t *store, const zmesh_uuid_t *id,
                       bool *seen);
 
+//  How many of the count ids (at most ZMESH__INBOX_BATCH), from the first
+//  on, were processed before: one query for them all.
+#define ZMESH__INBOX_BATCH 16      //  The statement's parameters, db.c's most
+zmesh_err_t
+    zmesh__inbox_seen_prefix (zmesh_store_t *store, const zmesh_uuid_t *ids,
+                              size_t count, size_t *seen);
+
 //  Record the event with id as processed, at unix_ms.
 zmesh_err_t
     zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,

@@ -189,14 +189,14 @@ s_weight (const char *member, const char *key)
 
 bool
 zmesh__peers_owns (zmesh_peers_t *self, const char *service, const char *name,
-                   const char *key, const char *except)
+                   const char *key)
 {
-    assert (self && service && name && key && except);
+    assert (self && service && name && key);
     uint64_t mine = s_weight (name, key);
     for (size_t index = 0; index < self->count; index++) {
         zmesh_peer_info_t *peer = &self->items [index];
         if (peer->state != ZMESH_PEER_ALIVE || !streq (peer->service, service)
-            || streq (peer->name, name) || streq (peer->name, except))
+            || streq (peer->name, name))
             continue;
         uint64_t theirs = s_weight (peer->name, key);
         if (theirs > mine || (theirs == mine && strcmp (peer->name, name) < 0))

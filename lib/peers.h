@@ -69,12 +69,10 @@ void
 //  how many.
 //  Whether name, a member of group service, owns key: whether it weighs
 //  most for key, by the rendezvous hashing of zmesh__peers_route over
-//  instance names, among itself and the alive peers of service but the
-//  one called except.
+//  instance names, among itself and the alive peers of service.
 bool
     zmesh__peers_owns (zmesh_peers_t *self, const char *service,
-                       const char *name, const char *key,
-                       const char *except);
+                       const char *name, const char *key);
 
 size_t
     zmesh__peers_route (zmesh_peers_t *self, const char *service,

@@ -1,8 +1,9 @@
 /*  consume.c - reliable consumers: each event once, in order, durably.
 
     Each event is handled in a savepoint of the loop's turn, together with
-    the record of its id as processed and the publisher's new position. A
-    handler that fails has the whole event taken back and tried again
+    the record of its id as processed; the publisher's new position goes
+    in the same transaction, once, as the turn commits. A handler that
+    fails has the whole event taken back and tried again
     events/retry_delay x 2^n ms later, from a timer: meanwhile the node
     goes on with everything else, and the publisher's later events wait
     behind it, in order (at most CONSUME_BATCH_MAX of them; a publisher
@@ -92,14 +93,13 @@ s_key (const char *publisher, const zmesh_envelope_t *event)
     return key ? key : publisher;
 }
 
-//  Whether this member of its group owns key of publisher's. Alone in its
-//  group, a node owns every key; and the publisher, which takes none of
-//  its own events, owns none.
+//  Whether this member of its group owns key. Alone in its group, a node
+//  owns every key.
 static bool
-s_ours (zmesh_node_t *self, const char *publisher, const char *key)
+s_ours (zmesh_node_t *self, const char *key)
 {
     return zmesh__peers_owns (self->peers, self->config.group,
-                              self->config.name, key, publisher);
+                              self->config.name, key);
 }
 
 //  The position this member may record, having walked publisher's events
@@ -119,6 +119,10 @@ static void
 s_defer (zmesh_node_t *self, const char *publisher, uint64_t *last,
          const zmesh_envelope_t *event, const void *frame, size_t size)
 {
+    //  The first kept is looked at in SETTLE_MS; a change of the members
+    //  may have made it due sooner
+    if (zhashx_size (self->pending) == 0)
+        self->settle_ms = zmesh_clock_mono_ms (self->clock) + SETTLE_MS;
     s_pending_t *pending = zhashx_lookup (self->pending, publisher);
     if (!pending) {
         pending = zmesh__calloc (1, sizeof *pending);
@@ -152,9 +156,6 @@ s_defer (zmesh_node_t *self, const char *publisher, uint64_t *last,
     deferred->id = *zmesh_envelope_id (event);
     pending->bytes += size;
     *last = deferred->seq;
-    int64_t now = zmesh_clock_mono_ms (self->clock);
-    if (self->settle_ms < now)
-        self->settle_ms = now + SETTLE_MS;
 }
 
 static void
@@ -290,7 +291,7 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
            int attempt)
 {
     uint64_t seq = zmesh_envelope_seq (event);
-    if (last && !s_ours (self, publisher, s_key (publisher, event))) {
+    if (last && !s_ours (self, s_key (publisher, event))) {
         s_defer (self, publisher, last, event, frame, size);
         return;
     }
@@ -342,14 +343,14 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     }
     //  An event taken over from another member may lie behind the walk
     uint64_t walked = last && *last > seq ? *last : seq;
-    if (rc == ZMESH_OK && last)
-        rc = zmesh__inbox_set_position (self->store, publisher,
-                                        s_settled (self, publisher, walked));
     //  What its consumers published goes with it if it fails
     if (zmesh__turn_release (self, &mark, rc == ZMESH_OK)) {
         zmesh__turn_consumed (self);
-        if (last)
+        if (last) {
             *last = walked;
+            zmesh__turn_position (self, publisher,
+                                  s_settled (self, publisher, walked));
+        }
     }
     else
         zsys_error ("node %s: could not record seq %" PRIu64 " of %s: %s",
@@ -426,7 +427,7 @@ s_take_over (zmesh_node_t *self, const char *publisher, s_pending_t *pending,
     zlistx_set_destructor (ours, s_deferred_destroy);
     for (s_deferred_t *deferred = zlistx_first (pending->events); deferred;
          deferred = zlistx_next (pending->events))
-        if (s_ours (self, publisher, deferred->key)) {
+        if (s_ours (self, deferred->key)) {
             zlistx_detach_cur (pending->events);
             pending->bytes -= zframe_size (deferred->frame);
             zlistx_add_end (ours, deferred);
@@ -466,19 +467,27 @@ s_settle (zmesh_node_t *self, const char *publisher, s_pending_t *pending)
         s_take_over (self, publisher, pending, last);
     }
     uint64_t before = s_settled (self, publisher, *last);
-    s_deferred_t *deferred;
-    while ((deferred = zlistx_head (pending->events))) {
-        bool seen = false;
-        if (zmesh__inbox_seen (self->store, &deferred->id, &seen) != ZMESH_OK
-            || !seen)
+    //  A batch of those at the front at a time, while all of one are seen
+    size_t count = 0, seen = 0;
+    do {
+        zmesh_uuid_t ids [ZMESH__INBOX_BATCH];
+        count = 0;
+        for (s_deferred_t *deferred = zlistx_first (pending->events);
+             deferred && count < ZMESH__INBOX_BATCH;
+             deferred = zlistx_next (pending->events))
+            ids [count++] = deferred->id;
+        if (zmesh__inbox_seen_prefix (self->store, ids, count, &seen))
             break;
-        pending->bytes -= zframe_size (deferred->frame);
-        zlistx_delete (pending->events, NULL);
-        self->stats.events_left++;
-    }
+        for (size_t index = 0; index < seen; index++) {
+            s_deferred_t *deferred = zlistx_head (pending->events);
+            pending->bytes -= zframe_size (deferred->frame);
+            zlistx_delete (pending->events, NULL);
+            self->stats.events_left++;
+        }
+    } while (count && seen == count);
     uint64_t after = s_settled (self, publisher, *last);
     if (after > before && zmesh__turn_begin (self))
-        zmesh__inbox_set_position (self->store, publisher, after);
+        zmesh__turn_position (self, publisher, after);
 }
 
 void
@@ -530,8 +539,9 @@ zmesh__consume_live (zmesh_node_t *self, const zmesh_envelope_t *event,
     uint64_t seq = zmesh_envelope_seq (event);
     zmesh__publisher_t *heard = zhashx_lookup (self->durable, publisher);
     //  Until its first heartbeat says whether it keeps a log, events are
-    //  left: if it does, they are replayed, in order, once it beats.
-    if (!heard)
+    //  left: if it does, they are replayed, in order, once it beats. A
+    //  member's own group's are not for it, as a node's own are not.
+    if (!heard || streq (heard->service, self->config.group))
         return;
     s_blocked_t *blocked = zhashx_lookup (self->blocked, publisher);
     if (blocked) {

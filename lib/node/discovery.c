@@ -41,10 +41,12 @@ zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
     zsys_info ("node %s: peer %s (%s) %s -> %s", self->config.name,
                peer->service, peer->key, zmesh_peer_state_name (was),
                zmesh_peer_state_name (peer->state));
-    //  A member of our group came or went: keys move (consume.c)
+    //  A member of our group came or went: keys move (consume.c), at once
     if (streq (peer->service, self->config.group)
-        && (peer->state == ZMESH_PEER_ALIVE || was == ZMESH_PEER_ALIVE))
+        && (peer->state == ZMESH_PEER_ALIVE || was == ZMESH_PEER_ALIVE)) {
         self->group_epoch++;
+        self->settle_ms = 0;
+    }
     //  Heard from again after a silence: its breaker probes at once
     zmesh_breaker_t *breaker = *peer->calls
                              ? zmesh_caller_breaker (self->caller,
@@ -227,7 +229,9 @@ zmesh__discovery_heartbeat (zmesh_node_t *self, const zmesh_envelope_t *beat,
     snprintf (publisher->service, sizeof publisher->service, "%s",
               peer->service);
     snprintf (publisher->calls, sizeof publisher->calls, "%s", peer->calls);
-    if (zlistx_size (self->consumers)) {
+    //  Not the other members of its group: their events are not for it
+    if (zlistx_size (self->consumers)
+        && !streq (peer->service, self->config.group)) {
         zmesh__consume_tail (self, beat);
         zmesh__consume_mates (self, peer->service,
                               zmesh_envelope_source (beat));

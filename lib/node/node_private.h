@@ -28,7 +28,7 @@
 #define CONSUME_BATCH_MAX 1000  //  Consumed events one transaction holds
 #define PENDING_MAX 10000       //  Events of a publisher left to another
 #define PENDING_BYTES (16 << 20)    //  member that are kept meanwhile
-#define SETTLE_MS 20            //  How often to see if they are handled
+#define SETTLE_MS 250           //  How often to see if they are handled
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 #define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
@@ -77,10 +77,18 @@ typedef struct {
     zmesh_uuid_t key;
 } zmesh__held_reply_t;
 
+//  A consumer's position, recorded when the turn commits.
+typedef struct {
+    char publisher [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    uint64_t seq;
+} zmesh__turn_position_t;
+
 typedef struct {
     zmesh__turn_state_t state;
     int64_t group_started_ms;   //  GROUP: when it began
     size_t consumed;            //  OPEN: events it holds
+    zmesh__turn_position_t *positions;  //  OPEN: one per publisher, in an
+    size_t position_count, position_max;    //  array kept from turn to turn
     zlistx_t *events;           //  Event messages held for the commit
     zmesh__held_reply_t *replies;   //  OPEN: replies held for it, in an
     size_t reply_count, reply_max;  //  array kept from turn to turn
@@ -276,6 +284,10 @@ void
                        const zmesh_uuid_t *key);
 void
     zmesh__turn_consumed (zmesh_node_t *self);
+//  Record publisher's position as seq when the open turn commits.
+void
+    zmesh__turn_position (zmesh_node_t *self, const char *publisher,
+                          uint64_t seq);
 bool
     zmesh__turn_full (zmesh_node_t *self);
 int64_t

@@ -42,6 +42,9 @@ zmesh__turn_fini (zmesh__turn_t *turn)
     zmesh__free (turn->replies);
     turn->replies = NULL;
     turn->reply_count = turn->reply_max = 0;
+    zmesh__free (turn->positions);
+    turn->positions = NULL;
+    turn->position_count = turn->position_max = 0;
 }
 
 //  Send the events held, or drop them and take the sequence back from the
@@ -208,6 +211,38 @@ zmesh__turn_consumed (zmesh_node_t *self)
     self->turn.consumed++;
 }
 
+//  A position is written once a turn, not with each event: a row updated
+//  again in each savepoint of a transaction gets a PostgreSQL MultiXact
+//  per update, which every later look at the row pays for.
+void
+zmesh__turn_position (zmesh_node_t *self, const char *publisher,
+                      uint64_t seq)
+{
+    zmesh__turn_t *turn = &self->turn;
+    assert (turn->state == ZMESH__TURN_OPEN);
+    size_t index = 0;
+    while (index < turn->position_count
+           && !streq (turn->positions [index].publisher, publisher))
+        index++;
+    if (index == turn->position_max) {
+        size_t max = turn->position_max ? turn->position_max * 2 : 8;
+        zmesh__turn_position_t *grown
+            = zmesh__realloc (turn->positions, max * sizeof *grown);
+        if (!grown) {               //  Now, then
+            zmesh__inbox_set_position (self->store, publisher, seq);
+            return;
+        }
+        turn->positions = grown;
+        turn->position_max = max;
+    }
+    if (index == turn->position_count) {
+        snprintf (turn->positions [index].publisher,
+                  sizeof turn->positions [index].publisher, "%s", publisher);
+        turn->position_count++;
+    }
+    turn->positions [index].seq = seq;
+}
+
 bool
 zmesh__turn_full (zmesh_node_t *self)
 {
@@ -238,8 +273,19 @@ s_end (zmesh_node_t *self, bool commit)
     if (state == ZMESH__TURN_IDLE)
         return ZMESH_OK;
     zmesh_detail_t detail = {"aborted"};
-    zmesh_err_t rc = commit ? zmesh_store_commit (self->store, &detail)
-                            : ZMESH_ERR_STORE;
+    zmesh_err_t rc = commit ? ZMESH_OK : ZMESH_ERR_STORE;
+    for (size_t index = 0; rc == ZMESH_OK && index < self->turn.position_count;
+         index++)
+        if (zmesh__inbox_set_position (self->store,
+                                       self->turn.positions [index].publisher,
+                                       self->turn.positions [index].seq)) {
+            snprintf (detail.text, sizeof detail.text, "cannot record the "
+                      "position of %s", self->turn.positions [index].publisher);
+            rc = ZMESH_ERR_STORE;
+        }
+    self->turn.position_count = 0;
+    if (rc == ZMESH_OK)
+        rc = zmesh_store_commit (self->store, &detail);
     self->turn.state = ZMESH__TURN_IDLE;
     if (rc == ZMESH_OK && state == ZMESH__TURN_OPEN)
         self->stats.batch_commits++;

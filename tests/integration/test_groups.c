@@ -15,6 +15,7 @@
 #include "zmesh.h"
 #include "child.h"
 #include "http.h"
+#include "inbox.h"
 #include "pgtest.h"
 
 static char dir [64];
@@ -618,6 +619,43 @@ s_census (int service, const char *type)
     return census;
 }
 
+typedef struct {
+    const char *type;
+    zmesh_store_t *inbox;
+    size_t events, processed;
+} s_processed_t;
+
+static bool
+s_processed_one (const zmesh_stored_event_t *event, void *arg)
+{
+    s_processed_t *tally = arg;
+    bool seen = false;
+    if (streq (event->type, tally->type)) {
+        tally->events++;
+        cr_assert (eq (int, zmesh__inbox_seen (tally->inbox, &event->id,
+                                               &seen), 0));
+        tally->processed += seen;
+    }
+    return true;
+}
+
+//  Of the events of type in the store of service from, how many the
+//  consumers of service by processed.
+static size_t
+s_processed (int from, const char *type, int by)
+{
+    zmesh_store_t *events = zmesh_store_open (s_uris [from], false, NULL);
+    s_processed_t tally = {type, zmesh_store_open (s_uris [by], false, NULL),
+                           0, 0};
+    cr_assert (events != NULL && tally.inbox != NULL);
+    cr_assert (eq (int, zmesh_store_read_all (events, 1, 0, s_processed_one,
+                                              &tally, NULL), 0));
+    zmesh_store_close (&events);
+    zmesh_store_close (&tally.inbox);
+    cr_assert (gt (sz, tally.events, 0));
+    return tally.processed;
+}
+
 //  Each of count orders charged exactly once, and no order twice.
 static void
 s_charged_once (char **orders, size_t count)
@@ -690,6 +728,10 @@ Test (replicas, two_of_each_service_share_the_orders_and_charge_each_once)
     cr_assert (ge (sz, placed.by [0], ORDERS / 3));
     cr_assert (ge (sz, placed.by [1], ORDERS / 3));
     zhashx_destroy (&placed.streams);
+    //  Inventory took every order.placed; order, whose they are, none:
+    //  order-b no more takes order-a's events than one order node its own
+    cr_assert (eq (sz, s_processed (1, "order.placed", 2), ORDERS));
+    cr_assert (eq (sz, s_processed (1, "order.placed", 1), 0));
     //  Either replica reads any order: GET /orders/{id} through a gateway
     //  that knows order-a only, and one that knows order-b only
     for (char replica = 'a'; replica <= 'b'; replica++) {

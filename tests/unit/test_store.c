@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include "zmesh.h"
+#include "inbox.h"
 
 static char dir [64];
 static char path [1024];
@@ -656,6 +657,40 @@ Test (store, savepoints_take_back_only_what_came_after_them)
     cr_assert (eq (i64, version, 0));
     //  Outside a transaction, there is nothing to mark.
     cr_assert (eq (int, zmesh_store_release (store, NULL), ZMESH_ERR_STORE));
+}
+
+//  A group member asks, for the events another member owns, how many at
+//  the front are processed: one query for a batch, stopping at the first
+//  that is not.
+Test (store, processed_ids_are_found_a_batch_at_a_time_up_to_the_first_not)
+{
+    s_open ();
+    zmesh_uuid_t ids [ZMESH__INBOX_BATCH];
+    for (int index = 0; index < ZMESH__INBOX_BATCH; index++)
+        zmesh_uuid_generate (rand_source, &ids [index]);
+    size_t seen = 99;
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids, 0, &seen), 0));
+    cr_assert (eq (sz, seen, 0));
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids, 5, &seen), 0));
+    cr_assert (eq (sz, seen, 0));
+    //  0, 1, 2 and 4 processed, not 3
+    int marked [] = {0, 1, 2, 4};
+    for (int index = 0; index < 4; index++)
+        cr_assert (eq (int, zmesh__inbox_mark (store, &ids [marked [index]],
+                                               1000), 0));
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids, 5, &seen), 0));
+    cr_assert (eq (sz, seen, 3));
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids, 2, &seen), 0));
+    cr_assert (eq (sz, seen, 2));
+    for (int index = 3; index < ZMESH__INBOX_BATCH; index++)
+        cr_assert (eq (int, zmesh__inbox_mark (store, &ids [index], 1000), 0));
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids,
+                                                  ZMESH__INBOX_BATCH, &seen),
+                   0));
+    cr_assert (eq (sz, seen, ZMESH__INBOX_BATCH));
+    cr_assert (eq (int, zmesh__inbox_seen_prefix (store, ids + 4, 1, &seen),
+                   0));
+    cr_assert (eq (sz, seen, 1));
 }
 
 #ifndef ZMESH_STORE_PG
