@@ -9,7 +9,7 @@ packages=(
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev libpq-dev
     postgresql
     libjansson-dev libmicrohttpd-dev curl
-    libcriterion-dev valgrind iproute2 help2man
+    libcriterion-dev valgrind iproute2 help2man python3-zmq python3-msgpack
     "$@"
 )
 
