@@ -1,0 +1,193 @@
+/*  durable.c - zmesh-bench's durable section: publish with the store,
+    under three commit policies, a subscriber's recovery after missing
+    many, and the store's own appends on PostgreSQL beside SQLite.
+
+    Part of zmesh. MIT License.
+*/
+#include "bench.h"
+
+static double
+s_durable_rate (const char *label, const char *sync, const char *group,
+                long count, long flush_every)
+{
+    char data [PATH_MAX + 64];
+    snprintf (data, sizeof data, "node/data=%s/%s", bench_options.tmp, label);
+    zmesh_node_t *node = bench_node_new (label, data, sync, group, NULL);
+    uint8_t body [BODY_SMALL];
+    bench_fill_body (body, sizeof body);
+    int64_t start = bench_now_ns ();
+    long failed = 0;
+    for (long index = 0; index < count; index++) {
+        failed += zmesh_node_publish (node, "bench.event", body, sizeof body)
+                  != ZMESH_OK;
+        //  The confirm of a batch: all of it is durable once this returns
+        if (flush_every && (index + 1) % flush_every == 0
+            && zmesh_node_flush (node) != ZMESH_OK)
+            failed += flush_every;
+    }
+    if (flush_every && zmesh_node_flush (node) != ZMESH_OK)
+        failed += count % flush_every;
+    double seconds = bench_seconds_since (start);
+    zmesh_node_destroy (&node);
+    if (failed)
+        fprintf (stderr, "zmesh-bench: %ld publishes failed\n", failed);
+    return (double) (count - failed) / seconds;
+}
+
+//  Appends per second to the store at path, each commit fsynced: count
+//  events, per events in one transaction. -1 if the store cannot be used.
+static double
+s_append_rate (const char *path, long count, long per)
+{
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *store = zmesh_store_open (path, true, &detail);
+    if (!store) {
+        fprintf (stderr, "zmesh-bench: %s\n", detail.text);
+        return -1;
+    }
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (7);
+    uint8_t body [BODY_SMALL];
+    bench_fill_body (body, sizeof body);
+    body [0] = 0xc4;                    //  A msgpack bin of the rest
+    body [1] = (uint8_t) (sizeof body - 2);
+    int64_t start = bench_now_ns ();
+    long failed = 0;
+    for (long index = 0; index < count; index += per) {
+        bool grouped = per > 1 && zmesh_store_begin (store, NULL) == ZMESH_OK;
+        for (long event = 0; event < per; event++) {
+            zmesh_new_event_t new_event = {.type = "bench.event",
+                                           .body = body,
+                                           .body_size = sizeof body,
+                                           .timestamp = 1};
+            zmesh_uuid_generate (rand, &new_event.id);
+            new_event.correlation = new_event.id;
+            zmesh_append_result_t result;
+            failed += zmesh_store_append (store, "bench-1", ZMESH_VERSION_ANY,
+                                          &new_event, 1, &result, NULL)
+                      != ZMESH_OK;
+        }
+        if (grouped && zmesh_store_commit (store, NULL) != ZMESH_OK)
+            failed += per;
+    }
+    double seconds = bench_seconds_since (start);
+    zmesh_rand_destroy (&rand);
+    zmesh_store_close (&store);
+    if (failed)
+        fprintf (stderr, "zmesh-bench: %ld appends failed\n", failed);
+    return failed < count ? (double) (count - failed) / seconds : -1;
+}
+
+//  The store's appends on PostgreSQL beside SQLite, one event and 100 per
+//  fsynced commit.
+static void
+s_bench_store (void)
+{
+    bool quick = bench_options.quick;
+    const long per [] = {1, 100};
+    for (size_t index = 0; index < 2; index++) {
+        long count = per [index] == 1 ? (quick ? 300 : 2000)
+                                      : (quick ? 5000 : 50000);
+        char file [PATH_MAX], what [128], zt [48], rt [48];
+        snprintf (file, sizeof file, "%s/append-%ld.db", bench_options.tmp,
+                  per [index]);
+        double lite = s_append_rate (file, count, per [index]);
+        double pg = bench_options.postgresql
+                  ? s_append_rate (bench_options.postgresql, count, per [index])
+                  : -1;
+        snprintf (what, sizeof what, "store append, %ld event%s per fsynced "
+                  "commit: PostgreSQL vs SQLite", per [index],
+                  per [index] == 1 ? "" : "s");
+        bench_rate_text (rt, lite);
+        if (pg > 0 && lite > 0)
+            bench_row ("durable", what, bench_rate_text (zt, pg), rt, pg / lite,
+                       NULL, NULL);
+        else
+            bench_row ("durable", what, bench_options.postgresql ? "failed"
+                                                         : "no server",
+                       lite > 0 ? rt : "failed", -1, NULL, NULL);
+    }
+}
+
+void
+bench_durable (void)
+{
+    bool quick = bench_options.quick;
+    char zt [48], rt [48];
+    bench_rate_text (rt, bench_options.rabbitmq_rate);
+    double rate = s_durable_rate ("full", "events/sync=full", "events/group=1",
+                                  quick ? 300 : 3000, 0);
+    bench_row ("durable", "publish, committed + fsynced first (default)",
+               bench_rate_text (zt, rate), rt,
+               rate / bench_options.rabbitmq_rate, "≥ 5", NULL);
+    rate = s_durable_rate ("normal", "events/sync=normal", "events/group=1",
+                           quick ? 5000 : 50000, 0);
+    bench_row ("durable", "publish, committed first, events/sync=normal",
+               bench_rate_text (zt, rate), rt,
+               rate / bench_options.rabbitmq_rate, NULL, NULL);
+    rate = s_durable_rate ("group", "events/sync=full", "events/group=100",
+                           quick ? 20000 : 200000, 100);
+    bench_row ("durable",
+               "publish, fsynced in groups of 100, each confirmed by "
+               "zmesh_node_flush",
+               bench_rate_text (zt, rate), rt,
+               rate / bench_options.rabbitmq_rate, NULL, NULL);
+
+    //  Recovery: a consumer stopped, count events published, restarted
+    long count = quick ? 10000 : 100000;
+    char data [PATH_MAX + 64], line [300], consumer_data [PATH_MAX + 16];
+    snprintf (data, sizeof data, "node/data=%s/source", bench_options.tmp);
+    snprintf (consumer_data, sizeof consumer_data, "%s/consumer",
+              bench_options.tmp);
+    zmesh_node_t *node = bench_node_new (
+        "source", data, "events/sync=normal", "events/group=1000",
+        "timing/heartbeat=100", "sockets/hwm=1000000", NULL);
+    char events [300], calls [300], target [32];
+    snprintf (events, sizeof events, "%s", zmesh_node_events_endpoint (node));
+    snprintf (calls, sizeof calls, "%s", zmesh_node_calls_endpoint (node));
+    bench_child_t consumer;
+    bool ok = bench_role (&consumer, "consumer", events, calls, consumer_data,
+                          "1", NULL);
+    uint8_t body [BODY_SMALL];
+    bench_fill_body (body, sizeof body);
+    for (int index = 0; index < 1000; index++)
+        zmesh_node_publish (node, "bench.warm", body, sizeof body);
+    int64_t start = bench_now_ns ();
+    bool heard = false;
+    while (ok && !heard && bench_seconds_since (start) < 20) {
+        zmesh_node_poll (node, 5);
+        heard = bench_child_line (&consumer, line, sizeof line, 0);
+    }
+    bench_child_stop (&consumer);
+    if (heard) {
+        for (long index = 0; index < count; index++) {
+            zmesh_node_publish (node, "bench.event", body, sizeof body);
+            if (index % 1000 == 999)
+                zmesh_node_poll (node, 0);
+        }
+        zmesh_node_poll (node, 50);
+        snprintf (target, sizeof target, "%ld", count);
+        ok = bench_role (&consumer, "consumer", events, calls, consumer_data,
+                         target, NULL);
+        start = bench_now_ns ();
+        double seconds = -1;
+        while (ok && seconds < 0 && bench_seconds_since (start) < 300) {
+            zmesh_node_poll (node, 5);
+            if (bench_child_line (&consumer, line, sizeof line, 0))
+                sscanf (line, "consumed %*d %lf", &seconds);
+        }
+        bench_child_stop (&consumer);
+        char what [96];
+        snprintf (what, sizeof what, "restarted consumer catches up on %ld "
+                  "missed events", count);
+        snprintf (zt, sizeof zt, seconds < 0 ? "did not" : "%.2f s", seconds);
+        bench_row ("durable", what, zt, NULL, -1, NULL, NULL);
+        if (seconds > 0)
+            bench_row ("durable", "  same, as a rate",
+                       bench_rate_text (zt, (double) count / seconds), NULL, -1,
+                       NULL, NULL);
+    }
+    else
+        fprintf (stderr, "zmesh-bench: the consumer never consumed\n");
+    zmesh_node_destroy (&node);
+    s_bench_store ();
+}

@@ -1,0 +1,146 @@
+/*  events.c - zmesh-bench's events section: one publisher, 1/4/16
+    subscribers, zmesh against raw libzmq sending frames of zmesh's sizes.
+
+    Part of zmesh. MIT License.
+*/
+#include "bench.h"
+
+typedef struct {
+    double rate;                //  Events/s per subscriber, mean
+    double delivered;           //  Fraction of events that arrived
+} s_events_result_t;
+
+static bool
+s_run_events (bool zmesh, size_t body_size, size_t topic_size,
+              size_t frame_size, int subscribers, long count,
+              s_events_result_t *result)
+{
+    char hwm [32], body [32], topic [32], frame [32], number [32], line [300];
+    snprintf (hwm, sizeof hwm, "%ld",
+              count + 10000 > 10000000 ? 10000000 : count + 10000);
+    snprintf (body, sizeof body, "%zu", body_size);
+    snprintf (topic, sizeof topic, "%zu", topic_size);
+    snprintf (frame, sizeof frame, "%zu", frame_size);
+    snprintf (number, sizeof number, "%ld", count);
+    bench_child_t pub, subs [16];
+    bool ok = zmesh ? bench_role (&pub, "zmesh-pub", body, hwm, NULL)
+                    : bench_role (&pub, "raw-pub", topic, frame, hwm, NULL);
+    char endpoint [300] = "";
+    if (!ok || !bench_child_line (&pub, line, sizeof line, 10000)
+        || sscanf (line, "ready %299s", endpoint) != 1) {
+        fprintf (stderr, "zmesh-bench: the publisher did not start\n");
+        bench_child_stop (&pub);
+        return false;
+    }
+    int started = 0;
+    for (; started < subscribers; started++)
+        if (!bench_role (&subs [started], zmesh ? "zmesh-sub" : "raw-sub",
+                         endpoint, number, hwm, NULL))
+            break;
+    int ready = 0;
+    for (int index = 0; index < started; index++)
+        ready += bench_child_line (&subs [index], line, sizeof line, 20000)
+              && streq (line, "ready");
+    memset (result, 0, sizeof *result);
+    if (ready == subscribers) {
+        snprintf (line, sizeof line, "go %ld\n", count);
+        bench_child_say (&pub, line);
+        long received = 0;
+        for (int index = 0; index < started; index++) {
+            long got = 0;
+            double seconds = 0;
+            if (bench_child_line (&subs [index], line, sizeof line, 300000)
+                && sscanf (line, "got %ld %lf", &got, &seconds) == 2
+                && seconds > 0)
+                result->rate += (double) got / seconds / subscribers;
+            received += got;
+        }
+        result->delivered = (double) received / ((double) count * subscribers);
+    }
+    else
+        fprintf (stderr, "zmesh-bench: %d of %d subscribers ready\n", ready,
+                 subscribers);
+    for (int index = 0; index < started; index++)
+        bench_child_stop (&subs [index]);
+    bench_child_stop (&pub);
+    return ready == subscribers;
+}
+
+#define EVENT_ROUNDS 3          //  Turns each side takes, in full mode
+
+static int
+s_compare_rate (const void *a, const void *b)
+{
+    double x = ((const s_events_result_t *) a)->rate;
+    double y = ((const s_events_result_t *) b)->rate;
+    return x < y ? -1 : x > y;
+}
+
+//  The round with the median rate; delivery is the worst of them all.
+static s_events_result_t
+s_median_run (s_events_result_t *runs, int count)
+{
+    double delivered = 1;
+    for (int index = 0; index < count; index++)
+        if (runs [index].delivered < delivered)
+            delivered = runs [index].delivered;
+    qsort (runs, (size_t) count, sizeof *runs, s_compare_rate);
+    s_events_result_t median = runs [count / 2];
+    median.delivered = delivered;
+    return median;
+}
+
+void
+bench_events (void)
+{
+    char topic_frame [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format ("bench.event", false, topic_frame);
+    struct {
+        size_t body;
+        int subscribers;
+        long count, quick_count;
+    } runs [] = {{BODY_SMALL, 1, 2000000, 200000},
+                 {BODY_LARGE, 1, 500000, 50000},
+                 {BODY_SMALL, 4, 500000, 50000},
+                 {BODY_SMALL, 16, 200000, 0}};
+    for (size_t run = 0; run < sizeof runs / sizeof runs [0]; run++) {
+        long count = bench_options.quick ? runs [run].quick_count
+                                     : runs [run].count;
+        if (count == 0)
+            continue;
+        size_t frame_size = bench_envelope_size (
+            ZMESH_KIND_EVENT, "bench.event", runs [run].body);
+        //  Raw and zmesh take turns, and each keeps its median round:
+        //  one slow round on a shared machine does not make the ratio.
+        int rounds = bench_options.quick ? 1 : EVENT_ROUNDS;
+        s_events_result_t raw_runs [EVENT_ROUNDS], zmesh_runs [EVENT_ROUNDS];
+        bool ok = true;
+        for (int round = 0; ok && round < rounds; round++)
+            ok = s_run_events (false, runs [run].body, topic_size, frame_size,
+                               runs [run].subscribers, count,
+                               &raw_runs [round])
+              && s_run_events (true, runs [run].body, topic_size, frame_size,
+                               runs [run].subscribers, count,
+                               &zmesh_runs [round]);
+        if (!ok)
+            continue;
+        s_events_result_t raw = s_median_run (raw_runs, rounds),
+                          zmesh = s_median_run (zmesh_runs, rounds);
+        size_t wire = topic_size + frame_size;
+        char what [96], zt [48], rt [48], verdict [48];
+        snprintf (what, sizeof what, "%zu B body (%zu B on the wire), %d sub%s",
+                  runs [run].body, wire, runs [run].subscribers,
+                  runs [run].subscribers > 1 ? "s, per sub" : "");
+        double ratio = zmesh.rate / raw.rate;
+        bool all = zmesh.delivered >= 1.0 && raw.delivered >= 1.0;
+        snprintf (verdict, sizeof verdict, "%s%s",
+                  ratio >= 0.8 ? "met" : "MISSED", all ? "" : " (lost some)");
+        bench_row ("events", what, bench_rate_text (zt, zmesh.rate),
+                   bench_rate_text (rt, raw.rate), ratio, "≥ 0.8", verdict);
+        snprintf (what, sizeof what, "  same, MB/s; delivered %.4f / %.4f",
+                  zmesh.delivered, raw.delivered);
+        snprintf (zt, sizeof zt, "%.1f MB/s", zmesh.rate * (double) wire / 1e6);
+        snprintf (rt, sizeof rt, "%.1f MB/s", raw.rate * (double) wire / 1e6);
+        bench_row ("events", what, zt, rt, ratio, NULL, NULL);
+    }
+}
