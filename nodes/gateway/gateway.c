@@ -416,15 +416,30 @@ main (int argc, char *argv [])
                 return 2;
             }
         }
+        else if ((streq (argv [index], "--name") || streq (argv [index], "-n"))
+                 && index + 1 < argc)
+            snprintf (config.name, sizeof config.name, "%s", argv [++index]);
+        else if (streq (argv [index], "--verbose") || streq (argv [index], "-v"))
+            config.verbose = true;
+        else if (streq (argv [index], "--version") || streq (argv [index], "-V")) {
+            printf ("zmesh %d.%d.%d\n", ZMESH_VERSION_MAJOR,
+                    ZMESH_VERSION_MINOR, ZMESH_VERSION_PATCH);
+            return 0;
+        }
         else if (streq (argv [index], "--help") || streq (argv [index], "-h")) {
             printf ("usage: zmesh-gateway [--config FILE] [--set PATH=VALUE]"
-                    "...\n\n"
+                    "... [--name NAME]\n\n"
                     "The HTTP gateway of the zmesh demo: POST /users, GET "
                     "/users/{id},\nPOST /orders, GET /orders/{id}, GET "
                     "/health, GET /metrics.\n\n"
                     "  -c, --config FILE     settings in ZPL (proto/node.md)\n"
                     "  -s, --set PATH=VALUE  one setting; repeatable\n"
-                    "  -h, --help            this text\n\n"
+                    "  -n, --name NAME       the node's name (default "
+                    "gateway)\n"
+                    "  -v, --verbose         log every event and call "
+                    "(node/verbose)\n"
+                    "  -h, --help            this text\n"
+                    "  -V, --version         the zmesh version\n\n"
                     "service/http_port (default 8080) and service/http_host "
                     "(default 127.0.0.1;\na name, or an IPv4 or IPv6 address) "
                     "say where to listen, unless a supervisor\npasses the "

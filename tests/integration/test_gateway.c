@@ -399,6 +399,44 @@ s_probe (int node, const char *service)
     return probe;
 }
 
+//  The gateway takes a node's command line: --version, and --name, which
+//  its replies carry as their source.
+Test (gateway, takes_its_name_and_says_its_version_on_the_command_line)
+{
+    char program [300], line [600];
+    snprintf (program, sizeof program, "%s/zmesh-gateway", NODES_DIR);
+    char *version [] = {program, "--version", NULL};
+    child_t child = child_spawn (version);
+    cr_assert (child_read_line (child.out, line, sizeof line, 5000));
+    cr_assert (strncmp (line, "zmesh ", 6) == 0, "%s", line);
+    cr_assert (eq (int, child_reap (&child, 5000), 0));
+    char settings [3][300];
+    snprintf (settings [0], sizeof settings [0], "node/data=%s/gw", dir);
+    snprintf (settings [1], sizeof settings [1], "node/events=ipc://%s/gw-e",
+              dir);
+    snprintf (settings [2], sizeof settings [2], "node/calls=ipc://%s/gw-c",
+              dir);
+    char *named [] = {program, "--name", "gw-9", "--set", settings [0],
+                      "--set", settings [1], "--set", settings [2],
+                      "--set", "service/http_port=0", NULL};
+    child = child_spawn (named);
+    cr_assert (child_read_line (child.out, line, sizeof line, 5000));
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "probe");
+    char peer [320];
+    snprintf (peer, sizeof peer, "peers/gw/calls=ipc://%s/gw-c", dir);
+    cr_assert (eq (int, zmesh_node_config_set (&config, peer, NULL), 0));
+    zmesh_node_t *probe = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (probe != NULL);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_node_call (probe, "gw", "zmesh.stats", NULL, 0,
+                                         5000, &reply, NULL), ZMESH_OK));
+    cr_assert (eq (str, (char *) zmesh_envelope_source (reply), "gw-9"));
+    zmesh_envelope_destroy (&reply);
+    zmesh_node_destroy (&probe);
+    cr_assert (eq (int, child_stop (&child, 10000), 0));
+}
+
 //  A counter of service's zmesh.stats, asked through probe.
 static long
 s_counter (zmesh_node_t *probe, const char *service, const char *counter)
