@@ -94,26 +94,38 @@ zmesh__envelope_store_body (zmesh_envelope_t *self, const void *body,
 //  ---------------------------------------------------------------------
 //  Validation shared by setters and the decoder
 
+//  The bytes a name may hold: one look-up each, on every message's type
+//  and source.
+static const bool s_name_byte [256] = {
+    ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['0' ... '9'] = true,
+    ['.'] = true, ['_'] = true, ['-'] = true};
+
 //  The name rule on a counted string, as msgpack hands them out.
 bool
 zmesh__envelope_name_valid (const char *name, size_t length, size_t max)
 {
     if (length == 0 || length > max)
         return false;
-    for (size_t index = 0; index < length; index++) {
-        char c = name [index];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+    for (size_t index = 0; index < length; index++)
+        if (!s_name_byte [(uint8_t) name [index]])
             return false;
-    }
     return true;
+}
+
+//  The length of name, a valid one of at most max bytes, or 0.
+static size_t
+s_name_length (const char *name, size_t max)
+{
+    size_t length = 0;
+    while (length <= max && s_name_byte [(uint8_t) name [length]])
+        length++;
+    return length <= max && name [length] == 0 ? length : 0;
 }
 
 bool
 zmesh_envelope_name_valid (const char *name, size_t max)
 {
-    return name
-           && zmesh__envelope_name_valid (name, strnlen (name, max + 1), max);
+    return name && s_name_length (name, max) > 0;
 }
 
 bool
@@ -159,12 +171,14 @@ zmesh_envelope_set_causation (zmesh_envelope_t *self,
         self->causation = *causation;
 }
 
+//  One pass to check name, and one to copy it.
 static zmesh_err_t
 s_set_name (char *target, const char *name, size_t max)
 {
-    if (!zmesh_envelope_name_valid (name, max))
+    size_t length = name ? s_name_length (name, max) : 0;
+    if (length == 0)
         return ZMESH_ERR_ENVELOPE_BAD_NAME;
-    memcpy (target, name, strlen (name) + 1);
+    memcpy (target, name, length + 1);
     return ZMESH_OK;
 }
 
