@@ -34,7 +34,10 @@ s_usage (void)
         "  status                     every peer of --config: its endpoint,\n"
         "                             whether it answers, its next sequence,\n"
         "                             peers it hears, breakers it has open,\n"
-        "                             and its event counters\n"
+        "                             its event counters, how many events\n"
+        "                             its consumers are behind (LAG) and\n"
+        "                             behind how many publishers they are\n"
+        "                             stalled (STALL)\n"
         "  dlq list TARGET            TARGET's dead letters, as JSON\n"
         "  dlq show TARGET ID         one of them, with the whole event\n"
         "  dlq replay TARGET          run TARGET's consumers on them again\n"
@@ -151,9 +154,9 @@ s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
           uint32_t timeout_ms)
 {
     int failed = 0;
-    printf ("%-12s %-32s %-6s %8s %5s %5s %9s %9s %9s %6s %6s\n", "SERVICE",
-            "CALLS", "STATE", "SEQ", "PEERS", "OPEN", "PUBLISHED", "CONSUMED",
-            "REPLAYED", "DEAD", "BAD");
+    printf ("%-12s %-32s %-6s %8s %5s %5s %9s %9s %7s %5s %9s %6s %6s\n",
+            "SERVICE", "CALLS", "STATE", "SEQ", "PEERS", "OPEN", "PUBLISHED",
+            "CONSUMED", "LAG", "STALL", "REPLAYED", "DEAD", "BAD");
     for (size_t index = 0; index < config->peer_count; index++) {
         const zmesh_peer_config_t *peer = &config->peers [index];
         if (!*peer->calls)
@@ -169,12 +172,13 @@ s_status (zmesh_node_t *node, const zmesh_node_config_t *config,
             failed = 1;
         }
         else
-            printf ("%-12s %-32s %-6s %8s %5s %5s %9s %9s %9s %6s %6s\n",
-                    peer->service, peer->calls, "up",
+            printf ("%-12s %-32s %-6s %8s %5s %5s %9s %9s %7s %5s %9s %6s "
+                    "%6s\n", peer->service, peer->calls, "up",
                     s_counter (reply, "seq"), s_counter (reply, "peers_alive"),
                     s_counter (reply, "breakers_open"),
                     s_counter (reply, "events_published"),
                     s_counter (reply, "events_consumed"),
+                    s_counter (reply, "lag"), s_counter (reply, "stalled"),
                     s_counter (reply, "events_replayed"),
                     s_counter (reply, "dead_letters"),
                     s_counter (reply, "bad_frames"));

@@ -25,6 +25,8 @@ zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         open
             += breaker && zmesh_breaker_state (breaker) != ZMESH_BREAKER_CLOSED;
     }
+    zmesh__consume_lag_t lag;
+    zmesh__consume_lag (self, &lag);
     const struct {
         const char *name;
         uint64_t value;
@@ -53,6 +55,9 @@ zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
         {"seq", self->seq},
         {"peers_alive", alive},
         {"breakers_open", open},
+        {"lag", lag.lag},
+        {"lag_max", lag.lag_max},
+        {"stalled", lag.stalled},
     };
     for (size_t index = 0; index < sizeof counters / sizeof counters [0];
          index++) {

@@ -590,6 +590,12 @@ zmesh__consume_tail (zmesh_node_t *self, const zmesh_envelope_t *beat)
     }
     if (next > *last + 1)
         zmesh__replay_repair (self, publisher, *last, next - 1);
+    //  Whether we move: a stall is a position that stays behind
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    if (!heard->watching || *last != heard->watched || *last >= heard->tail)
+        heard->moved_ms = now;
+    heard->watched = *last;
+    heard->watching = true;
 }
 
 //  A heartbeat of source, an instance of service: the other instances of
@@ -608,6 +614,31 @@ zmesh__consume_mates (zmesh_node_t *self, const char *service,
         uint64_t *last = zmesh__consume_position (self, name);
         if (last && publisher->tail > *last)
             zmesh__replay_repair (self, name, *last, publisher->tail);
+    }
+}
+
+void
+zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag)
+{
+    memset (lag, 0, sizeof *lag);
+    if (!zlistx_size (self->consumers))
+        return;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    for (zmesh__publisher_t *publisher = zhashx_first (self->durable);
+         publisher; publisher = zhashx_next (self->durable)) {
+        if (!publisher->log || streq (publisher->service, self->config.group))
+            continue;
+        const uint64_t *last = zhashx_lookup (self->positions,
+                                              zhashx_cursor (self->durable));
+        uint64_t at = last ? *last : 0;
+        if (at >= publisher->tail)
+            continue;
+        uint64_t behind = publisher->tail - at;
+        lag->lag += behind;
+        if (behind > lag->lag_max)
+            lag->lag_max = behind;
+        lag->stalled += publisher->watching
+                        && now - publisher->moved_ms >= self->config.gone_ms;
     }
 }
 

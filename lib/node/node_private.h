@@ -129,6 +129,10 @@ typedef struct {
 typedef struct {
     bool log;
     uint64_t tail;              //  Its last sequence, as it last beat
+    bool watching;              //  A consumer follows it, and so:
+    uint64_t watched;           //  our position in its log, as it last beat
+    int64_t moved_ms;           //  Monotonic: when that last moved, or we
+                                //  were last level with it
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
     char calls [ZMESH_ENDPOINT_MAX + 1];
 } zmesh__publisher_t;
@@ -392,6 +396,15 @@ void
 void
     zmesh__consume_mates (zmesh_node_t *self, const char *service,
                           const char *source);
+//  How far the consumers are behind the publishers they follow: lag is
+//  the events in their logs not yet consumed, in all and at most from one;
+//  stalled counts the publishers with events left whose position has not
+//  moved for timing/gone.
+typedef struct {
+    uint64_t lag, lag_max, stalled;
+} zmesh__consume_lag_t;
+void
+    zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag);
 
 //  replay.c: repair asks publisher to replay what follows last up to to,
 //  a batch per turn of the loop, without waiting; a repair under way for

@@ -76,7 +76,7 @@ Test (cli, call_and_status_reach_a_node)
     cr_assert (eq (int, s_zmesh (output, sizeof output, "--set", peer,
                                  "status", NULL, NULL, NULL), 0));
     cr_assert (strstr (output, "echo") != NULL && strstr (output, "SERVICE")
-               != NULL, "%s", output);
+               != NULL && strstr (output, "LAG") != NULL, "%s", output);
     cr_assert (eq (int, s_zmesh (NULL, 0, "frobnicate", NULL, NULL, NULL, NULL,
                                  NULL), 2));
     cr_assert (eq (int, s_zmesh (output, sizeof output, "--help", NULL, NULL,

@@ -265,6 +265,60 @@ Test (reliable, a_slow_subscriber_with_a_tiny_hwm_has_its_gaps_repaired)
     s_assert_exactly_once (20000);
 }
 
+//  A counter of the consumer's zmesh.stats.
+static long
+s_stat_at (const char *calls, const char *counter)
+{
+    zmesh_envelope_t *reply = s_stats_at (calls);
+    const char *value = zmesh_envelope_header (reply, counter);
+    long number = value ? strtol (value, NULL, 10) : -1;
+    zmesh_envelope_destroy (&reply);
+    return number;
+}
+
+//  A consumer held up on one event says how far behind it is, and that it
+//  is stalled once its position has not moved for timing/gone; caught up,
+//  neither.
+Test (reliable, a_consumer_held_up_shows_its_lag_and_that_it_is_stalled)
+{
+    s_paths_t paths;
+    testnode_t publisher = s_publisher ("200", "64", "sockets/hwm=1000", "0",
+                                        &paths);
+    char data [128], heal [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    snprintf (heal, sizeof heal, "%s/heal", dir);
+    const char *settings [] = {data, paths.peer_events, paths.peer_calls,
+                               "timing/heartbeat=200", "timing/quiet=1000",
+                               "timing/gone=2000", "events/attempts=20",
+                               "events/retry_delay=200", NULL};
+    const char *options [] = {"--role", "consumer", "--fail-every", "150",
+                              "--heal", heal, NULL};
+    testnode_t consumer = testnode_start_with (TESTNODE, options, settings);
+    int64_t deadline = zclock_mono () + 20000;
+    long lag = 0, stalled = 0;
+    while (zclock_mono () < deadline && stalled < 1) {
+        zclock_sleep (200);
+        lag = s_stat_at (consumer.calls, "lag");
+        stalled = s_stat_at (consumer.calls, "stalled");
+    }
+    cr_assert (eq (long, stalled, 1), "stalled behind seq 150 (lag %ld)", lag);
+    cr_assert (eq (long, lag, 51), "151..200 and 150 itself are left");
+    cr_assert (eq (long, s_stat_at (consumer.calls, "lag_max"), 51));
+    //  Healed, it catches up, and is neither behind nor stalled
+    FILE *file = fopen (heal, "w");
+    cr_assert (file != NULL);
+    fclose (file);
+    deadline = zclock_mono () + 20000;
+    while (zclock_mono () < deadline
+           && (s_stat_at (consumer.calls, "lag") != 0
+               || s_stat_at (consumer.calls, "stalled") != 0))
+        zclock_sleep (200);
+    cr_assert (eq (long, s_stat_at (consumer.calls, "lag"), 0));
+    cr_assert (eq (long, s_stat_at (consumer.calls, "stalled"), 0));
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+}
+
 static bool failing = true;
 static int handled;
 
