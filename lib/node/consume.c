@@ -631,6 +631,12 @@ zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag)
         const uint64_t *last = zhashx_lookup (self->positions,
                                               zhashx_cursor (self->durable));
         uint64_t at = last ? *last : 0;
+        //  A position that moved since the last look moves, whether by
+        //  the publisher's own events or by a mate's replay of its log
+        if (at != publisher->watched) {
+            publisher->watched = at;
+            publisher->moved_ms = now;
+        }
         if (at >= publisher->tail)
             continue;
         uint64_t behind = publisher->tail - at;
