@@ -309,28 +309,34 @@ s_head_sql (zmesh_store_t *self)
 #define LOG_HEAD_SQL                                                    \
     "COALESCE ((SELECT MAX (seq) FROM events WHERE publisher = ?), 0)"
 
-//  A stream's version, the head and the head of the store's publisher's
-//  log, in one statement: an append's reads.
+//  An append's reads, in one statement (one round trip to a server):
+//  whether the id of its first event is stored already (a retry), the
+//  stream's version, the head, and the head of the store's publisher's log.
 static zmesh_err_t
-s_version_and_head (zmesh_store_t *self, const char *stream, int64_t *version,
-                    int64_t *head, int64_t *log_head, zmesh_detail_t *detail)
+s_append_reads (zmesh_store_t *self, const char *stream,
+                const zmesh_uuid_t *first, bool *stored, int64_t *version,
+                int64_t *head, int64_t *log_head, zmesh_detail_t *detail)
 {
+#define APPEND_READS_SQL(head_of)                                        \
+    "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE stream = ?), " \
+    "0), " head_of ", " LOG_HEAD_SQL ", CASE WHEN EXISTS (SELECT 1 FROM "  \
+    "events WHERE id = ?) THEN 1 ELSE 0 END"
     zmesh__stmt_t *statement = s_statement (
-        self, zmesh__db_is_pg (self->db)
-                  ? "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE"
-                    " stream = ?), 0), " HEAD_OF_PG ", " LOG_HEAD_SQL
-                  : "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE"
-                    " stream = ?), 0), " HEAD_OF_LITE ", " LOG_HEAD_SQL,
+        self, zmesh__db_is_pg (self->db) ? APPEND_READS_SQL (HEAD_OF_PG)
+                                         : APPEND_READS_SQL (HEAD_OF_LITE),
         detail);
+#undef APPEND_READS_SQL
     if (!statement)
         return ZMESH_ERR_STORE;
     zmesh__stmt_text (statement, 1, stream);
     zmesh__stmt_text (statement, 2, self->publisher);
+    zmesh__stmt_blob (statement, 3, first->bytes, ZMESH_UUID_SIZE);
     zmesh__db_step_t step = zmesh__stmt_step (statement);
     if (step == ZMESH__DB_ROW) {
         *version = zmesh__stmt_column_int (statement, 0);
         *head = zmesh__stmt_column_int (statement, 1);
         *log_head = zmesh__stmt_column_int (statement, 2);
+        *stored = zmesh__stmt_column_int (statement, 3) != 0;
     }
     zmesh__stmt_reset (statement);
     return step == ZMESH__DB_ROW ? ZMESH_OK
@@ -646,13 +652,15 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     if (rc)
         return rc;
     bool duplicate = false;
-    rc = s_find_duplicate (self, stream, events, count, result, &duplicate,
-                           detail);
     int64_t version = 0, head = 0, log_head = 0;
+    rc = s_append_reads (self, stream, &events [0].id, &duplicate, &version,
+                         &head, &log_head, detail);
+    //  A retry, most likely: whether it is the whole call, and where it went
+    if (rc == ZMESH_OK && duplicate)
+        rc = s_find_duplicate (self, stream, events, count, result,
+                               &duplicate, detail);
     if (rc == ZMESH_OK && !duplicate) {
-        rc = s_version_and_head (self, stream, &version, &head, &log_head,
-                                 detail);
-        if (rc == ZMESH_OK && !s_expected_ok (expected, version)) {
+        if (!s_expected_ok (expected, version)) {
             result->version = version;
             zmesh__detail (detail, "stream %s is at version %" PRId64 ", the "
                            "append expected %" PRId64, stream, version,
