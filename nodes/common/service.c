@@ -79,7 +79,7 @@ service_keyed_id (const char *scope, const char *key, char *text)
 zmesh_err_t
 service_append (zmesh_node_t *node, const char *stream, int64_t expected,
                 const char *key, const char *type, json_t *body,
-                zmesh_detail_t *detail)
+                zmesh_stored_event_fn *fold, void *arg, zmesh_detail_t *detail)
 {
     void *data = NULL;
     size_t size = 0;
@@ -91,6 +91,14 @@ service_append (zmesh_node_t *node, const char *stream, int64_t expected,
                                .key = key};
     zmesh_append_result_t result;
     rc = zmesh_node_append (node, stream, expected, &event, 1, &result, detail);
+    if (rc == ZMESH_OK && fold && !result.duplicate) {
+        zmesh_stored_event_t stored = {
+            .position = result.first_position, .stream = stream,
+            .version = result.version, .type = type, .body = data,
+            .body_size = size, .seq = result.first_seq,
+            .key = key ? key : ""};
+        fold (&stored, arg);
+    }
     free (data);
     return rc;
 }

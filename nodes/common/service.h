@@ -52,10 +52,13 @@ void
 
 //  Append one event of type with a JSON body (taken) to stream, expecting
 //  expected, through the node: stored, then published. key (or NULL: the
-//  stream) is what the members of a consuming group divide it by.
+//  stream) is what the members of a consuming group divide it by. fold,
+//  if not NULL, is given the event as stored (its version, type and body),
+//  as a read of the stream would give it, without the read.
 zmesh_err_t
     service_append (zmesh_node_t *node, const char *stream, int64_t expected,
                     const char *key, const char *type, json_t *body,
+                    zmesh_stored_event_fn *fold, void *arg,
                     zmesh_detail_t *detail);
 
 //  The main of a node program: --config, --set, --name, --help, --version;

@@ -8,9 +8,11 @@
     stops holding its items in memory. Each product starts with
     service/stock units (default 100).
 
-    The stock is not kept anywhere but in the stream "inventory": it is
-    recomputed from there whenever this node's copy is behind the stream,
-    which also covers a consume transaction that was rolled back.
+    The stock is not kept anywhere but in the stream "inventory": what
+    this node appends it folds in as it appends, and what another replica
+    appended it reads from there before each event; a copy ahead of the
+    stream (a consume transaction that was rolled back) is recomputed from
+    scratch.
 
     Part of zmesh. MIT License.
 */
@@ -134,7 +136,8 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                          "total", json_object_get (body, "total"));
         rc = service_append (node, "inventory", stock->version, key,
                              short_of ? "inventory.rejected"
-                                      : "inventory.reserved", news, detail);
+                                      : "inventory.reserved", news, s_fold,
+                             stock, detail);
     }
     else if (rc == ZMESH_OK && zhashx_lookup (stock->held, order)) {
         //  A cancelled order's units come back; a paid one's are gone
@@ -145,10 +148,8 @@ s_on_order (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                                  cancelled ? "inventory.released"
                                            : "inventory.settled",
                                  json_pack ("{s:s}", "orderId", order),
-                                 detail);
+                                 s_fold, stock, detail);
     }
-    if (rc == ZMESH_OK)
-        rc = s_refresh (node, stock);
     json_decref (body);
     return rc;
 }

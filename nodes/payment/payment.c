@@ -58,7 +58,7 @@ s_on_reserved (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                                      key,
                                      reason ? "payment.failed"
                                             : "payment.processed",
-                                     news, detail);
+                                     news, NULL, NULL, detail);
     if (rc == ZMESH_ERR_CONCURRENCY) {
         zsys_info ("payment: order %s was charged before; not again", order);
         rc = ZMESH_OK;

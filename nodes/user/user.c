@@ -78,7 +78,7 @@ s_create (zmesh_node_t *node, const zmesh_envelope_t *request,
     json_decref (body);
     zmesh_err_t rc = service_append (node, stream, ZMESH_VERSION_NO_STREAM,
                                      NULL, "user.created", json_incref (user),
-                                     &detail);
+                                     NULL, NULL, &detail);
     if (rc == ZMESH_ERR_CONCURRENCY && key)
         s_repeat (node, stream, user, reply);
     else if (rc != ZMESH_OK)
