@@ -91,16 +91,19 @@ zmesh__inbox_seen_prefix (zmesh_store_t *store, const zmesh_uuid_t *ids,
     if (count == 0)
         return ZMESH_OK;
     //  One statement for every count: the places past count repeat the
-    //  last id
-    static char sql [64 + ZMESH__INBOX_BATCH * 3];
-    if (!*sql) {
-        size_t size = (size_t) snprintf (sql, sizeof sql, "SELECT event_id "
-                                         "FROM inbox_processed WHERE "
-                                         "event_id IN (?");
-        for (size_t place = 1; place < ZMESH__INBOX_BATCH; place++)
-            size += (size_t) snprintf (sql + size, sizeof sql - size, ", ?");
-        snprintf (sql + size, sizeof sql - size, ")");
-    }
+    //  last id. A look-up by key each, not one IN list: PostgreSQL keeps
+    //  the plan it made for a statement while the table was small, and for
+    //  an IN list that is a scan of the whole table, however large it grows.
+#define ID_1 "SELECT event_id FROM inbox_processed WHERE event_id = ?"
+#define ID_2 ID_1 " UNION ALL " ID_1
+#define ID_4 ID_2 " UNION ALL " ID_2
+#define ID_8 ID_4 " UNION ALL " ID_4
+    _Static_assert (ZMESH__INBOX_BATCH == 16, "the statement has 16 ids");
+    static const char sql [] = ID_8 " UNION ALL " ID_8;
+#undef ID_1
+#undef ID_2
+#undef ID_4
+#undef ID_8
     zmesh__stmt_t *statement = s_prepare (store, sql);
     if (!statement)
         return ZMESH_ERR_STORE;
