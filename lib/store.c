@@ -284,18 +284,24 @@ s_run (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
          ? ZMESH_OK : STORE_ERROR (detail, self, sql);
 }
 
+//  The last of column in events, among those where (SQL) says: as the
+//  first entry of an index read backwards, never as MAX (column), for
+//  which PostgreSQL may keep a plan, made while the table was empty, that
+//  reads every entry of the stream or the log to find the largest.
+#define LAST_OF(column, where)                                          \
+    "(SELECT " column " FROM events " where " ORDER BY " column         \
+    " DESC LIMIT 1)"
+
 #define VERSION_OF_SQL                                                  \
-    "SELECT COALESCE (MAX (version), 0) FROM events WHERE stream = ?"
+    "SELECT COALESCE (" LAST_OF ("version", "WHERE stream = ?") ", 0)"
 
 //  Trimming may empty the table: the head is remembered in meta.
-#define HEAD_OF_LITE                                                    \
-    "MAX (COALESCE ((SELECT MAX (position) FROM events), 0),"          \
+#define HEAD_OF(greatest)                                               \
+    greatest " (COALESCE (" LAST_OF ("position", "") ", 0),"            \
     " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"  \
     " 1) - 1)"
-#define HEAD_OF_PG                                                      \
-    "GREATEST (COALESCE ((SELECT MAX (position) FROM events), 0),"     \
-    " COALESCE ((SELECT value FROM meta WHERE key = 'trimmed_before'),"  \
-    " 1) - 1)"
+#define HEAD_OF_LITE    HEAD_OF ("MAX")
+#define HEAD_OF_PG      HEAD_OF ("GREATEST")
 
 static const char *
 s_head_sql (zmesh_store_t *self)
@@ -307,7 +313,7 @@ s_head_sql (zmesh_store_t *self)
 //  The last sequence in a publisher's log (trimming keeps each log's last
 //  event, so it survives).
 #define LOG_HEAD_SQL                                                    \
-    "COALESCE ((SELECT MAX (seq) FROM events WHERE publisher = ?), 0)"
+    "COALESCE (" LAST_OF ("seq", "WHERE publisher = ?") ", 0)"
 
 //  An append's reads, in one statement (one round trip to a server):
 //  whether the id of its first event is stored already (a retry), the
@@ -318,9 +324,9 @@ s_append_reads (zmesh_store_t *self, const char *stream,
                 int64_t *head, int64_t *log_head, zmesh_detail_t *detail)
 {
 #define APPEND_READS_SQL(head_of)                                        \
-    "SELECT COALESCE ((SELECT MAX (version) FROM events WHERE stream = ?), " \
-    "0), " head_of ", " LOG_HEAD_SQL ", CASE WHEN EXISTS (SELECT 1 FROM "  \
-    "events WHERE id = ?) THEN 1 ELSE 0 END"
+    "SELECT COALESCE (" LAST_OF ("version", "WHERE stream = ?") ", 0), " \
+    head_of ", " LOG_HEAD_SQL ", CASE WHEN EXISTS (SELECT 1 FROM events "  \
+    "WHERE id = ?) THEN 1 ELSE 0 END"
     zmesh__stmt_t *statement = s_statement (
         self, zmesh__db_is_pg (self->db) ? APPEND_READS_SQL (HEAD_OF_PG)
                                          : APPEND_READS_SQL (HEAD_OF_LITE),
@@ -469,7 +475,8 @@ zmesh_store_log_earliest (zmesh_store_t *self, const char *publisher,
     assert (self && publisher && seq);
     int64_t value = 1;
     zmesh_err_t rc = s_query_text_int (
-        self, "SELECT COALESCE (MIN (seq), 1) FROM events WHERE publisher = ?",
+        self, "SELECT COALESCE ((SELECT seq FROM events WHERE publisher = ? "
+              "ORDER BY seq LIMIT 1), 1)",
         publisher, &value, NULL);
     *seq = value < 1 ? 1 : (uint64_t) value;
     return rc;

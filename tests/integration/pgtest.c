@@ -39,6 +39,21 @@ pgtest_exec (const char *uri, const char *sql)
     PQfinish (conn);
 }
 
+long long
+pgtest_query_int (const char *uri, const char *sql)
+{
+    PGconn *conn = PQconnectdb (uri ? uri : s_server ());
+    cr_assert (PQstatus (conn) == CONNECTION_OK, "%s", PQerrorMessage (conn));
+    PGresult *result = PQexec (conn, sql);
+    cr_assert (PQresultStatus (result) == PGRES_TUPLES_OK
+               && PQntuples (result) > 0 && !PQgetisnull (result, 0, 0),
+               "%s: %s", sql, PQresultErrorMessage (result));
+    long long value = atoll (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    PQfinish (conn);
+    return value;
+}
+
 void
 pgtest_schema_new (char *schema, char *uri, size_t size)
 {

@@ -25,4 +25,9 @@ void
 void
     pgtest_exec (const char *uri, const char *sql);
 
+//  The integer in the first column of the first row sql returns at uri (on
+//  the server when uri is NULL); asserts that there is one.
+long long
+    pgtest_query_int (const char *uri, const char *sql);
+
 #endif

@@ -408,6 +408,58 @@ s_log_of (zmesh_store_t *from, const char *publisher, uint64_t seq)
     return collect;
 }
 
+#ifdef ZMESH_STORE_PG
+//  The store, opened with the schema's name as its application's, so that
+//  s_index_entries_read can wait for its connection to end.
+static void
+s_open_named (void)
+{
+    char uri [sizeof path + 128];
+    snprintf (uri, sizeof uri, "%s&application_name=%s", path, schema);
+    zmesh_detail_t detail = {""};
+    store = zmesh_store_open (uri, true, &detail);
+    cr_assert (store != NULL, "%s", detail.text);
+}
+
+//  Close the store, and return the entries the server read in the
+//  indexes of the schema's events table. A connection's counts reach
+//  pg_stat_user_indexes as it ends.
+static long long
+s_index_entries_read (void)
+{
+    zmesh_store_close (&store);
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM pg_stat_activity WHERE "
+              "application_name = '%s'", schema);
+    for (int tries = 0; tries < 200 && pgtest_query_int (NULL, sql); tries++)
+        usleep (10000);
+    snprintf (sql, sizeof sql, "SELECT COALESCE (sum (idx_tup_read), 0) FROM "
+              "pg_stat_user_indexes WHERE schemaname = '%s' AND relname = "
+              "'events'", schema);
+    return pgtest_query_int (NULL, sql);
+}
+
+//  An append reads its stream's version and its log's head by key, in a
+//  few index entries, however long the stream and the log: the server
+//  plans a kept statement once, while the tables are still empty, and a
+//  plan that reads every version of the stream (an aggregate over the
+//  index, which MAX (version) may get) makes each append slower than the
+//  one before. The index entries the server read say which plan it kept.
+Test (store, appends_read_a_few_index_entries_however_long_the_stream)
+{
+    enum { APPENDS = 2000 };
+    s_open_named ();
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_publish_as (store, "order-a", &detail), 0));
+    for (int index = 0; index < APPENDS; index++)
+        s_append_to (store, "inventory-p-book", 1);
+    long long read = s_index_entries_read ();
+    cr_assert (gt (i64, read, 0), "the server counted its reads");
+    cr_assert (lt (i64, read, 10 * APPENDS), "%lld index entries read for %d "
+               "appends", read, APPENDS);
+}
+#endif
+
 //  Two instances of a service on one store: positions interleave, and
 //  each has a log of its own, numbered from 1 with no holes, which either
 //  can read and which trimming never empties.

@@ -181,6 +181,21 @@ double
     bench_percentile (const int64_t *sorted, size_t count, double p);
 
 //  --------------------------------------------------------------------------
+//  The edge's load (edge.c), which the replicas section puts on its meshes
+
+typedef struct {
+    double rate, p50_ms, p99_ms;    //  Rate: of 2xx and 3xx answers only
+    long requests;                  //  Answered
+    long errors;                    //  Answered, but not 2xx or 3xx
+    long failed;                    //  Not answered: socket errors, timeouts
+} bench_wrk_t;
+
+//  Through the demo gateway at port: create a user, then put wrk's 50
+//  connections on POST /orders for seconds. False if that failed.
+bool
+    bench_edge_load (int port, double seconds, bench_wrk_t *result);
+
+//  --------------------------------------------------------------------------
 //  Sections, in the order main runs them: each adds its rows
 
 void
@@ -199,5 +214,7 @@ void
     bench_scale (void);
 void
     bench_edge (void);
+void
+    bench_replicas (void);
 
 #endif

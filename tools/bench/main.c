@@ -52,11 +52,12 @@ static const struct {
     {"edge", bench_edge,
      "POST /orders through the demo gateway under wrk (50\n"
      "connections), against the tutorial's express mini-project;\n"
-     "the rates count 2xx answers only; then, with --postgresql,\n"
-     "the same on PostgreSQL with 1 and with 2 replicas of each\n"
-     "service, three turns each (medians): rate, CPU of every\n"
-     "node per order until the services are through, events\n"
-     "stored per second"},
+     "the rates count 2xx answers only"},
+    {"replicas", bench_replicas,
+     "the edge's load on the demo mesh on PostgreSQL (--postgresql),\n"
+     "with 1 and with 2 replicas of each service, three turns each\n"
+     "(medians): rate, CPU of every node per order until the\n"
+     "services are through, events stored per second"},
 };
 #define SECTIONS (sizeof s_sections / sizeof s_sections [0])
 #define HELP_COLUMN 11          //  Where --help starts a section's help

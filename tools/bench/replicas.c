@@ -1,0 +1,247 @@
+/*  replicas.c - zmesh-bench's replicas section: the demo mesh on
+    PostgreSQL with one and with two replicas of each service, under the
+    edge's load (POST /orders through the gateway, wrk's 50 connections).
+
+    Part of zmesh. MIT License.
+*/
+#include <libpq-fe.h>
+#include "bench.h"
+
+//  CPU time the process has used, user and system, in ms (-1 if unknown).
+static double
+s_cpu_ms (pid_t pid)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t size = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    //  After the command's ")": state is field 3, utime 14, stime 15
+    char *at = strrchr (text, ')');
+    unsigned long user = 0, system = 0;
+    if (!at || sscanf (at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                       "%lu %lu", &user, &system) != 2)
+        return -1;
+    return (double) (user + system) * 1000 / (double) sysconf (_SC_CLK_TCK);
+}
+
+static void
+s_pg_quiet (void *arg, const char *message)
+{
+    (void) arg, (void) message;     //  "does not exist, skipping"
+}
+
+//  Run sql on the --postgresql server at uri; the first column of its first
+//  row as a number, or -1.
+static long
+s_pg_query (const char *uri, const char *sql)
+{
+    PGconn *conn = PQconnectdb (uri);
+    long value = -1;
+    PQsetNoticeProcessor (conn, s_pg_quiet, NULL);
+    if (PQstatus (conn) == CONNECTION_OK) {
+        PGresult *result = PQexec (conn, sql);
+        if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result))
+            value = atol (PQgetvalue (result, 0, 0));
+        else if (PQresultStatus (result) == PGRES_COMMAND_OK)
+            value = 0;
+        PQclear (result);
+    }
+    PQfinish (conn);
+    return value;
+}
+
+typedef struct {
+    bench_wrk_t wrk;
+    long orders;                //  order.placed in the order store
+    long events;                //  Events stored, every service's
+    double busy_s;              //  Until the last was stored
+    double cpu_ms;              //  Of every node, the gateway's too
+} s_replicated_t;
+
+//  The demo mesh on PostgreSQL with replicas (1 or 2) of each service,
+//  the two of a service sharing a schema of the --postgresql server,
+//  under the edge's load for seconds.
+static bool
+s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
+{
+    static const char *services [] = {"user", "order", "inventory",
+                                      "payment"};
+    enum { SERVICES = 4, NODES = 2 * SERVICES + 1 };
+    char uris [SERVICES][PATH_MAX + 64];
+    const char *base = bench_options.postgresql;
+    for (int service = 0; service < SERVICES; service++) {
+        char sql [160], schema [32];
+        snprintf (schema, sizeof schema, "bench_r%d_%s", replicas,
+                  services [service]);
+        snprintf (sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; "
+                  "CREATE SCHEMA %s", schema, schema);
+        if (s_pg_query (base, sql) < 0)
+            return false;
+        snprintf (uris [service], sizeof uris [service],
+                  "%s%soptions=-csearch_path%%3D%s", base,
+                  strchr (base, '?') ? "&" : "?", schema);
+    }
+    //  Instances: <service>-a (and -b), then the gateway
+    char names [NODES][32];
+    int count = 0;
+    for (int service = 0; service < SERVICES; service++)
+        for (int replica = 0; replica < replicas; replica++)
+            snprintf (names [count++], sizeof names [0], "%s-%c",
+                      services [service], 'a' + replica);
+    int instances = count;
+    snprintf (names [count++], sizeof names [0], "gateway");
+    bench_child_t children [NODES];
+    int started = 0, port = 0;
+    char line [600];
+    static char settings [64][PATH_MAX + 128];
+    for (; started < count; started++) {
+        char *argv [140], program [PATH_MAX];
+        int argc = 0, used = 0;
+        const char *name = names [started];
+        char service [32];
+        snprintf (service, sizeof service, "%s", name);
+        if (strchr (service, '-'))
+            *strchr (service, '-') = 0;
+        snprintf (program, sizeof program, "%s/zmesh-%s", bench_options.nodes,
+                  service);
+        argv [argc++] = program;
+#define SET(...) (snprintf (settings [used], sizeof settings [used], __VA_ARGS__), \
+                  argv [argc++] = "--set", argv [argc++] = settings [used++])
+        SET ("node/name=%s", name);
+        SET ("node/service=%s", service);
+        SET ("node/events=ipc://%s/r%d-%s-e", bench_options.tmp, replicas,
+             name);
+        SET ("node/calls=ipc://%s/r%d-%s-c", bench_options.tmp, replicas, name);
+        int index = 0;
+        while (index < SERVICES && !streq (services [index], service))
+            index++;
+        if (index < SERVICES)
+            SET ("node/data=%s", uris [index]);
+        else
+            SET ("node/data=%s/r%d-gateway", bench_options.tmp, replicas);
+        SET ("events/sync=normal");
+        SET ("service/stock=1000000000");
+        SET ("service/http_port=0");
+        for (int peer = 0; peer < instances; peer++) {
+            if (peer == started)
+                continue;
+            char of [32];
+            snprintf (of, sizeof of, "%s", names [peer]);
+            *strchr (of, '-') = 0;
+            SET ("peers/%s/service=%s", names [peer], of);
+            SET ("peers/%s/events=ipc://%s/r%d-%s-e", names [peer],
+                 bench_options.tmp, replicas, names [peer]);
+            SET ("peers/%s/calls=ipc://%s/r%d-%s-c", names [peer],
+                 bench_options.tmp, replicas, names [peer]);
+        }
+#undef SET
+        argv [argc] = NULL;
+        if (!bench_spawn (&children [started], argv)
+            || !bench_child_line (&children [started], line, sizeof line,
+                                  10000))
+            break;
+        if (started == count - 1)
+            sscanf (line, "http=%d", &port);
+    }
+    usleep (1000000);           //  The members hear each other
+    double before = 0;
+    for (int index = 0; index < started; index++)
+        before += s_cpu_ms (children [index].pid);
+    bool ok = started == count && bench_edge_load (port, seconds, &run->wrk);
+    //  The CPU of what was placed, all of it: until the services are
+    //  through with it (no event stored for a second), at most 60 s
+    run->events = -1;
+    int waited = 0;
+    for (int still = 0; still < 4 && waited < 240; waited++) {
+        usleep (250000);
+        long events = 0;
+        for (int service = 0; service < SERVICES; service++)
+            events += s_pg_query (uris [service],
+                                  "SELECT count (*) FROM events");
+        still = events == run->events ? still + 1 : 0;
+        run->events = events;
+    }
+    run->busy_s = seconds + (waited - 4) / 4.0;
+    run->cpu_ms = -before;
+    for (int index = 0; index < started; index++)
+        run->cpu_ms += s_cpu_ms (children [index].pid);
+    for (int index = started - 1; index >= 0; index--)
+        bench_child_stop (&children [index]);
+    run->orders = s_pg_query (uris [1], "SELECT count (*) FROM events WHERE "
+                                        "type = 'order.placed'");
+    return ok && run->orders > 0;
+}
+
+static int
+s_compare_double (const void *one, const void *two)
+{
+    double a = *(const double *) one, b = *(const double *) two;
+    return (a > b) - (a < b);
+}
+
+static double
+s_median_of (double *values, int count)
+{
+    qsort (values, (size_t) count, sizeof *values, s_compare_double);
+    return values [count / 2];
+}
+
+//  POST /orders through a mesh of one and of two replicas of each service
+//  on PostgreSQL: two replicas on two cores must lose no throughput, and
+//  spend no more CPU per order. The server shares the cores, and a run
+//  varies with what it is doing: the two meshes take turns (three each,
+//  one in quick mode), and the medians count.
+void
+bench_replicas (void)
+{
+    if (access ("/usr/bin/wrk", X_OK) || !bench_options.nodes) {
+        fprintf (stderr, "zmesh-bench: replicas skipped: needs /usr/bin/wrk "
+                 "and the demo nodes (--nodes)\n");
+        return;
+    }
+    double seconds = bench_options.quick ? 3 : 15;
+    enum { TURNS_MAX = 3 };
+    int turns = bench_options.quick ? 1 : TURNS_MAX;
+    double rate [2][TURNS_MAX], cpu [2][TURNS_MAX], events [2][TURNS_MAX];
+    bool ok = bench_options.postgresql != NULL;
+    for (int turn = 0; ok && turn < turns; turn++)
+        for (int mesh = 0; ok && mesh < 2; mesh++) {
+            s_replicated_t run;
+            memset (&run, 0, sizeof run);
+            ok = s_edge_replicas_run (mesh + 1, seconds, &run);
+            rate [mesh][turn] = run.wrk.rate;
+            cpu [mesh][turn] = run.cpu_ms / (double) run.orders;
+            events [mesh][turn] = (double) run.events / run.busy_s;
+        }
+    if (!ok) {
+        bench_row ("replicas", "POST /orders on PostgreSQL, 1 and 2 replicas "
+                   "of each service", bench_options.postgresql
+                                      ? "failed" : "no --postgresql",
+                   NULL, -1, NULL, NULL);
+        return;
+    }
+    double median [3][2];
+    for (int mesh = 0; mesh < 2; mesh++) {
+        median [0][mesh] = s_median_of (rate [mesh], turns);
+        median [1][mesh] = s_median_of (cpu [mesh], turns);
+        median [2][mesh] = s_median_of (events [mesh], turns);
+    }
+    char one [48], two [48], what [160];
+    snprintf (what, sizeof what, "POST /orders on PostgreSQL, 2 replicas of "
+              "each service vs 1, median of %d", turns);
+    bench_row ("replicas", what, bench_rate_text (two, median [0][1]),
+               bench_rate_text (one, median [0][0]),
+               median [0][1] / median [0][0], "≥ 0.9", NULL);
+    snprintf (two, sizeof two, "%.2f ms", median [1][1]);
+    snprintf (one, sizeof one, "%.2f ms", median [1][0]);
+    bench_row ("replicas", "  same, CPU of every node per order placed", two,
+               one, median [1][1] / median [1][0], "≤ 1.15", NULL);
+    snprintf (two, sizeof two, "%.0f/s", median [2][1]);
+    snprintf (one, sizeof one, "%.0f/s", median [2][0]);
+    bench_row ("replicas", "  same, events stored by every service, until the "
+               "last", two, one, median [2][1] / median [2][0], NULL, NULL);
+}
+
