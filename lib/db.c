@@ -48,6 +48,8 @@ struct _zmesh__db_t {
     PGconn *pg;
     char error [256];           //  PostgreSQL's last error
     int64_t changes, last_changes;
+    int queued;                 //  PostgreSQL: statements in the pipeline
+    bool queue_failed;          //  One of them failed: the transaction did
     zmesh__stmt_t *cached [CACHED_MAX];
     size_t cached_count;
 };
@@ -174,6 +176,63 @@ zmesh__db_close (zmesh__db_t **self_p)
     *self_p = NULL;
 }
 
+//  ---------------------------------------------------------------------
+//  PostgreSQL's pipeline: statements queued with zmesh__stmt_queue wait
+//  in libpq's buffer, and go to the server with the next statement that
+//  waits for its result, in one round trip.
+
+//  Read the results of the statements queued, then (own) that of the one
+//  sent after them, which is returned; NULL if there is none. If one of
+//  those queued failed, the server skipped what came after it in the
+//  pipeline, and the transaction is failed: queue_failed says so until it
+//  ends.
+static PGresult *
+s_pg_sync (zmesh__db_t *self, bool own)
+{
+    PGresult *kept = NULL;
+    if (PQpipelineSync (self->pg) != 1) {
+        s_pg_error (self, PQerrorMessage (self->pg));
+        self->queue_failed = true;
+    }
+    for (int index = 0; index < self->queued + own; index++) {
+        PGresult *result;
+        while ((result = PQgetResult (self->pg))) {
+            ExecStatusType status = PQresultStatus (result);
+            if (index == self->queued && !kept) {
+                kept = result;
+                continue;
+            }
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK
+                && !self->queue_failed) {
+                s_pg_error (self, status == PGRES_PIPELINE_ABORTED
+                                  ? "aborted" : PQresultErrorMessage (result));
+                self->queue_failed = true;
+            }
+            PQclear (result);
+        }
+    }
+    PQclear (PQgetResult (self->pg));       //  The sync's own
+    if (PQexitPipelineMode (self->pg) != 1) {
+        s_pg_error (self, PQerrorMessage (self->pg));
+        self->queue_failed = true;
+    }
+    self->queued = 0;
+    return kept;
+}
+
+//  Before a statement that does not go through the pipeline: the queued
+//  ones go first. False if one of them failed, and the transaction with
+//  it (sql may still be ROLLBACK, which ends it).
+static bool
+s_pg_flush (zmesh__db_t *self, const char *sql)
+{
+    if (self->queued)
+        s_pg_sync (self, false);
+    if (self->queue_failed && PQtransactionStatus (self->pg) == PQTRANS_IDLE)
+        self->queue_failed = false;
+    return !self->queue_failed || streq (sql, "ROLLBACK");
+}
+
 //  A command's result: ok, or its error kept. Clears result.
 static zmesh_err_t
 s_pg_done (zmesh__db_t *self, PGresult *result, const char *what,
@@ -196,8 +255,17 @@ zmesh_err_t
 zmesh__db_exec (zmesh__db_t *self, const char *sql, zmesh_detail_t *detail)
 {
     assert (self && sql);
-    if (self->pg)
-        return s_pg_done (self, PQexec (self->pg, sql), sql, detail);
+    if (self->pg && !s_pg_flush (self, sql)) {
+        zmesh__detail (detail, "store: %s: a statement before it failed: %s",
+                       sql, self->error);
+        return ZMESH_ERR_STORE;
+    }
+    if (self->pg) {
+        zmesh_err_t rc = s_pg_done (self, PQexec (self->pg, sql), sql, detail);
+        if (PQtransactionStatus (self->pg) == PQTRANS_IDLE)
+            self->queue_failed = false;
+        return rc;
+    }
     char *message = NULL;
     if (sqlite3_exec (self->lite, sql, NULL, NULL, &message) == SQLITE_OK)
         return ZMESH_OK;
@@ -232,6 +300,8 @@ zmesh__db_query_int (zmesh__db_t *self, const char *sql)
     assert (self && sql);
     int64_t value = -1;
     if (self->pg) {
+        if (!s_pg_flush (self, sql))
+            return -1;
         PGresult *result = PQexecParams (self->pg, sql, 0, NULL, NULL, NULL,
                                          NULL, 1);
         if (PQresultStatus (result) == PGRES_TUPLES_OK
@@ -376,6 +446,12 @@ s_prepare (zmesh__db_t *self, zmesh__stmt_t *stmt, size_t number,
             return ZMESH_ERR_STORE;
         }
         snprintf (stmt->name, sizeof stmt->name, "zmesh%zu", number);
+        if (!s_pg_flush (self, stmt->sql)) {
+            zmesh__free (numbered);
+            zmesh__detail (detail, "store: cannot prepare %s: a statement "
+                           "before it failed: %s", stmt->sql, self->error);
+            return ZMESH_ERR_STORE;
+        }
         zmesh_err_t rc = s_pg_done (self, PQprepare (self->pg, stmt->name,
                                                      numbered, 0, NULL),
                                     stmt->sql, detail);
@@ -531,9 +607,19 @@ static zmesh__db_step_t
 s_pg_run (zmesh__stmt_t *self)
 {
     zmesh__db_t *db = self->db;
-    self->result = PQexecPrepared (db->pg, self->name, self->params,
-                                   self->values, self->lengths, self->formats,
-                                   1);
+    if (db->queue_failed && PQtransactionStatus (db->pg) == PQTRANS_IDLE)
+        db->queue_failed = false;
+    if (db->queue_failed)
+        self->result = NULL;    //  The transaction has failed already
+    else if (db->queued)        //  With those queued, in one round trip
+        self->result = PQsendQueryPrepared (db->pg, self->name, self->params,
+                                            self->values, self->lengths,
+                                            self->formats, 1) == 1
+                     ? s_pg_sync (db, true) : (s_pg_sync (db, false), NULL);
+    else
+        self->result = PQexecPrepared (db->pg, self->name, self->params,
+                                       self->values, self->lengths,
+                                       self->formats, 1);
     ExecStatusType status = self->result ? PQresultStatus (self->result)
                                          : PGRES_FATAL_ERROR;
     self->row = -1;
@@ -545,8 +631,10 @@ s_pg_run (zmesh__stmt_t *self)
         db->changes += db->last_changes;
     }
     else {
-        s_pg_error (db, self->result ? PQresultErrorMessage (self->result)
-                                     : PQerrorMessage (db->pg));
+        if (!db->queue_failed)      //  Else the error is the queued one's
+            s_pg_error (db, self->result
+                            ? PQresultErrorMessage (self->result)
+                            : PQerrorMessage (db->pg));
         const char *state = self->result
                           ? PQresultErrorField (self->result,
                                                 PG_DIAG_SQLSTATE)
@@ -657,4 +745,29 @@ zmesh__stmt_run (zmesh__stmt_t *self)
     zmesh__db_step_t step = zmesh__stmt_step (self);
     zmesh__stmt_reset (self);
     return step;
+}
+
+zmesh__db_step_t
+zmesh__stmt_queue (zmesh__stmt_t *self)
+{
+    assert (self);
+    zmesh__db_t *db = self->db;
+    if (self->lite || db->queue_failed || !zmesh__db_in_transaction (db))
+        return zmesh__stmt_run (self);
+    bool sent = (PQpipelineStatus (db->pg) != PQ_PIPELINE_OFF
+                 || PQenterPipelineMode (db->pg) == 1)
+             && PQsendQueryPrepared (db->pg, self->name, self->params,
+                                     self->values, self->lengths,
+                                     self->formats, 1) == 1;
+    zmesh__stmt_reset (self);
+    if (sent) {
+        db->queued++;
+        return ZMESH__DB_DONE;
+    }
+    s_pg_error (db, PQerrorMessage (db->pg));
+    if (db->queued)
+        s_pg_sync (db, false);
+    else if (PQpipelineStatus (db->pg) != PQ_PIPELINE_OFF)
+        PQexitPipelineMode (db->pg);
+    return ZMESH__DB_ERROR;
 }

@@ -134,4 +134,15 @@ void
 zmesh__db_step_t
     zmesh__stmt_run (zmesh__stmt_t *self);
 
+//  Run a statement that returns no rows, inside a transaction, without
+//  waiting for it where the database allows: on PostgreSQL it is sent in a
+//  pipeline, and the next statement that waits goes with it, both in one
+//  round trip. ZMESH__DB_DONE then says only that it went. If it fails,
+//  so does the statement that waits, and every one after it until the
+//  transaction ends, the commit too: a caller learns of it by the next
+//  step it waits for, at the latest by the commit. On SQLite, and outside
+//  a transaction, it is zmesh__stmt_run. Reset after use.
+zmesh__db_step_t
+    zmesh__stmt_queue (zmesh__stmt_t *self);
+
 #endif

@@ -27,6 +27,15 @@ s_done (zmesh__stmt_t *statement)
                                                          : ZMESH_ERR_STORE;
 }
 
+//  The same for a write whose result nothing waits for: in a transaction
+//  on PostgreSQL it goes with the next statement (zmesh__stmt_queue).
+static zmesh_err_t
+s_queued (zmesh__stmt_t *statement)
+{
+    return zmesh__stmt_queue (statement) == ZMESH__DB_DONE ? ZMESH_OK
+                                                           : ZMESH_ERR_STORE;
+}
+
 zmesh_err_t
 zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                       uint64_t *seq, bool *known)
@@ -63,7 +72,7 @@ zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
     zmesh__stmt_text (statement, 1, zmesh_store_publisher (store));
     zmesh__stmt_text (statement, 2, publisher);
     zmesh__stmt_int (statement, 3, (int64_t) seq);
-    return s_done (statement);
+    return s_queued (statement);
 }
 
 zmesh_err_t
@@ -139,7 +148,7 @@ zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
         return ZMESH_ERR_STORE;
     zmesh__stmt_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE);
     zmesh__stmt_int (statement, 2, (int64_t) unix_ms);
-    return s_done (statement);
+    return s_queued (statement);
 }
 
 zmesh_err_t
@@ -168,7 +177,7 @@ zmesh__inbox_keep_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
     zmesh__stmt_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE);
     zmesh__stmt_blob (statement, 2, reply, size);
     zmesh__stmt_int (statement, 3, (int64_t) at);
-    return s_done (statement);
+    return s_queued (statement);
 }
 
 zframe_t *

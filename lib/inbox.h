@@ -21,7 +21,10 @@ zmesh_err_t
     zmesh__inbox_position (zmesh_store_t *store, const char *publisher,
                           uint64_t *seq, bool *known);
 
-//  Record that publisher's events up to seq are done.
+//  Record that publisher's events up to seq are done. These writes (this,
+//  zmesh__inbox_mark and zmesh__inbox_keep_reply), in a transaction on
+//  PostgreSQL, go to the server with the next statement: a failure shows
+//  there, at the latest at the commit.
 zmesh_err_t
     zmesh__inbox_set_position (zmesh_store_t *store, const char *publisher,
                               uint64_t seq);

@@ -284,6 +284,17 @@ s_run (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
          ? ZMESH_OK : STORE_ERROR (detail, self, sql);
 }
 
+//  Run sql (no rows) without waiting for it: zmesh__stmt_queue.
+static zmesh_err_t
+s_queue (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
+{
+    zmesh__stmt_t *statement = s_statement (self, sql, detail);
+    if (!statement)
+        return ZMESH_ERR_STORE;
+    return zmesh__stmt_queue (statement) == ZMESH__DB_DONE
+         ? ZMESH_OK : STORE_ERROR (detail, self, sql);
+}
+
 //  The last of column in events, among those where (SQL) says: as the
 //  first entry of an index read backwards, never as MAX (column), for
 //  which PostgreSQL may keep a plan, made while the table was empty, that
@@ -728,18 +739,20 @@ zmesh_store_rollback (zmesh_store_t *self)
 
 //  One name serves every level: the innermost savepoint of a name ends
 //  first, so nesting works as a stack.
+//  Both go with the next statement, in one round trip, on PostgreSQL: a
+//  failure shows there, at the latest at the commit.
 zmesh_err_t
 zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_run (self, "SAVEPOINT turn", detail);
+    return s_queue (self, "SAVEPOINT turn", detail);
 }
 
 zmesh_err_t
 zmesh_store_release (zmesh_store_t *self, zmesh_detail_t *detail)
 {
     assert (self);
-    return s_run (self, "RELEASE turn", detail);
+    return s_queue (self, "RELEASE turn", detail);
 }
 
 void

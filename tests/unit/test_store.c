@@ -439,6 +439,43 @@ s_index_entries_read (void)
     return pgtest_query_int (NULL, sql);
 }
 
+//  A savepoint or a release goes to the server with the next statement:
+//  one that fails there fails that statement, and the commit, which would
+//  otherwise end the failed transaction as a rollback that reports
+//  success. Once rolled back, the store works again.
+Test (store, a_release_that_fails_on_the_server_fails_the_commit)
+{
+    s_open ();
+    zmesh_detail_t detail = {""};
+    for (int round = 0; round < 2; round++) {
+        //  The first round works, and has every statement prepared
+        cr_assert (eq (int, zmesh_store_begin (store, &detail), 0));
+        s_append_to (store, "order-1", 1);
+        if (round == 0)
+            cr_assert (eq (int, zmesh_store_savepoint (store, &detail), 0));
+        cr_assert (eq (int, zmesh_store_release (store, &detail), 0),
+                   "the second has no savepoint, but nothing said so yet");
+        uint64_t head;
+        zmesh_err_t rc = zmesh_store_head (store, &head);
+        if (round == 0) {
+            cr_assert (eq (int, rc, 0));
+            cr_assert (eq (int, zmesh_store_commit (store, &detail), 0), "%s",
+                       detail.text);
+            cr_assert (eq (u64, s_head (), 1));
+            continue;
+        }
+        cr_assert (ne (int, rc, 0), "the next statement fails");
+        cr_assert (ne (int, zmesh_store_commit (store, &detail), 0),
+                   "and so does the commit");
+        cr_assert (strstr (detail.text, "savepoint") != NULL, "%s",
+                   detail.text);
+        zmesh_store_rollback (store);
+        cr_assert (eq (u64, s_head (), 1), "the append was taken back");
+    }
+    s_append_to (store, "order-1", 1);
+    cr_assert (eq (u64, s_head (), 2), "and the store works again");
+}
+
 //  An append reads its stream's version and its log's head by key, in a
 //  few index entries, however long the stream and the log: the server
 //  plans a kept statement once, while the tables are still empty, and a

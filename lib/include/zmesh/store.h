@@ -139,6 +139,10 @@ ZMESH_EXPORT void
 //  taken back to, alone: zmesh_store_release keeps those writes (they
 //  commit with the transaction), zmesh_store_rollback_to takes them back
 //  and ends the savepoint. Savepoints nest; each call ends the innermost.
+//  On PostgreSQL a savepoint and a release go to the server with the next
+//  statement, in one round trip: if one of them fails, so does that
+//  statement, and every one after it (the commit too) until
+//  zmesh_store_rollback.
 ZMESH_EXPORT zmesh_err_t
     zmesh_store_savepoint (zmesh_store_t *self, zmesh_detail_t *detail);
 ZMESH_EXPORT zmesh_err_t
