@@ -184,8 +184,8 @@ zmesh__db_close (zmesh__db_t **self_p)
 //  Read the results of the statements queued, then (own) that of the one
 //  sent after them, which is returned; NULL if there is none. If one of
 //  those queued failed, the server skipped what came after it in the
-//  pipeline, and the transaction is failed: queue_failed says so until it
-//  ends.
+//  pipeline, and the transaction is failed: queue_failed says so until
+//  the caller rolls it back.
 static PGresult *
 s_pg_sync (zmesh__db_t *self, bool own)
 {
@@ -228,9 +228,31 @@ s_pg_flush (zmesh__db_t *self, const char *sql)
 {
     if (self->queued)
         s_pg_sync (self, false);
-    if (self->queue_failed && PQtransactionStatus (self->pg) == PQTRANS_IDLE)
-        self->queue_failed = false;
     return !self->queue_failed || streq (sql, "ROLLBACK");
+}
+
+//  Send stmt into the pipeline, and reset it. False if it could not go
+//  (the connection is lost, most likely).
+static bool
+s_pg_queue (zmesh__stmt_t *stmt)
+{
+    zmesh__db_t *self = stmt->db;
+    bool sent = (PQpipelineStatus (self->pg) != PQ_PIPELINE_OFF
+                 || PQenterPipelineMode (self->pg) == 1)
+             && PQsendQueryPrepared (self->pg, stmt->name, stmt->params,
+                                     stmt->values, stmt->lengths,
+                                     stmt->formats, 1) == 1;
+    zmesh__stmt_reset (stmt);
+    if (sent) {
+        self->queued++;
+        return true;
+    }
+    s_pg_error (self, PQerrorMessage (self->pg));
+    if (self->queued)
+        s_pg_sync (self, false);
+    else if (PQpipelineStatus (self->pg) != PQ_PIPELINE_OFF)
+        PQexitPipelineMode (self->pg);
+    return false;
 }
 
 //  A command's result: ok, or its error kept. Clears result.
@@ -262,7 +284,7 @@ zmesh__db_exec (zmesh__db_t *self, const char *sql, zmesh_detail_t *detail)
     }
     if (self->pg) {
         zmesh_err_t rc = s_pg_done (self, PQexec (self->pg, sql), sql, detail);
-        if (PQtransactionStatus (self->pg) == PQTRANS_IDLE)
+        if (streq (sql, "ROLLBACK"))
             self->queue_failed = false;
         return rc;
     }
@@ -348,8 +370,10 @@ zmesh__db_in_transaction (zmesh__db_t *self)
     assert (self);
     if (!self->pg)
         return !sqlite3_get_autocommit (self->lite);
+    //  One that failed in the pipeline is open until it is rolled back,
+    //  whatever became of it on the server
     PGTransactionStatusType status = PQtransactionStatus (self->pg);
-    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    return self->queue_failed || status == PQTRANS_INTRANS || status == PQTRANS_INERROR
         || status == PQTRANS_ACTIVE;
 }
 
@@ -607,8 +631,6 @@ static zmesh__db_step_t
 s_pg_run (zmesh__stmt_t *self)
 {
     zmesh__db_t *db = self->db;
-    if (db->queue_failed && PQtransactionStatus (db->pg) == PQTRANS_IDLE)
-        db->queue_failed = false;
     if (db->queue_failed)
         self->result = NULL;    //  The transaction has failed already
     else if (db->queued)        //  With those queued, in one round trip
@@ -754,20 +776,5 @@ zmesh__stmt_queue (zmesh__stmt_t *self)
     zmesh__db_t *db = self->db;
     if (self->lite || db->queue_failed || !zmesh__db_in_transaction (db))
         return zmesh__stmt_run (self);
-    bool sent = (PQpipelineStatus (db->pg) != PQ_PIPELINE_OFF
-                 || PQenterPipelineMode (db->pg) == 1)
-             && PQsendQueryPrepared (db->pg, self->name, self->params,
-                                     self->values, self->lengths,
-                                     self->formats, 1) == 1;
-    zmesh__stmt_reset (self);
-    if (sent) {
-        db->queued++;
-        return ZMESH__DB_DONE;
-    }
-    s_pg_error (db, PQerrorMessage (db->pg));
-    if (db->queued)
-        s_pg_sync (db, false);
-    else if (PQpipelineStatus (db->pg) != PQ_PIPELINE_OFF)
-        PQexitPipelineMode (db->pg);
-    return ZMESH__DB_ERROR;
+    return s_pg_queue (self) ? ZMESH__DB_DONE : ZMESH__DB_ERROR;
 }

@@ -601,10 +601,14 @@ s_expected_ok (int64_t expected, int64_t actual)
     }
 }
 
+//  Insert an event. One appended alone cannot be refused: its id, stream
+//  version, position and sequence were all read free under the write
+//  lock. It goes with the next statement (zmesh__stmt_queue), and a
+//  failure of the server's shows there, at the latest at the commit.
 static zmesh_err_t
 s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
           int64_t version, uint64_t seq, const zmesh_new_event_t *event,
-          zmesh_detail_t *detail)
+          bool alone, zmesh_detail_t *detail)
 {
     zmesh__stmt_t *insert = s_statement (
         self, "INSERT INTO events (position, stream, version, id, type, body,"
@@ -630,7 +634,8 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
     zmesh__stmt_text (insert, 10, self->publisher);
     zmesh__stmt_int (insert, 11, (int64_t) seq);
     zmesh__stmt_text (insert, 12, event->key ? event->key : "");
-    zmesh__db_step_t step = zmesh__stmt_run (insert);
+    zmesh__db_step_t step = alone ? zmesh__stmt_queue (insert)
+                                  : zmesh__stmt_run (insert);
     if (step == ZMESH__DB_DONE)
         return ZMESH_OK;
     if (step == ZMESH__DB_CONSTRAINT) {
@@ -689,7 +694,7 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
             rc = s_insert (self, stream, (uint64_t) head + 1 + index,
                            version + 1 + (int64_t) index,
                            (uint64_t) log_head + 1 + index, &events [index],
-                           detail);
+                           count == 1, detail);
     }
     if (rc == ZMESH_OK && !nested)
         rc = s_run (self, "COMMIT", detail);
