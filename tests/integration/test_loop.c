@@ -609,12 +609,21 @@ s_alive (zmesh_node_t *node)
 }
 
 //  Turn the loops until node has consumed count events, or 5 s pass.
+//  While none comes, a heartbeat's worth of fake time passes every 50 ms:
+//  an event published before the consumer's subscription reached its
+//  publisher is not sent, and only the next heartbeat tells of it.
 static void
 s_turn_until_consumed (zmesh_node_t *node, uint64_t count)
 {
     int64_t give_up = zclock_mono () + 5000;
-    while (s_stats (node).events_consumed < count && zclock_mono () < give_up)
+    int64_t beat = zclock_mono () + 50;
+    while (s_stats (node).events_consumed < count && zclock_mono () < give_up) {
         s_turn ();
+        if (zclock_mono () >= beat) {
+            zmesh_clock_fake_advance (clock_fake, 100);
+            beat = zclock_mono () + 50;
+        }
+    }
     cr_assert (eq (u64, s_stats (node).events_consumed, count));
 }
 
@@ -1023,7 +1032,14 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     cr_assert (eq (u64, s_bad (client), bad + 1), "the one as user: dropped");
     //  Heartbeats under a thousand names of evil's choosing: each dropped,
     //  and nothing kept under any of them (taken as they come, within the
-    //  high-water marks)
+    //  high-water marks). What was forged above and is still on its way
+    //  arrives first.
+    give_up = zclock_mono () + 5000;
+    for (int still = 0; still < 5 && zclock_mono () < give_up;) {
+        bad = s_bad (client);
+        zmesh_node_poll (client, 10);
+        still = s_bad (client) == bad ? still + 1 : 0;
+    }
     bad = s_bad (client);
     for (int index = 0; index < 1000; index++) {
         if (index % 50 == 0)
