@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
+#include <stdatomic.h>
 
 typedef struct {
     int64_t (*unix_us) (zmesh_clock_t *self);
@@ -12,8 +13,11 @@ typedef struct {
 
 struct _zmesh_clock_t {
     const s_clock_ops_t *ops;   //  Real or fake
-    int64_t unix_ms;            //  Fake only: current wall reading
-    int64_t mono_ms;            //  Fake only: current monotonic reading
+    //  Fake only: the current readings. Atomic, so that a thread of the
+    //  node's own (the admin endpoint's) may read them while a test moves
+    //  them.
+    _Atomic int64_t unix_ms;
+    _Atomic int64_t mono_ms;
 };
 
 static int64_t
@@ -41,13 +45,13 @@ s_real_mono_us (zmesh_clock_t *self)
 static int64_t
 s_fake_unix_us (zmesh_clock_t *self)
 {
-    return self->unix_ms * 1000;
+    return atomic_load_explicit (&self->unix_ms, memory_order_relaxed) * 1000;
 }
 
 static int64_t
 s_fake_mono_us (zmesh_clock_t *self)
 {
-    return self->mono_ms * 1000;
+    return atomic_load_explicit (&self->mono_ms, memory_order_relaxed) * 1000;
 }
 
 static bool
@@ -97,8 +101,8 @@ zmesh_clock_fake_new (int64_t start_ms)
     zmesh_clock_t *self = zmesh__alloc (sizeof *self);
     if (self) {
         self->ops = &s_fake_ops;
-        self->unix_ms = start_ms;
-        self->mono_ms = start_ms;
+        atomic_init (&self->unix_ms, start_ms);
+        atomic_init (&self->mono_ms, start_ms);
     }
     return self;
 }
@@ -145,13 +149,13 @@ zmesh_clock_fake_advance (zmesh_clock_t *self, int64_t ms)
 {
     assert (self && self->ops == &s_fake_ops);
     assert (ms >= 0);
-    self->unix_ms += ms;
-    self->mono_ms += ms;
+    atomic_fetch_add (&self->unix_ms, ms);
+    atomic_fetch_add (&self->mono_ms, ms);
 }
 
 void
 zmesh_clock_fake_set_unix_ms (zmesh_clock_t *self, int64_t unix_ms)
 {
     assert (self && self->ops == &s_fake_ops);
-    self->unix_ms = unix_ms;
+    atomic_store (&self->unix_ms, unix_ms);
 }

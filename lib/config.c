@@ -3,9 +3,11 @@
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
+#include <arpa/inet.h>
 
 typedef enum {
-    KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_PATH, KEY_INT, KEY_BOOL, KEY_CHOICE
+    KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_ADDRESS, KEY_PATH, KEY_INT,
+    KEY_BOOL, KEY_CHOICE
 } s_kind_t;
 
 //  Every scalar key, its default and its range: the one place they live.
@@ -66,6 +68,8 @@ static const s_key_t s_keys [] = {
     {"trace/keep", KEY_INT, FIELD (trace_keep), "2048", 0, 1000000},
     {"tap/bind", KEY_ENDPOINT, FIELD (tap_bind), "tcp://127.0.0.1:*", 0, 0},
     {"tap/on", KEY_BOOL, FIELD (tap_on), "0", 0, 0},
+    {"admin/host", KEY_ADDRESS, FIELD (admin_host), "127.0.0.1", 0, 0},
+    {"admin/port", KEY_INT, FIELD (admin_port), "-1", -1, 65535},
     {"security/cert", KEY_PATH, FIELD (security_cert), "", 0, 0},
     {"security/keys", KEY_PATH, FIELD (security_keys), "", 0, 0},
 };
@@ -178,6 +182,16 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
                               "address", key->path, value);
             snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
             return ZMESH_OK;
+        case KEY_ADDRESS: {
+            //  An address, never a name to look up
+            unsigned char address [sizeof (struct in6_addr)];
+            if (inet_pton (AF_INET, value, address) != 1
+                && inet_pton (AF_INET6, value, address) != 1)
+                CONFIG_ERROR (detail, "%s: '%s' is not an IPv4 or IPv6 "
+                              "address", key->path, value);
+            snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
+            return ZMESH_OK;
+        }
         case KEY_PATH:
             if (strlen (value) > ZMESH_ENDPOINT_MAX - 64)
                 CONFIG_ERROR (detail, "%s: a path of at most %d characters",

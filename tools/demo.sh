@@ -36,7 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Every node on loopback, at its own two ports: events and calls.
+# Every node on loopback, at its own three ports: events, calls and its
+# admin endpoint (/healthz, /readyz, /metrics).
 declare -A base=([user]=7710 [order]=7720 [inventory]=7730 [payment]=7740
                  [gateway]=7750)
 endpoints() {   # endpoints NODE PEER... -> --set arguments
@@ -44,6 +45,7 @@ endpoints() {   # endpoints NODE PEER... -> --set arguments
     echo "--set node/events=tcp://127.0.0.1:${base[$node]}"
     echo "--set node/calls=tcp://127.0.0.1:$((${base[$node]} + 1))"
     echo "--set node/data=$data/$node"
+    echo "--set admin/port=$((${base[$node]} + 2))"
     for peer in "$@"; do
         echo "--set peers/$peer/events=tcp://127.0.0.1:${base[$peer]}"
         echo "--set peers/$peer/calls=tcp://127.0.0.1:$((${base[$peer]} + 1))"
@@ -104,6 +106,10 @@ unknown=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/orders" \
     -d '{"userId": "00000000-0000-4000-8000-000000000000", "items": [{"productId": "p-book", "quantity": 1, "price": 1}]}')
 echo "demo: an order for an unknown user: HTTP $unknown"
 echo "demo: metrics: $(curl -s "$api/metrics" | grep -c '^zmesh_') series at $api/metrics"
+for node in user order inventory payment; do
+    admin=http://127.0.0.1:$((${base[$node]} + 2))
+    echo "demo: $node: $(curl -s "$admin/readyz"), $(curl -s "$admin/metrics" | grep -c '^zmesh_') series at $admin/metrics"
+done
 
 if [[ $stop -eq 1 ]]; then
     echo "demo: stopping"

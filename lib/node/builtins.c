@@ -4,13 +4,10 @@
 */
 #include "node_private.h"
 
-//  Every node serves zmesh.stats: its counters, as reply headers.
-void
-zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
-                       zmesh_envelope_t *reply, void *arg)
+size_t
+zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
+                          size_t max)
 {
-    (void) request;
-    (void) arg;
     const zmesh_node_stats_t *stats = &self->stats;
     //  Peers heard from, and breakers not closed, of the peers we know
     uint64_t alive = 0, open = 0;
@@ -26,41 +23,78 @@ zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
             += breaker && zmesh_breaker_state (breaker) != ZMESH_BREAKER_CLOSED;
     }
     zmesh__consume_lag_t lag;
-    zmesh__consume_lag (self, &lag);
-    const struct {
-        const char *name;
-        uint64_t value;
-    } counters [] = {
-        {"events_published", stats->events_published},
-        {"events_received", stats->events_received},
-        {"bad_frames", stats->bad_frames},
-        {"calls_served", stats->calls_served},
-        {"unknown_methods", stats->unknown_methods},
-        {"calls_refused", stats->calls_refused},
-        {"calls_made", stats->calls_made},
-        {"call_timeouts", stats->call_timeouts},
-        {"bad_replies", stats->bad_replies},
-        {"heartbeats_sent", stats->heartbeats_sent},
-        {"heartbeats_received", stats->heartbeats_received},
-        {"duplicates_answered", stats->duplicates_answered},
-        {"events_consumed", stats->events_consumed},
-        {"events_repeated", stats->events_repeated},
-        {"events_replayed", stats->events_replayed},
-        {"replays_failed", stats->replays_failed},
-        {"ranges_trimmed", stats->ranges_trimmed},
-        {"dead_letters", stats->dead_letters},
-        {"batch_commits", stats->batch_commits},
-        {"replies_late", stats->replies_late},
-        {"events_left", stats->events_left},
-        {"seq", self->seq},
-        {"peers_alive", alive},
-        {"breakers_open", open},
-        {"lag", lag.lag},
-        {"lag_max", lag.lag_max},
-        {"stalled", lag.stalled},
+    zmesh__consume_lag (self, &lag, NULL, NULL);
+    const zmesh__counter_t all [] = {
+        {"events_published", stats->events_published, false,
+         "Events published, live or to the log"},
+        {"events_received", stats->events_received, false,
+         "Valid events handed to handlers"},
+        {"bad_frames", stats->bad_frames, false,
+         "Messages dropped as invalid"},
+        {"calls_served", stats->calls_served, false,
+         "Requests answered, any status"},
+        {"unknown_methods", stats->unknown_methods, false,
+         "Requests for a method not served"},
+        {"calls_refused", stats->calls_refused, false,
+         "Requests the caller may not make"},
+        {"calls_made", stats->calls_made, false,
+         "Attempts made through the REQ path"},
+        {"call_timeouts", stats->call_timeouts, false,
+         "Attempts that timed out"},
+        {"bad_replies", stats->bad_replies, false,
+         "Replies that were garbage or answered another request"},
+        {"heartbeats_sent", stats->heartbeats_sent, false, "Heartbeats sent"},
+        {"heartbeats_received", stats->heartbeats_received, false,
+         "Valid heartbeats received"},
+        {"duplicates_answered", stats->duplicates_answered, false,
+         "Retried requests answered from the reply cache"},
+        {"events_consumed", stats->events_consumed, false,
+         "Events handled by reliable consumers"},
+        {"events_repeated", stats->events_repeated, false,
+         "Events seen again, and skipped"},
+        {"events_replayed", stats->events_replayed, false,
+         "Events fetched to repair a gap"},
+        {"replays_failed", stats->replays_failed, false,
+         "Repair calls that did not answer"},
+        {"ranges_trimmed", stats->ranges_trimmed, false,
+         "Ranges asked for but gone from the publisher's log"},
+        {"dead_letters", stats->dead_letters, false,
+         "Events the handlers gave up on"},
+        {"batch_commits", stats->batch_commits, false,
+         "Transactions of the loop"},
+        {"replies_late", stats->replies_late, false,
+         "Deferred replies finished after the caller's budget"},
+        {"events_left", stats->events_left, false,
+         "Events another member of the group owned and handled"},
+        {"seq", self->seq, true, "The sequence number of the last event"},
+        {"peers_alive", alive, true, "Peers heard from within timing/quiet"},
+        {"breakers_open", open, true, "Breakers of known peers not closed"},
+        {"lag", lag.lag, true,
+         "Events of the publishers followed not yet consumed"},
+        {"lag_max", lag.lag_max, true,
+         "The most events behind one publisher"},
+        {"stalled", lag.stalled, true,
+         "Publishers with events left whose position has not moved for "
+         "timing/gone"},
     };
-    for (size_t index = 0; index < sizeof counters / sizeof counters [0];
-         index++) {
+    size_t count = sizeof all / sizeof all [0];
+    if (count > max)
+        count = max;
+    memcpy (counters, all, count * sizeof all [0]);
+    return count;
+}
+
+//  Every node serves zmesh.stats: its counters, as reply headers.
+void
+zmesh__builtins_stats (zmesh_node_t *self, const zmesh_envelope_t *request,
+                       zmesh_envelope_t *reply, void *arg)
+{
+    (void) request;
+    (void) arg;
+    zmesh__counter_t counters [ZMESH__COUNTERS_MAX];
+    size_t count = zmesh__builtins_counters (self, counters,
+                                             ZMESH__COUNTERS_MAX);
+    for (size_t index = 0; index < count; index++) {
         char value [24];
         snprintf (value, sizeof value, "%" PRIu64, counters [index].value);
         zmesh_envelope_set_header (reply, counters [index].name, value);

@@ -240,10 +240,11 @@ s_finish (zmesh__call_t *call, zmesh_envelope_t **reply_p,
     zmesh_err_t rc = zmesh__caller_end (self->caller, &call->run, reply_p,
                                         detail);
     bool replied = rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR;
-    zmesh__tap_trace (
-        self, ZMESH_TRACE_MADE, call->request, call->service, rc, call->at_us,
-        (uint64_t) (zmesh_clock_mono_us (self->clock) - call->start_us),
-        replied ? *reply_p : NULL);
+    uint64_t latency_us
+        = (uint64_t) (zmesh_clock_mono_us (self->clock) - call->start_us);
+    zmesh__tap_trace (self, ZMESH_TRACE_MADE, call->request, call->service,
+                      rc, call->at_us, latency_us, replied ? *reply_p : NULL);
+    zmesh__admin_call (self, call->service, latency_us, rc != ZMESH_OK);
     return rc;
 }
 

@@ -618,7 +618,8 @@ zmesh__consume_mates (zmesh_node_t *self, const char *service,
 }
 
 void
-zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag)
+zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag,
+                    zmesh__consume_lag_fn *each, void *arg)
 {
     memset (lag, 0, sizeof *lag);
     if (!zlistx_size (self->consumers))
@@ -637,14 +638,15 @@ zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag)
             publisher->watched = at;
             publisher->moved_ms = now;
         }
-        if (at >= publisher->tail)
-            continue;
-        uint64_t behind = publisher->tail - at;
+        uint64_t behind = at < publisher->tail ? publisher->tail - at : 0;
+        bool stalled = behind && publisher->watching
+                       && now - publisher->moved_ms >= self->config.gone_ms;
         lag->lag += behind;
         if (behind > lag->lag_max)
             lag->lag_max = behind;
-        lag->stalled += publisher->watching
-                        && now - publisher->moved_ms >= self->config.gone_ms;
+        lag->stalled += stalled;
+        if (each)
+            each (arg, zhashx_cursor (self->durable), behind, stalled);
     }
 }
 

@@ -318,6 +318,8 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         || zmesh_node_serve (self, "zmesh.tap", zmesh__builtins_tap, NULL)
                != ZMESH_OK
         || (*config->data && s_open_store (self, detail) != ZMESH_OK)
+        || (config->admin_port >= 0
+            && zmesh__admin_start (self, detail) != ZMESH_OK)
         || s_open_sockets (self, detail) != ZMESH_OK
         || ((*config->gossip_bind || config->seed_count)
             && zmesh__discovery_start_gossip (self, detail) != ZMESH_OK)
@@ -327,6 +329,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         return NULL;
     }
     self->next_heartbeat_ms = zmesh_clock_mono_ms (self->clock);
+    zmesh__admin_refresh (self);
     //  One line of what it started with; node/verbose says more
     zsys_info ("node %s: events at %s, calls at %s, %s%s, %zu peers%s, "
                "instance %s", config->name, self->events_endpoint,
@@ -344,6 +347,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh_node_t *self = *self_p;
     if (!self)
         return;
+    //  First the endpoint's thread, which reads what the node left it
+    zmesh__admin_stop (self);
     //  Calls in flight complete, interrupted; then what the loop's turn
     //  holds commits, the replies their completions finished with it.
     if (self->calls)
@@ -381,6 +386,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zhashx_destroy (&self->policies);
     zmesh__reply_cache_destroy (&self->replies);
     zmesh__peers_destroy (&self->peers);
+    zmesh__free (self->latencies);
     zmesh_rand_destroy (&self->owned_rand);
     //  Last: the ZAP handler outlives every socket it guarded
     zmesh__security_destroy (&self->security);
@@ -503,6 +509,7 @@ s_run_timers (zmesh_node_t *self)
         if (self->store)
             s_retain (self);
         s_trim_when_idle (self);
+        zmesh__admin_refresh (self);
         //  A node that has just started beats four times as often at
         //  first, to be heard as soon as its peers' sockets reconnect.
         self->next_heartbeat_ms = now + (self->stats.heartbeats_sent
@@ -613,6 +620,7 @@ zmesh_node_drain (zmesh_node_t *self)
 {
     assert (self);
     self->draining = true;
+    zmesh__admin_refresh (self);        //  Not ready from now on
     zmesh__publish_control (self, BYE_TYPE);
     int64_t until = zmesh_clock_mono_ms (self->clock) + self->config.drain_ms;
     size_t left;

@@ -140,6 +140,21 @@ typedef struct {
 //  A call in flight (call.c).
 typedef struct _zmesh__call_t zmesh__call_t;
 
+//  admin.c: the latency of the calls a node makes to one service, for
+//  its /metrics: a histogram over ZMESH__LATENCY_BOUNDS bounds, the last
+//  bucket past them all. The first ZMESH__LATENCY_SERVICES services
+//  called get one each; calls to any further one go to the last, named
+//  "_other".
+#define ZMESH__LATENCY_BOUNDS 14
+#define ZMESH__LATENCY_SERVICES 32
+typedef struct {
+    char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];
+    uint64_t buckets [ZMESH__LATENCY_BOUNDS + 1];     //  Not cumulative
+    uint64_t count, failed, sum_us;
+} zmesh__latency_t;
+
+typedef struct _zmesh__admin_t zmesh__admin_t;
+
 struct _zmesh_node_t {
     zmesh_node_config_t config;     //  Own copy
     zmesh_clock_t *clock;           //  Borrowed
@@ -205,10 +220,40 @@ struct _zmesh_node_t {
     pthread_mutex_t lock;           //  zmesh_node_lock's
     bool shared;                    //  Since the first zmesh_node_lock
     zmesh_node_stats_t stats;
+    zmesh__latency_t *latencies;    //  Of calls made, by service: up to
+    size_t latency_count;           //  ZMESH__LATENCY_SERVICES
+    zmesh__admin_t *admin;          //  The HTTP endpoint, with admin/port
     int64_t bad_logged_ms;          //  When a bad frame was last logged
     uint64_t bad_unlogged;          //  Bad frames since, not logged
 };
 
+
+//  admin.c. start listens at admin/host and admin/port; refresh, called
+//  by the loop at each heartbeat, leaves what the endpoint serves until
+//  the next; stop (harmless when off) ends its thread.
+zmesh_err_t
+    zmesh__admin_start (zmesh_node_t *self, zmesh_detail_t *detail);
+void
+    zmesh__admin_refresh (zmesh_node_t *self);
+void
+    zmesh__admin_stop (zmesh_node_t *self);
+//  One call made to service, ended after latency_us, failed or not.
+void
+    zmesh__admin_call (zmesh_node_t *self, const char *service,
+                       uint64_t latency_us, bool failed);
+
+//  builtins.c: the node's counters and gauges, as zmesh.stats and
+//  /metrics give them: fills in up to max, and returns how many.
+typedef struct {
+    const char *name;
+    uint64_t value;
+    bool gauge;                 //  Else a counter, which only grows
+    const char *help;
+} zmesh__counter_t;
+#define ZMESH__COUNTERS_MAX 32
+size_t
+    zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
+                              size_t max);
 
 //  node.c
 void zmesh__node_advertised (zmesh_node_t *self, zsock_t *socket,
@@ -403,8 +448,13 @@ void
 typedef struct {
     uint64_t lag, lag_max, stalled;
 } zmesh__consume_lag_t;
+//  each, when not NULL, is told of every publisher followed, with the
+//  events it is behind and whether it is stalled.
+typedef void (zmesh__consume_lag_fn) (void *arg, const char *publisher,
+                                      uint64_t behind, bool stalled);
 void
-    zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag);
+    zmesh__consume_lag (zmesh_node_t *self, zmesh__consume_lag_t *lag,
+                        zmesh__consume_lag_fn *each, void *arg);
 
 //  replay.c: repair asks publisher to replay what follows last up to to,
 //  a batch per turn of the loop, without waiting; a repair under way for

@@ -120,7 +120,8 @@ s_usage (const service_t *service, FILE *out)
              "  -V, --version         the zmesh version\n\n"
              "Prints \"events=<endpoint> calls=<endpoint>\" once it is up, "
              "and runs until\nSIGINT or SIGTERM; SIGHUP reads security/keys "
-             "again.\n",
+             "again. With --set admin/port=PORT\nit serves /healthz, /readyz "
+             "and /metrics over HTTP there (proto/node.md,\nsection 6).\n",
              service->name, service->summary, service->name);
 }
 

@@ -4,7 +4,7 @@
         GET  /users/{id}                              -> user.get
         POST /orders         {userId, items: [...]}   -> order.create
         GET  /orders/{id}                             -> order.get
-        GET  /health, GET /metrics (Prometheus text)
+        GET  /health, GET /metrics (Prometheus text: the gateway's own)
 
     Each request is a flow: it keeps the client's X-Correlation-ID when that
     is a UUID, or gets a new one, and the response carries it back. Bodies
@@ -35,7 +35,6 @@
 #define PER_CLIENT_MAX  128     //  Of them from one address: no client
                                 //  can take them all, /health included
 #define IDLE_TIMEOUT_S  10      //  An idle connection is closed then
-#define PEERS_SHOWN     64      //  Nodes /metrics reports on
 
 typedef struct {
     zmesh_node_t *node;         //  Shared: used under zmesh_node_lock
@@ -148,104 +147,31 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
     return result;
 }
 
-//  Whether a counter a node reports may go into the Prometheus text as
-//  it is: a metric name's characters, and a decimal value. Anything else
-//  (a newline, a quote) would let a peer write lines of its own there.
-static bool
-s_counter_ok (const char *name, const char *value)
-{
-    if (!*name || !*value || strspn (name, "abcdefghijklmnopqrstuvwxyz"
-                                           "0123456789_") != strlen (name)
-        || strspn (value, "0123456789") != strlen (value))
-        return false;
-    return !(name [0] >= '0' && name [0] <= '9');
-}
-
+//  The gateway's own metrics: its HTTP counters, then its node's
+//  (zmesh_node_metrics: the calls it makes by service, their latency, its
+//  breakers). Each node serves its own at its admin endpoint (admin/port):
+//  a scrape here waits on no other node.
 static enum MHD_Result
 s_metrics (struct MHD_Connection *connection, s_gateway_t *gateway)
 {
-    zmesh_node_stats_t stats;
-    zmesh_caller_stats_t calls;
-    //  What the node knows now: the peer table may change while the calls
-    //  to each node for its counters wait.
     zmesh_node_lock (gateway->node);
-    zmesh_node_stats (gateway->node, &stats);
-    zmesh_caller_stats (zmesh_node_caller (gateway->node), &calls);
-    size_t peers = zmesh_node_peer_count (gateway->node);
-    if (peers > PEERS_SHOWN)
-        peers = PEERS_SHOWN;
-    zmesh_peer_info_t infos [PEERS_SHOWN];
-    char breakers [4096] = "";
-    size_t used = 0;
-    for (size_t index = 0; index < peers; index++) {
-        zmesh_node_peer (gateway->node, index, &infos [index]);
-        zmesh_peer_info_t *info = &infos [index];
-        zmesh_breaker_t *breaker = *info->calls
-            ? zmesh_caller_breaker (zmesh_node_caller (gateway->node),
-                                    info->calls) : NULL;
-        if (breaker && used < sizeof breakers - 200)
-            used += (size_t) snprintf (breakers + used, sizeof breakers - used,
-                                       "zmesh_breaker_state{service=\"%s\","
-                                       "endpoint=\"%s\"} %d\n", info->service,
-                                       info->calls,
-                                       (int) zmesh_breaker_state (breaker));
-    }
-    //  Every node's own counters, by asking each for zmesh.stats.
-    char nodes [8192] = "";
-    size_t filled = 0;
-    for (size_t index = 0; index < peers && filled < sizeof nodes - 512;
-         index++) {
-        zmesh_peer_info_t *info = &infos [index];
-        if (!*info->calls)
-            continue;
-        zmesh_envelope_t *reply = NULL;
-        zmesh_call_options_t options = {.timeout_ms = 500};
-        if (zmesh_node_call_with (gateway->node, info->service, "zmesh.stats",
-                                  NULL, 0, &options, &reply, NULL) == ZMESH_OK)
-            for (size_t header = 0;
-                 header < zmesh_envelope_header_count (reply)
-                 && filled < sizeof nodes - 256; header++)
-            {
-                const char *name = zmesh_envelope_header_name (reply, header);
-                const char *value = zmesh_envelope_header_value (reply,
-                                                                 header);
-                if (s_counter_ok (name, value))
-                    filled += (size_t) snprintf (
-                        nodes + filled, sizeof nodes - filled,
-                        "zmesh_node_%s{node=\"%s\"} %s\n", name,
-                        info->service, value);
-            }
-        zmesh_envelope_destroy (&reply);
-    }
+    char *node = zmesh_node_metrics (gateway->node);
     zmesh_node_unlock (gateway->node);
     char *text = NULL;
-    int length = asprintf (
+    int length = node ? asprintf (
         &text,
+        "# HELP zmesh_http_requests_total HTTP requests taken\n"
         "# TYPE zmesh_http_requests_total counter\n"
         "zmesh_http_requests_total %" PRIu64 "\n"
+        "# HELP zmesh_http_responses_total HTTP responses, by class\n"
+        "# TYPE zmesh_http_responses_total counter\n"
         "zmesh_http_responses_total{class=\"2xx\"} %" PRIu64 "\n"
         "zmesh_http_responses_total{class=\"4xx\"} %" PRIu64 "\n"
-        "zmesh_http_responses_total{class=\"5xx\"} %" PRIu64 "\n"
-        "# TYPE zmesh_calls_total counter\n"
-        "zmesh_calls_total %" PRIu64 "\n"
-        "zmesh_call_attempts_total %" PRIu64 "\n"
-        "zmesh_call_retries_total %" PRIu64 "\n"
-        "zmesh_call_timeouts_total %" PRIu64 "\n"
-        "zmesh_calls_rejected_total %" PRIu64 "\n"
-        "zmesh_events_published_total %" PRIu64 "\n"
-        "zmesh_events_received_total %" PRIu64 "\n"
-        "zmesh_events_replayed_total %" PRIu64 "\n"
-        "zmesh_dead_letters_total %" PRIu64 "\n"
-        "zmesh_bad_frames_total %" PRIu64 "\n"
-        "# TYPE zmesh_breaker_state gauge\n"
-        "# 0 closed, 1 open, 2 half-open\n%s"
-        "# Each node's counters (zmesh.stats), by node\n%s",
+        "zmesh_http_responses_total{class=\"5xx\"} %" PRIu64 "\n%s",
         (uint64_t) gateway->requests, (uint64_t) gateway->responses [2],
         (uint64_t) gateway->responses [4], (uint64_t) gateway->responses [5],
-        calls.calls, calls.attempts, calls.retries,
-        stats.call_timeouts, calls.rejected, stats.events_published,
-        stats.events_received, stats.events_replayed, stats.dead_letters,
-        stats.bad_frames, breakers, nodes);
+        node) : -1;
+    free (node);
     if (length < 0)
         return MHD_NO;
     struct MHD_Response *response = MHD_create_response_from_buffer (
@@ -448,7 +374,10 @@ main (int argc, char *argv [])
                     "On SIGTERM or SIGINT it stops taking connections, "
                     "answers the requests\nit has (for at most "
                     "timing/call_timeout and a second more), and exits.\n"
-                    "SIGHUP reads security/keys again.\n");
+                    "SIGHUP reads security/keys again. /metrics is the "
+                    "gateway's own; with\n--set admin/port=PORT it serves "
+                    "/healthz, /readyz and /metrics there too\n(proto/node.md, "
+                    "section 6).\n");
             return 0;
         }
         else {

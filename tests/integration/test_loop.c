@@ -22,6 +22,10 @@
 #include "peer.h"
 #include "inbox.h"
 #include "replay.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define NODES_MAX 4
 #define FAN_OUT 100
@@ -953,8 +957,12 @@ Test (loop, control_events_that_speak_for_another_service_are_dropped)
     //  The client hears user, and evil: a publisher it was told of.
     char evil_events [160];
     snprintf (evil_events, sizeof evil_events, "ipc://%s/evil-events", dir);
-    zsock_t *evil = zsock_new_pub (evil_events);
+    //  It drops nothing, however late the client's I/O thread reads: the
+    //  counts below are exact
+    zsock_t *evil = zsock_new (ZMQ_PUB);
     cr_assert (evil != NULL);
+    zsock_set_sndhwm (evil, 0);
+    cr_assert (gt (int, zsock_bind (evil, "%s", evil_events), -1));
     char evil_setting [200];
     snprintf (evil_setting, sizeof evil_setting, "peers/evil/events=%s",
               evil_events);
@@ -1289,4 +1297,442 @@ Test (loop, a_learned_peer_gone_long_enough_is_forgotten)
     cr_assert (eq (sz, zmesh_node_peer_count (client), 0), "forgotten");
     zactor_destroy (&announcer);
     zsock_destroy (&pub);
+}
+
+//  The admin endpoint (admin/port): one HTTP exchange with it, on
+//  127.0.0.1 at port, the request sent as given. The response goes into
+//  response (its body at *body); returns its status, or -1 when there was
+//  no response.
+static int
+s_http_raw (int port, const char *request, char *response, size_t size,
+            const char **body)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    cr_assert (fd >= 0);
+    struct timeval timeout = {5, 0};
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons ((uint16_t) port),
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    cr_assert (eq (int, connect (fd, (struct sockaddr *) &address,
+                                 sizeof address), 0));
+    cr_assert (eq (sz, (size_t) write (fd, request, strlen (request)),
+                   strlen (request)));
+    size_t used = 0;
+    ssize_t got;
+    while (used + 1 < size
+           && (got = read (fd, response + used, size - 1 - used)) > 0)
+        used += (size_t) got;
+    response [used] = 0;
+    close (fd);
+    int status = -1;
+    sscanf (response, "HTTP/1.%*d %d", &status);
+    const char *end = strstr (response, "\r\n\r\n");
+    if (body)
+        *body = end ? end + 4 : response + used;
+    return status;
+}
+
+//  GET path from node's admin endpoint: its status, the body in body.
+static int
+s_admin_get (zmesh_node_t *node, const char *path, char *body, size_t size)
+{
+    char request [256], response [65536];
+    snprintf (request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1"
+              "\r\nConnection: close\r\n\r\n", path);
+    const char *text;
+    int status = s_http_raw (zmesh_node_admin_port (node), request, response,
+                             sizeof response, &text);
+    snprintf (body, size, "%s", text);
+    return status;
+}
+
+//  The value of the sample named (with its labels, exactly as written)
+//  in a /metrics text; -1 when there is none.
+static double
+s_sample (const char *text, const char *sample)
+{
+    size_t length = strlen (sample);
+    for (const char *line = text; line && *line;
+         line = strchr (line, '\n') ? strchr (line, '\n') + 1 : NULL)
+        if (strncmp (line, sample, length) == 0 && line [length] == ' ')
+            return strtod (line + length + 1, NULL);
+    return -1;
+}
+
+static bool
+s_metric_name (const char **cursor, bool label)
+{
+    const char *at = *cursor;
+    if (!(isalpha ((unsigned char) *at) || *at == '_' || (!label && *at == ':')))
+        return false;
+    while (isalnum ((unsigned char) *at) || *at == '_' || (!label && *at == ':'))
+        at++;
+    *cursor = at;
+    return true;
+}
+
+//  Whether text follows the Prometheus text format, version 0.0.4, with
+//  a TYPE for every family: each line a HELP or TYPE comment or a sample;
+//  a family's TYPE once, before its samples, which come together; names,
+//  label names and quoted label values well formed; values numbers; a
+//  histogram's buckets rising to +Inf, which equals its count. If not,
+//  why says which line.
+static bool
+s_metrics_valid (const char *text, char *why, size_t size)
+{
+    static char families [128][80];
+    size_t family_count = 0;
+    char family [80] = "", type [16] = "", series [512] = "";
+    double bucket = -1;
+    int number = 0;
+    for (const char *line = text; *line; number++) {
+        const char *end = strchr (line, '\n');
+        if (!end) {
+            snprintf (why, size, "line %d: no line feed at the end", number);
+            return false;
+        }
+        char copy [1024];
+        snprintf (copy, sizeof copy, "%.*s", (int) (end - line), line);
+        line = end + 1;
+        char name [80], rest [16];
+        if (strncmp (copy, "# TYPE ", 7) == 0) {
+            if (sscanf (copy + 7, "%79s %15s", name, rest) != 2
+                || (!streq (rest, "counter") && !streq (rest, "gauge")
+                    && !streq (rest, "histogram") && !streq (rest, "summary")
+                    && !streq (rest, "untyped"))) {
+                snprintf (why, size, "line %d: a bad TYPE: %.100s", number, copy);
+                return false;
+            }
+            for (size_t index = 0; index < family_count; index++)
+                if (streq (families [index], name)) {
+                    snprintf (why, size, "line %d: %s typed twice", number,
+                              name);
+                    return false;
+                }
+            cr_assert (lt (sz, family_count, 128));
+            snprintf (families [family_count++], 80, "%s", name);
+            snprintf (family, sizeof family, "%s", name);
+            snprintf (type, sizeof type, "%s", rest);
+            continue;
+        }
+        if (*copy == '#')
+            continue;           //  HELP, or a comment
+        const char *at = copy;
+        if (!s_metric_name (&at, false)) {
+            snprintf (why, size, "line %d: not a sample: %.100s", number, copy);
+            return false;
+        }
+        snprintf (name, sizeof name, "%.*s", (int) (at - copy), copy);
+        char suffix [16] = "";
+        if (!streq (name, family)) {
+            size_t length = strlen (family);
+            if (!streq (type, "histogram") || strncmp (name, family, length)
+                || (!streq (name + length, "_bucket")
+                    && !streq (name + length, "_sum")
+                    && !streq (name + length, "_count"))) {
+                snprintf (why, size, "line %d: %s is not of family %s",
+                          number, name, family);
+                return false;
+            }
+            snprintf (suffix, sizeof suffix, "%s", name + length);
+        }
+        //  Labels: name="value", with \\, \" and \n the only escapes
+        char labels [512] = "", le [32] = "";
+        if (*at == '{') {
+            at++;
+            while (*at != '}') {
+                const char *label = at;
+                if (!s_metric_name (&at, true) || *at++ != '=' || *at++ != '"') {
+                    snprintf (why, size, "line %d: a bad label", number);
+                    return false;
+                }
+                bool is_le = strncmp (label, "le=", 3) == 0;
+                const char *value = at;
+                while (*at && *at != '"') {
+                    if (*at == '\\' && !strchr ("\\\"n", at [1])) {
+                        snprintf (why, size, "line %d: a bad escape", number);
+                        return false;
+                    }
+                    at += *at == '\\' ? 2 : 1;
+                }
+                if (*at++ != '"') {
+                    snprintf (why, size, "line %d: an open quote", number);
+                    return false;
+                }
+                if (is_le)
+                    snprintf (le, sizeof le, "%.*s", (int) (at - 1 - value),
+                              value);
+                else
+                    snprintf (labels + strlen (labels),
+                              sizeof labels - strlen (labels), "%.*s,",
+                              (int) (at - label), label);
+                if (*at == ',')
+                    at++;
+                else if (*at != '}') {
+                    snprintf (why, size, "line %d: labels not closed", number);
+                    return false;
+                }
+            }
+            at++;
+        }
+        char *number_end;
+        if (*at++ != ' ') {
+            snprintf (why, size, "line %d: no value", number);
+            return false;
+        }
+        double value = strtod (at, &number_end);
+        if (number_end == at || (*number_end && *number_end != ' ')) {
+            snprintf (why, size, "line %d: a bad value: %s", number, at);
+            return false;
+        }
+        //  A histogram's buckets, of one series, rise to +Inf: its count
+        if (streq (suffix, "_bucket")) {
+            if (!*le) {
+                snprintf (why, size, "line %d: a bucket without le", number);
+                return false;
+            }
+            if (!streq (labels, series))
+                bucket = -1;
+            snprintf (series, sizeof series, "%s", labels);
+            if (value < bucket) {
+                snprintf (why, size, "line %d: a bucket below the one before",
+                          number);
+                return false;
+            }
+            bucket = streq (le, "+Inf") ? -value - 1 : value;
+            if (!streq (le, "+Inf"))
+                continue;
+        }
+        if (streq (suffix, "_count")
+            && (!streq (labels, series) || bucket >= 0
+                || -bucket - 1 != value)) {
+            snprintf (why, size, "line %d: a count not its +Inf bucket",
+                      number);
+            return false;
+        }
+    }
+    return true;
+}
+
+//  A /metrics text passes promtool's check, when there is a promtool
+//  (tools/setup.sh takes it from Debian's prometheus package), and this
+//  test's own reading of the format.
+static void
+s_assert_metrics_valid (const char *text)
+{
+    char why [200];
+    cr_assert (s_metrics_valid (text, why, sizeof why), "%s", why);
+#ifdef PROMTOOL
+    char path [128];
+    snprintf (path, sizeof path, "%s/metrics.txt", dir);
+    FILE *file = fopen (path, "w");
+    cr_assert (file != NULL);
+    fputs (text, file);
+    fclose (file);
+    char command [512], said [1024] = "";
+    snprintf (command, sizeof command, "%s check metrics < %s 2>&1", PROMTOOL,
+              path);
+    FILE *checked = popen (command, "r");
+    cr_assert (checked != NULL);
+    size_t got = fread (said, 1, sizeof said - 1, checked);
+    said [got] = 0;
+    cr_assert (eq (int, pclose (checked), 0), "promtool: %s", said);
+    cr_assert (eq (sz, got, 0), "promtool: %s", said);
+#else
+    cr_log_warn ("no promtool: /metrics checked by this test's reading only");
+#endif
+}
+
+//  /readyz says not ready until every publisher configured has been
+//  heard and while the consumer is behind one; ready once it has caught
+//  up. /metrics shows the lag by publisher.
+Test (loop, the_admin_endpoint_is_not_ready_while_a_consumer_catches_up)
+{
+    enum { EVENTS = 20000 };
+    s_fill_store ("big", EVENTS);
+    s_publisher ("big");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {data, s_peer ("big", "events"),
+                               s_peer ("big", "calls"),
+                               "peers/big/service=big", "admin/port=0",
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    cr_assert (gt (int, zmesh_node_admin_port (consumer), 0));
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
+                                            &consumed), 0));
+    char body [65536];
+    cr_assert (eq (int, s_admin_get (consumer, "/healthz", body, sizeof body),
+                   200));
+    cr_assert (eq (str, body, "ok\n"));
+    cr_assert (eq (int, s_admin_get (consumer, "/readyz", body, sizeof body),
+                   503));
+    cr_assert (eq (str, body, "not ready: peer big not heard from yet\n"));
+    //  A turn at a time, until the repair is under way
+    int64_t give_up = zclock_mono () + 10000;
+    while (s_stats (consumer).events_replayed == 0
+           && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        for (size_t index = 0; index < node_count; index++)
+            zmesh_node_poll (nodes [index], 0);
+    }
+    //  The consumer's next heartbeat leaves what the endpoint serves
+    zmesh_clock_fake_advance (clock_fake, 100);
+    zmesh_node_poll (consumer, 0);
+    cr_assert (lt (u64, s_stats (consumer).events_consumed, EVENTS));
+    cr_assert (eq (int, s_admin_get (consumer, "/readyz", body, sizeof body),
+                   503));
+    cr_assert (strstr (body, "not ready: catching up: ") != NULL, "%s", body);
+    cr_assert (eq (int, s_admin_get (consumer, "/metrics", body, sizeof body),
+                   200));
+    s_assert_metrics_valid (body);
+    cr_assert (gt (dbl, s_sample (body, "zmesh_consumer_lag{node=\"consumer\","
+                                  "publisher=\"big\"}"), 0));
+    //  Caught up, and ready at the next heartbeat
+    give_up = zclock_mono () + 60000;
+    while (s_stats (consumer).events_consumed < EVENTS
+           && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, s_stats (consumer).events_consumed, EVENTS));
+    zmesh_clock_fake_advance (clock_fake, 100);
+    s_turn ();
+    cr_assert (eq (int, s_admin_get (consumer, "/readyz", body, sizeof body),
+                   200));
+    cr_assert (eq (str, body, "ready\n"));
+    cr_assert (eq (int, s_admin_get (consumer, "/metrics", body, sizeof body),
+                   200));
+    s_assert_metrics_valid (body);
+    cr_assert (eq (dbl, s_sample (body, "zmesh_consumer_lag{node=\"consumer\","
+                                  "publisher=\"big\"}"), 0));
+    cr_assert (eq (dbl, s_sample (body, "zmesh_events_consumed_total"
+                                  "{node=\"consumer\"}"), EVENTS));
+    cr_assert (eq (dbl, s_sample (body, "zmesh_consumer_stalled"
+                                  "{node=\"consumer\",publisher=\"big\"}"),
+                   0));
+}
+
+//  /metrics has a latency histogram of the calls made, by the service
+//  called (on the fake clock, every call takes no time), their failures,
+//  and the breaker of each instance called. /healthz fails once the loop
+//  has not turned for timing/quiet, and passes again once it has.
+Test (loop, the_admin_endpoint_shows_calls_breakers_and_a_loop_that_stopped)
+{
+    zmesh_node_t *server = s_node ("echo", NULL);
+    cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
+                   0));
+    const char *settings [] = {"peers/echo/calls=inproc://echo-calls",
+                               "peers/echo/service=echo", "admin/port=0",
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    for (int index = 0; index < 5; index++) {
+        s_outcome_t outcome;
+        s_call (client, "echo", "echo.text", NULL, &outcome);
+        s_turn_until (&outcome.done, "the reply");
+        cr_assert (eq (int, outcome.rc, ZMESH_OK));
+    }
+    s_outcome_t unknown;
+    s_call (client, "echo", "no.such", NULL, &unknown);
+    s_turn_until (&unknown.done, "the reply");
+    cr_assert (eq (int, unknown.rc, ZMESH_ERR_UNKNOWN_METHOD));
+    zmesh_clock_fake_advance (clock_fake, 100);
+    s_turn ();
+    char body [65536];
+    cr_assert (eq (int, s_admin_get (client, "/metrics", body, sizeof body),
+                   200));
+    s_assert_metrics_valid (body);
+    const char *series = "{node=\"client\",service=\"echo\"";
+    char sample [200];
+    snprintf (sample, sizeof sample, "zmesh_call_duration_seconds_count%s}",
+              series);
+    cr_assert (eq (dbl, s_sample (body, sample), 6), "%s", body);
+    snprintf (sample, sizeof sample, "zmesh_call_duration_seconds_bucket%s,"
+              "le=\"0.00025\"}", series);
+    cr_assert (eq (dbl, s_sample (body, sample), 6));
+    snprintf (sample, sizeof sample, "zmesh_call_failures_total%s}", series);
+    cr_assert (eq (dbl, s_sample (body, sample), 1));
+    snprintf (sample, sizeof sample, "zmesh_breaker_state%s,endpoint=\""
+              "inproc://echo-calls\"}", series);
+    cr_assert (eq (dbl, s_sample (body, sample), 0), "%s", body);
+    cr_assert (eq (dbl, s_sample (body, "zmesh_calls_made_total"
+                                  "{node=\"client\"}"), 6));
+    //  The loop stops turning: by the node's clock, what it left grows
+    //  old, and after timing/quiet the node is not alive
+    cr_assert (eq (int, s_admin_get (client, "/healthz", body, sizeof body),
+                   200));
+    zmesh_clock_fake_advance (clock_fake, 301);
+    cr_assert (eq (int, s_admin_get (client, "/healthz", body, sizeof body),
+                   503));
+    cr_assert (eq (str, body, "stalled: the loop has not turned for 301 ms\n"));
+    cr_assert (eq (int, s_admin_get (client, "/readyz", body, sizeof body),
+                   503));
+    s_turn ();
+    cr_assert (eq (int, s_admin_get (client, "/healthz", body, sizeof body),
+                   200));
+}
+
+//  Bad requests get their HTTP error, garbage a closed connection, and
+//  the endpoint goes on. A bad admin/port or admin/host, or a port taken,
+//  is an error that says so.
+Test (loop, the_admin_endpoint_refuses_what_it_does_not_serve)
+{
+    const char *settings [] = {"admin/port=0", NULL};
+    zmesh_node_t *node = s_node ("lone", settings);
+    int port = zmesh_node_admin_port (node);
+    char response [4096];
+    const char *body;
+    cr_assert (eq (int, s_http_raw (port, "POST /metrics HTTP/1.1\r\nHost: x"
+                                    "\r\nContent-Length: 3\r\nConnection: "
+                                    "close\r\n\r\nabc", response,
+                                    sizeof response, &body), 405));
+    cr_assert (strstr (response, "Allow: GET, HEAD") != NULL, "%s", response);
+    cr_assert (eq (int, s_http_raw (port, "GET /nothing HTTP/1.1\r\nHost: x"
+                                    "\r\nConnection: close\r\n\r\n", response,
+                                    sizeof response, &body), 404));
+    cr_assert (eq (int, s_http_raw (port, "GET /healthz HTTP/1.1\r\n"
+                                    "Connection: close\r\n\r\n", response,
+                                    sizeof response, &body), 400));
+    int status = s_http_raw (port, "\x16\x03\x01garbage\r\n\r\n", response,
+                             sizeof response, &body);
+    cr_assert (status == -1 || status == 400, "%d", status);
+    cr_assert (eq (int, s_http_raw (port, "HEAD /healthz HTTP/1.0\r\n\r\n",
+                                    response, sizeof response, &body), 200));
+    cr_assert (eq (str, (char *) body, ""), "HEAD: no body");
+    //  Settings
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "other");
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_config_set (&config, "admin/port=65536",
+                                               &detail), ZMESH_ERR_CONFIG));
+    cr_assert (strstr (detail.text, "admin/port") != NULL, "%s", detail.text);
+    //  An address, never a name: no lookup
+    cr_assert (eq (int, zmesh_node_config_set (&config,
+                                               "admin/host=localhost",
+                                               &detail), ZMESH_ERR_CONFIG));
+    cr_assert (eq (str, detail.text, "admin/host: 'localhost' is not an IPv4 "
+                   "or IPv6 address"));
+    char taken [32];
+    snprintf (taken, sizeof taken, "admin/port=%d", port);
+    const char *sets [] = {"node/events=inproc://other-events",
+                           "node/calls=inproc://other-calls", taken, NULL};
+    for (size_t index = 0; sets [index]; index++)
+        cr_assert (eq (int, zmesh_node_config_set (&config, sets [index],
+                                                   &detail), 0));
+    cr_assert (zmesh_node_new (&config, clock_fake, rand_seeded, &detail)
+               == NULL);
+    cr_assert (strstr (detail.text, "admin/port: cannot listen on 127.0.0.1 "
+                       "port") != NULL, "%s", detail.text);
+    //  The sockets are not bound: the same endpoints may be had
+    cr_assert (eq (int, zmesh_node_config_set (&config, "admin/port=0",
+                                               &detail), 0));
+    zmesh_node_t *other = zmesh_node_new (&config, clock_fake, rand_seeded,
+                                          &detail);
+    cr_assert (other != NULL, "%s", detail.text);
+    zmesh_node_destroy (&other);
+    //  And without admin/port, no endpoint
+    zmesh_node_t *plain = s_node ("plain", NULL);
+    cr_assert (eq (int, zmesh_node_admin_port (plain), 0));
 }

@@ -5,8 +5,10 @@
     of its own, and calls to a service that never answers, whose retries
     back off with the lock let go. Built with -fsanitize=thread (tools/
     build.sh --tsan); a plain program, since criterion does not run under
-    ThreadSanitizer. Exits 1 on a failed check; ThreadSanitizer exits 66
-    on a race.
+    ThreadSanitizer. Meanwhile a fifth thread scrapes the client's admin
+    endpoint, whose own thread reads what the loop leaves it at each
+    heartbeat. Exits 1 on a failed check; ThreadSanitizer exits 66 on a
+    race.
 
     Part of zmesh. MIT License.
 */
@@ -89,6 +91,49 @@ s_caller (void *arg)
     return NULL;
 }
 
+//  GET path from the admin endpoint at port: its status, or -1.
+static int
+s_get (int port, const char *path)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons ((uint16_t) port)};
+    inet_pton (AF_INET, "127.0.0.1", &address.sin_addr);
+    char buffer [16384];
+    int status = -1;
+    if (fd >= 0
+        && connect (fd, (struct sockaddr *) &address, sizeof address) == 0) {
+        int length = snprintf (buffer, sizeof buffer, "GET %s HTTP/1.0\r\n"
+                               "\r\n", path);
+        if (write (fd, buffer, (size_t) length) == length) {
+            size_t used = 0;
+            ssize_t got;
+            while (used + 1 < sizeof buffer
+                   && (got = read (fd, buffer + used,
+                                   sizeof buffer - 1 - used)) > 0)
+                used += (size_t) got;
+            buffer [used] = 0;
+            sscanf (buffer, "HTTP/1.%*d %d", &status);
+        }
+    }
+    if (fd >= 0)
+        close (fd);
+    return status;
+}
+
+static void *
+s_scrape (void *arg)
+{
+    int port = *(int *) arg;
+    for (int round = 0; round < 50 && !atomic_load (&done); round++) {
+        CHECK (s_get (port, "/metrics") == 200, "/metrics failed");
+        CHECK (s_get (port, "/healthz") == 200, "/healthz failed");
+        s_get (port, "/readyz");
+        zmesh_clock_sleep (zmesh_clock_real (), 10);
+    }
+    return NULL;
+}
+
 //  A node on tcp loopback with settings (up to a NULL, or NULL).
 static zmesh_node_t *
 s_node (const char *name, const char *const *settings)
@@ -134,11 +179,16 @@ main (void)
     //  Short attempts and backoffs: a call to dead makes several, and
     //  waits between them.
     const char *settings [] = {echo, dead, "retry/attempt_timeout=30",
-                               "retry/base_delay=10", NULL};
+                               "retry/base_delay=10", "admin/port=0",
+                               "timing/heartbeat=20", "timing/quiet=5000",
+                               "timing/gone=10000", NULL};
     client = s_node ("client", settings);
+    int port = zmesh_node_admin_port (client);
+    CHECK (port > 0, "no admin endpoint");
 
-    pthread_t serving, callers [CALLERS];
+    pthread_t serving, scraping, callers [CALLERS];
     pthread_create (&serving, NULL, s_serve, server);
+    pthread_create (&scraping, NULL, s_scrape, &port);
     for (int index = 0; index < CALLERS; index++)
         pthread_create (&callers [index], NULL, s_caller, NULL);
     //  The loop of the shared node, between the calls
@@ -152,6 +202,7 @@ main (void)
         pthread_join (callers [index], NULL);
     atomic_store (&done, true);
     pthread_join (serving, NULL);
+    pthread_join (scraping, NULL);
 
     zmesh_node_stats_t stats;
     zmesh_node_stats (client, &stats);

@@ -3,7 +3,8 @@
     Two readings under two names, so they cannot be mixed up: unix_ms is
     wall time, for envelope timestamps; mono_ms is monotonic time, for
     deadlines, breakers, retries and heartbeats. The real clock is for
-    production; the fake clock only moves when a test advances it.
+    production; the fake clock only moves when a test advances it. Both
+    may be read from any thread.
 
     Part of zmesh. MIT License.
 */

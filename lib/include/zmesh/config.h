@@ -96,6 +96,9 @@ typedef struct {
     int trace_keep;             //  trace/keep: flow records remembered
     char tap_bind [ZMESH_ENDPOINT_MAX + 1];     //  tap/bind: the tap's PUB
     bool tap_on;                //  tap/on: tap switched on from the start
+    char admin_host [ZMESH_ENDPOINT_MAX + 1];   //  admin/host: where the
+                                                //  HTTP endpoint listens
+    int admin_port;             //  admin/port: its port; -1: off, 0: any
     char security_cert [ZMESH_ENDPOINT_MAX + 1];    //  security/cert: our
                                                     //  key pair's file
     char security_keys [ZMESH_ENDPOINT_MAX + 1];    //  security/keys: the

@@ -403,6 +403,19 @@ ZMESH_EXPORT void
 ZMESH_EXPORT void
     zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats);
 
+//  The node's metrics in the Prometheus text format (version 0.0.4), as
+//  its admin endpoint serves them at /metrics: its counters, the latency
+//  of the calls it makes by service called, its consumers' lag by
+//  publisher, and its breakers' states (proto/node.md). The caller frees
+//  the text; NULL if out of memory.
+ZMESH_EXPORT char *
+    zmesh_node_metrics (zmesh_node_t *self);
+
+//  The port the admin endpoint listens on (admin/port; with 0, the one
+//  the system chose), or 0 when it is off.
+ZMESH_EXPORT int
+    zmesh_node_admin_port (zmesh_node_t *self);
+
 //  The peers the node knows: count, and a copy of the index-th.
 ZMESH_EXPORT size_t
     zmesh_node_peer_count (zmesh_node_t *self);
