@@ -100,8 +100,12 @@ s_usage (void)
         "                          and the request's body\n"
         "How:\n"
         "      --stats             count instead of print: per type and per\n"
-        "                          source, events, events/s, bytes/s and\n"
-        "                          (sources) sequence gaps, and malformed\n"
+        "                          source, events, events/s, bytes/s,\n"
+        "                          (sources) sequence gaps, and for a node\n"
+        "                          with reliable consumers, their lag (the\n"
+        "                          events they have still to take) and the\n"
+        "                          publishers they are stalled on, by its\n"
+        "                          heartbeats; and malformed\n"
         "                          frames; redrawn each second on a\n"
         "                          terminal, printed when done; with --json,\n"
         "                          one object when done\n"
@@ -287,6 +291,8 @@ typedef struct {
     uint64_t events_then, bytes_then;   //  ... at the last refresh
     uint64_t gaps;              //  Sources: sequence numbers never seen
     uint64_t last_seq;          //  Sources: the last domain event's seq
+    bool consumes;              //  Sources: its heartbeats tell its lag
+    uint64_t lag, stalled;      //  ... as of the last one
 } s_count_t;
 
 typedef struct s_stats_t {
@@ -322,6 +328,23 @@ s_stats_sequence (s_stats_t *stats, const zmesh_envelope_t *event)
     count->last_seq = seq;
 }
 
+//  A heartbeat of a node with reliable consumers says how far behind
+//  they are (node.md, section 2): kept per source, shown or not.
+static void
+s_stats_heartbeat (s_stats_t *stats, const zmesh_envelope_t *beat)
+{
+    const char *lag = zmesh_envelope_header (beat, "lag");
+    const char *stalled = zmesh_envelope_header (beat, "stalled");
+    if (!streq (zmesh_envelope_type (beat), "zmesh.heartbeat") || !lag
+        || !stalled || strspn (lag, "0123456789") != strlen (lag)
+        || strspn (stalled, "0123456789") != strlen (stalled))
+        return;
+    s_count_t *count = s_count (stats->sources, zmesh_envelope_source (beat));
+    count->consumes = true;
+    count->lag = strtoull (lag, NULL, 10);
+    count->stalled = strtoull (stalled, NULL, 10);
+}
+
 static void
 s_stats_event (s_stats_t *stats, const zmesh_envelope_t *event, size_t bytes)
 {
@@ -348,6 +371,12 @@ s_stats_rows (zhash_t *hash, double seconds, bool sources)
         if (sources)
             json_object_set_new (row, "gaps",
                                  json_integer ((json_int_t) count->gaps));
+        if (count->consumes) {
+            json_object_set_new (row, "lag",
+                                 json_integer ((json_int_t) count->lag));
+            json_object_set_new (row, "stalled",
+                                 json_integer ((json_int_t) count->stalled));
+        }
         json_object_set_new (rows, zhash_cursor (hash), row);
     }
     return rows;
@@ -366,12 +395,16 @@ s_stats_table_rows (zhash_t *hash, const char *what, double seconds,
                                : count->events;
         uint64_t bytes = live ? count->bytes - count->bytes_then
                               : count->bytes;
-        char gaps [24] = "-";
+        char gaps [24] = "-", lag [24] = "-", stalled [24] = "-";
         if (streq (what, "source"))
             snprintf (gaps, sizeof gaps, "%" PRIu64, count->gaps);
-        printf ("%-6s %-32s %10" PRIu64 " %10.1f %12.0f %8s\n", what, key,
-                count->events, seconds > 0 ? events / seconds : 0.0,
-                seconds > 0 ? bytes / seconds : 0.0, gaps);
+        if (count->consumes) {
+            snprintf (lag, sizeof lag, "%" PRIu64, count->lag);
+            snprintf (stalled, sizeof stalled, "%" PRIu64, count->stalled);
+        }
+        printf ("%-6s %-32s %10" PRIu64 " %10.1f %12.0f %8s %8s %8s\n", what,
+                key, count->events, seconds > 0 ? events / seconds : 0.0,
+                seconds > 0 ? bytes / seconds : 0.0, gaps, lag, stalled);
         count->events_then = count->events;
         count->bytes_then = count->bytes;
     }
@@ -402,9 +435,9 @@ s_stats_print (s_stats_t *stats, const s_options_t *options, bool live)
     }
     if (live)
         printf ("\033[H\033[2J");
-    printf ("%-6s %-32s %10s %10s %12s %8s\n", "", live ? "last second"
-                                                          : "whole tap",
-            "events", "events/s", "bytes/s", "gaps");
+    printf ("%-6s %-32s %10s %10s %12s %8s %8s %8s\n", "",
+            live ? "last second" : "whole tap", "events", "events/s",
+            "bytes/s", "gaps", "lag", "stalled");
     s_stats_table_rows (stats->types, "type", seconds, live);
     s_stats_table_rows (stats->sources, "source", seconds, live);
     printf ("malformed frames: %" PRIu64 "; %.1f s from the first message "
@@ -651,6 +684,8 @@ s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
         stats->last_us = arrived_us;
         if (rc == ZMESH_OK && !control)
             s_stats_sequence (stats, event);
+        if (rc == ZMESH_OK && control)
+            s_stats_heartbeat (stats, event);
     }
     if (rc != ZMESH_OK) {
         (*malformed)++;

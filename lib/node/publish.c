@@ -224,6 +224,16 @@ zmesh__publish_control (zmesh_node_t *self, const char *type)
     zmesh_envelope_set_header (control, "calls", self->calls_endpoint);
     if (self->store)
         zmesh_envelope_set_header (control, "log", "1");
+    //  What a tap needs to see a consumer fall behind (zsniff --stats)
+    if (streq (type, HEARTBEAT_TYPE) && zlistx_size (self->consumers)) {
+        zmesh__consume_lag_t lag;
+        zmesh__consume_lag (self, &lag, NULL, NULL);
+        char value [24];
+        snprintf (value, sizeof value, "%" PRIu64, lag.lag);
+        zmesh_envelope_set_header (control, "lag", value);
+        snprintf (value, sizeof value, "%" PRIu64, lag.stalled);
+        zmesh_envelope_set_header (control, "stalled", value);
+    }
     zmesh_err_t rc = s_send_event (self, control, true);
     zmesh_envelope_destroy (&control);
     return rc;

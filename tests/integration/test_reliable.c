@@ -278,7 +278,30 @@ s_stat_at (const char *calls, const char *counter)
 
 //  A consumer held up on one event says how far behind it is, and that it
 //  is stalled once its position has not moved for timing/gone; caught up,
-//  neither.
+//  neither. zsniff on its events endpoint shows both, from its heartbeats.
+//  The lag and stalled count, of consumer, that zsniff --stats shows
+//  after two of its heartbeats, into tapped.
+static void
+s_tapped_lag (const char *events, long tapped [2])
+{
+    char *argv [] = {ZSNIFF, "--connect", (char *) events, "--stats",
+                     "--json", "--control", "--type", "zmesh.heartbeat",
+                     "--count", "2", NULL};
+    child_t tap = child_spawn (argv);
+    char line [4096], last [4096] = "";
+    while (child_read_line (tap.out, line, sizeof line, 10000))
+        snprintf (last, sizeof last, "%s", line);
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    json_t *table = json_loads (last, 0, NULL);
+    cr_assert (table != NULL, "not JSON: %s", last);
+    json_t *row = json_object_get (json_object_get (table, "sources"),
+                                   "consumer");
+    cr_assert (row != NULL, "%s", last);
+    tapped [0] = (long) json_integer_value (json_object_get (row, "lag"));
+    tapped [1] = (long) json_integer_value (json_object_get (row, "stalled"));
+    json_decref (table);
+}
+
 Test (reliable, a_consumer_held_up_shows_its_lag_and_that_it_is_stalled)
 {
     s_paths_t paths;
@@ -304,6 +327,11 @@ Test (reliable, a_consumer_held_up_shows_its_lag_and_that_it_is_stalled)
     cr_assert (eq (long, stalled, 1), "stalled behind seq 150 (lag %ld)", lag);
     cr_assert (eq (long, lag, 51), "151..200 and 150 itself are left");
     cr_assert (eq (long, s_stat_at (consumer.calls, "lag_max"), 51));
+    //  A tap on the consumer sees the same in its heartbeats
+    long tapped [2];
+    s_tapped_lag (consumer.events, tapped);
+    cr_assert (eq (long, tapped [0], 51));
+    cr_assert (eq (long, tapped [1], 1));
     //  Healed, it catches up, and is neither behind nor stalled
     FILE *file = fopen (heal, "w");
     cr_assert (file != NULL);
@@ -315,6 +343,9 @@ Test (reliable, a_consumer_held_up_shows_its_lag_and_that_it_is_stalled)
         zclock_sleep (200);
     cr_assert (eq (long, s_stat_at (consumer.calls, "lag"), 0));
     cr_assert (eq (long, s_stat_at (consumer.calls, "stalled"), 0));
+    s_tapped_lag (consumer.events, tapped);
+    cr_assert (eq (long, tapped [0], 0));
+    cr_assert (eq (long, tapped [1], 0));
     cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
 }
