@@ -489,3 +489,122 @@ zmesh_kind_name (zmesh_kind_t kind)
     }
     return "unknown";
 }
+
+//  size bytes as 2 * size lowercase hex digits at text; returns the end.
+static char *
+s_hex_write (const uint8_t *bytes, size_t size, char *text)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (size_t index = 0; index < size; index++) {
+        *text++ = digits [bytes [index] >> 4];
+        *text++ = digits [bytes [index] & 15];
+    }
+    return text;
+}
+
+char *
+zmesh_span_format (const uint8_t span [ZMESH_SPAN_ID_SIZE], char *text)
+{
+    assert (span && text);
+    *s_hex_write (span, ZMESH_SPAN_ID_SIZE, text) = 0;
+    return text;
+}
+
+char *
+zmesh_traceparent_format (const zmesh_uuid_t *trace,
+                          const uint8_t span [ZMESH_SPAN_ID_SIZE], char *text)
+{
+    assert (trace && span && text);
+    char *at = text;
+    *at++ = '0', *at++ = '0', *at++ = '-';
+    at = s_hex_write (trace->bytes, ZMESH_UUID_SIZE, at);
+    *at++ = '-';
+    at = s_hex_write (span, ZMESH_SPAN_ID_SIZE, at);
+    *at++ = '-', *at++ = '0', *at++ = '1', *at = 0;
+    return text;
+}
+
+//  size bytes from 2 * size lowercase hex digits; false if one is not.
+static bool
+s_hex (const char *text, uint8_t *bytes, size_t size)
+{
+    for (size_t index = 0; index < 2 * size; index++) {
+        char digit = text [index];
+        int value = digit >= '0' && digit <= '9' ? digit - '0'
+                  : digit >= 'a' && digit <= 'f' ? digit - 'a' + 10 : -1;
+        if (value < 0)
+            return false;
+        if (index % 2 == 0)
+            bytes [index / 2] = (uint8_t) (value << 4);
+        else
+            bytes [index / 2] |= (uint8_t) value;
+    }
+    return true;
+}
+
+static bool
+s_zero (const uint8_t *bytes, size_t size)
+{
+    for (size_t index = 0; index < size; index++)
+        if (bytes [index])
+            return false;
+    return true;
+}
+
+zmesh_err_t
+zmesh_traceparent_parse (const char *text, zmesh_uuid_t *trace,
+                         uint8_t parent [ZMESH_SPAN_ID_SIZE], uint8_t *flags)
+{
+    if (!text)
+        return ZMESH_ERR_INVALID;
+    size_t length = strnlen (text, ZMESH_TRACEPARENT_LEN + 1);
+    uint8_t version, bits, span [ZMESH_SPAN_ID_SIZE];
+    zmesh_uuid_t id;
+    //  version-trace-parent-flags: 2, 32, 16 and 2 hex digits. Version 00
+    //  is exactly that; a later one may go on, after a dash.
+    if (length < ZMESH_TRACEPARENT_LEN || text [2] != '-' || text [35] != '-'
+        || text [52] != '-' || !s_hex (text, &version, 1) || version == 0xff
+        || (version == 0 && length != ZMESH_TRACEPARENT_LEN)
+        || (length > ZMESH_TRACEPARENT_LEN
+            && text [ZMESH_TRACEPARENT_LEN] != '-')
+        || !s_hex (text + 3, id.bytes, ZMESH_UUID_SIZE)
+        || !s_hex (text + 36, span, ZMESH_SPAN_ID_SIZE)
+        || !s_hex (text + 53, &bits, 1)
+        || s_zero (id.bytes, ZMESH_UUID_SIZE)
+        || s_zero (span, ZMESH_SPAN_ID_SIZE))
+        return ZMESH_ERR_INVALID;
+    if (trace)
+        *trace = id;
+    if (parent)
+        memcpy (parent, span, ZMESH_SPAN_ID_SIZE);
+    if (flags)
+        *flags = bits;
+    return ZMESH_OK;
+}
+
+char *
+zmesh_envelope_traceparent (const zmesh_envelope_t *self, char *text)
+{
+    assert (self && text);
+    return zmesh_traceparent_format (
+        &self->correlation,
+        self->id.bytes + ZMESH_UUID_SIZE - ZMESH_SPAN_ID_SIZE, text);
+}
+
+bool
+zmesh_envelope_parent_span (const zmesh_envelope_t *self,
+                            uint8_t span [ZMESH_SPAN_ID_SIZE])
+{
+    assert (self && span);
+    if (self->has_causation) {
+        memcpy (span,
+                self->causation.bytes + ZMESH_UUID_SIZE - ZMESH_SPAN_ID_SIZE,
+                ZMESH_SPAN_ID_SIZE);
+        return true;
+    }
+    zmesh_uuid_t trace;
+    const char *given = zmesh_envelope_header (self, "traceparent");
+    return given && zmesh_traceparent_parse (given, &trace, span, NULL)
+                        == ZMESH_OK
+        && zmesh_uuid_eq (&trace, &self->correlation);
+}

@@ -78,6 +78,15 @@ zmesh__trace_json (const zmesh_trace_record_t *record, const char *node)
     if (record->seq)
         json_object_set_new (object, "seq",
                              json_integer ((json_int_t) record->seq));
+    //  Its W3C trace context: the flow's trace, its own span, its parent's
+    char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+    json_object_set_new (object, "traceparent", json_string (
+        zmesh_traceparent_format (&record->correlation,
+                                  record->id.bytes + ZMESH_UUID_SIZE
+                                  - ZMESH_SPAN_ID_SIZE, traceparent)));
+    if (record->has_parent)
+        json_object_set_new (object, "parent_span", json_string (
+            zmesh_span_format (record->parent, traceparent)));
     if (record->what == ZMESH_TRACE_MADE || record->what == ZMESH_TRACE_SERVED)
         json_object_set_new (object, "latency_us",
                              json_integer ((json_int_t) record->latency_us));

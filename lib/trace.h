@@ -27,6 +27,8 @@ typedef struct {
     zmesh_uuid_t correlation;
     zmesh_uuid_t causation;
     bool has_causation;
+    bool has_parent;            //  Its parent span: the causation's, or
+    uint8_t parent [ZMESH_SPAN_ID_SIZE];    //  the traceparent header's
     char name [ZMESH_ENVELOPE_TYPE_MAX + 1];    //  Event type or method
     char peer [ZMESH_ENVELOPE_SOURCE_MAX + 1];  //  Publisher, caller or
                                                 //  callee; "" for published

@@ -271,6 +271,14 @@ s_print_tree (json_t **records, const size_t *parents, bool *printed,
         json_t *latency = json_object_get (r, "latency_us");
         if (latency)
             printf (" in %.3f ms", (double) json_integer_value (latency) / 1000);
+        //  Its span (a node of an older release gives none), and for a
+        //  root, the span outside the mesh it goes on from
+        const char *traceparent = zmesh_json_text (r, "traceparent", "");
+        if (strlen (traceparent) == ZMESH_TRACEPARENT_LEN)
+            printf (" span %.16s", traceparent + 36);
+        const char *parent = zmesh_json_text (r, "parent_span", "");
+        if (depth == 0 && *parent)
+            printf (" parent %s", parent);
         printf ("\n");
     }
     for (size_t index = 0; index < count; index++)
@@ -344,9 +352,14 @@ s_trace (zmesh_node_t *node, const char *cid, uint32_t timeout_ms, bool json)
     json_int_t start = count ? json_integer_value (json_object_get (
                                    sorted [0], "at_us")) : 0;
     json_t *out = json ? json_array () : NULL;
-    if (!json)
-        printf ("flow %s: %zu records from %zu of %zu nodes\n", cid, count,
-                answered, asked);
+    if (!json) {
+        //  The flow is a W3C trace, whose id is the correlation's bytes
+        printf ("flow %s (trace ", cid);
+        for (size_t index = 0; index < ZMESH_UUID_SIZE; index++)
+            printf ("%02x", uuid.bytes [index]);
+        printf ("): %zu records from %zu of %zu nodes\n", count, answered,
+                asked);
+    }
     bool *printed = calloc (count + 1, sizeof (bool));
     for (size_t index = 0; index < count; index++)
         if (parents [index] == SIZE_MAX)

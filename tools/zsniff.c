@@ -115,8 +115,10 @@ s_usage (void)
         "                          correlation id; \\t, \\n are escapes; e.g.\n"
         "                          '{seq}\\t{type}\\t{body}'\n"
         "  -j, --json              one JSON object per line, every envelope\n"
-        "                          field and the arrival time in microseconds\n"
-        "                          since the epoch, for jq and scripts\n"
+        "                          field, the event's W3C traceparent and its\n"
+        "                          parent_span, and the arrival time in\n"
+        "                          microseconds since the epoch, for jq and\n"
+        "                          scripts\n"
         "      --color, --no-color colour on or off (default: when stdout\n"
         "                          is a terminal)\n"
         "  -n, --count N           stop after N events\n"
@@ -527,6 +529,14 @@ s_print_event (const s_options_t *options, const zmesh_envelope_t *event,
                uint64_t arrived_us)
 {
     json_t *object = zmesh_json_from_envelope (event);
+    //  Its trace context (envelope.md, section 3)
+    char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+    json_object_set_new (object, "traceparent", json_string (
+        zmesh_envelope_traceparent (event, traceparent)));
+    uint8_t parent [ZMESH_SPAN_ID_SIZE];
+    if (zmesh_envelope_parent_span (event, parent))
+        json_object_set_new (object, "parent_span", json_string (
+            zmesh_span_format (parent, traceparent)));
     if (options->json) {
         s_print_json (object, arrived_us);
         return;

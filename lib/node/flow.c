@@ -31,6 +31,14 @@ zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
         zmesh_envelope_set_correlation (envelope, &self->context.correlation);
         if (self->context.has_cause)
             zmesh_envelope_set_causation (envelope, &self->context.cause);
+        else if (self->context.has_parent) {
+            //  A first message of the flow: the trace context it goes on
+            //  with, for its parent span (envelope.md, section 3)
+            char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+            zmesh_traceparent_format (&self->context.correlation,
+                                      self->context.parent, traceparent);
+            zmesh_envelope_set_header (envelope, "traceparent", traceparent);
+        }
     }
     else {
         zmesh_uuid_t correlation;
@@ -64,6 +72,7 @@ zmesh__flow_enter (zmesh_node_t *self, zmesh__context_t *saved,
     if (cause)
         self->context.cause = *cause;
     self->context.has_deadline = false;
+    self->context.has_parent = false;
 }
 
 void
@@ -79,10 +88,26 @@ zmesh_node_flow_begin (zmesh_node_t *self, const zmesh_uuid_t *correlation)
     self->context.active = true;
     self->context.has_cause = false;
     self->context.has_deadline = false;
+    self->context.has_parent = false;
     if (correlation && !zmesh_uuid_is_nil (correlation))
         self->context.correlation = *correlation;
     else
         zmesh_uuid_generate (self->rand, &self->context.correlation);
+}
+
+zmesh_err_t
+zmesh_node_flow_begin_traced (zmesh_node_t *self, const char *traceparent)
+{
+    assert (self);
+    zmesh_uuid_t trace;
+    uint8_t parent [ZMESH_SPAN_ID_SIZE];
+    if (zmesh_traceparent_parse (traceparent, &trace, parent, NULL)
+        != ZMESH_OK)
+        return ZMESH_ERR_INVALID;
+    zmesh_node_flow_begin (self, &trace);
+    self->context.has_parent = true;
+    memcpy (self->context.parent, parent, sizeof parent);
+    return ZMESH_OK;
 }
 
 void

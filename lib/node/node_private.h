@@ -60,6 +60,8 @@ typedef struct {
     zmesh_uuid_t cause;
     bool has_deadline;          //  Inside a method: the caller's budget
     int64_t deadline_ms;        //  Monotonic
+    bool has_parent;            //  A flow begun from a traceparent: the
+    uint8_t parent [ZMESH_SPAN_ID_SIZE];    //  span it goes on from
 } zmesh__context_t;
 
 //  The loop's transaction (turn.c).

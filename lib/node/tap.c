@@ -53,6 +53,8 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     record->has_causation = cause != NULL;
     if (cause)
         record->causation = *cause;
+    record->has_parent = zmesh_envelope_parent_span (envelope,
+                                                     record->parent);
     //  Both fit: an envelope's type and source are checked names
     strcpy (record->name, zmesh_envelope_type (envelope));
     size_t length = strnlen (peer, sizeof record->peer - 1);

@@ -51,9 +51,16 @@ typedef struct {
     bool too_big;
 } s_upload_t;
 
+//  The flow of one request: its correlation id, and the W3C traceparent
+//  to answer with ("" for none).
+typedef struct {
+    char cid [ZMESH_UUID_STR_LEN + 1];
+    char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+} s_flow_t;
+
 static enum MHD_Result
 s_respond (struct MHD_Connection *connection, s_gateway_t *gateway, int status,
-           json_t *body, const char *correlation, const char *retry_after)
+           json_t *body, const s_flow_t *flow, const char *retry_after)
 {
     //  A body that could not be made (out of memory) or written out still
     //  gets an answer, and the connection a response.
@@ -69,8 +76,9 @@ s_respond (struct MHD_Connection *connection, s_gateway_t *gateway, int status,
     struct MHD_Response *response = MHD_create_response_from_buffer (
         strlen (text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header (response, "Content-Type", "application/json");
-    if (correlation)
-        MHD_add_response_header (response, "X-Correlation-ID", correlation);
+    MHD_add_response_header (response, "X-Correlation-ID", flow->cid);
+    if (*flow->traceparent)
+        MHD_add_response_header (response, "traceparent", flow->traceparent);
     if (retry_after)
         MHD_add_response_header (response, "Retry-After", retry_after);
     //  While draining, a keep-alive link is closed after its answer, so that
@@ -94,7 +102,8 @@ s_error (const char *message)
 static enum MHD_Result
 s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
            const char *service, const char *method, json_t *body,
-           int created_status, const zmesh_uuid_t *flow, const char *cid)
+           int created_status, const zmesh_uuid_t *correlation,
+           s_flow_t *flow)
 {
     void *data = NULL;
     size_t size = 0;
@@ -105,16 +114,26 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
     if (packed != ZMESH_OK)
         return s_respond (connection, gateway, 500,
                           s_error ("the gateway could not encode the request"),
-                          cid, NULL);
+                          flow, NULL);
     zmesh_envelope_t *reply = NULL;
     zmesh_detail_t detail = {""};
     zmesh_node_lock (gateway->node);
-    zmesh_node_flow_begin (gateway->node, flow);
+    //  The client's trace goes on in the mesh, with its span the parent of
+    //  the request's
+    if (!*flow->traceparent
+        || zmesh_node_flow_begin_traced (gateway->node, flow->traceparent)
+           != ZMESH_OK)
+        zmesh_node_flow_begin (gateway->node, correlation);
     zmesh_err_t rc = zmesh_node_call (gateway->node, service, method, data,
                                       size, 0, &reply, &detail);
     zmesh_node_flow_end (gateway->node);
     zmesh_node_unlock (gateway->node);
     free (data);
+    //  The answer's traceparent names the request's span, which the reply
+    //  is caused by; with no reply, the client's own comes back
+    uint8_t span [ZMESH_SPAN_ID_SIZE];
+    if (reply && zmesh_envelope_parent_span (reply, span))
+        zmesh_traceparent_format (correlation, span, flow->traceparent);
     json_t *answer = NULL;
     if (reply && zmesh_envelope_body_size (reply))
         zmesh_json_from_msgpack (zmesh_envelope_body (reply),
@@ -123,14 +142,14 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
     enum MHD_Result result;
     if (rc == ZMESH_OK)
         result = s_respond (connection, gateway, created_status,
-                            answer ? answer : json_object (), cid, NULL);
+                            answer ? answer : json_object (), flow, NULL);
     else if (rc == ZMESH_ERR_APP_ERROR) {
         int64_t code = zmesh_envelope_error_code (reply);
         const char *text = zmesh_envelope_error_text (reply);
         json_decref (answer);
         result = s_respond (connection, gateway,
                             code >= 400 && code <= 599 ? (int) code : 500,
-                            s_error (text ? text : "refused"), cid,
+                            s_error (text ? text : "refused"), flow,
                             code == 503 ? "1" : NULL);
     }
     else {
@@ -141,7 +160,7 @@ s_forward (struct MHD_Connection *connection, s_gateway_t *gateway,
         bool bad = rc == ZMESH_ERR_UNKNOWN_METHOD
                 || rc == ZMESH_ERR_BAD_REQUEST;
         result = s_respond (connection, gateway, bad ? 500 : 503,
-                            s_error (message), cid, bad ? NULL : "1");
+                            s_error (message), flow, bad ? NULL : "1");
     }
     zmesh_envelope_destroy (&reply);
     return result;
@@ -193,18 +212,34 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
          s_upload_t *upload)
 {
     gateway->requests++;
-    //  The flow: the client's correlation id, or a new one.
-    zmesh_uuid_t flow;
-    char cid [ZMESH_UUID_STR_LEN + 1];
+    //  The flow: the client's correlation id; else the trace id of its
+    //  W3C traceparent, whose trace the flow then goes on with; else a new
+    //  one. A traceparent of another trace than the correlation id is
+    //  passed over.
+    zmesh_uuid_t correlation, trace;
+    s_flow_t flow = {"", ""};
     const char *given = MHD_lookup_connection_value (connection,
                                                      MHD_HEADER_KIND,
                                                      "X-Correlation-ID");
-    if (!given || zmesh_uuid_parse (given, &flow) != ZMESH_OK) {
+    const char *traceparent = MHD_lookup_connection_value (
+        connection, MHD_HEADER_KIND, "traceparent");
+    uint8_t parent [ZMESH_SPAN_ID_SIZE];
+    bool traced = zmesh_traceparent_parse (traceparent, &trace, parent, NULL)
+                  == ZMESH_OK;
+    bool correlated = given && zmesh_uuid_parse (given, &correlation)
+                               == ZMESH_OK;
+    if (traced && (!correlated || zmesh_uuid_eq (&correlation, &trace))) {
+        correlation = trace;
+        correlated = true;
+        //  Read as version 00, written as one
+        zmesh_traceparent_format (&trace, parent, flow.traceparent);
+    }
+    if (!correlated) {
         zmesh_node_lock (gateway->node);
-        zmesh_uuid_generate (gateway->rand, &flow);
+        zmesh_uuid_generate (gateway->rand, &correlation);
         zmesh_node_unlock (gateway->node);
     }
-    zmesh_uuid_unparse (&flow, cid);
+    zmesh_uuid_unparse (&correlation, flow.cid);
     route_request_t request = {
         .method = method, .url = url, .version = version,
         .has_host = MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
@@ -221,12 +256,12 @@ s_route (struct MHD_Connection *connection, s_gateway_t *gateway,
             return s_metrics (connection, gateway);
         case ROUTE_CALL:
             return s_forward (connection, gateway, route.service,
-                              route.method, route.body, route.status, &flow,
-                              cid);
+                              route.method, route.body, route.status,
+                              &correlation, &flow);
         case ROUTE_ANSWER:
             break;
     }
-    return s_respond (connection, gateway, route.status, route.body, cid,
+    return s_respond (connection, gateway, route.status, route.body, &flow,
                       NULL);
 }
 

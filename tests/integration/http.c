@@ -39,7 +39,7 @@ http_request_with (const char *host, int port, const char *method,
     }
     argv [argc] = NULL;
     child_t curl = child_spawn (argv);
-    http_t response = {0, "", "", NULL};
+    http_t response = {0, "", "", "", NULL};
     char line [4096];
     bool headers = true;
     while (child_read_line (curl.out, line, sizeof line, 10000)) {
@@ -55,6 +55,9 @@ http_request_with (const char *host, int port, const char *method,
             else if (strncasecmp (line, "Retry-After: ", 13) == 0)
                 snprintf (response.retry_after, sizeof response.retry_after,
                           "%.15s", line + 13);
+            else if (strncasecmp (line, "traceparent: ", 13) == 0)
+                snprintf (response.traceparent, sizeof response.traceparent,
+                          "%.63s", line + 13);
         }
         else if (!response.body)
             response.body = json_loads (line, JSON_DECODE_ANY, NULL);

@@ -11,6 +11,7 @@ typedef struct {
     int status;
     char correlation [64];      //  X-Correlation-ID
     char retry_after [16];      //  Retry-After
+    char traceparent [64];      //  traceparent
     json_t *body;               //  Owned, or NULL
 } http_t;
 

@@ -322,6 +322,83 @@ Test (gateway, orders_over_http_keep_the_clients_correlation_id)
     s_stop_nodes (0);
 }
 
+//  A W3C traceparent at the edge: the flow is its trace (the correlation
+//  id is the trace id), the client's span is the parent of the gateway's
+//  request, every record of the flow names its span, and the answer's
+//  traceparent names the request's. One that is not valid is passed
+//  over; an answer that made no call returns the client's own.
+Test (gateway, a_traceparent_goes_on_through_the_mesh)
+{
+    s_mesh ();
+    const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const char *flow = "4bf92f35-77b3-4da6-a3ce-929d0e0e4736";
+    char header [128];
+    snprintf (header, sizeof header, "traceparent: %s", given);
+    http_t user = http_request_with (NULL, http_port, "POST", "/users",
+                                     "{\"name\": \"Ada\", \"email\": "
+                                     "\"ada@example.org\"}", header);
+    cr_assert (eq (int, user.status, 201));
+    cr_assert (eq (str, user.correlation, (char *) flow));
+    cr_assert (eq (sz, strlen (user.traceparent), ZMESH_TRACEPARENT_LEN),
+               "%s", user.traceparent);
+    cr_assert (eq (int, strncmp (user.traceparent, given, 36), 0),
+               "the same trace: %s", user.traceparent);
+    cr_assert (strcmp (user.traceparent + 36, given + 36) != 0,
+               "the gateway's request is a span of its own");
+    //  The records of the flow: the gateway's call under the client's
+    //  span, the user node's serving of the same request, each with the
+    //  span the answer named
+    static char line [65536];
+    json_t *records = NULL;
+    int64_t deadline = zclock_mono () + 10000;
+    while (true) {
+        records = s_trace (flow, line, sizeof line);
+        if (json_array_size (records) >= 2 || zclock_mono () > deadline)
+            break;
+        json_decref (records);
+        zclock_sleep (100);
+    }
+    int made = 0, served = 0;
+    size_t index;
+    json_t *record;
+    json_array_foreach (records, index, record) {
+        const char *traceparent = json_string_value (json_object_get (
+            record, "traceparent"));
+        cr_assert (traceparent && strncmp (traceparent, given, 36) == 0,
+                   "%s", line);
+        const char *what = json_string_value (json_object_get (record, "what"));
+        if (streq (what, "made") || streq (what, "served")) {
+            cr_assert (eq (str, (char *) traceparent, user.traceparent));
+            const char *parent = json_string_value (json_object_get (
+                record, "parent_span"));
+            cr_assert (parent != NULL, "%s", line);
+            cr_assert (eq (str, (char *) parent, "00f067aa0ba902b7"));
+            made += streq (what, "made");
+            served += streq (what, "served");
+        }
+    }
+    cr_assert (eq (int, made, 1), "%s", line);
+    cr_assert (eq (int, served, 1), "%s", line);
+    json_decref (records);
+    //  Not valid, or of another trace: passed over
+    http_t health = http_request_with (NULL, http_port, "GET", "/health", NULL,
+                                       "traceparent: 00-4bf92f3577b34da6a3ce"
+                                       "929d0e0e4736-0000000000000000-01");
+    cr_assert (eq (int, health.status, 200));
+    cr_assert (strcmp (health.correlation, flow) != 0);
+    cr_assert (eq (str, health.traceparent, ""));
+    http_t other = http_request_with (NULL, http_port, "GET", "/health", NULL,
+                                      "traceparent: 00-0af7651916cd43dd8448eb2"
+                                      "11c80319c-b7ad6b7169203331-01");
+    cr_assert (eq (str, other.traceparent,
+                   "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+               "an answer without a call returns the client's own");
+    json_decref (user.body);
+    json_decref (health.body);
+    json_decref (other.body);
+    s_stop_nodes (0);
+}
+
 Test (gateway, bad_requests_get_clear_errors)
 {
     s_mesh ();

@@ -78,6 +78,19 @@ Test (zsniff, json_lines_carry_every_field_of_the_events)
         last = seq;
         cr_assert (json_string_value (json_object_get (event, "body"))
                    != NULL, "a bin body shows as base64");
+        //  Its W3C trace context: its correlation, and its id's last bytes
+        zmesh_uuid_t correlation;
+        cr_assert (eq (int, zmesh_uuid_parse (json_string_value (
+                                json_object_get (event, "correlation")),
+                                              &correlation), 0));
+        char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+        zmesh_traceparent_format (&correlation, id.bytes + 8, traceparent);
+        const char *shown = json_string_value (json_object_get (event,
+                                                                "traceparent"));
+        cr_assert (shown != NULL, "%s", line);
+        cr_assert (eq (str, (char *) shown, traceparent));
+        cr_assert (json_object_get (event, "parent_span") == NULL,
+                   "a publish outside a flow is a trace's root");
         json_decref (event);
         seen++;
     }

@@ -698,3 +698,75 @@ Test (envelope, survives_random_corruption)
     free (bytes);
     free (pristine);
 }
+
+//  W3C trace context: a message's traceparent is its correlation and the
+//  last 8 bytes of its id; its parent span its causation's, or a valid
+//  traceparent header's of the same trace.
+Test (envelope, trace_context_comes_from_the_ids)
+{
+    zmesh_envelope_t *envelope = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    zmesh_uuid_t id, correlation, cause;
+    cr_assert (eq (int, zmesh_uuid_parse ("0192f1c4-8b2a-7cde-9f01-23456789abcd",
+                                          &id), 0));
+    cr_assert (eq (int, zmesh_uuid_parse ("4bf92f35-77b3-4da6-a3ce-929d0e0e4736",
+                                          &correlation), 0));
+    cr_assert (eq (int, zmesh_uuid_parse ("0192f1c4-8b2a-7cde-8123-00f067aa0ba9",
+                                          &cause), 0));
+    zmesh_envelope_set_id (envelope, &id);
+    zmesh_envelope_set_correlation (envelope, &correlation);
+    char text [ZMESH_TRACEPARENT_LEN + 1], span_text [17];
+    cr_assert (eq (str, zmesh_envelope_traceparent (envelope, text),
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-9f0123456789abcd-01"));
+    uint8_t span [ZMESH_SPAN_ID_SIZE];
+    cr_assert (not (zmesh_envelope_parent_span (envelope, span)), "a root");
+    //  A header of another trace is passed over; one of this trace is the
+    //  parent; a causation wins over it
+    zmesh_envelope_set_header (envelope, "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_assert (not (zmesh_envelope_parent_span (envelope, span)));
+    zmesh_envelope_set_header (envelope, "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01");
+    cr_assert (zmesh_envelope_parent_span (envelope, span));
+    cr_assert (eq (str, zmesh_span_format (span, span_text),
+                   "b7ad6b7169203331"));
+    zmesh_envelope_set_causation (envelope, &cause);
+    cr_assert (zmesh_envelope_parent_span (envelope, span));
+    cr_assert (eq (str, zmesh_span_format (span, span_text),
+                   "812300f067aa0ba9"));
+    zmesh_envelope_destroy (&envelope);
+}
+
+Test (envelope, traceparent_is_read_as_w3c_says)
+{
+    zmesh_uuid_t trace;
+    uint8_t parent [ZMESH_SPAN_ID_SIZE], flags = 0;
+    char span [17];
+    cr_assert (eq (int, zmesh_traceparent_parse (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &trace,
+        parent, &flags), 0));
+    char cid [ZMESH_UUID_STR_LEN + 1];
+    cr_assert (eq (str, zmesh_uuid_unparse (&trace, cid),
+                   "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"));
+    cr_assert (eq (str, zmesh_span_format (parent, span), "00f067aa0ba902b7"));
+    cr_assert (eq (u8, flags, 1));
+    //  A later version may go on after its flags; version 00 may not
+    cr_assert (eq (int, zmesh_traceparent_parse (
+        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what-next",
+        NULL, NULL, &flags), 0));
+    cr_assert (eq (u8, flags, 0));
+    const char *bad [] = {
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+        "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.",
+        "", NULL};
+    for (size_t index = 0; index < sizeof bad / sizeof bad [0]; index++)
+        cr_assert (eq (int, zmesh_traceparent_parse (bad [index], &trace,
+                                                     parent, &flags),
+                       ZMESH_ERR_INVALID), "%s", bad [index]);
+}

@@ -202,6 +202,47 @@ ZMESH_EXPORT const void *
 ZMESH_EXPORT size_t
     zmesh_envelope_body_size (const zmesh_envelope_t *self);
 
+//  W3C trace context (envelope.md, section 3): a flow is a trace, its
+//  correlation id the trace id, and each message a span, whose span id is
+//  the last 8 bytes of its id; its parent is its causation's span, or, in
+//  a flow's first message, the parent-id of its "traceparent" header (the
+//  trace context the flow goes on with, from the HTTP edge, say).
+#define ZMESH_TRACEPARENT_LEN 55
+#define ZMESH_SPAN_ID_SIZE 8
+
+//  Write "00-TRACE-SPAN-01" (ZMESH_TRACEPARENT_LEN characters and a NUL)
+//  into text: trace in 32 lowercase hex digits, span in 16. Returns text.
+ZMESH_EXPORT char *
+    zmesh_traceparent_format (const zmesh_uuid_t *trace,
+                              const uint8_t span [ZMESH_SPAN_ID_SIZE],
+                              char *text);
+
+//  Write a span id as 16 lowercase hex digits and a NUL. Returns text.
+ZMESH_EXPORT char *
+    zmesh_span_format (const uint8_t span [ZMESH_SPAN_ID_SIZE], char *text);
+
+//  Read a traceparent as W3C Trace Context Level 1 says: version 00, or a
+//  later one (not ff) read as 00 with anything after its flags ignored;
+//  lowercase hex; neither the trace id nor the parent id all zeros. Sets
+//  trace, parent and flags (each may be NULL). ZMESH_OK, or
+//  ZMESH_ERR_INVALID.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_traceparent_parse (const char *text, zmesh_uuid_t *trace,
+                             uint8_t parent [ZMESH_SPAN_ID_SIZE],
+                             uint8_t *flags);
+
+//  The message's own traceparent, into text (ZMESH_TRACEPARENT_LEN + 1
+//  bytes): its correlation and its span. Returns text.
+ZMESH_EXPORT char *
+    zmesh_envelope_traceparent (const zmesh_envelope_t *self, char *text);
+
+//  The span of the message's parent, into span: its causation's, or else
+//  that of a valid traceparent header of the same trace. False when it has
+//  none: the message is the root of its trace.
+ZMESH_EXPORT bool
+    zmesh_envelope_parent_span (const zmesh_envelope_t *self,
+                                uint8_t span [ZMESH_SPAN_ID_SIZE]);
+
 //  Return the name of a kind ("event", "request", "reply"), or "unknown".
 ZMESH_EXPORT const char *
     zmesh_kind_name (zmesh_kind_t kind);

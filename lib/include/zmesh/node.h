@@ -345,6 +345,15 @@ ZMESH_EXPORT void
 ZMESH_EXPORT void
     zmesh_node_flow_end (zmesh_node_t *self);
 
+//  Start a flow that goes on with a W3C trace context: its correlation is
+//  traceparent's trace id, and the flow's first messages (those no handler
+//  makes) carry traceparent, whose parent-id is their parent span
+//  (envelope.md, section 3). ZMESH_ERR_INVALID, and no flow, if
+//  traceparent is not one (zmesh_traceparent_parse).
+ZMESH_EXPORT zmesh_err_t
+    zmesh_node_flow_begin_traced (zmesh_node_t *self,
+                                  const char *traceparent);
+
 //  The correlation id in force (inside a handler or a flow), or NULL.
 ZMESH_EXPORT const zmesh_uuid_t *
     zmesh_node_correlation (zmesh_node_t *self);
