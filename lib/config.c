@@ -6,7 +6,7 @@
 #include <arpa/inet.h>
 
 typedef enum {
-    KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_ADDRESS, KEY_PATH, KEY_INT,
+    KEY_NAME, KEY_ENDPOINT, KEY_HOST, KEY_ADDRESS, KEY_URL, KEY_PATH, KEY_INT,
     KEY_BOOL, KEY_CHOICE
 } s_kind_t;
 
@@ -70,6 +70,9 @@ static const s_key_t s_keys [] = {
     {"tap/on", KEY_BOOL, FIELD (tap_on), "0", 0, 0},
     {"admin/host", KEY_ADDRESS, FIELD (admin_host), "127.0.0.1", 0, 0},
     {"admin/port", KEY_INT, FIELD (admin_port), "-1", -1, 65535},
+    {"otlp/endpoint", KEY_URL, FIELD (otlp_endpoint), "", 0, 0},
+    {"otlp/batch", KEY_INT, FIELD (otlp_batch), "512", 1, 10000},
+    {"otlp/queue", KEY_INT, FIELD (otlp_queue), "4096", 1, 1000000},
     {"security/cert", KEY_PATH, FIELD (security_cert), "", 0, 0},
     {"security/keys", KEY_PATH, FIELD (security_keys), "", 0, 0},
 };
@@ -192,6 +195,17 @@ s_apply_scalar (zmesh_node_config_t *config, const s_key_t *key,
             snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
             return ZMESH_OK;
         }
+        case KEY_URL:
+            if (*value
+                && ((strncmp (value, "http://", 7) != 0
+                     && strncmp (value, "https://", 8) != 0)
+                    || strlen (value) > ZMESH_ENDPOINT_MAX
+                    || strpbrk (value, " \t\r\n")))
+                CONFIG_ERROR (detail, "%s: '%s' is not an http:// or "
+                              "https:// URL of at most %d characters",
+                              key->path, value, ZMESH_ENDPOINT_MAX);
+            snprintf (field, ZMESH_ENDPOINT_MAX + 1, "%s", value);
+            return ZMESH_OK;
         case KEY_PATH:
             if (strlen (value) > ZMESH_ENDPOINT_MAX - 64)
                 CONFIG_ERROR (detail, "%s: a path of at most %d characters",

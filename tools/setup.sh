@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config git
     libzmq3-dev libczmq-dev libmsgpack-dev uuid-dev libsqlite3-dev libpq-dev
     postgresql
-    libjansson-dev libmicrohttpd-dev curl
+    libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl
     libcriterion-dev valgrind iproute2 help2man python3-zmq python3-msgpack
     "$@"
 )

@@ -8,7 +8,9 @@ size_t
 zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
                           size_t max)
 {
-    const zmesh_node_stats_t *stats = &self->stats;
+    zmesh_node_stats_t copy;
+    zmesh_node_stats (self, &copy);
+    const zmesh_node_stats_t *stats = &copy;
     //  Peers heard from, and breakers not closed, of the peers we know
     uint64_t alive = 0, open = 0;
     for (size_t index = 0; index < zmesh_node_peer_count (self); index++) {
@@ -66,6 +68,11 @@ zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
          "Deferred replies finished after the caller's budget"},
         {"events_left", stats->events_left, false,
          "Events another member of the group owned and handled"},
+        {"spans_exported", stats->spans_exported, false,
+         "Flow records the OTLP collector took"},
+        {"spans_dropped", stats->spans_dropped, false,
+         "Flow records not exported: the collector away, or the queue "
+         "full"},
         {"seq", self->seq, true, "The sequence number of the last event"},
         {"peers_alive", alive, true, "Peers heard from within timing/quiet"},
         {"breakers_open", open, true, "Breakers of known peers not closed"},

@@ -324,7 +324,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
         || ((*config->gossip_bind || config->seed_count)
             && zmesh__discovery_start_gossip (self, detail) != ZMESH_OK)
         || (config->tap_on
-            && zmesh__tap_switch (self, true, detail) != ZMESH_OK)) {
+            && zmesh__tap_switch (self, true, detail) != ZMESH_OK)
+        || (*config->otlp_endpoint
+            && zmesh__otlp_start (self, detail) != ZMESH_OK)) {
         zmesh_node_destroy (&self);
         return NULL;
     }
@@ -380,6 +382,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->calls);
     zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->incoming);
+    //  After every flow record: the spans left go, and the thread ends
+    zmesh__otlp_stop (self);
     zmesh__trace_destroy (&self->trace);
     zsock_destroy (&self->tap);
     zmesh_store_close (&self->store);
@@ -421,6 +425,7 @@ zmesh_node_stats (zmesh_node_t *self, zmesh_node_stats_t *stats)
 {
     assert (self && stats);
     *stats = self->stats;
+    zmesh__otlp_counts (self, &stats->spans_exported, &stats->spans_dropped);
 }
 
 size_t
@@ -510,6 +515,7 @@ s_run_timers (zmesh_node_t *self)
             s_retain (self);
         s_trim_when_idle (self);
         zmesh__admin_refresh (self);
+        zmesh__otlp_flush (self);
         //  A node that has just started beats four times as often at
         //  first, to be heard as soon as its peers' sockets reconnect.
         self->next_heartbeat_ms = now + (self->stats.heartbeats_sent

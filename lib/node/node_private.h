@@ -156,6 +156,7 @@ typedef struct {
 } zmesh__latency_t;
 
 typedef struct _zmesh__admin_t zmesh__admin_t;
+typedef struct _zmesh__otlp_t zmesh__otlp_t;
 
 struct _zmesh_node_t {
     zmesh_node_config_t config;     //  Own copy
@@ -225,6 +226,7 @@ struct _zmesh_node_t {
     zmesh__latency_t *latencies;    //  Of calls made, by service: up to
     size_t latency_count;           //  ZMESH__LATENCY_SERVICES
     zmesh__admin_t *admin;          //  The HTTP endpoint, with admin/port
+    zmesh__otlp_t *otlp;            //  The span exporter, with otlp/endpoint
     int64_t bad_logged_ms;          //  When a bad frame was last logged
     uint64_t bad_unlogged;          //  Bad frames since, not logged
 };
@@ -243,6 +245,23 @@ void
 void
     zmesh__admin_call (zmesh_node_t *self, const char *service,
                        uint64_t latency_us, bool failed);
+
+//  otlp.c. start runs the exporter's thread; record queues a flow record
+//  as a span (never waiting); flush, at each heartbeat, sends what is
+//  queued; counts reads its counters; stop (harmless when off) sends what
+//  is left, once, and ends the thread.
+zmesh_err_t
+    zmesh__otlp_start (zmesh_node_t *self, zmesh_detail_t *detail);
+void
+    zmesh__otlp_record (zmesh_node_t *self,
+                        const zmesh_trace_record_t *record);
+void
+    zmesh__otlp_flush (zmesh_node_t *self);
+void
+    zmesh__otlp_counts (zmesh_node_t *self, uint64_t *exported,
+                        uint64_t *dropped);
+void
+    zmesh__otlp_stop (zmesh_node_t *self);
 
 //  builtins.c: the node's counters and gauges, as zmesh.stats and
 //  /metrics give them: fills in up to max, and returns how many.

@@ -39,7 +39,7 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     //  Filled in place, field by field: this runs for every event
     zmesh_trace_record_t spare, *record = zmesh__trace_slot (self->trace);
     if (!record) {
-        if (!self->tap)
+        if (!self->tap && !self->otlp)
             return;
         record = &spare;
     }
@@ -61,6 +61,8 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     memcpy (record->peer, peer, length);
     record->peer [length] = 0;
     s_status_name (rc, record->status, sizeof record->status);
+    if (self->otlp)
+        zmesh__otlp_record (self, record);
     if (self->config.verbose) {
         //  node/verbose: every record of the flows, one line each
         char cid [ZMESH_UUID_STR_LEN + 1];

@@ -24,6 +24,7 @@
 #include "replay.h"
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -1734,4 +1735,321 @@ Test (loop, the_admin_endpoint_refuses_what_it_does_not_serve)
     //  And without admin/port, no endpoint
     zmesh_node_t *plain = s_node ("plain", NULL);
     cr_assert (eq (int, zmesh_node_admin_port (plain), 0));
+}
+
+//  An OTLP collector for the tests: libmicrohttpd on 127.0.0.1, keeping
+//  the body of each POST it takes (up to COLLECTED_MAX).
+#define COLLECTED_MAX 64
+typedef struct {
+    struct MHD_Daemon *daemon;
+    int port;
+    pthread_mutex_t lock;
+    char *bodies [COLLECTED_MAX];
+    size_t count;
+} s_collector_t;
+
+typedef struct {
+    char *data;
+    size_t size;
+} s_upload_t;
+
+static enum MHD_Result
+s_collect (void *cls, struct MHD_Connection *connection, const char *url,
+           const char *method, const char *version, const char *upload_data,
+           size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    s_collector_t *collector = cls;
+    s_upload_t *upload = *con_cls;
+    if (!upload) {
+        *con_cls = calloc (1, sizeof (s_upload_t));
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        upload->data = realloc (upload->data, upload->size + *upload_data_size
+                                              + 1);
+        memcpy (upload->data + upload->size, upload_data, *upload_data_size);
+        upload->size += *upload_data_size;
+        upload->data [upload->size] = 0;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    const char *type = MHD_lookup_connection_value (connection,
+                                                    MHD_HEADER_KIND,
+                                                    "Content-Type");
+    unsigned status = streq (method, "POST") && streq (url, "/v1/traces")
+                      && type && streq (type, "application/json")
+                      && upload->data ? 200 : 400;
+    pthread_mutex_lock (&collector->lock);
+    if (status == 200 && collector->count < COLLECTED_MAX) {
+        collector->bodies [collector->count++] = upload->data;
+        upload->data = NULL;
+    }
+    pthread_mutex_unlock (&collector->lock);
+    free (upload->data);
+    free (upload);
+    *con_cls = NULL;
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        2, "{}", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result result = MHD_queue_response (connection, status,
+                                                 response);
+    MHD_destroy_response (response);
+    return result;
+}
+
+//  Start the collector at port (0: any free one).
+static void
+s_collector_start (s_collector_t *collector, int port)
+{
+    collector->daemon = MHD_start_daemon (
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, (uint16_t) port, NULL,
+        NULL, s_collect, collector, MHD_OPTION_SOCK_ADDR,
+        &(struct sockaddr_in) {.sin_family = AF_INET,
+                               .sin_port = htons ((uint16_t) port),
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)},
+        MHD_OPTION_END);
+    cr_assert (collector->daemon != NULL);
+    collector->port = MHD_get_daemon_info (collector->daemon,
+                                           MHD_DAEMON_INFO_BIND_PORT)->port;
+}
+
+static void
+s_collector_stop (s_collector_t *collector)
+{
+    if (collector->daemon)
+        MHD_stop_daemon (collector->daemon);
+    collector->daemon = NULL;
+}
+
+//  Every span the collector has been sent, in one array, each with its
+//  resource's service.name as "service"; the request's shape is checked
+//  on the way.
+static json_t *
+s_collected_spans (s_collector_t *collector)
+{
+    json_t *all = json_array ();
+    pthread_mutex_lock (&collector->lock);
+    for (size_t index = 0; index < collector->count; index++) {
+        json_t *request = json_loads (collector->bodies [index], 0, NULL);
+        cr_assert (request != NULL, "%s", collector->bodies [index]);
+        json_t *resources = json_object_get (request, "resourceSpans");
+        cr_assert (eq (sz, json_array_size (resources), 1));
+        json_t *resource = json_array_get (resources, 0);
+        const char *service = NULL;
+        size_t at;
+        json_t *attribute;
+        json_array_foreach (json_object_get (json_object_get (
+                                resource, "resource"), "attributes"),
+                            at, attribute)
+            if (streq (json_string_value (json_object_get (attribute, "key")),
+                       "service.name"))
+                service = json_string_value (json_object_get (json_object_get (
+                    attribute, "value"), "stringValue"));
+        cr_assert (service != NULL);
+        json_t *scope = json_array_get (json_object_get (resource,
+                                                         "scopeSpans"), 0);
+        cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                                json_object_get (scope, "scope"), "name")),
+                       "zmesh"));
+        json_t *span;
+        json_array_foreach (json_object_get (scope, "spans"), at, span) {
+            json_object_set_new (span, "service", json_string (service));
+            json_array_append (all, span);
+        }
+        json_decref (request);
+    }
+    pthread_mutex_unlock (&collector->lock);
+    return all;
+}
+
+//  A span's attribute, as text ("" when it has none).
+static const char *
+s_span_attribute (json_t *span, const char *key)
+{
+    size_t index;
+    json_t *attribute;
+    json_array_foreach (json_object_get (span, "attributes"), index, attribute)
+        if (streq (json_string_value (json_object_get (attribute, "key")),
+                   key)) {
+            json_t *value = json_object_get (attribute, "value");
+            const char *text = json_string_value (json_object_get (
+                value, "stringValue"));
+            return text ? text : json_string_value (json_object_get (
+                                     value, "intValue"));
+        }
+    return "";
+}
+
+//  The span of service named name of kind, or NULL.
+static json_t *
+s_span_of (json_t *spans, const char *service, const char *name, int kind)
+{
+    size_t index;
+    json_t *span;
+    json_array_foreach (spans, index, span)
+        if (streq (json_string_value (json_object_get (span, "service")),
+                   service)
+            && streq (json_string_value (json_object_get (span, "name")), name)
+            && json_integer_value (json_object_get (span, "kind")) == kind)
+            return span;
+    return NULL;
+}
+
+static const char *
+s_field_text (json_t *object, const char *key)
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return text ? text : "";
+}
+
+//  The flow records of two nodes reach a collector as OTLP spans, in its
+//  JSON encoding: one trace, the client's span the parent of the first
+//  call, a server span under its client span, kinds, names, attributes
+//  for service, method and status, and times. Exports go at each
+//  heartbeat, on the node's clock.
+Test (loop, flow_records_reach_a_collector_as_otlp_spans)
+{
+    s_collector_t collector = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    s_collector_start (&collector, 0);
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint,
+              "otlp/endpoint=http://127.0.0.1:%d/v1/traces", collector.port);
+    const char *server_settings [] = {endpoint, "timing/heartbeat=100",
+                                      "timing/quiet=300", "timing/gone=600",
+                                      NULL};
+    zmesh_node_t *server = s_node ("echo", server_settings);
+    cr_assert (eq (int, zmesh_node_serve (server, "echo.text", s_echo, NULL),
+                   0));
+    const char *settings [] = {"peers/echo/calls=inproc://echo-calls",
+                               "peers/echo/service=echo", endpoint,
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    //  A flow from a client's span: a call, a call of a method not
+    //  served, and an event
+    const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    s_outcome_t echo = {0}, unknown = {0};
+    cr_assert (eq (int, zmesh_node_flow_begin_traced (client, given), 0));
+    cr_assert (eq (int, zmesh_node_call_async (client, "echo", "echo.text",
+                                               NULL, 0, NULL, s_done, &echo),
+                   0));
+    cr_assert (eq (int, zmesh_node_call_async (client, "echo", "no.such",
+                                               NULL, 0, NULL, s_done,
+                                               &unknown), 0));
+    cr_assert (eq (int, zmesh_node_publish (client, "thing.done", NULL, 0),
+                   0));
+    zmesh_node_flow_end (client);
+    s_turn_until (&echo.done, "the reply");
+    s_turn_until (&unknown.done, "the error");
+    //  The next heartbeat sends them
+    zmesh_clock_fake_advance (clock_fake, 100);
+    s_turn ();
+    int64_t give_up = zclock_mono () + 10000;
+    while ((s_stats (client).spans_exported < 3
+            || s_stats (server).spans_exported < 2)
+           && zclock_mono () < give_up) {
+        zclock_sleep (10);
+        s_turn ();
+    }
+    cr_assert (eq (u64, s_stats (client).spans_exported, 3));
+    cr_assert (eq (u64, s_stats (server).spans_exported, 2));
+    cr_assert (eq (u64, s_stats (client).spans_dropped, 0));
+    json_t *spans = s_collected_spans (&collector);
+    cr_assert (eq (sz, json_array_size (spans), 5));
+    size_t index;
+    json_t *span;
+    json_array_foreach (spans, index, span) {
+        cr_assert (eq (str, (char *) s_field_text (span, "traceId"),
+                       "4bf92f3577b34da6a3ce929d0e0e4736"), "one trace");
+        cr_assert (eq (sz, strlen (s_field_text (span, "spanId")), 16));
+        size_t parent = strlen (s_field_text (span, "parentSpanId"));
+        cr_assert (parent == 0 || parent == 16, "a parent, or none");
+        uint64_t start = strtoull (s_field_text (span, "startTimeUnixNano"),
+                                   NULL, 10);
+        uint64_t end = strtoull (s_field_text (span, "endTimeUnixNano"), NULL,
+                                 10);
+        cr_assert (start > 0 && end >= start);
+    }
+    //  CLIENT 3, SERVER 2, PRODUCER 4
+    json_t *made = s_span_of (spans, "client", "echo.text", 3);
+    json_t *served = s_span_of (spans, "echo", "echo.text", 2);
+    json_t *failed = s_span_of (spans, "client", "no.such", 3);
+    json_t *published = s_span_of (spans, "client", "thing.done", 4);
+    cr_assert (made && served && failed && published);
+    cr_assert (eq (str, (char *) s_field_text (made, "parentSpanId"),
+                   "00f067aa0ba902b7"), "under the client's span");
+    cr_assert (eq (str, (char *) s_field_text (served, "parentSpanId"),
+                   (char *) s_field_text (made, "spanId")));
+    cr_assert (strcmp (s_field_text (served, "spanId"),
+                       s_field_text (made, "spanId")) != 0);
+    cr_assert (eq (str, (char *) s_span_attribute (made, "rpc.service"),
+                   "echo"));
+    cr_assert (eq (str, (char *) s_span_attribute (served, "rpc.service"),
+                   "echo"));
+    cr_assert (eq (str, (char *) s_span_attribute (made, "rpc.method"),
+                   "echo.text"));
+    cr_assert (eq (str, (char *) s_span_attribute (made, "zmesh.status"),
+                   "ok"));
+    cr_assert (json_object_size (json_object_get (made, "status")) == 0,
+                   "success leaves the status unset");
+    cr_assert (eq (int, (int) json_integer_value (json_object_get (
+                            json_object_get (failed, "status"), "code")), 2));
+    cr_assert (eq (str, (char *) s_field_text (json_object_get (failed,
+                                                                "status"),
+                                               "message"), "unknown_method"));
+    cr_assert (eq (str, (char *) s_span_attribute (published,
+                                                   "messaging.destination."
+                                                   "name"), "thing.done"));
+    json_decref (spans);
+    zmesh_node_destroy (&nodes [--node_count]);
+    zmesh_node_destroy (&nodes [--node_count]);
+    s_collector_stop (&collector);
+    for (size_t body = 0; body < collector.count; body++)
+        free (collector.bodies [body]);
+}
+
+//  While the collector is away, spans are dropped and counted, and the
+//  loop goes on; once it is back, they reach it again.
+Test (loop, spans_are_dropped_and_counted_while_the_collector_is_away)
+{
+    s_collector_t collector = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    s_collector_start (&collector, 0);
+    int port = collector.port;
+    s_collector_stop (&collector);      //  Away: nothing listens there
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint,
+              "otlp/endpoint=http://127.0.0.1:%d/v1/traces", port);
+    const char *settings [] = {endpoint, "timing/heartbeat=100",
+                               "timing/quiet=300", "timing/gone=600", NULL};
+    zmesh_node_t *node = s_node ("lone", settings);
+    for (int index = 0; index < 10; index++)
+        cr_assert (eq (int, zmesh_node_publish (node, "thing.done", NULL, 0),
+                       0));
+    zmesh_clock_fake_advance (clock_fake, 100);
+    s_turn ();
+    int64_t give_up = zclock_mono () + 10000;
+    while (s_stats (node).spans_dropped < 10 && zclock_mono () < give_up) {
+        zclock_sleep (10);
+        s_turn ();
+    }
+    cr_assert (eq (u64, s_stats (node).spans_dropped, 10));
+    cr_assert (eq (u64, s_stats (node).spans_exported, 0));
+    //  Back
+    s_collector_start (&collector, port);
+    cr_assert (eq (int, zmesh_node_publish (node, "thing.done", NULL, 0), 0));
+    zmesh_clock_fake_advance (clock_fake, 100);
+    s_turn ();
+    give_up = zclock_mono () + 10000;
+    while (s_stats (node).spans_exported < 1 && zclock_mono () < give_up) {
+        zclock_sleep (10);
+        s_turn ();
+    }
+    cr_assert (eq (u64, s_stats (node).spans_exported, 1));
+    json_t *spans = s_collected_spans (&collector);
+    cr_assert (eq (sz, json_array_size (spans), 1));
+    json_decref (spans);
+    zmesh_node_destroy (&nodes [--node_count]);
+    s_collector_stop (&collector);
+    for (size_t body = 0; body < collector.count; body++)
+        free (collector.bodies [body]);
 }

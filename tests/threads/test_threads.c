@@ -7,7 +7,8 @@
     build.sh --tsan); a plain program, since criterion does not run under
     ThreadSanitizer. Meanwhile a fifth thread scrapes the client's admin
     endpoint, whose own thread reads what the loop leaves it at each
-    heartbeat. Exits 1 on a failed check; ThreadSanitizer exits 66 on a
+    heartbeat, and its span exporter's thread takes the flow records.
+    Exits 1 on a failed check; ThreadSanitizer exits 66 on a
     race.
 
     Part of zmesh. MIT License.
@@ -181,7 +182,11 @@ main (void)
     const char *settings [] = {echo, dead, "retry/attempt_timeout=30",
                                "retry/base_delay=10", "admin/port=0",
                                "timing/heartbeat=20", "timing/quiet=5000",
-                               "timing/gone=10000", NULL};
+                               "timing/gone=10000",
+                               //  Spans to a port nobody listens on: the
+                               //  exporter's thread drops them
+                               "otlp/endpoint=http://127.0.0.1:1/v1/traces",
+                               NULL};
     client = s_node ("client", settings);
     int port = zmesh_node_admin_port (client);
     CHECK (port > 0, "no admin endpoint");
@@ -212,6 +217,7 @@ main (void)
     CHECK (calls.calls == CALLERS * (CALLS + DEAD_CALLS),
            "%" PRIu64 " calls", calls.calls);
     CHECK (calls.retries > 0, "no call backed off");
+    CHECK (stats.spans_dropped > 0, "no span went to the exporter");
     printf ("test_threads: %d threads, %" PRIu64 " calls, %" PRIu64
             " attempts, %" PRIu64 " retries, %d failed checks\n", CALLERS,
             calls.calls, calls.attempts, calls.retries,

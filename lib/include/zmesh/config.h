@@ -99,6 +99,10 @@ typedef struct {
     char admin_host [ZMESH_ENDPOINT_MAX + 1];   //  admin/host: where the
                                                 //  HTTP endpoint listens
     int admin_port;             //  admin/port: its port; -1: off, 0: any
+    char otlp_endpoint [ZMESH_ENDPOINT_MAX + 1];    //  otlp/endpoint: the
+                                                    //  collector's URL
+    int otlp_batch;             //  otlp/batch: spans per export, at most
+    int otlp_queue;             //  otlp/queue: spans waiting, at most
     char security_cert [ZMESH_ENDPOINT_MAX + 1];    //  security/cert: our
                                                     //  key pair's file
     char security_keys [ZMESH_ENDPOINT_MAX + 1];    //  security/keys: the

@@ -116,6 +116,9 @@ typedef struct {
                                     //  the caller's budget: dropped
     uint64_t events_left;           //  Another member of the group owned
                                     //  them, and handled them
+    uint64_t spans_exported;        //  Flow records the collector took
+    uint64_t spans_dropped;         //  ... it did not, or the queue had
+                                    //  no room for (otlp/endpoint)
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
