@@ -62,13 +62,21 @@ def body_of(fields):
         else None
 
 
+def traceparent(fields):
+    """The message's W3C trace context (envelope.md section 3): the
+    correlation is the trace id, the last 8 bytes of the id the span."""
+    return f"00-{fields[CORRELATION].hex()}-{fields[ID][8:].hex()}-01"
+
+
 def request(name, method, body, correlation=None, causation=None,
-            budget_ms=5000):
+            budget_ms=5000, headers=None):
     fields = {VERSION: 1, KIND: REQUEST, ID: new_id(),
               CORRELATION: correlation or uuid.uuid4().bytes, TYPE: method,
               SOURCE: name, TIMESTAMP: now_ms(), BUDGET: budget_ms}
     if causation:
         fields[CAUSATION] = causation
+    if headers:
+        fields[HEADERS] = headers
     if body is not None:
         fields[BODY] = msgpack.packb(body, use_bin_type=True)
     return fields

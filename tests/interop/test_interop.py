@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import zmq
 
@@ -73,7 +74,9 @@ def calls_and_served(context, args, work, log):
                    "--set", f"node/events=ipc://{work}/order-events",
                    "--set", f"node/calls=ipc://{work}/order-calls",
                    "--set", f"peers/user/calls=ipc://{work}/user-calls",
-                   "--set", f"peers/user/events=ipc://{work}/user-events"],
+                   "--set", f"peers/user/events=ipc://{work}/user-events",
+                   #   zmesh.trace is an administrative built-in
+                   "--set", "access/admins=*"],
                   log)
     try:
         user.control("zmesh.heartbeat")
@@ -116,6 +119,41 @@ def calls_and_served(context, args, work, log):
             check("user.get carries a budget within the caller's",
                   0 < get[peer.BUDGET] <= placed[peer.BUDGET],
                   get[peer.BUDGET])
+        #   Trace context, derived as envelope.md section 3 says: a flow
+        #   whose first message goes on from a span outside the mesh
+        parent = "00f067aa0ba902b7"
+        correlation = uuid.uuid4().bytes
+        traced, answer = place(context, f"ipc://{work}/order-calls", user,
+                               "u-1", {"traceparent": f"00-{correlation.hex()}"
+                                                      f"-{parent}-01"},
+                               correlation)
+        check("a traced order.create answers", answer is not None)
+        asked, found = peer.call(context, f"ipc://{work}/order-calls", "py",
+                                 "zmesh.trace", {"cid": str(uuid.UUID(
+                                     bytes=traced[peer.CORRELATION]))})
+        records = (peer.body_of(found) or []) if found else []
+        served = [r for r in records if r.get("what") == "served"
+                  and r.get("name") == "order.create"]
+        made = [r for r in records if r.get("what") == "made"
+                and r.get("name") == "user.get"]
+        check("zmesh.trace has the served call and the call it made",
+              len(served) == 1 and len(made) == 1, records)
+        if served and made:
+            check("the served call is the request's span",
+                  served[0].get("traceparent") == peer.traceparent(traced),
+                  (served[0].get("traceparent"), peer.traceparent(traced)))
+            check("its parent is the header's span",
+                  served[0].get("parent_span") == parent, served[0])
+            check("the call it made is a child of the request's span",
+                  made[0].get("parent_span") == traced[peer.ID][8:].hex(),
+                  made[0])
+            gets = [asked for asked in user.served
+                    if asked[peer.TYPE] == "user.get"
+                    and asked[peer.CORRELATION] == traced[peer.CORRELATION]]
+            check("user.get's span is the one the order node traced",
+                  len(gets) == 1
+                  and made[0].get("traceparent") == peer.traceparent(gets[0]),
+                  made[0])
         #   This peer's 404 is the order node's answer to its caller
         _, refused = place(context, f"ipc://{work}/order-calls", user,
                            "u-404")
@@ -128,7 +166,7 @@ def calls_and_served(context, args, work, log):
         user.close()
 
 
-def place(context, endpoint, user, user_id):
+def place(context, endpoint, user, user_id, headers=None, correlation=None):
     """order.create for user_id at endpoint, serving the user node's calls
     while the reply is awaited: the request's fields and the reply's (None
     if none came within 10 s)."""
@@ -137,7 +175,8 @@ def place(context, endpoint, user, user_id):
     caller.connect(endpoint)
     placed = peer.request("py", "order.create", {
         "userId": user_id, "items": [
-            {"productId": "p-1", "quantity": 2, "price": 150}]})
+            {"productId": "p-1", "quantity": 2, "price": 150}]},
+        headers=headers, correlation=correlation)
     caller.send(peer.encode(placed))
     answer = None
     until = time.monotonic() + 10
