@@ -752,20 +752,36 @@ s_fill_store (const char *name, size_t count)
     zmesh_store_close (&store);
 }
 
-Test (loop, a_repair_of_100000_events_goes_on_while_the_node_answers)
+//  The publisher "big", its log holding events, and "consumer", which
+//  consumes everything it publishes into consumed, with up to three more
+//  settings (NULL-terminated, or NULL).
+static zmesh_node_t *
+s_big_consumer (size_t events, const char *const *more,
+                s_consumed_t *consumed)
 {
-    enum { EVENTS = 100000 };
-    s_fill_store ("big", EVENTS);
+    s_fill_store ("big", events);
     s_publisher ("big");
     char data [128];
     snprintf (data, sizeof data, "node/data=%s/consumer", dir);
-    const char *settings [] = {data, s_peer ("big", "events"),
-                               s_peer ("big", "calls"),
-                               "peers/big/service=big", NULL};
+    const char *settings [8] = {data, s_peer ("big", "events"),
+                                s_peer ("big", "calls"),
+                                "peers/big/service=big"};
+    for (size_t index = 0; more && more [index]; index++) {
+        cr_assert (lt (sz, index, 3));
+        settings [4 + index] = more [index];
+    }
     zmesh_node_t *consumer = s_node ("consumer", settings);
-    s_consumed_t consumed = {.count = 0};
+    *consumed = (s_consumed_t) {.count = 0};
     cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
-                                            &consumed), 0));
+                                            consumed), 0));
+    return consumer;
+}
+
+Test (loop, a_repair_of_100000_events_goes_on_while_the_node_answers)
+{
+    enum { EVENTS = 100000 };
+    s_consumed_t consumed;
+    zmesh_node_t *consumer = s_big_consumer (EVENTS, NULL, &consumed);
     const char *probe_settings [] = {
         "peers/consumer/calls=inproc://consumer-calls",
         "peers/consumer/service=consumer", NULL};
@@ -1551,20 +1567,12 @@ s_assert_metrics_valid (const char *text)
 Test (loop, the_admin_endpoint_is_not_ready_while_a_consumer_catches_up)
 {
     enum { EVENTS = 20000 };
-    s_fill_store ("big", EVENTS);
-    s_publisher ("big");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
-    const char *settings [] = {data, s_peer ("big", "events"),
-                               s_peer ("big", "calls"),
-                               "peers/big/service=big", "admin/port=0",
-                               "timing/heartbeat=100", "timing/quiet=300",
-                               "timing/gone=600", NULL};
-    zmesh_node_t *consumer = s_node ("consumer", settings);
+    //  A heartbeat every 100 ms of the fake clock: each leaves the
+    //  endpoint what it serves
+    const char *settings [] = {"admin/port=0", "timing/heartbeat=100", NULL};
+    s_consumed_t consumed;
+    zmesh_node_t *consumer = s_big_consumer (EVENTS, settings, &consumed);
     cr_assert (gt (int, zmesh_node_admin_port (consumer), 0));
-    s_consumed_t consumed = {.count = 0};
-    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
-                                            &consumed), 0));
     char body [65536];
     cr_assert (eq (int, s_admin_get (consumer, "/healthz", body, sizeof body),
                    200));

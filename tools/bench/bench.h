@@ -195,6 +195,10 @@ typedef struct {
 bool
     bench_edge_load (int port, double seconds, bench_wrk_t *result);
 
+//  Whether wrk and the demo nodes are there for section; if not, says so.
+bool
+    bench_edge_ready (const char *section);
+
 //  --------------------------------------------------------------------------
 //  Sections, in the order main runs them: each adds its rows
 

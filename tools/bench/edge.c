@@ -237,14 +237,21 @@ s_edge_run (const char *label, const char *sync, double seconds,
     return ok;
 }
 
+bool
+bench_edge_ready (const char *section)
+{
+    if (access ("/usr/bin/wrk", X_OK) == 0 && bench_options.nodes)
+        return true;
+    fprintf (stderr, "zmesh-bench: %s skipped: needs /usr/bin/wrk and the "
+             "demo nodes (--nodes)\n", section);
+    return false;
+}
+
 void
 bench_edge (void)
 {
-    if (access ("/usr/bin/wrk", X_OK) || !bench_options.nodes) {
-        fprintf (stderr, "zmesh-bench: edge skipped: needs /usr/bin/wrk and "
-                 "the demo nodes (--nodes)\n");
+    if (!bench_edge_ready ("edge"))
         return;
-    }
     double seconds = bench_options.quick ? 3 : 15;
     bench_wrk_t zmesh = {0}, normal = {0}, express = {0};
     long stored = 0, normal_stored = 0;

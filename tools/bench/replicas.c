@@ -197,11 +197,8 @@ s_median_of (double *values, int count)
 void
 bench_replicas (void)
 {
-    if (access ("/usr/bin/wrk", X_OK) || !bench_options.nodes) {
-        fprintf (stderr, "zmesh-bench: replicas skipped: needs /usr/bin/wrk "
-                 "and the demo nodes (--nodes)\n");
+    if (!bench_edge_ready ("replicas"))
         return;
-    }
     double seconds = bench_options.quick ? 3 : 15;
     enum { TURNS_MAX = 3 };
     int turns = bench_options.quick ? 1 : TURNS_MAX;
