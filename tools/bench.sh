@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bench.sh - the benchmark in one command: installs what it needs (wrk; and
-# Node.js with npm, for the express counterpart of the edge section, unless
-# --quick), builds, starts a PostgreSQL server of its own (tools/pg.sh, on
-# a Unix socket, stopped at the end), and runs zmesh-bench, which measures
-# zmesh and raw libzmq side by side and writes the table to docs/bench.md
-# (with --quick, to build/bench-quick.md). Other options go to zmesh-bench: see
-# build/tools/zmesh-bench --help.
+# unless --quick, Node.js with npm, for the express counterpart of the edge
+# section, and nats-server with libnats, for the nats section), builds,
+# starts a PostgreSQL server of its own (tools/pg.sh, on a Unix socket) and
+# a nats-server on loopback (both stopped at the end), and runs
+# zmesh-bench, which measures zmesh and its counterparts side by side and
+# writes the table to docs/bench.md (with --quick, to build/bench-quick.md).
+# Other options go to zmesh-bench: see build/tools/zmesh-bench --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,24 +14,46 @@ quick=0
 for arg in "$@"; do
     case "$arg" in
         -q|--quick) quick=1 ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     esac
 done
 
 extra=(wrk)
-if [[ $quick -eq 0 ]] && ! command -v npm >/dev/null; then
-    extra+=(nodejs npm)
+if [[ $quick -eq 0 ]]; then
+    command -v npm >/dev/null || extra+=(nodejs npm)
+    extra+=(nats-server libnats-dev)
 fi
 tools/setup.sh "${extra[@]}"
 tools/build.sh >/dev/null
 
-# A PostgreSQL server of its own, fsync on, for the store's rows; stopped
-# when the bench ends
+# A PostgreSQL server of its own, fsync on, for the store's rows; and, but
+# for --quick, a nats-server on loopback at a port of its choosing. Both
+# are stopped when the bench ends.
 pg_dir=$(mktemp -d /tmp/zmesh-bench-pg-XXXXXX)
-trap 'tools/pg.sh stop "$pg_dir"' EXIT
+nats_pid=
+stop_servers() {
+    [[ -n $nats_pid ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+    tools/pg.sh stop "$pg_dir"
+}
+trap stop_servers EXIT
 pg_uri=$(tools/pg.sh start "$pg_dir" --durable)
 
 options=(--postgresql "$pg_uri")
+if [[ $quick -eq 0 ]]; then
+    /usr/sbin/nats-server -a 127.0.0.1 -p -1 -l "$pg_dir/nats.log" &
+    nats_pid=$!
+    nats_url=
+    for _ in $(seq 50); do
+        nats_url=$(sed -n 's/.*Listening for client connections on \(127.0.0.1:[0-9]*\).*/nats:\/\/\1/p' "$pg_dir/nats.log" 2>/dev/null | head -1)
+        [[ -n $nats_url ]] && break
+        sleep 0.1
+    done
+    if [[ -n $nats_url ]]; then
+        options+=(--nats "$nats_url")
+    else
+        echo "bench: nats-server did not start; see $pg_dir/nats.log" >&2
+    fi
+fi
 if [[ $quick -eq 1 ]]; then
     options+=(--report build/bench-quick.md)
 else

@@ -33,6 +33,7 @@ typedef struct {
     const char *nodes;
     const char *express;
     const char *postgresql;         //  A server's URI, for the store rows
+    const char *nats;               //  A nats-server's URL, for its rows
     double rabbitmq_rate;
     double express_rate;
     char tmp [256];                 //  Our directory under /tmp
@@ -195,6 +196,44 @@ typedef struct {
 bool
     bench_edge_load (int port, double seconds, bench_wrk_t *result);
 
+//  --------------------------------------------------------------------------
+//  Runs that other sections repeat against another counterpart
+
+typedef struct {
+    double rate;                //  Events/s per subscriber, mean
+    double delivered;           //  Fraction of events that arrived
+} bench_events_result_t;
+#define BENCH_EVENT_ROUNDS 3    //  Turns each side takes, in full mode
+
+//  One events run (events.c): kind is "raw", "zmesh" or "nats", whose
+//  roles KIND-pub and KIND-sub it starts; count events to subscribers.
+bool
+    bench_events_run (const char *kind, size_t body_size, size_t topic_size,
+                      size_t frame_size, int subscribers, long count,
+                      bench_events_result_t *result);
+//  The run with the median rate; delivery the worst of them all.
+bench_events_result_t
+    bench_events_median (bench_events_result_t *runs, int count);
+
+//  count latency samples of one side (calls.c): kind "raw", "zmesh" or
+//  "nats", to endpoint, from a child of its own.
+bool
+    bench_latency_block (const char *kind, const char *endpoint,
+                         size_t request_size, int64_t *samples, size_t count);
+
+#ifdef BENCH_NATS
+//  nats.c's roles, and its request/reply timing
+int
+    bench_nats_pub (int argc, char *argv []);
+int
+    bench_nats_sub (int argc, char *argv []);
+int
+    bench_nats_echo (int argc, char *argv []);
+bool
+    bench_nats_latency (const char *url, size_t size, int64_t *samples,
+                        size_t count, size_t warm);
+#endif
+
 //  Whether wrk and the demo nodes are there for section; if not, says so.
 bool
     bench_edge_ready (const char *section);
@@ -220,5 +259,7 @@ void
     bench_edge (void);
 void
     bench_replicas (void);
+void
+    bench_nats (void);
 
 #endif

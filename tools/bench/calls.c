@@ -9,18 +9,17 @@
 
 #define LATENCY_BLOCKS 10     //  Raw and zmesh take turns this many times
 
-//  COUNT samples of one side's latency, from a child, into samples.
-static bool
-s_latency_block (bool zmesh, const char *endpoint, size_t request_size,
-                 int64_t *samples, size_t count)
+bool
+bench_latency_block (const char *kind, const char *endpoint,
+                     size_t request_size, int64_t *samples, size_t count)
 {
     char number [32], size [32], path [PATH_MAX], line [64];
     snprintf (number, sizeof number, "%zu", count);
     snprintf (size, sizeof size, "%zu", request_size);
     snprintf (path, sizeof path, "%s/latency", bench_options.tmp);
     bench_child_t child;
-    bool ok = bench_role (&child, "latency", zmesh ? "zmesh" : "raw", endpoint,
-                          number, size, path, NULL)
+    bool ok = bench_role (&child, "latency", kind, endpoint, number, size,
+                          path, NULL)
            && bench_child_line (&child, line, sizeof line, 120000)
            && streq (line, "done");
     bench_child_stop (&child);
@@ -122,10 +121,10 @@ bench_calls (void)
     size_t block = count / LATENCY_BLOCKS;
     for (size_t at = 0; ok && at < count; at += block) {
         size_t size = count - at < block ? count - at : block;
-        ok = s_latency_block (false, raw_endpoint, request_size,
-                              raw_samples + at, size)
-          && s_latency_block (true, calls, request_size, zmesh_samples + at,
-                              size);
+        ok = bench_latency_block ("raw", raw_endpoint, request_size,
+                                  raw_samples + at, size)
+          && bench_latency_block ("zmesh", calls, request_size,
+                                  zmesh_samples + at, size);
     }
     char label [64];
     snprintf (label, sizeof label, "round trip, %d B body (%zu/%zu B)",

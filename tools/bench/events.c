@@ -5,16 +5,12 @@
 */
 #include "bench.h"
 
-typedef struct {
-    double rate;                //  Events/s per subscriber, mean
-    double delivered;           //  Fraction of events that arrived
-} s_events_result_t;
-
-static bool
-s_run_events (bool zmesh, size_t body_size, size_t topic_size,
-              size_t frame_size, int subscribers, long count,
-              s_events_result_t *result)
+bool
+bench_events_run (const char *kind, size_t body_size, size_t topic_size,
+                  size_t frame_size, int subscribers, long count,
+                  bench_events_result_t *result)
 {
+    bool zmesh = streq (kind, "zmesh"), nats = streq (kind, "nats");
     char hwm [32], body [32], topic [32], frame [32], number [32], line [300];
     snprintf (hwm, sizeof hwm, "%ld",
               count + 10000 > 10000000 ? 10000000 : count + 10000);
@@ -23,8 +19,13 @@ s_run_events (bool zmesh, size_t body_size, size_t topic_size,
     snprintf (frame, sizeof frame, "%zu", frame_size);
     snprintf (number, sizeof number, "%ld", count);
     bench_child_t pub, subs [16];
-    bool ok = zmesh ? bench_role (&pub, "zmesh-pub", body, hwm, NULL)
-                    : bench_role (&pub, "raw-pub", topic, frame, hwm, NULL);
+    char pub_role [32], sub_role [32];
+    snprintf (pub_role, sizeof pub_role, "%s-pub", kind);
+    snprintf (sub_role, sizeof sub_role, "%s-sub", kind);
+    bool ok = zmesh ? bench_role (&pub, pub_role, body, hwm, NULL)
+            : nats ? bench_role (&pub, pub_role, bench_options.nats, body,
+                                 NULL)
+                   : bench_role (&pub, pub_role, topic, frame, hwm, NULL);
     char endpoint [300] = "";
     if (!ok || !bench_child_line (&pub, line, sizeof line, 10000)
         || sscanf (line, "ready %299s", endpoint) != 1) {
@@ -34,8 +35,8 @@ s_run_events (bool zmesh, size_t body_size, size_t topic_size,
     }
     int started = 0;
     for (; started < subscribers; started++)
-        if (!bench_role (&subs [started], zmesh ? "zmesh-sub" : "raw-sub",
-                         endpoint, number, hwm, NULL))
+        if (!bench_role (&subs [started], sub_role, endpoint, number, hwm,
+                         NULL))
             break;
     int ready = 0;
     for (int index = 0; index < started; index++)
@@ -66,26 +67,23 @@ s_run_events (bool zmesh, size_t body_size, size_t topic_size,
     return ready == subscribers;
 }
 
-#define EVENT_ROUNDS 3          //  Turns each side takes, in full mode
-
 static int
 s_compare_rate (const void *a, const void *b)
 {
-    double x = ((const s_events_result_t *) a)->rate;
-    double y = ((const s_events_result_t *) b)->rate;
+    double x = ((const bench_events_result_t *) a)->rate;
+    double y = ((const bench_events_result_t *) b)->rate;
     return x < y ? -1 : x > y;
 }
 
-//  The round with the median rate; delivery is the worst of them all.
-static s_events_result_t
-s_median_run (s_events_result_t *runs, int count)
+bench_events_result_t
+bench_events_median (bench_events_result_t *runs, int count)
 {
     double delivered = 1;
     for (int index = 0; index < count; index++)
         if (runs [index].delivered < delivered)
             delivered = runs [index].delivered;
     qsort (runs, (size_t) count, sizeof *runs, s_compare_rate);
-    s_events_result_t median = runs [count / 2];
+    bench_events_result_t median = runs [count / 2];
     median.delivered = delivered;
     return median;
 }
@@ -112,20 +110,22 @@ bench_events (void)
             ZMESH_KIND_EVENT, "bench.event", runs [run].body);
         //  Raw and zmesh take turns, and each keeps its median round:
         //  one slow round on a shared machine does not make the ratio.
-        int rounds = bench_options.quick ? 1 : EVENT_ROUNDS;
-        s_events_result_t raw_runs [EVENT_ROUNDS], zmesh_runs [EVENT_ROUNDS];
+        int rounds = bench_options.quick ? 1 : BENCH_EVENT_ROUNDS;
+        bench_events_result_t raw_runs [BENCH_EVENT_ROUNDS],
+                              zmesh_runs [BENCH_EVENT_ROUNDS];
         bool ok = true;
         for (int round = 0; ok && round < rounds; round++)
-            ok = s_run_events (false, runs [run].body, topic_size, frame_size,
-                               runs [run].subscribers, count,
-                               &raw_runs [round])
-              && s_run_events (true, runs [run].body, topic_size, frame_size,
-                               runs [run].subscribers, count,
-                               &zmesh_runs [round]);
+            ok = bench_events_run ("raw", runs [run].body, topic_size,
+                                   frame_size, runs [run].subscribers, count,
+                                   &raw_runs [round])
+              && bench_events_run ("zmesh", runs [run].body, topic_size,
+                                   frame_size, runs [run].subscribers, count,
+                                   &zmesh_runs [round]);
         if (!ok)
             continue;
-        s_events_result_t raw = s_median_run (raw_runs, rounds),
-                          zmesh = s_median_run (zmesh_runs, rounds);
+        bench_events_result_t raw = bench_events_median (raw_runs, rounds),
+                              zmesh = bench_events_median (zmesh_runs,
+                                                           rounds);
         size_t wire = topic_size + frame_size;
         char what [96], zt [48], rt [48], verdict [48];
         snprintf (what, sizeof what, "%zu B body (%zu B on the wire), %d sub%s",

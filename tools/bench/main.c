@@ -36,6 +36,10 @@ static const struct {
      "round-trip latency (p50, p99, p99.9) of one caller, and the\n"
      "throughput of four, against raw REQ/REP; each side calls\n"
      "from processes of its own, ten turns each"},
+    {"nats", bench_nats,
+     "the broker a user would pick instead, on loopback (--nats):\n"
+     "NATS pub/sub at 64 B and 1 KiB, and request/reply p50 and p99,\n"
+     "against zmesh's events and calls, taking turns"},
     {"instructions", bench_instructions,
      "per event and per call, zmesh and raw side by side,\n"
      "counted by valgrind's callgrind in one process over inproc:\n"
@@ -135,6 +139,8 @@ s_usage (FILE *out)
 "      --postgresql URI    a PostgreSQL server (libpq URI) for the durable\n"
 "                          section's store rows, beside SQLite (bench.sh\n"
 "                          starts one with tools/pg.sh)\n"
+"      --nats URL          a nats-server (nats://127.0.0.1:PORT) for the\n"
+"                          nats section (bench.sh starts one)\n"
 "      --express-rate N    requests/s to compare the edge with when\n"
 "                          --express is not given (default: none)\n"
 "      --rabbitmq-rate N   messages/s of a RabbitMQ durable queue with\n"
@@ -167,6 +173,7 @@ main (int argc, char *argv [])
         {"nodes", required_argument, NULL, 'N'},
         {"express", required_argument, NULL, 'E'},
         {"postgresql", required_argument, NULL, 'P'},
+        {"nats", required_argument, NULL, 'T'},
         {"express-rate", required_argument, NULL, 'e'},
         {"rabbitmq-rate", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
@@ -182,6 +189,7 @@ main (int argc, char *argv [])
             case 'N': bench_options.nodes = optarg; break;
             case 'E': bench_options.express = optarg; break;
             case 'P': bench_options.postgresql = optarg; break;
+            case 'T': bench_options.nats = optarg; break;
             case 'e':
             case 'r': {
                 double value = strtod (optarg, &end);

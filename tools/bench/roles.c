@@ -639,7 +639,7 @@ bench_zmesh_latency (zmesh_node_t *node, const char *service, int64_t *samples,
     return true;
 }
 
-//  Role: "latency raw|zmesh ENDPOINT COUNT REQUEST_SIZE FILE" times COUNT
+//  Role: "latency raw|zmesh|nats ENDPOINT COUNT REQUEST_SIZE FILE" times COUNT
 //  round trips in a process of its own, so neither side shares a process
 //  with the other's context and threads, writes the samples to FILE and
 //  says "done".
@@ -661,6 +661,11 @@ s_latency (int argc, char *argv [])
         ok = bench_zmesh_latency (node, "echo", samples, count);
         zmesh_node_destroy (&node);
     }
+#ifdef BENCH_NATS
+    else if (streq (argv [0], "nats"))
+        ok = bench_nats_latency (argv [1], strtoul (argv [3], NULL, 10),
+                                 samples, count, WARM_CALLS);
+#endif
     else
         ok = s_raw_latency (argv [1], strtoul (argv [3], NULL, 10), samples,
                             count);
@@ -685,6 +690,10 @@ static const struct {
     {"raw-req", s_raw_req}, {"zmesh-caller", s_zmesh_caller},
     {"mesh", s_mesh_node}, {"consumer", s_consumer},
     {"latency", s_latency}, {"ir", s_ir},
+#ifdef BENCH_NATS
+    {"nats-pub", bench_nats_pub}, {"nats-sub", bench_nats_sub},
+    {"nats-echo", bench_nats_echo},
+#endif
 };
 
 //  Run the role called name with its arguments; 2 if there is none.
