@@ -32,7 +32,10 @@ tools/build.sh >/dev/null
 pg_dir=$(mktemp -d /tmp/zmesh-bench-pg-XXXXXX)
 nats_pid=
 stop_servers() {
-    [[ -n $nats_pid ]] && kill "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null
+    if [[ -n $nats_pid ]]; then
+        kill "$nats_pid" 2>/dev/null || true
+        wait "$nats_pid" 2>/dev/null || true
+    fi
     tools/pg.sh stop "$pg_dir"
 }
 trap stop_servers EXIT
@@ -44,7 +47,7 @@ if [[ $quick -eq 0 ]]; then
     nats_pid=$!
     nats_url=
     for _ in $(seq 50); do
-        nats_url=$(sed -n 's/.*Listening for client connections on \(127.0.0.1:[0-9]*\).*/nats:\/\/\1/p' "$pg_dir/nats.log" 2>/dev/null | head -1)
+        nats_url=$(sed -n 's/.*Listening for client connections on \(127.0.0.1:[0-9]*\).*/nats:\/\/\1/p' "$pg_dir/nats.log" 2>/dev/null | head -1 || true)
         [[ -n $nats_url ]] && break
         sleep 0.1
     done
