@@ -87,6 +87,10 @@ void
 bool
     bench_spawn (bench_child_t *child, char *const argv []);
 
+//  CPU time a process has used, user and system, in ms (-1 if unknown).
+double
+    bench_cpu_ms (pid_t pid);
+
 //  Start this program in a role: bench_role (&child, "raw-sub", arg, ...,
 //  NULL).
 bool
@@ -214,6 +218,8 @@ bool
 //  The run with the median rate; delivery the worst of them all.
 bench_events_result_t
     bench_events_median (bench_events_result_t *runs, int count);
+
+#define BENCH_WARM_CALLS 500    //  Calls made before the timed ones
 
 //  count latency samples of one side (calls.c): kind "raw", "zmesh" or
 //  "nats", to endpoint, from a child of its own.

@@ -149,3 +149,23 @@ bench_child_stop (bench_child_t *child)
     close (child->to);
     close (child->from);
 }
+
+//  CPU time the process has used, user and system, in ms (-1 if unknown).
+double
+bench_cpu_ms (pid_t pid)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t size = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    //  After the command's ")": state is field 3, utime 14, stime 15
+    char *at = strrchr (text, ')');
+    unsigned long user = 0, system = 0;
+    if (!at || sscanf (at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                       "%lu %lu", &user, &system) != 2)
+        return -1;
+    return (double) (user + system) * 1000 / (double) sysconf (_SC_CLK_TCK);
+}

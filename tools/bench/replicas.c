@@ -7,26 +7,6 @@
 #include <libpq-fe.h>
 #include "bench.h"
 
-//  CPU time the process has used, user and system, in ms (-1 if unknown).
-static double
-s_cpu_ms (pid_t pid)
-{
-    char path [64], text [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    size_t size = file ? fread (text, 1, sizeof text - 1, file) : 0;
-    if (file)
-        fclose (file);
-    text [size] = 0;
-    //  After the command's ")": state is field 3, utime 14, stime 15
-    char *at = strrchr (text, ')');
-    unsigned long user = 0, system = 0;
-    if (!at || sscanf (at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                       "%lu %lu", &user, &system) != 2)
-        return -1;
-    return (double) (user + system) * 1000 / (double) sysconf (_SC_CLK_TCK);
-}
-
 static void
 s_pg_quiet (void *arg, const char *message)
 {
@@ -149,7 +129,7 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
     usleep (1000000);           //  The members hear each other
     double before = 0;
     for (int index = 0; index < started; index++)
-        before += s_cpu_ms (children [index].pid);
+        before += bench_cpu_ms (children [index].pid);
     bool ok = started == count && bench_edge_load (port, seconds, &run->wrk);
     //  The CPU of what was placed, all of it: until the services are
     //  through with it (no event stored for a second), at most 60 s
@@ -167,7 +147,7 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
     run->busy_s = seconds + (waited - 4) / 4.0;
     run->cpu_ms = -before;
     for (int index = 0; index < started; index++)
-        run->cpu_ms += s_cpu_ms (children [index].pid);
+        run->cpu_ms += bench_cpu_ms (children [index].pid);
     for (int index = started - 1; index >= 0; index--)
         bench_child_stop (&children [index]);
     run->orders = s_pg_query (uris [1], "SELECT count (*) FROM events WHERE "

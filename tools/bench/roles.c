@@ -587,9 +587,8 @@ s_ir (int argc, char *argv [])
                                              : s_ir_zmesh (calls, count);
 }
 
-//  Latency: calls made one at a time and timed each. The first WARM_CALLS
-//  of them are not counted.
-#define WARM_CALLS 500
+//  Latency: calls made one at a time and timed each. The first
+//  BENCH_WARM_CALLS of them are not counted.
 
 //  Latency samples of count raw REQ round trips to endpoint, in ns.
 static bool
@@ -603,12 +602,13 @@ s_raw_latency (const char *endpoint, size_t request_size, int64_t *samples,
     zmq_connect (req, endpoint);
     char *request = calloc (1, request_size), reply [BODY_LARGE * 2];
     bool ok = true;
-    for (size_t index = 0; ok && index < count + WARM_CALLS; index++) {
+    for (size_t index = 0; ok && index < count + BENCH_WARM_CALLS;
+         index++) {
         int64_t start = bench_now_ns ();
         zmq_send (req, request, request_size, 0);
         ok = zmq_recv (req, reply, sizeof reply, 0) >= 0;
-        if (index >= WARM_CALLS)
-            samples [index - WARM_CALLS] = bench_now_ns () - start;
+        if (index >= BENCH_WARM_CALLS)
+            samples [index - BENCH_WARM_CALLS] = bench_now_ns () - start;
     }
     free (request);
     int linger = 0;
@@ -625,13 +625,13 @@ bench_zmesh_latency (zmesh_node_t *node, const char *service, int64_t *samples,
 {
     uint8_t body [BODY_SMALL];
     bench_fill_body (body, sizeof body);
-    for (size_t index = 0; index < count + WARM_CALLS; index++) {
+    for (size_t index = 0; index < count + BENCH_WARM_CALLS; index++) {
         zmesh_envelope_t *reply = NULL;
         int64_t start = bench_now_ns ();
         zmesh_err_t rc = zmesh_node_call (node, service, "bench.echo", body,
                                           sizeof body, 0, &reply, NULL);
-        if (index >= WARM_CALLS)
-            samples [index - WARM_CALLS] = bench_now_ns () - start;
+        if (index >= BENCH_WARM_CALLS)
+            samples [index - BENCH_WARM_CALLS] = bench_now_ns () - start;
         zmesh_envelope_destroy (&reply);
         if (rc != ZMESH_OK)
             return false;
@@ -664,7 +664,7 @@ s_latency (int argc, char *argv [])
 #ifdef BENCH_NATS
     else if (streq (argv [0], "nats"))
         ok = bench_nats_latency (argv [1], strtoul (argv [3], NULL, 10),
-                                 samples, count, WARM_CALLS);
+                                 samples, count, BENCH_WARM_CALLS);
 #endif
     else
         ok = s_raw_latency (argv [1], strtoul (argv [3], NULL, 10), samples,
