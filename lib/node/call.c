@@ -36,6 +36,7 @@ struct _zmesh__call_t {
     uint64_t at_us;             //  For the trace
     int64_t start_us;
     void *handle;               //  In the node's calls
+    bool own;                   //  The node's own: not waited for on drain
     char copies [];             //  The endpoints, end to end
 };
 
@@ -296,7 +297,7 @@ zmesh_node_call_async (zmesh_node_t *self, const char *service,
                        zmesh_call_done_fn *done, void *arg)
 {
     return zmesh__call_async_at (self, service, NULL, method, body, body_size,
-                                 options, done, arg);
+                                 options, done, arg, false);
 }
 
 zmesh_err_t
@@ -304,7 +305,7 @@ zmesh__call_async_at (zmesh_node_t *self, const char *service,
                       const char *endpoint, const char *method,
                       const void *body, size_t body_size,
                       const zmesh_call_options_t *options,
-                      zmesh_call_done_fn *done, void *arg)
+                      zmesh_call_done_fn *done, void *arg, bool own)
 {
     assert (self && service && done);
     zmesh_err_t rc;
@@ -314,6 +315,7 @@ zmesh__call_async_at (zmesh_node_t *self, const char *service,
         return rc;
     call->done = done;
     call->done_arg = arg;
+    call->own = own;
     call->handle = zlistx_add_end (self->calls, call);
     if (!call->handle) {
         zmesh_envelope_t *none = NULL;
@@ -324,6 +326,16 @@ zmesh__call_async_at (zmesh_node_t *self, const char *service,
     //  Its first step is taken in the loop (wake_ms 0): done never runs
     //  before this returns.
     return ZMESH_OK;
+}
+
+size_t
+zmesh__call_awaited (zmesh_node_t *self)
+{
+    size_t awaited = 0;
+    for (zmesh__call_t *call = zlistx_first (self->calls); call;
+         call = zlistx_next (self->calls))
+        awaited += !call->own;
+    return awaited;
 }
 
 int64_t

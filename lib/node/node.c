@@ -630,7 +630,9 @@ zmesh_node_drain (zmesh_node_t *self)
     zmesh__publish_control (self, BYE_TYPE);
     int64_t until = zmesh_clock_mono_ms (self->clock) + self->config.drain_ms;
     size_t left;
-    while ((left = zlistx_size (self->calls) + zlistx_size (self->deferred))
+    //  Not the node's own repairs: what they brought is recorded as it
+    //  comes, and the rest is asked for again by the next instance
+    while ((left = zmesh__call_awaited (self) + zlistx_size (self->deferred))
            && zmesh_clock_mono_ms (self->clock) < until)
         zmesh_node_poll (self, 10);
     if (left)

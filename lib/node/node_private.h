@@ -532,13 +532,17 @@ zmesh_err_t
     zmesh__call_prepare (zsock_t *socket, const char *endpoint, void *arg,
                          zmesh_detail_t *detail);
 //  zmesh_node_call_async to the one instance at endpoint (NULL: service's
-//  instances), under service's policy.
+//  instances), under service's policy. own: the node's own call (a
+//  repair's replay), which a drain does not wait for.
 zmesh_err_t
     zmesh__call_async_at (zmesh_node_t *self, const char *service,
                           const char *endpoint, const char *method,
                           const void *body, size_t body_size,
                           const zmesh_call_options_t *options,
-                          zmesh_call_done_fn *done, void *arg);
+                          zmesh_call_done_fn *done, void *arg, bool own);
+//  The calls in flight that a drain waits for: all but the node's own.
+size_t
+    zmesh__call_awaited (zmesh_node_t *self);
 
 //  builtins.c
 void

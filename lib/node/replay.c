@@ -115,7 +115,7 @@ s_ask (zmesh_node_t *self, s_repair_t *repair, uint64_t last)
     self->context.has_deadline = false;
     zmesh_err_t rc = zmesh__call_async_at (self, heard->service, calls,
                                            ZMESH_REPLAY_METHOD, request, size,
-                                           NULL, s_replied, repair);
+                                           NULL, s_replied, repair, true);
     self->context = saved;
     return rc == ZMESH_OK;
 }

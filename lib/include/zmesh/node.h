@@ -401,8 +401,9 @@ ZMESH_EXPORT zmesh_err_t
 //  Stop gracefully, before zmesh_node_destroy: say goodbye, answer new
 //  requests "unavailable, retry after 250 ms" (so that callers go to
 //  another instance, or to this one restarted), and turn the loop until
-//  the calls it has in flight and the replies it has deferred are done, at
-//  most timing/drain ms; signals do not cut this short. Returns ZMESH_OK
+//  the calls it has in flight (not its own replays, which repair gaps) and
+//  the replies it has deferred are done, at most timing/drain ms; signals
+//  do not cut this short. Returns ZMESH_OK
 //  when all were done, or ZMESH_ERR_TIMEOUT.
 ZMESH_EXPORT zmesh_err_t
     zmesh_node_drain (zmesh_node_t *self);
