@@ -777,6 +777,23 @@ s_big_consumer (size_t events, const char *const *more,
     return consumer;
 }
 
+//  Turn the loops, at the pace of s_turn, until consumer's repair is
+//  under way (it has taken a replayed event), and not a turn more.
+static void
+s_turn_until_replaying (zmesh_node_t *consumer)
+{
+    int64_t give_up = zclock_mono () + 10000;
+    while (s_stats (consumer).events_replayed == 0
+           && zclock_mono () < give_up) {
+        zmesh_clock_fake_advance (clock_fake, 100);
+        for (int round = 0;
+             round < 20 && s_stats (consumer).events_replayed == 0; round++)
+            for (size_t index = 0; index < node_count; index++)
+                zmesh_node_poll (nodes [index], 0);
+    }
+    cr_assert (gt (u64, s_stats (consumer).events_replayed, 0));
+}
+
 Test (loop, a_repair_of_100000_events_goes_on_while_the_node_answers)
 {
     enum { EVENTS = 100000 };
@@ -1580,16 +1597,7 @@ Test (loop, the_admin_endpoint_is_not_ready_while_a_consumer_catches_up)
     cr_assert (eq (int, s_admin_get (consumer, "/readyz", body, sizeof body),
                    503));
     cr_assert (eq (str, body, "not ready: peer big not heard from yet\n"));
-    //  Turns, at the pace of s_turn, until the repair is under way
-    int64_t give_up = zclock_mono () + 10000;
-    while (s_stats (consumer).events_replayed == 0
-           && zclock_mono () < give_up) {
-        zmesh_clock_fake_advance (clock_fake, 100);
-        for (int round = 0;
-             round < 20 && s_stats (consumer).events_replayed == 0; round++)
-            for (size_t index = 0; index < node_count; index++)
-                zmesh_node_poll (nodes [index], 0);
-    }
+    s_turn_until_replaying (consumer);
     //  The consumer's next heartbeat leaves what the endpoint serves
     zmesh_clock_fake_advance (clock_fake, 100);
     zmesh_node_poll (consumer, 0);
@@ -2070,15 +2078,7 @@ Test (loop, a_drain_does_not_wait_for_the_nodes_own_repairs)
     const char *settings [] = {"timing/drain=0", NULL};
     s_consumed_t consumed;
     zmesh_node_t *consumer = s_big_consumer (20000, settings, &consumed);
-    int64_t give_up = zclock_mono () + 10000;
-    while (s_stats (consumer).events_replayed == 0
-           && zclock_mono () < give_up) {
-        zmesh_clock_fake_advance (clock_fake, 100);
-        for (int round = 0;
-             round < 20 && s_stats (consumer).events_replayed == 0; round++)
-            for (size_t index = 0; index < node_count; index++)
-                zmesh_node_poll (nodes [index], 0);
-    }
+    s_turn_until_replaying (consumer);
     //  The consumer alone turns: its next replay goes out, unanswered
     uint64_t made = s_stats (consumer).calls_made;
     for (int round = 0; round < 20; round++)
