@@ -207,25 +207,27 @@ typedef struct {
     double rate;                //  Events/s per subscriber, mean
     double delivered;           //  Fraction of events that arrived
 } bench_events_result_t;
-#define BENCH_EVENT_ROUNDS 3    //  Turns each side takes, in full mode
 
-//  One events run (events.c): kind is "raw", "zmesh" or "nats", whose
-//  roles KIND-pub and KIND-sub it starts; count events to subscribers.
+//  zmesh's events against theirs ("raw" or "nats"), count events to
+//  subscribers, the two taking turns (events.c): the median round of
+//  each. False if a run failed.
 bool
-    bench_events_run (const char *kind, size_t body_size, size_t topic_size,
-                      size_t frame_size, int subscribers, long count,
-                      bench_events_result_t *result);
-//  The run with the median rate; delivery the worst of them all.
-bench_events_result_t
-    bench_events_median (bench_events_result_t *runs, int count);
+    bench_events_compare (const char *theirs, size_t body_size,
+                          size_t topic_size, size_t frame_size,
+                          int subscribers, long count,
+                          bench_events_result_t *ours,
+                          bench_events_result_t *their);
 
 #define BENCH_WARM_CALLS 500    //  Calls made before the timed ones
 
-//  count latency samples of one side (calls.c): kind "raw", "zmesh" or
-//  "nats", to endpoint, from a child of its own.
+//  count latency samples of zmesh's calls to endpoint and of theirs ("raw"
+//  or "nats") to their_endpoint, each from children of its own, in blocks
+//  that take turns (calls.c).
 bool
-    bench_latency_block (const char *kind, const char *endpoint,
-                         size_t request_size, int64_t *samples, size_t count);
+    bench_latency_compare (const char *endpoint, size_t request_size,
+                           int64_t *ours, const char *theirs,
+                           const char *their_endpoint, size_t their_size,
+                           int64_t *their, size_t count);
 
 #ifdef BENCH_NATS
 //  nats.c's roles, and its request/reply timing

@@ -9,9 +9,11 @@
 
 #define LATENCY_BLOCKS 10     //  Raw and zmesh take turns this many times
 
-bool
-bench_latency_block (const char *kind, const char *endpoint,
-                     size_t request_size, int64_t *samples, size_t count)
+//  count samples of one side's latency (kind "raw", "zmesh" or "nats"),
+//  from a child, into samples.
+static bool
+s_latency_block (const char *kind, const char *endpoint, size_t request_size,
+                 int64_t *samples, size_t count)
 {
     char number [32], size [32], path [PATH_MAX], line [64];
     snprintf (number, sizeof number, "%zu", count);
@@ -29,6 +31,25 @@ bench_latency_block (const char *kind, const char *endpoint,
         fclose (file);
     unlink (path);
     return ok;
+}
+
+bool
+bench_latency_compare (const char *endpoint, size_t request_size,
+                       int64_t *ours, const char *theirs,
+                       const char *their_endpoint, size_t their_size,
+                       int64_t *their, size_t count)
+{
+    //  Alternate blocks, so that drift and bursts of noise hit both sides
+    size_t block = count / LATENCY_BLOCKS;
+    for (size_t at = 0; at < count; at += block) {
+        size_t size = count - at < block ? count - at : block;
+        if (!s_latency_block (theirs, their_endpoint, their_size, their + at,
+                              size)
+            || !s_latency_block ("zmesh", endpoint, request_size, ours + at,
+                                 size))
+            return false;
+    }
+    return true;
 }
 
 static void
@@ -116,16 +137,9 @@ bench_calls (void)
     }
     int64_t *raw_samples = calloc (count, sizeof (int64_t));
     int64_t *zmesh_samples = calloc (count, sizeof (int64_t));
-    //  Alternate blocks, so that drift and bursts of noise hit both sides
-    bool ok = true;
-    size_t block = count / LATENCY_BLOCKS;
-    for (size_t at = 0; ok && at < count; at += block) {
-        size_t size = count - at < block ? count - at : block;
-        ok = bench_latency_block ("raw", raw_endpoint, request_size,
-                                  raw_samples + at, size)
-          && bench_latency_block ("zmesh", calls, request_size,
-                                  zmesh_samples + at, size);
-    }
+    bool ok = bench_latency_compare (calls, request_size, zmesh_samples,
+                                     "raw", raw_endpoint, request_size,
+                                     raw_samples, count);
     char label [64];
     snprintf (label, sizeof label, "round trip, %d B body (%zu/%zu B)",
               BODY_SMALL, request_size, reply_size);

@@ -5,10 +5,12 @@
 */
 #include "bench.h"
 
-bool
-bench_events_run (const char *kind, size_t body_size, size_t topic_size,
-                  size_t frame_size, int subscribers, long count,
-                  bench_events_result_t *result)
+//  One events run: kind is "raw", "zmesh" or "nats", whose roles KIND-pub
+//  and KIND-sub it starts; count events to subscribers.
+static bool
+s_run (const char *kind, size_t body_size, size_t topic_size,
+       size_t frame_size, int subscribers, long count,
+       bench_events_result_t *result)
 {
     bool zmesh = streq (kind, "zmesh"), nats = streq (kind, "nats");
     char hwm [32], body [32], topic [32], frame [32], number [32], line [300];
@@ -67,6 +69,8 @@ bench_events_run (const char *kind, size_t body_size, size_t topic_size,
     return ready == subscribers;
 }
 
+#define EVENT_ROUNDS 3          //  Turns each side takes, in full mode
+
 static int
 s_compare_rate (const void *a, const void *b)
 {
@@ -75,8 +79,9 @@ s_compare_rate (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-bench_events_result_t
-bench_events_median (bench_events_result_t *runs, int count)
+//  The run with the median rate; delivery the worst of them all.
+static bench_events_result_t
+s_median (bench_events_result_t *runs, int count)
 {
     double delivered = 1;
     for (int index = 0; index < count; index++)
@@ -86,6 +91,27 @@ bench_events_median (bench_events_result_t *runs, int count)
     bench_events_result_t median = runs [count / 2];
     median.delivered = delivered;
     return median;
+}
+
+bool
+bench_events_compare (const char *theirs, size_t body_size, size_t topic_size,
+                      size_t frame_size, int subscribers, long count,
+                      bench_events_result_t *ours_p,
+                      bench_events_result_t *theirs_p)
+{
+    //  The two take turns, and each keeps its median round: one slow
+    //  round on a shared machine does not make the ratio.
+    int rounds = bench_options.quick ? 1 : EVENT_ROUNDS;
+    bench_events_result_t ours [EVENT_ROUNDS], their [EVENT_ROUNDS];
+    for (int round = 0; round < rounds; round++)
+        if (!s_run (theirs, body_size, topic_size, frame_size, subscribers,
+                    count, &their [round])
+            || !s_run ("zmesh", body_size, topic_size, frame_size,
+                       subscribers, count, &ours [round]))
+            return false;
+    *ours_p = s_median (ours, rounds);
+    *theirs_p = s_median (their, rounds);
+    return true;
 }
 
 void
@@ -108,24 +134,11 @@ bench_events (void)
             continue;
         size_t frame_size = bench_envelope_size (
             ZMESH_KIND_EVENT, "bench.event", runs [run].body);
-        //  Raw and zmesh take turns, and each keeps its median round:
-        //  one slow round on a shared machine does not make the ratio.
-        int rounds = bench_options.quick ? 1 : BENCH_EVENT_ROUNDS;
-        bench_events_result_t raw_runs [BENCH_EVENT_ROUNDS],
-                              zmesh_runs [BENCH_EVENT_ROUNDS];
-        bool ok = true;
-        for (int round = 0; ok && round < rounds; round++)
-            ok = bench_events_run ("raw", runs [run].body, topic_size,
+        bench_events_result_t raw, zmesh;
+        if (!bench_events_compare ("raw", runs [run].body, topic_size,
                                    frame_size, runs [run].subscribers, count,
-                                   &raw_runs [round])
-              && bench_events_run ("zmesh", runs [run].body, topic_size,
-                                   frame_size, runs [run].subscribers, count,
-                                   &zmesh_runs [round]);
-        if (!ok)
+                                   &zmesh, &raw))
             continue;
-        bench_events_result_t raw = bench_events_median (raw_runs, rounds),
-                              zmesh = bench_events_median (zmesh_runs,
-                                                           rounds);
         size_t wire = topic_size + frame_size;
         char what [96], zt [48], rt [48], verdict [48];
         snprintf (what, sizeof what, "%zu B body (%zu B on the wire), %d sub%s",

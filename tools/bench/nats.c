@@ -211,19 +211,10 @@ bench_nats (void)
                                          : runs [run].count;
         size_t frame_size = bench_envelope_size (
             ZMESH_KIND_EVENT, "bench.event", runs [run].body);
-        int rounds = bench_options.quick ? 1 : BENCH_EVENT_ROUNDS;
-        bench_events_result_t nats [BENCH_EVENT_ROUNDS],
-                              zmesh [BENCH_EVENT_ROUNDS];
-        bool ok = true;
-        for (int round = 0; ok && round < rounds; round++)
-            ok = bench_events_run ("nats", runs [run].body, topic_size,
-                                   frame_size, 1, count, &nats [round])
-              && bench_events_run ("zmesh", runs [run].body, topic_size,
-                                   frame_size, 1, count, &zmesh [round]);
-        if (!ok)
+        bench_events_result_t n, z;
+        if (!bench_events_compare ("nats", runs [run].body, topic_size,
+                                   frame_size, 1, count, &z, &n))
             continue;
-        bench_events_result_t n = bench_events_median (nats, rounds),
-                              z = bench_events_median (zmesh, rounds);
         char what [96], zt [48], nt [48], verdict [48];
         snprintf (what, sizeof what, "events, %zu B body, 1 sub, vs NATS "
                   "pub/sub", runs [run].body);
@@ -252,15 +243,8 @@ bench_nats (void)
     }
     int64_t *nats_samples = calloc (count, sizeof (int64_t));
     int64_t *zmesh_samples = calloc (count, sizeof (int64_t));
-    bool ok = true;
-    size_t block = count / 10;
-    for (size_t at = 0; ok && at < count; at += block) {
-        size_t size = count - at < block ? count - at : block;
-        ok = bench_latency_block ("nats", url, BODY_SMALL, nats_samples + at,
-                                  size)
-          && bench_latency_block ("zmesh", calls, BODY_SMALL,
-                                  zmesh_samples + at, size);
-    }
+    bool ok = bench_latency_compare (calls, BODY_SMALL, zmesh_samples, "nats",
+                                     url, BODY_SMALL, nats_samples, count);
     if (ok) {
         qsort (nats_samples, count, sizeof (int64_t), bench_compare_i64);
         qsort (zmesh_samples, count, sizeof (int64_t), bench_compare_i64);
