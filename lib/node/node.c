@@ -581,6 +581,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
                             & ZMQ_POLLIN); count++)
         zmesh__discovery_gossip (self);
     s_run_timers (self);
+    zmesh__turn_confirm_deliver (self);
     if (self->busy == 1)
         zmesh__links_sweep (self);      //  Links closed meanwhile
     self->busy--;

@@ -85,6 +85,14 @@ typedef struct {
     uint64_t seq;
 } zmesh__turn_position_t;
 
+//  The confirm owed for an event published with zmesh_node_publish_async.
+typedef struct {
+    zmesh_confirm_fn *fn;
+    void *arg;
+    uint64_t seq;               //  The event's sequence number
+    zmesh_err_t rc;             //  ZMESH_OK, or why it was taken back
+} zmesh__confirm_t;
+
 typedef struct {
     zmesh__turn_state_t state;
     int64_t group_started_ms;   //  GROUP: when it began
@@ -94,6 +102,11 @@ typedef struct {
     zlistx_t *events;           //  Event messages held for the commit
     zmesh__held_reply_t *replies;   //  OPEN: replies held for it, in an
     size_t reply_count, reply_max;  //  array kept from turn to turn
+    zmesh__confirm_t *confirms; //  Owed, in the order published: those
+    size_t confirm_count, confirm_max;  //  before confirm_decided were
+    size_t confirm_decided;             //  committed (or failed) and wait
+    bool confirming;                    //  to be called, which this says
+                                        //  is under way
     uint64_t failed;            //  Commits failed since the last report
     int64_t reported_ms;        //  When a failed commit was last logged
 } zmesh__turn_t;
@@ -102,6 +115,7 @@ typedef struct {
 typedef struct {
     size_t events;              //  Events held then
     uint64_t seq;               //  The node's sequence then
+    size_t confirms;            //  Confirms owed then
     bool open;                  //  The store's savepoint is open
 } zmesh__turn_mark_t;
 
@@ -347,6 +361,13 @@ bool
                          bool keep);
 void
     zmesh__turn_hold_event (zmesh_node_t *self, zmsg_t **msg_p);
+bool
+    zmesh__turn_confirm_reserve (zmesh_node_t *self);
+void
+    zmesh__turn_confirm_add (zmesh_node_t *self, zmesh_confirm_fn *fn,
+                             void *arg, uint64_t seq);
+void
+    zmesh__turn_confirm_deliver (zmesh_node_t *self);
 size_t
     zmesh__turn_held_events (zmesh_node_t *self);
 void

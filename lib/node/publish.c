@@ -80,12 +80,20 @@ zmesh__publish_envelope_of (zmesh_node_t *self,
     return event;
 }
 
-zmesh_err_t
-zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
-                   const zmesh_new_event_t *events, size_t count,
-                   zmesh_append_result_t *result, zmesh_detail_t *detail)
+//  An asynchronous publish group commits at the loop's next turn, or at
+//  once when it holds this many events.
+#define ASYNC_GROUP_MAX 4096
+
+//  Append and publish, as zmesh_node_append says. With confirm (for
+//  zmesh_node_publish_async: one event, room for its confirm reserved),
+//  into the open group, which the loop commits.
+static zmesh_err_t
+s_append (zmesh_node_t *self, const char *stream, int64_t expected,
+          const zmesh_new_event_t *events, size_t count,
+          zmesh_append_result_t *result, zmesh_confirm_fn *confirm, void *arg,
+          zmesh_detail_t *detail)
 {
-    assert (self && events && result);
+    bool async = confirm != NULL;
     if (!self->store) {
         zmesh__detail (detail, "node %s has no store: set node/data",
                        self->config.name);
@@ -115,11 +123,14 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
     //  Inside the loop's transaction (a consumer's or a handler's) the
     //  events wait for its commit too.
     bool in_turn = self->turn.state == ZMESH__TURN_OPEN;
-    bool grouped = self->config.group_events > 1 || in_turn;
+    bool grouped = self->config.group_events > 1 || in_turn || async
+                   || self->turn.state == ZMESH__TURN_GROUP;
     zmesh_err_t rc = grouped ? zmesh__turn_group (self, detail) : ZMESH_OK;
     if (rc == ZMESH_OK)
         rc = zmesh_store_append (self->store, stream, expected, filled, count,
                                  result, detail);
+    if (rc == ZMESH_OK && async)
+        zmesh__turn_confirm_add (self, confirm, arg, result->first_seq);
     //  Committed (or, grouped, to be committed first): now send. Were the
     //  process to die in between, subscribers would see the next heartbeat
     //  ahead of them and have the events replayed.
@@ -156,19 +167,51 @@ zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
         self->seq = stored.seq;
     }
     zmesh__free (filled);
+    size_t held = zmesh__turn_held_events (self);
     if (grouped && !in_turn
         && (rc != ZMESH_OK
-            || zmesh__turn_held_events (self)
-                   >= (size_t) self->config.group_events))
+            || (async ? held >= ASYNC_GROUP_MAX
+                      : held >= (size_t) self->config.group_events)))
         zmesh__turn_flush (self);
     return rc;
+}
+
+zmesh_err_t
+zmesh_node_append (zmesh_node_t *self, const char *stream, int64_t expected,
+                   const zmesh_new_event_t *events, size_t count,
+                   zmesh_append_result_t *result, zmesh_detail_t *detail)
+{
+    assert (self && events && result);
+    return s_append (self, stream, expected, events, count, result, NULL, NULL,
+                     detail);
 }
 
 zmesh_err_t
 zmesh_node_flush (zmesh_node_t *self)
 {
     assert (self);
-    return zmesh__turn_flush (self);
+    zmesh_err_t rc = zmesh__turn_flush (self);
+    zmesh__turn_confirm_deliver (self);
+    return rc;
+}
+
+zmesh_err_t
+zmesh_node_publish_async (zmesh_node_t *self, const char *type,
+                          const void *body, size_t body_size,
+                          zmesh_confirm_fn *confirm, void *arg)
+{
+    assert (self && confirm);
+    if (!self->store)
+        return ZMESH_ERR_INVALID;
+    if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
+        return ZMESH_ERR_ENVELOPE_BAD_NAME;
+    if (!zmesh__turn_confirm_reserve (self))
+        return ZMESH_ERR_NOMEM;
+    zmesh_new_event_t event = {.type = type, .body = body,
+                               .body_size = body_size};
+    zmesh_append_result_t result;
+    return s_append (self, self->config.name, ZMESH_VERSION_ANY, &event, 1,
+                     &result, confirm, arg, NULL);
 }
 
 zmesh_err_t

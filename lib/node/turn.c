@@ -14,7 +14,10 @@
 
     Outside the loop, with events/group above 1, a publish group is the
     same transaction opened by zmesh_node_publish and committed when full,
-    events/group_ms later, or at zmesh_node_flush.
+    events/group_ms later, or at zmesh_node_flush. zmesh_node_publish_async
+    opens it too, and the loop's next turn commits it; the confirms it owes
+    are decided by the commit and called at the end of that turn, in the
+    order the events were published.
 
     Part of zmesh. MIT License.
 */
@@ -45,6 +48,9 @@ zmesh__turn_fini (zmesh__turn_t *turn)
     zmesh__free (turn->positions);
     turn->positions = NULL;
     turn->position_count = turn->position_max = 0;
+    zmesh__free (turn->confirms);   //  Owed still: never called
+    turn->confirms = NULL;
+    turn->confirm_count = turn->confirm_max = turn->confirm_decided = 0;
 }
 
 //  Send the events held, or drop them and take the sequence back from the
@@ -139,6 +145,7 @@ zmesh__turn_savepoint (zmesh_node_t *self, zmesh__turn_mark_t *mark)
     assert (self->turn.state != ZMESH__TURN_IDLE);
     mark->events = zlistx_size (self->turn.events);
     mark->seq = self->seq;
+    mark->confirms = self->turn.confirm_count;
     mark->open = zmesh_store_savepoint (self->store, NULL) == ZMESH_OK;
 }
 
@@ -158,6 +165,11 @@ zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
         zmsg_destroy (&msg);
     }
     self->seq = mark->seq;
+    //  Their confirms say so once the turn is over: none is called early
+    for (size_t index = mark->confirms > self->turn.confirm_decided
+                        ? mark->confirms : self->turn.confirm_decided;
+         index < self->turn.confirm_count; index++)
+        self->turn.confirms [index].rc = ZMESH_ERR_STORE;
     return false;
 }
 
@@ -175,6 +187,72 @@ size_t
 zmesh__turn_held_events (zmesh_node_t *self)
 {
     return zlistx_size (self->turn.events);
+}
+
+//  Room for one more confirm, so that an event appended always has one.
+bool
+zmesh__turn_confirm_reserve (zmesh_node_t *self)
+{
+    zmesh__turn_t *turn = &self->turn;
+    if (turn->confirm_count < turn->confirm_max)
+        return true;
+    size_t max = turn->confirm_max ? turn->confirm_max * 2 : 64;
+    zmesh__confirm_t *grown
+        = zmesh__realloc (turn->confirms, max * sizeof *grown);
+    if (!grown)
+        return false;
+    turn->confirms = grown;
+    turn->confirm_max = max;
+    return true;
+}
+
+//  Owe a confirm for the event appended with seq (room reserved).
+void
+zmesh__turn_confirm_add (zmesh_node_t *self, zmesh_confirm_fn *fn, void *arg,
+                         uint64_t seq)
+{
+    zmesh__turn_t *turn = &self->turn;
+    assert (turn->confirm_count < turn->confirm_max);
+    turn->confirms [turn->confirm_count++]
+        = (zmesh__confirm_t) {fn, arg, seq, ZMESH_OK};
+}
+
+//  The commit (rc ZMESH_OK) or its failure decides every confirm owed.
+static void
+s_decide_confirms (zmesh_node_t *self, zmesh_err_t rc)
+{
+    zmesh__turn_t *turn = &self->turn;
+    for (size_t index = turn->confirm_decided; index < turn->confirm_count;
+         index++) {
+        zmesh__confirm_t *confirm = &turn->confirms [index];
+        if (confirm->rc == ZMESH_OK)
+            confirm->rc = rc;
+        if (confirm->rc != ZMESH_OK)
+            confirm->seq = 0;
+    }
+    turn->confirm_decided = turn->confirm_count;
+}
+
+//  Call the confirms decided, in order. A confirm may publish again (its
+//  confirm is owed after these) or flush, which calls those it decides
+//  from here, once.
+void
+zmesh__turn_confirm_deliver (zmesh_node_t *self)
+{
+    zmesh__turn_t *turn = &self->turn;
+    if (turn->confirming || turn->confirm_decided == 0)
+        return;
+    turn->confirming = true;
+    size_t called = 0;
+    for (; called < turn->confirm_decided; called++) {
+        zmesh__confirm_t confirm = turn->confirms [called];
+        confirm.fn (self, confirm.rc, confirm.seq, confirm.arg);
+    }
+    memmove (turn->confirms, turn->confirms + called,
+             (turn->confirm_count - called) * sizeof *turn->confirms);
+    turn->confirm_count -= called;
+    turn->confirm_decided = 0;
+    turn->confirming = false;
 }
 
 void
@@ -249,9 +327,13 @@ zmesh__turn_full (zmesh_node_t *self)
     return self->turn.consumed >= CONSUME_BATCH_MAX;
 }
 
+//  Confirms owed make the group due at once: the loop's next turn
+//  commits it.
 int64_t
 zmesh__turn_due_ms (zmesh_node_t *self)
 {
+    if (self->turn.confirm_count > 0)
+        return zmesh_clock_mono_ms (self->clock);
     return self->turn.state == ZMESH__TURN_GROUP
            ? self->turn.group_started_ms + self->config.group_ms
            : INT64_MAX;
@@ -326,6 +408,7 @@ s_end (zmesh_node_t *self, bool commit)
     self->turn.consumed = 0;
     s_release_events (self, rc == ZMESH_OK);
     s_release_replies (self, rc == ZMESH_OK);
+    s_decide_confirms (self, rc == ZMESH_OK ? ZMESH_OK : ZMESH_ERR_STORE);
     return rc;
 }
 

@@ -2088,3 +2088,176 @@ Test (loop, a_drain_does_not_wait_for_the_nodes_own_repairs)
     cr_assert (lt (u64, s_stats (consumer).events_consumed, 20000));
     cr_assert (eq (int, zmesh_node_drain (consumer), ZMESH_OK));
 }
+
+//  The confirms of asynchronous publishes, in the order they came; the
+//  one for seq again_at publishes once more.
+typedef struct {
+    size_t count;
+    zmesh_err_t rc [128];
+    uint64_t seq [128];
+    uint64_t again_at;
+} s_confirms_t;
+
+static void
+s_confirmed (zmesh_node_t *node, zmesh_err_t rc, uint64_t seq, void *arg)
+{
+    s_confirms_t *confirms = arg;
+    cr_assert (lt (sz, confirms->count, 128));
+    confirms->rc [confirms->count] = rc;
+    confirms->seq [confirms->count++] = seq;
+    if (seq && seq == confirms->again_at)
+        cr_assert (eq (int, zmesh_node_publish_async (node, "tick.again", NULL,
+                                                      0, s_confirmed, arg),
+                       ZMESH_OK));
+}
+
+//  The head of the log of the node called name, as another connection to
+//  its file sees it: what is committed.
+static uint64_t
+s_committed (const char *name)
+{
+    char path [128];
+    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    uint64_t head = UINT64_MAX;
+    if (store)
+        zmesh_store_head (store, &head);
+    zmesh_store_close (&store);
+    return head;
+}
+
+Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
+{
+    zmesh_node_t *alpha = s_publisher ("alpha");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {data, s_peer ("alpha", "events"),
+                               "timing/heartbeat=100", "timing/quiet=300",
+                               "timing/gone=600", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
+                                            &consumed), 0));
+    s_confirms_t confirms = {.again_at = 100};
+    for (int index = 0; index < 100; index++)
+        cr_assert (eq (int, zmesh_node_publish_async (alpha, "tick.tock", NULL,
+                                                      0, s_confirmed,
+                                                      &confirms), ZMESH_OK));
+    //  Appended, not committed, not sent, and not confirmed
+    cr_assert (eq (sz, confirms.count, 0));
+    cr_assert (eq (u64, s_committed ("alpha"), 0));
+    cr_assert (eq (u64, s_stats (alpha).events_published, 0));
+    //  One turn commits them all and confirms each, in order
+    cr_assert (eq (int, zmesh_node_poll (alpha, 60000), ZMESH_OK));
+    cr_assert (eq (sz, confirms.count, 100));
+    for (size_t index = 0; index < 100; index++) {
+        cr_assert (eq (int, confirms.rc [index], ZMESH_OK));
+        cr_assert (eq (u64, confirms.seq [index], index + 1));
+    }
+    cr_assert (eq (u64, s_committed ("alpha"), 100));
+    cr_assert (eq (u64, s_stats (alpha).events_published, 100));
+    //  The last confirm published again: the next turn confirms that
+    cr_assert (eq (int, zmesh_node_poll (alpha, 60000), ZMESH_OK));
+    cr_assert (eq (sz, confirms.count, 101));
+    cr_assert (eq (u64, confirms.seq [100], 101));
+    s_turn_until_consumed (consumer, 101);
+    //  A confirm owed lets the poll wait for nothing else: not for the
+    //  minute asked, nor for a heartbeat or events/group_ms a minute away
+    snprintf (data, sizeof data, "node/data=%s/loner", dir);
+    const char *slow [] = {data, "timing/heartbeat=60000",
+                           "events/group_ms=60000",
+                           "timing/quiet=180000", "timing/gone=360000", NULL};
+    zmesh_node_t *loner = s_node ("loner", slow);
+    zmesh_node_poll (loner, 0);     //  Its first heartbeat
+    s_confirms_t one = {.count = 0};
+    cr_assert (eq (int, zmesh_node_publish_async (loner, "tick.tock", NULL, 0,
+                                                  s_confirmed, &one), 0));
+    int64_t started = zclock_mono ();
+    cr_assert (eq (int, zmesh_node_poll (loner, 60000), ZMESH_OK));
+    cr_assert (lt (i64, zclock_mono () - started, 5000), "did not wait");
+    cr_assert (eq (sz, one.count, 1));
+    //  Without a store there is nothing to confirm with
+    zmesh_node_t *bare = s_node ("bare", NULL);
+    cr_assert (eq (int, zmesh_node_publish_async (bare, "tick.tock", NULL, 0,
+                                                  s_confirmed, &confirms),
+                   ZMESH_ERR_INVALID));
+    cr_assert (eq (int, zmesh_node_publish_async (alpha, "bad type", NULL, 0,
+                                                  s_confirmed, &confirms),
+                   ZMESH_ERR_ENVELOPE_BAD_NAME));
+    cr_assert (eq (int, zmesh_node_flush (alpha), ZMESH_OK));
+    cr_assert (eq (sz, confirms.count, 101), "no confirm for a refused one");
+}
+
+Test (loop, a_confirm_says_when_its_event_was_not_committed)
+{
+    zmesh_node_t *alpha = s_publisher ("alpha");
+    s_confirms_t confirms = {.count = 0};
+    for (int index = 0; index < 10; index++)
+        cr_assert (eq (int, zmesh_node_publish_async (alpha, "tick.tock", NULL,
+                                                      0, s_confirmed,
+                                                      &confirms), ZMESH_OK));
+    //  The group is taken back from under the node: its commit fails
+    zmesh_store_rollback (zmesh_node_store (alpha));
+    zmesh_node_poll (alpha, 0);
+    cr_assert (eq (sz, confirms.count, 10));
+    for (size_t index = 0; index < 10; index++) {
+        cr_assert (eq (int, confirms.rc [index], ZMESH_ERR_STORE));
+        cr_assert (eq (u64, confirms.seq [index], 0));
+    }
+    cr_assert (eq (u64, s_stats (alpha).events_published, 0), "none sent");
+    //  The numbers they had are given again, and flush confirms too
+    cr_assert (eq (int, zmesh_node_publish_async (alpha, "tick.tock", NULL, 0,
+                                                  s_confirmed, &confirms),
+                   ZMESH_OK));
+    cr_assert (eq (int, zmesh_node_flush (alpha), ZMESH_OK));
+    cr_assert (eq (sz, confirms.count, 11));
+    cr_assert (eq (int, confirms.rc [10], ZMESH_OK));
+    cr_assert (eq (u64, confirms.seq [10], 1));
+    cr_assert (eq (u64, s_committed ("alpha"), 1));
+}
+
+//  A consumer that publishes asynchronously for each event, and fails
+//  those whose type begins with "bad".
+static zmesh_err_t
+s_publishing_consumer (zmesh_node_t *node, const zmesh_envelope_t *event,
+                       void *arg, zmesh_detail_t *detail)
+{
+    cr_assert (eq (int, zmesh_node_publish_async (node, "tick.derived", NULL,
+                                                  0, s_confirmed, arg),
+                   ZMESH_OK));
+    if (strncmp (zmesh_envelope_type (event), "bad", 3) == 0) {
+        snprintf (detail->text, sizeof detail->text, "bad on purpose");
+        return ZMESH_ERR_INVALID;
+    }
+    return ZMESH_OK;
+}
+
+Test (loop, a_handler_that_fails_takes_back_its_asynchronous_publishes)
+{
+    zmesh_node_t *alpha = s_publisher ("alpha");
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [] = {data, s_peer ("alpha", "events"),
+                               "events/attempts=1", "timing/heartbeat=100",
+                               "timing/quiet=300", "timing/gone=600", NULL};
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    s_confirms_t confirms = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*",
+                                            s_publishing_consumer, &confirms),
+                   0));
+    cr_assert (eq (int, zmesh_node_publish (alpha, "good.one", NULL, 0), 0));
+    cr_assert (eq (int, zmesh_node_publish (alpha, "bad.two", NULL, 0), 0));
+    cr_assert (eq (int, zmesh_node_publish (alpha, "good.three", NULL, 0), 0));
+    s_turn_until_consumed (consumer, 2);
+    s_turn ();
+    cr_assert (eq (u64, s_stats (consumer).dead_letters, 1));
+    cr_assert (eq (sz, confirms.count, 3));
+    //  In the order published: the failed handler's in the middle
+    cr_assert (eq (int, confirms.rc [0], ZMESH_OK));
+    cr_assert (eq (int, confirms.rc [1], ZMESH_ERR_STORE));
+    cr_assert (eq (u64, confirms.seq [1], 0));
+    cr_assert (eq (int, confirms.rc [2], ZMESH_OK));
+    cr_assert (eq (u64, confirms.seq [0], 1));
+    cr_assert (eq (u64, confirms.seq [2], 2), "the taken-back number again");
+    cr_assert (eq (u64, s_committed ("consumer"), 2));
+}

@@ -239,6 +239,33 @@ ZMESH_EXPORT zmesh_err_t
 ZMESH_EXPORT zmesh_err_t
     zmesh_node_flush (zmesh_node_t *self);
 
+//  The confirm of an event published with zmesh_node_publish_async, called
+//  once: rc ZMESH_OK when the event is committed to the node's store and
+//  sent, seq its sequence number; ZMESH_ERR_STORE when it is not (the
+//  commit failed, or the handler it was published from failed and its
+//  writes were taken back): the event is lost and was never sent, and seq
+//  is 0.
+typedef void (zmesh_confirm_fn) (zmesh_node_t *node, zmesh_err_t rc,
+                                 uint64_t seq, void *arg);
+
+//  Publish as zmesh_node_publish does with node/data, but return once the
+//  event is appended, before it is committed: the confirm says when it is.
+//  The events published between two turns of the loop share one commit
+//  (one fsync, under events/sync=full), which the next zmesh_node_poll
+//  makes (at once: a confirm owed lets the poll wait no longer), or
+//  zmesh_node_flush, or the publish itself once 4096 are waiting; the
+//  confirms are called at the end of that poll or flush, in the order the
+//  events were published, and may publish again. Inside a handler, the
+//  event waits for the turn's commit, as zmesh_node_publish's does.
+//  Confirms still owed when the node is destroyed are not called: flush
+//  first. Returns ZMESH_OK (the confirm will be called), ZMESH_ERR_INVALID
+//  without node/data, an envelope error for a bad type or body, or a store
+//  error (no confirm will be).
+ZMESH_EXPORT zmesh_err_t
+    zmesh_node_publish_async (zmesh_node_t *self, const char *type,
+                              const void *body, size_t body_size,
+                              zmesh_confirm_fn *confirm, void *arg);
+
 //  Append events to stream in the node's store, expecting it at expected
 //  (zmesh_store_append), then publish them under their positions. Ids,
 //  correlation, causation and timestamp left empty are filled in as
