@@ -542,8 +542,9 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     if ((*self->rebind [0] || *self->rebind [1] || *self->rebind [2])
         && soon < due)
         due = soon;                 //  A socket to bind again (s_rebind)
-    if (zmesh__turn_due_ms (self) < due)
-        due = zmesh__turn_due_ms (self);
+    int64_t group_due = zmesh__turn_due_ms (self);
+    if (group_due < due)
+        due = group_due;
     if (zmesh__call_due_ms (self) < due)
         due = zmesh__call_due_ms (self);
     if (zmesh__consume_due_ms (self) < due)

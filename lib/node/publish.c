@@ -123,8 +123,8 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
     //  Inside the loop's transaction (a consumer's or a handler's) the
     //  events wait for its commit too.
     bool in_turn = self->turn.state == ZMESH__TURN_OPEN;
-    bool grouped = self->config.group_events > 1 || in_turn || async
-                   || self->turn.state == ZMESH__TURN_GROUP;
+    bool grouped = self->config.group_events > 1 || async
+                   || self->turn.state != ZMESH__TURN_IDLE;
     zmesh_err_t rc = grouped ? zmesh__turn_group (self, detail) : ZMESH_OK;
     if (rc == ZMESH_OK)
         rc = zmesh_store_append (self->store, stream, expected, filled, count,
@@ -195,17 +195,15 @@ zmesh_node_flush (zmesh_node_t *self)
     return rc;
 }
 
-zmesh_err_t
-zmesh_node_publish_async (zmesh_node_t *self, const char *type,
-                          const void *body, size_t body_size,
-                          zmesh_confirm_fn *confirm, void *arg)
+//  Publish one event to the node's own stream in its store; with
+//  confirm, asynchronously.
+static zmesh_err_t
+s_publish_stored (zmesh_node_t *self, const char *type, const void *body,
+                  size_t body_size, zmesh_confirm_fn *confirm, void *arg)
 {
-    assert (self && confirm);
-    if (!self->store)
-        return ZMESH_ERR_INVALID;
     if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
         return ZMESH_ERR_ENVELOPE_BAD_NAME;
-    if (!zmesh__turn_confirm_reserve (self))
+    if (confirm && !zmesh__turn_confirm_reserve (self))
         return ZMESH_ERR_NOMEM;
     zmesh_new_event_t event = {.type = type, .body = body,
                                .body_size = body_size};
@@ -215,19 +213,23 @@ zmesh_node_publish_async (zmesh_node_t *self, const char *type,
 }
 
 zmesh_err_t
+zmesh_node_publish_async (zmesh_node_t *self, const char *type,
+                          const void *body, size_t body_size,
+                          zmesh_confirm_fn *confirm, void *arg)
+{
+    assert (self && confirm);
+    if (!self->store)
+        return ZMESH_ERR_INVALID;
+    return s_publish_stored (self, type, body, body_size, confirm, arg);
+}
+
+zmesh_err_t
 zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
                     size_t body_size)
 {
     assert (self);
-    if (self->store) {
-        if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
-            return ZMESH_ERR_ENVELOPE_BAD_NAME;
-        zmesh_new_event_t event = {.type = type, .body = body,
-                                   .body_size = body_size};
-        zmesh_append_result_t result;
-        return zmesh_node_append (self, self->config.name, ZMESH_VERSION_ANY,
-                                  &event, 1, &result, NULL);
-    }
+    if (self->store)
+        return s_publish_stored (self, type, body, body_size, NULL, NULL);
     zmesh_envelope_t *event = self->outgoing;
     if (!zmesh__flow_fill (self, event, ZMESH_KIND_EVENT, type))
         return ZMESH_ERR_ENVELOPE_BAD_NAME;

@@ -327,13 +327,13 @@ zmesh__turn_full (zmesh_node_t *self)
     return self->turn.consumed >= CONSUME_BATCH_MAX;
 }
 
-//  Confirms owed make the group due at once: the loop's next turn
-//  commits it.
+//  Confirms owed make the group due since it began: the loop's next turn
+//  commits it, and calls those its commit (or an earlier one) decided.
 int64_t
 zmesh__turn_due_ms (zmesh_node_t *self)
 {
     if (self->turn.confirm_count > 0)
-        return zmesh_clock_mono_ms (self->clock);
+        return self->turn.group_started_ms;
     return self->turn.state == ZMESH__TURN_GROUP
            ? self->turn.group_started_ms + self->config.group_ms
            : INT64_MAX;
