@@ -90,6 +90,9 @@ bool
 //  CPU time a process has used, user and system, in ms (-1 if unknown).
 double
     bench_cpu_ms (pid_t pid);
+//  The same of count children, together.
+double
+    bench_children_cpu_ms (const bench_child_t *children, int count);
 
 //  Start this program in a role: bench_role (&child, "raw-sub", arg, ...,
 //  NULL).

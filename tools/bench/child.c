@@ -169,3 +169,13 @@ bench_cpu_ms (pid_t pid)
         return -1;
     return (double) (user + system) * 1000 / (double) sysconf (_SC_CLK_TCK);
 }
+
+//  The CPU time of count children, together, in ms.
+double
+bench_children_cpu_ms (const bench_child_t *children, int count)
+{
+    double total = 0;
+    for (int index = 0; index < count; index++)
+        total += bench_cpu_ms (children [index].pid);
+    return total;
+}

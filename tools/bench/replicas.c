@@ -127,9 +127,7 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
             sscanf (line, "http=%d", &port);
     }
     usleep (1000000);           //  The members hear each other
-    double before = 0;
-    for (int index = 0; index < started; index++)
-        before += bench_cpu_ms (children [index].pid);
+    double before = bench_children_cpu_ms (children, started);
     bool ok = started == count && bench_edge_load (port, seconds, &run->wrk);
     //  The CPU of what was placed, all of it: until the services are
     //  through with it (no event stored for a second), at most 60 s
@@ -145,9 +143,7 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
         run->events = events;
     }
     run->busy_s = seconds + (waited - 4) / 4.0;
-    run->cpu_ms = -before;
-    for (int index = 0; index < started; index++)
-        run->cpu_ms += bench_cpu_ms (children [index].pid);
+    run->cpu_ms = bench_children_cpu_ms (children, started) - before;
     for (int index = started - 1; index >= 0; index--)
         bench_child_stop (&children [index]);
     run->orders = s_pg_query (uris [1], "SELECT count (*) FROM events WHERE "

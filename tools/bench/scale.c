@@ -40,9 +40,7 @@ bench_scale (void)
         double rate = 0;
         long received = 0;
         if (ready == nodes) {
-            double cpu_ms = 0;
-            for (int index = 0; index < started; index++)
-                cpu_ms -= bench_cpu_ms (children [index].pid);
+            double cpu_ms = -bench_children_cpu_ms (children, started);
             for (int index = 0; index < started; index++)
                 bench_child_say (&children [index], "go\n");
             for (int index = 0; index < started; index++) {
@@ -55,8 +53,7 @@ bench_scale (void)
                     rate += (double) got / seconds / nodes;
                 received += got;
             }
-            for (int index = 0; index < started; index++)
-                cpu_ms += bench_cpu_ms (children [index].pid);
+            cpu_ms += bench_children_cpu_ms (children, started);
             double event_us = received ? cpu_ms * 1e3 / (double) received
                                        : 0;
             //  Calls from outside into node 0, the mesh otherwise idle
