@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include "zmesh.h"
 #include "child.h"
 
 extern char **environ;
@@ -285,4 +286,17 @@ child_start_service_on (const char *nodes_dir, const char *dir,
                                 line ? size : sizeof first, 5000),
                "%s did not start", service);
     return child;
+}
+
+uint64_t
+child_committed (const char *dir, const char *name)
+{
+    char path [160];
+    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
+    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
+    uint64_t head = UINT64_MAX;
+    if (store)
+        zmesh_store_head (store, &head);
+    zmesh_store_close (&store);
+    return head;
 }

@@ -81,6 +81,12 @@ void
 void
     child_dir_remove (const char *dir);
 
+//  The head of the log of the node called name whose node/data is
+//  dir/name, as another connection to its file sees it: what is
+//  committed. UINT64_MAX if the file cannot be read.
+uint64_t
+    child_committed (const char *dir, const char *name);
+
 //  Start the demo node zmesh-<service> from nodes_dir, with its store and
 //  ipc endpoints under dir, its peers' endpoints under dir too, and the
 //  settings in extra, separated by spaces (or NULL); waits until it is up,

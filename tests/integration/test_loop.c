@@ -2111,20 +2111,6 @@ s_confirmed (zmesh_node_t *node, zmesh_err_t rc, uint64_t seq, void *arg)
                        ZMESH_OK));
 }
 
-//  The head of the log of the node called name, as another connection to
-//  its file sees it: what is committed.
-static uint64_t
-s_committed (const char *name)
-{
-    char path [128];
-    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
-    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
-    uint64_t head = UINT64_MAX;
-    if (store)
-        zmesh_store_head (store, &head);
-    zmesh_store_close (&store);
-    return head;
-}
 
 Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
 {
@@ -2145,7 +2131,7 @@ Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
                                                       &confirms), ZMESH_OK));
     //  Appended, not committed, not sent, and not confirmed
     cr_assert (eq (sz, confirms.count, 0));
-    cr_assert (eq (u64, s_committed ("alpha"), 0));
+    cr_assert (eq (u64, child_committed (dir, "alpha"), 0));
     cr_assert (eq (u64, s_stats (alpha).events_published, 0));
     //  One turn commits them all and confirms each, in order
     cr_assert (eq (int, zmesh_node_poll (alpha, 60000), ZMESH_OK));
@@ -2154,7 +2140,7 @@ Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
         cr_assert (eq (int, confirms.rc [index], ZMESH_OK));
         cr_assert (eq (u64, confirms.seq [index], index + 1));
     }
-    cr_assert (eq (u64, s_committed ("alpha"), 100));
+    cr_assert (eq (u64, child_committed (dir, "alpha"), 100));
     cr_assert (eq (u64, s_stats (alpha).events_published, 100));
     //  The last confirm published again: the next turn confirms that
     cr_assert (eq (int, zmesh_node_poll (alpha, 60000), ZMESH_OK));
@@ -2213,7 +2199,7 @@ Test (loop, a_confirm_says_when_its_event_was_not_committed)
     cr_assert (eq (sz, confirms.count, 11));
     cr_assert (eq (int, confirms.rc [10], ZMESH_OK));
     cr_assert (eq (u64, confirms.seq [10], 1));
-    cr_assert (eq (u64, s_committed ("alpha"), 1));
+    cr_assert (eq (u64, child_committed (dir, "alpha"), 1));
 }
 
 //  A consumer that publishes asynchronously for each event, and fails
@@ -2259,5 +2245,5 @@ Test (loop, a_handler_that_fails_takes_back_its_asynchronous_publishes)
     cr_assert (eq (int, confirms.rc [2], ZMESH_OK));
     cr_assert (eq (u64, confirms.seq [0], 1));
     cr_assert (eq (u64, confirms.seq [2], 2), "the taken-back number again");
-    cr_assert (eq (u64, s_committed ("consumer"), 2));
+    cr_assert (eq (u64, child_committed (dir, "consumer"), 2));
 }

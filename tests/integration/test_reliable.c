@@ -628,20 +628,6 @@ Test (reliable, group_commit_sends_only_what_is_committed)
     s_assert_exactly_once (1050);
 }
 
-//  The head of the node's log, as another connection to its file sees it:
-//  what is committed.
-static uint64_t
-s_committed (const char *name)
-{
-    char path [160];
-    snprintf (path, sizeof path, "%s/%s/%s.db", dir, name, name);
-    zmesh_store_t *store = zmesh_store_open (path, false, NULL);
-    uint64_t head = UINT64_MAX;
-    if (store)
-        zmesh_store_head (store, &head);
-    zmesh_store_close (&store);
-    return head;
-}
 
 Test (reliable, flush_commits_the_open_group_at_once)
 {
@@ -652,9 +638,10 @@ Test (reliable, flush_commits_the_open_group_at_once)
     for (int index = 0; index < 10; index++)
         cr_assert (eq (int, zmesh_node_publish (node, "tick.tock", NULL, 0),
                        ZMESH_OK));
-    cr_assert (eq (u64, s_committed ("grouped"), 0), "the group is open");
+    cr_assert (eq (u64, child_committed (dir, "grouped"), 0),
+               "the group is open");
     cr_assert (eq (int, zmesh_node_flush (node), ZMESH_OK));
-    cr_assert (eq (u64, s_committed ("grouped"), 10));
+    cr_assert (eq (u64, child_committed (dir, "grouped"), 10));
     zmesh_node_stats_t stats;
     zmesh_node_stats (node, &stats);
     cr_assert (eq (u64, stats.events_published, 10), "sent once committed");
@@ -759,7 +746,7 @@ Test (reliable, calls_of_one_turn_commit_once_and_reply_after)
     zmesh_node_stats (node, &stats);
     cr_assert (eq (u64, stats.batch_commits, 1), "one commit for the turn");
     cr_assert (eq (u64, stats.events_published, CLIENTS));
-    cr_assert (eq (u64, s_committed ("noter"), CLIENTS));
+    cr_assert (eq (u64, child_committed (dir, "noter"), CLIENTS));
     for (int index = 0; index < CLIENTS; index++) {
         zmesh_envelope_t *reply = s_reply (served.clients [index]);
         cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
@@ -841,7 +828,7 @@ Test (reliable, a_retry_after_a_restart_gets_the_reply_its_writes_committed_with
     zmesh_node_stats_t stats;
     zmesh_node_stats (node, &stats);
     cr_assert (eq (u64, stats.duplicates_answered, 1));
-    cr_assert (eq (u64, s_committed ("once"), 1), "one event written");
+    cr_assert (eq (u64, child_committed (dir, "once"), 1), "one event written");
     zmesh_envelope_destroy (&first);
     zmesh_envelope_destroy (&again);
     for (int index = 0; index < CLIENTS; index++)
@@ -896,7 +883,8 @@ Test (reliable, a_node_killed_between_commit_and_reply_answers_the_retry_once)
     s_request_of (client, "echo.say", &id);
     cr_assert (eq (int, child_reap (&node.child, 10000), -1),
                "killed as its reply was to leave");
-    cr_assert (eq (u64, s_committed ("echo"), 1), "echo.said is committed");
+    cr_assert (eq (u64, child_committed (dir, "echo"), 1),
+               "echo.said is committed");
     cr_assert (s_wait_reply (client) == false, "no reply came");
     zsock_destroy (&client);
 
@@ -910,7 +898,8 @@ Test (reliable, a_node_killed_between_commit_and_reply_answers_the_retry_once)
     char text [ZMESH_UUID_STR_LEN + 1];
     cr_assert (eq (str, (char *) zmesh_envelope_header (reply, "request-id"),
                    zmesh_uuid_unparse (&id, text)));
-    cr_assert (eq (u64, s_committed ("echo"), 1), "the handler ran once");
+    cr_assert (eq (u64, child_committed (dir, "echo"), 1),
+               "the handler ran once");
     zmesh_envelope_destroy (&reply);
     //  And the node counted it as a duplicate answered
     zmesh_uuid_t ask;
