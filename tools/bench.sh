@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench.sh - the benchmark in one command: installs what it needs (wrk; and
 # unless --quick, Node.js with npm, for the express counterpart of the edge
-# section, and nats-server with libnats, for the nats section), builds,
-# starts a PostgreSQL server of its own (tools/pg.sh, on a Unix socket) and
-# a nats-server on loopback (both stopped at the end), and runs
-# zmesh-bench, which measures zmesh and its counterparts side by side and
-# writes the table to docs/bench.md (with --quick, to build/bench-quick.md).
+# section, nats-server with libnats, for the nats section, and
+# rabbitmq-server with librabbitmq, for the durable section's), builds,
+# starts a PostgreSQL server of its own (tools/pg.sh, on a Unix socket), a
+# nats-server and a RabbitMQ server (tools/rabbitmq.sh) on loopback, all
+# stopped at the end, and runs zmesh-bench, which measures zmesh and its
+# counterparts side by side and writes the table to docs/bench.md (with
+# --quick, to build/bench-quick.md).
 # Other options go to zmesh-bench: see build/tools/zmesh-bench --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,28 +16,30 @@ quick=0
 for arg in "$@"; do
     case "$arg" in
         -q|--quick) quick=1 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     esac
 done
 
 extra=(wrk)
 if [[ $quick -eq 0 ]]; then
     command -v npm >/dev/null || extra+=(nodejs npm)
-    extra+=(nats-server libnats-dev)
+    extra+=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 fi
 tools/setup.sh "${extra[@]}"
 tools/build.sh >/dev/null
 
 # A PostgreSQL server of its own, fsync on, for the store's rows; and, but
-# for --quick, a nats-server on loopback at a port of its choosing. Both
-# are stopped when the bench ends.
+# for --quick, a nats-server and a RabbitMQ server on loopback at ports of
+# their choosing. All are stopped when the bench ends.
 pg_dir=$(mktemp -d /tmp/zmesh-bench-pg-XXXXXX)
+rabbitmq_dir=$pg_dir.rabbitmq
 nats_pid=
 stop_servers() {
     if [[ -n $nats_pid ]]; then
         kill "$nats_pid" 2>/dev/null || true
         wait "$nats_pid" 2>/dev/null || true
     fi
+    tools/rabbitmq.sh stop "$rabbitmq_dir" || true
     tools/pg.sh stop "$pg_dir"
 }
 trap stop_servers EXIT
@@ -55,6 +59,9 @@ if [[ $quick -eq 0 ]]; then
         options+=(--nats "$nats_url")
     else
         echo "bench: nats-server did not start; see $pg_dir/nats.log" >&2
+    fi
+    if rabbitmq_url=$(tools/rabbitmq.sh start "$rabbitmq_dir"); then
+        options+=(--rabbitmq "$rabbitmq_url")
     fi
 fi
 if [[ $quick -eq 1 ]]; then

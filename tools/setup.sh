@@ -30,6 +30,16 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Server packages (postgresql, and the bench's rabbitmq-server and
+# nats-server) would start their servers as they install, some on every
+# interface: while installing, a policy-rc.d refuses, if the machine has
+# none. Our scripts start servers of their own, on loopback or a socket.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# tools/setup.sh: no service starts while it installs\nexit 101\n' \
+        >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 if [[ ${#missing[@]} -gt 0 ]]; then
     echo "setup: installing ${missing[*]}" >&2

@@ -34,7 +34,7 @@ typedef struct {
     const char *express;
     const char *postgresql;         //  A server's URI, for the store rows
     const char *nats;               //  A nats-server's URL, for its rows
-    double rabbitmq_rate;
+    const char *rabbitmq;           //  A RabbitMQ server's, for durable's
     double express_rate;
     char tmp [256];                 //  Our directory under /tmp
     char script [320];              //  wrk's script for POST /orders
@@ -244,6 +244,16 @@ bool
     bench_nats_latency (const char *url, size_t size, int64_t *samples,
                         size_t count, size_t warm);
 #endif
+
+//  rabbitmq.c: persistent messages per second to RabbitMQ's durable queue
+//  at url, count of them, at most window unconfirmed; and the rate of a
+//  consumer acknowledging each of count messages published first. -1,
+//  with a line on stderr, if the server could not be used.
+double
+    bench_rabbitmq_publish_rate (const char *url, const char *queue,
+                                 long count, long window);
+double
+    bench_rabbitmq_consume_rate (const char *url, long count);
 
 //  Whether wrk and the demo nodes are there for section; if not, says so.
 bool

@@ -136,14 +136,14 @@ bench_report_write (const char *path, const char *started, double seconds)
              "- Counterparts: raw libzmq sending frames of the same sizes as "
              "zmesh's (events: topic + envelope; calls: request and reply "
              "envelopes); for the nats section, Debian's nats-server on "
-             "loopback with libnats clients; for durable events, a RabbitMQ "
-             "durable queue with "
-             "publisher confirms (%.0f/s, given, not measured); for the edge, "
-             "the tutorial's express mini-project.\n\n"
+             "loopback with libnats clients; for durable events, Debian's "
+             "RabbitMQ server on loopback, a durable queue of persistent "
+             "messages with publisher confirms, through librabbitmq; for the "
+             "edge, the tutorial's express mini-project.\n\n"
              "| section | measurement | zmesh | counterpart | ratio | target "
              "| verdict |\n|---|---|---:|---:|---:|---|---|\n",
-             started, bench_options.quick ? "quick" : "full", seconds, machine,
-             bench_options.rabbitmq_rate);
+             started, bench_options.quick ? "quick" : "full", seconds,
+             machine);
     for (size_t index = 0; index < s_row_count; index++) {
         s_row_t *row = &s_rows [index];
         fprintf (file, "| %s | %s | %s | %s | %s | %s | %s |\n", row->section,
