@@ -9,6 +9,7 @@
     Part of zmesh. MIT License.
 */
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <sqlite3.h>
 #include <libpq-fe.h>
@@ -50,6 +51,7 @@ struct _zmesh__db_t {
     int64_t changes, last_changes;
     int queued;                 //  PostgreSQL: statements in the pipeline
     bool queue_failed;          //  One of them failed: the transaction did
+    uint64_t transactions;      //  Begun through this connection
     zmesh__stmt_t *cached [CACHED_MAX];
     size_t cached_count;
 };
@@ -112,6 +114,14 @@ s_open_pg (zmesh__db_t *self, bool synced, zmesh_detail_t *detail)
                            detail);
 }
 
+static pthread_once_t s_lite_once = PTHREAD_ONCE_INIT;
+
+static void
+s_lite_configure (void)
+{
+    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static zmesh_err_t
 s_open_lite (zmesh__db_t *self, bool synced, zmesh_detail_t *detail)
 {
@@ -122,6 +132,11 @@ s_open_lite (zmesh__db_t *self, bool synced, zmesh_detail_t *detail)
                                | O_CLOEXEC, 0600);
     if (fd >= 0)
         close (fd);
+    //  SQLite counts the memory it holds, under a mutex of the process's,
+    //  at every allocation; nothing here reads the count. This takes
+    //  effect only before SQLite's first use in the process, and is
+    //  refused (harmlessly) after it.
+    pthread_once (&s_lite_once, s_lite_configure);
     if (sqlite3_open_v2 (self->path, &self->lite,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                          | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -346,6 +361,7 @@ zmesh_err_t
 zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
 {
     assert (self);
+    self->transactions++;
     if (!self->pg) {
         zmesh__stmt_t *begin = zmesh__db_prepare (self, "BEGIN IMMEDIATE",
                                                   detail);
@@ -362,6 +378,13 @@ zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
     if (rc && zmesh__db_in_transaction (self))
         zmesh__db_exec (self, "ROLLBACK", NULL);
     return rc;
+}
+
+uint64_t
+zmesh__db_transaction (zmesh__db_t *self)
+{
+    assert (self);
+    return zmesh__db_in_transaction (self) ? self->transactions : 0;
 }
 
 bool

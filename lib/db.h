@@ -67,6 +67,11 @@ zmesh_err_t
 bool
     zmesh__db_in_transaction (zmesh__db_t *self);
 
+//  Which transaction is open (each zmesh__db_begin starts another), or 0
+//  if none is.
+uint64_t
+    zmesh__db_transaction (zmesh__db_t *self);
+
 //  Rows inserted, changed or deleted through this connection since it
 //  opened, and by its last statement.
 int64_t

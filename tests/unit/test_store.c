@@ -748,6 +748,49 @@ Test (store, savepoints_take_back_only_what_came_after_them)
     cr_assert (eq (int, zmesh_store_release (store, NULL), ZMESH_ERR_STORE));
 }
 
+//  Appends one after another in one transaction, as a node's group makes
+//  them (on SQLite, from what the append before left, without reading):
+//  versions and positions go on from each other, a retry is still found
+//  to be one, a wrong expected version is still refused, and what a
+//  savepoint takes back is given again.
+Test (store, appends_in_one_transaction_go_on_from_each_other)
+{
+    s_open ();
+    zmesh_append_result_t result;
+    cr_assert (eq (int, zmesh_store_begin (store, NULL), 0));
+    for (int64_t index = 0; index < 3; index++) {
+        cr_assert (eq (int, s_append ("s", index, 1, &result), 0));
+        cr_assert (eq (u64, result.first_position, (uint64_t) index + 1));
+        cr_assert (eq (u64, result.first_seq, (uint64_t) index + 1));
+        cr_assert (eq (i64, result.version, index + 1));
+    }
+    //  The fourth, then its retry: the same, not a fifth
+    zmesh_new_event_t event = *s_events (1);
+    cr_assert (eq (int, zmesh_store_append (store, "s", ZMESH_VERSION_ANY,
+                                            &event, 1, &result, NULL), 0));
+    cr_assert (eq (u64, result.first_position, 4));
+    cr_assert (eq (int, zmesh_store_append (store, "s", ZMESH_VERSION_ANY,
+                                            &event, 1, &result, NULL), 0));
+    cr_assert (result.duplicate);
+    cr_assert (eq (u64, result.first_position, 4));
+    cr_assert (eq (i64, result.version, 4));
+    cr_assert (eq (int, s_append ("s", 1, 1, &result), ZMESH_ERR_CONCURRENCY));
+    cr_assert (eq (i64, result.version, 4));
+    cr_assert (eq (int, zmesh_store_savepoint (store, NULL), 0));
+    cr_assert (eq (int, s_append ("s", 4, 1, &result), 0));
+    cr_assert (eq (u64, result.first_position, 5));
+    zmesh_store_rollback_to (store);
+    cr_assert (eq (int, s_append ("s", ZMESH_VERSION_ANY, 1, &result), 0));
+    cr_assert (eq (i64, result.version, 5), "version 5 was taken back");
+    cr_assert (eq (u64, result.first_position, 5));
+    cr_assert (eq (u64, result.first_seq, 5));
+    cr_assert (eq (int, zmesh_store_commit (store, NULL), 0));
+    cr_assert (eq (u64, s_head (), 5));
+    int64_t version = -1;
+    cr_assert (eq (int, zmesh_store_version (store, "s", &version), 0));
+    cr_assert (eq (i64, version, 5));
+}
+
 //  A group member asks, for the events another member owns, how many at
 //  the front are processed: one query for a batch, stopping at the first
 //  that is not.
