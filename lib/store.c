@@ -7,6 +7,7 @@
 */
 #include "zmesh_classes.h"
 #include "store_db.h"
+#include "store_rows.h"
 #include "db.h"
 
 //  Schema steps: step n takes a store from schema n to n + 1. Append only;
@@ -139,6 +140,9 @@ struct _zmesh_store_t {
         int64_t head, log_head, version;
         char stream [ZMESH_STREAM_MAX + 1];
     } known;
+    zmesh__rows_t *rows;            //  SQLite: rows waiting (store_rows.h),
+    uint64_t rows_transaction;      //  for this transaction
+    uint64_t doomed;                //  One whose rows could not be written
 };
 
 //  The schema version the database is at, or -1.
@@ -229,6 +233,11 @@ zmesh_store_open (const char *path, bool synced, zmesh_detail_t *detail)
     }
     self->db = zmesh__db_open (path, synced, detail);
     zmesh_err_t rc = self->db ? s_migrate (self, detail) : ZMESH_ERR_STORE;
+    if (rc == ZMESH_OK && !zmesh__db_is_pg (self->db)
+        && !(self->rows = zmesh__rows_new ())) {
+        zmesh__detail (detail, "store %s: out of memory", path);
+        rc = ZMESH_ERR_NOMEM;
+    }
     if (rc) {
         zmesh_store_close (&self);
         return NULL;
@@ -243,6 +252,8 @@ zmesh_store_close (zmesh_store_t **self_p)
     zmesh_store_t *self = *self_p;
     if (!self)
         return;
+    //  Rows still waiting are of a transaction that closing rolls back
+    zmesh__rows_destroy (&self->rows);
     zmesh__db_close (&self->db);
     zmesh__free (self->path);
     zmesh__free (self);
@@ -260,10 +271,44 @@ s_stream_valid (const char *stream)
     return zmesh_envelope_name_valid (stream, ZMESH_STREAM_MAX);
 }
 
-//  The statement kept for sql, with detail if it cannot be prepared.
+//  Insert the rows waiting (store_rows.h): before any other statement on
+//  the connection, so that every statement sees what was appended before
+//  it. If that fails, the appends that kept them have said they were
+//  made: their transaction is doomed, its commit to fail.
+static zmesh_err_t
+s_flush (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    if (!self->rows || zmesh__rows_count (self->rows) == 0)
+        return ZMESH_OK;
+    zmesh_err_t rc = ZMESH_ERR_STORE;
+    if (self->rows_transaction == zmesh__db_transaction (self->db))
+        rc = zmesh__rows_insert (self->rows, self->db, self->publisher,
+                                 detail);
+    else {
+        zmesh__rows_clear (self->rows);
+        zmesh__detail (detail, "store %s: the transaction of events waiting "
+                       "to be written ended", self->path);
+    }
+    if (rc) {
+        self->doomed = self->rows_transaction;
+        self->known.transaction = 0;
+    }
+    return rc;
+}
+
+//  The statement kept for sql, with detail if it cannot be prepared, or
+//  if the transaction is doomed.
 static zmesh__stmt_t *
 s_statement (zmesh_store_t *self, const char *sql, zmesh_detail_t *detail)
 {
+    if (s_flush (self, detail))
+        return NULL;
+    if (self->doomed && self->doomed == zmesh__db_transaction (self->db)) {
+        zmesh__detail (detail, "store %s: events of this transaction could "
+                       "not be written: it can only be rolled back",
+                       self->path);
+        return NULL;
+    }
     return zmesh__db_prepare (self->db, sql, detail);
 }
 
@@ -619,9 +664,8 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
           bool alone, zmesh_detail_t *detail)
 {
     zmesh__stmt_t *insert = s_statement (
-        self, "INSERT INTO events (position, stream, version, id, type, body,"
-              " correlation, causation, timestamp, publisher, seq, key) "
-              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", detail);
+        self, "INSERT INTO events (" ZMESH__ROW_COLUMNS ") VALUES "
+              ZMESH__ROW_PARAMS, detail);
     if (!insert)
         return ZMESH_ERR_STORE;
     zmesh__stmt_int (insert, 1, (int64_t) position);
@@ -674,29 +718,38 @@ s_know (zmesh_store_t *self, const char *stream,
 //  id is left to the insert's unique index: SQLite takes back only the
 //  statement that broke it, and the append then goes the way of any
 //  other, as does one whose expected version does not hold. On PostgreSQL
-//  the error would end the transaction: every append reads there. True
-//  if it was made, or failed (rc says which); false if it is to be made
-//  the usual way.
+//  the error would end the transaction: every append reads there. An
+//  event whose id is new (fresh) cannot be a retry: its row waits to be
+//  inserted with others (store_rows.h). True if it was made, or failed
+//  (rc says which); false if it is to be made the usual way.
 static bool
 s_append_known (zmesh_store_t *self, const char *stream, int64_t expected,
-                const zmesh_new_event_t *event, zmesh_append_result_t *result,
-                zmesh_err_t *rc, zmesh_detail_t *detail)
+                const zmesh_new_event_t *event, bool fresh,
+                zmesh_append_result_t *result, zmesh_err_t *rc,
+                zmesh_detail_t *detail)
 {
     if (self->known.transaction == 0
         || self->known.transaction != zmesh__db_transaction (self->db)
         || zmesh__db_is_pg (self->db) || !streq (self->known.stream, stream)
         || !s_expected_ok (expected, self->known.version))
         return false;
-    *rc = s_insert (self, stream, (uint64_t) self->known.head + 1,
-                    self->known.version + 1,
-                    (uint64_t) self->known.log_head + 1, event, true, detail);
+    uint64_t position = (uint64_t) self->known.head + 1;
+    uint64_t seq = (uint64_t) self->known.log_head + 1;
+    if (!fresh)
+        *rc = s_insert (self, stream, position, self->known.version + 1, seq,
+                        event, true, detail);
+    else if (zmesh__rows_full (self->rows) && s_flush (self, detail))
+        *rc = ZMESH_ERR_STORE;
+    else {
+        *rc = zmesh__rows_add (self->rows, stream, position,
+                               self->known.version + 1, seq, event);
+        self->rows_transaction = self->known.transaction;
+    }
     if (*rc == ZMESH_ERR_STORE_DUPLICATE)
         return false;
     if (*rc == ZMESH_OK) {
-        result->first_position = result->last_position
-                               = (uint64_t) self->known.head + 1;
-        result->first_seq = result->last_seq
-                          = (uint64_t) self->known.log_head + 1;
+        result->first_position = result->last_position = position;
+        result->first_seq = result->last_seq = seq;
         result->version = self->known.version + 1;
         s_know (self, stream, result);
     }
@@ -705,10 +758,10 @@ s_append_known (zmesh_store_t *self, const char *stream, int64_t expected,
     return true;
 }
 
-zmesh_err_t
-zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
-                    const zmesh_new_event_t *events, size_t count,
-                    zmesh_append_result_t *result, zmesh_detail_t *detail)
+static zmesh_err_t
+s_append (zmesh_store_t *self, const char *stream, int64_t expected,
+          const zmesh_new_event_t *events, size_t count, bool fresh,
+          zmesh_append_result_t *result, zmesh_detail_t *detail)
 {
     assert (self && result && (events || count == 0));
     memset (result, 0, sizeof *result);
@@ -729,8 +782,8 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     //  none (on the hot path of a node's turn, two round trips fewer).
     bool nested = zmesh__db_in_transaction (self->db);
     if (nested && count == 1
-        && s_append_known (self, stream, expected, events, result, &rc,
-                           detail))
+        && s_append_known (self, stream, expected, events, fresh, result,
+                           &rc, detail))
         return rc;
     bool marked = nested && count > 1;
     rc = marked  ? s_run (self, "SAVEPOINT append", detail)
@@ -786,6 +839,24 @@ zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
     return ZMESH_OK;
 }
 
+zmesh_err_t
+zmesh_store_append (zmesh_store_t *self, const char *stream, int64_t expected,
+                    const zmesh_new_event_t *events, size_t count,
+                    zmesh_append_result_t *result, zmesh_detail_t *detail)
+{
+    return s_append (self, stream, expected, events, count, false, result,
+                     detail);
+}
+
+zmesh_err_t
+zmesh__store_append_new (zmesh_store_t *self, const char *stream,
+                         int64_t expected, const zmesh_new_event_t *events,
+                         size_t count, zmesh_append_result_t *result,
+                         zmesh_detail_t *detail)
+{
+    return s_append (self, stream, expected, events, count, true, result,
+                     detail);
+}
 
 zmesh_err_t
 zmesh_store_begin (zmesh_store_t *self, zmesh_detail_t *detail)
@@ -805,6 +876,8 @@ void
 zmesh_store_rollback (zmesh_store_t *self)
 {
     assert (self);
+    if (self->rows)
+        zmesh__rows_clear (self->rows);
     if (zmesh__db_in_transaction (self->db))
         zmesh__db_exec (self->db, "ROLLBACK", NULL);
 }
@@ -831,15 +904,18 @@ void
 zmesh_store_rollback_to (zmesh_store_t *self)
 {
     assert (self);
-    self->known.transaction = 0;
     if (s_run (self, "ROLLBACK TO turn", NULL) == ZMESH_OK)
         s_run (self, "RELEASE turn", NULL);
+    self->known.transaction = 0;
 }
 
 zmesh__db_t *
 zmesh__store_db (zmesh_store_t *self)
 {
     assert (self);
+    //  For another module's statement: the rows waiting go first (if
+    //  they fail, the transaction is doomed, and its commit says so)
+    s_flush (self, NULL);
     return self->db;
 }
 
@@ -868,5 +944,6 @@ int64_t
 zmesh__store_changes (zmesh_store_t *self)
 {
     assert (self);
+    s_flush (self, NULL);               //  Rows waiting are changes too
     return zmesh__db_changes (self->db);
 }

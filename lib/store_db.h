@@ -30,6 +30,16 @@ zmesh_err_t
                             uint64_t *last_p, size_t *count_p,
                             zmesh_detail_t *detail);
 
+//  zmesh_store_append of events whose ids were made for them
+//  just now, so that none of them can be a retry: inside a transaction,
+//  on SQLite, their rows may wait to be inserted together (store_rows.h),
+//  and the commit then fails if they cannot be.
+zmesh_err_t
+    zmesh__store_append_new (zmesh_store_t *self, const char *stream,
+                             int64_t expected, const zmesh_new_event_t *events,
+                             size_t count, zmesh_append_result_t *result,
+                             zmesh_detail_t *detail);
+
 //  Whether a transaction is open on the store's connection.
 bool
     zmesh__store_in_transaction (zmesh_store_t *self);

@@ -105,10 +105,13 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
     if (!filled)
         return ZMESH_ERR_NOMEM;
     uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
+    bool fresh = true;                  //  No id is the caller's
     for (size_t index = 0; index < count; index++) {
         filled [index] = events [index];
         if (zmesh_uuid_is_nil (&filled [index].id))
             zmesh__flow_message_id (self, unix_ms, &filled [index].id);
+        else
+            fresh = false;
         if (zmesh_uuid_is_nil (&filled [index].correlation)) {
             if (self->context.active)
                 filled [index].correlation = self->context.correlation;
@@ -127,8 +130,10 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
                    || self->turn.state != ZMESH__TURN_IDLE;
     zmesh_err_t rc = grouped ? zmesh__turn_group (self, detail) : ZMESH_OK;
     if (rc == ZMESH_OK)
-        rc = zmesh_store_append (self->store, stream, expected, filled, count,
-                                 result, detail);
+        rc = fresh ? zmesh__store_append_new (self->store, stream, expected,
+                                              filled, count, result, detail)
+                   : zmesh_store_append (self->store, stream, expected, filled,
+                                         count, result, detail);
     if (rc == ZMESH_OK && async)
         zmesh__turn_confirm_add (self, confirm, arg, result->first_seq);
     //  Committed (or, grouped, to be committed first): now send. Were the

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include "zmesh.h"
 #include "inbox.h"
+#include "store_db.h"
 
 static char dir [64];
 static char path [1024];
@@ -789,6 +790,84 @@ Test (store, appends_in_one_transaction_go_on_from_each_other)
     int64_t version = -1;
     cr_assert (eq (int, zmesh_store_version (store, "s", &version), 0));
     cr_assert (eq (i64, version, 5));
+}
+
+//  Events a node made, count of them, appended one at a time as its group
+//  does (on SQLite their rows wait and go in together).
+static void
+s_append_new (const char *stream, size_t count, uint64_t first_position)
+{
+    for (size_t index = 0; index < count; index++) {
+        zmesh_append_result_t result;
+        zmesh_detail_t detail = {""};
+        cr_assert (eq (int, zmesh__store_append_new (
+                                store, stream, ZMESH_VERSION_ANY, s_events (1),
+                                1, &result, &detail), 0), "%s", detail.text);
+        cr_assert (eq (u64, result.first_position, first_position + index));
+    }
+}
+
+static bool
+s_count (const zmesh_stored_event_t *event, void *arg)
+{
+    size_t *count = arg;
+    cr_assert (eq (i64, event->version, (int64_t) ++*count));
+    return true;
+}
+
+//  Whatever reads the store sees the events appended before it, even those
+//  whose rows were waiting; what is rolled back is gone, rows waiting
+//  too; and rows that cannot be written fail the commit, not silently.
+Test (store, events_appended_together_are_seen_and_taken_back_as_any)
+{
+    s_open ();
+    cr_assert (eq (int, zmesh_store_begin (store, NULL), 0));
+    s_append_new ("s", 150, 1);                 //  More than one batch
+    size_t count = 0;
+    cr_assert (eq (int, zmesh_store_read_stream (store, "s", 1, false, 0,
+                                                 s_count, &count, NULL), 0));
+    cr_assert (eq (sz, count, 150), "read before the commit");
+    s_append_new ("s", 5, 151);
+    cr_assert (eq (int, zmesh_store_savepoint (store, NULL), 0));
+    s_append_new ("s", 7, 156);
+    zmesh_store_rollback_to (store);            //  The 7 go
+    s_append_new ("s", 1, 156);
+    cr_assert (eq (int, zmesh_store_commit (store, NULL), 0));
+    cr_assert (eq (u64, s_head (), 156));
+    count = 0;
+    cr_assert (eq (int, zmesh_store_read_stream (store, "s", 1, false, 0,
+                                                 s_count, &count, NULL), 0));
+    cr_assert (eq (sz, count, 156));
+
+    cr_assert (eq (int, zmesh_store_begin (store, NULL), 0));
+    s_append_new ("s", 3, 157);
+    zmesh_store_rollback (store);
+    cr_assert (eq (u64, s_head (), 156), "the 3 were rolled back");
+
+#ifndef ZMESH_STORE_PG
+    //  An id that is not new after all: the append has said yes, so the
+    //  commit must say no, and the store goes on after the rollback (on
+    //  PostgreSQL, where no rows wait, the append finds the duplicate)
+    zmesh_new_event_t copy = *s_events (1);
+    zmesh_append_result_t result;
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_store_append (store, "t", ZMESH_VERSION_ANY,
+                                            &copy, 1, &result, NULL), 0));
+    cr_assert (eq (int, zmesh_store_begin (store, NULL), 0));
+    s_append_new ("s", 2, 158);
+    cr_assert (eq (int, zmesh__store_append_new (store, "s", ZMESH_VERSION_ANY,
+                                                 &copy, 1, &result, NULL), 0));
+    uint64_t head;
+    cr_assert (ne (int, zmesh_store_head (store, &head), 0),
+               "the next statement writes the rows, and fails");
+    cr_assert (ne (int, zmesh_store_commit (store, &detail), 0),
+               "a transaction that lost rows was committed");
+    cr_assert (strstr (detail.text, "rolled back") != NULL, "%s", detail.text);
+    zmesh_store_rollback (store);
+    cr_assert (eq (u64, s_head (), 157));
+    s_append_to (store, "s", 1);
+    cr_assert (eq (u64, s_head (), 158));
+#endif
 }
 
 //  A group member asks, for the events another member owns, how many at
