@@ -19,6 +19,13 @@
 
 zmesh__db_t *
     zmesh__store_db (zmesh_store_t *self);
+
+//  Bring db (the store at path, for messages) to ZMESH_STORE_SCHEMA, one
+//  step per transaction (store_schema.c); ZMESH_ERR_STORE_SCHEMA if it
+//  is newer than that.
+zmesh_err_t
+    zmesh__store_migrate (zmesh__db_t *db, const char *path,
+                          zmesh_detail_t *detail);
 const char *
     zmesh__store_path (zmesh_store_t *self);
 
