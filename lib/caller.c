@@ -156,7 +156,8 @@ s_order (zmesh_caller_t *self, const zmesh_call_t *call, size_t *order)
     int load [ENDPOINTS_MAX];
     for (size_t index = 0; index < call->endpoint_count; index++) {
         size_t which = index < spread ? (start + index) % spread : index;
-        int in_flight = index < spread
+        //  One alone has no others to be ordered against
+        int in_flight = index < spread && spread > 1
                       ? s_in_flight (self, call->endpoints [which]) : 0;
         size_t at = index;
         for (; index < spread && at > 0 && load [at - 1] > in_flight; at--) {

@@ -128,8 +128,15 @@ s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
     }
     call->node = self;
     call->flow = self->context;
-    call->request = zmesh__flow_envelope_new (self, ZMESH_KIND_REQUEST,
-                                              method);
+    //  The envelope of the call before, if it is kept (flow_fill resets
+    //  it): no allocation, and no clearing of all of it twice
+    call->request = self->spare_request;
+    self->spare_request = NULL;
+    if (!call->request)
+        call->request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
+    if (call->request
+        && !zmesh__flow_fill (self, call->request, ZMESH_KIND_REQUEST, method))
+        zmesh_envelope_destroy (&call->request);
     *rc = call->request ? ZMESH_OK : ZMESH_ERR_ENVELOPE_BAD_NAME;
     if (*rc)
         zmesh__detail (detail, "'%s' is not a method name", method);
@@ -140,11 +147,17 @@ s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
         zmesh__free (call);
         return NULL;
     }
-    snprintf (call->service, sizeof call->service, "%s", service);
+    //  A copy, cut short as a name is where it must be (calloc ended it)
+    memcpy (call->service, service,
+            strnlen (service, sizeof call->service - 1));
     uint32_t timeout_ms = options && options->timeout_ms
                         ? options->timeout_ms
                         : (uint32_t) self->config.call_timeout_ms;
-    int64_t deadline = zmesh_clock_mono_ms (self->clock) + timeout_ms;
+    //  One reading of each clock: the wall's was made for the request's
+    //  id (flow_fill), and the monotonic one times the call and its end
+    call->at_us = self->made_us;
+    call->start_us = zmesh_clock_mono_us (self->clock);
+    int64_t deadline = call->start_us / 1000 + timeout_ms;
     if (self->context.has_deadline && self->context.deadline_ms < deadline)
         deadline = self->context.deadline_ms;
     call->call = (zmesh_call_t) {
@@ -158,8 +171,6 @@ s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
         .deadline_ms = deadline,
         .fallback = options ? options->fallback : NULL,
         .fallback_arg = options ? options->fallback_arg : NULL};
-    call->at_us = (uint64_t) zmesh_clock_unix_us (self->clock);
-    call->start_us = zmesh_clock_mono_us (self->clock);
     call->run = zmesh__caller_start (self->caller, &call->call);
     if (!call->run) {
         zmesh_envelope_destroy (&call->request);
@@ -226,6 +237,10 @@ s_call_destroy (zmesh__call_t **call_p)
 {
     zmesh__call_t *call = *call_p;
     if (call) {
+        if (!call->node->spare_request) {
+            call->node->spare_request = call->request;
+            call->request = NULL;
+        }
         zmesh_envelope_destroy (&call->request);
         zmesh__free (call);
         *call_p = NULL;

@@ -208,6 +208,7 @@ struct _zmesh_node_t {
                                     //  change (discovery.c)
     int64_t settle_ms;              //  Monotonic: when to look at them
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
+    zmesh_envelope_t *spare_request;    //  A call's, kept for the next
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
     zmesh_trace_t *trace;           //  The last trace/keep flow records
