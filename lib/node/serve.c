@@ -313,12 +313,41 @@ s_reply_key (const char *identity, const zmesh_envelope_t *request)
     return key;
 }
 
-//  Take one call from the ROUTER if one is there (its receive timeout is
-//  0, so this never waits). Returns false when there was none.
+//  The next message on the calls socket, or NULL if none is waiting. Each
+//  turn of the loop asks, so finding none costs no allocation: the first
+//  frame (a routing id) comes on the stack, and the rest, there once it
+//  is, as frames that keep their metadata (the peer's key).
+static zmsg_t *
+s_receive (zmesh_node_t *self)
+{
+    void *router = zsock_resolve (self->router);
+    zmq_msg_t first;
+    zmq_msg_init (&first);
+    if (zmq_msg_recv (&first, router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&first);
+        return NULL;
+    }
+    bool more = zmq_msg_more (&first);
+    zmsg_t *msg = zmsg_new ();
+    if (msg)
+        zmsg_addmem (msg, zmq_msg_data (&first), zmq_msg_size (&first));
+    zmq_msg_close (&first);
+    while (more) {
+        zframe_t *frame = zframe_recv (self->router);
+        more = frame && zframe_more (frame);
+        if (msg && frame)
+            zmsg_append (msg, &frame);
+        zframe_destroy (&frame);
+    }
+    return msg;
+}
+
+//  Take one call from the ROUTER if one is there; this never waits.
+//  Returns false when there was none.
 bool
 zmesh__serve_take (zmesh_node_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->router);
+    zmsg_t *msg = s_receive (self);
     if (!msg)
         return false;
     //  [routing id] ... [empty] [envelope]: REQ and REQ_CORRELATE alike.
