@@ -128,15 +128,8 @@ s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
     }
     call->node = self;
     call->flow = self->context;
-    //  The envelope of the call before, if it is kept (flow_fill resets
-    //  it): no allocation, and no clearing of all of it twice
-    call->request = self->spare_request;
-    self->spare_request = NULL;
-    if (!call->request)
-        call->request = zmesh_envelope_new (ZMESH_KIND_REQUEST);
-    if (call->request
-        && !zmesh__flow_fill (self, call->request, ZMESH_KIND_REQUEST, method))
-        zmesh_envelope_destroy (&call->request);
+    call->request = zmesh__flow_envelope_new (self, ZMESH_KIND_REQUEST,
+                                              method);
     *rc = call->request ? ZMESH_OK : ZMESH_ERR_ENVELOPE_BAD_NAME;
     if (*rc)
         zmesh__detail (detail, "'%s' is not a method name", method);
@@ -237,11 +230,7 @@ s_call_destroy (zmesh__call_t **call_p)
 {
     zmesh__call_t *call = *call_p;
     if (call) {
-        if (!call->node->spare_request) {
-            call->node->spare_request = call->request;
-            call->request = NULL;
-        }
-        zmesh_envelope_destroy (&call->request);
+        zmesh__flow_envelope_done (call->node, &call->request);
         zmesh__free (call);
         *call_p = NULL;
     }

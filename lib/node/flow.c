@@ -55,10 +55,25 @@ zmesh_envelope_t *
 zmesh__flow_envelope_new (zmesh_node_t *self, zmesh_kind_t kind,
                           const char *type)
 {
-    zmesh_envelope_t *envelope = zmesh_envelope_new (kind);
+    //  The spare, if there is one: flow_fill resets it, so it costs no
+    //  allocation, nor a second clearing of all of it
+    zmesh_envelope_t *envelope = self->spare;
+    self->spare = NULL;
+    if (!envelope)
+        envelope = zmesh_envelope_new (kind);
     if (envelope && !zmesh__flow_fill (self, envelope, kind, type))
         zmesh_envelope_destroy (&envelope);
     return envelope;
+}
+
+void
+zmesh__flow_envelope_done (zmesh_node_t *self, zmesh_envelope_t **envelope_p)
+{
+    if (!self->spare) {
+        self->spare = *envelope_p;
+        *envelope_p = NULL;
+    }
+    zmesh_envelope_destroy (envelope_p);
 }
 
 void

@@ -381,7 +381,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zlistx_destroy (&self->deferred);
     zlistx_destroy (&self->calls);
     zmesh_envelope_destroy (&self->outgoing);
-    zmesh_envelope_destroy (&self->spare_request);
+    zmesh_envelope_destroy (&self->spare);
     zmesh_envelope_destroy (&self->incoming);
     //  After every flow record: the spans left go, and the thread ends
     zmesh__otlp_stop (self);

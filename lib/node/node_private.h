@@ -208,7 +208,8 @@ struct _zmesh_node_t {
                                     //  change (discovery.c)
     int64_t settle_ms;              //  Monotonic: when to look at them
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
-    zmesh_envelope_t *spare_request;    //  A call's, kept for the next
+    zmesh_envelope_t *spare;        //  A request's or reply's, kept for
+                                    //  the next (flow_envelope_new)
     zmesh_envelope_t *incoming;     //  Reused for each event received
     bool incoming_busy;             //  A handler holds incoming
     zmesh_trace_t *trace;           //  The last trace/keep flow records
@@ -308,6 +309,10 @@ bool
 zmesh_envelope_t *zmesh__flow_envelope_new (zmesh_node_t *self,
                                             zmesh_kind_t kind,
                                             const char *type);
+//  An envelope of flow_envelope_new's that is done with: kept as the
+//  node's spare, for the next, or destroyed.
+void zmesh__flow_envelope_done (zmesh_node_t *self,
+                                zmesh_envelope_t **envelope_p);
 void zmesh__flow_message_id (zmesh_node_t *self, uint64_t unix_ms,
                              zmesh_uuid_t *id);
 //  Put a flow in force, keeping the one before in saved; leave puts that

@@ -153,14 +153,17 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
                        zmesh_envelope_id (request));
     zmesh_envelope_t *reply = zmesh__flow_envelope_new (
         self, ZMESH_KIND_REPLY, zmesh_envelope_type (request));
+    //  One reading of each clock: the wall's was made for the reply's id
+    //  (flow_fill); the monotonic one starts the budget and the timing
+    int64_t start_us = zmesh_clock_mono_us (self->clock);
     self->context.has_deadline = true;
-    self->context.deadline_ms = zmesh_clock_mono_ms (self->clock)
+    self->context.deadline_ms = start_us / 1000
                               + zmesh_envelope_budget_ms (request);
     zmesh__serving_t serving = {
         .msg_p = msg_p, .reply_p = &reply, .request = request,
         .reply_key = *reply_key,
-        .at_us = (uint64_t) zmesh_clock_unix_us (self->clock),
-        .start_us = zmesh_clock_mono_us (self->clock),
+        .at_us = self->made_us,
+        .start_us = start_us,
         .deadline_ms = self->context.deadline_ms};
     zmesh__serving_t *outer = self->serving;
     self->serving = &serving;
@@ -180,7 +183,7 @@ s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
     //  that did not may simply run again.
     bool wrote = self->store && zmesh__store_changes (self->store) != changes;
     s_send_reply (self, msg_p, reply, reply_key, wrote);
-    zmesh_envelope_destroy (&reply);
+    zmesh__flow_envelope_done (self, &reply);
 }
 
 //  The open deferred reply to request_id, or NULL.
