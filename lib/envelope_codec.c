@@ -20,11 +20,14 @@
 typedef struct {
     uint8_t *out;               //  Where to write, or NULL to count only
     size_t size;                //  Bytes written (or counted)
+    size_t capacity;            //  At out: past it, out becomes NULL
 } s_packer_t;
 
 static void
 s_put (s_packer_t *packer, const void *data, size_t size)
 {
+    if (packer->out && packer->size + size > packer->capacity)
+        packer->out = NULL;             //  Counting only, from here
     if (packer->out)
         memcpy (packer->out + packer->size, data, size);
     packer->size += size;
@@ -195,10 +198,17 @@ s_pack_fields (const zmesh_envelope_t *self, s_packer_t *packer)
     }
 }
 
-//  The size of self encoded, or 0 with detail if a field it needs is
-//  missing.
+//  An envelope is packed on the stack first, where most fit, and then
+//  copied into its frame: one pass over the fields, not one to size the
+//  frame and another to fill it.
+#define STACK_PACK 1024
+
+//  Pack self into stack (STACK_PACK bytes) as far as it fits. Its size,
+//  or 0 with detail if it lacks a field it must have; *fitted says
+//  whether all of it is in stack.
 static size_t
-s_encoded_size (const zmesh_envelope_t *self, zmesh_detail_t *detail)
+s_pack_stack (const zmesh_envelope_t *self, uint8_t *stack, bool *fitted,
+              zmesh_detail_t *detail)
 {
     int missing = s_missing_field (self);
     if (missing >= 0) {
@@ -207,9 +217,23 @@ s_encoded_size (const zmesh_envelope_t *self, zmesh_detail_t *detail)
                        zmesh__envelope_key_names[missing], missing);
         return 0;
     }
-    s_packer_t counter = {NULL, 0};
-    s_pack_fields (self, &counter);
-    return counter.size;
+    s_packer_t packer = {stack, 0, STACK_PACK};
+    s_pack_fields (self, &packer);
+    *fitted = packer.out != NULL;
+    return packer.size;
+}
+
+//  Then into out, its size bytes: a copy, or a second packing.
+static void
+s_pack_out (const zmesh_envelope_t *self, const uint8_t *stack, bool fitted,
+            uint8_t *out, size_t size)
+{
+    if (fitted)
+        memcpy (out, stack, size);
+    else {
+        s_packer_t packer = {out, 0, size};
+        s_pack_fields (self, &packer);
+    }
 }
 
 zmesh_err_t
@@ -217,14 +241,15 @@ zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                        zmesh_detail_t *detail)
 {
     assert (self && frame_p);
-    size_t size = s_encoded_size (self, detail);
+    uint8_t stack [STACK_PACK];
+    bool fitted;
+    size_t size = s_pack_stack (self, stack, &fitted, detail);
     if (size == 0)
         return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
     zframe_t *frame = zframe_new (NULL, size);
     if (!frame)
         return ZMESH_ERR_NOMEM;
-    s_packer_t packer = {zframe_data (frame), 0};
-    s_pack_fields (self, &packer);
+    s_pack_out (self, stack, fitted, zframe_data (frame), size);
     *frame_p = frame;
     return ZMESH_OK;
 }
@@ -234,13 +259,14 @@ zmesh_envelope_encode_msg (const zmesh_envelope_t *self, zmq_msg_t *msg,
                            zmesh_detail_t *detail)
 {
     assert (self && msg);
-    size_t size = s_encoded_size (self, detail);
+    uint8_t stack [STACK_PACK];
+    bool fitted;
+    size_t size = s_pack_stack (self, stack, &fitted, detail);
     if (size == 0)
         return ZMESH_ERR_ENVELOPE_MISSING_FIELD;
     if (zmq_msg_init_size (msg, size))
         return ZMESH_ERR_NOMEM;
-    s_packer_t packer = {zmq_msg_data (msg), 0};
-    s_pack_fields (self, &packer);
+    s_pack_out (self, stack, fitted, zmq_msg_data (msg), size);
     return ZMESH_OK;
 }
 
