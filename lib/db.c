@@ -18,6 +18,8 @@
 
 #define PARAMS_MAX      16      //  Parameters of one statement
 #define CACHED_MAX      48      //  Statements a database keeps prepared
+#define QUEUED_MAX      256     //  PostgreSQL: statements in the pipeline,
+                                //  at most, before their results are read
 
 //  Every zmesh writer of a store on PostgreSQL takes this transaction lock
 //  first, so that one writes at a time: one lock per schema (the store's),
@@ -259,7 +261,10 @@ s_pg_queue (zmesh__stmt_t *stmt)
                                      stmt->formats, 1) == 1;
     zmesh__stmt_reset (stmt);
     if (sent) {
-        self->queued++;
+        //  Results not read fill the server's side of the connection,
+        //  then ours, until both wait on each other: read them in time
+        if (++self->queued >= QUEUED_MAX)
+            s_pg_sync (self, false);
         return true;
     }
     s_pg_error (self, PQerrorMessage (self->pg));

@@ -533,24 +533,27 @@ s_know (zmesh_store_t *self, const char *stream,
 //  id is left to the insert's unique index: SQLite takes back only the
 //  statement that broke it, and the append then goes the way of any
 //  other, as does one whose expected version does not hold. On PostgreSQL
-//  the error would end the transaction: every append reads there. An
-//  event whose id is new (fresh) cannot be a retry: its row waits to be
-//  inserted with others (store_rows.h). True if it was made, or failed
-//  (rc says which); false if it is to be made the usual way.
+//  that error would end the transaction, so there only an event whose id
+//  is new (fresh), which cannot be a retry, goes this way: its INSERT
+//  waits in the pipeline, as every append's does, and would fail the
+//  commit. On SQLite a fresh event's row waits to be inserted with others
+//  (store_rows.h). True if it was made, or failed (rc says which); false
+//  if it is to be made the usual way.
 static bool
 s_append_known (zmesh_store_t *self, const char *stream, int64_t expected,
                 const zmesh_new_event_t *event, bool fresh,
                 zmesh_append_result_t *result, zmesh_err_t *rc,
                 zmesh_detail_t *detail)
 {
+    bool pg = zmesh__db_is_pg (self->db);
     if (self->known.transaction == 0
         || self->known.transaction != zmesh__db_transaction (self->db)
-        || zmesh__db_is_pg (self->db) || !streq (self->known.stream, stream)
+        || (pg && !fresh) || !streq (self->known.stream, stream)
         || !s_expected_ok (expected, self->known.version))
         return false;
     uint64_t position = (uint64_t) self->known.head + 1;
     uint64_t seq = (uint64_t) self->known.log_head + 1;
-    if (!fresh)
+    if (!fresh || pg)
         *rc = s_insert (self, stream, position, self->known.version + 1, seq,
                         event, true, detail);
     else if (zmesh__rows_full (self->rows) && s_flush (self, detail))
