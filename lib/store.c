@@ -483,24 +483,8 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
               ZMESH__ROW_PARAMS, detail);
     if (!insert)
         return ZMESH_ERR_STORE;
-    zmesh__stmt_int (insert, 1, (int64_t) position);
-    zmesh__stmt_text (insert, 2, stream);
-    zmesh__stmt_int (insert, 3, version);
-    zmesh__stmt_blob (insert, 4, event->id.bytes, ZMESH_UUID_SIZE);
-    zmesh__stmt_text (insert, 5, event->type);
-    if (event->body_size)
-        zmesh__stmt_blob (insert, 6, event->body, event->body_size);
-    else
-        zmesh__stmt_null (insert, 6);
-    zmesh__stmt_blob (insert, 7, event->correlation.bytes, ZMESH_UUID_SIZE);
-    if (event->causation && !zmesh_uuid_is_nil (event->causation))
-        zmesh__stmt_blob (insert, 8, event->causation->bytes, ZMESH_UUID_SIZE);
-    else
-        zmesh__stmt_null (insert, 8);
-    zmesh__stmt_int (insert, 9, (int64_t) event->timestamp);
-    zmesh__stmt_text (insert, 10, self->publisher);
-    zmesh__stmt_int (insert, 11, (int64_t) seq);
-    zmesh__stmt_text (insert, 12, event->key ? event->key : "");
+    zmesh__row_bind (insert, 1, stream, position, version, seq,
+                     self->publisher, event);
     zmesh__db_step_t step = alone ? zmesh__stmt_queue (insert)
                                   : zmesh__stmt_run (insert);
     if (step == ZMESH__DB_DONE)

@@ -6,12 +6,15 @@
 #include "zmesh_classes.h"
 #include "store_rows.h"
 
+//  The event as appended, its strings and causation pointing into the
+//  row; its body, at body_at in the rows' bodies, is pointed to only when
+//  the rows are inserted (the bodies may move as they grow).
 typedef struct {
-    uint64_t position, seq, timestamp;
+    zmesh_new_event_t event;
+    uint64_t position, seq;
     int64_t version;
-    zmesh_uuid_t id, correlation, causation;
-    bool has_body, has_causation;
-    size_t body_at, body_size;          //  In the rows' bodies
+    zmesh_uuid_t causation;
+    size_t body_at;
     char type [ZMESH_ENVELOPE_TYPE_MAX + 1];
     char key [ZMESH_STREAM_MAX + 1];
     char stream [ZMESH_STREAM_MAX + 1];
@@ -96,19 +99,15 @@ zmesh__rows_add (zmesh__rows_t *self, const char *stream, uint64_t position,
         self->bodies_max = max;
     }
     s_row_t *row = &self->rows [self->count++];
+    row->event = *event;
     row->position = position;
     row->version = version;
     row->seq = seq;
-    row->timestamp = event->timestamp;
-    row->id = event->id;
-    row->correlation = event->correlation;
-    row->has_causation = event->causation
-                         && !zmesh_uuid_is_nil (event->causation);
-    if (row->has_causation)
+    if (event->causation) {
         row->causation = *event->causation;
-    row->has_body = event->body_size > 0;
+        row->event.causation = &row->causation;
+    }
     row->body_at = self->bodies_size;
-    row->body_size = event->body_size;
     if (event->body_size)
         memcpy (self->bodies + self->bodies_size, event->body,
                 event->body_size);
@@ -116,37 +115,38 @@ zmesh__rows_add (zmesh__rows_t *self, const char *stream, uint64_t position,
     //  All were checked by the append: they fit
     memcpy (row->stream, stream, strlen (stream) + 1);
     memcpy (row->type, event->type, strlen (event->type) + 1);
+    row->event.type = row->type;
     const char *key = event->key ? event->key : "";
     memcpy (row->key, key, strlen (key) + 1);
+    row->event.key = row->key;
     return ZMESH_OK;
 }
 
-//  Bind row as the row of statement that starts at parameter first.
-static void
-s_bind (zmesh__rows_t *self, zmesh__stmt_t *insert, int first,
-        const s_row_t *row, const char *publisher)
+void
+zmesh__row_bind (zmesh__stmt_t *insert, int first, const char *stream,
+                 uint64_t position, int64_t version, uint64_t seq,
+                 const char *publisher, const zmesh_new_event_t *event)
 {
-    zmesh__stmt_int (insert, first, (int64_t) row->position);
-    zmesh__stmt_text (insert, first + 1, row->stream);
-    zmesh__stmt_int (insert, first + 2, row->version);
-    zmesh__stmt_blob (insert, first + 3, row->id.bytes, ZMESH_UUID_SIZE);
-    zmesh__stmt_text (insert, first + 4, row->type);
-    if (row->has_body)
-        zmesh__stmt_blob (insert, first + 5, self->bodies + row->body_at,
-                          row->body_size);
+    zmesh__stmt_int (insert, first, (int64_t) position);
+    zmesh__stmt_text (insert, first + 1, stream);
+    zmesh__stmt_int (insert, first + 2, version);
+    zmesh__stmt_blob (insert, first + 3, event->id.bytes, ZMESH_UUID_SIZE);
+    zmesh__stmt_text (insert, first + 4, event->type);
+    if (event->body_size)
+        zmesh__stmt_blob (insert, first + 5, event->body, event->body_size);
     else
         zmesh__stmt_null (insert, first + 5);
-    zmesh__stmt_blob (insert, first + 6, row->correlation.bytes,
+    zmesh__stmt_blob (insert, first + 6, event->correlation.bytes,
                       ZMESH_UUID_SIZE);
-    if (row->has_causation)
-        zmesh__stmt_blob (insert, first + 7, row->causation.bytes,
+    if (event->causation && !zmesh_uuid_is_nil (event->causation))
+        zmesh__stmt_blob (insert, first + 7, event->causation->bytes,
                           ZMESH_UUID_SIZE);
     else
         zmesh__stmt_null (insert, first + 7);
-    zmesh__stmt_int (insert, first + 8, (int64_t) row->timestamp);
+    zmesh__stmt_int (insert, first + 8, (int64_t) event->timestamp);
     zmesh__stmt_text (insert, first + 9, publisher);
-    zmesh__stmt_int (insert, first + 10, (int64_t) row->seq);
-    zmesh__stmt_text (insert, first + 11, row->key);
+    zmesh__stmt_int (insert, first + 10, (int64_t) seq);
+    zmesh__stmt_text (insert, first + 11, event->key ? event->key : "");
 }
 
 zmesh_err_t
@@ -164,9 +164,15 @@ zmesh__rows_insert (zmesh__rows_t *self, zmesh__db_t *db,
                 rc = ZMESH_ERR_STORE;
                 break;
             }
-            for (size_t row = 0; row < s_sizes [size]; row++)
-                s_bind (self, insert, (int) (row * 12 + 1),
-                        &self->rows [done + row], publisher);
+            for (size_t index = 0; index < s_sizes [size]; index++) {
+                s_row_t *row = &self->rows [done + index];
+                row->event.body = row->event.body_size
+                                ? self->bodies + row->body_at : NULL;
+                zmesh__row_bind (insert, (int) (index * ZMESH__ROW_PARAM_COUNT
+                                                + 1),
+                                 row->stream, row->position, row->version,
+                                 row->seq, publisher, &row->event);
+            }
             zmesh__db_step_t step = zmesh__stmt_run (insert);
             if (step != ZMESH__DB_DONE) {
                 zmesh__detail (detail, "store: cannot insert %zu events: %s",

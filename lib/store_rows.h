@@ -22,6 +22,16 @@
     "position, stream, version, id, type, body, correlation, causation, " \
     "timestamp, publisher, seq, key"
 #define ZMESH__ROW_PARAMS "(?,?,?,?,?,?,?,?,?,?,?,?)"
+#define ZMESH__ROW_PARAM_COUNT 12
+
+//  Bind the row of event, in stream at position and version, seq in
+//  publisher's log, as the parameters of insert from first on (in
+//  ZMESH__ROW_COLUMNS's order). What it points to is borrowed until the
+//  statement is reset.
+void
+    zmesh__row_bind (zmesh__stmt_t *insert, int first, const char *stream,
+                     uint64_t position, int64_t version, uint64_t seq,
+                     const char *publisher, const zmesh_new_event_t *event);
 
 typedef struct _zmesh__rows_t zmesh__rows_t;
 
