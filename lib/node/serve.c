@@ -133,7 +133,7 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
             zmesh__tap_reply_rc (reply),
             (uint64_t) zmesh_clock_unix_us (self->clock), 0, reply);
     s_send_reply (self, msg_p, reply, NULL, false);
-    zmesh_envelope_destroy (&reply);
+    zmesh__flow_envelope_done (self, &reply);
 }
 
 //  Run method on request and reply to msg (taken), keeping the reply for
