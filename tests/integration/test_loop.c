@@ -659,21 +659,35 @@ s_peer (const char *name, const char *kind)
     return setting;
 }
 
+//  "consumer", with a store of its own, of alpha's events (and of the
+//  peers and settings in more, NULL-terminated or NULL: three at most),
+//  at these tests' heartbeat timings, handing each event to handler.
+static zmesh_node_t *
+s_alpha_consumer (const char *const *more, zmesh_consume_fn *handler,
+                  void *arg)
+{
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
+    const char *settings [9] = {data, s_peer ("alpha", "events"),
+                                "timing/heartbeat=100", "timing/quiet=300",
+                                "timing/gone=600"};
+    for (size_t index = 0; more && more [index]; index++) {
+        cr_assert (lt (sz, index, 3));
+        settings [5 + index] = more [index];
+    }
+    zmesh_node_t *consumer = s_node ("consumer", settings);
+    cr_assert (eq (int, zmesh_node_consume (consumer, "*", handler, arg), 0));
+    return consumer;
+}
+
 Test (loop, a_consumer_whose_handler_keeps_failing_holds_up_only_its_publisher)
 {
     zmesh_node_t *alpha = s_publisher ("alpha");
     zmesh_node_t *beta = s_publisher ("beta");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
-    const char *settings [] = {
-        data, s_peer ("alpha", "events"), s_peer ("beta", "events"),
-        "events/attempts=3",
-        "events/retry_delay=5000", "timing/heartbeat=100", "timing/quiet=300",
-        "timing/gone=600", NULL};
-    zmesh_node_t *consumer = s_node ("consumer", settings);
+    const char *more [] = {s_peer ("beta", "events"), "events/attempts=3",
+                           "events/retry_delay=5000", NULL};
     s_consumed_t consumed = {.count = 0};
-    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
-                                            &consumed), 0));
+    zmesh_node_t *consumer = s_alpha_consumer (more, s_consumer, &consumed);
     //  Heartbeats, on the fake clock, until it has heard both publishers
     int64_t give_up = zclock_mono () + 5000;
     while (s_alive (consumer) < 2 && zclock_mono () < give_up) {
@@ -2115,15 +2129,8 @@ s_confirmed (zmesh_node_t *node, zmesh_err_t rc, uint64_t seq, void *arg)
 Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
 {
     zmesh_node_t *alpha = s_publisher ("alpha");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
-    const char *settings [] = {data, s_peer ("alpha", "events"),
-                               "timing/heartbeat=100", "timing/quiet=300",
-                               "timing/gone=600", NULL};
-    zmesh_node_t *consumer = s_node ("consumer", settings);
     s_consumed_t consumed = {.count = 0};
-    cr_assert (eq (int, zmesh_node_consume (consumer, "*", s_consumer,
-                                            &consumed), 0));
+    zmesh_node_t *consumer = s_alpha_consumer (NULL, s_consumer, &consumed);
     s_confirms_t confirms = {.again_at = 100};
     for (int index = 0; index < 100; index++)
         cr_assert (eq (int, zmesh_node_publish_async (alpha, "tick.tock", NULL,
@@ -2149,6 +2156,7 @@ Test (loop, asynchronous_publishes_share_the_next_turns_commit_and_confirms)
     s_turn_until_consumed (consumer, 101);
     //  A confirm owed lets the poll wait for nothing else: not for the
     //  minute asked, nor for a heartbeat or events/group_ms a minute away
+    char data [128];
     snprintf (data, sizeof data, "node/data=%s/loner", dir);
     const char *slow [] = {data, "timing/heartbeat=60000",
                            "events/group_ms=60000",
@@ -2221,16 +2229,10 @@ s_publishing_consumer (zmesh_node_t *node, const zmesh_envelope_t *event,
 Test (loop, a_handler_that_fails_takes_back_its_asynchronous_publishes)
 {
     zmesh_node_t *alpha = s_publisher ("alpha");
-    char data [128];
-    snprintf (data, sizeof data, "node/data=%s/consumer", dir);
-    const char *settings [] = {data, s_peer ("alpha", "events"),
-                               "events/attempts=1", "timing/heartbeat=100",
-                               "timing/quiet=300", "timing/gone=600", NULL};
-    zmesh_node_t *consumer = s_node ("consumer", settings);
+    const char *more [] = {"events/attempts=1", NULL};
     s_confirms_t confirms = {.count = 0};
-    cr_assert (eq (int, zmesh_node_consume (consumer, "*",
-                                            s_publishing_consumer, &confirms),
-                   0));
+    zmesh_node_t *consumer = s_alpha_consumer (more, s_publishing_consumer,
+                                               &confirms);
     cr_assert (eq (int, zmesh_node_publish (alpha, "good.one", NULL, 0), 0));
     cr_assert (eq (int, zmesh_node_publish (alpha, "bad.two", NULL, 0), 0));
     cr_assert (eq (int, zmesh_node_publish (alpha, "good.three", NULL, 0), 0));
