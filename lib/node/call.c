@@ -3,7 +3,7 @@
     or waited for by the code that made it.
 
     A call made with zmesh_node_call_async is an operation the loop drives:
-    its attempt's REQ socket sits in the node's poller, the attempt's
+    its attempt's REQ socket sits in the node's poll set, the attempt's
     deadline and the backoff between attempts are times the loop wakes
     at, and its completion runs in the loop, in the flow of the code that
     made the call. zmesh_node_call makes the same operation and waits for
@@ -27,6 +27,7 @@ struct _zmesh__call_t {
                                         //  change while the call is out
     zmesh_call_run_t *run;
     zmesh_link_t *link;         //  The attempt under way, or NULL
+    bool ready;                 //  Its socket, as the loop's wait found it
     const char *link_endpoint;
     int64_t wake_ms;            //  Monotonic: its deadline, or the end of
                                 //  the backoff (0: step at once)
@@ -212,8 +213,8 @@ s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p,
     zmesh_node_t *self = call->node;
     if (call->link) {
         if (call->done)
-            zpoller_remove (self->poller,
-                            zmesh__requester_socket (call->link));
+            zmesh__pollset_remove (self->pollset,
+                                   zmesh__requester_socket (call->link));
         zmesh__requester_give (self->requester, call->link_endpoint,
                                &call->link, rc == ZMESH_OK);
     }
@@ -254,7 +255,7 @@ s_finish (zmesh__call_t *call, zmesh_envelope_t **reply_p,
 }
 
 //  Take the steps of an asynchronous call that need no waiting: begin an
-//  attempt (its socket joins the poller), or wait for the backoff, or
+//  attempt (its socket joins the poll set), or wait for the backoff, or
 //  complete, running its done function in the call's flow.
 static void
 s_advance (zmesh__call_t *call)
@@ -267,8 +268,14 @@ s_advance (zmesh__call_t *call)
                                        &until_ms, &call->detail))
            == ZMESH__CALL_ATTEMPT) {
         zmesh_err_t rc = s_attempt_begin (call, call->endpoints [index]);
+        if (rc == ZMESH_OK
+            && zmesh__pollset_add (self->pollset,
+                                   zmesh__requester_socket (call->link),
+                                   &call->ready) != 0) {
+            zmesh__detail (&call->detail, "out of memory");
+            rc = ZMESH_ERR_NOMEM;
+        }
         if (rc == ZMESH_OK) {
-            zpoller_add (self->poller, zmesh__requester_socket (call->link));
             call->wake_ms = until_ms;
             return;
         }
@@ -367,10 +374,14 @@ zmesh__call_turn (zmesh_node_t *self)
         if (call->link) {
             zmesh_envelope_t *reply = NULL;
             bool answered = false;
-            zmesh_err_t rc = zmesh__requester_receive (
-                self->requester, call->link,
-                zmesh_envelope_id (call->request), &reply, &answered,
-                &call->detail);
+            //  Its reply, if the wait found one, or if the time is up (a
+            //  reply may have come since)
+            zmesh_err_t rc = ZMESH_OK;
+            if (call->ready || now >= call->wake_ms)
+                rc = zmesh__requester_receive (
+                    self->requester, call->link,
+                    zmesh_envelope_id (call->request), &reply, &answered,
+                    &call->detail);
             if (!answered && now < call->wake_ms)
                 continue;
             if (!answered) {
@@ -395,8 +406,8 @@ zmesh__call_lost (zmesh_node_t *self, const char *endpoint)
         if (call->link && streq (call->link_endpoint, endpoint)) {
             //  Its request went down with the instance: the link, which
             //  would wait for its reply, goes too.
-            zpoller_remove (self->poller,
-                            zmesh__requester_socket (call->link));
+            zmesh__pollset_remove (self->pollset,
+                                   zmesh__requester_socket (call->link));
             zmesh__requester_give (self->requester, call->link_endpoint,
                                    &call->link, false);
             zmesh__caller_lost (self->caller, call->run);

@@ -346,6 +346,11 @@ zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
     snprintf (value, sizeof value, "events=%s calls=%s name=%s",
               self->events_endpoint, self->calls_endpoint, self->config.name);
     zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
-    zpoller_add (self->poller, self->gossip);
+    if (zmesh__pollset_add (self->pollset, self->gossip,
+                            &self->gossip_ready) != 0) {
+        zactor_destroy (&self->gossip);
+        zmesh__detail (detail, "out of memory");
+        return ZMESH_ERR_NOMEM;
+    }
     return ZMESH_OK;
 }

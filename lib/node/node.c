@@ -194,8 +194,14 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
                      self->calls_endpoint, self->calls_bound, detail);
     if (rc)
         return rc;
-    //  Each peer's SUB link joins the poller as it is made
-    self->poller = zpoller_new (self->router, NULL);
+    //  Each peer's SUB link joins the poll set as it is made
+    self->pollset = zmesh__pollset_new ();
+    if (!self->pollset
+        || zmesh__pollset_add (self->pollset, self->router,
+                               &self->router_ready) != 0) {
+        zmesh__detail (detail, "out of memory");
+        return ZMESH_ERR_NOMEM;
+    }
     for (size_t index = 0; index < self->config.peer_count; index++) {
         const zmesh_peer_config_t *peer = &self->config.peers [index];
         zmesh__discovery_add_peer (self, peer->label, peer->label,
@@ -360,7 +366,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         zmesh__publish_control (self, BYE_TYPE);
-    zpoller_destroy (&self->poller);
+    zmesh__pollset_destroy (&self->pollset);
     zactor_destroy (&self->gossip);
     zmesh_caller_destroy (&self->caller);
     zmesh__requester_destroy (&self->requester);
@@ -536,7 +542,7 @@ zmesh_err_t
 zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
 {
     assert (self);
-    //  The poller waits until the first thing due: a heartbeat, the end of
+    //  The wait lasts until the first thing due: a heartbeat, the end of
     //  a publish group, a call's deadline or backoff.
     int64_t due = self->next_heartbeat_ms;
     int64_t soon = zmesh_clock_mono_ms (self->clock) + 5;
@@ -554,31 +560,34 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     int wait = timeout_ms;
     if (wait < 0 || until < wait)
         wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
-    void *ready = zpoller_wait (self->poller, wait);
+    int ready = zmesh__pollset_wait (self->pollset, wait);
     //  A stop signal, or the context going; any other signal (SIGHUP, say)
     //  only cuts the wait short.
-    if (!ready && zpoller_terminated (self->poller) && !self->draining
+    if (ready < 0 && !self->draining
         && (zsys_interrupted || zmq_errno () != EINTR))
         return ZMESH_ERR_INTERRUPTED;
     self->busy++;
-    //  Take a bounded batch from each socket, so no peer can starve another
-    //  socket or the timers.
+    //  Take a bounded batch from each socket the wait found ready, so no
+    //  peer can starve another socket or the timers.
     //  By index: a link may be made (and so the array grow) meanwhile
-    for (size_t index = 0; index < self->link_count; index++) {
-        for (int count = 0; count < DRAIN_MAX && !self->stopped
-                            && zmesh__subscribe_take (self,
-                                                      self->links [index]);
+    for (size_t index = 0; ready > 0 && index < self->link_count; index++) {
+        zmesh__link_t *link = self->links [index];
+        for (int count = 0; link->socket_ready && count < DRAIN_MAX
+                            && !self->stopped
+                            && zmesh__subscribe_take (self, link);
              count++)
             ;
-        zmesh__link_watch (self, self->links [index]);
+        if (link->monitor_ready)
+            zmesh__link_watch (self, link);
     }
-    for (int count = 0; count < DRAIN_MAX && !self->stopped
-                        && zmesh__serve_take (self); count++)
+    for (int count = 0; self->router_ready && count < DRAIN_MAX
+                        && !self->stopped && zmesh__serve_take (self);
+         count++)
         ;
     zmesh__call_turn (self);
     zmesh__consume_turn (self);
     zmesh__turn_commit (self);
-    for (int count = 0; self->gossip && count < DRAIN_MAX
+    for (int count = 0; self->gossip_ready && count < DRAIN_MAX
                         && (zsock_events (zactor_sock (self->gossip))
                             & ZMQ_POLLIN); count++)
         zmesh__discovery_gossip (self);

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "inbox.h"
 #include "peers.h"
+#include "pollset.h"
 #include "reply_cache.h"
 #include "replay.h"
 #include "requester.h"
@@ -134,6 +135,8 @@ typedef struct {
 typedef struct {
     zsock_t *socket;
     zsock_t *monitor;           //  Its disconnections, or NULL
+    bool socket_ready;          //  Each as the loop's wait found it
+    bool monitor_ready;
     char events [ZMESH_ENDPOINT_MAX + 1];
     char name [ZMESH_ENVELOPE_SOURCE_MAX + 1];      //  The peer's node name
     char service [ZMESH_ENVELOPE_SOURCE_MAX + 1];   //  and service: what its
@@ -186,7 +189,9 @@ struct _zmesh_node_t {
     bool subscribed_all;            //  Links take every event (consumers)
     zsock_t *router;                //  Calls in
     zactor_t *gossip;               //  zgossip, when configured
-    zpoller_t *poller;
+    zmesh_pollset_t *pollset;       //  What the loop waits on, and
+    bool router_ready;              //  whether the wait found these
+    bool gossip_ready;              //  ready
     zmesh_requester_t *requester;   //  Calls out, a REQ link per attempt
     zmesh_caller_t *caller;         //  Breakers, retries, failover
     zhashx_t *policies;             //  service -> zmesh_call_policy_t

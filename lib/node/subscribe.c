@@ -139,9 +139,15 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
         s_link_destroy (&link);
         return rc;
     }
+    if (zmesh__pollset_add (self->pollset, link->socket, &link->socket_ready)
+        || zmesh__pollset_add (self->pollset, link->monitor,
+                               &link->monitor_ready)) {
+        zmesh__pollset_remove (self->pollset, link->socket);
+        s_link_destroy (&link);
+        zmesh__detail (detail, "out of memory");
+        return ZMESH_ERR_NOMEM;
+    }
     self->links [self->link_count++] = link;
-    zpoller_add (self->poller, link->socket);
-    zpoller_add (self->poller, link->monitor);
     return ZMESH_OK;
 }
 
@@ -181,8 +187,8 @@ zmesh__link_close (zmesh_node_t *self, const char *events)
     for (size_t index = 0; index < self->link_count; index++) {
         zmesh__link_t *link = self->links [index];
         if (!link->closed && streq (link->events, events)) {
-            zpoller_remove (self->poller, link->socket);
-            zpoller_remove (self->poller, link->monitor);
+            zmesh__pollset_remove (self->pollset, link->socket);
+            zmesh__pollset_remove (self->pollset, link->monitor);
             link->closed = true;
         }
     }
@@ -204,9 +210,10 @@ void
 zmesh__links_destroy (zmesh_node_t *self)
 {
     for (size_t index = 0; index < self->link_count; index++) {
-        if (!self->links [index]->closed && self->poller) {
-            zpoller_remove (self->poller, self->links [index]->socket);
-            zpoller_remove (self->poller, self->links [index]->monitor);
+        if (!self->links [index]->closed && self->pollset) {
+            zmesh__pollset_remove (self->pollset, self->links [index]->socket);
+            zmesh__pollset_remove (self->pollset,
+                                   self->links [index]->monitor);
         }
         s_link_destroy (&self->links [index]);
     }

@@ -1,0 +1,102 @@
+/*  test_pollset.c - the sockets a node waits on: each wait says which had
+    input, removing one keeps the others' flags straight, and a wait cut
+    short says so.
+
+    Part of zmesh. MIT License.
+*/
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <pthread.h>
+#include "zmesh.h"
+#include "pollset.h"
+
+#define SOCKETS 12
+
+//  SOCKETS PAIRs bound to inproc, and their connected ends.
+static zsock_t *s_ins [SOCKETS], *s_outs [SOCKETS];
+
+static void
+s_pairs (void)
+{
+    for (int index = 0; index < SOCKETS; index++) {
+        char endpoint [64];
+        snprintf (endpoint, sizeof endpoint, "@inproc://pollset-%d", index);
+        s_ins [index] = zsock_new_pair (endpoint);
+        s_outs [index] = zsock_new_pair (endpoint + 1);     //  Connects
+        cr_assert (s_ins [index] && s_outs [index]);
+    }
+}
+
+static void
+s_unpair (void)
+{
+    for (int index = 0; index < SOCKETS; index++) {
+        zsock_destroy (&s_ins [index]);
+        zsock_destroy (&s_outs [index]);
+    }
+}
+
+Test (pollset, flags_the_sockets_with_input_and_no_others,
+      .init = s_pairs, .fini = s_unpair)
+{
+    zmesh_pollset_t *set = zmesh__pollset_new ();
+    bool ready [SOCKETS];
+    for (int index = 0; index < SOCKETS; index++) {
+        ready [index] = true;
+        cr_assert (zmesh__pollset_add (set, s_ins [index], &ready [index])
+                   == 0);
+        cr_assert (!ready [index], "false until a wait says otherwise");
+    }
+    cr_assert (zmesh__pollset_size (set) == SOCKETS);
+    cr_assert (zmesh__pollset_wait (set, 0) == 0);
+    zstr_send (s_outs [3], "three");
+    zstr_send (s_outs [10], "ten");
+    cr_assert (zmesh__pollset_wait (set, 1000) == 2);
+    for (int index = 0; index < SOCKETS; index++)
+        cr_assert (ready [index] == (index == 3 || index == 10),
+                   "socket %d", index);
+    //  Level-triggered: what is still there is found again
+    cr_assert (zmesh__pollset_wait (set, 0) == 2);
+    char *text = zstr_recv (s_ins [3]);
+    zstr_free (&text);
+    cr_assert (zmesh__pollset_wait (set, 0) == 1);
+    cr_assert (!ready [3] && ready [10]);
+    //  Removing one moves the last into its place: each flag stays its own
+    zmesh__pollset_remove (set, s_ins [0]);
+    zmesh__pollset_remove (set, s_ins [0]);     //  Harmless twice
+    cr_assert (zmesh__pollset_size (set) == SOCKETS - 1);
+    ready [0] = false;
+    zstr_send (s_outs [0], "gone");
+    zstr_send (s_outs [SOCKETS - 1], "last");
+    cr_assert (zmesh__pollset_wait (set, 1000) == 2);
+    cr_assert (!ready [0], "a removed socket's flag is left alone");
+    cr_assert (ready [10] && ready [SOCKETS - 1]);
+    for (int index = 1; index < SOCKETS - 1; index++)
+        cr_assert (ready [index] == (index == 10), "socket %d", index);
+    zmesh__pollset_destroy (&set);
+    zmesh__pollset_destroy (&set);
+    cr_assert (set == NULL);
+}
+
+static void
+s_on_alarm (int signal)
+{
+    (void) signal;
+}
+
+Test (pollset, says_when_a_signal_cuts_the_wait_short, .init = s_pairs,
+      .fini = s_unpair)
+{
+    zmesh_pollset_t *set = zmesh__pollset_new ();
+    bool ready;
+    zmesh__pollset_add (set, s_ins [0], &ready);
+    struct sigaction action = {.sa_handler = s_on_alarm};
+    sigaction (SIGALRM, &action, NULL);
+    alarm (1);
+    int64_t start = zclock_mono ();
+    cr_assert (zmesh__pollset_wait (set, 10000) == -1);
+    cr_assert (zmq_errno () == EINTR);
+    cr_assert (zclock_mono () - start < 5000);
+    cr_assert (!ready);
+    zmesh__pollset_destroy (&set);
+}
