@@ -1,53 +1,127 @@
 /*  reply_cache.c - replies kept by request id, oldest evicted first.
 
+    The entries sit in one array that grows by doubling up to the limit of
+    entries, indexed by a chained hash of the request id and linked oldest
+    to newest; a place given up goes on a free list. Keeping, finding and
+    dropping a reply allocate nothing, once the array has grown.
+
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
 #include "reply_cache.h"
 
-#define KEY_SIZE (2 * ZMESH_UUID_SIZE + 1)
+#define NONE UINT32_MAX
+#define ENTRIES_FIRST 16
 
 typedef struct {
+    zmesh_uuid_t key;
     zframe_t *frame;
-    void *handle;               //  Its key's place in order
+    uint32_t chain;             //  The next in its bucket, or on the free list
+    uint32_t older, newer;      //  In the order they were kept
 } s_entry_t;
 
 struct _zmesh_reply_cache_t {
-    zhashx_t *entries;          //  hex request id -> s_entry_t
-    zlistx_t *order;            //  Their keys, oldest first
-    size_t entries_max;
-    size_t bytes_max;
+    s_entry_t *entries;
+    uint32_t *buckets;          //  A power of 2 of them, at least room
+    uint32_t mask;              //  Their count less 1
+    uint32_t room;              //  Entries allocated
+    uint32_t used;              //  Of them, ever used
+    uint32_t free;              //  The first given up, or NONE
+    uint32_t oldest, newest;
+    size_t count, entries_max, bytes_max;
     size_t bytes;               //  Of the frames kept
 };
 
-static void
-s_entry_destroy (void **item_p)
+//  The bucket of a request id: its 16 bytes, mixed, as ids may be
+//  ordered by time (version 7) in their first half.
+static uint32_t
+s_bucket (const zmesh_reply_cache_t *self, const zmesh_uuid_t *id)
 {
-    s_entry_t *entry = *item_p;
-    if (entry) {
-        zframe_destroy (&entry->frame);
-        zmesh__free (entry);
-        *item_p = NULL;
-    }
+    uint64_t high, low;
+    memcpy (&high, id->bytes, sizeof high);
+    memcpy (&low, id->bytes + 8, sizeof low);
+    uint64_t hash = (high * 0x9e3779b97f4a7c15ULL) ^ low;
+    hash ^= hash >> 33;
+    hash *= 0xff51afd7ed558ccdULL;
+    hash ^= hash >> 33;
+    return (uint32_t) hash & self->mask;
 }
 
-static void
-s_key_destroy (void **item_p)
+static uint32_t
+s_find (const zmesh_reply_cache_t *self, const zmesh_uuid_t *id)
 {
-    zmesh__free (*item_p);
-    *item_p = NULL;
+    if (!self->buckets)
+        return NONE;
+    uint32_t index = self->buckets [s_bucket (self, id)];
+    while (index != NONE && !zmesh_uuid_eq (&self->entries [index].key, id))
+        index = self->entries [index].chain;
+    return index;
 }
 
-//  The key of a request id: the id in hex.
+//  Put entry index at the head of its bucket.
 static void
-s_key (const zmesh_uuid_t *id, char *key)
+s_chain (zmesh_reply_cache_t *self, uint32_t index)
 {
-    static const char digits [] = "0123456789abcdef";
-    for (size_t index = 0; index < ZMESH_UUID_SIZE; index++) {
-        key [2 * index] = digits [id->bytes [index] >> 4];
-        key [2 * index + 1] = digits [id->bytes [index] & 0x0f];
-    }
-    key [2 * ZMESH_UUID_SIZE] = 0;
+    uint32_t *bucket = &self->buckets [s_bucket (self,
+                                                 &self->entries [index].key)];
+    self->entries [index].chain = *bucket;
+    *bucket = index;
+}
+
+//  Take entry index out of the cache, freeing its reply.
+static void
+s_remove (zmesh_reply_cache_t *self, uint32_t index)
+{
+    s_entry_t *entry = &self->entries [index];
+    uint32_t *link = &self->buckets [s_bucket (self, &entry->key)];
+    while (*link != index)
+        link = &self->entries [*link].chain;
+    *link = entry->chain;
+    if (entry->older == NONE)
+        self->oldest = entry->newer;
+    else
+        self->entries [entry->older].newer = entry->newer;
+    if (entry->newer == NONE)
+        self->newest = entry->older;
+    else
+        self->entries [entry->newer].older = entry->older;
+    self->bytes -= zframe_size (entry->frame);
+    zframe_destroy (&entry->frame);
+    entry->chain = self->free;
+    self->free = index;
+    self->count--;
+}
+
+//  Room for twice as many entries (within entries_max), every entry
+//  chained again; false if out of memory.
+static bool
+s_grow (zmesh_reply_cache_t *self)
+{
+    size_t room = self->room ? 2 * (size_t) self->room : ENTRIES_FIRST;
+    if (room > self->entries_max)
+        room = self->entries_max;
+    s_entry_t *entries = zmesh__realloc (self->entries,
+                                         room * sizeof *entries);
+    if (!entries)
+        return false;
+    self->entries = entries;
+    //  Buckets: the power of 2 at or above room
+    size_t buckets = ENTRIES_FIRST;
+    while (buckets < room)
+        buckets *= 2;
+    uint32_t *table = zmesh__realloc (self->buckets,
+                                      buckets * sizeof *table);
+    if (!table)
+        return false;
+    self->buckets = table;
+    self->mask = (uint32_t) (buckets - 1);
+    self->room = (uint32_t) room;
+    for (size_t index = 0; index < buckets; index++)
+        table [index] = NONE;
+    for (uint32_t index = self->oldest; index != NONE;
+         index = entries [index].newer)
+        s_chain (self, index);
+    return true;
 }
 
 zmesh_reply_cache_t *
@@ -56,16 +130,9 @@ zmesh__reply_cache_new (size_t entries_max, size_t bytes_max)
     zmesh_reply_cache_t *self = zmesh__calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->entries_max = entries_max;
+    self->entries_max = entries_max < NONE ? entries_max : NONE - 1;
     self->bytes_max = bytes_max;
-    self->entries = zhashx_new ();
-    self->order = zlistx_new ();
-    if (!self->entries || !self->order) {
-        zmesh__reply_cache_destroy (&self);
-        return NULL;
-    }
-    zhashx_set_destructor (self->entries, s_entry_destroy);
-    zlistx_set_destructor (self->order, s_key_destroy);
+    self->free = self->oldest = self->newest = NONE;
     return self;
 }
 
@@ -75,23 +142,13 @@ zmesh__reply_cache_destroy (zmesh_reply_cache_t **self_p)
     assert (self_p);
     zmesh_reply_cache_t *self = *self_p;
     if (self) {
-        zhashx_destroy (&self->entries);
-        zlistx_destroy (&self->order);
+        for (uint32_t index = self->oldest; index != NONE;
+             index = self->entries [index].newer)
+            zframe_destroy (&self->entries [index].frame);
+        zmesh__free (self->entries);
+        zmesh__free (self->buckets);
         zmesh__free (self);
         *self_p = NULL;
-    }
-}
-
-static void
-s_drop (zmesh_reply_cache_t *self, const char *key)
-{
-    s_entry_t *entry = zhashx_lookup (self->entries, key);
-    if (entry) {
-        //  key may be the one in order: free it last
-        void *handle = entry->handle;
-        self->bytes -= zframe_size (entry->frame);
-        zhashx_delete (self->entries, key);
-        zlistx_delete (self->order, handle);
     }
 }
 
@@ -101,29 +158,39 @@ zmesh__reply_cache_put (zmesh_reply_cache_t *self,
 {
     assert (self && request_id && frame_p && *frame_p);
     size_t size = zframe_size (*frame_p);
-    char key [KEY_SIZE];
-    s_key (request_id, key);
-    s_drop (self, key);
+    uint32_t index = s_find (self, request_id);
+    if (index != NONE)
+        s_remove (self, index);
     if (!self->entries_max || size > self->bytes_max) {
         zframe_destroy (frame_p);
         return;
     }
-    while (zhashx_size (self->entries) >= self->entries_max
+    while (self->count >= self->entries_max
            || self->bytes + size > self->bytes_max)
-        s_drop (self, zlistx_first (self->order));
-    s_entry_t *entry = zmesh__calloc (1, sizeof *entry);
-    char *copy = zmesh__strndup (key, KEY_SIZE - 1);
-    if (entry && copy)
-        entry->handle = zlistx_add_end (self->order, copy);
-    if (!entry || !copy || !entry->handle) {
-        zmesh__free (entry);
-        zmesh__free (copy);
+        s_remove (self, self->oldest);
+    if (self->free != NONE) {
+        index = self->free;
+        self->free = self->entries [index].chain;
+    }
+    else if (self->used < self->room || s_grow (self))
+        index = self->used++;
+    else {
         zframe_destroy (frame_p);
         return;
     }
+    s_entry_t *entry = &self->entries [index];
+    entry->key = *request_id;
     entry->frame = *frame_p;
     *frame_p = NULL;
-    zhashx_insert (self->entries, key, entry);
+    entry->older = self->newest;
+    entry->newer = NONE;
+    if (self->newest == NONE)
+        self->oldest = index;
+    else
+        self->entries [self->newest].newer = index;
+    self->newest = index;
+    s_chain (self, index);
+    self->count++;
     self->bytes += size;
 }
 
@@ -132,10 +199,8 @@ zmesh__reply_cache_get (zmesh_reply_cache_t *self,
                         const zmesh_uuid_t *request_id)
 {
     assert (self && request_id);
-    char key [KEY_SIZE];
-    s_key (request_id, key);
-    s_entry_t *entry = zhashx_lookup (self->entries, key);
-    return entry ? entry->frame : NULL;
+    uint32_t index = s_find (self, request_id);
+    return index == NONE ? NULL : self->entries [index].frame;
 }
 
 void
@@ -143,16 +208,16 @@ zmesh__reply_cache_drop (zmesh_reply_cache_t *self,
                          const zmesh_uuid_t *request_id)
 {
     assert (self && request_id);
-    char key [KEY_SIZE];
-    s_key (request_id, key);
-    s_drop (self, key);
+    uint32_t index = s_find (self, request_id);
+    if (index != NONE)
+        s_remove (self, index);
 }
 
 size_t
 zmesh__reply_cache_size (zmesh_reply_cache_t *self)
 {
     assert (self);
-    return zhashx_size (self->entries);
+    return self->count;
 }
 
 size_t

@@ -100,3 +100,66 @@ Test (reply_cache, with_no_room_keeps_nothing)
     cr_assert (zmesh__reply_cache_get (cache, &id) == NULL);
     zmesh__reply_cache_destroy (&cache);
 }
+
+//  Many puts, replacements and drops, checked against a plain model of
+//  the same limits: the cache grows, chains and evicts as a list would.
+Test (reply_cache, keeps_what_a_plain_oldest_first_list_keeps)
+{
+    enum { ENTRIES = 300, BYTES = 20000, IDS = 1000, STEPS = 20000 };
+    zmesh_reply_cache_t *cache = zmesh__reply_cache_new (ENTRIES, BYTES);
+    //  The model: ids oldest first, with the size each was kept at
+    int order [ENTRIES + 1], sizes [IDS] = {0};
+    size_t count = 0, bytes = 0;
+    uint32_t state = 12345;
+    for (int step = 0; step < STEPS; step++) {
+        state = state * 1103515245 + 12345;
+        int id_number = (int) ((state >> 8) % IDS);
+        zmesh_uuid_t id;
+        //  Ids that differ in their first half only, as time-ordered do
+        memset (id.bytes, 0, sizeof id.bytes);
+        memcpy (id.bytes, &id_number, sizeof id_number);
+        //  Out of the model first, if there
+        for (size_t index = 0; index < count; index++)
+            if (order [index] == id_number) {
+                bytes -= (size_t) sizes [id_number];
+                memmove (&order [index], &order [index + 1],
+                         (count - index - 1) * sizeof *order);
+                count--;
+                break;
+            }
+        if ((state >> 4) % 5 == 0) {
+            zmesh__reply_cache_drop (cache, &id);
+            continue;
+        }
+        int size = 1 + (int) ((state >> 12) % 200);
+        zframe_t *frame = s_frame ((size_t) size, (char) id_number);
+        zmesh__reply_cache_put (cache, &id, &frame);
+        while (count >= ENTRIES || bytes + (size_t) size > BYTES) {
+            bytes -= (size_t) sizes [order [0]];
+            memmove (&order [0], &order [1], (count - 1) * sizeof *order);
+            count--;
+        }
+        order [count++] = id_number;
+        sizes [id_number] = size;
+        bytes += (size_t) size;
+        cr_assert (eq (sz, zmesh__reply_cache_size (cache), count),
+                   "step %d", step);
+        cr_assert (eq (sz, zmesh__reply_cache_bytes (cache), bytes));
+    }
+    for (int id_number = 0; id_number < IDS; id_number++) {
+        zmesh_uuid_t id;
+        memset (id.bytes, 0, sizeof id.bytes);
+        memcpy (id.bytes, &id_number, sizeof id_number);
+        bool kept = false;
+        for (size_t index = 0; index < count; index++)
+            kept |= order [index] == id_number;
+        zframe_t *frame = zmesh__reply_cache_get (cache, &id);
+        cr_assert (kept == (frame != NULL), "id %d", id_number);
+        if (frame) {
+            cr_assert (eq (sz, zframe_size (frame),
+                           (size_t) sizes [id_number]));
+            cr_assert (zframe_data (frame) [0] == (uint8_t) id_number);
+        }
+    }
+    zmesh__reply_cache_destroy (&cache);
+}
