@@ -3,10 +3,20 @@
 
     The node's loop waits once on every socket it reads (the calls ROUTER,
     a SUB and a monitor per link, a REQ per call in flight, gossip) and
-    then reads only those the wait found ready: a socket with nothing
-    waiting costs no receive, and the wait tells all that are ready, not
-    the first. ZeroMQ's poll is level-triggered, so a message that comes
-    after the wait, or one left over a batch, is found by the next.
+    then reads only those the wait found ready.
+
+    A wait costs what is ready, not what is in the set: a node linked to
+    thirty peers asks only the sockets that may have input. The set polls
+    each socket's ZMQ_FD, which signals when the socket has commands to
+    take in, and asks ZMQ_EVENTS only of those whose descriptor fired, of
+    those that were ready at the last wait (and so were read since), of
+    those added or touched since, and of those marked to be asked always.
+    ZMQ_FD is edge-triggered: any send, receive or option set on a socket
+    may take in its commands and leave the descriptor quiet with input
+    waiting. So a socket that anything but the loop's reads may use is
+    added with always set, or touched after each such use; and a wait that
+    times out asks every socket, so that one missed edge costs at most
+    one wait's timeout.
 
     Part of zmesh. MIT License.
 */
@@ -28,13 +38,20 @@ void
 
 //  Wait on socket (a zsock_t, zactor_t or libzmq socket) for input from
 //  now on; each wait sets *ready, which must live until the socket is
-//  removed, and *ready is false until then. -1 if out of memory.
+//  removed, and *ready is false until then. always: ask the socket at
+//  every wait (one that is sent on between waits). -1 if out of memory or
+//  if socket has no descriptor.
 int
-    zmesh__pollset_add (zmesh_pollset_t *self, void *socket, bool *ready);
+    zmesh__pollset_add (zmesh_pollset_t *self, void *socket, bool *ready,
+                        bool always);
 
 //  Wait on socket no more; harmless if it is not in the set.
 void
     zmesh__pollset_remove (zmesh_pollset_t *self, void *socket);
+
+//  Socket was used (an option set, a message sent): the next wait asks it.
+void
+    zmesh__pollset_touch (zmesh_pollset_t *self, void *socket);
 
 //  Wait up to timeout_ms (-1: without end) for input on any socket, and set
 //  every socket's flag. Returns how many are ready, or -1 if the wait was

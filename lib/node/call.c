@@ -271,7 +271,7 @@ s_advance (zmesh__call_t *call)
         if (rc == ZMESH_OK
             && zmesh__pollset_add (self->pollset,
                                    zmesh__requester_socket (call->link),
-                                   &call->ready) != 0) {
+                                   &call->ready, false) != 0) {
             zmesh__detail (&call->detail, "out of memory");
             rc = ZMESH_ERR_NOMEM;
         }

@@ -346,8 +346,9 @@ zmesh__discovery_start_gossip (zmesh_node_t *self, zmesh_detail_t *detail)
     snprintf (value, sizeof value, "events=%s calls=%s name=%s",
               self->events_endpoint, self->calls_endpoint, self->config.name);
     zstr_sendx (self->gossip, "PUBLISH", key, value, NULL);
+    //  Asked at every wait: commands go to it
     if (zmesh__pollset_add (self->pollset, self->gossip,
-                            &self->gossip_ready) != 0) {
+                            &self->gossip_ready, true) != 0) {
         zactor_destroy (&self->gossip);
         zmesh__detail (detail, "out of memory");
         return ZMESH_ERR_NOMEM;

@@ -194,11 +194,12 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
                      self->calls_endpoint, self->calls_bound, detail);
     if (rc)
         return rc;
-    //  Each peer's SUB link joins the poll set as it is made
+    //  Each peer's SUB link joins the poll set as it is made. The ROUTER,
+    //  which replies go out on, is asked at every wait.
     self->pollset = zmesh__pollset_new ();
     if (!self->pollset
         || zmesh__pollset_add (self->pollset, self->router,
-                               &self->router_ready) != 0) {
+                               &self->router_ready, true) != 0) {
         zmesh__detail (detail, "out of memory");
         return ZMESH_ERR_NOMEM;
     }

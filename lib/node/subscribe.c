@@ -139,9 +139,10 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
         s_link_destroy (&link);
         return rc;
     }
-    if (zmesh__pollset_add (self->pollset, link->socket, &link->socket_ready)
+    if (zmesh__pollset_add (self->pollset, link->socket, &link->socket_ready,
+                            false)
         || zmesh__pollset_add (self->pollset, link->monitor,
-                               &link->monitor_ready)) {
+                               &link->monitor_ready, false)) {
         zmesh__pollset_remove (self->pollset, link->socket);
         s_link_destroy (&link);
         zmesh__detail (detail, "out of memory");
@@ -226,8 +227,10 @@ void
 zmesh__links_subscribe_all (zmesh_node_t *self)
 {
     self->subscribed_all = true;
-    for (size_t index = 0; index < self->link_count; index++)
+    for (size_t index = 0; index < self->link_count; index++) {
         zsock_set_subscribe (self->links [index]->socket, "");
+        zmesh__pollset_touch (self->pollset, self->links [index]->socket);
+    }
 }
 
 //  Take one message from link if one is there, without waiting. Returns
@@ -341,8 +344,10 @@ zmesh_node_subscribe (zmesh_node_t *self, const char *pattern,
         return ZMESH_ERR_NOMEM;
     subscription->handler = handler;
     zlistx_add_end (self->subscriptions, subscription);
-    for (size_t index = 0; index < self->link_count; index++)
+    for (size_t index = 0; index < self->link_count; index++) {
         zmq_setsockopt (zsock_resolve (self->links [index]->socket),
                         ZMQ_SUBSCRIBE, bytes, (size_t) size);
+        zmesh__pollset_touch (self->pollset, self->links [index]->socket);
+    }
     return ZMESH_OK;
 }
