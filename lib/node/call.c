@@ -368,7 +368,7 @@ zmesh__call_turn (zmesh_node_t *self)
     //  over CALLS_PER_TURN wait for the next turn, which comes at once.
     zmesh__call_t *ready [CALLS_PER_TURN];
     size_t taken = 0;
-    int64_t now = zmesh_clock_mono_ms (self->clock);
+    int64_t now = self->now_ms;
     for (zmesh__call_t *call = zlistx_first (self->calls);
          call && taken < CALLS_PER_TURN; call = zlistx_next (self->calls)) {
         if (call->link) {

@@ -493,7 +493,7 @@ s_settle (zmesh_node_t *self, const char *publisher, s_pending_t *pending)
 void
 zmesh__consume_turn (zmesh_node_t *self)
 {
-    int64_t now = zmesh_clock_mono_ms (self->clock);
+    int64_t now = self->now_ms;
     if (zhashx_size (self->pending) && self->settle_ms <= now) {
         self->settle_ms = now + SETTLE_MS;
         zlistx_t *publishers = zhashx_keys (self->pending);

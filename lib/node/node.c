@@ -515,7 +515,7 @@ static void
 s_run_timers (zmesh_node_t *self)
 {
     s_bind_again (self);
-    int64_t now = zmesh_clock_mono_ms (self->clock);
+    int64_t now = self->now_ms;
     if (now >= self->next_heartbeat_ms) {
         if (zmesh__publish_control (self, HEARTBEAT_TYPE) == ZMESH_OK)
             self->stats.heartbeats_sent++;
@@ -546,7 +546,8 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     //  The wait lasts until the first thing due: a heartbeat, the end of
     //  a publish group, a call's deadline or backoff.
     int64_t due = self->next_heartbeat_ms;
-    int64_t soon = zmesh_clock_mono_ms (self->clock) + 5;
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    int64_t soon = now + 5;
     if ((*self->rebind [0] || *self->rebind [1] || *self->rebind [2])
         && soon < due)
         due = soon;                 //  A socket to bind again (s_rebind)
@@ -557,11 +558,13 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
         due = zmesh__call_due_ms (self);
     if (zmesh__consume_due_ms (self) < due)
         due = zmesh__consume_due_ms (self);
-    int64_t until = due - zmesh_clock_mono_ms (self->clock);
+    int64_t until = due - now;
     int wait = timeout_ms;
     if (wait < 0 || until < wait)
         wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
     int ready = zmesh__pollset_wait (self->pollset, wait);
+    //  The time of this turn, for its calls, consumers and timers
+    self->now_ms = zmesh_clock_mono_ms (self->clock);
     //  A stop signal, or the context going; any other signal (SIGHUP, say)
     //  only cuts the wait short.
     if (ready < 0 && !self->draining

@@ -234,6 +234,8 @@ struct _zmesh_node_t {
     uint64_t seq;                   //  Last event sequence number used
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
+    int64_t now_ms;                 //  Monotonic: read once a turn, after
+                                    //  the loop's wait
     uint64_t activity_seen;         //  Messages handled, at the last beat
     bool trim_due;                  //  Busy since the last trim
     bool stopped;
