@@ -1,9 +1,8 @@
-/*  requester.c - pools of REQ sockets per endpoint, each waited on alone.
+/*  requester.c - pools of REQ sockets per endpoint, waited on with pollers.
 
     Part of zmesh. MIT License.
 */
 #include "zmesh_classes.h"
-#include "pollset.h"
 #include "requester.h"
 #include "sockopt.h"
 
@@ -12,8 +11,7 @@
 
 struct _zmesh_link_t {
     zsock_t *socket;            //  REQ, connected to the endpoint
-    zmesh_pollset_t *pollset;   //  Waits on socket alone, which is sent
-    bool ready;                 //  on between waits
+    zpoller_t *poller;          //  Waits on socket alone
 };
 
 //  The idle links to one endpoint.
@@ -44,7 +42,7 @@ s_link_destroy (zmesh_link_t **link_p)
 {
     zmesh_link_t *link = *link_p;
     if (link) {
-        zmesh__pollset_destroy (&link->pollset);
+        zpoller_destroy (&link->poller);
         //  A request that was never answered must not hold up close.
         if (link->socket)
             zsock_set_linger (link->socket, 0);
@@ -113,9 +111,7 @@ zmesh__requester_take (zmesh_requester_t *self, const char *endpoint,
             && self->prepare (link->socket, endpoint, self->prepare_arg,
                               detail) != ZMESH_OK)
         || zsock_connect (link->socket, "%s", endpoint) < 0
-        || !(link->pollset = zmesh__pollset_new ())
-        || zmesh__pollset_add (link->pollset, link->socket, &link->ready,
-                               true) != 0) {
+        || !(link->poller = zpoller_new (link->socket, NULL))) {
         s_link_destroy (&link);
         return ZMESH_ERR_SOCKET;
     }
@@ -224,19 +220,17 @@ zmesh__requester_wait (zmesh_requester_t *self, zmesh_link_t *link,
             zmesh__detail (detail, "no reply before the deadline");
             return ZMESH_ERR_TIMEOUT;
         }
-        if (zsys_interrupted
-            || zmesh__pollset_wait (link->pollset, remaining > INT_MAX
-                                                   ? INT_MAX
-                                                   : (int) remaining) < 0) {
-            zmesh__detail (detail, "interrupted while waiting for a reply");
-            return ZMESH_ERR_INTERRUPTED;
-        }
-        if (link->ready) {
+        if (zpoller_wait (link->poller,
+                          remaining > INT_MAX ? INT_MAX : (int) remaining)) {
             bool ready = false;
             rc = zmesh__requester_receive (self, link, request_id, reply_p,
                                            &ready, detail);
             if (ready)
                 return rc;
+        }
+        else if (zpoller_terminated (link->poller)) {
+            zmesh__detail (detail, "interrupted while waiting for a reply");
+            return ZMESH_ERR_INTERRUPTED;
         }
     }
     return rc;

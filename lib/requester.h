@@ -19,7 +19,7 @@
 
 typedef struct _zmesh_requester_t zmesh_requester_t;
 
-//  A REQ socket connected to one endpoint, with its own poll set.
+//  A REQ socket connected to one endpoint, with its poller.
 typedef struct _zmesh_link_t zmesh_link_t;
 
 //  Create a requester. config and clock are borrowed and must outlive it.
@@ -52,7 +52,7 @@ zmesh_err_t
 
 //  An exchange on a link: send the request (borrowed), then wait until
 //  the monotonic time deadline_ms for the reply whose causation is
-//  request_id, on the link's own poll set; or, for a caller that polls the
+//  request_id, on the link's own poller; or, for a caller that polls the
 //  link's socket itself (a node's loop), receive once it is readable,
 //  which never waits: *ready false means nothing has come yet, *ready
 //  true that this is the attempt's outcome. The outcome is ZMESH_OK with
