@@ -158,9 +158,7 @@ zmesh__reply_cache_put (zmesh_reply_cache_t *self,
 {
     assert (self && request_id && frame_p && *frame_p);
     size_t size = zframe_size (*frame_p);
-    uint32_t index = s_find (self, request_id);
-    if (index != NONE)
-        s_remove (self, index);
+    zmesh__reply_cache_drop (self, request_id);
     if (!self->entries_max || size > self->bytes_max) {
         zframe_destroy (frame_p);
         return;
@@ -168,6 +166,7 @@ zmesh__reply_cache_put (zmesh_reply_cache_t *self,
     while (self->count >= self->entries_max
            || self->bytes + size > self->bytes_max)
         s_remove (self, self->oldest);
+    uint32_t index;
     if (self->free != NONE) {
         index = self->free;
         self->free = self->entries [index].chain;
