@@ -64,7 +64,9 @@ zmesh_envelope_reset (zmesh_envelope_t *self, zmesh_kind_t kind)
         body = NULL;
         capacity = 0;
     }
-    memset (self, 0, sizeof *self);
+    memset (self, 0, offsetof (zmesh_envelope_t, type));
+    self->type [0] = 0;
+    self->source [0] = 0;
     self->kind = kind;
     self->has_status = kind == ZMESH_KIND_REPLY;
     self->body = body;
@@ -137,6 +139,13 @@ zmesh__envelope_text_valid (const char *text, size_t length)
 bool
 zmesh__envelope_body_valid (const uint8_t *body, size_t size)
 {
+    //  A body that is one scalar, str or bin (as most are) ends where its
+    //  head says; only containers need the walk.
+    zmesh__msgpack_head_t head;
+    if (zmesh__msgpack_head (body, size, &head) != ZMESH_OK)
+        return false;
+    if (head.type != ZMESH__MSGPACK_ARRAY && head.type != ZMESH__MSGPACK_MAP)
+        return head.size + head.payload == size;
     size_t end;
     return zmesh__msgpack_check (body, size, &end, NULL) == ZMESH_OK
         && end == size;

@@ -312,8 +312,11 @@ s_broken (zmesh_err_t rc, size_t at, size_t size, zmesh_detail_t *detail)
 
 //  Read the head of the next value: all of a scalar, str, bin or ext,
 //  only the header of an array or map (its entries come next).
-static zmesh_err_t
-s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
+//  zmesh__msgpack_head reads every form and says what is wrong; the
+//  forms that the canonical encoder writes for keys, small numbers, names
+//  and ids are read inline first (s_read_head below).
+static zmesh_err_t __attribute__ ((noinline))
+s_read_head_any (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
 {
     size_t start = reader->pos;
     zmesh__msgpack_head_t head;
@@ -328,8 +331,44 @@ s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
     return ZMESH_OK;
 }
 
+//  A positive fixint, a fixstr or a bin 8 that fits, or s_read_head_any.
+static inline zmesh_err_t
+s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
+{
+    size_t left = reader->size - reader->pos;
+    const uint8_t *at = reader->data + reader->pos;
+    size_t length, head;
+    if (left == 0)
+        return s_read_head_any (reader, value, detail);
+    if (at [0] <= 0x7f) {
+        value->type = ZMESH__MSGPACK_UINT;
+        value->number = at [0];
+        value->data = at + 1;
+        reader->pos++;
+        return ZMESH_OK;
+    }
+    if ((at [0] & 0xe0) == 0xa0) {
+        value->type = ZMESH__MSGPACK_STR;
+        length = at [0] & 0x1f;
+        head = 1;
+    }
+    else if (at [0] == 0xc4 && left > 1) {
+        value->type = ZMESH__MSGPACK_BIN;
+        length = at [1];
+        head = 2;
+    }
+    else
+        return s_read_head_any (reader, value, detail);
+    if (length > left - head)
+        return s_read_head_any (reader, value, detail);
+    value->number = length;
+    value->data = at + head;
+    reader->pos += head + length;
+    return ZMESH_OK;
+}
+
 //  Step over the next value, entries and all; depth containers hold it.
-static zmesh_err_t
+static zmesh_err_t __attribute__ ((noinline))
 s_skip (s_reader_t *reader, int depth, zmesh_detail_t *detail)
 {
     size_t end = 0, offset = 0;
@@ -343,8 +382,9 @@ s_skip (s_reader_t *reader, int depth, zmesh_detail_t *detail)
 }
 
 //  Read the next value whole, where depth containers hold it: an array
-//  or map is stepped over.
-static zmesh_err_t
+//  or map is stepped over. Inline, as s_read_head: every key and field
+//  is read with it.
+static inline zmesh_err_t __attribute__ ((always_inline))
 s_read (s_reader_t *reader, s_value_t *value, int depth,
         zmesh_detail_t *detail)
 {

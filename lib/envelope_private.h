@@ -46,8 +46,6 @@ struct _zmesh_envelope_t {
     zmesh_uuid_t correlation;   //  The flow; nil until set
     zmesh_uuid_t causation;     //  The message that caused this one
     bool has_causation;         //  False at the start of a flow
-    char type [ZMESH_ENVELOPE_TYPE_MAX + 1];        //  Event type or method
-    char source [ZMESH_ENVELOPE_SOURCE_MAX + 1];    //  Sending node
     uint64_t timestamp;         //  Unix ms when the message was made
     uint64_t seq;               //  Per-publisher sequence; 0 = none
     bool has_budget;            //  Requests carry a budget
@@ -58,10 +56,15 @@ struct _zmesh_envelope_t {
     int64_t error_code;         //  Application's or zmesh_mesh_error_t
     char *error_text;           //  Optional, for people
     size_t header_count;        //  Headers in use
-    zmesh__header_t headers [ZMESH_ENVELOPE_HEADERS_MAX];
     uint8_t *body;              //  One msgpack value, or NULL
     size_t body_size;           //  Bytes of body
     size_t body_capacity;       //  Bytes allocated at body, kept for reuse
+    //  The arrays come last: zmesh_envelope_reset zeroes what is above and
+    //  only empties these (most of the envelope's bytes), whose unused
+    //  parts nothing reads.
+    char type [ZMESH_ENVELOPE_TYPE_MAX + 1];        //  Event type or method
+    char source [ZMESH_ENVELOPE_SOURCE_MAX + 1];    //  Sending node
+    zmesh__header_t headers [ZMESH_ENVELOPE_HEADERS_MAX];
 };
 
 //  The checks and stores that setters and the decoder share: a header
