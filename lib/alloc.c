@@ -25,10 +25,18 @@ zmesh__alloc (size_t size)
     return s_should_fail () ? NULL : malloc (size ? size : 1);
 }
 
+//  glibc's calloc takes the slow path of its allocator every time, and
+//  malloc then memset is about half the instructions (its thread cache).
 void *
 zmesh__calloc (size_t count, size_t size)
 {
-    return s_should_fail () ? NULL : calloc (count ? count : 1, size ? size : 1);
+    size_t bytes;
+    if (__builtin_mul_overflow (count, size, &bytes) || s_should_fail ())
+        return NULL;
+    void *block = malloc (bytes ? bytes : 1);
+    if (block)
+        memset (block, 0, bytes);
+    return block;
 }
 
 void *

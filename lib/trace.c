@@ -58,17 +58,33 @@ zmesh__trace_what_name (zmesh_trace_what_t what)
     return what <= ZMESH_TRACE_SERVED ? names [what] : "?";
 }
 
+const char *
+zmesh__trace_status (zmesh_err_t rc, char *text, size_t size)
+{
+    assert (size > 0);
+    const char *name = rc == ZMESH_OK ? "ok" : zmesh_errname (rc);
+    if (strncmp (name, "ERR_", 4) == 0)
+        name += 4;
+    size_t index = 0;
+    for (; name [index] && index + 1 < size; index++)
+        text [index] = (char) tolower ((unsigned char) name [index]);
+    text [index] = 0;
+    return text;
+}
+
 json_t *
 zmesh__trace_json (const zmesh_trace_record_t *record, const char *node)
 {
     char id [ZMESH_UUID_STR_LEN + 1], cid [ZMESH_UUID_STR_LEN + 1];
+    char status [40];
     json_t *object = json_pack (
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
         "what", zmesh__trace_what_name (record->what), "node", node,
         "name", record->name, "peer", record->peer,
         "id", zmesh_uuid_unparse (&record->id, id),
         "cid", zmesh_uuid_unparse (&record->correlation, cid),
-        "at_us", (json_int_t) record->at_us, "status", record->status);
+        "at_us", (json_int_t) record->at_us, "status",
+        zmesh__trace_status (record->rc, status, sizeof status));
     if (!object)
         return NULL;
     if (record->has_causation)

@@ -35,8 +35,14 @@ typedef struct {
     uint64_t at_us;             //  Unix time, microseconds: sent or received
     uint64_t seq;               //  Events: their sequence number, or 0
     uint64_t latency_us;        //  Calls: from request to reply
-    char status [40];           //  "ok", or what went wrong
+    zmesh_err_t rc;             //  ZMESH_OK, or what went wrong: kept as a
+                                //  number, named when read (trace_status)
 } zmesh_trace_record_t;
+
+//  How a record's rc reads: "ok", or the error's name in lower case
+//  ("timeout", "circuit_open", "app_error", ...), in text (size bytes).
+const char *
+    zmesh__trace_status (zmesh_err_t rc, char *text, size_t size);
 
 typedef struct _zmesh_trace_t zmesh_trace_t;
 

@@ -124,7 +124,9 @@ s_span (const zmesh__otlp_t *self, const zmesh_trace_record_t *record)
     }
     if (*record->peer)
         s_text (attributes, "zmesh.peer", record->peer);
-    s_text (attributes, "zmesh.status", record->status);
+    char status [40];
+    s_text (attributes, "zmesh.status",
+            zmesh__trace_status (record->rc, status, sizeof status));
     char id [ZMESH_UUID_STR_LEN + 1];
     s_text (attributes, "zmesh.message_id", zmesh_uuid_unparse (&record->id,
                                                                 id));
@@ -144,10 +146,10 @@ s_span (const zmesh__otlp_t *self, const zmesh_trace_record_t *record)
                              s_span_json (record->parent));
     //  STATUS_CODE_ERROR 2, with what went wrong; success leaves it unset
     json_object_set_new (object, "status",
-                         streq (record->status, "ok")
+                         record->rc == ZMESH_OK
                          ? json_object ()
                          : json_pack ("{s:i, s:s}", "code", 2, "message",
-                                      record->status));
+                                      status));
     return object;
 }
 

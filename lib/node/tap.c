@@ -4,20 +4,6 @@
 */
 #include "node_private.h"
 
-//  The status of a call as a trace shows it: "ok", or the error's name in
-//  lower case ("timeout", "circuit_open", "app_error", ...).
-static void
-s_status_name (zmesh_err_t rc, char *text, size_t size)
-{
-    const char *name = rc == ZMESH_OK ? "ok" : zmesh_errname (rc);
-    if (strncmp (name, "ERR_", 4) == 0)
-        name += 4;
-    size_t index = 0;
-    for (; name [index] && index + 1 < size; index++)
-        text [index] = (char) tolower ((unsigned char) name [index]);
-    text [index] = 0;
-}
-
 //  What a reply says, as the caller would see it.
 zmesh_err_t
 zmesh__tap_reply_rc (const zmesh_envelope_t *reply)
@@ -60,19 +46,21 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     size_t length = strnlen (peer, sizeof record->peer - 1);
     memcpy (record->peer, peer, length);
     record->peer [length] = 0;
-    s_status_name (rc, record->status, sizeof record->status);
+    record->rc = rc;
     if (self->otlp)
         zmesh__otlp_record (self, record);
     if (self->config.verbose) {
         //  node/verbose: every record of the flows, one line each
-        char cid [ZMESH_UUID_STR_LEN + 1];
+        char cid [ZMESH_UUID_STR_LEN + 1], status [40];
         zmesh_uuid_unparse (&record->correlation, cid);
         zsys_debug ("node %s: %s %s%s%s, %s, %" PRIu64 " us, cid %.8s",
                     self->config.name, zmesh__trace_what_name (what),
                     record->name,
                     !*record->peer ? ""
                     : what == ZMESH_TRACE_MADE ? " -> " : " <- ",
-                    record->peer, record->status, latency_us, cid);
+                    record->peer,
+                    zmesh__trace_status (rc, status, sizeof status),
+                    latency_us, cid);
     }
     if (!self->tap || (what != ZMESH_TRACE_MADE && what != ZMESH_TRACE_SERVED))
         return;
