@@ -20,12 +20,22 @@ zmesh_envelope_new (zmesh_kind_t kind)
 {
     if (kind < ZMESH_KIND_EVENT || kind > ZMESH_KIND_REPLY)
         return NULL;
-    zmesh_envelope_t *self = zmesh__calloc (1, sizeof *self);
-    if (self) {
-        self->kind = kind;
-        self->has_status = kind == ZMESH_KIND_REPLY;
-    }
+    zmesh_envelope_t *self = zmesh__alloc (sizeof *self);
+    if (self)
+        zmesh__envelope_init (self, kind);
     return self;
+}
+
+//  Zero the fields and empty the arrays, which make up most of the
+//  envelope's bytes and whose unused parts nothing reads.
+void
+zmesh__envelope_init (zmesh_envelope_t *self, zmesh_kind_t kind)
+{
+    memset (self, 0, offsetof (zmesh_envelope_t, type));
+    self->type [0] = 0;
+    self->source [0] = 0;
+    self->kind = kind;
+    self->has_status = kind == ZMESH_KIND_REPLY;
 }
 
 static void
@@ -64,11 +74,7 @@ zmesh_envelope_reset (zmesh_envelope_t *self, zmesh_kind_t kind)
         body = NULL;
         capacity = 0;
     }
-    memset (self, 0, offsetof (zmesh_envelope_t, type));
-    self->type [0] = 0;
-    self->source [0] = 0;
-    self->kind = kind;
-    self->has_status = kind == ZMESH_KIND_REPLY;
+    zmesh__envelope_init (self, kind);
     self->body = body;
     self->body_capacity = capacity;
 }
@@ -611,6 +617,8 @@ zmesh_envelope_parent_span (const zmesh_envelope_t *self,
                 ZMESH_SPAN_ID_SIZE);
         return true;
     }
+    if (self->header_count == 0)
+        return false;           //  Most messages: no header to look for
     zmesh_uuid_t trace;
     const char *given = zmesh_envelope_header (self, "traceparent");
     return given && zmesh_traceparent_parse (given, &trace, span, NULL)

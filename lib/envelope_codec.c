@@ -761,9 +761,10 @@ zmesh_envelope_decode (const void *data, size_t size,
                        zmesh_envelope_t **envelope_p, zmesh_detail_t *detail)
 {
     assert (envelope_p);
-    zmesh_envelope_t *self = zmesh__calloc (1, sizeof *self);
+    zmesh_envelope_t *self = zmesh__alloc (sizeof *self);
     if (!self)
         return ZMESH_ERR_NOMEM;
+    zmesh__envelope_init (self, ZMESH_KIND_EVENT);
     zmesh_err_t rc = s_decode (data, size, self, detail);
     if (rc)
         zmesh_envelope_destroy (&self);

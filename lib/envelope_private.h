@@ -59,13 +59,17 @@ struct _zmesh_envelope_t {
     uint8_t *body;              //  One msgpack value, or NULL
     size_t body_size;           //  Bytes of body
     size_t body_capacity;       //  Bytes allocated at body, kept for reuse
-    //  The arrays come last: zmesh_envelope_reset zeroes what is above and
-    //  only empties these (most of the envelope's bytes), whose unused
-    //  parts nothing reads.
+    //  The arrays come last: zmesh__envelope_init zeroes what is above
+    //  and only empties these.
     char type [ZMESH_ENVELOPE_TYPE_MAX + 1];        //  Event type or method
     char source [ZMESH_ENVELOPE_SOURCE_MAX + 1];    //  Sending node
     zmesh__header_t headers [ZMESH_ENVELOPE_HEADERS_MAX];
 };
+
+//  A new or reset envelope of kind: no fields, no headers, no body (what
+//  it held is not freed).
+void
+    zmesh__envelope_init (zmesh_envelope_t *self, zmesh_kind_t kind);
 
 //  The checks and stores that setters and the decoder share: a header
 //  appended (or found), names, texts and bodies checked, the error text
