@@ -12,8 +12,9 @@
 typedef struct {
     void *socket;               //  The libzmq socket
     bool *ready;
-    bool always;                //  Asked at every wait
-    bool ask;                   //  Asked at the next wait
+    bool always;                //  Asked at every wait, unless drained
+    bool ask;                   //  Asked at the next wait, unless drained
+    bool drained;               //  Read to the end since: not asked
 } s_item_t;
 
 struct _zmesh_pollset_t {
@@ -98,8 +99,19 @@ zmesh__pollset_touch (zmesh_pollset_t *self, void *socket)
 {
     assert (self && socket);
     size_t index = s_find (self, socket);
-    if (index < self->count)
+    if (index < self->count) {
         self->items [index].ask = true;
+        self->items [index].drained = false;
+    }
+}
+
+void
+zmesh__pollset_drained (zmesh_pollset_t *self, void *socket)
+{
+    assert (self && socket);
+    size_t index = s_find (self, socket);
+    if (index < self->count)
+        self->items [index].drained = true;
 }
 
 //  Ask item index for input; 1 if it has some, 0 if not, -1 if the
@@ -128,13 +140,19 @@ zmesh__pollset_wait (zmesh_pollset_t *self, int timeout_ms)
         *self->items [index].ready = false;
         self->fds [index].revents = 0;
     }
-    for (size_t index = 0; index < self->count; index++)
-        if (self->items [index].always || self->items [index].ask) {
+    for (size_t index = 0; index < self->count; index++) {
+        s_item_t *item = &self->items [index];
+        bool drained = item->drained;
+        item->drained = false;
+        if ((item->always || item->ask) && !drained) {
             int rc = s_ask (self, index);
             if (rc < 0)
                 return -1;
             found += rc;
         }
+        else if (drained)
+            item->ask = false;
+    }
     int wait = found ? 0 : timeout_ms;
     int64_t end = wait > 0 ? zclock_mono () + wait : 0;
     while (true) {

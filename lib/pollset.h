@@ -10,7 +10,9 @@
     each socket's ZMQ_FD, which signals when the socket has commands to
     take in, and asks ZMQ_EVENTS only of those whose descriptor fired, of
     those that were ready at the last wait (and so were read since), of
-    those added or touched since, and of those marked to be asked always.
+    those added or touched since, and of those marked to be asked always,
+    except those read to the end since (drained), whose last use took in
+    their commands and found no input.
     ZMQ_FD is edge-triggered: any send, receive or option set on a socket
     may take in its commands and leave the descriptor quiet with input
     waiting. So a socket that anything but the loop's reads may use is
@@ -39,7 +41,8 @@ void
 //  Wait on socket (a zsock_t, zactor_t or libzmq socket) for input from
 //  now on; each wait sets *ready, which must live until the socket is
 //  removed, and *ready is false until then. always: ask the socket at
-//  every wait (one that is sent on between waits). -1 if out of memory or
+//  every wait that it is not drained for (one that is sent on between
+//  waits). -1 if out of memory or
 //  if socket has no descriptor.
 int
     zmesh__pollset_add (zmesh_pollset_t *self, void *socket, bool *ready,
@@ -52,6 +55,13 @@ void
 //  Socket was used (an option set, a message sent): the next wait asks it.
 void
     zmesh__pollset_touch (zmesh_pollset_t *self, void *socket);
+
+//  Socket was just read until it had no message (EAGAIN), and nothing
+//  else has used it since: the next wait need not ask it, even if it is
+//  asked always, unless it is touched first. Any send or option set on it
+//  before that wait must touch it.
+void
+    zmesh__pollset_drained (zmesh_pollset_t *self, void *socket);
 
 //  Wait up to timeout_ms (-1: without end) for input on any socket, and set
 //  every socket's flag. Returns how many are ready, or -1 if the wait was

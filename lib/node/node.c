@@ -148,6 +148,9 @@ s_rebind_socket (zmesh_node_t *self, int which)
 static void
 s_bind_again (zmesh_node_t *self)
 {
+    //  Unbinding and binding may take in the ROUTER's commands
+    if (*self->rebind [1])
+        zmesh__pollset_touch (self->pollset, self->router);
     for (int which = 0; which < 3; which++) {
         zsock_t *socket = s_rebind_socket (self, which);
         if (*self->rebind [which]

@@ -351,8 +351,11 @@ bool
 zmesh__serve_take (zmesh_node_t *self)
 {
     zmsg_t *msg = s_receive (self);
-    if (!msg)
+    if (!msg) {
+        //  Replies sent on it from here on touch it (zmesh__turn_reply)
+        zmesh__pollset_drained (self->pollset, self->router);
         return false;
+    }
     //  [routing id] ... [empty] [envelope]: REQ and REQ_CORRELATE alike.
     size_t frames = zmsg_size (msg);
     zframe_t *last = zmsg_last (msg);

@@ -246,6 +246,7 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
     zmq_msg_init (&topic);
     if (zmq_msg_recv (&topic, sub, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (&topic);
+        zmesh__pollset_drained (self->pollset, link->socket);
         return false;
     }
     //  The rest of a multipart message is there once its first part is.

@@ -97,6 +97,16 @@ s_reply_failed (zmesh_node_t *self, zmesh__held_reply_t *held)
     zmesh_envelope_destroy (&reply);
 }
 
+//  Send a reply's message (taken) on the calls socket, which the next
+//  wait then asks again: the send may have taken in its commands.
+static void
+s_send_routed (zmesh_node_t *self, zmsg_t **msg_p)
+{
+    if (zmsg_send (msg_p, self->router) != 0)
+        zmsg_destroy (msg_p);       //  The caller is gone
+    zmesh__pollset_touch (self->pollset, self->router);
+}
+
 static void
 s_release_replies (zmesh_node_t *self, bool committed)
 {
@@ -104,8 +114,7 @@ s_release_replies (zmesh_node_t *self, bool committed)
         zmesh__held_reply_t *held = &self->turn.replies [index];
         if (!committed)
             s_reply_failed (self, held);
-        if (zmsg_send (&held->msg, self->router) != 0)
-            zmsg_destroy (&held->msg);  //  The caller is gone
+        s_send_routed (self, &held->msg);
     }
     self->turn.reply_count = 0;
 }
@@ -279,8 +288,8 @@ zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
             held->key = *key;
         *msg_p = NULL;
     }
-    else if (zmsg_send (msg_p, self->router) != 0)
-        zmsg_destroy (msg_p);       //  The caller is gone
+    else
+        s_send_routed (self, msg_p);
 }
 
 void
