@@ -56,10 +56,11 @@ void
 void
     zmesh__pollset_touch (zmesh_pollset_t *self, void *socket);
 
-//  Socket was just read until it had no message (EAGAIN), and nothing
-//  else has used it since: the next wait need not ask it, even if it is
-//  asked always, unless it is touched first. Any send or option set on it
-//  before that wait must touch it.
+//  Socket has no message, and its descriptor will signal the next one: it
+//  was just read until it had none (EAGAIN), or it is a REQ whose request
+//  has just gone, whose reply cannot have come yet. The next wait need
+//  not ask it, even if it is asked always, unless it is touched first:
+//  any send or option set on it before that wait must touch it.
 void
     zmesh__pollset_drained (zmesh_pollset_t *self, void *socket);
 

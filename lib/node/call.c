@@ -275,6 +275,9 @@ s_advance (zmesh__call_t *call)
             zmesh__detail (&call->detail, "out of memory");
             rc = ZMESH_ERR_NOMEM;
         }
+        else if (rc == ZMESH_OK)    //  Its reply is not there yet
+            zmesh__pollset_drained (self->pollset,
+                                    zmesh__requester_socket (call->link));
         if (rc == ZMESH_OK) {
             call->wake_ms = until_ms;
             return;
