@@ -268,17 +268,16 @@ s_advance (zmesh__call_t *call)
                                        &until_ms, &call->detail))
            == ZMESH__CALL_ATTEMPT) {
         zmesh_err_t rc = s_attempt_begin (call, call->endpoints [index]);
-        if (rc == ZMESH_OK
-            && zmesh__pollset_add (self->pollset,
-                                   zmesh__requester_socket (call->link),
-                                   &call->ready, false) != 0) {
+        zsock_t *socket = rc == ZMESH_OK ? zmesh__requester_socket (call->link)
+                                         : NULL;
+        if (socket && zmesh__pollset_add (self->pollset, socket, &call->ready,
+                                          false) != 0) {
             zmesh__detail (&call->detail, "out of memory");
             rc = ZMESH_ERR_NOMEM;
         }
-        else if (rc == ZMESH_OK)    //  Its reply is not there yet
-            zmesh__pollset_drained (self->pollset,
-                                    zmesh__requester_socket (call->link));
         if (rc == ZMESH_OK) {
+            //  Its reply is not there yet: the next wait need not ask
+            zmesh__pollset_drained (self->pollset, socket);
             call->wake_ms = until_ms;
             return;
         }

@@ -770,7 +770,7 @@ Test (security, a_peer_with_a_key_cannot_hold_a_node_or_grow_its_tables)
     //  its four attempts of a second, so at most two fit; a call for each
     //  gap would be twenty.
     cr_assert (not (interleaved), "one repair at a time");
-    cr_assert (le (sz, asked_count, 3), "one repair at a time");
+    cr_assert (le (sz, asked_count, 3), "not a repair call for each gap");
     cr_assert (ge (long, bad, 50000), "the forged ones are dropped, counted");
     cr_assert (le (long, alive, 2), "nobody learned");
 #if !defined (__SANITIZE_ADDRESS__) && !defined (__SANITIZE_THREAD__)
