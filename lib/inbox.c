@@ -180,21 +180,26 @@ zmesh__inbox_keep_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
     return s_queued (statement);
 }
 
-zframe_t *
-zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id)
+bool
+zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
+                    zmq_msg_t *reply)
 {
-    assert (store && request_id);
+    assert (store && request_id && reply);
     zmesh__stmt_t *statement = s_prepare (
         store, "SELECT reply FROM inbox_replies WHERE request_id = ?");
     if (!statement)
-        return NULL;
+        return false;
     zmesh__stmt_blob (statement, 1, request_id->bytes, ZMESH_UUID_SIZE);
-    zframe_t *frame = NULL;
-    if (zmesh__stmt_step (statement) == ZMESH__DB_ROW)
-        frame = zframe_new (zmesh__stmt_column_blob (statement, 0),
-                            zmesh__stmt_column_bytes (statement, 0));
+    bool found = false;
+    if (zmesh__stmt_step (statement) == ZMESH__DB_ROW) {
+        size_t size = zmesh__stmt_column_bytes (statement, 0);
+        found = zmq_msg_init_size (reply, size) == 0;
+        if (found && size)
+            memcpy (zmq_msg_data (reply),
+                    zmesh__stmt_column_blob (statement, 0), size);
+    }
     zmesh__stmt_reset (statement);
-    return frame;
+    return found;
 }
 
 zmesh_err_t

@@ -82,14 +82,16 @@ zmesh_err_t
 
 //  The reply to a request that wrote something, kept in the same
 //  transaction as its writes, so that a retry of it after a crash gets the
-//  same reply and the handler does not run again: keep, find (a new frame,
-//  or NULL), and forget those older than unix_ms.
+//  same reply and the handler does not run again: keep, find (into reply,
+//  a message it initializes; false if none is kept), and forget those
+//  older than unix_ms.
 zmesh_err_t
     zmesh__inbox_keep_reply (zmesh_store_t *store,
                              const zmesh_uuid_t *request_id,
                              const void *reply, size_t size, uint64_t at);
-zframe_t *
-    zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id);
+bool
+    zmesh__inbox_reply (zmesh_store_t *store, const zmesh_uuid_t *request_id,
+                        zmq_msg_t *reply);
 zmesh_err_t
     zmesh__inbox_forget_replies (zmesh_store_t *store, uint64_t unix_ms);
 

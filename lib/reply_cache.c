@@ -15,7 +15,8 @@
 
 typedef struct {
     zmesh_uuid_t key;
-    zframe_t *frame;
+    uint8_t *reply;
+    size_t size;
     uint32_t chain;             //  The next in its bucket, or on the free list
     uint32_t older, newer;      //  In the order they were kept
 } s_entry_t;
@@ -29,7 +30,7 @@ struct _zmesh_reply_cache_t {
     uint32_t free;              //  The first given up, or NONE
     uint32_t oldest, newest;
     size_t count, entries_max, bytes_max;
-    size_t bytes;               //  Of the frames kept
+    size_t bytes;               //  Of the replies kept
 };
 
 //  The bucket of a request id: its 16 bytes, mixed, as ids may be
@@ -85,8 +86,9 @@ s_remove (zmesh_reply_cache_t *self, uint32_t index)
         self->newest = entry->older;
     else
         self->entries [entry->newer].older = entry->older;
-    self->bytes -= zframe_size (entry->frame);
-    zframe_destroy (&entry->frame);
+    self->bytes -= entry->size;
+    zmesh__free (entry->reply);
+    entry->reply = NULL;
     entry->chain = self->free;
     self->free = index;
     self->count--;
@@ -144,7 +146,7 @@ zmesh__reply_cache_destroy (zmesh_reply_cache_t **self_p)
     if (self) {
         for (uint32_t index = self->oldest; index != NONE;
              index = self->entries [index].newer)
-            zframe_destroy (&self->entries [index].frame);
+            zmesh__free (self->entries [index].reply);
         zmesh__free (self->entries);
         zmesh__free (self->buckets);
         zmesh__free (self);
@@ -154,15 +156,17 @@ zmesh__reply_cache_destroy (zmesh_reply_cache_t **self_p)
 
 void
 zmesh__reply_cache_put (zmesh_reply_cache_t *self,
-                        const zmesh_uuid_t *request_id, zframe_t **frame_p)
+                        const zmesh_uuid_t *request_id, const void *reply,
+                        size_t size)
 {
-    assert (self && request_id && frame_p && *frame_p);
-    size_t size = zframe_size (*frame_p);
+    assert (self && request_id && (reply || !size));
     zmesh__reply_cache_drop (self, request_id);
-    if (!self->entries_max || size > self->bytes_max) {
-        zframe_destroy (frame_p);
+    if (!self->entries_max || size > self->bytes_max)
         return;
-    }
+    uint8_t *copy = zmesh__alloc (size ? size : 1);
+    if (!copy)
+        return;
+    memcpy (copy, reply, size);
     while (self->count >= self->entries_max
            || self->bytes + size > self->bytes_max)
         s_remove (self, self->oldest);
@@ -174,13 +178,13 @@ zmesh__reply_cache_put (zmesh_reply_cache_t *self,
     else if (self->used < self->room || s_grow (self))
         index = self->used++;
     else {
-        zframe_destroy (frame_p);
+        zmesh__free (copy);
         return;
     }
     s_entry_t *entry = &self->entries [index];
     entry->key = *request_id;
-    entry->frame = *frame_p;
-    *frame_p = NULL;
+    entry->reply = copy;
+    entry->size = size;
     entry->older = self->newest;
     entry->newer = NONE;
     if (self->newest == NONE)
@@ -193,13 +197,16 @@ zmesh__reply_cache_put (zmesh_reply_cache_t *self,
     self->bytes += size;
 }
 
-zframe_t *
+const uint8_t *
 zmesh__reply_cache_get (zmesh_reply_cache_t *self,
-                        const zmesh_uuid_t *request_id)
+                        const zmesh_uuid_t *request_id, size_t *size)
 {
-    assert (self && request_id);
+    assert (self && request_id && size);
     uint32_t index = s_find (self, request_id);
-    return index == NONE ? NULL : self->entries [index].frame;
+    if (index == NONE)
+        return NULL;
+    *size = self->entries [index].size;
+    return self->entries [index].reply;
 }
 
 void

@@ -1,8 +1,8 @@
 /*  reply_cache.h - the replies a node keeps so that a retried request is
     answered again without running its handler twice (private).
 
-    A reply is kept under the id of the request it answers, as the frame
-    that was sent. The cache holds at most a number of replies and of
+    A reply is kept under the id of the request it answers, as a copy of
+    the bytes that were sent. The cache holds at most a number of replies and of
     bytes, set when it is made (calls/dedupe and calls/dedupe_bytes); the
     oldest reply goes first to make room.
 
@@ -24,17 +24,19 @@ zmesh_reply_cache_t *
 void
     zmesh__reply_cache_destroy (zmesh_reply_cache_t **self_p);
 
-//  Keep frame (taken, always) as the reply to request_id, in place of one
-//  kept before. A frame larger than the whole cache is not kept.
+//  Keep a copy of reply, size bytes, as the reply to request_id, in place
+//  of one kept before. A reply larger than the whole cache is not kept,
+//  nor one that finds no memory.
 void
     zmesh__reply_cache_put (zmesh_reply_cache_t *self,
-                            const zmesh_uuid_t *request_id, zframe_t **frame_p);
+                            const zmesh_uuid_t *request_id,
+                            const void *reply, size_t size);
 
-//  The reply kept for request_id, or NULL. Borrowed: valid until the next
-//  put or drop.
-zframe_t *
+//  The reply kept for request_id, and its size in *size, or NULL.
+//  Borrowed: valid until the next put or drop.
+const uint8_t *
     zmesh__reply_cache_get (zmesh_reply_cache_t *self,
-                            const zmesh_uuid_t *request_id);
+                            const zmesh_uuid_t *request_id, size_t *size);
 
 //  Forget the reply to request_id, if one is kept.
 void

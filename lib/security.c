@@ -327,12 +327,12 @@ zmesh__security_reload (zmesh_security_t *self, bool *removed,
 }
 
 const char *
-zmesh__security_identity (zmesh_security_t *self, zframe_t *frame)
+zmesh__security_identity (zmesh_security_t *self, zmq_msg_t *msg)
 {
-    assert (self && frame);
+    assert (self && msg);
     if (!self->cert)
         return "";
-    const char *name = zframe_meta (frame, "User-Id");
+    const char *name = zmq_msg_gets (msg, "User-Id");
     //  A key taken out since its link was made speaks for nobody now
     return name && *name && zhashx_lookup (self->keys, name) ? name : NULL;
 }

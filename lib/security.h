@@ -40,11 +40,11 @@ zmesh_err_t
     zmesh__security_reload (zmesh_security_t *self, bool *removed,
                             zmesh_detail_t *detail);
 
-//  Who sent frame, received on a socket this node binds: with security
+//  Who sent msg, received on a socket this node binds: with security
 //  on, the name of the certificate its link authenticated with, or NULL
 //  if that key is no longer allowed; with security off, "" (anyone).
 const char *
-    zmesh__security_identity (zmesh_security_t *self, zframe_t *frame);
+    zmesh__security_identity (zmesh_security_t *self, zmq_msg_t *msg);
 
 //  Make socket a CURVE server that ZAP authenticates, before it binds.
 zmesh_err_t

@@ -72,10 +72,24 @@ typedef enum {
     ZMESH__TURN_OPEN            //  The loop's turn
 } zmesh__turn_state_t;
 
+//  A request as it came on the calls socket (serve.c), and then its
+//  reply: the frames that route it back (the caller's routing id, a
+//  REQ_CORRELATE request id, the empty delimiter) and the last frame, the
+//  request, which the reply takes the place of. Held as libzmq messages,
+//  so taking a request in and sending its reply copy and allocate
+//  nothing but this.
+#define ZMESH__ROUTES_MAX   8   //  Routing frames: more is a bad message
+
+typedef struct {
+    size_t routes;
+    zmq_msg_t route [ZMESH__ROUTES_MAX];
+    zmq_msg_t body;             //  Its metadata names the caller's key
+} zmesh__routed_t;
+
 //  A reply held for the turn's commit, and what the reply cache keeps it
 //  under (the request's id, or one made with the caller's identity).
 typedef struct {
-    zmsg_t *msg;
+    zmesh__routed_t *msg;
     bool keyed;
     zmesh_uuid_t key;
 } zmesh__held_reply_t;
@@ -122,7 +136,7 @@ typedef struct {
 
 //  The method handler that is running, for zmesh_node_defer (serve.c).
 typedef struct {
-    zmsg_t **msg_p;             //  The request as it came, with its route
+    zmesh__routed_t **msg_p;    //  The request as it came, with its route
     zmesh_envelope_t **reply_p; //  The reply the handler fills
     const zmesh_envelope_t *request;
     zmesh_uuid_t reply_key;     //  Its reply's, in the cache and the store
@@ -384,7 +398,7 @@ void
 size_t
     zmesh__turn_held_events (zmesh_node_t *self);
 void
-    zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
+    zmesh__turn_reply (zmesh_node_t *self, zmesh__routed_t **msg_p,
                        const zmesh_uuid_t *key);
 void
     zmesh__turn_consumed (zmesh_node_t *self);
@@ -539,6 +553,13 @@ bool
     zmesh__serve_take (zmesh_node_t *self);
 void
     zmesh__serve_destroy_item (void **item_p);
+//  Close a routed message's frames and free it; harmless on NULL.
+void
+    zmesh__routed_destroy (zmesh__routed_t **self_p);
+//  Send a routed message (taken, always) on socket: 0, or -1 if it could
+//  not go.
+int
+    zmesh__routed_send (zmesh__routed_t **self_p, void *socket);
 
 //  access.c: whether identity (zmesh__security_identity's: "" without
 //  security, NULL for a key taken out) may call method here.

@@ -13,11 +13,13 @@
 #include "node_private.h"
 
 #define DRAIN_RETRY_MS "250"    //  What a stopping node asks callers to wait
+#define S_TEXT(value)   #value
+#define S_STRING(value) S_TEXT (value)
 
 struct _zmesh_deferred_t {
     zmesh_node_t *node;
-    zmsg_t *msg;                //  The request's routing frames and itself
-    zlistx_t *retries;          //  Messages of retries that came meanwhile
+    zmesh__routed_t *msg;       //  The request's routing frames and itself
+    zlistx_t *retries;          //  Retries of it that came meanwhile
     zmesh_envelope_t *reply;
     zmesh_uuid_t request_id;
     int64_t deadline_ms;        //  Monotonic: the request's budget
@@ -26,40 +28,68 @@ struct _zmesh_deferred_t {
     void *handle;               //  In the node's deferred list
 };
 
-//  Send a reply frame (taken) to the request routed by msg (taken), whose
+void
+zmesh__routed_destroy (zmesh__routed_t **self_p)
+{
+    zmesh__routed_t *self = *self_p;
+    if (self) {
+        for (size_t index = 0; index < self->routes; index++)
+            zmq_msg_close (&self->route [index]);
+        zmq_msg_close (&self->body);
+        zmesh__free (self);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_routed_destroy_item (void **item_p)
+{
+    zmesh__routed_destroy ((zmesh__routed_t **) item_p);
+}
+
+int
+zmesh__routed_send (zmesh__routed_t **self_p, void *socket)
+{
+    zmesh__routed_t *self = *self_p;
+    int rc = 0;
+    for (size_t index = 0; rc == 0 && index < self->routes; index++)
+        rc = zmq_msg_send (&self->route [index], socket, ZMQ_SNDMORE) < 0
+           ? -1 : 0;
+    if (rc == 0 && zmq_msg_send (&self->body, socket, 0) < 0)
+        rc = -1;
+    zmesh__routed_destroy (self_p);
+    return rc;
+}
+
+//  Send reply (taken: moved) to the request routed by msg (taken), whose
 //  last frame, the request, it replaces. key: what the reply is kept under
 //  in the reply cache by this turn (NULL: none), which a failed commit
 //  takes out again.
 static void
-s_send_frame (zmesh_node_t *self, zmsg_t **msg_p, zframe_t **frame_p,
+s_send_frame (zmesh_node_t *self, zmesh__routed_t **msg_p, zmq_msg_t *reply,
               const zmesh_uuid_t *key)
 {
-    zmsg_t *msg = *msg_p;
-    zframe_t *request = zmsg_last (msg);
-    zmsg_remove (msg, request);
-    zframe_destroy (&request);
-    zmsg_append (msg, frame_p);
+    zmq_msg_move (&(*msg_p)->body, reply);
     zmesh__turn_reply (self, msg_p, key);
     self->stats.calls_served++;
 }
 
-//  The reply as a frame (caller owns it): a handler may have left it
-//  unencodable (a bad body, say), and then it is an internal error.
-static zframe_t *
-s_encode_reply (zmesh_node_t *self, zmesh_envelope_t *reply)
+//  The reply as a message in frame (which it initializes; false if out of
+//  memory): a handler may have left it unencodable (a bad body, say), and
+//  then it is an internal error.
+static bool
+s_encode_reply (zmesh_node_t *self, zmesh_envelope_t *reply, zmq_msg_t *frame)
 {
-    zframe_t *frame = NULL;
     zmesh_detail_t detail = {""};
-    if (zmesh_envelope_encode (reply, &frame, &detail) == ZMESH_OK)
-        return frame;
+    if (zmesh_envelope_encode_msg (reply, frame, &detail) == ZMESH_OK)
+        return true;
     zsys_error ("node %s: cannot encode reply to %s: %s", self->config.name,
                 zmesh_envelope_type (reply), detail.text);
     zmesh_envelope_set_body (reply, NULL, 0);
     zmesh_envelope_set_status (reply, ZMESH_STATUS_MESH_ERROR,
                                ZMESH_MESH_INTERNAL,
                                "the handler's reply could not be encoded");
-    return zmesh_envelope_encode (reply, &frame, NULL) == ZMESH_OK ? frame
-                                                                 : NULL;
+    return zmesh_envelope_encode_msg (reply, frame, NULL) == ZMESH_OK;
 }
 
 //  Keep frame, the reply to request_id, for retries of the request: in
@@ -68,16 +98,15 @@ s_encode_reply (zmesh_node_t *self, zmesh_envelope_t *reply)
 //  then gets it too, and the handler does not run again.
 static void
 s_keep_reply (zmesh_node_t *self, const zmesh_uuid_t *request_id,
-              zframe_t *frame, bool durable)
+              zmq_msg_t *frame, bool durable)
 {
     if (durable && self->store && self->turn.state == ZMESH__TURN_OPEN
         && zmesh__store_in_transaction (self->store))
-        zmesh__inbox_keep_reply (self->store, request_id, zframe_data (frame),
-                                 zframe_size (frame),
+        zmesh__inbox_keep_reply (self->store, request_id, zmq_msg_data (frame),
+                                 zmq_msg_size (frame),
                                  (uint64_t) zmesh_clock_unix_ms (self->clock));
-    zframe_t *kept = zframe_dup (frame);
-    if (kept)
-        zmesh__reply_cache_put (self->replies, request_id, &kept);
+    zmesh__reply_cache_put (self->replies, request_id, zmq_msg_data (frame),
+                            zmq_msg_size (frame));
 }
 
 //  Reply to the request routed by msg (taken); with request_id, keep the
@@ -86,25 +115,27 @@ s_keep_reply (zmesh_node_t *self, const zmesh_uuid_t *request_id,
 //  handler that wrote nothing is not kept: the retry it asks for runs the
 //  handler again.
 static void
-s_send_reply (zmesh_node_t *self, zmsg_t **msg_p, zmesh_envelope_t *reply,
-              const zmesh_uuid_t *request_id, bool durable)
+s_send_reply (zmesh_node_t *self, zmesh__routed_t **msg_p,
+              zmesh_envelope_t *reply, const zmesh_uuid_t *request_id,
+              bool durable)
 {
-    zframe_t *frame = s_encode_reply (self, reply);
-    if (!frame) {
-        zmsg_destroy (msg_p);
+    zmq_msg_t frame;
+    if (!s_encode_reply (self, reply, &frame)) {
+        zmesh__routed_destroy (msg_p);
         return;
     }
     if (!durable && zmesh_envelope_status (reply) == ZMESH_STATUS_MESH_ERROR
         && zmesh_envelope_error_code (reply) == ZMESH_MESH_UNAVAILABLE)
         request_id = NULL;
     if (request_id)
-        s_keep_reply (self, request_id, frame, durable);
+        s_keep_reply (self, request_id, &frame, durable);
     s_send_frame (self, msg_p, &frame, request_id);
+    zmq_msg_close (&frame);
 }
 
 //  Reply with a mesh error; request may be NULL if it could not be read.
 static void
-s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
+s_reply_error (zmesh_node_t *self, zmesh__routed_t **msg_p,
                const zmesh_envelope_t *request, zmesh_mesh_error_t code,
                const char *text)
 {
@@ -119,7 +150,7 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
         request ? zmesh_envelope_type (request) : "zmesh.error");
     zmesh__flow_leave (self, &saved);
     if (!reply) {
-        zmsg_destroy (msg_p);
+        zmesh__routed_destroy (msg_p);
         return;
     }
     char bounded [ZMESH_ENVELOPE_TEXT_MAX + 1];
@@ -140,7 +171,7 @@ s_reply_error (zmesh_node_t *self, zmsg_t **msg_p,
 //  retries of the request; unless the handler defers it
 //  (zmesh_node_defer), which then takes msg and the reply.
 static void
-s_run_method (zmesh_node_t *self, zmsg_t **msg_p,
+s_run_method (zmesh_node_t *self, zmesh__routed_t **msg_p,
               const zmesh_envelope_t *request, const zmesh_uuid_t *reply_key,
               zmesh__method_t *method)
 {
@@ -202,7 +233,7 @@ s_deferred_destroy (zmesh_deferred_t **self_p)
 {
     zmesh_deferred_t *self = *self_p;
     if (self) {
-        zmsg_destroy (&self->msg);
+        zmesh__routed_destroy (&self->msg);
         zlistx_destroy (&self->retries);
         zmesh_envelope_destroy (&self->reply);
         zmesh__free (self);
@@ -234,7 +265,7 @@ zmesh_node_defer (zmesh_node_t *self)
         s_deferred_destroy (&deferred);
         return NULL;
     }
-    zlistx_set_destructor (deferred->retries, zmesh__node_msg_destroy);
+    zlistx_set_destructor (deferred->retries, s_routed_destroy_item);
     deferred->msg = *serving->msg_p;
     *serving->msg_p = NULL;
     deferred->reply = *serving->reply_p;
@@ -270,9 +301,9 @@ zmesh_deferred_finish (zmesh_deferred_t **self_p)
         s_deferred_destroy (&self);
         return;
     }
-    zframe_t *last = zmsg_last (self->msg);
+    zmq_msg_t *last = &self->msg->body;
     zmesh_envelope_t *request = NULL;
-    if (zmesh_envelope_decode (zframe_data (last), zframe_size (last),
+    if (zmesh_envelope_decode (zmq_msg_data (last), zmq_msg_size (last),
                                &request, NULL) == ZMESH_OK)
         zmesh__tap_trace (
             node, ZMESH_TRACE_SERVED, request,
@@ -281,20 +312,23 @@ zmesh_deferred_finish (zmesh_deferred_t **self_p)
             (uint64_t) (zmesh_clock_mono_us (node->clock) - self->start_us),
             self->reply);
     zmesh_envelope_destroy (&request);
-    zframe_t *frame = s_encode_reply (node, self->reply);
-    zmsg_t *retry;
-    while (frame && (retry = zlistx_detach (self->retries, NULL))) {
-        zframe_t *copy = zframe_dup (frame);
-        node->stats.duplicates_answered++;
-        if (copy)
-            s_send_frame (node, &retry, &copy, &self->request_id);
-        zmsg_destroy (&retry);
-    }
-    if (frame) {
+    zmq_msg_t frame;
+    if (s_encode_reply (node, self->reply, &frame)) {
+        zmesh__routed_t *retry;
+        while ((retry = zlistx_detach (self->retries, NULL))) {
+            zmq_msg_t copy;
+            zmq_msg_init (&copy);
+            node->stats.duplicates_answered++;
+            if (zmq_msg_copy (&copy, &frame) == 0)
+                s_send_frame (node, &retry, &copy, &self->request_id);
+            zmq_msg_close (&copy);
+            zmesh__routed_destroy (&retry);
+        }
         //  Whatever it wrote was written since the handler returned:
         //  kept in the store as a reply that wrote
-        s_keep_reply (node, &self->request_id, frame, true);
+        s_keep_reply (node, &self->request_id, &frame, true);
         s_send_frame (node, &self->msg, &frame, &self->request_id);
+        zmq_msg_close (&frame);
     }
     s_deferred_destroy (&self);
 }
@@ -316,33 +350,69 @@ s_reply_key (const char *identity, const zmesh_envelope_t *request)
     return key;
 }
 
-//  The next message on the calls socket, or NULL if none is waiting. Each
-//  turn of the loop asks, so finding none costs no allocation: the first
-//  frame (a routing id) comes on the stack, and the rest, there once it
-//  is, as frames that keep their metadata (the peer's key).
-static zmsg_t *
-s_receive (zmesh_node_t *self)
+//  The next message on the calls socket, in *msg_p, or false if none is
+//  waiting. Each turn of the loop asks, so finding none costs no
+//  allocation. The frames stay libzmq's messages: the last keeps its
+//  metadata (the peer's key). A message that is not [routing id] ...
+//  [empty] [envelope], as REQ and REQ_CORRELATE send, with at most
+//  ZMESH__ROUTES_MAX routing frames, is counted and dropped, and leaves
+//  *msg_p NULL; so does one that finds no memory, which its caller
+//  retries.
+static bool
+s_receive (zmesh_node_t *self, zmesh__routed_t **msg_p)
 {
+    *msg_p = NULL;
     void *router = zsock_resolve (self->router);
-    zmq_msg_t first;
-    zmq_msg_init (&first);
-    if (zmq_msg_recv (&first, router, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&first);
-        return NULL;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&frame);
+        return false;
     }
-    bool more = zmq_msg_more (&first);
-    zmsg_t *msg = zmsg_new ();
-    if (msg)
-        zmsg_addmem (msg, zmq_msg_data (&first), zmq_msg_size (&first));
-    zmq_msg_close (&first);
-    while (more) {
-        zframe_t *frame = zframe_recv (self->router);
-        more = frame && zframe_more (frame);
-        if (msg && frame)
-            zmsg_append (msg, &frame);
-        zframe_destroy (&frame);
+    zmesh__routed_t *msg = zmesh__alloc (sizeof *msg);
+    bool fits = true, first = true;
+    if (msg) {
+        msg->routes = 0;
+        zmq_msg_init (&msg->body);
     }
-    return msg;
+    //  Each frame is the body until another comes, and then a route
+    while (true) {
+        bool more = zmq_msg_more (&frame);
+        if (msg && !first) {
+            if (msg->routes < ZMESH__ROUTES_MAX) {
+                zmq_msg_t *route = &msg->route [msg->routes++];
+                zmq_msg_init (route);
+                zmq_msg_move (route, &msg->body);
+            }
+            else
+                fits = false;
+        }
+        if (msg)
+            zmq_msg_move (&msg->body, &frame);
+        first = false;
+        zmq_msg_close (&frame);
+        if (!more)
+            break;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&frame);
+            fits = false;       //  A message comes whole: not seen
+            break;
+        }
+    }
+    if (!msg)
+        return true;
+    if (fits && msg->routes >= 2
+        && zmq_msg_size (&msg->route [msg->routes - 1]) == 0) {
+        *msg_p = msg;
+        return true;
+    }
+    zmesh__node_bad_frame (self, "calls", ZMESH_ERR_BAD_FRAMES,
+                           fits ? "not a REQ-style message"
+                                : "more than " S_STRING (ZMESH__ROUTES_MAX)
+                                  " routing frames");
+    zmesh__routed_destroy (&msg);
+    return true;
 }
 
 //  Take one call from the ROUTER if one is there; this never waits.
@@ -350,32 +420,19 @@ s_receive (zmesh_node_t *self)
 bool
 zmesh__serve_take (zmesh_node_t *self)
 {
-    zmsg_t *msg = s_receive (self);
-    if (!msg) {
+    zmesh__routed_t *msg;
+    if (!s_receive (self, &msg)) {
         //  Replies sent on it from here on touch it (zmesh__turn_reply)
         zmesh__pollset_drained (self->pollset, self->router);
         return false;
     }
-    //  [routing id] ... [empty] [envelope]: REQ and REQ_CORRELATE alike.
-    size_t frames = zmsg_size (msg);
-    zframe_t *last = zmsg_last (msg);
-    bool routed = false;
-    if (frames >= 3) {
-        zframe_t *frame = zmsg_first (msg);
-        for (size_t index = 0; index + 2 < frames; index++)
-            frame = zmsg_next (msg);
-        routed = zframe_size (frame) == 0;
-    }
-    if (!routed) {
-        zmesh__node_bad_frame (self, "calls", ZMESH_ERR_BAD_FRAMES,
-                               "not a REQ-style message");
-        zmsg_destroy (&msg);
+    if (!msg)
         return true;
-    }
+    zmq_msg_t *last = &msg->body;
     zmesh_detail_t detail = {""};
     zmesh_envelope_t *request = NULL;
-    zmesh_err_t rc = zmesh_envelope_decode (zframe_data (last),
-                                            zframe_size (last), &request,
+    zmesh_err_t rc = zmesh_envelope_decode (zmq_msg_data (last),
+                                            zmq_msg_size (last), &request,
                                             &detail);
     if (rc != ZMESH_OK) {
         zmesh__node_bad_frame (self, "calls", rc, detail.text);
@@ -426,33 +483,35 @@ zmesh__serve_take (zmesh_node_t *self)
         //  one of a request whose reply is deferred waits for it, and the
         //  handler does not run twice.
         zmesh_uuid_t key = s_reply_key (identity, request);
-        zframe_t *kept = zmesh__reply_cache_get (self->replies, &key);
+        size_t size = 0;
+        const uint8_t *kept = zmesh__reply_cache_get (self->replies, &key,
+                                                      &size);
         zmesh_deferred_t *deferred = kept ? NULL : s_deferred_find (self, &key);
-        //  After a restart, the reply kept with what its handler wrote
-        zframe_t *stored = kept || deferred || !self->store
-                         ? NULL : zmesh__inbox_reply (self->store, &key);
-        if (stored) {
-            kept = zframe_dup (stored);
-            zmesh__reply_cache_put (self->replies, &key, &stored);
-            if (kept) {
-                self->stats.duplicates_answered++;
-                s_send_frame (self, &msg, &kept, NULL);
-            }
-            zmsg_destroy (&msg);
-            kept = NULL;
-        }
-        else
+        zmq_msg_t again;            //  The reply given before, if found
+        bool found = false;
         if (kept) {
-            zframe_t *copy = zframe_dup (kept);
-            self->stats.duplicates_answered++;
-            if (copy)
-                s_send_frame (self, &msg, &copy, NULL);
-            zmsg_destroy (&msg);
+            found = zmq_msg_init_size (&again, size) == 0;
+            if (found)
+                memcpy (zmq_msg_data (&again), kept, size);
         }
+        else if (!deferred && self->store
+                 && zmesh__inbox_reply (self->store, &key, &again)) {
+            //  After a restart, the reply kept with what its handler wrote
+            zmesh__reply_cache_put (self->replies, &key, zmq_msg_data (&again),
+                                    zmq_msg_size (&again));
+            found = true;
+        }
+        if (found) {
+            self->stats.duplicates_answered++;
+            s_send_frame (self, &msg, &again, NULL);
+            zmq_msg_close (&again);
+        }
+        else if (kept)
+            zmesh__routed_destroy (&msg);   //  Out of memory: it retries
         else if (deferred) {
             if (zlistx_add_end (deferred->retries, msg))
                 msg = NULL;
-            zmsg_destroy (&msg);
+            zmesh__routed_destroy (&msg);
         }
         else
             s_run_method (self, &msg, request, &key, method);

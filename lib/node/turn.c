@@ -41,7 +41,7 @@ zmesh__turn_fini (zmesh__turn_t *turn)
 {
     zlistx_destroy (&turn->events);
     for (size_t index = 0; index < turn->reply_count; index++)
-        zmsg_destroy (&turn->replies [index].msg);
+        zmesh__routed_destroy (&turn->replies [index].msg);
     zmesh__free (turn->replies);
     turn->replies = NULL;
     turn->reply_count = turn->reply_max = 0;
@@ -77,9 +77,9 @@ s_reply_failed (zmesh_node_t *self, zmesh__held_reply_t *held)
 {
     if (held->keyed)
         zmesh__reply_cache_drop (self->replies, &held->key);
-    zframe_t *frame = zmsg_last (held->msg);
+    zmq_msg_t *frame = &held->msg->body;
     zmesh_envelope_t *reply = NULL;
-    if (zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
+    if (zmesh_envelope_decode (zmq_msg_data (frame), zmq_msg_size (frame),
                                &reply, NULL) != ZMESH_OK)
         return;
     zmesh_envelope_set_body (reply, NULL, 0);
@@ -88,11 +88,10 @@ s_reply_failed (zmesh_node_t *self, zmesh__held_reply_t *held)
                                "the reply could not be made durable, retry "
                                "after 1000 ms");
     zmesh_envelope_set_header (reply, "retry-after-ms", "1000");
-    zframe_t *error = NULL;
-    if (zmesh_envelope_encode (reply, &error, NULL) == ZMESH_OK) {
-        zmsg_remove (held->msg, frame);
-        zframe_destroy (&frame);
-        zmsg_append (held->msg, &error);
+    zmq_msg_t error;
+    if (zmesh_envelope_encode_msg (reply, &error, NULL) == ZMESH_OK) {
+        zmq_msg_move (frame, &error);
+        zmq_msg_close (&error);
     }
     zmesh_envelope_destroy (&reply);
 }
@@ -100,10 +99,9 @@ s_reply_failed (zmesh_node_t *self, zmesh__held_reply_t *held)
 //  Send a reply's message (taken) on the calls socket, which the next
 //  wait then asks again: the send may have taken in its commands.
 static void
-s_send_routed (zmesh_node_t *self, zmsg_t **msg_p)
+s_send_routed (zmesh_node_t *self, zmesh__routed_t **msg_p)
 {
-    if (zmsg_send (msg_p, self->router) != 0)
-        zmsg_destroy (msg_p);       //  The caller is gone
+    zmesh__routed_send (msg_p, zsock_resolve (self->router));
     zmesh__pollset_touch (self->pollset, self->router);
 }
 
@@ -265,7 +263,7 @@ zmesh__turn_confirm_deliver (zmesh_node_t *self)
 }
 
 void
-zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
+zmesh__turn_reply (zmesh_node_t *self, zmesh__routed_t **msg_p,
                    const zmesh_uuid_t *key)
 {
     zmesh__turn_t *turn = &self->turn;
@@ -275,7 +273,7 @@ zmesh__turn_reply (zmesh_node_t *self, zmsg_t **msg_p,
             zmesh__held_reply_t *grown
                 = zmesh__realloc (turn->replies, max * sizeof *grown);
             if (!grown) {
-                zmsg_destroy (msg_p);   //  Out of memory: the caller retries
+                zmesh__routed_destroy (msg_p);  //  Out of memory: it retries
                 return;
             }
             turn->replies = grown;

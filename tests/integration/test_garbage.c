@@ -185,3 +185,69 @@ Test (garbage, to_every_socket_and_the_node_still_serves, .timeout = 60)
     zsock_destroy (&rogue_pub);
     zmesh_rand_destroy (&rand);
 }
+
+//  Send a request for echo.say on dealer behind hops routing frames
+//  ("hop0", "hop1", ...), as proxies in between would add them.
+static void
+s_send_routed (zsock_t *dealer, zmesh_rand_t *rand, int hops)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (int hop = 0; hop < hops; hop++)
+        zmsg_addstrf (msg, "hop%d", hop);
+    zmsg_addmem (msg, "", 0);
+    zframe_t *request = s_envelope (rand, ZMESH_KIND_REQUEST, "echo.say", 3000);
+    zmsg_append (msg, &request);
+    cr_assert (eq (int, zmsg_send (&msg, dealer), 0));
+}
+
+Test (garbage, routing_frames_come_back_and_too_many_are_dropped,
+      .timeout = 60)
+{
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (12);
+    testnode_t node = testnode_start (TESTNODE, "echo", NULL);
+    zsock_t *dealer = zsock_new_dealer (node.calls);
+    //  With the ROUTER's own routing id, 6 hops and the delimiter make 8
+    //  routing frames, the most a call may have; 7 hops are one too many.
+    s_send_routed (dealer, rand, 7);
+    s_send_routed (dealer, rand, 6);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    cr_assert (zpoller_wait (poller, 3000) == dealer, "no reply");
+    zmsg_t *msg = zmsg_recv (dealer);
+    cr_assert (eq (sz, zmsg_size (msg), 8), "6 hops, delimiter, reply");
+    for (int hop = 0; hop < 6; hop++) {
+        char *text = zmsg_popstr (msg), expected [16];
+        snprintf (expected, sizeof expected, "hop%d", hop);
+        cr_assert (eq (str, text, expected), "the route, in order");
+        zstr_free (&text);
+    }
+    zframe_t *empty = zmsg_pop (msg);
+    cr_assert (eq (sz, zframe_size (empty), 0));
+    zframe_destroy (&empty);
+    zframe_t *frame = zmsg_first (msg);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
+                                               zframe_size (frame), &reply,
+                                               NULL), 0));
+    cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
+    zmesh_envelope_destroy (&reply);
+    zmsg_destroy (&msg);
+
+    //  The one with 7 hops was counted and got nothing back.
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "client");
+    char setting [300];
+    snprintf (setting, sizeof setting, "peers/echo/calls=%s", node.calls);
+    zmesh_node_config_set (&config, setting, NULL);
+    zmesh_node_t *client = zmesh_node_new (&config, NULL, rand, NULL);
+    cr_assert (eq (int, zmesh_node_call (client, "echo", "zmesh.stats", NULL,
+                                         0, 3000, &reply, NULL), 0));
+    cr_assert (eq (str, (char *) zmesh_envelope_header (reply, "bad_frames"),
+                   "1"));
+    zmesh_envelope_destroy (&reply);
+    cr_assert (zpoller_wait (poller, 200) == NULL, "no reply to the 7 hops");
+    zpoller_destroy (&poller);
+    zmesh_node_destroy (&client);
+    zsock_destroy (&dealer);
+    cr_assert (eq (int, child_stop (&node.child, 2000), 0));
+    zmesh_rand_destroy (&rand);
+}

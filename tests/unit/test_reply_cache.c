@@ -17,34 +17,45 @@ s_id (uint8_t seed)
     return id;
 }
 
-//  A frame of size bytes, all fill.
-static zframe_t *
-s_frame (size_t size, char fill)
+//  Keep size bytes, all fill, as the reply to id.
+static void
+s_put (zmesh_reply_cache_t *cache, const zmesh_uuid_t *id, size_t size,
+       char fill)
 {
-    zframe_t *frame = zframe_new (NULL, size);
-    memset (zframe_data (frame), fill, size);
-    return frame;
+    char reply [256];
+    cr_assert (size <= sizeof reply);
+    memset (reply, fill, size);
+    zmesh__reply_cache_put (cache, id, reply, size);
+    memset (reply, 0, size);    //  The cache keeps a copy
+}
+
+//  The reply kept for id, or NULL; its size in *size.
+static const uint8_t *
+s_get (zmesh_reply_cache_t *cache, const zmesh_uuid_t *id, size_t *size)
+{
+    *size = 0;
+    return zmesh__reply_cache_get (cache, id, size);
 }
 
 Test (reply_cache, finds_replaces_and_drops_by_request_id)
 {
     zmesh_reply_cache_t *cache = zmesh__reply_cache_new (8, 1000);
     zmesh_uuid_t one = s_id (1), two = s_id (2);
-    zframe_t *frame = s_frame (10, 'a');
-    zmesh__reply_cache_put (cache, &one, &frame);
-    cr_assert (frame == NULL, "taken");
-    cr_assert (zmesh__reply_cache_get (cache, &two) == NULL);
-    zframe_t *kept = zmesh__reply_cache_get (cache, &one);
-    cr_assert (kept && zframe_size (kept) == 10);
-    frame = s_frame (20, 'b');
-    zmesh__reply_cache_put (cache, &one, &frame);
-    kept = zmesh__reply_cache_get (cache, &one);
-    cr_assert (eq (sz, zframe_size (kept), 20), "the newer reply replaces");
+    s_put (cache, &one, 10, 'a');
+    size_t size;
+    cr_assert (s_get (cache, &two, &size) == NULL);
+    const uint8_t *kept = s_get (cache, &one, &size);
+    cr_assert (kept && size == 10 && kept [0] == 'a' && kept [9] == 'a',
+               "a copy of what was put");
+    s_put (cache, &one, 20, 'b');
+    kept = s_get (cache, &one, &size);
+    cr_assert (eq (sz, size, 20), "the newer reply replaces");
+    cr_assert (kept [19] == 'b');
     cr_assert (eq (sz, zmesh__reply_cache_size (cache), 1));
     cr_assert (eq (sz, zmesh__reply_cache_bytes (cache), 20));
     zmesh__reply_cache_drop (cache, &one);
     zmesh__reply_cache_drop (cache, &two);          //  Harmless
-    cr_assert (zmesh__reply_cache_get (cache, &one) == NULL);
+    cr_assert (s_get (cache, &one, &size) == NULL);
     cr_assert (eq (sz, zmesh__reply_cache_bytes (cache), 0));
     zmesh__reply_cache_destroy (&cache);
     zmesh__reply_cache_destroy (&cache);
@@ -54,38 +65,34 @@ Test (reply_cache, finds_replaces_and_drops_by_request_id)
 Test (reply_cache, evicts_the_oldest_to_stay_within_count_and_bytes)
 {
     zmesh_reply_cache_t *cache = zmesh__reply_cache_new (3, 100);
+    size_t size;
     for (uint8_t seed = 1; seed <= 4; seed++) {
         zmesh_uuid_t id = s_id (seed);
-        zframe_t *frame = s_frame (10, (char) seed);
-        zmesh__reply_cache_put (cache, &id, &frame);
+        s_put (cache, &id, 10, (char) seed);
     }
     zmesh_uuid_t id = s_id (1);
-    cr_assert (zmesh__reply_cache_get (cache, &id) == NULL, "oldest gone");
+    cr_assert (s_get (cache, &id, &size) == NULL, "oldest gone");
     cr_assert (eq (sz, zmesh__reply_cache_size (cache), 3));
     //  A dropped reply leaves no stale place in the order behind it.
     id = s_id (2);
     zmesh__reply_cache_drop (cache, &id);
     //  80 bytes more: 3 (10) + 4 (10) + 80 = 100 fits; then 5 must go.
     id = s_id (5);
-    zframe_t *frame = s_frame (80, 'e');
-    zmesh__reply_cache_put (cache, &id, &frame);
+    s_put (cache, &id, 80, 'e');
     cr_assert (eq (sz, zmesh__reply_cache_bytes (cache), 100));
     id = s_id (6);
-    frame = s_frame (15, 'f');
-    zmesh__reply_cache_put (cache, &id, &frame);
+    s_put (cache, &id, 15, 'f');
     id = s_id (3);
-    cr_assert (zmesh__reply_cache_get (cache, &id) == NULL);
+    cr_assert (s_get (cache, &id, &size) == NULL);
     id = s_id (4);
-    cr_assert (zmesh__reply_cache_get (cache, &id) == NULL);
+    cr_assert (s_get (cache, &id, &size) == NULL);
     id = s_id (5);
-    cr_assert (zmesh__reply_cache_get (cache, &id) != NULL);
+    cr_assert (s_get (cache, &id, &size) != NULL);
     cr_assert (eq (sz, zmesh__reply_cache_bytes (cache), 95));
     //  Larger than the whole cache: not kept, and nothing evicted for it.
     id = s_id (7);
-    frame = s_frame (101, 'g');
-    zmesh__reply_cache_put (cache, &id, &frame);
-    cr_assert (frame == NULL);
-    cr_assert (zmesh__reply_cache_get (cache, &id) == NULL);
+    s_put (cache, &id, 101, 'g');
+    cr_assert (s_get (cache, &id, &size) == NULL);
     cr_assert (eq (sz, zmesh__reply_cache_size (cache), 2));
     zmesh__reply_cache_destroy (&cache);
 }
@@ -94,10 +101,9 @@ Test (reply_cache, with_no_room_keeps_nothing)
 {
     zmesh_reply_cache_t *cache = zmesh__reply_cache_new (0, 1000);
     zmesh_uuid_t id = s_id (9);
-    zframe_t *frame = s_frame (1, 'x');
-    zmesh__reply_cache_put (cache, &id, &frame);
-    cr_assert (frame == NULL);
-    cr_assert (zmesh__reply_cache_get (cache, &id) == NULL);
+    size_t size;
+    s_put (cache, &id, 1, 'x');
+    cr_assert (s_get (cache, &id, &size) == NULL);
     zmesh__reply_cache_destroy (&cache);
 }
 
@@ -132,8 +138,7 @@ Test (reply_cache, keeps_what_a_plain_oldest_first_list_keeps)
             continue;
         }
         int size = 1 + (int) ((state >> 12) % 200);
-        zframe_t *frame = s_frame ((size_t) size, (char) id_number);
-        zmesh__reply_cache_put (cache, &id, &frame);
+        s_put (cache, &id, (size_t) size, (char) id_number);
         while (count >= ENTRIES || bytes + (size_t) size > BYTES) {
             bytes -= (size_t) sizes [order [0]];
             memmove (&order [0], &order [1], (count - 1) * sizeof *order);
@@ -153,12 +158,12 @@ Test (reply_cache, keeps_what_a_plain_oldest_first_list_keeps)
         bool kept = false;
         for (size_t index = 0; index < count; index++)
             kept |= order [index] == id_number;
-        zframe_t *frame = zmesh__reply_cache_get (cache, &id);
-        cr_assert (kept == (frame != NULL), "id %d", id_number);
-        if (frame) {
-            cr_assert (eq (sz, zframe_size (frame),
-                           (size_t) sizes [id_number]));
-            cr_assert (zframe_data (frame) [0] == (uint8_t) id_number);
+        size_t size;
+        const uint8_t *reply = s_get (cache, &id, &size);
+        cr_assert (kept == (reply != NULL), "id %d", id_number);
+        if (reply) {
+            cr_assert (eq (sz, size, (size_t) sizes [id_number]));
+            cr_assert (reply [0] == (uint8_t) id_number);
         }
     }
     zmesh__reply_cache_destroy (&cache);
