@@ -171,12 +171,12 @@ s_order (zmesh_caller_t *self, const zmesh_call_t *call, size_t *order)
 
 //  Pick an instance that will take the call, in s_order's order: one not
 //  tried yet if there is one, else any; skip those whose bulkhead is full
-//  or breaker open. On failure, *why says which of the two stopped every
-//  instance.
+//  or breaker open; *target_p is the one chosen. On failure, *why says
+//  which of the two stopped every instance.
 static long
 s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
           int64_t deadline_ms, zmesh_breaker_permit_t *permit,
-          zmesh_err_t *why)
+          s_target_t **target_p, zmesh_err_t *why)
 {
     *why = ZMESH_ERR_OVERLOADED;
     size_t order [ENDPOINTS_MAX];
@@ -195,8 +195,10 @@ s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
             if (target->in_flight >= call->policy->max_in_flight)
                 continue;
             if (zmesh_breaker_acquire (target->breaker, deadline_ms, permit)
-                == ZMESH_OK)
+                == ZMESH_OK) {
+                *target_p = target;
                 return (long) index;
+            }
             *why = ZMESH_ERR_CIRCUIT_OPEN;
         }
     return -1;
@@ -295,6 +297,7 @@ struct _zmesh_call_run_t {
     bool in_attempt;            //  An attempt is under way
     bool done;
     size_t index;               //  In attempt: its instance
+    s_target_t *target;         //  and that instance's state
     zmesh_breaker_permit_t permit;
     zmesh_envelope_t *reply;    //  Once done with ZMESH_OK or an app error
 };
@@ -387,8 +390,9 @@ zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
         && now + retry->attempt_timeout_ms < attempt_deadline)
         attempt_deadline = now + retry->attempt_timeout_ms;
     zmesh_err_t why;
+    s_target_t *target = NULL;
     long chosen = s_choose (self, call, run->tried, attempt_deadline,
-                            &run->permit, &why);
+                            &run->permit, &target, &why);
     if (chosen < 0) {
         zmesh__detail (detail, "no instance of %s takes calls: %s",
                        call->service, zmesh_strerror (why));
@@ -399,8 +403,7 @@ zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
     run->tried [chosen] = true;
     run->attempts++;
     run->in_attempt = true;
-    s_target_t *target = zhashx_lookup (self->targets,
-                                        call->endpoints [chosen]);
+    run->target = target;
     target->in_flight++;
     self->stats.attempts++;
     *until_ms = attempt_deadline;
@@ -414,8 +417,7 @@ zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
 {
     assert (self && run && run->in_attempt && reply_p);
     run->in_attempt = false;
-    s_target_t *target = zhashx_lookup (self->targets,
-                                        run->call->endpoints [run->index]);
+    s_target_t *target = run->target;
     target->in_flight--;
     run->retry_after_ms = 0;
     if (rc == ZMESH_OK) {
@@ -448,8 +450,7 @@ zmesh__caller_lost (zmesh_caller_t *self, zmesh_call_run_t *run)
 {
     assert (self && run && run->in_attempt);
     run->in_attempt = false;
-    s_target_t *target = zhashx_lookup (self->targets,
-                                        run->call->endpoints [run->index]);
+    s_target_t *target = run->target;
     target->in_flight--;
     //  The breaker's permit, unrecorded, lapses at its deadline.
     run->tried [run->index] = false;
@@ -484,9 +485,7 @@ zmesh__caller_end (zmesh_caller_t *self, zmesh_call_run_t **run_p,
     if (run->in_attempt) {
         //  Abandoned in an attempt: the bulkhead gets its place back, and
         //  the breaker's permit, unrecorded, lapses at its deadline.
-        s_target_t *target = zhashx_lookup (self->targets,
-                                            run->call->endpoints [run->index]);
-        target->in_flight--;
+        run->target->in_flight--;
         zmesh__detail (detail, "the call was abandoned");
     }
     if (run->reply)

@@ -142,13 +142,13 @@ zmesh__requester_socket (zmesh_link_t *link)
 
 zmesh_err_t
 zmesh__requester_send (zmesh_requester_t *self, zmesh_link_t *link,
-                       zframe_t *request, zmesh_detail_t *detail)
+                       zmq_msg_t *request, zmesh_detail_t *detail)
 {
     assert (self && link && request);
     //  A REQ socket queues the request until its peer is connected, so
     //  this never blocks; the deadline covers the wait for the connection.
-    if (zframe_send (&request, link->socket, ZFRAME_REUSE | ZFRAME_DONTWAIT)
-        != 0) {
+    if (zmq_msg_send (request, zsock_resolve (link->socket), ZMQ_DONTWAIT)
+        < 0) {
         zmesh__detail (detail, "send failed: %s", zmq_strerror (zmq_errno ()));
         return ZMESH_ERR_SOCKET;
     }

@@ -50,11 +50,11 @@ zmesh_err_t
     zmesh__requester_take (zmesh_requester_t *self, const char *endpoint,
                            zmesh_link_t **link_p, zmesh_detail_t *detail);
 
-//  An exchange on a link: send the request (borrowed), then wait until
-//  the monotonic time deadline_ms for the reply whose causation is
-//  request_id, on the link's own poller; or, for a caller that polls the
-//  link's socket itself (a node's loop), receive once it is readable,
-//  which never waits: *ready false means nothing has come yet, *ready
+//  An exchange on a link: send the request (a message, which the caller
+//  closes after, sent or not), then wait until the monotonic time
+//  deadline_ms for the reply whose causation is request_id, on the
+//  link's own poller; or, for a caller that polls the link's socket
+//  itself (a node's loop), receive once it is readable, which never waits: *ready false means nothing has come yet, *ready
 //  true that this is the attempt's outcome. The outcome is ZMESH_OK with
 //  *reply_p set (caller owns it), or ZMESH_ERR_TIMEOUT,
 //  ZMESH_ERR_INTERRUPTED, ZMESH_ERR_BAD_REPLY (garbage, or a reply to
@@ -64,7 +64,7 @@ zsock_t *
     zmesh__requester_socket (zmesh_link_t *link);
 zmesh_err_t
     zmesh__requester_send (zmesh_requester_t *self, zmesh_link_t *link,
-                           zframe_t *request, zmesh_detail_t *detail);
+                           zmq_msg_t *request, zmesh_detail_t *detail);
 zmesh_err_t
     zmesh__requester_wait (zmesh_requester_t *self, zmesh_link_t *link,
                            const zmesh_uuid_t *request_id, int64_t deadline_ms,

@@ -188,19 +188,20 @@ s_attempt_begin (zmesh__call_t *call, const char *endpoint)
     }
     zmesh_envelope_set_budget_ms (call->request, left > UINT32_MAX
                                                  ? UINT32_MAX : (uint32_t) left);
-    zframe_t *frame = NULL;
-    zmesh_err_t rc = zmesh_envelope_encode (call->request, &frame,
-                                            &call->detail);
-    if (rc == ZMESH_OK)
-        rc = zmesh__requester_take (self->requester, endpoint, &call->link,
-                                    &call->detail);
+    zmq_msg_t frame;
+    zmesh_err_t rc = zmesh_envelope_encode_msg (call->request, &frame,
+                                                &call->detail);
+    if (rc != ZMESH_OK)
+        return rc;
+    rc = zmesh__requester_take (self->requester, endpoint, &call->link,
+                                &call->detail);
     if (rc == ZMESH_OK) {
         call->link_endpoint = endpoint;
         self->stats.calls_made++;
-        rc = zmesh__requester_send (self->requester, call->link, frame,
+        rc = zmesh__requester_send (self->requester, call->link, &frame,
                                     &call->detail);
     }
-    zframe_destroy (&frame);
+    zmq_msg_close (&frame);
     return rc;
 }
 
