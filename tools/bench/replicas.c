@@ -33,13 +33,19 @@ s_pg_query (const char *uri, const char *sql)
     return value;
 }
 
+//  The services, and the gateway last, as the report names them
+enum { SERVICES = 4, PARTS = SERVICES + 1 };
+static const char *s_parts [PARTS] = {"user", "order", "inventory",
+                                      "payment", "gateway"};
+
 typedef struct {
     bench_wrk_t wrk;
     long orders;                //  order.placed in the order store
     long events;                //  Events stored, every service's
     double busy_s;              //  Until the last was stored
     double cpu_ms;              //  Of every node, the gateway's too
-} s_replicated_t;
+    double part_ms [PARTS];     //  Of each service's replicas, and the
+} s_replicated_t;               //  gateway's
 
 //  The demo mesh on PostgreSQL with replicas (1 or 2) of each service,
 //  the two of a service sharing a schema of the --postgresql server,
@@ -47,9 +53,8 @@ typedef struct {
 static bool
 s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
 {
-    static const char *services [] = {"user", "order", "inventory",
-                                      "payment"};
-    enum { SERVICES = 4, NODES = 2 * SERVICES + 1 };
+    const char *const *services = s_parts;
+    enum { NODES = 2 * SERVICES + 1 };
     char uris [SERVICES][PATH_MAX + 64];
     const char *base = bench_options.postgresql;
     for (int service = 0; service < SERVICES; service++) {
@@ -128,6 +133,9 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
     }
     usleep (1000000);           //  The members hear each other
     double before = bench_children_cpu_ms (children, started);
+    double before_each [NODES];
+    for (int index = 0; index < started; index++)
+        before_each [index] = bench_cpu_ms (children [index].pid);
     bool ok = started == count && bench_edge_load (port, seconds, &run->wrk);
     //  The CPU of what was placed, all of it: until the services are
     //  through with it (no event stored for a second), at most 60 s
@@ -144,6 +152,12 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
     }
     run->busy_s = seconds + (waited - 4) / 4.0;
     run->cpu_ms = bench_children_cpu_ms (children, started) - before;
+    for (int index = 0; index < started; index++) {
+        //  Those of a service come in its order, and the gateway last
+        int part = index < instances ? index / replicas : SERVICES;
+        run->part_ms [part] += bench_cpu_ms (children [index].pid)
+                             - before_each [index];
+    }
     for (int index = started - 1; index >= 0; index--)
         bench_child_stop (&children [index]);
     run->orders = s_pg_query (uris [1], "SELECT count (*) FROM events WHERE "
@@ -179,6 +193,7 @@ bench_replicas (void)
     enum { TURNS_MAX = 3 };
     int turns = bench_options.quick ? 1 : TURNS_MAX;
     double rate [2][TURNS_MAX], cpu [2][TURNS_MAX], events [2][TURNS_MAX];
+    double part [PARTS][2][TURNS_MAX];
     bool ok = bench_options.postgresql != NULL;
     for (int turn = 0; ok && turn < turns; turn++)
         for (int mesh = 0; ok && mesh < 2; mesh++) {
@@ -188,6 +203,9 @@ bench_replicas (void)
             rate [mesh][turn] = run.wrk.rate;
             cpu [mesh][turn] = run.cpu_ms / (double) run.orders;
             events [mesh][turn] = (double) run.events / run.busy_s;
+            for (int which = 0; which < PARTS; which++)
+                part [which][mesh][turn] = run.part_ms [which]
+                                         / (double) run.orders;
         }
     if (!ok) {
         bench_row ("replicas", "POST /orders on PostgreSQL, 1 and 2 replicas "
@@ -212,6 +230,17 @@ bench_replicas (void)
     snprintf (one, sizeof one, "%.2f ms", median [1][0]);
     bench_row ("replicas", "  same, CPU of every node per order placed", two,
                one, median [1][1] / median [1][0], "≤ 1.15", NULL);
+    //  Where it goes: each service's replicas together, and the gateway
+    for (int which = 0; which < PARTS; which++) {
+        double of [2];
+        for (int mesh = 0; mesh < 2; mesh++)
+            of [mesh] = s_median_of (part [which][mesh], turns);
+        snprintf (two, sizeof two, "%.2f ms", of [1]);
+        snprintf (one, sizeof one, "%.2f ms", of [0]);
+        snprintf (what, sizeof what, "    of which %s%s", s_parts [which],
+                  which < SERVICES ? ", its replicas together" : "");
+        bench_row ("replicas", what, two, one, of [1] / of [0], NULL, NULL);
+    }
     snprintf (two, sizeof two, "%.0f/s", median [2][1]);
     snprintf (one, sizeof one, "%.0f/s", median [2][0]);
     bench_row ("replicas", "  same, events stored by every service, until the "
