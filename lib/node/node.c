@@ -21,12 +21,6 @@ zmesh__node_frame_destroy (void **item_p)
     zframe_destroy ((zframe_t **) item_p);
 }
 
-void
-zmesh__node_msg_destroy (void **item_p)
-{
-    zmsg_destroy ((zmsg_t **) item_p);
-}
-
 //  Bad input is counted always and logged once per burst: the first frame
 //  of a burst, then a count of the rest at most once a second.
 void

@@ -320,8 +320,6 @@ void zmesh__node_bad_frame (zmesh_node_t *self, const char *where,
                             zmesh_err_t rc, const char *why);
 void
     zmesh__node_frame_destroy (void **item_p);
-void
-    zmesh__node_msg_destroy (void **item_p);
 
 //  flow.c
 bool
@@ -361,8 +359,23 @@ zmesh__publish_envelope_of (zmesh_node_t *self,
                             const zmesh_stored_event_t *stored);
 zmesh_err_t
     zmesh__publish_control (zmesh_node_t *self, const char *type);
+//  An event's message, its topic and its envelope, as the turn holds it
+//  until its commit.
+typedef struct {
+    size_t topic_size;
+    char topic [ZMESH_TOPIC_MAX];
+    zmq_msg_t body;
+} zmesh__event_msg_t;
+
+//  Send msg (taken, always) on the PUB socket, which never blocks.
 zmesh_err_t
-    zmesh__publish_send_msg (zmesh_node_t *self, zmsg_t **msg_p);
+    zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p);
+//  Free an event's message, unsent; harmless on NULL. The second is the
+//  destructor of a list of them.
+void
+    zmesh__publish_msg_destroy (zmesh__event_msg_t **msg_p);
+void
+    zmesh__publish_msg_destroy_item (void **item_p);
 
 //  turn.c: the loop's transaction. begin opens the loop's turn (after
 //  committing a publish group); group opens a publish group when nothing
@@ -387,7 +400,7 @@ bool
     zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
                          bool keep);
 void
-    zmesh__turn_hold_event (zmesh_node_t *self, zmsg_t **msg_p);
+    zmesh__turn_hold_event (zmesh_node_t *self, zmesh__event_msg_t **msg_p);
 bool
     zmesh__turn_confirm_reserve (zmesh_node_t *self);
 void

@@ -4,27 +4,48 @@
 */
 #include "node_private.h"
 
-//  The message of an event: its topic frame and the encoded envelope
-//  (frame, taken).
-static zmsg_t *
-s_event_msg (const char *type, bool control, zframe_t **frame_p)
+//  The message of event, to hold for the turn's commit: its topic and
+//  the encoded envelope, in one allocation. NULL if out of memory.
+static zmesh__event_msg_t *
+s_event_msg (const zmesh_envelope_t *event)
 {
-    char topic [ZMESH_TOPIC_MAX];
-    size_t topic_size = zmesh_topic_format (type, control, topic);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, topic, topic_size);
-    zmsg_append (msg, frame_p);
+    zmesh__event_msg_t *msg = zmesh__alloc (sizeof *msg);
+    if (!msg)
+        return NULL;
+    if (zmesh_envelope_encode_msg (event, &msg->body, NULL) != ZMESH_OK) {
+        zmesh__free (msg);
+        return NULL;
+    }
+    msg->topic_size = zmesh_topic_format (zmesh_envelope_type (event), false,
+                                          msg->topic);
     return msg;
 }
 
-//  Send on PUB, which never blocks; the message is taken either way.
-zmesh_err_t
-zmesh__publish_send_msg (zmesh_node_t *self, zmsg_t **msg_p)
+void
+zmesh__publish_msg_destroy (zmesh__event_msg_t **msg_p)
 {
-    if (zmsg_send (msg_p, self->pub) == 0)
-        return ZMESH_OK;
-    zmsg_destroy (msg_p);
-    return ZMESH_ERR_SOCKET;
+    if (*msg_p) {
+        zmq_msg_close (&(*msg_p)->body);
+        zmesh__free (*msg_p);
+        *msg_p = NULL;
+    }
+}
+
+void
+zmesh__publish_msg_destroy_item (void **item_p)
+{
+    zmesh__publish_msg_destroy ((zmesh__event_msg_t **) item_p);
+}
+
+zmesh_err_t
+zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p)
+{
+    zmesh__event_msg_t *msg = *msg_p;
+    void *pub = zsock_resolve (self->pub);
+    bool sent = zmq_send (pub, msg->topic, msg->topic_size, ZMQ_SNDMORE) >= 0
+             && zmq_msg_send (&msg->body, pub, 0) >= 0;
+    zmesh__publish_msg_destroy (msg_p);
+    return sent ? ZMESH_OK : ZMESH_ERR_SOCKET;
 }
 
 //  Encode event and send it after its topic frame, straight from the
@@ -160,14 +181,13 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
             zmesh__tap_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
                               (uint64_t) zmesh_clock_unix_us (self->clock), 0,
                               NULL);
-        zframe_t *frame = NULL;
-        if (event && zmesh_envelope_encode (event, &frame, NULL) == ZMESH_OK) {
-            zmsg_t *msg = s_event_msg (stored.type, false, &frame);
-            if (grouped)
+        if (event && grouped) {
+            zmesh__event_msg_t *msg = s_event_msg (event);
+            if (msg)
                 zmesh__turn_hold_event (self, &msg);
-            else if (zmesh__publish_send_msg (self, &msg) == ZMESH_OK)
-                self->stats.events_published++;
         }
+        else if (event && s_send_event (self, event, false) == ZMESH_OK)
+            self->stats.events_published++;
         zmesh_envelope_destroy (&event);
         self->seq = stored.seq;
     }

@@ -31,7 +31,7 @@ zmesh__turn_init (zmesh__turn_t *turn)
 {
     memset (turn, 0, sizeof *turn);
     turn->events = zlistx_new ();
-    zlistx_set_destructor (turn->events, zmesh__node_msg_destroy);
+    zlistx_set_destructor (turn->events, zmesh__publish_msg_destroy_item);
     turn->replies = zmesh__calloc (HELD_REPLIES, sizeof *turn->replies);
     turn->reply_max = turn->replies ? HELD_REPLIES : 0;
 }
@@ -63,7 +63,7 @@ s_release_events (zmesh_node_t *self, bool committed)
         zmesh_store_log_head (self->store, self->config.name, &self->seq);
         return;
     }
-    zmsg_t *msg;
+    zmesh__event_msg_t *msg;
     while ((msg = zlistx_detach (self->turn.events, NULL)))
         if (zmesh__publish_send_msg (self, &msg) == ZMESH_OK)
             self->stats.events_published++;
@@ -168,8 +168,8 @@ zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
     //  What was published since was rolled back: unsend it
     while (zlistx_size (self->turn.events) > mark->events) {
         zlistx_last (self->turn.events);
-        zmsg_t *msg = zlistx_detach_cur (self->turn.events);
-        zmsg_destroy (&msg);
+        zmesh__event_msg_t *msg = zlistx_detach_cur (self->turn.events);
+        zmesh__publish_msg_destroy (&msg);
     }
     self->seq = mark->seq;
     //  Their confirms say so once the turn is over: none is called early
@@ -181,13 +181,13 @@ zmesh__turn_release (zmesh_node_t *self, const zmesh__turn_mark_t *mark,
 }
 
 void
-zmesh__turn_hold_event (zmesh_node_t *self, zmsg_t **msg_p)
+zmesh__turn_hold_event (zmesh_node_t *self, zmesh__event_msg_t **msg_p)
 {
     assert (self->turn.state != ZMESH__TURN_IDLE);
     if (zlistx_add_end (self->turn.events, *msg_p))
         *msg_p = NULL;
     else
-        zmsg_destroy (msg_p);
+        zmesh__publish_msg_destroy (msg_p);
 }
 
 size_t

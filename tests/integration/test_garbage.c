@@ -57,6 +57,18 @@ s_envelope (zmesh_rand_t *rand, zmesh_kind_t kind, const char *type,
     return frame;
 }
 
+//  The envelope in msg's first frame; asserts it decodes.
+static zmesh_envelope_t *
+s_reply_in (zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_first (msg);
+    zmesh_envelope_t *reply = NULL;
+    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
+                                               zframe_size (frame), &reply,
+                                               NULL), 0));
+    return reply;
+}
+
 //  Wait for a reply on a DEALER or REQ socket and return its error code.
 static int64_t
 s_mesh_error (zsock_t *socket, bool dealer)
@@ -70,11 +82,7 @@ s_mesh_error (zsock_t *socket, bool dealer)
         cr_assert (eq (sz, zframe_size (empty), 0));
         zframe_destroy (&empty);
     }
-    zframe_t *frame = zmsg_first (msg);
-    zmesh_envelope_t *reply = NULL;
-    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
-                                               zframe_size (frame), &reply,
-                                               NULL), 0));
+    zmesh_envelope_t *reply = s_reply_in (msg);
     cr_assert (eq (int, zmesh_envelope_status (reply),
                    ZMESH_STATUS_MESH_ERROR));
     int64_t code = zmesh_envelope_error_code (reply);
@@ -223,11 +231,7 @@ Test (garbage, routing_frames_come_back_and_too_many_are_dropped,
     zframe_t *empty = zmsg_pop (msg);
     cr_assert (eq (sz, zframe_size (empty), 0));
     zframe_destroy (&empty);
-    zframe_t *frame = zmsg_first (msg);
-    zmesh_envelope_t *reply = NULL;
-    cr_assert (eq (int, zmesh_envelope_decode (zframe_data (frame),
-                                               zframe_size (frame), &reply,
-                                               NULL), 0));
+    zmesh_envelope_t *reply = s_reply_in (msg);
     cr_assert (eq (int, zmesh_envelope_status (reply), ZMESH_STATUS_OK));
     zmesh_envelope_destroy (&reply);
     zmsg_destroy (&msg);
