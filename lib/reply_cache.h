@@ -2,9 +2,9 @@
     answered again without running its handler twice (private).
 
     A reply is kept under the id of the request it answers, as a copy of
-    the bytes that were sent. The cache holds at most a number of replies and of
-    bytes, set when it is made (calls/dedupe and calls/dedupe_bytes); the
-    oldest reply goes first to make room.
+    the bytes that were sent. The cache holds at most a number of replies
+    and of bytes, set when it is made (calls/dedupe and
+    calls/dedupe_bytes); the oldest reply goes first to make room.
 
     Part of zmesh. MIT License.
 */

@@ -54,8 +54,9 @@ zmesh_err_t
 //  closes after, sent or not), then wait until the monotonic time
 //  deadline_ms for the reply whose causation is request_id, on the
 //  link's own poller; or, for a caller that polls the link's socket
-//  itself (a node's loop), receive once it is readable, which never waits: *ready false means nothing has come yet, *ready
-//  true that this is the attempt's outcome. The outcome is ZMESH_OK with
+//  itself (a node's loop), receive once it is readable, which never
+//  waits: *ready false means nothing has come yet, *ready true that this
+//  is the attempt's outcome. The outcome is ZMESH_OK with
 //  *reply_p set (caller owns it), or ZMESH_ERR_TIMEOUT,
 //  ZMESH_ERR_INTERRUPTED, ZMESH_ERR_BAD_REPLY (garbage, or a reply to
 //  another request: discarded) or ZMESH_ERR_SOCKET. These touch only the

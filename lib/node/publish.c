@@ -37,15 +37,25 @@ zmesh__publish_msg_destroy_item (void **item_p)
     zmesh__publish_msg_destroy ((zmesh__event_msg_t **) item_p);
 }
 
+//  Send an event's two frames on the PUB socket, which never blocks; body
+//  is sent, or left to its owner to close.
+static zmesh_err_t
+s_send_frames (zmesh_node_t *self, const char *topic, size_t topic_size,
+               zmq_msg_t *body)
+{
+    void *pub = zsock_resolve (self->pub);
+    return zmq_send (pub, topic, topic_size, ZMQ_SNDMORE) >= 0
+           && zmq_msg_send (body, pub, 0) >= 0 ? ZMESH_OK : ZMESH_ERR_SOCKET;
+}
+
 zmesh_err_t
 zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p)
 {
     zmesh__event_msg_t *msg = *msg_p;
-    void *pub = zsock_resolve (self->pub);
-    bool sent = zmq_send (pub, msg->topic, msg->topic_size, ZMQ_SNDMORE) >= 0
-             && zmq_msg_send (&msg->body, pub, 0) >= 0;
+    zmesh_err_t rc = s_send_frames (self, msg->topic, msg->topic_size,
+                                    &msg->body);
     zmesh__publish_msg_destroy (msg_p);
-    return sent ? ZMESH_OK : ZMESH_ERR_SOCKET;
+    return rc;
 }
 
 //  Encode event and send it after its topic frame, straight from the
@@ -60,13 +70,9 @@ s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
     char topic [ZMESH_TOPIC_MAX];
     size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
                                             control, topic);
-    void *pub = zsock_resolve (self->pub);
-    if (zmq_send (pub, topic, topic_size, ZMQ_SNDMORE) < 0
-        || zmq_msg_send (&msg, pub, 0) < 0) {
-        zmq_msg_close (&msg);
-        return ZMESH_ERR_SOCKET;
-    }
-    return ZMESH_OK;
+    rc = s_send_frames (self, topic, topic_size, &msg);
+    zmq_msg_close (&msg);
+    return rc;
 }
 
 //  The envelope of a stored event, as its publisher sends it.

@@ -370,38 +370,34 @@ s_receive (zmesh_node_t *self, zmesh__routed_t **msg_p)
         return false;
     }
     zmesh__routed_t *msg = zmesh__alloc (sizeof *msg);
-    bool fits = true, first = true;
-    if (msg) {
-        msg->routes = 0;
-        zmq_msg_init (&msg->body);
-    }
-    //  Each frame is the body until another comes, and then a route
-    while (true) {
-        bool more = zmq_msg_more (&frame);
-        if (msg && !first) {
-            if (msg->routes < ZMESH__ROUTES_MAX) {
-                zmq_msg_t *route = &msg->route [msg->routes++];
-                zmq_msg_init (route);
-                zmq_msg_move (route, &msg->body);
-            }
-            else
-                fits = false;
-        }
-        if (msg)
-            zmq_msg_move (&msg->body, &frame);
-        first = false;
+    if (!msg) {
+        //  Dropped whole, as a message comes
+        while (zmq_msg_more (&frame)
+               && zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) >= 0)
+            ;
         zmq_msg_close (&frame);
-        if (!more)
-            break;
-        zmq_msg_init (&frame);
+        return true;
+    }
+    msg->routes = 0;
+    zmq_msg_init (&msg->body);
+    zmq_msg_move (&msg->body, &frame);
+    //  Each frame is the body until another comes, and then a route
+    bool fits = true;
+    while (zmq_msg_more (&msg->body)) {
         if (zmq_msg_recv (&frame, router, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&frame);
             fits = false;       //  A message comes whole: not seen
             break;
         }
+        if (msg->routes < ZMESH__ROUTES_MAX) {
+            zmq_msg_t *route = &msg->route [msg->routes++];
+            zmq_msg_init (route);
+            zmq_msg_move (route, &msg->body);
+        }
+        else
+            fits = false;
+        zmq_msg_move (&msg->body, &frame);
     }
-    if (!msg)
-        return true;
+    zmq_msg_close (&frame);
     if (fits && msg->routes >= 2
         && zmq_msg_size (&msg->route [msg->routes - 1]) == 0) {
         *msg_p = msg;

@@ -132,7 +132,6 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
             sscanf (line, "http=%d", &port);
     }
     usleep (1000000);           //  The members hear each other
-    double before = bench_children_cpu_ms (children, started);
     double before_each [NODES];
     for (int index = 0; index < started; index++)
         before_each [index] = bench_cpu_ms (children [index].pid);
@@ -151,12 +150,13 @@ s_edge_replicas_run (int replicas, double seconds, s_replicated_t *run)
         run->events = events;
     }
     run->busy_s = seconds + (waited - 4) / 4.0;
-    run->cpu_ms = bench_children_cpu_ms (children, started) - before;
     for (int index = 0; index < started; index++) {
         //  Those of a service come in its order, and the gateway last
         int part = index < instances ? index / replicas : SERVICES;
-        run->part_ms [part] += bench_cpu_ms (children [index].pid)
-                             - before_each [index];
+        double spent = bench_cpu_ms (children [index].pid)
+                     - before_each [index];
+        run->part_ms [part] += spent;
+        run->cpu_ms += spent;
     }
     for (int index = started - 1; index >= 0; index--)
         bench_child_stop (&children [index]);
