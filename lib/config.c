@@ -54,6 +54,7 @@ static const s_key_t s_keys [] = {
     {"events/start", KEY_CHOICE, FIELD (start_now), "beginning", 0, 0},
     {"events/group", KEY_INT, FIELD (group_events), "1", 1, 100000},
     {"events/group_ms", KEY_INT, FIELD (group_ms), "10", 1, 60000},
+    {"events/batch", KEY_INT, FIELD (batch_events), "1", 1, 1024},
     {"events/attempts", KEY_INT, FIELD (handler_attempts), "3", 1, 100},
     {"events/retry_delay", KEY_INT, FIELD (handler_retry_ms), "100", 0, 60000},
     {"events/retain", KEY_INT, FIELD (retain_events), "0", 0, 2000000000},

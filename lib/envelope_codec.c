@@ -236,6 +236,17 @@ s_pack_out (const zmesh_envelope_t *self, const uint8_t *stack, bool fitted,
     }
 }
 
+size_t
+zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
+                      size_t capacity)
+{
+    if (s_missing_field (self) >= 0)
+        return 0;
+    s_packer_t packer = {out, 0, capacity};
+    s_pack_fields (self, &packer);
+    return packer.size;
+}
+
 zmesh_err_t
 zmesh_envelope_encode (const zmesh_envelope_t *self, zframe_t **frame_p,
                        zmesh_detail_t *detail)
@@ -727,8 +738,10 @@ s_is_map_header (uint8_t lead)
     return (lead >= 0x80 && lead <= 0x8f) || lead == 0xde || lead == 0xdf;
 }
 
+//  Decode the envelope that data starts with: the whole of data, or, with
+//  used, as much as the map takes, *used saying how much.
 static zmesh_err_t
-s_decode (const void *data, size_t size, zmesh_envelope_t *self,
+s_decode (const void *data, size_t size, size_t *used, zmesh_envelope_t *self,
           zmesh_detail_t *detail)
 {
     const uint8_t *bytes = data;
@@ -748,7 +761,9 @@ s_decode (const void *data, size_t size, zmesh_envelope_t *self,
     }
     s_reader_t reader = {bytes, size, 0};
     zmesh_err_t rc = s_decode_map (self, &reader, detail);
-    if (rc == ZMESH_OK && reader.pos != size) {
+    if (used)
+        *used = reader.pos;
+    else if (rc == ZMESH_OK && reader.pos != size) {
         zmesh__detail (detail, "%zu bytes after the map, which ends at %zu",
                        size - reader.pos, reader.pos);
         rc = ZMESH_ERR_ENVELOPE_TRAILING;
@@ -765,7 +780,7 @@ zmesh_envelope_decode (const void *data, size_t size,
     if (!self)
         return ZMESH_ERR_NOMEM;
     zmesh__envelope_init (self, ZMESH_KIND_EVENT);
-    zmesh_err_t rc = s_decode (data, size, self, detail);
+    zmesh_err_t rc = s_decode (data, size, NULL, self, detail);
     if (rc)
         zmesh_envelope_destroy (&self);
     else
@@ -779,5 +794,14 @@ zmesh_envelope_decode_into (const void *data, size_t size,
 {
     assert (self);
     zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
-    return s_decode (data, size, self, detail);
+    return s_decode (data, size, NULL, self, detail);
+}
+
+zmesh_err_t
+zmesh_envelope_decode_next (const void *data, size_t size, size_t *used,
+                            zmesh_envelope_t *self, zmesh_detail_t *detail)
+{
+    assert (self && used);
+    zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
+    return s_decode (data, size, used, self, detail);
 }

@@ -94,4 +94,11 @@ zmesh_err_t
     zmesh__envelope_store_body (zmesh_envelope_t *self, const void *body,
                                 size_t size);
 
+//  Pack self's canonical form into out, capacity bytes. Returns its size,
+//  which is all at out only if it is at most capacity; 0 if self lacks a
+//  field its kind requires.
+size_t
+    zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
+                          size_t capacity);
+
 #endif

@@ -674,43 +674,53 @@ s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
         s_show_call (options, msg, arrived_us, shown, malformed);
         return;
     }
-    zmesh_envelope_t *event = NULL;
-    zmesh_detail_t detail = {""};
-    bool control = false;
+    //  The envelope frame of a batch holds several events, back to back:
+    //  a bad one ends it, since where the next starts is not known
     zframe_t *topic = zmsg_first (msg), *frame = zmsg_next (msg);
-    zmesh_err_t rc = zmsg_size (msg) != 2
-        ? ZMESH_ERR_BAD_FRAMES
-        : zmesh_envelope_decode (zframe_data (frame), zframe_size (frame),
-                                 &event, &detail);
-    if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT)
-        rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
-    if (rc == ZMESH_OK)
-        rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
-                                event, &control);
-    s_stats_t *stats = options->stats;
-    if (stats) {
-        if (!stats->first_us)
-            stats->first_us = arrived_us;
-        stats->last_us = arrived_us;
-        if (rc == ZMESH_OK && !control)
-            s_stats_sequence (stats, event);
-        if (rc == ZMESH_OK && control)
-            s_stats_heartbeat (stats, event);
-    }
-    if (rc != ZMESH_OK) {
-        (*malformed)++;
-        if (stats)
-            stats->malformed++;
-        else
-            s_print_malformed (options, msg, rc, detail.text, arrived_us);
-    }
-    else if (s_wanted (options, event, control)) {
-        if (stats)
-            s_stats_event (stats, event, zmsg_content_size (msg));
-        else
-            s_print_event (options, event, arrived_us);
-        (*shown)++;
-    }
+    bool two = zmsg_size (msg) == 2;
+    size_t at = 0, size = two ? zframe_size (frame) : 0;
+    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_err_t rc;
+    do {
+        zmesh_detail_t detail = {""};
+        bool control = false;
+        size_t used = 0;
+        rc = !event ? ZMESH_ERR_NOMEM
+           : !two   ? ZMESH_ERR_BAD_FRAMES
+                    : zmesh_envelope_decode_next (zframe_data (frame) + at,
+                                                  size - at, &used, event,
+                                                  &detail);
+        at += used;
+        if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT)
+            rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
+        if (rc == ZMESH_OK)
+            rc = zmesh_topic_check (zframe_data (topic), zframe_size (topic),
+                                    event, &control);
+        s_stats_t *stats = options->stats;
+        if (stats) {
+            if (!stats->first_us)
+                stats->first_us = arrived_us;
+            stats->last_us = arrived_us;
+            if (rc == ZMESH_OK && !control)
+                s_stats_sequence (stats, event);
+            if (rc == ZMESH_OK && control)
+                s_stats_heartbeat (stats, event);
+        }
+        if (rc != ZMESH_OK) {
+            (*malformed)++;
+            if (stats)
+                stats->malformed++;
+            else
+                s_print_malformed (options, msg, rc, detail.text, arrived_us);
+        }
+        else if (s_wanted (options, event, control)) {
+            if (stats)
+                s_stats_event (stats, event, zframe_size (topic) + used);
+            else
+                s_print_event (options, event, arrived_us);
+            (*shown)++;
+        }
+    } while (rc == ZMESH_OK && at < size);
     fflush (stdout);
     zmesh_envelope_destroy (&event);
 }

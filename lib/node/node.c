@@ -364,6 +364,8 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         zmesh__publish_control (self, BYE_TYPE);
+    if (self->pub)
+        zmesh__publish_batch_destroy (self);
     zmesh__pollset_destroy (&self->pollset);
     zactor_destroy (&self->gossip);
     zmesh_caller_destroy (&self->caller);
@@ -559,6 +561,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     int wait = timeout_ms;
     if (wait < 0 || until < wait)
         wait = until <= 0 ? 0 : until > INT_MAX ? INT_MAX : (int) until;
+    zmesh__publish_batch_flush (self);      //  Not to wait with us
     int ready = zmesh__pollset_wait (self->pollset, wait);
     //  The time of this turn, for its calls, consumers and timers
     self->now_ms = zmesh_clock_mono_ms (self->clock);
@@ -594,6 +597,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
         zmesh__discovery_gossip (self);
     s_run_timers (self);
     zmesh__turn_confirm_deliver (self);
+    zmesh__publish_batch_flush (self);      //  What the turn published
     if (self->busy == 1)
         zmesh__links_sweep (self);      //  Links closed meanwhile
     self->busy--;
@@ -679,6 +683,7 @@ void
 zmesh_node_unlock (zmesh_node_t *self)
 {
     assert (self);
+    zmesh__publish_batch_flush (self);
     pthread_mutex_unlock (&self->lock);
 }
 

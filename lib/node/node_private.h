@@ -227,6 +227,14 @@ struct _zmesh_node_t {
                                     //  change (discovery.c)
     int64_t settle_ms;              //  Monotonic: when to look at them
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
+    //  Events to one topic waiting to leave as one message (publish.c)
+    struct {
+        uint8_t *data;              //  PUBLISH_BATCH_BYTES, or NULL
+        size_t size;                //  Of the envelopes at data
+        int count;                  //  Envelopes at data
+        size_t topic_size;
+        char topic [ZMESH_TOPIC_MAX];
+    } batch;
     zmesh_envelope_t *spare;        //  A request's or reply's, kept for
                                     //  the next (flow_envelope_new)
     zmesh_envelope_t *incoming;     //  Reused for each event received
@@ -370,6 +378,13 @@ typedef struct {
 //  Send msg (taken, always) on the PUB socket, which never blocks.
 zmesh_err_t
     zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p);
+//  Send the events batched so far (events/batch above 1), if any: at each
+//  turn of the loop, zmesh_node_flush and zmesh_node_unlock, and before
+//  any message that is not one of them. Free the batch's buffer too.
+void
+    zmesh__publish_batch_flush (zmesh_node_t *self);
+void
+    zmesh__publish_batch_destroy (zmesh_node_t *self);
 //  Free an event's message, unsent; harmless on NULL. The second is the
 //  destructor of a list of them.
 void

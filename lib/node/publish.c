@@ -3,6 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include "node_private.h"
+#include "envelope_private.h"
 
 //  The message of event, to hold for the turn's commit: its topic and
 //  the encoded envelope, in one allocation. NULL if out of memory.
@@ -37,12 +38,73 @@ zmesh__publish_msg_destroy_item (void **item_p)
     zmesh__publish_msg_destroy ((zmesh__event_msg_t **) item_p);
 }
 
-//  Send an event's two frames on the PUB socket, which never blocks; body
-//  is sent, or left to its owner to close.
+//  With events/batch above 1, events to one topic leave together: one
+//  message, the topic and then their envelopes back to back in one frame
+//  (proto/envelope.md, section 1). A batch leaves once it holds
+//  events/batch events or would pass this size, before an event to
+//  another topic or any other message, and at each turn of the loop,
+//  zmesh_node_flush and zmesh_node_unlock. Control events never go in
+//  one: subscribers see them after every event sent before them.
+#define PUBLISH_BATCH_BYTES (64 * 1024)
+
+void
+zmesh__publish_batch_flush (zmesh_node_t *self)
+{
+    if (self->batch.count == 0)
+        return;
+    void *pub = zsock_resolve (self->pub);
+    //  A PUB never blocks: it fails only as its context ends
+    if (zmq_send (pub, self->batch.topic, self->batch.topic_size,
+                  ZMQ_SNDMORE) < 0
+        || zmq_send (pub, self->batch.data, self->batch.size, 0) < 0)
+        zsys_warning ("node %s: a batch of %d events not sent: %s",
+                      self->config.name, self->batch.count,
+                      zmq_strerror (zmq_errno ()));
+    self->batch.count = 0;
+    self->batch.size = 0;
+}
+
+void
+zmesh__publish_batch_destroy (zmesh_node_t *self)
+{
+    zmesh__publish_batch_flush (self);
+    zmesh__free (self->batch.data);
+    self->batch.data = NULL;
+}
+
+//  Add an event's envelope (data, size) to the batch for topic. False if
+//  it does not fit in an empty one, or out of memory: it goes alone.
+static bool
+s_batch_add (zmesh_node_t *self, const char *topic, size_t topic_size,
+             const void *data, size_t size)
+{
+    if (self->batch.count
+        && (self->batch.topic_size != topic_size
+            || memcmp (self->batch.topic, topic, topic_size)
+            || self->batch.size + size > PUBLISH_BATCH_BYTES))
+        zmesh__publish_batch_flush (self);
+    if (size > PUBLISH_BATCH_BYTES
+        || (!self->batch.data
+            && !(self->batch.data = zmesh__alloc (PUBLISH_BATCH_BYTES))))
+        return false;
+    if (self->batch.count == 0) {
+        memcpy (self->batch.topic, topic, topic_size);
+        self->batch.topic_size = topic_size;
+    }
+    memcpy (self->batch.data + self->batch.size, data, size);
+    self->batch.size += size;
+    if (++self->batch.count >= self->config.batch_events)
+        zmesh__publish_batch_flush (self);
+    return true;
+}
+
+//  Send an event's two frames on the PUB socket, which never blocks,
+//  after the batch before it; body is sent, or left to its owner to close.
 static zmesh_err_t
 s_send_frames (zmesh_node_t *self, const char *topic, size_t topic_size,
                zmq_msg_t *body)
 {
+    zmesh__publish_batch_flush (self);
     void *pub = zsock_resolve (self->pub);
     return zmq_send (pub, topic, topic_size, ZMQ_SNDMORE) >= 0
            && zmq_msg_send (body, pub, 0) >= 0 ? ZMESH_OK : ZMESH_ERR_SOCKET;
@@ -52,24 +114,34 @@ zmesh_err_t
 zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p)
 {
     zmesh__event_msg_t *msg = *msg_p;
-    zmesh_err_t rc = s_send_frames (self, msg->topic, msg->topic_size,
-                                    &msg->body);
+    zmesh_err_t rc = ZMESH_OK;
+    if (self->config.batch_events == 1
+        || !s_batch_add (self, msg->topic, msg->topic_size,
+                         zmq_msg_data (&msg->body), zmq_msg_size (&msg->body)))
+        rc = s_send_frames (self, msg->topic, msg->topic_size, &msg->body);
     zmesh__publish_msg_destroy (msg_p);
     return rc;
 }
 
-//  Encode event and send it after its topic frame, straight from the
-//  stack: this is the path every live event takes.
+//  Encode event and send it after its topic frame, or into the batch,
+//  straight from the stack: this is the path every live event takes.
 static zmesh_err_t
 s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
 {
+    char topic [ZMESH_TOPIC_MAX];
+    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
+                                            control, topic);
+    if (self->config.batch_events > 1 && !control) {
+        uint8_t packed [1024];
+        size_t size = zmesh__envelope_pack (event, packed, sizeof packed);
+        if (size && size <= sizeof packed
+            && s_batch_add (self, topic, topic_size, packed, size))
+            return ZMESH_OK;
+    }
     zmq_msg_t msg;
     zmesh_err_t rc = zmesh_envelope_encode_msg (event, &msg, NULL);
     if (rc)
         return rc;
-    char topic [ZMESH_TOPIC_MAX];
-    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
-                                            control, topic);
     rc = s_send_frames (self, topic, topic_size, &msg);
     zmq_msg_close (&msg);
     return rc;
@@ -222,6 +294,7 @@ zmesh_node_flush (zmesh_node_t *self)
 {
     assert (self);
     zmesh_err_t rc = zmesh__turn_flush (self);
+    zmesh__publish_batch_flush (self);
     zmesh__turn_confirm_deliver (self);
     return rc;
 }

@@ -233,6 +233,74 @@ zmesh__links_subscribe_all (zmesh_node_t *self)
     }
 }
 
+//  Take the event that data starts with, from link under topic: decode,
+//  check and handle it. Its size is *used. False if it is bad (counted):
+//  the rest of its frame is dropped with it, since where the next event
+//  starts is not known.
+static bool
+s_take_event (zmesh_node_t *self, zmesh__link_t *link, const void *topic,
+              size_t topic_size, const uint8_t *data, size_t size,
+              size_t *used)
+{
+    zmesh_detail_t detail = {""};
+    //  The node's own envelope, unless a handler below us holds it
+    bool reuse = !self->incoming_busy;
+    zmesh_envelope_t *event = reuse ? self->incoming
+                                    : zmesh_envelope_new (ZMESH_KIND_EVENT);
+    if (!event)
+        return false;
+    bool control = false;
+    zmesh_err_t rc = zmesh_envelope_decode_next (data, size, used, event,
+                                                 &detail);
+    self->incoming_busy = true;
+    if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT) {
+        rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
+        snprintf (detail.text, sizeof detail.text, "a %s on the events socket",
+                  zmesh_kind_name (zmesh_envelope_kind (event)));
+    }
+    if (rc == ZMESH_OK)
+        rc = zmesh_topic_check (topic, topic_size, event, &control);
+    //  Only the peer at the other end of the link speaks on it
+    if (rc == ZMESH_OK && *link->service
+        && !zmesh__discovery_speaks_as (link->name, link->service,
+                                        zmesh_envelope_source (event))) {
+        rc = ZMESH_ERR_ENVELOPE_BAD_HEADER;
+        snprintf (detail.text, sizeof detail.text, "an event from %.24s on "
+                  "the link of %.24s, whose label or service (%.24s) its "
+                  "events carry", zmesh_envelope_source (event), link->name,
+                  link->service);
+    }
+    //  One of a type its publisher may not publish here goes to no handler;
+    //  a reliable consumer passes over it (zmesh__consume_run).
+    bool allowed = rc != ZMESH_OK || control
+                || zmesh__access_may_publish (self, link->service,
+                                              zmesh_envelope_type (event));
+    if (!allowed) {
+        char why [sizeof detail.text];
+        snprintf (why, sizeof why, "%s may not publish %s here "
+                  "(access/publish)", link->service,
+                  zmesh_envelope_type (event));
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_FORBIDDEN, why);
+    }
+    if (rc != ZMESH_OK)
+        zmesh__node_bad_frame (self, "events", rc, detail.text);
+    else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
+        zmesh__discovery_heartbeat (self, event, link);
+    else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
+        zmesh__discovery_bye (self, event, link);
+    else if (!control) {
+        if (allowed)
+            s_dispatch_event (self, event);
+        if (zlistx_size (self->consumers))
+            zmesh__consume_live (self, event, data, *used);
+    }
+    if (reuse)
+        self->incoming_busy = false;
+    else
+        zmesh_envelope_destroy (&event);
+    return rc == ZMESH_OK;
+}
+
 //  Take one message from link if one is there, without waiting. Returns
 //  false when there was none. Receiving with ZMQ_DONTWAIT until there is
 //  none costs no system call per message, as asking ZMQ_EVENTS would.
@@ -266,65 +334,17 @@ zmesh__subscribe_take (zmesh_node_t *self, zmesh__link_t *link)
         zmq_msg_close (&extra);
         frames++;
     }
-    zmesh_detail_t detail = {""};
-    //  The node's own envelope, unless a handler below us holds it
-    bool reuse = !self->incoming_busy;
-    zmesh_envelope_t *event = reuse ? self->incoming : NULL;
-    bool control = false;
-    const void *data = zmq_msg_data (&frame);
-    size_t size = zmq_msg_size (&frame);
-    zmesh_err_t rc = frames != 2 ? ZMESH_ERR_BAD_FRAMES
-                     : reuse ? zmesh_envelope_decode_into (data, size, event,
-                                                           &detail)
-                             : zmesh_envelope_decode (data, size, &event,
-                                                      &detail);
-    self->incoming_busy = true;
-    if (rc == ZMESH_OK && zmesh_envelope_kind (event) != ZMESH_KIND_EVENT) {
-        rc = ZMESH_ERR_ENVELOPE_BAD_KIND;
-        snprintf (detail.text, sizeof detail.text, "a %s on the events socket",
-                  zmesh_kind_name (zmesh_envelope_kind (event)));
-    }
-    if (rc == ZMESH_OK)
-        rc = zmesh_topic_check (zmq_msg_data (&topic), zmq_msg_size (&topic),
-                                event, &control);
-    //  Only the peer at the other end of the link speaks on it
-    if (rc == ZMESH_OK && *link->service
-        && !zmesh__discovery_speaks_as (link->name, link->service,
-                                        zmesh_envelope_source (event))) {
-        rc = ZMESH_ERR_ENVELOPE_BAD_HEADER;
-        snprintf (detail.text, sizeof detail.text, "an event from %.24s on "
-                  "the link of %.24s, whose label or service (%.24s) its "
-                  "events carry", zmesh_envelope_source (event), link->name,
-                  link->service);
-    }
-    //  One of a type its publisher may not publish here goes to no handler;
-    //  a reliable consumer passes over it (zmesh__consume_run).
-    bool allowed = rc != ZMESH_OK || control
-                || zmesh__access_may_publish (self, link->service,
-                                              zmesh_envelope_type (event));
-    if (!allowed) {
-        char why [sizeof detail.text];
-        snprintf (why, sizeof why, "%s may not publish %s here "
-                  "(access/publish)", link->service,
-                  zmesh_envelope_type (event));
-        zmesh__node_bad_frame (self, "events", ZMESH_ERR_FORBIDDEN, why);
-    }
-    if (rc != ZMESH_OK)
-        zmesh__node_bad_frame (self, "events", rc, detail.text);
-    else if (control && streq (zmesh_envelope_type (event), HEARTBEAT_TYPE))
-        zmesh__discovery_heartbeat (self, event, link);
-    else if (control && streq (zmesh_envelope_type (event), BYE_TYPE))
-        zmesh__discovery_bye (self, event, link);
-    else if (!control) {
-        if (allowed)
-            s_dispatch_event (self, event);
-        if (zlistx_size (self->consumers))
-            zmesh__consume_live (self, event, data, size);
-    }
-    if (reuse)
-        self->incoming_busy = false;
+    //  The envelope frame of a batch holds several events, back to back
+    const uint8_t *data = zmq_msg_data (&frame);
+    size_t size = zmq_msg_size (&frame), at = 0, used = 0;
+    if (frames != 2)
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_BAD_FRAMES, "");
     else
-        zmesh_envelope_destroy (&event);
+        while (s_take_event (self, link, zmq_msg_data (&topic),
+                             zmq_msg_size (&topic), data + at, size - at,
+                             &used)
+               && (at += used) < size)
+            ;
     zmq_msg_close (&topic);
     zmq_msg_close (&frame);
     return true;

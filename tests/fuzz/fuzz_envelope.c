@@ -2,7 +2,9 @@
 
     Any bytes: decoding never crashes, leaks or hangs; what decodes
     encodes again, and the encoding decodes to the same encoding (the
-    canonical form is a fixed point); zsniff's JSON view of it renders.
+    canonical form is a fixed point); zsniff's JSON view of it renders;
+    read as the frame of a batch, it splits into envelopes that decode
+    alone.
     And msgpack-c, an independent reader, agrees with the decoder on every
     field of what it accepts.
 
@@ -97,9 +99,31 @@ s_msgpack_agrees (const uint8_t *data, size_t size,
     return agrees;
 }
 
+//  The bytes read as a batch's frame: each envelope taken from the front
+//  is one that decodes alone, and the walk moves on and ends.
+static void
+s_walk_batch (const uint8_t *data, size_t size)
+{
+    zmesh_envelope_t *next = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    size_t at = 0, used = 0;
+    while (at < size
+           && zmesh_envelope_decode_next (data + at, size - at, &used, next,
+                                          NULL) == ZMESH_OK) {
+        zmesh_envelope_t *alone = NULL;
+        if (used == 0 || used > size - at
+            || zmesh_envelope_decode (data + at, used, &alone, NULL)
+               != ZMESH_OK)
+            __builtin_trap ();
+        zmesh_envelope_destroy (&alone);
+        at += used;
+    }
+    zmesh_envelope_destroy (&next);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+    s_walk_batch (data, size);
     zmesh_envelope_t *envelope = NULL;
     if (zmesh_envelope_decode (data, size, &envelope, NULL) != ZMESH_OK)
         return 0;

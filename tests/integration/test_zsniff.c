@@ -36,19 +36,53 @@ s_zsniff (const char *endpoint, const char *a, const char *b, const char *c,
     return child_spawn (argv);
 }
 
+//  The publisher of count ticks, with one more setting (or NULL).
 static child_t
-s_publisher (const char *count)
+s_publisher_with (const char *count, const char *setting)
 {
     char data [128], events [128];
     snprintf (data, sizeof data, "node/data=%s/pub", dir);
     snprintf (events, sizeof events, "node/events=ipc://%s/pub-events", dir);
     char *argv [] = {TESTNODE, "--role", "pub", "--count", (char *) count,
                      "--slow-us", "2000", "--set", data, "--set", events,
-                     "--set", "timing/heartbeat=100", NULL};
+                     "--set", "timing/heartbeat=100",
+                     setting ? "--set" : NULL, (char *) setting, NULL};
     child_t child = child_spawn (argv);
     char line [600];
     cr_assert (child_read_line (child.out, line, sizeof line, 5000));
     return child;
+}
+
+static child_t
+s_publisher (const char *count)
+{
+    return s_publisher_with (count, NULL);
+}
+
+Test (zsniff, each_event_of_a_batch_is_shown_in_order)
+{
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint, "ipc://%s/pub-events", dir);
+    child_t tap = s_zsniff (endpoint, "--json", "--count", "40", NULL, NULL);
+    //  Eight to a message: the publisher polls once in 100 events
+    child_t publisher = s_publisher_with ("200", "events/batch=8");
+    char line [2048];
+    uint64_t last = 0;
+    int seen = 0;
+    while (child_read_line (tap.out, line, sizeof line, 10000)) {
+        json_t *event = json_loads (line, 0, NULL);
+        cr_assert (event != NULL, "not JSON: %s", line);
+        uint64_t seq = (uint64_t) json_integer_value (json_object_get (event,
+                                                                      "seq"));
+        cr_assert (last == 0 || seq == last + 1, "%" PRIu64 " after %" PRIu64,
+                   seq, last);
+        last = seq;
+        json_decref (event);
+        seen++;
+    }
+    cr_assert (eq (int, seen, 40));
+    cr_assert (eq (int, child_reap (&tap, 5000), 0));
+    child_stop (&publisher, 5000);
 }
 
 Test (zsniff, json_lines_carry_every_field_of_the_events)

@@ -211,11 +211,14 @@ typedef struct {
     double delivered;           //  Fraction of events that arrived
 } bench_events_result_t;
 
-//  zmesh's events against theirs ("raw" or "nats"), count events to
-//  subscribers, the two taking turns (events.c): the median round of
-//  each. False if a run failed.
+//  zmesh's events (kind: "zmesh", one message per event, or "batched",
+//  events/batch=BENCH_BATCH) against theirs ("raw" or "nats"), count
+//  events to subscribers, the two taking turns (events.c): the median
+//  round of each. False if a run failed.
+#define BENCH_BATCH "64"
 bool
-    bench_events_compare (const char *theirs, size_t body_size,
+    bench_events_compare (const char *kind, const char *theirs,
+                          size_t body_size,
                           size_t topic_size, size_t frame_size,
                           int subscribers, long count,
                           bench_events_result_t *ours,

@@ -6,13 +6,17 @@
 #include "bench.h"
 
 //  One events run: kind is "raw", "zmesh" or "nats", whose roles KIND-pub
-//  and KIND-sub it starts; count events to subscribers.
+//  and KIND-sub it starts, or "batched", zmesh's with events/batch; count
+//  events to subscribers.
 static bool
 s_run (const char *kind, size_t body_size, size_t topic_size,
        size_t frame_size, int subscribers, long count,
        bench_events_result_t *result)
 {
-    bool zmesh = streq (kind, "zmesh"), nats = streq (kind, "nats");
+    bool batched = streq (kind, "batched");
+    bool zmesh = batched || streq (kind, "zmesh"), nats = streq (kind, "nats");
+    if (batched)
+        kind = "zmesh";
     char hwm [32], body [32], topic [32], frame [32], number [32], line [300];
     snprintf (hwm, sizeof hwm, "%ld",
               count + 10000 > 10000000 ? 10000000 : count + 10000);
@@ -24,7 +28,8 @@ s_run (const char *kind, size_t body_size, size_t topic_size,
     char pub_role [32], sub_role [32];
     snprintf (pub_role, sizeof pub_role, "%s-pub", kind);
     snprintf (sub_role, sizeof sub_role, "%s-sub", kind);
-    bool ok = zmesh ? bench_role (&pub, pub_role, body, hwm, NULL)
+    bool ok = zmesh ? bench_role (&pub, pub_role, body, hwm,
+                                  batched ? BENCH_BATCH : "1", NULL)
             : nats ? bench_role (&pub, pub_role, bench_options.nats, body,
                                  NULL)
                    : bench_role (&pub, pub_role, topic, frame, hwm, NULL);
@@ -94,9 +99,9 @@ s_median (bench_events_result_t *runs, int count)
 }
 
 bool
-bench_events_compare (const char *theirs, size_t body_size, size_t topic_size,
-                      size_t frame_size, int subscribers, long count,
-                      bench_events_result_t *ours_p,
+bench_events_compare (const char *kind, const char *theirs, size_t body_size,
+                      size_t topic_size, size_t frame_size, int subscribers,
+                      long count, bench_events_result_t *ours_p,
                       bench_events_result_t *theirs_p)
 {
     //  The two take turns, and each keeps its median round: one slow
@@ -106,12 +111,34 @@ bench_events_compare (const char *theirs, size_t body_size, size_t topic_size,
     for (int round = 0; round < rounds; round++)
         if (!s_run (theirs, body_size, topic_size, frame_size, subscribers,
                     count, &their [round])
-            || !s_run ("zmesh", body_size, topic_size, frame_size,
+            || !s_run (kind, body_size, topic_size, frame_size,
                        subscribers, count, &ours [round]))
             return false;
     *ours_p = s_median (ours, rounds);
     *theirs_p = s_median (their, rounds);
     return true;
+}
+
+//  The rows of one run: rate and MB/s.
+static void
+s_row (size_t body, size_t wire, int subscribers, bool batched,
+       const bench_events_result_t *zmesh, const bench_events_result_t *raw)
+{
+    char what [128], zt [48], rt [48], verdict [48];
+    snprintf (what, sizeof what, "%zu B body (%zu B on the wire), %d sub%s%s",
+              body, wire, subscribers, subscribers > 1 ? "s, per sub" : "",
+              batched ? ", events/batch=" BENCH_BATCH : "");
+    double ratio = zmesh->rate / raw->rate;
+    bool all = zmesh->delivered >= 1.0 && raw->delivered >= 1.0;
+    snprintf (verdict, sizeof verdict, "%s%s", ratio >= 0.8 ? "met" : "MISSED",
+              all ? "" : " (lost some)");
+    bench_row ("events", what, bench_rate_text (zt, zmesh->rate),
+               bench_rate_text (rt, raw->rate), ratio, "≥ 0.8", verdict);
+    snprintf (what, sizeof what, "  same, MB/s; delivered %.4f / %.4f",
+              zmesh->delivered, raw->delivered);
+    snprintf (zt, sizeof zt, "%.1f MB/s", zmesh->rate * (double) wire / 1e6);
+    snprintf (rt, sizeof rt, "%.1f MB/s", raw->rate * (double) wire / 1e6);
+    bench_row ("events", what, zt, rt, ratio, NULL, NULL);
 }
 
 void
@@ -134,26 +161,17 @@ bench_events (void)
             continue;
         size_t frame_size = bench_envelope_size (
             ZMESH_KIND_EVENT, "bench.event", runs [run].body);
-        bench_events_result_t raw, zmesh;
-        if (!bench_events_compare ("raw", runs [run].body, topic_size,
-                                   frame_size, runs [run].subscribers, count,
-                                   &zmesh, &raw))
-            continue;
-        size_t wire = topic_size + frame_size;
-        char what [96], zt [48], rt [48], verdict [48];
-        snprintf (what, sizeof what, "%zu B body (%zu B on the wire), %d sub%s",
-                  runs [run].body, wire, runs [run].subscribers,
-                  runs [run].subscribers > 1 ? "s, per sub" : "");
-        double ratio = zmesh.rate / raw.rate;
-        bool all = zmesh.delivered >= 1.0 && raw.delivered >= 1.0;
-        snprintf (verdict, sizeof verdict, "%s%s",
-                  ratio >= 0.8 ? "met" : "MISSED", all ? "" : " (lost some)");
-        bench_row ("events", what, bench_rate_text (zt, zmesh.rate),
-                   bench_rate_text (rt, raw.rate), ratio, "≥ 0.8", verdict);
-        snprintf (what, sizeof what, "  same, MB/s; delivered %.4f / %.4f",
-                  zmesh.delivered, raw.delivered);
-        snprintf (zt, sizeof zt, "%.1f MB/s", zmesh.rate * (double) wire / 1e6);
-        snprintf (rt, sizeof rt, "%.1f MB/s", raw.rate * (double) wire / 1e6);
-        bench_row ("events", what, zt, rt, ratio, NULL, NULL);
+        //  Small events also batched: events/batch puts many in a message
+        for (int batched = 0; batched < 1 + (runs [run].body == BODY_SMALL);
+             batched++) {
+            bench_events_result_t raw, zmesh;
+            if (!bench_events_compare (batched ? "batched" : "zmesh", "raw",
+                                       runs [run].body, topic_size,
+                                       frame_size, runs [run].subscribers,
+                                       count, &zmesh, &raw))
+                continue;
+            s_row (runs [run].body, topic_size + frame_size,
+                   runs [run].subscribers, batched, &zmesh, &raw);
+        }
     }
 }

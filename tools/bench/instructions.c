@@ -66,10 +66,12 @@ bench_instructions (void)
     } pairs [] = {
         {"instructions per event, 64 B body, published and received",
          "zmesh-event", "raw-event"},
+        {"  same, events/batch=" BENCH_BATCH, "zmesh-batched-event",
+         "raw-event"},
         {"instructions per call, 64 B body, made and served",
          "zmesh-call", "raw-call"},
     };
-    for (size_t index = 0; index < 2; index++) {
+    for (size_t index = 0; index < sizeof pairs / sizeof pairs [0]; index++) {
         double zmesh = s_per_message (pairs [index].zmesh, count);
         double raw = s_per_message (pairs [index].raw, count);
         char zt [48], rt [48];

@@ -128,9 +128,11 @@ s_zmesh_pub (int argc, char *argv [])
     if (argc < 2)
         return 2;
     size_t body_size = strtoul (argv [0], NULL, 10);
-    char hwm [64];
+    char hwm [64], batch [64];
     zmesh_node_t *node = bench_node_new (
         "bench-pub", bench_fmt (hwm, sizeof hwm, "sockets/hwm=%s", argv [1]),
+        bench_fmt (batch, sizeof batch, "events/batch=%s",
+                   argc > 2 ? argv [2] : "1"),
         NULL);
     s_say ("ready %s\n", zmesh_node_events_endpoint (node));
     uint8_t body [BODY_LARGE];
@@ -525,13 +527,13 @@ s_ir_raw (bool calls, long count)
 }
 
 static int
-s_ir_zmesh (bool calls, long count)
+s_ir_zmesh (bool calls, bool batched, long count)
 {
     zmesh_node_t *server = bench_node_new (
         "ir-pub", "node/events=inproc://ir-pub-e",
         "node/calls=inproc://ir-pub-c", "timing/heartbeat=600000",
         "timing/quiet=600001", "timing/gone=600002", "sockets/hwm=100000",
-        NULL);
+        batched ? "events/batch=" BENCH_BATCH : "events/batch=1", NULL);
     zmesh_node_t *client = bench_node_new (
         "ir-sub", "node/events=inproc://ir-sub-e",
         "node/calls=inproc://ir-sub-c", "peers/ir-pub/events=inproc://ir-pub-e",
@@ -566,6 +568,8 @@ s_ir_zmesh (bool calls, long count)
         }
         for (int index = 0; index < IR_BATCH; index++)
             zmesh_node_publish (server, "bench.event", body, sizeof body);
+        if (batched)
+            zmesh_node_flush (server);      //  The batch not yet full
         done += IR_BATCH;
         while (got < done && bench_now_ns () < give_up)
             zmesh_node_poll (client, 0);
@@ -575,7 +579,8 @@ s_ir_zmesh (bool calls, long count)
     return done < count || got < (calls ? 0 : count);
 }
 
-//  --role ir raw-event|zmesh-event|raw-call|zmesh-call COUNT
+//  --role ir raw-event|zmesh-event|zmesh-batched-event|raw-call|zmesh-call
+//  COUNT
 static int
 s_ir (int argc, char *argv [])
 {
@@ -583,8 +588,9 @@ s_ir (int argc, char *argv [])
         return 2;
     bool calls = strstr (argv [0], "call") != NULL;
     long count = atol (argv [1]);
-    return strncmp (argv [0], "raw", 3) == 0 ? s_ir_raw (calls, count)
-                                             : s_ir_zmesh (calls, count);
+    bool batched = strstr (argv [0], "batched") != NULL;
+    return strncmp (argv [0], "raw", 3) == 0
+           ? s_ir_raw (calls, count) : s_ir_zmesh (calls, batched, count);
 }
 
 //  Latency: calls made one at a time and timed each. The first

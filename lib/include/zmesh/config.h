@@ -84,6 +84,7 @@ typedef struct {
     bool events_synced;         //  events/sync: full (true) or normal
     int group_events;           //  events/group: events per commit
     int group_ms;               //  events/group_ms: longest a commit waits
+    int batch_events;           //  events/batch: events per message, at most
     bool start_now;             //  events/start: now (true) or beginning
     int handler_attempts;       //  events/attempts: before a dead letter
     int handler_retry_ms;       //  events/retry_delay: backoff base

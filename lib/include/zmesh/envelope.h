@@ -92,6 +92,15 @@ ZMESH_EXPORT zmesh_err_t
                                 zmesh_envelope_t *self,
                                 zmesh_detail_t *detail);
 
+//  zmesh_envelope_decode_into the envelope that data starts with, where
+//  more may follow it: the envelope frame of an event batch holds several,
+//  back to back (proto/envelope.md, section 1). On ZMESH_OK, *used is the
+//  size of this one, and the next starts there.
+ZMESH_EXPORT zmesh_err_t
+    zmesh_envelope_decode_next (const void *data, size_t size, size_t *used,
+                                zmesh_envelope_t *self,
+                                zmesh_detail_t *detail);
+
 //  Encode self in the canonical form of proto/envelope.md. Returns ZMESH_OK
 //  and sets *frame_p to a new frame (caller owns it; destroy with
 //  zframe_destroy), or ZMESH_ERR_ENVELOPE_MISSING_FIELD when a field that

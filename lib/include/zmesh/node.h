@@ -223,7 +223,10 @@ ZMESH_EXPORT void
 //  publish returns once it is appended, and the group is committed (and
 //  only then sent) when it is full, events/group_ms later, or at
 //  zmesh_node_flush. Without node/data, it is sent only, and a subscriber
-//  over its high-water mark misses it. Never blocks on a subscriber.
+//  over its high-water mark misses it. With events/batch above 1, it may
+//  wait to leave with the next events of its type, until the batch is
+//  full, another message goes, or the loop turns (zmesh_node_poll),
+//  zmesh_node_flush or zmesh_node_unlock. Never blocks on a subscriber.
 //  Returns ZMESH_OK, an envelope error for a bad type or body (with
 //  node/data, ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE over ZMESH_STORE_BODY_MAX),
 //  or a store error.
@@ -231,9 +234,10 @@ ZMESH_EXPORT zmesh_err_t
     zmesh_node_publish (zmesh_node_t *self, const char *type,
                         const void *body, size_t body_size);
 
-//  Commit the open group (events/group above 1) now, and send its events:
-//  once this returns ZMESH_OK, every event published before it is
-//  durable, as a batch of publisher confirms would say. ZMESH_OK at once
+//  Commit the open group (events/group above 1) now, and send its events
+//  and those batched (events/batch above 1): once this returns ZMESH_OK,
+//  every event published before it is durable, as a batch of publisher
+//  confirms would say, and sent. ZMESH_OK at once
 //  when no group is open; a store error if the commit fails, in which case
 //  the group's events are lost and not sent.
 ZMESH_EXPORT zmesh_err_t
