@@ -342,8 +342,9 @@ s_read_head_any (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
     return ZMESH_OK;
 }
 
-//  A positive fixint, a fixstr or a bin 8 that fits, or s_read_head_any.
-static inline zmesh_err_t
+//  A positive fixint, a uint, a fixstr or a bin 8 that fits, or
+//  s_read_head_any.
+static inline zmesh_err_t __attribute__ ((always_inline))
 s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
 {
     size_t left = reader->size - reader->pos;
@@ -356,6 +357,15 @@ s_read_head (s_reader_t *reader, s_value_t *value, zmesh_detail_t *detail)
         value->number = at [0];
         value->data = at + 1;
         reader->pos++;
+        return ZMESH_OK;
+    }
+    if (at [0] >= 0xcc && at [0] <= 0xcf) {     //  uint 8 to uint 64
+        int width = 1 << (at [0] - 0xcc);
+        if (!zmesh__msgpack_take (at, left, width, &value->number))
+            return s_read_head_any (reader, value, detail);
+        value->type = ZMESH__MSGPACK_UINT;
+        value->data = at + 1 + width;
+        reader->pos += 1 + (size_t) width;
         return ZMESH_OK;
     }
     if ((at [0] & 0xe0) == 0xa0) {
