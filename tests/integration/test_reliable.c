@@ -40,8 +40,8 @@ typedef struct {
 //  A publisher on ipc endpoints of this test's own (see test_resilience:
 //  tcp ports of killed servers can be taken over by other tests).
 static testnode_t
-s_publisher (const char *count, const char *body, const char *hwm,
-             const char *slow, s_paths_t *paths)
+s_publisher_with (const char *count, const char *body, const char *hwm,
+                  const char *slow, const char *extra, s_paths_t *paths)
 {
     snprintf (paths->data, sizeof paths->data, "node/data=%s/pub", dir);
     snprintf (paths->events, sizeof paths->events,
@@ -54,10 +54,17 @@ s_publisher (const char *count, const char *body, const char *hwm,
               "peers/pub/calls=ipc://%s/pub-calls", dir);
     const char *settings [] = {paths->data, paths->events, paths->calls,
                                "events/sync=normal", "timing/heartbeat=200",
-                               hwm, NULL};
+                               hwm, extra, NULL};
     const char *options [] = {"--role", "pub", "--count", count, "--body",
                               body, "--slow-us", slow, NULL};
     return testnode_start_with (TESTNODE, options, settings);
+}
+
+static testnode_t
+s_publisher (const char *count, const char *body, const char *hwm,
+             const char *slow, s_paths_t *paths)
+{
+    return s_publisher_with (count, body, hwm, slow, NULL, paths);
 }
 
 static testnode_t
@@ -260,6 +267,26 @@ Test (reliable, a_slow_subscriber_with_a_tiny_hwm_has_its_gaps_repaired)
              replayed);
     cr_assert (gt (long, replayed, 0), "nothing was dropped: no gap to repair");
     zmesh_envelope_destroy (&reply);
+    cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
+    cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
+    s_assert_exactly_once (20000);
+}
+
+Test (reliable, batches_lost_to_a_tiny_hwm_are_repaired_event_by_event)
+{
+    //  32 events to a message, 5 messages queued: whole batches are lost
+    s_paths_t paths;
+    testnode_t publisher = s_publisher_with ("20000", "64", "sockets/hwm=5",
+                                             "0", "events/batch=32", &paths);
+    testnode_t consumer = s_consumer (&paths, "sockets/hwm=5", "200");
+    cr_assert (eq (i64, s_wait_seen (&publisher.child, 20000, 180000), 20000));
+    zmesh_envelope_t *reply = s_stats_at (consumer.calls);
+    long replayed = strtol (zmesh_envelope_header (reply, "events_replayed"),
+                            NULL, 10);
+    long bad = strtol (zmesh_envelope_header (reply, "bad_frames"), NULL, 10);
+    zmesh_envelope_destroy (&reply);
+    cr_assert (gt (long, replayed, 0), "nothing was dropped: no gap to repair");
+    cr_assert (eq (long, bad, 0));
     cr_assert (eq (int, child_stop (&consumer.child, 5000), 0));
     cr_assert (eq (int, child_stop (&publisher.child, 5000), 0));
     s_assert_exactly_once (20000);
