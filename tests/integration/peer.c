@@ -40,10 +40,10 @@ peer_reply (zsock_t *router, const char *source, peer_fill_fn *fill,
     return request;
 }
 
-void
-peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
-              const char *source, uint64_t seq, const char *const *headers,
-              const void *body, size_t size)
+zframe_t *
+peer_event (zmesh_rand_t *rand, const char *type, const char *source,
+            uint64_t seq, const char *const *headers, const void *body,
+            size_t size)
 {
     zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
     zmesh_uuid_t id;
@@ -61,6 +61,17 @@ peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
         zmesh_envelope_set_body (event, body, size);
     zframe_t *frame = NULL;
     cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
+    zmesh_envelope_destroy (&event);
+    return frame;
+}
+
+void
+peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
+              const char *source, uint64_t seq, const char *const *headers,
+              const void *body, size_t size)
+{
+    zframe_t *frame = peer_event (rand, type, source, seq, headers, body,
+                                  size);
     char topic [ZMESH_TOPIC_MAX];
     size_t length = zmesh_topic_format (type, strncmp (type, "zmesh.", 6) == 0,
                                         topic);
@@ -68,5 +79,4 @@ peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
     zmsg_addmem (msg, topic, length);
     zmsg_append (msg, &frame);
     cr_assert (eq (int, zmsg_send (&msg, pub), 0));
-    zmesh_envelope_destroy (&event);
 }

@@ -21,9 +21,16 @@ zmesh_envelope_t *
     peer_reply (zsock_t *router, const char *source, peer_fill_fn *fill,
                 void *arg);
 
-//  Publish on pub an event of type as source with seq, the headers (name,
-//  value, ..., NULL; or NULL) and a body of size bytes (or none), its ids
-//  drawn from rand. Types zmesh.* go as control events.
+//  The envelope frame of an event of type from source with seq, the
+//  headers (name, value, ..., NULL; or NULL) and a body of size bytes (or
+//  none), its ids drawn from rand (the test owns it).
+zframe_t *
+    peer_event (zmesh_rand_t *rand, const char *type, const char *source,
+                uint64_t seq, const char *const *headers, const void *body,
+                size_t size);
+
+//  Publish on pub the event peer_event makes. Types zmesh.* go as
+//  control events.
 void
     peer_publish (zsock_t *pub, zmesh_rand_t *rand, const char *type,
                   const char *source, uint64_t seq,
