@@ -18,7 +18,7 @@ typedef struct {
     char verdict [16];
 } s_row_t;
 
-#define ROWS_MAX 64
+#define ROWS_MAX 160
 static s_row_t s_rows [ROWS_MAX];
 static size_t s_row_count;
 
@@ -39,8 +39,11 @@ bench_row (const char *section, const char *what, const char *zmesh,
            const char *raw, double ratio, const char *target,
            const char *verdict)
 {
-    if (s_row_count == ROWS_MAX)
+    if (s_row_count == ROWS_MAX) {
+        fprintf (stderr, "zmesh-bench: the report holds %d rows: \"%s\" "
+                 "left out (raise ROWS_MAX)\n", ROWS_MAX, what);
         return;
+    }
     s_row_t *row = &s_rows [s_row_count++];
     snprintf (row->section, sizeof row->section, "%s", section);
     snprintf (row->what, sizeof row->what, "%s", what);
