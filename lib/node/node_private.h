@@ -200,6 +200,7 @@ struct _zmesh_node_t {
     zmesh__link_t **links;          //  Events in: a SUB socket per peer,
     size_t link_count, link_max;    //  in an array, which is read by
                                     //  index while it grows
+    uint64_t links_made;            //  Names each link's monitor
     bool subscribed_all;            //  Links take every event (consumers)
     zsock_t *router;                //  Calls in
     zactor_t *gossip;               //  zgossip, when configured

@@ -119,8 +119,11 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
     //  A peer that dies drops its connection at once: the link's monitor
     //  says so, and the peer is quiet then, not only after timing/quiet
     //  without a heartbeat (zmesh__link_watch).
-    char watch [64];
-    snprintf (watch, sizeof watch, "inproc://zmesh-link-%p", (void *) link);
+    //  A name never used before: a link closed a moment ago may have had
+    //  this address, and ZeroMQ may not have let go of its monitor's yet
+    char watch [80];
+    snprintf (watch, sizeof watch, "inproc://zmesh-link-%p-%" PRIu64,
+              (void *) self, ++self->links_made);
     if (rc == ZMESH_OK
         && (zmq_socket_monitor (zsock_resolve (link->socket), watch,
                                 ZMQ_EVENT_DISCONNECTED) != 0
