@@ -203,6 +203,17 @@ s_pack_fields (const zmesh_envelope_t *self, s_packer_t *packer)
 //  frame and another to fill it.
 #define STACK_PACK 1024
 
+size_t
+zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
+                      size_t capacity)
+{
+    if (s_missing_field (self) >= 0)
+        return 0;
+    s_packer_t packer = {out, 0, capacity};
+    s_pack_fields (self, &packer);
+    return packer.size;
+}
+
 //  Pack self into stack (STACK_PACK bytes) as far as it fits. Its size,
 //  or 0 with detail if it lacks a field it must have; *fitted says
 //  whether all of it is in stack.
@@ -210,17 +221,15 @@ static size_t
 s_pack_stack (const zmesh_envelope_t *self, uint8_t *stack, bool *fitted,
               zmesh_detail_t *detail)
 {
-    int missing = s_missing_field (self);
-    if (missing >= 0) {
+    size_t size = zmesh__envelope_pack (self, stack, STACK_PACK);
+    if (size == 0) {
+        int missing = s_missing_field (self);
         zmesh__detail (detail, "%s envelope lacks field '%s' (key %d)",
                        zmesh_kind_name (self->kind),
                        zmesh__envelope_key_names[missing], missing);
-        return 0;
     }
-    s_packer_t packer = {stack, 0, STACK_PACK};
-    s_pack_fields (self, &packer);
-    *fitted = packer.out != NULL;
-    return packer.size;
+    *fitted = size <= STACK_PACK;
+    return size;
 }
 
 //  Then into out, its size bytes: a copy, or a second packing.
@@ -234,17 +243,6 @@ s_pack_out (const zmesh_envelope_t *self, const uint8_t *stack, bool fitted,
         s_packer_t packer = {out, 0, size};
         s_pack_fields (self, &packer);
     }
-}
-
-size_t
-zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
-                      size_t capacity)
-{
-    if (s_missing_field (self) >= 0)
-        return 0;
-    s_packer_t packer = {out, 0, capacity};
-    s_pack_fields (self, &packer);
-    return packer.size;
 }
 
 zmesh_err_t
