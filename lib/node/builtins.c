@@ -73,6 +73,9 @@ zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
         {"spans_dropped", stats->spans_dropped, false,
          "Flow records not exported: the collector away, or the queue "
          "full"},
+        {"links_failed", stats->links_failed, false,
+         "Event links to peers that could not be opened, each tried again "
+         "at every heartbeat"},
         {"seq", self->seq, true, "The sequence number of the last event"},
         {"peers_alive", alive, true, "Peers heard from within timing/quiet"},
         {"breakers_open", open, true, "Breakers of known peers not closed"},

@@ -28,9 +28,11 @@ s_reconnect_events (zmesh_node_t *self, const char *name,
         zmesh__link_close (self, old_events);
     zmesh_detail_t detail = {""};
     if (*events
-        && zmesh__link_open (self, name, service, events, &detail))
-        zsys_error ("node %s: not connecting to %s: %s", self->config.name,
-                    events, detail.text);
+        && zmesh__link_open (self, name, service, events, &detail)) {
+        self->stats.links_failed++;
+        zsys_error ("node %s: not connecting to %s yet: %s; trying again at "
+                    "each heartbeat", self->config.name, events, detail.text);
+    }
 }
 
 void
@@ -57,7 +59,7 @@ zmesh__discovery_peer_changed (const zmesh_peer_info_t *peer,
         zmesh_breaker_wake (breaker);
 }
 
-void
+bool
 zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
                            const char *name, const char *service,
                            const char *events, const char *calls,
@@ -69,11 +71,12 @@ zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
     if (index < 0) {
         zsys_error ("node %s: out of memory adding peer %s",
                     self->config.name, key);
-        return;
+        return false;
     }
     zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, (size_t) index);
     snprintf (peer->name, sizeof peer->name, "%s", name);
     s_reconnect_events (self, name, service, old_events, events);
+    return true;
 }
 
 bool

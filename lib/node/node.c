@@ -202,9 +202,12 @@ s_open_sockets (zmesh_node_t *self, zmesh_detail_t *detail)
     }
     for (size_t index = 0; index < self->config.peer_count; index++) {
         const zmesh_peer_config_t *peer = &self->config.peers [index];
-        zmesh__discovery_add_peer (self, peer->label, peer->label,
-                                   peer->service, peer->events, peer->calls,
-                                   true);
+        if (!zmesh__discovery_add_peer (self, peer->label, peer->label,
+                                        peer->service, peer->events,
+                                        peer->calls, true)) {
+            zmesh__detail (detail, "out of memory");
+            return ZMESH_ERR_NOMEM;
+        }
     }
     return ZMESH_OK;
 }
@@ -521,6 +524,7 @@ s_run_timers (zmesh_node_t *self)
         if (self->store)
             s_retain (self);
         s_trim_when_idle (self);
+        zmesh__links_repair (self);
         zmesh__admin_refresh (self);
         zmesh__otlp_flush (self);
         //  A node that has just started beats four times as often at

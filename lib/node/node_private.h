@@ -317,7 +317,7 @@ typedef struct {
     bool gauge;                 //  Else a counter, which only grows
     const char *help;
 } zmesh__counter_t;
-#define ZMESH__COUNTERS_MAX 32
+#define ZMESH__COUNTERS_MAX 40
 size_t
     zmesh__builtins_counters (zmesh_node_t *self, zmesh__counter_t *counters,
                               size_t max);
@@ -447,7 +447,10 @@ void
     zmesh__turn_abort (zmesh_node_t *self);
 
 //  discovery.c
-void zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
+//  Add the peer called key, or update it, and move its events link; false,
+//  logged, if out of memory. A link that cannot be opened is not a
+//  failure here: zmesh__links_repair opens it later.
+bool zmesh__discovery_add_peer (zmesh_node_t *self, const char *key,
                                 const char *name, const char *service,
                                 const char *events, const char *calls,
                                 bool from_config);
@@ -494,6 +497,11 @@ void
     zmesh__link_watch (zmesh_node_t *self, zmesh__link_t *link);
 void
     zmesh__links_sweep (zmesh_node_t *self);
+//  Open the link that a peer's events endpoint calls for and that could
+//  not be opened (out of descriptors or memory, say): at each heartbeat,
+//  for as long as it fails, each failure counted in links_failed.
+void
+    zmesh__links_repair (zmesh_node_t *self);
 void
     zmesh__links_destroy (zmesh_node_t *self);
 //  Subscribe every link, and those to come, to every event.

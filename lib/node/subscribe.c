@@ -100,14 +100,18 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
         size_t max = self->link_max ? self->link_max * 2 : 8;
         zmesh__link_t **grown = zmesh__realloc (self->links,
                                                 max * sizeof *grown);
-        if (!grown)
+        if (!grown) {
+            zmesh__detail (detail, "out of memory");
             return ZMESH_ERR_NOMEM;
+        }
         self->links = grown;
         self->link_max = max;
     }
     zmesh__link_t *link = zmesh__calloc (1, sizeof *link);
-    if (!link)
+    if (!link) {
+        zmesh__detail (detail, "out of memory");
         return ZMESH_ERR_NOMEM;
+    }
     snprintf (link->events, sizeof link->events, "%s", events);
     snprintf (link->name, sizeof link->name, "%s", name);
     snprintf (link->service, sizeof link->service, "%s", service);
@@ -211,6 +215,32 @@ zmesh__links_sweep (zmesh_node_t *self)
 }
 
 void
+zmesh__links_repair (zmesh_node_t *self)
+{
+    for (size_t index = 0; index < zmesh__peers_count (self->peers);
+         index++) {
+        zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
+        if (!*peer->events)
+            continue;
+        size_t at = 0;
+        while (at < self->link_count
+               && (self->links [at]->closed
+                   || !streq (self->links [at]->events, peer->events)))
+            at++;
+        if (at < self->link_count)
+            continue;           //  Open, as nearly always
+        zmesh_detail_t detail = {""};
+        if (zmesh__link_open (self, peer->name, peer->service, peer->events,
+                              &detail)
+            == ZMESH_OK)
+            zsys_info ("node %s: connected to %s at last", self->config.name,
+                       peer->events);
+        else
+            self->stats.links_failed++;
+    }
+}
+
+void
 zmesh__links_destroy (zmesh_node_t *self)
 {
     for (size_t index = 0; index < self->link_count; index++) {
@@ -250,8 +280,12 @@ s_take_event (zmesh_node_t *self, zmesh__link_t *link, const void *topic,
     bool reuse = !self->incoming_busy;
     zmesh_envelope_t *event = reuse ? self->incoming
                                     : zmesh_envelope_new (ZMESH_KIND_EVENT);
-    if (!event)
+    if (!event) {
+        zmesh__node_bad_frame (self, "events", ZMESH_ERR_NOMEM,
+                               "out of memory: the rest of the message is "
+                               "dropped");
         return false;
+    }
     bool control = false;
     zmesh_err_t rc = zmesh_envelope_decode_next (data, size, used, event,
                                                  &detail);

@@ -8,6 +8,7 @@
 #include "zmesh.h"
 #include "child.h"
 #include "peer.h"
+#include "alloc.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -753,4 +754,46 @@ Test (node, a_bad_envelope_in_a_batch_drops_the_rest_of_it_and_counts)
     zpoller_destroy (&poller);
     zmesh_node_destroy (&node);
     zsock_destroy (&rogue);
+}
+
+Test (node, a_link_that_cannot_be_opened_is_opened_at_a_later_heartbeat)
+{
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "publisher");
+    zmesh_node_t *publisher = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (publisher != NULL);
+    zmesh_node_config_defaults (&config, "subscriber");
+    zmesh_node_config_set (&config, "timing/heartbeat=100", NULL);
+    char events [300];
+    snprintf (events, sizeof events, "peers/publisher/events=%s",
+              zmesh_node_events_endpoint (publisher));
+    cr_assert (eq (int, zmesh_node_config_set (&config, events, NULL), 0));
+    //  Out of memory at each allocation of the node's making in turn,
+    //  until the one that opens the link to the publisher
+    zmesh_node_t *subscriber = NULL;
+    zmesh_node_stats_t stats = {0};
+    for (long nth = 1; !subscriber; nth++) {
+        zmesh__alloc_fail_at (nth);
+        subscriber = zmesh_node_new (&config, NULL, NULL, NULL);
+        long made = zmesh__alloc_fail_at (0);
+        cr_assert (ge (i64, made, nth), "no allocation opened the link");
+        if (subscriber)
+            zmesh_node_stats (subscriber, &stats);
+        if (subscriber && stats.links_failed == 0)
+            zmesh_node_destroy (&subscriber);
+    }
+    cr_assert (eq (u64, stats.links_failed, 1));
+    s_order_t order = {.count = 0};
+    zmesh_node_subscribe (subscriber, "tick.*", s_keep_order, &order);
+    int64_t deadline = zclock_mono () + 5000;
+    while (order.count == 0 && zclock_mono () < deadline) {
+        zmesh_node_publish (publisher, "tick.n", NULL, 0);
+        zmesh_node_poll (publisher, 0);
+        zmesh_node_poll (subscriber, 10);
+    }
+    cr_assert (ge (sz, order.count, 1), "the link was never opened");
+    zmesh_node_stats (subscriber, &stats);
+    cr_assert (eq (u64, stats.links_failed, 1));
+    zmesh_node_destroy (&subscriber);
+    zmesh_node_destroy (&publisher);
 }

@@ -119,6 +119,9 @@ typedef struct {
     uint64_t spans_exported;        //  Flow records the collector took
     uint64_t spans_dropped;         //  ... it did not, or the queue had
                                     //  no room for (otlp/endpoint)
+    uint64_t links_failed;          //  Event links to peers that could
+                                    //  not be opened: each is tried
+                                    //  again at every heartbeat
 } zmesh_node_stats_t;
 
 //  A reliable consumer's handler: ZMESH_OK when the event is handled, or
