@@ -625,3 +625,27 @@ zmesh_envelope_parent_span (const zmesh_envelope_t *self,
                         == ZMESH_OK
         && zmesh_uuid_eq (&trace, &self->correlation);
 }
+
+//  Return the first field that self's kind requires and self lacks, or -1.
+int
+zmesh__envelope_missing_field (const zmesh_envelope_t *self)
+{
+    if (zmesh_uuid_is_nil (&self->id))
+        return KEY_ID;
+    if (zmesh_uuid_is_nil (&self->correlation))
+        return KEY_CORRELATION;
+    if (!*self->type)
+        return KEY_TYPE;
+    if (!*self->source)
+        return KEY_SOURCE;
+    if (self->kind == ZMESH_KIND_EVENT && self->seq == 0)
+        return KEY_SEQ;
+    if (self->kind == ZMESH_KIND_REQUEST && !self->has_budget)
+        return KEY_BUDGET;
+    if (self->kind == ZMESH_KIND_REPLY && !self->has_status)
+        return KEY_STATUS;
+    if (self->has_status && self->status != ZMESH_STATUS_OK
+        && !self->has_error_code)
+        return KEY_ERROR_CODE;
+    return -1;
+}

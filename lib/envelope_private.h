@@ -1,5 +1,5 @@
 /*  envelope_private.h - what the envelope (envelope.c) and its wire codec
-    (envelope_codec.c) share: the envelope's fields, and the checks and
+    (envelope_encode.c, envelope_decode.c) share: the envelope's fields, and the checks and
     stores that setters and the decoder both use (private).
 
     Part of zmesh. MIT License.
@@ -93,6 +93,10 @@ zmesh_err_t
 zmesh_err_t
     zmesh__envelope_store_body (zmesh_envelope_t *self, const void *body,
                                 size_t size);
+
+//  The first field that self's kind requires and self lacks, or -1.
+int
+    zmesh__envelope_missing_field (const zmesh_envelope_t *self);
 
 //  Pack self's canonical form into out, capacity bytes. Returns its size,
 //  which is all at out only if it is at most capacity; 0 if self lacks a
