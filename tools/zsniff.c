@@ -720,7 +720,8 @@ s_show (const s_options_t *options, zmsg_t *msg, uint64_t arrived_us,
                 s_print_event (options, event, arrived_us);
             (*shown)++;
         }
-    } while (rc == ZMESH_OK && at < size);
+    } while (rc == ZMESH_OK && at < size
+             && (!options->count || *shown < options->count));
     fflush (stdout);
     zmesh_envelope_destroy (&event);
 }
