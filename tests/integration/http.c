@@ -3,7 +3,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include <czmq.h>
 #include "child.h"
 #include "http.h"

@@ -5,7 +5,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

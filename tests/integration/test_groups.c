@@ -10,7 +10,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include <stdarg.h>
 #include "zmesh.h"
 #include "child.h"

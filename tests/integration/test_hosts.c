@@ -14,7 +14,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>

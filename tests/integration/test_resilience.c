@@ -4,7 +4,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include "zmesh.h"
 #include "child.h"
 

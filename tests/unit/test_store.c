@@ -8,7 +8,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include "zmesh.h"
