@@ -9,7 +9,7 @@
     Part of zmesh. MIT License.
 */
 #include <criterion/criterion.h>
-#include <criterion/new/assert.h>
+#include "new_assert.h"
 #include "zmesh.h"
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -472,6 +472,40 @@ Test (security, a_key_taken_out_loses_its_subscription)
     }
     cr_assert (eq (int, events, heard), "client, taken out, hears nothing");
     zmesh_node_destroy (&friend);
+    zmesh_node_destroy (&client);
+    cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
+}
+
+//  A peer whose key is not in security/keys yet gets no link: once the
+//  key is there and the keys are read again, the next heartbeat opens it.
+Test (security, a_peer_whose_key_comes_later_is_heard_once_keys_are_read)
+{
+    const char *late [] = {"client", NULL};
+    s_allow ("late", late);
+    testnode_t echo = s_echo ("echo", "echo", "allowed");
+    zmesh_node_t *client = s_client ("client", "late", "echo");
+    zmesh_node_stats_t stats;
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.links_failed, 1), "no key, so no link");
+    int events = 0;
+    zmesh_node_subscribe (client, "echo.*", s_count, &events);
+    char from [160], to [160];
+    snprintf (from, sizeof from, "%s/certs/echo.cert", dir);
+    snprintf (to, sizeof to, "%s/late/echo.cert", dir);
+    s_copy (from, to);
+    zmesh_detail_t detail = {""};
+    cr_assert (eq (int, zmesh_node_reload_keys (client, &detail), ZMESH_OK),
+               "%s", detail.text);
+    int64_t deadline = zclock_mono () + 15000;
+    while (!events && zclock_mono () < deadline) {
+        //  Each answer is an echo.said event on the link
+        cr_assert (eq (int, s_call_until_answered (client, "echo.say"),
+                       ZMESH_OK));
+        zmesh_node_poll (client, 100);
+    }
+    cr_assert (gt (int, events, 0), "client hears echo once it has its key");
+    zmesh_node_stats (client, &stats);
+    cr_assert (eq (u64, stats.links_failed, 1), "opened at the first try");
     zmesh_node_destroy (&client);
     cr_assert (eq (int, child_stop (&echo.child, 5000), 0));
 }
