@@ -1,6 +1,7 @@
 /*  envelope_private.h - what the envelope (envelope.c) and its wire codec
-    (envelope_encode.c, envelope_decode.c) share: the envelope's fields, and the checks and
-    stores that setters and the decoder both use (private).
+    (envelope_encode.c, envelope_decode.c) share: the envelope's fields,
+    and the checks and stores that setters and the decoder both use
+    (private).
 
     Part of zmesh. MIT License.
 */

@@ -189,16 +189,25 @@ zmesh__link_watch (zmesh_node_t *self, zmesh__link_t *link)
                             zmesh__discovery_peer_changed, self);
 }
 
+//  The open link to events, or NULL.
+static zmesh__link_t *
+s_link_to (zmesh_node_t *self, const char *events)
+{
+    for (size_t index = 0; index < self->link_count; index++)
+        if (!self->links [index]->closed
+            && streq (self->links [index]->events, events))
+            return self->links [index];
+    return NULL;
+}
+
 void
 zmesh__link_close (zmesh_node_t *self, const char *events)
 {
-    for (size_t index = 0; index < self->link_count; index++) {
-        zmesh__link_t *link = self->links [index];
-        if (!link->closed && streq (link->events, events)) {
-            zmesh__pollset_remove (self->pollset, link->socket);
-            zmesh__pollset_remove (self->pollset, link->monitor);
-            link->closed = true;
-        }
+    zmesh__link_t *link;
+    while ((link = s_link_to (self, events))) {
+        zmesh__pollset_remove (self->pollset, link->socket);
+        zmesh__pollset_remove (self->pollset, link->monitor);
+        link->closed = true;
     }
 }
 
@@ -220,15 +229,8 @@ zmesh__links_repair (zmesh_node_t *self)
     for (size_t index = 0; index < zmesh__peers_count (self->peers);
          index++) {
         zmesh_peer_info_t *peer = zmesh__peers_at (self->peers, index);
-        if (!*peer->events)
-            continue;
-        size_t at = 0;
-        while (at < self->link_count
-               && (self->links [at]->closed
-                   || !streq (self->links [at]->events, peer->events)))
-            at++;
-        if (at < self->link_count)
-            continue;           //  Open, as nearly always
+        if (!*peer->events || s_link_to (self, peer->events))
+            continue;           //  None wanted, or open, as nearly always
         zmesh_detail_t detail = {""};
         if (zmesh__link_open (self, peer->name, peer->service, peer->events,
                               &detail)
