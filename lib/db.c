@@ -11,9 +11,9 @@
 #include "db_private.h"
 
 //  Every zmesh writer of a store on PostgreSQL takes this transaction lock
-//  first, so that one writes at a time: one lock per schema (the store's),
-//  so that the stores of several services in one database, each in a
-//  schema of its own, do not wait for each other.
+//  before it writes, so that one writes at a time: one lock per schema
+//  (the store's), so that the stores of several services in one database,
+//  each in a schema of its own, do not wait for each other.
 #define PG_WRITE_LOCK   "SELECT pg_advisory_xact_lock (1325933672, " \
                         "hashtext (current_schema ()))"
 
@@ -235,6 +235,10 @@ zmesh__db_exec (zmesh__db_t *self, const char *sql, zmesh_detail_t *detail)
         return ZMESH_ERR_STORE;
     }
     if (self->pg) {
+        //  A rollback, to a savepoint too, lets go of a lock taken after
+        //  it: the next write takes it again
+        if (strncmp (sql, "ROLLBACK", 8) == 0)
+            self->locked = 0;
         zmesh_err_t rc = zmesh__db_pg_done (self, PQexec (self->pg, sql), sql, detail);
         if (streq (sql, "ROLLBACK"))
             self->queue_failed = false;
@@ -314,7 +318,37 @@ zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
     zmesh_err_t rc = zmesh__db_exec (self, "BEGIN; " PG_WRITE_LOCK, detail);
     if (rc && zmesh__db_in_transaction (self))
         zmesh__db_exec (self, "ROLLBACK", NULL);
+    if (rc == ZMESH_OK)
+        self->locked = self->transactions;
     return rc;
+}
+
+zmesh_err_t
+zmesh__db_begin_unlocked (zmesh__db_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    if (!self->pg)
+        return zmesh__db_begin (self, detail);
+    self->transactions++;
+    return zmesh__db_exec (self, "BEGIN", detail);
+}
+
+zmesh_err_t
+zmesh__db_lock (zmesh__db_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    if (!self->pg || self->locked == self->transactions
+        || !zmesh__db_in_transaction (self))
+        return ZMESH_OK;
+    zmesh__stmt_t *lock = zmesh__db_prepare (self, PG_WRITE_LOCK, detail);
+    if (!lock)
+        return ZMESH_ERR_STORE;
+    self->locked = self->transactions;
+    if (zmesh__stmt_queue (lock) == ZMESH__DB_DONE)
+        return ZMESH_OK;
+    zmesh__detail (detail, "store: cannot take the write lock: %s",
+                   self->error);
+    return ZMESH_ERR_STORE;
 }
 
 uint64_t

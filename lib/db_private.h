@@ -21,6 +21,8 @@ struct _zmesh__stmt_t {
     char *sql;
     const char *key;            //  The SQL as its first caller gave it
     bool busy;                  //  Stepped since its last reset
+    bool writes;                //  Inserts, updates or deletes
+    bool unlocks;               //  Rolls back (to a savepoint, say)
     sqlite3_stmt *lite;         //  SQLite
     char name [16];             //  PostgreSQL: the server's statement,
     int params;                 //  its parameters,
@@ -42,6 +44,8 @@ struct _zmesh__db_t {
     int queued;                 //  PostgreSQL: statements in the pipeline
     bool queue_failed;          //  One of them failed: the transaction did
     uint64_t transactions;      //  Begun through this connection
+    uint64_t locked;            //  PostgreSQL: the one that holds the
+                                //  write lock
     zmesh__stmt_t *cached [CACHED_MAX];
     size_t cached_count;
 };

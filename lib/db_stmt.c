@@ -9,6 +9,7 @@
 
     Part of zmesh. MIT License.
 */
+#include <strings.h>
 #include "zmesh_classes.h"
 #include "db_private.h"
 
@@ -40,14 +41,29 @@ s_pg_numbered (const char *sql, int *params)
     return text;
 }
 
+//  Whether sql starts with word.
+static bool
+s_starts (const char *sql, const char *word)
+{
+    sql += strspn (sql, " \n");
+    return strncasecmp (sql, word, strlen (word)) == 0;
+}
+
 static zmesh__stmt_t *
 s_stmt_new (zmesh__db_t *self, const char *sql)
 {
     zmesh__stmt_t *stmt = zmesh__calloc (1, sizeof *stmt);
     if (stmt && !(stmt->sql = zmesh__strndup (sql, strlen (sql))))
         zmesh__free (stmt);
-    else if (stmt)
+    else if (stmt) {
         stmt->db = self;
+        //  On PostgreSQL, a statement that writes takes the write lock
+        //  first (zmesh__db_begin_unlocked); a rollback, to a savepoint
+        //  too, may let it go
+        stmt->writes = s_starts (sql, "INSERT") || s_starts (sql, "UPDATE")
+                    || s_starts (sql, "DELETE");
+        stmt->unlocks = s_starts (sql, "ROLLBACK");
+    }
     return stmt;
 }
 
@@ -241,7 +257,11 @@ static zmesh__db_step_t
 s_pg_run (zmesh__stmt_t *self)
 {
     zmesh__db_t *db = self->db;
-    if (db->queue_failed)
+    if (self->unlocks)
+        db->locked = 0;
+    if (self->writes && zmesh__db_lock (db, NULL) != ZMESH_OK)
+        self->result = NULL;    //  The lock's error is the one kept
+    else if (db->queue_failed)
         self->result = NULL;    //  The transaction has failed already
     else if (db->queued)        //  With those queued, in one round trip
         self->result = PQsendQueryPrepared (db->pg, self->name, self->params,
@@ -413,5 +433,11 @@ zmesh__stmt_queue (zmesh__stmt_t *self)
     zmesh__db_t *db = self->db;
     if (self->lite || db->queue_failed || !zmesh__db_in_transaction (db))
         return zmesh__stmt_run (self);
+    if (self->unlocks)
+        db->locked = 0;
+    if (self->writes && zmesh__db_lock (db, NULL) != ZMESH_OK) {
+        zmesh__stmt_reset (self);
+        return ZMESH__DB_ERROR;
+    }
     return s_pg_queue (self) ? ZMESH__DB_DONE : ZMESH__DB_ERROR;
 }

@@ -575,14 +575,17 @@ s_append (zmesh_store_t *self, const char *stream, int64_t expected,
     zmesh_err_t rc = s_check_events (stream, events, count, detail);
     if (rc)
         return rc;
-    //  A write transaction takes the write lock now (zmesh__db_begin):
-    //  versions and positions read in it cannot change under it, in any
-    //  process, and positions commit in order, with no holes. Inside a
-    //  transaction of the caller's (zmesh_store_begin), which holds that
-    //  lock already, a savepoint makes an append of several events all or
-    //  nothing; one of a single event writes one row or none, and needs
-    //  none (on the hot path of a node's turn, two round trips fewer).
+    //  A write transaction takes the write lock now (zmesh__db_begin),
+    //  or before its reads if it was begun without (a node's turn that
+    //  serves a call): versions and positions read in it cannot change
+    //  under it, in any process, and positions commit in order, with no
+    //  holes. Inside a transaction of the caller's (zmesh_store_begin), a
+    //  savepoint makes an append of several events all or nothing; one of
+    //  a single event writes one row or none, and needs none (on the hot
+    //  path of a node's turn, two round trips fewer).
     bool nested = zmesh__db_in_transaction (self->db);
+    if (nested && (rc = zmesh__db_lock (self->db, detail)))
+        return rc;
     if (nested && count == 1
         && s_append_known (self, stream, expected, events, fresh, result,
                            &rc, detail))

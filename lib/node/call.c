@@ -295,7 +295,7 @@ s_advance (zmesh__call_t *call)
     //  What the completion writes commits with the loop's turn, and a
     //  reply it finishes goes after that.
     if (self->store)
-        zmesh__turn_begin (self);
+        zmesh__turn_begin_unlocked (self);
     zmesh__context_t saved = self->context;
     self->context = call->flow;
     call->done (self, rc, reply, call->detail.text, call->done_arg);

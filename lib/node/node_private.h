@@ -394,7 +394,11 @@ void
     zmesh__publish_msg_destroy_item (void **item_p);
 
 //  turn.c: the loop's transaction. begin opens the loop's turn (after
-//  committing a publish group); group opens a publish group when nothing
+//  committing a publish group), or takes the store's write lock in one
+//  open: what a consumer reads decides what it writes (the events it has
+//  handled); begin_unlocked leaves the lock to the turn's first write
+//  (db.h), so that calls served that only read wait for no writer in
+//  another process (a replica's, say); group opens a publish group when nothing
 //  is open; commit ends whichever is open, sending what it held, and
 //  flush commits a publish group only; abort takes back whatever is open,
 //  as a failed commit does. A savepoint and its release (keep:
@@ -408,6 +412,8 @@ void
     zmesh__turn_fini (zmesh__turn_t *turn);
 bool
     zmesh__turn_begin (zmesh_node_t *self);
+bool
+    zmesh__turn_begin_unlocked (zmesh_node_t *self);
 zmesh_err_t
     zmesh__turn_group (zmesh_node_t *self, zmesh_detail_t *detail);
 void

@@ -178,7 +178,7 @@ s_run_method (zmesh_node_t *self, zmesh__routed_t **msg_p,
     //  What the handler writes commits with the loop's turn, before the
     //  reply goes (without a transaction, each write commits alone).
     if (self->store)
-        zmesh__turn_begin (self);
+        zmesh__turn_begin_unlocked (self);
     zmesh__context_t saved;
     zmesh__flow_enter (self, &saved, zmesh_envelope_correlation (request),
                        zmesh_envelope_id (request));

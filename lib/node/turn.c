@@ -117,20 +117,39 @@ s_release_replies (zmesh_node_t *self, bool committed)
     self->turn.reply_count = 0;
 }
 
+//  Open the loop's turn, holding the store's write lock (locked) or
+//  leaving it to the first write.
+static bool
+s_begin (zmesh_node_t *self, bool locked)
+{
+    zmesh__db_t *db = zmesh__store_db (self->store);
+    zmesh_detail_t detail = {""};
+    zmesh_err_t rc;
+    if (self->turn.state == ZMESH__TURN_OPEN)
+        rc = locked ? zmesh__db_lock (db, &detail) : ZMESH_OK;
+    else {
+        zmesh__turn_flush (self);
+        rc = locked ? zmesh__db_begin (db, &detail)
+                    : zmesh__db_begin_unlocked (db, &detail);
+        if (rc == ZMESH_OK)
+            self->turn.state = ZMESH__TURN_OPEN;
+    }
+    if (rc)
+        zsys_error ("node %s: cannot begin a transaction: %s",
+                    self->config.name, detail.text);
+    return rc == ZMESH_OK;
+}
+
 bool
 zmesh__turn_begin (zmesh_node_t *self)
 {
-    if (self->turn.state == ZMESH__TURN_OPEN)
-        return true;
-    zmesh__turn_flush (self);
-    zmesh_detail_t detail = {""};
-    if (zmesh_store_begin (self->store, &detail) != ZMESH_OK) {
-        zsys_error ("node %s: cannot begin a transaction: %s",
-                    self->config.name, detail.text);
-        return false;
-    }
-    self->turn.state = ZMESH__TURN_OPEN;
-    return true;
+    return s_begin (self, true);
+}
+
+bool
+zmesh__turn_begin_unlocked (zmesh_node_t *self)
+{
+    return s_begin (self, false);
 }
 
 zmesh_err_t

@@ -356,6 +356,100 @@ Test (groups, a_store_is_one_services)
     zmesh_node_destroy (&nodes [1]);
 }
 
+//  A call whose handler writes nothing takes no write lock: it is
+//  answered while a writer in another process holds the store's (a
+//  replica's long turn, say). Each call served used to begin its turn
+//  with the lock, and so waited for that writer to commit.
+Test (groups, a_call_that_writes_nothing_does_not_wait_for_a_writer)
+{
+    const char *settings [] = {
+        s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/stuck-events", dir),
+        s_setting ("node/calls=ipc://%s/stuck-calls", dir), NULL};
+    const char *options [] = {"--role", "stuck", "--name", "stuck", NULL};
+    testnode_t stuck = testnode_start_with (TESTNODE, options, settings);
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *writer = zmesh_store_open (uri, false, &detail);
+    cr_assert (writer != NULL, "%s", detail.text);
+    cr_assert (eq (int, zmesh_store_begin (writer, &detail), 0), "%s",
+               detail.text);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "caller");
+    zmesh_node_config_set (&config, s_setting ("peers/stuck/calls=%s",
+                                               stuck.calls), NULL);
+    zmesh_node_t *caller = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (caller != NULL);
+    zmesh_envelope_t *reply = NULL;
+    zmesh_err_t rc = zmesh_node_call (caller, "stuck", "stuck.ping", NULL, 0,
+                                      5000, &reply, &detail);
+    cr_assert (eq (int, rc, ZMESH_OK), "answered while the writer holds the "
+               "store's lock: %s", detail.text);
+    zmesh_envelope_destroy (&reply);
+    zmesh_store_rollback (writer);
+    zmesh_store_close (&writer);
+    zmesh_node_destroy (&caller);
+}
+
+static void
+s_call_done (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+             const char *detail, void *arg)
+{
+    (void) node, (void) reply, (void) detail;
+    *(zmesh_err_t *) arg = rc;
+}
+
+//  Connections of the server waiting for the write lock of the store in
+//  schema (pg_locks: an advisory lock's two keys are classid and objid).
+static long long
+s_lock_waiters (void)
+{
+    char sql [400];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM pg_locks WHERE locktype = 'advisory' "
+              "AND NOT granted AND classid = 1325933672 AND objid::bigint = "
+              "(hashtext ('%s')::bigint & 4294967295)", schema);
+    return pgtest_query_int (NULL, sql);
+}
+
+//  And one whose handler writes (echo.say publishes, to the store) takes
+//  the lock before its first write: it waits for the writer, and goes on
+//  once that is through, so that positions still commit in order.
+Test (groups, a_call_that_writes_waits_for_the_writer)
+{
+    const char *settings [] = {
+        s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/echo-events", dir),
+        s_setting ("node/calls=ipc://%s/echo-calls", dir), NULL};
+    const char *options [] = {"--role", "echo", "--name", "echo", NULL};
+    testnode_t echo = testnode_start_with (TESTNODE, options, settings);
+    zmesh_detail_t detail = {""};
+    zmesh_store_t *writer = zmesh_store_open (uri, false, &detail);
+    cr_assert (writer != NULL, "%s", detail.text);
+    cr_assert (eq (int, zmesh_store_begin (writer, &detail), 0), "%s",
+               detail.text);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "caller");
+    zmesh_node_config_set (&config, s_setting ("peers/echo/calls=%s",
+                                               echo.calls), NULL);
+    zmesh_node_t *caller = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (caller != NULL);
+    zmesh_err_t rc = ZMESH_ERR_COUNT_;
+    zmesh_call_options_t timeout = {.timeout_ms = 20000};
+    cr_assert (eq (int, zmesh_node_call_async (caller, "echo", "echo.say",
+                                               "\xa2hi", 3, &timeout,
+                                               s_call_done, &rc), 0));
+    for (int turn = 0; turn < 200 && s_lock_waiters () == 0; turn++)
+        zmesh_node_poll (caller, 50);
+    cr_assert (eq (int, s_lock_waiters (), 1), "echo waits for the lock");
+    cr_assert (eq (int, rc, ZMESH_ERR_COUNT_), "and has not answered");
+    zmesh_store_rollback (writer);
+    for (int turn = 0; turn < 200 && rc == ZMESH_ERR_COUNT_; turn++)
+        zmesh_node_poll (caller, 50);
+    cr_assert (eq (int, rc, ZMESH_OK), "answered once the writer is through");
+    zmesh_store_close (&writer);
+    zmesh_node_destroy (&caller);
+}
+
 //  On SQLite each instance has a file of its own: a group could not keep
 //  its promise, and the consumer is refused, saying so.
 Test (groups, a_member_on_sqlite_is_refused)
