@@ -298,6 +298,29 @@ zmesh__db_query_int (zmesh__db_t *self, const char *sql)
     return value;
 }
 
+//  BEGIN into the pipeline, to go with the transaction's first statement
+//  that waits for its result (in a pipeline, a sync ends no transaction
+//  that BEGIN opened).
+static zmesh_err_t
+s_pg_queue_begin (zmesh__db_t *self, zmesh_detail_t *detail)
+{
+    if ((PQpipelineStatus (self->pg) != PQ_PIPELINE_OFF
+         || PQenterPipelineMode (self->pg) == 1)
+        && PQsendQueryParams (self->pg, "BEGIN", 0, NULL, NULL, NULL, NULL,
+                              1) == 1) {
+        if (++self->queued >= QUEUED_MAX)
+            zmesh__db_pg_sync (self, false);
+        return ZMESH_OK;
+    }
+    zmesh__db_pg_error (self, PQerrorMessage (self->pg));
+    zmesh__detail (detail, "store %s: BEGIN: %s", self->path, self->error);
+    if (self->queued)
+        zmesh__db_pg_sync (self, false);
+    else if (PQpipelineStatus (self->pg) != PQ_PIPELINE_OFF)
+        PQexitPipelineMode (self->pg);
+    return ZMESH_ERR_STORE;
+}
+
 zmesh_err_t
 zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
 {
@@ -314,12 +337,12 @@ zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail)
                        zmesh__db_error (self));
         return ZMESH_ERR_STORE;
     }
-    //  One round trip: the two go as one simple query
-    zmesh_err_t rc = zmesh__db_exec (self, "BEGIN; " PG_WRITE_LOCK, detail);
+    //  No round trip of their own: the two go with the first statement
+    zmesh_err_t rc = s_pg_queue_begin (self, detail);
+    if (rc == ZMESH_OK)
+        rc = zmesh__db_lock (self, detail);
     if (rc && zmesh__db_in_transaction (self))
         zmesh__db_exec (self, "ROLLBACK", NULL);
-    if (rc == ZMESH_OK)
-        self->locked = self->transactions;
     return rc;
 }
 
@@ -330,7 +353,7 @@ zmesh__db_begin_unlocked (zmesh__db_t *self, zmesh_detail_t *detail)
     if (!self->pg)
         return zmesh__db_begin (self, detail);
     self->transactions++;
-    return zmesh__db_exec (self, "BEGIN", detail);
+    return s_pg_queue_begin (self, detail);
 }
 
 zmesh_err_t

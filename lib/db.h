@@ -58,14 +58,16 @@ int64_t
 
 //  Begin a write transaction: writers in other connections wait for it to
 //  end (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN and a transaction
-//  advisory lock that every zmesh writer of the database takes), so what
-//  it reads cannot change under it, and positions commit in the order they
-//  were given.
+//  advisory lock that every zmesh writer of the database takes, both
+//  queued in the pipeline, so that they reach the server with the first
+//  statement and cost no round trip of their own), so what it reads
+//  cannot change under it, and positions commit in the order they were
+//  given.
 zmesh_err_t
     zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail);
 
 //  Begin a transaction that takes the write lock only when it first
-//  writes (PostgreSQL: BEGIN alone; each statement that inserts, updates
+//  writes (PostgreSQL: BEGIN alone, queued; each statement that inserts, updates
 //  or deletes takes the lock first, queued in front of it in the same
 //  round trip), so that one that only reads waits for no writer. Reads
 //  before the lock see what was committed when they ran: one that decides

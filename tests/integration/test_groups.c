@@ -29,9 +29,14 @@ s_setup (void)
     pgtest_schema_new (schema, uri, sizeof uri);
 }
 
+//  A test's writer, holding the store's lock: closed (its transaction
+//  rolled back) before the schema goes, even when the test fails.
+static zmesh_store_t *s_writer;
+
 static void
 s_teardown (void)
 {
+    zmesh_store_close (&s_writer);
     child_cleanup ();
     child_dir_remove (dir);
     pgtest_schema_drop (schema);
@@ -356,6 +361,21 @@ Test (groups, a_store_is_one_services)
     zmesh_node_destroy (&nodes [1]);
 }
 
+//  A writer of the store, in a transaction that holds its write lock: a
+//  begin's BEGIN and lock go with its first statement.
+static zmesh_store_t *
+s_hold_lock (void)
+{
+    zmesh_detail_t detail = {""};
+    s_writer = zmesh_store_open (uri, false, &detail);
+    cr_assert (s_writer != NULL, "%s", detail.text);
+    int64_t version = -1;
+    cr_assert (eq (int, zmesh_store_begin (s_writer, &detail), 0), "%s",
+               detail.text);
+    cr_assert (eq (int, zmesh_store_version (s_writer, "held", &version), 0));
+    return s_writer;
+}
+
 //  A call whose handler writes nothing takes no write lock: it is
 //  answered while a writer in another process holds the store's (a
 //  replica's long turn, say). Each call served used to begin its turn
@@ -369,10 +389,7 @@ Test (groups, a_call_that_writes_nothing_does_not_wait_for_a_writer)
     const char *options [] = {"--role", "stuck", "--name", "stuck", NULL};
     testnode_t stuck = testnode_start_with (TESTNODE, options, settings);
     zmesh_detail_t detail = {""};
-    zmesh_store_t *writer = zmesh_store_open (uri, false, &detail);
-    cr_assert (writer != NULL, "%s", detail.text);
-    cr_assert (eq (int, zmesh_store_begin (writer, &detail), 0), "%s",
-               detail.text);
+    zmesh_store_t *writer = s_hold_lock ();
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, "caller");
     zmesh_node_config_set (&config, s_setting ("peers/stuck/calls=%s",
@@ -386,7 +403,6 @@ Test (groups, a_call_that_writes_nothing_does_not_wait_for_a_writer)
                "store's lock: %s", detail.text);
     zmesh_envelope_destroy (&reply);
     zmesh_store_rollback (writer);
-    zmesh_store_close (&writer);
     zmesh_node_destroy (&caller);
 }
 
@@ -422,11 +438,7 @@ Test (groups, a_call_that_writes_waits_for_the_writer)
         s_setting ("node/calls=ipc://%s/echo-calls", dir), NULL};
     const char *options [] = {"--role", "echo", "--name", "echo", NULL};
     testnode_t echo = testnode_start_with (TESTNODE, options, settings);
-    zmesh_detail_t detail = {""};
-    zmesh_store_t *writer = zmesh_store_open (uri, false, &detail);
-    cr_assert (writer != NULL, "%s", detail.text);
-    cr_assert (eq (int, zmesh_store_begin (writer, &detail), 0), "%s",
-               detail.text);
+    zmesh_store_t *writer = s_hold_lock ();
     zmesh_node_config_t config;
     zmesh_node_config_defaults (&config, "caller");
     zmesh_node_config_set (&config, s_setting ("peers/echo/calls=%s",
@@ -446,7 +458,6 @@ Test (groups, a_call_that_writes_waits_for_the_writer)
     for (int turn = 0; turn < 200 && rc == ZMESH_ERR_COUNT_; turn++)
         zmesh_node_poll (caller, 50);
     cr_assert (eq (int, rc, ZMESH_OK), "answered once the writer is through");
-    zmesh_store_close (&writer);
     zmesh_node_destroy (&caller);
 }
 
