@@ -183,6 +183,10 @@ zmesh__db_pg_sync (zmesh__db_t *self, bool own)
                 zmesh__db_pg_error (self, status == PGRES_PIPELINE_ABORTED
                                   ? "aborted" : PQresultErrorMessage (result));
                 self->queue_failed = true;
+                //  Class 23: integrity constraint violation
+                const char *state = PQresultErrorField (result,
+                                                        PG_DIAG_SQLSTATE);
+                self->queue_constraint = state && strncmp (state, "23", 2) == 0;
             }
             PQclear (result);
         }
@@ -204,7 +208,18 @@ zmesh__db_pg_flush (zmesh__db_t *self, const char *sql)
 {
     if (self->queued)
         zmesh__db_pg_sync (self, false);
-    return !self->queue_failed || streq (sql, "ROLLBACK");
+    return !self->queue_failed || strncmp (sql, "ROLLBACK", 8) == 0;
+}
+
+zmesh__db_step_t
+zmesh__db_wait_queued (zmesh__db_t *self)
+{
+    assert (self);
+    if (self->pg && self->queued)
+        zmesh__db_pg_sync (self, false);
+    return !self->queue_failed    ? ZMESH__DB_DONE
+         : self->queue_constraint ? ZMESH__DB_CONSTRAINT
+                                  : ZMESH__DB_ERROR;
 }
 
 //  A command's result: ok, or its error kept. Clears result.
@@ -240,8 +255,11 @@ zmesh__db_exec (zmesh__db_t *self, const char *sql, zmesh_detail_t *detail)
         if (strncmp (sql, "ROLLBACK", 8) == 0)
             self->locked = 0;
         zmesh_err_t rc = zmesh__db_pg_done (self, PQexec (self->pg, sql), sql, detail);
-        if (streq (sql, "ROLLBACK"))
-            self->queue_failed = false;
+        //  A rollback ends the transaction; one to a savepoint that
+        //  succeeds mends it, whatever failed after the savepoint
+        if (streq (sql, "ROLLBACK")
+            || (rc == ZMESH_OK && strncmp (sql, "ROLLBACK TO", 11) == 0))
+            self->queue_failed = self->queue_constraint = false;
         return rc;
     }
     char *message = NULL;

@@ -84,6 +84,14 @@ zmesh_err_t
 bool
     zmesh__db_in_transaction (zmesh__db_t *self);
 
+//  Wait for the statements queued (zmesh__stmt_queue) to run: DONE if all
+//  did (or none was queued: SQLite runs each at once), CONSTRAINT if one
+//  broke a constraint, ERROR otherwise. After a failure the transaction is
+//  failed, until it is rolled back, or rolled back to a savepoint made
+//  before the statement that failed.
+zmesh__db_step_t
+    zmesh__db_wait_queued (zmesh__db_t *self);
+
 //  Which transaction is open (each zmesh__db_begin starts another), or 0
 //  if none is.
 uint64_t

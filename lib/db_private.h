@@ -43,6 +43,7 @@ struct _zmesh__db_t {
     int64_t changes, last_changes;
     int queued;                 //  PostgreSQL: statements in the pipeline
     bool queue_failed;          //  One of them failed: the transaction did
+    bool queue_constraint;      //  and by breaking a constraint
     uint64_t transactions;      //  Begun through this connection
     uint64_t locked;            //  PostgreSQL: the one that holds the
                                 //  write lock

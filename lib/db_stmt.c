@@ -261,7 +261,7 @@ s_pg_run (zmesh__stmt_t *self)
         db->locked = 0;
     if (self->writes && zmesh__db_lock (db, NULL) != ZMESH_OK)
         self->result = NULL;    //  The lock's error is the one kept
-    else if (db->queue_failed)
+    else if (db->queue_failed && !self->unlocks)
         self->result = NULL;    //  The transaction has failed already
     else if (db->queued)        //  With those queued, in one round trip
         self->result = PQsendQueryPrepared (db->pg, self->name, self->params,
@@ -281,6 +281,10 @@ s_pg_run (zmesh__stmt_t *self)
     else if (status == PGRES_COMMAND_OK) {
         db->last_changes = strtoll (PQcmdTuples (self->result), NULL, 10);
         db->changes += db->last_changes;
+        //  A rollback ends a failed transaction, or, to a savepoint made
+        //  before what failed, mends it
+        if (self->unlocks)
+            db->queue_failed = db->queue_constraint = false;
     }
     else {
         if (!db->queue_failed)      //  Else the error is the queued one's

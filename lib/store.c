@@ -473,10 +473,25 @@ s_expected_ok (int64_t expected, int64_t actual)
 //  version, position and sequence were all read free under the write
 //  lock. It goes with the next statement (zmesh__stmt_queue), and a
 //  failure of the server's shows there, at the latest at the commit.
+//  What an insert's step says, as an append's error.
+static zmesh_err_t
+s_insert_rc (zmesh_store_t *self, zmesh__db_step_t step,
+             zmesh_detail_t *detail)
+{
+    if (step == ZMESH__DB_DONE)
+        return ZMESH_OK;
+    if (step == ZMESH__DB_CONSTRAINT) {
+        zmesh__detail (detail, "an event id of the call appears twice");
+        return ZMESH_ERR_STORE_DUPLICATE;
+    }
+    return STORE_ERROR (detail, self, "cannot insert");
+}
+
+//  Queue an event's row (zmesh__stmt_queue: on SQLite it runs now).
 static zmesh_err_t
 s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
           int64_t version, uint64_t seq, const zmesh_new_event_t *event,
-          bool alone, zmesh_detail_t *detail)
+          zmesh_detail_t *detail)
 {
     zmesh__stmt_t *insert = s_statement (
         self, "INSERT INTO events (" ZMESH__ROW_COLUMNS ") VALUES "
@@ -485,15 +500,14 @@ s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
         return ZMESH_ERR_STORE;
     zmesh__row_bind (insert, 1, stream, position, version, seq,
                      self->publisher, event);
-    zmesh__db_step_t step = alone ? zmesh__stmt_queue (insert)
-                                  : zmesh__stmt_run (insert);
-    if (step == ZMESH__DB_DONE)
-        return ZMESH_OK;
-    if (step == ZMESH__DB_CONSTRAINT) {
-        zmesh__detail (detail, "an event id of the call appears twice");
-        return ZMESH_ERR_STORE_DUPLICATE;
-    }
-    return STORE_ERROR (detail, self, "cannot insert");
+    return s_insert_rc (self, zmesh__stmt_queue (insert), detail);
+}
+
+//  Wait for the rows queued: whether they are all in.
+static zmesh_err_t
+s_inserted (zmesh_store_t *self, zmesh_detail_t *detail)
+{
+    return s_insert_rc (self, zmesh__db_wait_queued (self->db), detail);
 }
 
 //  Keep what an append inside the caller's transaction left: heads and
@@ -539,7 +553,7 @@ s_append_known (zmesh_store_t *self, const char *stream, int64_t expected,
     uint64_t seq = (uint64_t) self->known.log_head + 1;
     if (!fresh || pg)
         *rc = s_insert (self, stream, position, self->known.version + 1, seq,
-                        event, true, detail);
+                        event, detail);
     else if (zmesh__rows_full (self->rows) && s_flush (self, detail))
         *rc = ZMESH_ERR_STORE;
     else {
@@ -612,11 +626,17 @@ s_append (zmesh_store_t *self, const char *stream, int64_t expected,
                            expected);
             rc = ZMESH_ERR_CONCURRENCY;
         }
+        //  The inserts wait in the pipeline, and go in one round trip:
+        //  one of a single event with the commit, those of several now,
+        //  so that an id given twice is known here (SQLite runs each at
+        //  once)
         for (size_t index = 0; rc == ZMESH_OK && index < count; index++)
             rc = s_insert (self, stream, (uint64_t) head + 1 + index,
                            version + 1 + (int64_t) index,
                            (uint64_t) log_head + 1 + index, &events [index],
-                           count == 1, detail);
+                           detail);
+        if (rc == ZMESH_OK && count > 1)
+            rc = s_inserted (self, detail);
     }
     if (rc == ZMESH_OK && !nested)
         rc = s_run (self, "COMMIT", detail);

@@ -190,6 +190,37 @@ Test (store, an_append_is_all_or_nothing)
                "%s", detail.text);
 }
 
+//  Inside a transaction of the caller's, an append of several events that
+//  gives an id twice is refused whole, and the transaction goes on: the
+//  appends before and after it commit. (On PostgreSQL the rows of an
+//  append go in one round trip, and the one that fails is found there.)
+Test (store, a_refused_append_in_a_transaction_leaves_the_rest_of_it)
+{
+    s_open ();
+    zmesh_detail_t detail = {""};
+    zmesh_append_result_t result;
+    cr_assert (eq (int, zmesh_store_begin (store, &detail), 0), "%s",
+               detail.text);
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, s_events (1), 1,
+                                            &result, &detail), 0), "%s",
+               detail.text);
+    zmesh_new_event_t *events = s_events (3);
+    events [2].id = events [1].id;
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, events, 3,
+                                            &result, &detail),
+                   ZMESH_ERR_STORE_DUPLICATE), "%s", detail.text);
+    cr_assert (eq (int, zmesh_store_append (store, "order-1",
+                                            ZMESH_VERSION_ANY, s_events (2), 2,
+                                            &result, &detail), 0), "%s",
+               detail.text);
+    cr_assert (eq (i64, result.version, 3));
+    cr_assert (eq (int, zmesh_store_commit (store, &detail), 0), "%s",
+               detail.text);
+    cr_assert (eq (u64, s_head (), 3), "one event and two, none of the three");
+}
+
 Test (store, a_retried_append_is_a_no_op_that_reports_where_it_went)
 {
     s_open ();
