@@ -376,26 +376,35 @@ s_hold_lock (void)
     return s_writer;
 }
 
+//  A zmesh_testnode of role (named as it) on the group's store, and a
+//  node that calls it.
+static zmesh_node_t *
+s_caller_of (const char *role)
+{
+    const char *settings [] = {
+        s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/%s-events", dir, role),
+        s_setting ("node/calls=ipc://%s/%s-calls", dir, role), NULL};
+    const char *options [] = {"--role", role, "--name", role, NULL};
+    testnode_t server = testnode_start_with (TESTNODE, options, settings);
+    zmesh_node_config_t config;
+    zmesh_node_config_defaults (&config, "caller");
+    zmesh_node_config_set (&config, s_setting ("peers/%s/calls=%s", role,
+                                               server.calls), NULL);
+    zmesh_node_t *caller = zmesh_node_new (&config, NULL, NULL, NULL);
+    cr_assert (caller != NULL);
+    return caller;
+}
+
 //  A call whose handler writes nothing takes no write lock: it is
 //  answered while a writer in another process holds the store's (a
 //  replica's long turn, say). Each call served used to begin its turn
 //  with the lock, and so waited for that writer to commit.
 Test (groups, a_call_that_writes_nothing_does_not_wait_for_a_writer)
 {
-    const char *settings [] = {
-        s_setting ("node/data=%s", uri),
-        s_setting ("node/events=ipc://%s/stuck-events", dir),
-        s_setting ("node/calls=ipc://%s/stuck-calls", dir), NULL};
-    const char *options [] = {"--role", "stuck", "--name", "stuck", NULL};
-    testnode_t stuck = testnode_start_with (TESTNODE, options, settings);
-    zmesh_detail_t detail = {""};
+    zmesh_node_t *caller = s_caller_of ("stuck");
     zmesh_store_t *writer = s_hold_lock ();
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "caller");
-    zmesh_node_config_set (&config, s_setting ("peers/stuck/calls=%s",
-                                               stuck.calls), NULL);
-    zmesh_node_t *caller = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (caller != NULL);
+    zmesh_detail_t detail = {""};
     zmesh_envelope_t *reply = NULL;
     zmesh_err_t rc = zmesh_node_call (caller, "stuck", "stuck.ping", NULL, 0,
                                       5000, &reply, &detail);
@@ -432,19 +441,8 @@ s_lock_waiters (void)
 //  once that is through, so that positions still commit in order.
 Test (groups, a_call_that_writes_waits_for_the_writer)
 {
-    const char *settings [] = {
-        s_setting ("node/data=%s", uri),
-        s_setting ("node/events=ipc://%s/echo-events", dir),
-        s_setting ("node/calls=ipc://%s/echo-calls", dir), NULL};
-    const char *options [] = {"--role", "echo", "--name", "echo", NULL};
-    testnode_t echo = testnode_start_with (TESTNODE, options, settings);
+    zmesh_node_t *caller = s_caller_of ("echo");
     zmesh_store_t *writer = s_hold_lock ();
-    zmesh_node_config_t config;
-    zmesh_node_config_defaults (&config, "caller");
-    zmesh_node_config_set (&config, s_setting ("peers/echo/calls=%s",
-                                               echo.calls), NULL);
-    zmesh_node_t *caller = zmesh_node_new (&config, NULL, NULL, NULL);
-    cr_assert (caller != NULL);
     zmesh_err_t rc = ZMESH_ERR_COUNT_;
     zmesh_call_options_t timeout = {.timeout_ms = 20000};
     cr_assert (eq (int, zmesh_node_call_async (caller, "echo", "echo.say",
