@@ -186,7 +186,8 @@ zmesh__db_pg_sync (zmesh__db_t *self, bool own)
                 //  Class 23: integrity constraint violation
                 const char *state = PQresultErrorField (result,
                                                         PG_DIAG_SQLSTATE);
-                self->queue_constraint = state && strncmp (state, "23", 2) == 0;
+                self->queue_constraint = state
+                                      && strncmp (state, "23", 2) == 0;
             }
             PQclear (result);
         }

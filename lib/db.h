@@ -67,11 +67,11 @@ zmesh_err_t
     zmesh__db_begin (zmesh__db_t *self, zmesh_detail_t *detail);
 
 //  Begin a transaction that takes the write lock only when it first
-//  writes (PostgreSQL: BEGIN alone, queued; each statement that inserts, updates
-//  or deletes takes the lock first, queued in front of it in the same
-//  round trip), so that one that only reads waits for no writer. Reads
-//  before the lock see what was committed when they ran: one that decides
-//  a write takes the lock first (zmesh__db_lock). SQLite: as
+//  writes (PostgreSQL: BEGIN alone, queued; each statement that inserts,
+//  updates or deletes takes the lock first, queued in front of it in the
+//  same round trip), so that one that only reads waits for no writer.
+//  Reads before the lock see what was committed when they ran: one that
+//  decides a write takes the lock first (zmesh__db_lock). SQLite: as
 //  zmesh__db_begin.
 zmesh_err_t
     zmesh__db_begin_unlocked (zmesh__db_t *self, zmesh_detail_t *detail);

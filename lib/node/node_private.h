@@ -398,10 +398,10 @@ void
 //  open: what a consumer reads decides what it writes (the events it has
 //  handled); begin_unlocked leaves the lock to the turn's first write
 //  (db.h), so that calls served that only read wait for no writer in
-//  another process (a replica's, say); group opens a publish group when nothing
-//  is open; commit ends whichever is open, sending what it held, and
-//  flush commits a publish group only; abort takes back whatever is open,
-//  as a failed commit does. A savepoint and its release (keep:
+//  another process (a replica's, say); group opens a publish group when
+//  nothing is open; commit ends whichever is open, sending what it held,
+//  and flush commits a publish group only; abort takes back whatever is
+//  open, as a failed commit does. A savepoint and its release (keep:
 //  its writes stay; otherwise they and the events published since are
 //  taken back) bracket each handler. hold_event keeps an event message
 //  for the commit (one must be open); reply sends a reply message, or
