@@ -293,6 +293,21 @@ s_call_until_answered (zmesh_node_t *client, const char *method)
     return rc;
 }
 
+//  Call echo.say through caller, each answered, until listener has heard
+//  an event (*events counts them: each answer is an echo.said event on
+//  the link), within 15 s.
+static void
+s_call_until_heard (zmesh_node_t *caller, zmesh_node_t *listener,
+                    const int *events)
+{
+    int64_t deadline = zclock_mono () + 15000;
+    while (!*events && zclock_mono () < deadline) {
+        cr_assert (eq (int, s_call_until_answered (caller, "echo.say"),
+                       ZMESH_OK));
+        zmesh_node_poll (listener, 100);
+    }
+}
+
 //  With access rules, an allowed key calls only what they give it, the
 //  administrative built-ins are for access/admins alone, and a key taken
 //  out of security/keys, once the node has read them again (SIGHUP), gets
@@ -448,12 +463,7 @@ Test (security, a_key_taken_out_loses_its_subscription)
     zmesh_node_t *friend = s_client ("friend", "allowed", "echo");
     int events = 0;
     zmesh_node_subscribe (client, "echo.*", s_count, &events);
-    int64_t deadline = zclock_mono () + 15000;
-    while (!events && zclock_mono () < deadline) {
-        cr_assert (eq (int, s_call_until_answered (friend, "echo.say"),
-                       ZMESH_OK));
-        zmesh_node_poll (client, 100);
-    }
+    s_call_until_heard (friend, client, &events);
     cr_assert (gt (int, events, 0), "client hears echo's events");
     char path [160];
     snprintf (path, sizeof path, "%s/allowed/client.cert", dir);
@@ -496,13 +506,7 @@ Test (security, a_peer_whose_key_comes_later_is_heard_once_keys_are_read)
     zmesh_detail_t detail = {""};
     cr_assert (eq (int, zmesh_node_reload_keys (client, &detail), ZMESH_OK),
                "%s", detail.text);
-    int64_t deadline = zclock_mono () + 15000;
-    while (!events && zclock_mono () < deadline) {
-        //  Each answer is an echo.said event on the link
-        cr_assert (eq (int, s_call_until_answered (client, "echo.say"),
-                       ZMESH_OK));
-        zmesh_node_poll (client, 100);
-    }
+    s_call_until_heard (client, client, &events);
     cr_assert (gt (int, events, 0), "client hears echo once it has its key");
     zmesh_node_stats (client, &stats);
     cr_assert (eq (u64, stats.links_failed, 1), "opened at the first try");
@@ -959,12 +963,7 @@ Test (security, a_reply_whose_commit_failed_is_not_given_to_the_retry)
     int sevens = 0, events = 0;
     zmesh_node_subscribe (client, "echo.*", s_count, &events);
     zmesh_node_subscribe (client, "echo.*", s_count_sevens, &sevens);
-    int64_t deadline = zclock_mono () + 15000;
-    while (!events && zclock_mono () < deadline) {
-        cr_assert (eq (int, s_call_until_answered (client, "echo.say"),
-                       ZMESH_OK));
-        zmesh_node_poll (client, 100);
-    }
+    s_call_until_heard (client, client, &events);
     cr_assert (gt (int, events, 0), "echo's events come");
     //  No write past a file's first byte: echo's commits fail
     struct rlimit before, tight;
@@ -985,7 +984,7 @@ Test (security, a_reply_whose_commit_failed_is_not_given_to_the_retry)
     cr_assert (eq (int, rc, ZMESH_ERR_INVALID), "the call waits to retry");
     cr_assert (eq (int, prlimit (echo.child.pid, RLIMIT_FSIZE, &before, NULL),
                    0));
-    deadline = zclock_mono () + 12000;
+    int64_t deadline = zclock_mono () + 12000;
     while ((rc == ZMESH_ERR_INVALID || sevens < 1) && zclock_mono () < deadline)
         zmesh_node_poll (client, 50);
     for (int round = 0; round < 10; round++)
