@@ -252,14 +252,23 @@ zmesh__stmt_null (zmesh__stmt_t *self, int index)
         self->values [index - 1] = NULL;
 }
 
+//  Before stmt goes to the server: a rollback may let the write lock go,
+//  and a write takes it first (zmesh__db_begin_unlocked). False if it
+//  could not be taken.
+static bool
+s_pg_lock_for (zmesh__stmt_t *self)
+{
+    if (self->unlocks)
+        self->db->locked = 0;
+    return !self->writes || zmesh__db_lock (self->db, NULL) == ZMESH_OK;
+}
+
 //  The first step on PostgreSQL: run it, and keep its rows.
 static zmesh__db_step_t
 s_pg_run (zmesh__stmt_t *self)
 {
     zmesh__db_t *db = self->db;
-    if (self->unlocks)
-        db->locked = 0;
-    if (self->writes && zmesh__db_lock (db, NULL) != ZMESH_OK)
+    if (!s_pg_lock_for (self))
         self->result = NULL;    //  The lock's error is the one kept
     else if (db->queue_failed && !self->unlocks)
         self->result = NULL;    //  The transaction has failed already
@@ -437,9 +446,7 @@ zmesh__stmt_queue (zmesh__stmt_t *self)
     zmesh__db_t *db = self->db;
     if (self->lite || db->queue_failed || !zmesh__db_in_transaction (db))
         return zmesh__stmt_run (self);
-    if (self->unlocks)
-        db->locked = 0;
-    if (self->writes && zmesh__db_lock (db, NULL) != ZMESH_OK) {
+    if (!s_pg_lock_for (self)) {
         zmesh__stmt_reset (self);
         return ZMESH__DB_ERROR;
     }
