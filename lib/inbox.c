@@ -142,8 +142,7 @@ zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
 {
     assert (store && id);
     zmesh__stmt_t *statement = s_prepare (
-        store, "INSERT INTO inbox_processed (event_id, at) VALUES (?, ?) "
-               "ON CONFLICT DO NOTHING");
+        store, "INSERT INTO inbox_processed (event_id, at) VALUES (?, ?)");
     if (!statement)
         return ZMESH_ERR_STORE;
     zmesh__stmt_blob (statement, 1, id->bytes, ZMESH_UUID_SIZE);

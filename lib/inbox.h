@@ -41,7 +41,9 @@ zmesh_err_t
     zmesh__inbox_seen_prefix (zmesh_store_t *store, const zmesh_uuid_t *ids,
                               size_t count, size_t *seen);
 
-//  Record the event with id as processed, at unix_ms.
+//  Record the event with id as processed, at unix_ms. Refused (at the
+//  latest when the transaction commits) if it was recorded already: by
+//  another member of the group, since this one looked it up.
 zmesh_err_t
     zmesh__inbox_mark (zmesh_store_t *store, const zmesh_uuid_t *id,
                       uint64_t unix_ms);

@@ -298,7 +298,14 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     zmesh_detail_t detail = {""};
     if (zmesh__turn_full (self))
         zmesh__turn_commit (self);      //  A long replay commits as it goes
-    if (!zmesh__turn_begin (self))
+    //  With a log, one member of a group owns the event, so the turn takes
+    //  the write lock at its first write: the handler reads its aggregate
+    //  while another member writes. Should another member have handled the
+    //  event since it was looked up, its record (zmesh__inbox_mark) is
+    //  refused under the lock, and this turn with it. Without a log, every
+    //  member takes every event: the lock goes before the look-up, so that
+    //  the others find it handled.
+    if (!(last ? zmesh__turn_begin_unlocked (self) : zmesh__turn_begin (self)))
         return;
     zmesh__turn_mark_t mark;
     zmesh__turn_savepoint (self, &mark);

@@ -459,6 +459,40 @@ Test (groups, a_call_that_writes_waits_for_the_writer)
     zmesh_node_destroy (&caller);
 }
 
+//  A consumer's turn takes the lock at its first write too: its handler
+//  begins (and reads) while another writer holds the lock, and what it
+//  writes commits once that one is through.
+Test (groups, a_consumer_handles_an_event_while_another_writer_holds_the_lock)
+{
+    const char *settings [] = {
+        "node/service=c",
+        s_setting ("node/data=%s", uri),
+        s_setting ("node/events=ipc://%s/c-a-events", dir),
+        s_setting ("node/calls=ipc://%s/c-a-calls", dir),
+        s_setting ("peers/pub/events=ipc://%s/pub-events", dir),
+        s_setting ("peers/pub/calls=ipc://%s/pub-calls", dir),
+        "events/sync=normal", "timing/heartbeat=200", NULL};
+    const char *options [] = {"--role", "consumer", "--name", "c-a", "--tell",
+                              NULL};
+    testnode_t member = testnode_start_with (TESTNODE, options, settings);
+    s_hold_lock ();
+    s_publisher ("1", "0");
+    char line [64] = "";
+    cr_assert (child_read_line (member.child.out, line, sizeof line, 10000),
+               "the handler begins while the writer holds the lock");
+    cr_assert (eq (str, line, "handling 1\n"));
+    for (int turn = 0; turn < 100 && s_lock_waiters () == 0; turn++)
+        usleep (50000);
+    cr_assert (eq (int, s_lock_waiters (), 1), "its write waits for the lock");
+    zmesh_store_rollback (s_writer);
+    int counts [2] = {0};
+    for (int turn = 0; turn < 100 && counts [1] == 0; turn++) {
+        usleep (50000);
+        s_seen (1, counts);
+    }
+    cr_assert (eq (int, counts [1], 1), "handled once the writer is through");
+}
+
 //  On SQLite each instance has a file of its own: a group could not keep
 //  its promise, and the consumer is refused, saying so.
 Test (groups, a_member_on_sqlite_is_refused)

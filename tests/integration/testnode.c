@@ -3,7 +3,7 @@
 
         zmesh_testnode --role echo|relay|stuck|seed|pub|consumer [--name N]
                        [--set path=value]... [--count N] [--body BYTES]
-                       [--slow-us US] [--keys N]
+                       [--slow-us US] [--keys N] [--tell]
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
     until SIGINT or SIGTERM, and exits 0; SIGHUP reads security/keys again.
@@ -28,7 +28,8 @@
             that long; with
             --fail-every N it refuses every Nth sequence until the file
             given with --heal exists; it always refuses an event whose
-            body is the msgpack string "poison". Needs node/data.
+            body is the msgpack string "poison"; with --tell it prints
+            "handling SEQ" as each handler begins. Needs node/data.
 
     Part of zmesh. MIT License.
 */
@@ -102,16 +103,21 @@ static int s_slow_us;
 static long s_keys;             //  Publisher: streams its ticks go in
 static long s_fail_every;      //  Consumer: refuse sequences divisible by it
 static const char *s_heal;      //  ... until this file exists
+static bool s_tell;             //  ... printing each sequence it begins
 
 static zmesh_err_t
 s_record_tick (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg,
                zmesh_detail_t *detail)
 {
     (void) arg;
+    uint64_t seq = zmesh_envelope_seq (event);
+    if (s_tell) {
+        printf ("handling %" PRIu64 "\n", seq);
+        fflush (stdout);
+    }
     if (s_slow_us)
         usleep ((useconds_t) s_slow_us);
     uint8_t body [9] = {0xcf};  //  The sequence, as uint64
-    uint64_t seq = zmesh_envelope_seq (event);
     if (zmesh_envelope_body_size (event) == 7
         && memcmp (zmesh_envelope_body (event), "\xa6poison", 7) == 0) {
         snprintf (detail->text, sizeof detail->text, "poison");
@@ -214,6 +220,7 @@ main (int argc, char *argv [])
         {"fail-every", required_argument, NULL, 'F'},
         {"heal", required_argument, NULL, 'H'},
         {"keys", required_argument, NULL, 'k'},
+        {"tell", no_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
     const char *role = NULL, *name = NULL;
     long count = 0, body_size = 8;
@@ -221,9 +228,11 @@ main (int argc, char *argv [])
     zmesh_node_config_defaults (&config, NULL);
     zmesh_detail_t detail = {""};
     int option;
-    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:k:", longs,
+    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:k:t", longs,
                                   NULL)) != -1) {
-        if (option == 'k')
+        if (option == 't')
+            s_tell = true;
+        else if (option == 'k')
             s_keys = strtol (optarg, NULL, 10);
         else if (option == 'H')
             s_heal = optarg;
