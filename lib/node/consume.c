@@ -102,6 +102,21 @@ s_ours (zmesh_node_t *self, const char *key)
                               self->config.name, key);
 }
 
+//  Whether a consumer of the node takes event: one of a type its publisher
+//  may not publish here (access/publish) none does.
+static bool
+s_taken (zmesh_node_t *self, const zmesh_envelope_t *event)
+{
+    const char *type = zmesh_envelope_type (event);
+    if (!zmesh__access_may_publish (self, zmesh_envelope_source (event), type))
+        return false;
+    for (zmesh__subscription_t *consumer = zlistx_first (self->consumers);
+         consumer; consumer = zlistx_next (self->consumers))
+        if (zmesh_topic_matches (consumer->pattern, type))
+            return true;
+    return false;
+}
+
 //  The position this member may record, having walked publisher's events
 //  up to last: none after it that the group has not handled.
 static uint64_t
@@ -278,6 +293,60 @@ s_wait (zmesh_node_t *self, s_blocked_t *blocked, const void *data,
     blocked->dropped = true;
 }
 
+//  Positions moved by events passed over: the next turn that commits
+//  records them (zmesh__consume_save), or one of their own SAVE_MS after
+//  the first of them.
+static void
+s_unsaved (zmesh_node_t *self, const char *publisher)
+{
+    if (zhashx_size (self->unsaved) == 0)
+        self->unsaved_ms = zmesh_clock_mono_ms (self->clock) + SAVE_MS;
+    zhashx_insert (self->unsaved, publisher, self);     //  Or there already
+}
+
+void
+zmesh__consume_save (zmesh_node_t *self)
+{
+    if (!self->unsaved || zhashx_size (self->unsaved) == 0
+        || self->turn.state != ZMESH__TURN_OPEN)
+        return;
+    for (void *item = zhashx_first (self->unsaved); item;
+         item = zhashx_next (self->unsaved)) {
+        const char *publisher = zhashx_cursor (self->unsaved);
+        const uint64_t *last = zhashx_lookup (self->positions, publisher);
+        if (last)
+            zmesh__turn_position (self, publisher,
+                                  s_settled (self, publisher, *last));
+    }
+    zhashx_purge (self->unsaved);
+}
+
+void
+zmesh__consume_flush (zmesh_node_t *self)
+{
+    if (self->unsaved && zhashx_size (self->unsaved)
+        && zmesh__turn_begin_unlocked (self))
+        zmesh__consume_save (self);
+}
+
+//  Pass over, in its place, an event that no consumer takes. There is no
+//  handling to keep a repeat of out, and no owner to leave it to: every
+//  member of a group passes it, and records no more than its position,
+//  with the next turn that commits.
+static void
+s_pass (zmesh_node_t *self, const char *publisher, uint64_t *last,
+        const zmesh_envelope_t *event)
+{
+    zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event, publisher, ZMESH_OK,
+                      (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
+    self->stats.events_consumed++;
+    if (!last)
+        return;
+    if (zmesh_envelope_seq (event) > *last)
+        *last = zmesh_envelope_seq (event);
+    s_unsaved (self, publisher);
+}
+
 //  Handle one event of publisher's, which must be the next in its order,
 //  as its attempt-th try: run the consumers, and record it processed and
 //  the position moved, all in one savepoint of the loop's turn. If they
@@ -291,6 +360,10 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
            int attempt)
 {
     uint64_t seq = zmesh_envelope_seq (event);
+    if (!s_taken (self, event)) {
+        s_pass (self, publisher, last, event);
+        return;
+    }
     if (last && !s_ours (self, s_key (publisher, event))) {
         s_defer (self, publisher, last, event, frame, size);
         return;
@@ -377,6 +450,8 @@ int64_t
 zmesh__consume_due_ms (zmesh_node_t *self)
 {
     int64_t due = zhashx_size (self->pending) ? self->settle_ms : INT64_MAX;
+    if (zhashx_size (self->unsaved) && self->unsaved_ms < due)
+        due = self->unsaved_ms;
     for (s_blocked_t *blocked = zhashx_first (self->blocked); blocked;
          blocked = zhashx_next (self->blocked))
         if (blocked->retry_ms < due)
@@ -515,6 +590,8 @@ zmesh__consume_turn (zmesh_node_t *self)
         }
         zlistx_destroy (&publishers);
     }
+    if (zhashx_size (self->unsaved) && self->unsaved_ms <= now)
+        zmesh__consume_flush (self);
     if (zmesh__consume_due_ms (self) > now)
         return;
     //  Those due, taken out first: a retry may hold a publisher back again

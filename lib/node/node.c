@@ -281,6 +281,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->pending = zhashx_new ();
     if (self->pending)
         zhashx_set_destructor (self->pending, zmesh__consume_pending_destroy);
+    self->unsaved = zhashx_new ();
     self->repairs = zhashx_new ();
     if (self->repairs)
         zhashx_set_destructor (self->repairs, zmesh__replay_repair_destroy);
@@ -293,7 +294,7 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
     if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
-        || !self->blocked || !self->pending || !self->repairs
+        || !self->blocked || !self->pending || !self->unsaved || !self->repairs
         || !self->turn.events || !self->turn.reply_max) {
         zmesh__detail (detail, "out of memory");
         zmesh_node_destroy (&self);
@@ -362,8 +363,10 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     //  holds commits, the replies their completions finished with it.
     if (self->calls)
         zmesh__call_close (self);
-    if (self->store)
+    if (self->store) {
+        zmesh__consume_flush (self);
         zmesh__turn_commit (self);
+    }
     //  Tell subscribers we are going; PUB's linger lets it leave.
     if (self->pub && *self->events_endpoint)
         zmesh__publish_control (self, BYE_TYPE);
@@ -385,6 +388,7 @@ zmesh_node_destroy (zmesh_node_t **self_p)
         zmesh__consume_close (self);
     zhashx_destroy (&self->blocked);
     zhashx_destroy (&self->pending);
+    zhashx_destroy (&self->unsaved);
     zhashx_destroy (&self->repairs);
     zmesh__turn_fini (&self->turn);
     zlistx_destroy (&self->deferred);

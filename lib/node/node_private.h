@@ -30,6 +30,8 @@
 #define PENDING_MAX 10000       //  Events of a publisher left to another
 #define PENDING_BYTES (16 << 20)    //  member that are kept meanwhile
 #define SETTLE_MS 250           //  How often to see if they are handled
+#define SAVE_MS 1000            //  Longest a position moved by events no
+                                //  consumer takes waits for a turn
 #define ROUTE_MAX       16      //  Instances considered for one call
 #define PEERS_MAX       1024    //  Instances a node will learn of
 #define CALLS_PER_TURN  1024    //  Calls in flight one turn steps at most
@@ -227,6 +229,10 @@ struct _zmesh_node_t {
     uint64_t group_epoch;           //  Bumped when the group's members
                                     //  change (discovery.c)
     int64_t settle_ms;              //  Monotonic: when to look at them
+    zhashx_t *unsaved;              //  publisher -> self: its position
+                                    //  moved by events passed over, and
+                                    //  is not recorded yet
+    int64_t unsaved_ms;             //  Monotonic: when to record them
     zmesh_envelope_t *outgoing;     //  Reused by each live publish
     //  Events to one topic waiting to leave as one message (publish.c)
     struct {
@@ -548,6 +554,13 @@ void
     zmesh__consume_turn (zmesh_node_t *self);
 void
     zmesh__consume_close (zmesh_node_t *self);
+//  Add the positions that events passed over moved to the open turn,
+//  which records them as it commits (turn.c).
+void
+    zmesh__consume_save (zmesh_node_t *self);
+//  The same, opening the turn if there are any.
+void
+    zmesh__consume_flush (zmesh_node_t *self);
 void
     zmesh__consume_pending_destroy (void **item_p);
 void

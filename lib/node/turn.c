@@ -382,6 +382,8 @@ s_end (zmesh_node_t *self, bool commit)
         return ZMESH_OK;
     zmesh_detail_t detail = {"aborted"};
     zmesh_err_t rc = commit ? ZMESH_OK : ZMESH_ERR_STORE;
+    if (commit)
+        zmesh__consume_save (self);
     for (size_t index = 0; rc == ZMESH_OK && index < self->turn.position_count;
          index++)
         if (zmesh__inbox_set_position (self->store,

@@ -226,6 +226,48 @@ Test (groups, two_members_share_a_publishers_events_and_handle_each_once)
     cr_assert (eq (int, child_stop (&two.child, 10000), 0));
 }
 
+//  Events that no member takes (their type is not tick.happened) are
+//  passed over by both members in their place: neither keeps those the
+//  other owns pending, and neither records them, only its position.
+Test (groups, events_no_member_takes_are_passed_over_by_both)
+{
+    enum { EVENTS = 200 };
+    testnode_t one = s_member ("c-a", "c-b");
+    testnode_t two = s_member ("c-b", "c-a");
+    zclock_sleep (800);         //  They hear each other
+    const char *settings [] = {
+        s_setting ("node/data=%s/pub", dir),
+        s_setting ("node/events=ipc://%s/pub-events", dir),
+        s_setting ("node/calls=ipc://%s/pub-calls", dir),
+        "events/sync=normal", "timing/heartbeat=200", NULL};
+    const char *options [] = {"--role", "pub", "--count", "200", "--keys",
+                              "64", "--type", "tock.happened", NULL};
+    testnode_t publisher = testnode_start_with (TESTNODE, options, settings);
+    char sql [300];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM %s.inbox_positions "
+              "WHERE publisher = 'pub' AND seq = %d", schema, EVENTS);
+    long long through = 0;
+    for (int turn = 0; turn < 300 && through < 2; turn++) {
+        zclock_sleep (100);
+        through = pgtest_query_int (NULL, sql);
+    }
+    cr_assert (eq (int, through, 2), "both members are past every event");
+    cr_assert (eq (u64, s_stat (&one, "events_consumed"), EVENTS));
+    cr_assert (eq (u64, s_stat (&two, "events_consumed"), EVENTS));
+    cr_assert (eq (u64, s_stat (&one, "events_left"), 0), "none kept");
+    cr_assert (eq (u64, s_stat (&two, "events_left"), 0), "none kept");
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM %s.inbox_processed",
+              schema);
+    cr_assert (eq (int, pgtest_query_int (NULL, sql), 0));
+    int counts [EVENTS + 1];
+    s_seen (EVENTS, counts);
+    for (int seq = 0; seq <= EVENTS; seq++)
+        cr_assert (eq (int, counts [seq], 0), "seq %d handled", seq);
+    cr_assert (eq (int, child_stop (&publisher.child, 10000), 0));
+    cr_assert (eq (int, child_stop (&one.child, 10000), 0));
+    cr_assert (eq (int, child_stop (&two.child, 10000), 0));
+}
+
 Test (groups, a_killed_member_leaves_its_keys_to_the_other_and_takes_them_back)
 {
     enum { EVENTS = 5000 };

@@ -3,7 +3,7 @@
 
         zmesh_testnode --role echo|relay|stuck|seed|pub|consumer [--name N]
                        [--set path=value]... [--count N] [--body BYTES]
-                       [--slow-us US] [--keys N] [--tell]
+                       [--slow-us US] [--keys N] [--type T] [--tell]
 
     Prints "events=<endpoint> calls=<endpoint>" once it is up, then serves
     until SIGINT or SIGTERM, and exits 0; SIGHUP reads security/keys again.
@@ -19,7 +19,8 @@
             bytes, --slow-us apart), printing "published SEQ" as each
             publish returns, then serves (replays) until stopped; with
             --keys N, the nth in stream tick-(n mod N), so that its events
-            carry keys. Needs node/data.
+            carry keys; with --type T, events of type T instead. Needs
+            node/data.
     consumer  consumes tick.happened reliably: for each, appends the event's
             sequence number to stream "seen" in its own store, in the same
             transaction, under an id of the publisher, the sequence and
@@ -101,6 +102,7 @@ s_relay_start (zmesh_node_t *node, const zmesh_envelope_t *request,
 
 static int s_slow_us;
 static long s_keys;             //  Publisher: streams its ticks go in
+static const char *s_type = "tick.happened";    //  ... and their type
 static long s_fail_every;      //  Consumer: refuse sequences divisible by it
 static const char *s_heal;      //  ... until this file exists
 static bool s_tell;             //  ... printing each sequence it begins
@@ -167,12 +169,12 @@ s_publish_ticks (zmesh_node_t *node, long count, long size)
         char stream [32];
         snprintf (stream, sizeof stream, "tick-%ld", s_keys ? tick % s_keys
                                                             : 0);
-        zmesh_new_event_t event = {.type = "tick.happened", .body = body,
+        zmesh_new_event_t event = {.type = s_type, .body = body,
                                    .body_size = (size_t) size + 5};
         zmesh_append_result_t result;
         if ((s_keys ? zmesh_node_append (node, stream, ZMESH_VERSION_ANY,
                                          &event, 1, &result, NULL)
-                    : zmesh_node_publish (node, "tick.happened", body,
+                    : zmesh_node_publish (node, s_type, body,
                                           (size_t) size + 5)) != ZMESH_OK) {
             rc = 1;
             break;
@@ -221,6 +223,7 @@ main (int argc, char *argv [])
         {"heal", required_argument, NULL, 'H'},
         {"keys", required_argument, NULL, 'k'},
         {"tell", no_argument, NULL, 't'},
+        {"type", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0}};
     const char *role = NULL, *name = NULL;
     long count = 0, body_size = 8;
@@ -228,10 +231,12 @@ main (int argc, char *argv [])
     zmesh_node_config_defaults (&config, NULL);
     zmesh_detail_t detail = {""};
     int option;
-    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:k:t", longs,
+    while ((option = getopt_long (argc, argv, "r:n:s:c:b:w:F:H:k:tT:", longs,
                                   NULL)) != -1) {
         if (option == 't')
             s_tell = true;
+        else if (option == 'T')
+            s_type = optarg;
         else if (option == 'k')
             s_keys = strtol (optarg, NULL, 10);
         else if (option == 'H')
