@@ -375,7 +375,8 @@ s_consume (zmesh_node_t *self, const char *publisher, uint64_t *last,
     //  the write lock at its first write: the handler reads its aggregate
     //  while another member writes. Should another member have handled the
     //  event since it was looked up, its record (zmesh__inbox_mark) is
-    //  refused under the lock, and this turn with it. Without a log, every
+    //  refused under the lock, and its writes are taken back (proto/node.md,
+    //  Groups, says with what else of the turn). Without a log, every
     //  member takes every event: the lock goes before the look-up, so that
     //  the others find it handled.
     if (!(last ? zmesh__turn_begin_unlocked (self) : zmesh__turn_begin (self)))
