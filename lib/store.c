@@ -469,10 +469,6 @@ s_expected_ok (int64_t expected, int64_t actual)
     }
 }
 
-//  Insert an event. One appended alone cannot be refused: its id, stream
-//  version, position and sequence were all read free under the write
-//  lock. It goes with the next statement (zmesh__stmt_queue), and a
-//  failure of the server's shows there, at the latest at the commit.
 //  What an insert's step says, as an append's error.
 static zmesh_err_t
 s_insert_rc (zmesh_store_t *self, zmesh__db_step_t step,
@@ -487,7 +483,11 @@ s_insert_rc (zmesh_store_t *self, zmesh__db_step_t step,
     return STORE_ERROR (detail, self, "cannot insert");
 }
 
-//  Queue an event's row (zmesh__stmt_queue: on SQLite it runs now).
+//  Insert an event's row: it goes with the next statement
+//  (zmesh__stmt_queue; SQLite runs it now), and a failure of the server's
+//  shows there, at the latest at the commit, or at s_inserted. One
+//  appended alone cannot be refused: its id, stream version, position and
+//  sequence were all read free under the write lock.
 static zmesh_err_t
 s_insert (zmesh_store_t *self, const char *stream, uint64_t position,
           int64_t version, uint64_t seq, const zmesh_new_event_t *event,

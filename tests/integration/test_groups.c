@@ -59,9 +59,9 @@ s_setting (const char *format, ...)
     return s_settings [s_used++];
 }
 
-//  The publisher: count ticks in 64 streams, slow_us apart.
+//  The publisher: count events of type in 64 streams, slow_us apart.
 static testnode_t
-s_publisher (const char *count, const char *slow_us)
+s_publisher (const char *type, const char *count, const char *slow_us)
 {
     const char *settings [] = {
         s_setting ("node/data=%s/pub", dir),
@@ -69,13 +69,15 @@ s_publisher (const char *count, const char *slow_us)
         s_setting ("node/calls=ipc://%s/pub-calls", dir),
         "events/sync=normal", "timing/heartbeat=200", NULL};
     const char *options [] = {"--role", "pub", "--count", count, "--keys",
-                              "64", "--slow-us", slow_us, NULL};
+                              "64", "--slow-us", slow_us, "--type", type,
+                              NULL};
     return testnode_start_with (TESTNODE, options, settings);
 }
 
-//  Member name of group c, which knows the publisher and the other member.
+//  Member name of group c, which knows the publisher and the other member,
+//  started with option (--tell, say) if it is not NULL.
 static testnode_t
-s_member (const char *name, const char *other)
+s_member (const char *name, const char *other, const char *option)
 {
     const char *settings [] = {
         "node/service=c",
@@ -88,7 +90,8 @@ s_member (const char *name, const char *other)
         s_setting ("peers/%s/events=ipc://%s/%s-events", other, dir, other),
         s_setting ("peers/%s/calls=ipc://%s/%s-calls", other, dir, other),
         "events/sync=normal", "timing/heartbeat=200", NULL};
-    const char *options [] = {"--role", "consumer", "--name", name, NULL};
+    const char *options [] = {"--role", "consumer", "--name", name, option,
+                              NULL};
     return testnode_start_with (TESTNODE, options, settings);
 }
 
@@ -206,10 +209,10 @@ s_published (child_t *publisher, uint64_t last)
 Test (groups, two_members_share_a_publishers_events_and_handle_each_once)
 {
     enum { EVENTS = 600 };
-    testnode_t one = s_member ("c-a", "c-b");
-    testnode_t two = s_member ("c-b", "c-a");
+    testnode_t one = s_member ("c-a", "c-b", NULL);
+    testnode_t two = s_member ("c-b", "c-a", NULL);
     zclock_sleep (800);         //  They hear each other
-    testnode_t publisher = s_publisher ("600", "2000");
+    testnode_t publisher = s_publisher ("tick.happened", "600", "2000");
     int counts [EVENTS + 1];
     s_wait_covered (EVENTS, counts, 60000);
     s_assert_once (EVENTS, counts);
@@ -235,18 +238,10 @@ Test (groups, two_members_share_a_publishers_events_and_handle_each_once)
 Test (groups, events_no_member_takes_are_passed_over_by_both)
 {
     enum { EVENTS = 200 };
-    testnode_t one = s_member ("c-a", "c-b");
-    testnode_t two = s_member ("c-b", "c-a");
+    testnode_t one = s_member ("c-a", "c-b", NULL);
+    testnode_t two = s_member ("c-b", "c-a", NULL);
     zclock_sleep (800);         //  They hear each other
-    const char *settings [] = {
-        s_setting ("node/data=%s/pub", dir),
-        s_setting ("node/events=ipc://%s/pub-events", dir),
-        s_setting ("node/calls=ipc://%s/pub-calls", dir),
-        "events/sync=normal", "timing/heartbeat=200", NULL};
-    const char *options [] = {"--role", "pub", "--count", "200", "--keys",
-                              "64", "--type", "tock.happened", "--slow-us",
-                              "10000", NULL};
-    testnode_t publisher = testnode_start_with (TESTNODE, options, settings);
+    testnode_t publisher = s_publisher ("tock.happened", "200", "10000");
     char sql [300];
     snprintf (sql, sizeof sql, "SELECT count (*) FROM %s.inbox_positions "
               "WHERE publisher = 'pub' AND seq = %d", schema, EVENTS);
@@ -275,10 +270,10 @@ Test (groups, events_no_member_takes_are_passed_over_by_both)
 Test (groups, a_killed_member_leaves_its_keys_to_the_other_and_takes_them_back)
 {
     enum { EVENTS = 5000 };
-    testnode_t one = s_member ("c-a", "c-b");
-    testnode_t two = s_member ("c-b", "c-a");
+    testnode_t one = s_member ("c-a", "c-b", NULL);
+    testnode_t two = s_member ("c-b", "c-a", NULL);
     zclock_sleep (800);
-    testnode_t publisher = s_publisher ("5000", "2000");
+    testnode_t publisher = s_publisher ("tick.happened", "5000", "2000");
     static int counts [EVENTS + 1];
     uint64_t published = 0;
     while ((published = s_published (&publisher.child, published)) < 300)
@@ -295,7 +290,7 @@ Test (groups, a_killed_member_leaves_its_keys_to_the_other_and_takes_them_back)
     cr_assert (le (i64, took, 2000), "events up to the kill (%" PRIu64 ") "
                "handled %" PRId64 " ms after it", published, took);
     //  Back, it takes its share of what comes after
-    one = s_member ("c-a", "c-b");
+    one = s_member ("c-a", "c-b", NULL);
     zclock_sleep (800);
     uint64_t back_at = published = s_published (&publisher.child, published);
     cr_assert (lt (u64, back_at, EVENTS - 1000), "still publishing");
@@ -510,19 +505,9 @@ Test (groups, a_call_that_writes_waits_for_the_writer)
 //  writes commits once that one is through.
 Test (groups, a_consumer_handles_an_event_while_another_writer_holds_the_lock)
 {
-    const char *settings [] = {
-        "node/service=c",
-        s_setting ("node/data=%s", uri),
-        s_setting ("node/events=ipc://%s/c-a-events", dir),
-        s_setting ("node/calls=ipc://%s/c-a-calls", dir),
-        s_setting ("peers/pub/events=ipc://%s/pub-events", dir),
-        s_setting ("peers/pub/calls=ipc://%s/pub-calls", dir),
-        "events/sync=normal", "timing/heartbeat=200", NULL};
-    const char *options [] = {"--role", "consumer", "--name", "c-a", "--tell",
-                              NULL};
-    testnode_t member = testnode_start_with (TESTNODE, options, settings);
+    testnode_t member = s_member ("c-a", "c-b", "--tell");
     s_hold_lock ();
-    s_publisher ("1", "0");
+    s_publisher ("tick.happened", "1", "0");
     char line [64] = "";
     cr_assert (child_read_line (member.child.out, line, sizeof line, 10000),
                "the handler begins while the writer holds the lock");
