@@ -72,12 +72,22 @@ s_link_destroy (zmesh__link_t **link_p)
     }
 }
 
-//  Subscribe socket to what the node's handlers and consumers take.
-static void
-s_subscribe (zmesh_node_t *self, zsock_t *socket)
+//  Whether link's consumers take all its events: those of a member of the
+//  node's own group are for other groups (zmesh__consume_live), and come
+//  only to its handlers, so that its publisher sends no more.
+static bool
+s_takes_all (zmesh_node_t *self, const zmesh__link_t *link)
 {
+    return self->subscribed_all && !streq (link->service, self->config.group);
+}
+
+//  Subscribe link to what the node's handlers and consumers take.
+static void
+s_subscribe (zmesh_node_t *self, zmesh__link_t *link)
+{
+    zsock_t *socket = link->socket;
     zsock_set_subscribe (socket, "$");      //  Control events, always
-    if (self->subscribed_all) {
+    if (s_takes_all (self, link)) {
         zsock_set_subscribe (socket, "");
         return;
     }
@@ -136,7 +146,7 @@ zmesh__link_open (zmesh_node_t *self, const char *name, const char *service,
         rc = ZMESH_ERR_SOCKET;
     }
     if (rc == ZMESH_OK) {
-        s_subscribe (self, link->socket);
+        s_subscribe (self, link);
         if (zsock_connect (link->socket, "%s", events) < 0) {
             zmesh__detail (detail, "cannot connect to %s", events);
             rc = ZMESH_ERR_SOCKET;
@@ -262,10 +272,12 @@ void
 zmesh__links_subscribe_all (zmesh_node_t *self)
 {
     self->subscribed_all = true;
-    for (size_t index = 0; index < self->link_count; index++) {
-        zsock_set_subscribe (self->links [index]->socket, "");
-        zmesh__pollset_touch (self->pollset, self->links [index]->socket);
-    }
+    for (size_t index = 0; index < self->link_count; index++)
+        if (s_takes_all (self, self->links [index])) {
+            zsock_set_subscribe (self->links [index]->socket, "");
+            zmesh__pollset_touch (self->pollset,
+                                  self->links [index]->socket);
+        }
 }
 
 //  Take the event that data starts with, from link under topic: decode,

@@ -732,6 +732,54 @@ Test (loop, a_consumer_whose_handler_keeps_failing_holds_up_only_its_publisher)
     cr_assert (eq (sz, next, 4));
 }
 
+static void
+s_count_heard (zmesh_node_t *node, const zmesh_envelope_t *event, void *arg)
+{
+    (void) node, (void) event;
+    (*(uint64_t *) arg)++;
+}
+
+Test (loop, a_members_events_come_to_its_mates_handlers_only)
+{
+    //  Two instances of pay: "pay" (its name its service, and so on
+    //  SQLite) consumes all that publishers send, and a handler takes
+    //  u.*. Events of its mate's are for other groups, not its consumer.
+    const char *service [] = {"node/service=pay", NULL};
+    zmesh_node_t *mate = s_node ("pay-b", service);
+    char data [128];
+    snprintf (data, sizeof data, "node/data=%s/pay", dir);
+    const char *settings [] = {data,
+                               "peers/pay-b/events=inproc://pay-b-events",
+                               "peers/pay-b/service=pay", NULL};
+    zmesh_node_t *member = s_node ("pay", settings);
+    uint64_t heard = 0;
+    s_consumed_t consumed = {.count = 0};
+    cr_assert (eq (int, zmesh_node_consume (member, "*", s_consumer,
+                                            &consumed), 0));
+    cr_assert (eq (int, zmesh_node_subscribe (member, "u.*", s_count_heard,
+                                              &heard), 0));
+    //  Until its subscription has reached the mate, and then some more:
+    //  what comes after a u.one in the mate's order has come with it.
+    int64_t give_up = zclock_mono () + 5000;
+    while (heard == 0 && zclock_mono () < give_up) {
+        cr_assert (eq (int, zmesh_node_publish (mate, "t.one", NULL, 0), 0));
+        cr_assert (eq (int, zmesh_node_publish (mate, "u.one", NULL, 0), 0));
+        s_turn ();
+    }
+    cr_assert (gt (u64, heard, 0));
+    uint64_t before = heard;
+    for (int index = 0; index < 3; index++)
+        cr_assert (eq (int, zmesh_node_publish (mate, "t.two", NULL, 0), 0));
+    cr_assert (eq (int, zmesh_node_publish (mate, "u.two", NULL, 0), 0));
+    give_up = zclock_mono () + 5000;
+    while (heard == before && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, heard, before + 1));
+    //  Each event that came was a u.*: no t.* was sent to it
+    cr_assert (eq (u64, s_stats (member).events_received, heard));
+    cr_assert (eq (u64, s_stats (member).events_consumed, 0));
+}
+
 //  Fill the store of a publisher called name with count events, as if it
 //  had published them, before it starts.
 static void
