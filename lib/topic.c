@@ -5,17 +5,23 @@
 #include "zmesh_classes.h"
 
 size_t
-zmesh_topic_format (const char *type, bool control, char *buffer)
+zmesh__topic_frame (const char *type, bool control, char *buffer)
 {
-    assert (buffer);
-    if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
-        return 0;
     size_t size = 0;
     if (control)
         buffer [size++] = '$';
     size_t length = strlen (type);
     memcpy (buffer + size, type, length + 1);
     return size + length + 1;
+}
+
+size_t
+zmesh_topic_format (const char *type, bool control, char *buffer)
+{
+    assert (buffer);
+    if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
+        return 0;
+    return zmesh__topic_frame (type, control, buffer);
 }
 
 //  Length of pattern's prefix when it ends in '*', or -1 if it is exact.

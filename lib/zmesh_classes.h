@@ -27,4 +27,9 @@ void
     zmesh__detail (zmesh_detail_t *detail, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  zmesh_topic_format of a type known to be a valid name, such as an
+//  envelope's (topic.c): the publishing path checks no name twice.
+size_t
+    zmesh__topic_frame (const char *type, bool control, char *buffer);
+
 #endif

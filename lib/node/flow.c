@@ -40,11 +40,8 @@ zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
             zmesh_envelope_set_header (envelope, "traceparent", traceparent);
         }
     }
-    else {
-        zmesh_uuid_t correlation;
-        zmesh_uuid_generate (self->rand, &correlation);
-        zmesh_envelope_set_correlation (envelope, &correlation);
-    }
+    else                        //  It starts a flow: the flow is its own
+        zmesh_envelope_set_correlation (envelope, &id);
     zmesh_envelope_set_source (envelope, self->config.name);
     zmesh_envelope_set_timestamp (envelope, unix_ms);
     return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;

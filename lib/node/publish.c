@@ -17,7 +17,7 @@ s_event_msg (const zmesh_envelope_t *event)
         zmesh__free (msg);
         return NULL;
     }
-    msg->topic_size = zmesh_topic_format (zmesh_envelope_type (event), false,
+    msg->topic_size = zmesh__topic_frame (zmesh_envelope_type (event), false,
                                           msg->topic);
     return msg;
 }
@@ -129,7 +129,7 @@ static zmesh_err_t
 s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
 {
     char topic [ZMESH_TOPIC_MAX];
-    size_t topic_size = zmesh_topic_format (zmesh_envelope_type (event),
+    size_t topic_size = zmesh__topic_frame (zmesh_envelope_type (event),
                                             control, topic);
     if (self->config.batch_events > 1 && !control) {
         uint8_t packed [1024];
@@ -211,12 +211,10 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
             zmesh__flow_message_id (self, unix_ms, &filled [index].id);
         else
             fresh = false;
-        if (zmesh_uuid_is_nil (&filled [index].correlation)) {
-            if (self->context.active)
-                filled [index].correlation = self->context.correlation;
-            else
-                zmesh_uuid_generate (self->rand, &filled [index].correlation);
-        }
+        if (zmesh_uuid_is_nil (&filled [index].correlation))
+            filled [index].correlation = self->context.active
+                                       ? self->context.correlation
+                                       : filled [index].id;
         if (!filled [index].causation && self->context.has_cause)
             filled [index].causation = &self->context.cause;
         if (!filled [index].timestamp)

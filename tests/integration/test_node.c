@@ -433,9 +433,13 @@ Test (node, exact_subscriptions_skip_longer_types_and_prefixes_match)
     cr_assert (eq (str, log.events [0].type, "user.created"));
     cr_assert (eq (str, log.events [1].type, "order.created"));
     cr_assert (eq (str, log.events [2].type, "order.confirmed"));
-    //  Outside any flow, each publish starts one of its own, uncaused.
+    //  Outside any flow, each publish starts one of its own, uncaused,
+    //  named by its own id (envelope.md, Ids).
     cr_assert (not (zmesh_uuid_eq (&log.events [0].correlation,
                                    &log.events [1].correlation)));
+    for (size_t index = 0; index < log.count; index++)
+        cr_assert (zmesh_uuid_eq (&log.events [index].correlation,
+                                  &log.events [index].id));
     cr_assert (zmesh_uuid_is_nil (&log.events [0].causation));
     zmesh_node_destroy (&pair.subscriber);
     zmesh_node_destroy (&pair.publisher);
