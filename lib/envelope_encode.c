@@ -29,14 +29,22 @@ s_put (s_packer_t *packer, const void *data, size_t size)
     packer->size += size;
 }
 
-//  A lead byte followed by value in width big-endian bytes (0 to 8).
+//  A lead byte followed by value in width big-endian bytes (0 to 8),
+//  each stored where it goes: gathered on the stack and copied on as one
+//  word, they would have the copy's load wait for the stores to retire.
 static void
 s_put_head (s_packer_t *packer, uint8_t lead, uint64_t value, int width)
 {
-    uint8_t head [9] = {lead};
-    for (int index = width; index > 0; index--, value >>= 8)
-        head [index] = (uint8_t) value;
-    s_put (packer, head, (size_t) width + 1);
+    size_t size = (size_t) width + 1;
+    if (packer->out && packer->size + size > packer->capacity)
+        packer->out = NULL;             //  Counting only, from here
+    if (packer->out) {
+        uint8_t *head = packer->out + packer->size;
+        head [0] = lead;
+        for (int index = width; index > 0; index--, value >>= 8)
+            head [index] = (uint8_t) value;
+    }
+    packer->size += size;
 }
 
 //  The shortest form of each, as MessagePack's specification asks.
