@@ -573,6 +573,7 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     int ready = zmesh__pollset_wait (self->pollset, wait);
     //  The time of this turn, for its calls, consumers and timers
     self->now_ms = zmesh_clock_mono_ms (self->clock);
+    self->taken_us = (uint64_t) zmesh_clock_unix_us (self->clock);
     //  A stop signal, or the context going; any other signal (SIGHUP, say)
     //  only cuts the wait short.
     if (ready < 0 && !self->draining

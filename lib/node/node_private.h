@@ -265,6 +265,8 @@ struct _zmesh_node_t {
     int64_t next_heartbeat_ms;      //  Monotonic
     int64_t now_ms;                 //  Monotonic: read once a turn, after
                                     //  the loop's wait
+    uint64_t taken_us;              //  Unix, read with it: when the turn
+                                    //  took the messages it found
     uint64_t activity_seen;         //  Messages handled, at the last beat
     bool trim_due;                  //  Busy since the last trim
     bool stopped;

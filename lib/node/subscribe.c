@@ -40,15 +40,16 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
                        zmesh_envelope_id (event));
     self->stats.events_received++;
     const char *type = zmesh_envelope_type (event);
-    //  Traced once, if a handler takes it (reliable consumers trace
-    //  theirs as they consume, replayed ones too)
+    //  Traced once, if a handler takes it, at the time of the turn that
+    //  took it (reliable consumers trace theirs as they consume, replayed
+    //  ones too)
     zmesh__subscription_t *subscription = zlistx_first (self->subscriptions);
     while (subscription && !zmesh_topic_matches (subscription->pattern, type))
         subscription = zlistx_next (self->subscriptions);
     if (subscription)
         zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event,
                           zmesh_envelope_source (event), ZMESH_OK,
-                          (uint64_t) zmesh_clock_unix_us (self->clock), 0, NULL);
+                          self->taken_us, 0, NULL);
     subscription = zlistx_first (self->subscriptions);
     while (subscription) {
         if (zmesh_topic_matches (subscription->pattern, type))
