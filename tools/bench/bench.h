@@ -199,9 +199,11 @@ typedef struct {
 } bench_wrk_t;
 
 //  Through the demo gateway at port: create a user, then put wrk's 50
-//  connections on POST /orders for seconds. False if that failed.
+//  connections on POST /orders for seconds, each waiting delay_ms before
+//  each request (0: none, the most the mesh takes). False if that failed.
 bool
-    bench_edge_load (int port, double seconds, bench_wrk_t *result);
+    bench_edge_load (int port, double seconds, int delay_ms,
+                     bench_wrk_t *result);
 
 //  --------------------------------------------------------------------------
 //  Runs that other sections repeat against another counterpart

@@ -149,7 +149,7 @@ s_orders_stored (const char *path)
 //  connections on POST /orders for seconds, and wait for what they placed
 //  to settle.
 bool
-bench_edge_load (int port, double seconds, bench_wrk_t *result)
+bench_edge_load (int port, double seconds, int delay_ms, bench_wrk_t *result)
 {
     char response [4096], user [40] = "";
     const char *id = NULL;
@@ -172,6 +172,8 @@ bench_edge_load (int port, double seconds, bench_wrk_t *result)
              "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
              "wrk.body = '{\"userId\": \"%s\", \"items\": [{\"productId\": "
              "\"p-book\", \"quantity\": 1, \"price\": 1250}]}'\n", user);
+    if (delay_ms > 0)
+        fprintf (file, "function delay () return %d end\n", delay_ms);
     fclose (file);
     bool ok = s_run_wrk (port, bench_options.script, seconds, result);
     usleep (500000);
@@ -227,7 +229,7 @@ s_edge_run (const char *label, const char *sync, double seconds,
         if (started == 4)
             sscanf (line, "http=%d", &port);
     }
-    bool ok = started == 5 && bench_edge_load (port, seconds, result);
+    bool ok = started == 5 && bench_edge_load (port, seconds, 0, result);
     for (int index = started - 1; index >= 0; index--)
         bench_child_stop (&children [index]);
     char path [PATH_MAX + 64];

@@ -61,9 +61,10 @@ static const struct {
      "the rates count 2xx answers only"},
     {"replicas", bench_replicas,
      "the edge's load on the demo mesh on PostgreSQL (--postgresql),\n"
-     "with 1 and with 2 replicas of each service, three turns each\n"
-     "(medians): rate, CPU of every node per order until the\n"
-     "services are through, events stored per second"},
+     "with 1 and with 2 replicas of each service, five turns each\n"
+     "(medians): the rate each takes, then, both paced at half the\n"
+     "first run's rate, the CPU of every node per order until the\n"
+     "services are through"},
 };
 #define SECTIONS (sizeof s_sections / sizeof s_sections [0])
 #define HELP_COLUMN 11          //  Where --help starts a section's help
