@@ -780,6 +780,77 @@ Test (loop, a_members_events_come_to_its_mates_handlers_only)
     cr_assert (eq (u64, s_stats (member).events_consumed, 0));
 }
 
+//  zmesh.trace's answer: the records of a flow, as JSON.
+static void
+s_records (zmesh_node_t *node, zmesh_err_t rc, const zmesh_envelope_t *reply,
+           const char *detail, void *arg)
+{
+    (void) node;
+    cr_assert (eq (int, rc, 0), "zmesh.trace: %s", detail ? detail : "");
+    cr_assert (eq (int, zmesh_json_from_msgpack (zmesh_envelope_body (reply),
+                                                 zmesh_envelope_body_size (
+                                                     reply),
+                                                 (json_t **) arg, NULL), 0));
+}
+
+Test (loop, a_received_event_is_recorded_at_the_time_its_turn_took_it)
+{
+    zmesh_node_t *alpha = s_node ("alpha", NULL);
+    const char *settings [] = {"peers/alpha/events=inproc://alpha-events",
+                               "access/admins=*", NULL};
+    zmesh_node_t *sub = s_node ("sub", settings);
+    uint64_t heard = 0;
+    cr_assert (eq (int, zmesh_node_subscribe (sub, "t.*", s_count_heard,
+                                              &heard), 0));
+    int64_t give_up = zclock_mono () + 5000;
+    while (heard == 0 && zclock_mono () < give_up) {
+        cr_assert (eq (int, zmesh_node_publish (alpha, "t.warm", NULL, 0), 0));
+        s_turn ();
+    }
+    cr_assert (gt (u64, heard, 0));
+    //  Published at one time, taken by a turn 7 ms later
+    zmesh_uuid_t flow;
+    zmesh_uuid_generate (rand_seeded, &flow);
+    zmesh_node_flow_begin (alpha, &flow);
+    cr_assert (eq (int, zmesh_node_publish (alpha, "t.one", NULL, 0), 0));
+    zmesh_node_flow_end (alpha);
+    zmesh_clock_fake_advance (clock_fake, 7);
+    int64_t taken_us = zmesh_clock_unix_us (clock_fake);
+    uint64_t before = heard;
+    give_up = zclock_mono () + 5000;
+    while (heard == before && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (eq (u64, heard, before + 1));
+    //  Its record at the subscriber, as zmesh.trace gives it
+    const char *asking [] = {"peers/sub/calls=inproc://sub-calls",
+                             "peers/sub/service=sub", NULL};
+    zmesh_node_t *asker = s_node ("asker", asking);
+    char cid [ZMESH_UUID_STR_LEN + 1], query [80];
+    snprintf (query, sizeof query, "{\"cid\": \"%s\"}",
+              zmesh_uuid_unparse (&flow, cid));
+    json_t *records = NULL, *request = json_loads (query, 0, NULL);
+    void *body = NULL;
+    size_t size = 0;
+    cr_assert (eq (int, zmesh_json_to_msgpack (request, &body, &size, NULL),
+                   0));
+    json_decref (request);
+    cr_assert (eq (int, zmesh_node_call_async (asker, "sub", "zmesh.trace",
+                                               body, size, NULL, s_records,
+                                               &records), 0));
+    free (body);
+    give_up = zclock_mono () + 5000;
+    while (!records && zclock_mono () < give_up)
+        s_turn ();
+    cr_assert (records != NULL, "no answer from zmesh.trace");
+    cr_assert (eq (sz, json_array_size (records), 1));
+    json_t *record = json_array_get (records, 0);
+    cr_assert (eq (str, (char *) json_string_value (json_object_get (
+                            record, "what")), "received"));
+    cr_assert (eq (i64, (int64_t) json_integer_value (json_object_get (
+                            record, "at_us")), taken_us));
+    json_decref (records);
+}
+
 //  Fill the store of a publisher called name with count events, as if it
 //  had published them, before it starts.
 static void
