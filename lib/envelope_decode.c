@@ -7,7 +7,9 @@
     range-checking it into the envelope. Values it does not take apart
     (unknown fields, the entries of a container where a field wants
     something else) are walked by zmesh__msgpack_check, within what
-    nesting is left. Its writer is envelope_encode.c.
+    nesting is left. The form its writer, envelope_encode.c, gives every
+    message is read first in one pass that expects it (s_read_canonical);
+    from the first entry in any other form on, each is read the long way.
 
     Part of zmesh. MIT License.
 */
@@ -413,19 +415,135 @@ s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
     FIELD_ERROR (ZMESH_ERR_ENVELOPE_MISSING_FIELD, KEY_VERSION, "missing");
 }
 
-//  Decode the map that the reader is at.
+//  A uint in the forms the encoder writes (a positive fixint, uint 8 to
+//  64) at the start of the left bytes at at: true, with its value and
+//  size, if it is one.
+static inline bool
+s_canonical_uint (const uint8_t *at, size_t left, uint64_t *value,
+                  size_t *used)
+{
+    if (at [0] <= 0x7f) {
+        *value = at [0];
+        *used = 1;
+        return true;
+    }
+    if (at [0] < 0xcc || at [0] > 0xcf)
+        return false;
+    size_t width = (size_t) 1 << (at [0] - 0xcc);
+    if (left < 1 + width)
+        return false;
+    *value = 0;
+    for (size_t index = 1; index <= width; index++)
+        *value = *value << 8 | at [index];
+    *used = 1 + width;
+    return true;
+}
+
+//  Read the map's entries as envelope_encode.c writes them, while they
+//  come so: keys ascending from version, each value in the encoder's form
+//  and passing the field's checks (the fields of an event, and of calls
+//  the same ones; budget, status, errors and headers are left). The first
+//  entry in another form, or that fails a check, is left where it is, for
+//  s_decode_map's loop to read as it reads any and say what is wrong: what
+//  this reads, that loop would read the same. The entries read; *seen has
+//  their keys' bits.
+static uint64_t
+s_read_canonical (zmesh_envelope_t *self, s_reader_t *reader,
+                  uint64_t entries, uint32_t *seen)
+{
+    uint64_t index = 0;
+    int last = -1;              //  Key of the entry before
+    while (index < entries && reader->size - reader->pos >= 2) {
+        const uint8_t *at = reader->data + reader->pos + 1;
+        size_t left = reader->size - reader->pos - 1, used = 0, length;
+        int key = reader->data [reader->pos];
+        uint64_t number;
+        if (key <= last || (index == 0 && key != KEY_VERSION))
+            break;
+        if (key == KEY_VERSION) {
+            if (at [0] != ZMESH_ENVELOPE_VERSION)
+                break;
+            used = 1;
+        }
+        else if (key == KEY_KIND) {
+            if (at [0] < ZMESH_KIND_EVENT || at [0] > ZMESH_KIND_REPLY)
+                break;
+            self->kind = (zmesh_kind_t) at [0];
+            used = 1;
+        }
+        else if (key == KEY_ID || key == KEY_CORRELATION
+                 || key == KEY_CAUSATION) {
+            zmesh_uuid_t id;
+            if (left < 2 + ZMESH_UUID_SIZE || at [0] != 0xc4
+                || at [1] != ZMESH_UUID_SIZE)
+                break;
+            memcpy (id.bytes, at + 2, ZMESH_UUID_SIZE);
+            if (zmesh_uuid_is_nil (&id))
+                break;
+            *(key == KEY_ID ? &self->id
+              : key == KEY_CORRELATION ? &self->correlation
+                                       : &self->causation) = id;
+            self->has_causation |= key == KEY_CAUSATION;
+            used = 2 + ZMESH_UUID_SIZE;
+        }
+        else if (key == KEY_TYPE || key == KEY_SOURCE) {
+            size_t max = key == KEY_TYPE ? ZMESH_ENVELOPE_TYPE_MAX
+                                         : ZMESH_ENVELOPE_SOURCE_MAX;
+            length = at [0] & 0x1f;
+            if ((at [0] & 0xe0) != 0xa0 || left < 1 + length
+                || !zmesh__envelope_name_valid ((const char *) at + 1, length,
+                                                max))
+                break;
+            char *name = key == KEY_TYPE ? self->type : self->source;
+            memcpy (name, at + 1, length);
+            name [length] = 0;
+            used = 1 + length;
+        }
+        else if (key == KEY_TIMESTAMP || key == KEY_SEQ) {
+            if (!s_canonical_uint (at, left, &number, &used)
+                || (key == KEY_SEQ && number == 0))
+                break;
+            *(key == KEY_TIMESTAMP ? &self->timestamp : &self->seq) = number;
+        }
+        else if (key == KEY_BODY) {
+            size_t head = at [0] == 0xc4 ? 2 : at [0] == 0xc5 ? 3 : 0;
+            if (head == 0 || left < head)
+                break;
+            length = head == 2 ? at [1] : (size_t) at [1] << 8 | at [2];
+            if (left < head + length
+                || !zmesh__envelope_body_valid (at + head, length)
+                || zmesh__envelope_store_body (self, at + head, length))
+                break;
+            used = head + length;
+        }
+        else
+            break;
+        reader->pos += 1 + used;
+        *seen |= 1u << key;
+        last = key;
+        index++;
+    }
+    return index;
+}
+
+//  Decode the map that the reader is at: as the encoder wrote it, while it
+//  is (s_read_canonical), unless told to read it all the long way.
 static zmesh_err_t
-s_decode_map (zmesh_envelope_t *self, s_reader_t *reader,
+s_decode_map (zmesh_envelope_t *self, s_reader_t *reader, bool canonical,
               zmesh_detail_t *detail)
 {
     s_value_t map;
     zmesh_err_t rc = s_read_head (reader, &map, detail);
-    if (rc == ZMESH_OK)
-        rc = s_check_version (reader, map.number, detail);
     if (rc)
         return rc;
     uint32_t seen = 0;          //  Bit per known key
-    for (uint64_t index = 0; index < map.number; index++) {
+    uint64_t index = canonical ? s_read_canonical (self, reader, map.number,
+                                                   &seen)
+                               : 0;
+    //  Read first, the version was checked
+    if (index == 0 && (rc = s_check_version (reader, map.number, detail)))
+        return rc;
+    for (; index < map.number; index++) {
         s_value_t key;
         rc = s_read (reader, &key, 1, detail);
         if (rc)
@@ -475,7 +593,7 @@ s_is_map_header (uint8_t lead)
 //  used, as much as the map takes, *used saying how much.
 static zmesh_err_t
 s_decode (const void *data, size_t size, size_t *used, zmesh_envelope_t *self,
-          zmesh_detail_t *detail)
+          bool canonical, zmesh_detail_t *detail)
 {
     const uint8_t *bytes = data;
     if (size == 0) {
@@ -493,7 +611,7 @@ s_decode (const void *data, size_t size, size_t *used, zmesh_envelope_t *self,
         return ZMESH_ERR_ENVELOPE_NOT_MAP;
     }
     s_reader_t reader = {bytes, size, 0};
-    zmesh_err_t rc = s_decode_map (self, &reader, detail);
+    zmesh_err_t rc = s_decode_map (self, &reader, canonical, detail);
     if (used)
         *used = reader.pos;
     else if (rc == ZMESH_OK && reader.pos != size) {
@@ -513,7 +631,7 @@ zmesh_envelope_decode (const void *data, size_t size,
     if (!self)
         return ZMESH_ERR_NOMEM;
     zmesh__envelope_init (self, ZMESH_KIND_EVENT);
-    zmesh_err_t rc = s_decode (data, size, NULL, self, detail);
+    zmesh_err_t rc = s_decode (data, size, NULL, self, true, detail);
     if (rc)
         zmesh_envelope_destroy (&self);
     else
@@ -527,7 +645,7 @@ zmesh_envelope_decode_into (const void *data, size_t size,
 {
     assert (self);
     zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
-    return s_decode (data, size, NULL, self, detail);
+    return s_decode (data, size, NULL, self, true, detail);
 }
 
 zmesh_err_t
@@ -536,5 +654,14 @@ zmesh_envelope_decode_next (const void *data, size_t size, size_t *used,
 {
     assert (self && used);
     zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
-    return s_decode (data, size, used, self, detail);
+    return s_decode (data, size, used, self, true, detail);
+}
+
+zmesh_err_t
+zmesh__envelope_decode_long (const void *data, size_t size,
+                             zmesh_envelope_t *self, zmesh_detail_t *detail)
+{
+    assert (self);
+    zmesh_envelope_reset (self, ZMESH_KIND_EVENT);
+    return s_decode (data, size, NULL, self, false, detail);
 }

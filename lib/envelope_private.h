@@ -106,4 +106,12 @@ size_t
     zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
                           size_t capacity);
 
+//  zmesh_envelope_decode_into reading every entry the long way, never as
+//  the encoder's form (envelope_decode.c): for tests, whose answers must
+//  be the same.
+zmesh_err_t
+    zmesh__envelope_decode_long (const void *data, size_t size,
+                                 zmesh_envelope_t *self,
+                                 zmesh_detail_t *detail);
+
 #endif
