@@ -19,14 +19,24 @@ typedef struct {
     size_t capacity;            //  At out: past it, out becomes NULL
 } s_packer_t;
 
+//  Where the next size bytes go, or NULL when counting only (from the
+//  first that did not fit on); counted either way.
+static uint8_t *
+s_reserve (s_packer_t *packer, size_t size)
+{
+    if (packer->out && packer->size + size > packer->capacity)
+        packer->out = NULL;
+    uint8_t *at = packer->out ? packer->out + packer->size : NULL;
+    packer->size += size;
+    return at;
+}
+
 static void
 s_put (s_packer_t *packer, const void *data, size_t size)
 {
-    if (packer->out && packer->size + size > packer->capacity)
-        packer->out = NULL;             //  Counting only, from here
-    if (packer->out)
-        memcpy (packer->out + packer->size, data, size);
-    packer->size += size;
+    uint8_t *at = s_reserve (packer, size);
+    if (at)
+        memcpy (at, data, size);
 }
 
 //  A lead byte followed by value in width big-endian bytes (0 to 8),
@@ -35,16 +45,12 @@ s_put (s_packer_t *packer, const void *data, size_t size)
 static void
 s_put_head (s_packer_t *packer, uint8_t lead, uint64_t value, int width)
 {
-    size_t size = (size_t) width + 1;
-    if (packer->out && packer->size + size > packer->capacity)
-        packer->out = NULL;             //  Counting only, from here
-    if (packer->out) {
-        uint8_t *head = packer->out + packer->size;
+    uint8_t *head = s_reserve (packer, (size_t) width + 1);
+    if (head) {
         head [0] = lead;
         for (int index = width; index > 0; index--, value >>= 8)
             head [index] = (uint8_t) value;
     }
-    packer->size += size;
 }
 
 //  The shortest form of each, as MessagePack's specification asks.
