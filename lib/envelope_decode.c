@@ -415,113 +415,96 @@ s_check_version (s_reader_t *reader, uint64_t entries, zmesh_detail_t *detail)
     FIELD_ERROR (ZMESH_ERR_ENVELOPE_MISSING_FIELD, KEY_VERSION, "missing");
 }
 
-//  A uint in the forms the encoder writes (a positive fixint, uint 8 to
-//  64) at the start of the left bytes at at: true, with its value and
-//  size, if it is one.
-static inline bool
-s_canonical_uint (const uint8_t *at, size_t left, uint64_t *value,
-                  size_t *used)
+//  Take value, read by s_read_head, into field key of self if it is of
+//  the field's type and passes its checks, as s_decode_field would take
+//  it, but without saying what is wrong (the fields of events, and of
+//  calls the same ones; budget, status, errors and headers are left to
+//  s_decode_field). False, and self as it was, if not.
+static bool
+s_take_plain (zmesh_envelope_t *self, int key, const s_value_t *value)
 {
-    if (at [0] <= 0x7f) {
-        *value = at [0];
-        *used = 1;
-        return true;
+    bool uint = value->type == ZMESH__MSGPACK_UINT;
+    size_t length = (size_t) value->number;
+    switch (key) {
+        case KEY_VERSION:
+            return uint && value->number == ZMESH_ENVELOPE_VERSION;
+        case KEY_KIND:
+            if (!uint || value->number < ZMESH_KIND_EVENT
+                || value->number > ZMESH_KIND_REPLY)
+                return false;
+            self->kind = (zmesh_kind_t) value->number;
+            return true;
+        case KEY_ID:
+        case KEY_CORRELATION:
+        case KEY_CAUSATION: {
+            zmesh_uuid_t id;
+            if (value->type != ZMESH__MSGPACK_BIN || length != ZMESH_UUID_SIZE)
+                return false;
+            memcpy (id.bytes, value->data, ZMESH_UUID_SIZE);
+            if (zmesh_uuid_is_nil (&id))
+                return false;
+            *(key == KEY_ID ? &self->id
+              : key == KEY_CORRELATION ? &self->correlation
+                                       : &self->causation) = id;
+            self->has_causation |= key == KEY_CAUSATION;
+            return true;
+        }
+        case KEY_TYPE:
+        case KEY_SOURCE: {
+            if (value->type != ZMESH__MSGPACK_STR
+                || !zmesh__envelope_name_valid (
+                       (const char *) value->data, length,
+                       key == KEY_TYPE ? ZMESH_ENVELOPE_TYPE_MAX
+                                       : ZMESH_ENVELOPE_SOURCE_MAX))
+                return false;
+            char *name = key == KEY_TYPE ? self->type : self->source;
+            memcpy (name, value->data, length);
+            name [length] = 0;
+            return true;
+        }
+        case KEY_TIMESTAMP:
+        case KEY_SEQ:
+            if (!uint || (key == KEY_SEQ && value->number == 0))
+                return false;
+            *(key == KEY_TIMESTAMP ? &self->timestamp : &self->seq)
+                = value->number;
+            return true;
+        case KEY_BODY:
+            return value->type == ZMESH__MSGPACK_BIN
+                && length <= ZMESH_ENVELOPE_BODY_MAX
+                && zmesh__envelope_body_valid (value->data, length)
+                && zmesh__envelope_store_body (self, value->data, length)
+                   == ZMESH_OK;
+        default:
+            return false;
     }
-    if (at [0] < 0xcc || at [0] > 0xcf)
-        return false;
-    size_t width = (size_t) 1 << (at [0] - 0xcc);
-    if (left < 1 + width)
-        return false;
-    *value = 0;
-    for (size_t index = 1; index <= width; index++)
-        *value = *value << 8 | at [index];
-    *used = 1 + width;
-    return true;
 }
 
 //  Read the map's entries as envelope_encode.c writes them, while they
-//  come so: keys ascending from version, each value in the encoder's form
-//  and passing the field's checks (the fields of an event, and of calls
-//  the same ones; budget, status, errors and headers are left). The first
-//  entry in another form, or that fails a check, is left where it is, for
-//  s_decode_map's loop to read as it reads any and say what is wrong: what
-//  this reads, that loop would read the same. The entries read; *seen has
-//  their keys' bits.
+//  come so: keys ascending from version, each value read by s_read_head
+//  and taken by s_take_plain. The first entry of any other kind is left
+//  where it is, for s_decode_map's loop to read as it reads any and say
+//  what is wrong: what this reads, that loop would read the same. The
+//  entries read; *seen has their keys' bits.
 static uint64_t
 s_read_canonical (zmesh_envelope_t *self, s_reader_t *reader,
                   uint64_t entries, uint32_t *seen)
 {
     uint64_t index = 0;
     int last = -1;              //  Key of the entry before
-    while (index < entries && reader->size - reader->pos >= 2) {
-        const uint8_t *at = reader->data + reader->pos + 1;
-        size_t left = reader->size - reader->pos - 1, used = 0, length;
-        int key = reader->data [reader->pos];
-        uint64_t number;
-        if (key <= last || (index == 0 && key != KEY_VERSION))
+    for (; index < entries && reader->pos < reader->size; index++) {
+        size_t start = reader->pos;
+        int key = reader->data [reader->pos++];
+        s_value_t value;
+        if (key <= last || key >= KEY_COUNT_
+            || (index == 0 && key != KEY_VERSION)
+            || s_read_head (reader, &value, NULL) != ZMESH_OK
+            || !s_take_plain (self, key, &value)) {
+            reader->pos = start;
             break;
-        if (key == KEY_VERSION) {
-            if (at [0] != ZMESH_ENVELOPE_VERSION)
-                break;
-            used = 1;
         }
-        else if (key == KEY_KIND) {
-            if (at [0] < ZMESH_KIND_EVENT || at [0] > ZMESH_KIND_REPLY)
-                break;
-            self->kind = (zmesh_kind_t) at [0];
-            used = 1;
-        }
-        else if (key == KEY_ID || key == KEY_CORRELATION
-                 || key == KEY_CAUSATION) {
-            zmesh_uuid_t id;
-            if (left < 2 + ZMESH_UUID_SIZE || at [0] != 0xc4
-                || at [1] != ZMESH_UUID_SIZE)
-                break;
-            memcpy (id.bytes, at + 2, ZMESH_UUID_SIZE);
-            if (zmesh_uuid_is_nil (&id))
-                break;
-            *(key == KEY_ID ? &self->id
-              : key == KEY_CORRELATION ? &self->correlation
-                                       : &self->causation) = id;
-            self->has_causation |= key == KEY_CAUSATION;
-            used = 2 + ZMESH_UUID_SIZE;
-        }
-        else if (key == KEY_TYPE || key == KEY_SOURCE) {
-            size_t max = key == KEY_TYPE ? ZMESH_ENVELOPE_TYPE_MAX
-                                         : ZMESH_ENVELOPE_SOURCE_MAX;
-            length = at [0] & 0x1f;
-            if ((at [0] & 0xe0) != 0xa0 || left < 1 + length
-                || !zmesh__envelope_name_valid ((const char *) at + 1, length,
-                                                max))
-                break;
-            char *name = key == KEY_TYPE ? self->type : self->source;
-            memcpy (name, at + 1, length);
-            name [length] = 0;
-            used = 1 + length;
-        }
-        else if (key == KEY_TIMESTAMP || key == KEY_SEQ) {
-            if (!s_canonical_uint (at, left, &number, &used)
-                || (key == KEY_SEQ && number == 0))
-                break;
-            *(key == KEY_TIMESTAMP ? &self->timestamp : &self->seq) = number;
-        }
-        else if (key == KEY_BODY) {
-            size_t head = at [0] == 0xc4 ? 2 : at [0] == 0xc5 ? 3 : 0;
-            if (head == 0 || left < head)
-                break;
-            length = head == 2 ? at [1] : (size_t) at [1] << 8 | at [2];
-            if (left < head + length
-                || !zmesh__envelope_body_valid (at + head, length)
-                || zmesh__envelope_store_body (self, at + head, length))
-                break;
-            used = head + length;
-        }
-        else
-            break;
-        reader->pos += 1 + used;
         *seen |= 1u << key;
         last = key;
-        index++;
     }
     return index;
 }
