@@ -87,9 +87,8 @@ s_put_int (s_packer_t *packer, int64_t value)
 }
 
 static void
-s_put_str (s_packer_t *packer, const char *string)
+s_put_str_n (s_packer_t *packer, const char *string, size_t length)
 {
-    size_t length = strlen (string);
     if (length < 32)
         s_put_head (packer, (uint8_t) (0xa0 | length), 0, 0);
     else if (length <= UINT8_MAX)
@@ -99,6 +98,12 @@ s_put_str (s_packer_t *packer, const char *string)
     else
         s_put_head (packer, 0xdb, length, 4);
     s_put (packer, string, length);
+}
+
+static void
+s_put_str (s_packer_t *packer, const char *string)
+{
+    s_put_str_n (packer, string, strlen (string));
 }
 
 static void
@@ -182,6 +187,42 @@ s_pack_fields (const zmesh_envelope_t *self, s_packer_t *packer)
         s_put_uint (packer, KEY_BODY);
         s_put_bin (packer, self->body, self->body_size);
     }
+}
+
+//  The fields an event of zmesh__event_fields_t has, in s_pack_fields's
+//  order and forms.
+size_t
+zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
+                            uint8_t *out, size_t capacity)
+{
+    s_packer_t packer = {out, 0, capacity};
+    s_put_map (&packer, 8 + (fields->causation != NULL)
+                        + (fields->body_size > 0));
+    s_put_uint (&packer, KEY_VERSION);
+    s_put_uint (&packer, ZMESH_ENVELOPE_VERSION);
+    s_put_uint (&packer, KEY_KIND);
+    s_put_uint (&packer, ZMESH_KIND_EVENT);
+    s_put_uint (&packer, KEY_ID);
+    s_put_bin (&packer, fields->id->bytes, ZMESH_UUID_SIZE);
+    s_put_uint (&packer, KEY_CORRELATION);
+    s_put_bin (&packer, fields->correlation->bytes, ZMESH_UUID_SIZE);
+    if (fields->causation) {
+        s_put_uint (&packer, KEY_CAUSATION);
+        s_put_bin (&packer, fields->causation->bytes, ZMESH_UUID_SIZE);
+    }
+    s_put_uint (&packer, KEY_TYPE);
+    s_put_str_n (&packer, fields->type, fields->type_length);
+    s_put_uint (&packer, KEY_SOURCE);
+    s_put_str_n (&packer, fields->source, fields->source_length);
+    s_put_uint (&packer, KEY_TIMESTAMP);
+    s_put_uint (&packer, fields->timestamp);
+    s_put_uint (&packer, KEY_SEQ);
+    s_put_uint (&packer, fields->seq);
+    if (fields->body_size > 0) {
+        s_put_uint (&packer, KEY_BODY);
+        s_put_bin (&packer, fields->body, fields->body_size);
+    }
+    return packer.size;
 }
 
 //  An envelope is packed on the stack first, where most fit, and then

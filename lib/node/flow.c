@@ -13,6 +13,23 @@ zmesh__flow_message_id (zmesh_node_t *self, uint64_t unix_ms, zmesh_uuid_t *id)
     zmesh_uuid_generate_v7 (self->rand, unix_ms, id);
 }
 
+void
+zmesh__flow_ids (zmesh_node_t *self, zmesh__flow_ids_t *ids)
+{
+    //  One reading of the clock for the id, the timestamp and the trace
+    self->made_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    ids->unix_ms = self->made_us / 1000;
+    zmesh__flow_message_id (self, ids->unix_ms, &ids->id);
+    ids->causation = NULL;
+    if (self->context.active) {
+        ids->correlation = self->context.correlation;
+        if (self->context.has_cause)
+            ids->causation = &self->context.cause;
+    }
+    else                        //  It starts a flow: the flow is its own
+        ids->correlation = ids->id;
+}
+
 //  Make envelope (reset to kind) a new message of type, carrying the flow
 //  of the running handler or flow, or starting a flow of its own. False if
 //  type is not a valid name.
@@ -21,29 +38,22 @@ zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
                   zmesh_kind_t kind, const char *type)
 {
     zmesh_envelope_reset (envelope, kind);
-    //  One reading of the clock for the id, the timestamp and the trace
-    self->made_us = (uint64_t) zmesh_clock_unix_us (self->clock);
-    uint64_t unix_ms = self->made_us / 1000;
-    zmesh_uuid_t id;
-    zmesh__flow_message_id (self, unix_ms, &id);
-    zmesh_envelope_set_id (envelope, &id);
-    if (self->context.active) {
-        zmesh_envelope_set_correlation (envelope, &self->context.correlation);
-        if (self->context.has_cause)
-            zmesh_envelope_set_causation (envelope, &self->context.cause);
-        else if (self->context.has_parent) {
-            //  A first message of the flow: the trace context it goes on
-            //  with, for its parent span (envelope.md, section 3)
-            char traceparent [ZMESH_TRACEPARENT_LEN + 1];
-            zmesh_traceparent_format (&self->context.correlation,
-                                      self->context.parent, traceparent);
-            zmesh_envelope_set_header (envelope, "traceparent", traceparent);
-        }
+    zmesh__flow_ids_t ids;
+    zmesh__flow_ids (self, &ids);
+    zmesh_envelope_set_id (envelope, &ids.id);
+    zmesh_envelope_set_correlation (envelope, &ids.correlation);
+    if (ids.causation)
+        zmesh_envelope_set_causation (envelope, ids.causation);
+    else if (zmesh__flow_has_traceparent (self)) {
+        //  A first message of the flow: the trace context it goes on
+        //  with, for its parent span (envelope.md, section 3)
+        char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+        zmesh_traceparent_format (&self->context.correlation,
+                                  self->context.parent, traceparent);
+        zmesh_envelope_set_header (envelope, "traceparent", traceparent);
     }
-    else                        //  It starts a flow: the flow is its own
-        zmesh_envelope_set_correlation (envelope, &id);
     zmesh_envelope_set_source (envelope, self->config.name);
-    zmesh_envelope_set_timestamp (envelope, unix_ms);
+    zmesh_envelope_set_timestamp (envelope, ids.unix_ms);
     return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;
 }
 

@@ -233,7 +233,17 @@ struct _zmesh_node_t {
                                     //  moved by events passed over, and
                                     //  is not recorded yet
     int64_t unsaved_ms;             //  Monotonic: when to record them
-    zmesh_envelope_t *outgoing;     //  Reused by each live publish
+    zmesh_envelope_t *outgoing;     //  Reused by live publishes that
+                                    //  carry a traceparent header
+    //  The type a live publish had last, checked, with its topic frame
+    //  and the node name's length (publish.c)
+    struct {
+        char type [ZMESH_ENVELOPE_TYPE_MAX + 1];
+        size_t type_length;
+        size_t source_length;
+        size_t topic_size;
+        char topic [ZMESH_TOPIC_MAX];
+    } live;
     //  Events to one topic waiting to leave as one message (publish.c)
     struct {
         uint8_t *data;              //  PUBLISH_BATCH_BYTES, or NULL
@@ -339,6 +349,27 @@ void
     zmesh__node_frame_destroy (void **item_p);
 
 //  flow.c
+//  The ids and time of a new message: its id, its flow (correlation) and,
+//  inside a handler, its cause (the message handled: the context's), made
+//  from one reading of the clock, which made_us keeps for its trace.
+typedef struct {
+    zmesh_uuid_t id;
+    zmesh_uuid_t correlation;
+    const zmesh_uuid_t *causation;  //  NULL at the start of a flow
+    uint64_t unix_ms;               //  Its timestamp
+} zmesh__flow_ids_t;
+void
+    zmesh__flow_ids (zmesh_node_t *self, zmesh__flow_ids_t *ids);
+//  A message made now is its flow's first with a parent span: it carries
+//  a traceparent header (flow_fill).
+static inline bool
+zmesh__flow_has_traceparent (const zmesh_node_t *self)
+{
+    return self->context.active && !self->context.has_cause
+           && self->context.has_parent;
+}
+//  Make envelope (reset to kind) a new message of type in the flow in
+//  force (ids as flow_ids gives them); false if type is not a valid name.
 bool
     zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
                       zmesh_kind_t kind, const char *type);
@@ -369,6 +400,9 @@ void zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
                        const zmesh_envelope_t *envelope, const char *peer,
                        zmesh_err_t rc, uint64_t at_us, uint64_t latency_us,
                        const zmesh_envelope_t *reply);
+void zmesh__tap_trace_published (zmesh_node_t *self,
+                                 const zmesh__event_fields_t *event,
+                                 uint64_t at_us);
 
 //  publish.c
 zmesh_envelope_t *

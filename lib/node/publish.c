@@ -325,6 +325,64 @@ zmesh_node_publish_async (zmesh_node_t *self, const char *type,
     return s_publish_stored (self, type, body, body_size, confirm, arg);
 }
 
+//  The live path's type: the last one published, checked once for as
+//  long as it is published again, with its topic frame. False if type is
+//  not a valid name.
+static bool
+s_live_type (zmesh_node_t *self, const char *type)
+{
+    if (type && *self->live.type && streq (type, self->live.type))
+        return true;
+    if (!zmesh_envelope_name_valid (type, ZMESH_ENVELOPE_TYPE_MAX))
+        return false;
+    self->live.type_length = strlen (type);
+    memcpy (self->live.type, type, self->live.type_length + 1);
+    self->live.topic_size = zmesh__topic_frame (type, false,
+                                                self->live.topic);
+    self->live.source_length = strlen (self->config.name);
+    return true;
+}
+
+//  Publish a live event of the live type, written from its fields
+//  straight into its frame or the batch: the path of every event a node
+//  without a store publishes, unless it carries a traceparent header.
+static zmesh_err_t
+s_publish_live (zmesh_node_t *self, const void *body, size_t body_size)
+{
+    zmesh__flow_ids_t ids;
+    zmesh__flow_ids (self, &ids);
+    zmesh__event_fields_t event = {
+        .id = &ids.id, .correlation = &ids.correlation,
+        .causation = ids.causation, .type = self->live.type,
+        .type_length = self->live.type_length, .source = self->config.name,
+        .source_length = self->live.source_length, .timestamp = ids.unix_ms,
+        .seq = self->seq + 1, .body = body, .body_size = body_size};
+    uint8_t packed [1024];
+    size_t size = zmesh__envelope_pack_event (&event, packed, sizeof packed);
+    bool fitted = size <= sizeof packed;
+    zmesh_err_t rc = ZMESH_OK;
+    if (!(self->config.batch_events > 1 && fitted
+          && s_batch_add (self, self->live.topic, self->live.topic_size,
+                          packed, size))) {
+        zmq_msg_t msg;
+        if (zmq_msg_init_size (&msg, size))
+            return ZMESH_ERR_NOMEM;
+        if (fitted)
+            memcpy (zmq_msg_data (&msg), packed, size);
+        else
+            zmesh__envelope_pack_event (&event, zmq_msg_data (&msg), size);
+        rc = s_send_frames (self, self->live.topic, self->live.topic_size,
+                            &msg);
+        zmq_msg_close (&msg);
+    }
+    if (rc == ZMESH_OK) {
+        self->seq++;
+        self->stats.events_published++;
+        zmesh__tap_trace_published (self, &event, self->made_us);
+    }
+    return rc;
+}
+
 zmesh_err_t
 zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
                     size_t body_size)
@@ -332,6 +390,18 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
     assert (self);
     if (self->store)
         return s_publish_stored (self, type, body, body_size, NULL, NULL);
+    if (!zmesh__flow_has_traceparent (self)) {
+        //  As the envelope's setters check them, in their order
+        if (!s_live_type (self, type))
+            return ZMESH_ERR_ENVELOPE_BAD_NAME;
+        if (body_size > ZMESH_ENVELOPE_BODY_MAX)
+            return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
+        if (body_size && !zmesh__envelope_body_valid (body, body_size))
+            return ZMESH_ERR_ENVELOPE_BAD_BODY;
+        return s_publish_live (self, body, body_size);
+    }
+    //  The first message of a flow begun from a traceparent: an envelope,
+    //  for the header
     zmesh_envelope_t *event = self->outgoing;
     if (!zmesh__flow_fill (self, event, ZMESH_KIND_EVENT, type))
         return ZMESH_ERR_ENVELOPE_BAD_NAME;

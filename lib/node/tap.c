@@ -13,6 +13,36 @@ zmesh__tap_reply_rc (const zmesh_envelope_t *reply)
     return zmesh_caller_reply_error (reply);
 }
 
+//  The slot for a new record: the ring's next, or spare when the ring
+//  keeps none but the record goes elsewhere; NULL if it goes nowhere.
+static zmesh_trace_record_t *
+s_record_slot (zmesh_node_t *self, zmesh_trace_record_t *spare)
+{
+    zmesh_trace_record_t *record = zmesh__trace_slot (self->trace);
+    return record ? record : self->tap || self->otlp ? spare : NULL;
+}
+
+//  A filled record to the OTLP exporter and, with node/verbose, the log.
+static void
+s_record_out (zmesh_node_t *self, const zmesh_trace_record_t *record)
+{
+    if (self->otlp)
+        zmesh__otlp_record (self, record);
+    if (self->config.verbose) {
+        //  node/verbose: every record of the flows, one line each
+        char cid [ZMESH_UUID_STR_LEN + 1], status [40];
+        zmesh_uuid_unparse (&record->correlation, cid);
+        zsys_debug ("node %s: %s %s%s%s, %s, %" PRIu64 " us, cid %.8s",
+                    self->config.name, zmesh__trace_what_name (record->what),
+                    record->name,
+                    !*record->peer ? ""
+                    : record->what == ZMESH_TRACE_MADE ? " -> " : " <- ",
+                    record->peer,
+                    zmesh__trace_status (record->rc, status, sizeof status),
+                    record->latency_us, cid);
+    }
+}
+
 //  Remember one flow record of envelope (an event, or a call's request)
 //  and, for calls while the tap is on, mirror it there with both
 //  envelopes: [what] [record] [request] [reply or empty].
@@ -23,12 +53,9 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
                   const zmesh_envelope_t *reply)
 {
     //  Filled in place, field by field: this runs for every event
-    zmesh_trace_record_t spare, *record = zmesh__trace_slot (self->trace);
-    if (!record) {
-        if (!self->tap && !self->otlp)
-            return;
-        record = &spare;
-    }
+    zmesh_trace_record_t spare, *record = s_record_slot (self, &spare);
+    if (!record)
+        return;
     record->what = what;
     record->at_us = at_us;
     record->latency_us = latency_us;
@@ -47,21 +74,7 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     memcpy (record->peer, peer, length);
     record->peer [length] = 0;
     record->rc = rc;
-    if (self->otlp)
-        zmesh__otlp_record (self, record);
-    if (self->config.verbose) {
-        //  node/verbose: every record of the flows, one line each
-        char cid [ZMESH_UUID_STR_LEN + 1], status [40];
-        zmesh_uuid_unparse (&record->correlation, cid);
-        zsys_debug ("node %s: %s %s%s%s, %s, %" PRIu64 " us, cid %.8s",
-                    self->config.name, zmesh__trace_what_name (what),
-                    record->name,
-                    !*record->peer ? ""
-                    : what == ZMESH_TRACE_MADE ? " -> " : " <- ",
-                    record->peer,
-                    zmesh__trace_status (rc, status, sizeof status),
-                    latency_us, cid);
-    }
+    s_record_out (self, record);
     if (!self->tap || (what != ZMESH_TRACE_MADE && what != ZMESH_TRACE_SERVED))
         return;
     json_t *json = zmesh__trace_json (record, self->config.name);
@@ -86,6 +99,33 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     zframe_destroy (&request);
     free (data);
     json_decref (json);
+}
+
+//  The record of a live event published from its fields (no envelope, so
+//  no traceparent header: no parent span), as zmesh__tap_trace records
+//  the envelope that has them.
+void
+zmesh__tap_trace_published (zmesh_node_t *self,
+                            const zmesh__event_fields_t *event,
+                            uint64_t at_us)
+{
+    zmesh_trace_record_t spare, *record = s_record_slot (self, &spare);
+    if (!record)
+        return;
+    record->what = ZMESH_TRACE_PUBLISHED;
+    record->at_us = at_us;
+    record->latency_us = 0;
+    record->seq = event->seq;
+    record->id = *event->id;
+    record->correlation = *event->correlation;
+    record->has_causation = event->causation != NULL;
+    if (event->causation)
+        record->causation = *event->causation;
+    record->has_parent = false;
+    memcpy (record->name, event->type, event->type_length + 1);
+    record->peer [0] = 0;
+    record->rc = ZMESH_OK;
+    s_record_out (self, record);
 }
 
 //  Switch the tap on (bind tap/bind) or off (close it).

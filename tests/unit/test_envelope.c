@@ -8,6 +8,7 @@
 #include "zmesh.h"
 #include "alloc.h"
 #include "envelope_private.h"
+#include "zmesh_classes.h"
 
 #define VECTORS ZMESH_VECTORS_DIR "/envelope.zpl"
 
@@ -895,4 +896,84 @@ Test (envelope, traceparent_is_read_as_w3c_says)
         cr_assert (eq (int, zmesh_traceparent_parse (bad [index], &trace,
                                                      parent, &flags),
                        ZMESH_ERR_INVALID), "%s", bad [index]);
+}
+
+//  The publish path writes live events from their fields: byte for byte
+//  what the encoder makes of the envelope with those fields, at every
+//  edge of every field's forms.
+Test (envelope, the_event_writer_writes_what_the_encoder_does)
+{
+    const uint64_t numbers [] = {1, 127, 128, 255, 256, 65535, 65536,
+                                 UINT32_MAX, (uint64_t) UINT32_MAX + 1,
+                                 1764374400000, INT64_MAX, UINT64_MAX};
+    //  Body sizes (s_bin_body's, 5 bytes at least), 0 for none
+    const size_t bodies [] = {0, 5, 200, 255, 256, 65535, 65536};
+    const size_t lengths [] = {1, 31, 32, 64, 128};
+    char name [ZMESH_ENVELOPE_TYPE_MAX + 1];
+    memset (name, 'n', sizeof name);
+    zmesh_rand_t *rand = zmesh_rand_seeded_new (11);
+    size_t capacity = ZMESH_ENVELOPE_BODY_MAX + 1024;
+    uint8_t *out = malloc (capacity);
+    int checked = 0;
+    for (size_t n = 0; n < sizeof numbers / sizeof numbers [0]; n++)
+    for (size_t p = 0; p < sizeof bodies / sizeof bodies [0]; p++)
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths [0]; l++)
+    for (int caused = 0; caused < 2; caused++) {
+        zmesh_uuid_t id, correlation, cause;
+        zmesh_uuid_generate_v7 (rand, 1764374400000, &id);
+        zmesh_uuid_generate (rand, &correlation);
+        zmesh_uuid_generate (rand, &cause);
+        size_t type_length = lengths [l];
+        size_t source_length = lengths [l] < 64 ? lengths [l] : 64;
+        char type [ZMESH_ENVELOPE_TYPE_MAX + 1], source [65];
+        memcpy (type, name, type_length);
+        type [type_length] = 0;
+        memcpy (source, name, source_length);
+        source [source_length] = 0;
+        size_t body_size = bodies [p];
+        uint8_t *body = body_size ? s_bin_body (body_size) : NULL;
+        //  The seq is never 0; the timestamp runs through the same edges
+        uint64_t seq = numbers [n];
+        uint64_t timestamp = numbers [(n + p) % (sizeof numbers
+                                                 / sizeof numbers [0])];
+        zmesh__event_fields_t fields = {
+            .id = &id, .correlation = &correlation,
+            .causation = caused ? &cause : NULL, .type = type,
+            .type_length = type_length, .source = source,
+            .source_length = source_length, .timestamp = timestamp,
+            .seq = seq, .body = body, .body_size = body_size};
+        size_t size = zmesh__envelope_pack_event (&fields, out, capacity);
+        zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
+        zmesh_envelope_set_id (event, &id);
+        zmesh_envelope_set_correlation (event, &correlation);
+        if (caused)
+            zmesh_envelope_set_causation (event, &cause);
+        cr_assert (eq (int, zmesh_envelope_set_type (event, type), 0));
+        cr_assert (eq (int, zmesh_envelope_set_source (event, source), 0));
+        zmesh_envelope_set_timestamp (event, timestamp);
+        zmesh_envelope_set_seq (event, seq);
+        cr_assert (eq (int, zmesh_envelope_set_body (event, body, body_size),
+                       0));
+        zframe_t *frame = NULL;
+        cr_assert (eq (int, zmesh_envelope_encode (event, &frame, NULL), 0));
+        cr_assert (eq (sz, size, zframe_size (frame)),
+                   "seq %" PRIu64 ", body %zu, names %zu", seq, body_size,
+                   type_length);
+        cr_assert (eq (int, memcmp (out, zframe_data (frame), size), 0),
+                   "seq %" PRIu64 ", body %zu, names %zu", seq, body_size,
+                   type_length);
+        //  Too little room: the size all the same, nothing past the room
+        uint8_t small [8];
+        memset (small, 0xee, sizeof small);
+        cr_assert (eq (sz, zmesh__envelope_pack_event (&fields, small, 4),
+                       size));
+        cr_assert (eq (u8, small [4], 0xee));
+        zframe_destroy (&frame);
+        zmesh_envelope_destroy (&event);
+        free (body);
+        checked++;
+    }
+    cr_assert (eq (int, checked, 12 * 7 * 5 * 2));
+    free (out);
+    zmesh_rand_destroy (&rand);
 }
