@@ -251,7 +251,15 @@ zmesh_breaker_acquire (zmesh_breaker_t *self, int64_t deadline_ms,
                        zmesh_breaker_permit_t *permit)
 {
     assert (self && permit);
-    int64_t now = zmesh_clock_mono_ms (self->clock);
+    return zmesh__breaker_acquire_at (self, zmesh_clock_mono_ms (self->clock),
+                                      deadline_ms, permit);
+}
+
+zmesh_err_t
+zmesh__breaker_acquire_at (zmesh_breaker_t *self, int64_t now,
+                           int64_t deadline_ms, zmesh_breaker_permit_t *permit)
+{
+    assert (self && permit);
     bool grant;
     bool probe = false;
     if (self->config.mode == ZMESH_BREAKER_FORCED_OPEN)
@@ -303,7 +311,16 @@ zmesh_breaker_record (zmesh_breaker_t *self,
                       zmesh_outcome_t outcome)
 {
     assert (self && permit);
-    int64_t now = zmesh_clock_mono_ms (self->clock);
+    zmesh__breaker_record_at (self, zmesh_clock_mono_ms (self->clock), permit,
+                              outcome);
+}
+
+void
+zmesh__breaker_record_at (zmesh_breaker_t *self, int64_t now,
+                          const zmesh_breaker_permit_t *permit,
+                          zmesh_outcome_t outcome)
+{
+    assert (self && permit);
     bool slow = outcome == ZMESH_OUTCOME_SUCCESS && self->config.slow_call_ms
              && now - permit->started_ms >= self->config.slow_call_ms;
     bool failed = outcome != ZMESH_OUTCOME_SUCCESS || slow;

@@ -175,7 +175,7 @@ s_order (zmesh_caller_t *self, const zmesh_call_t *call, size_t *order)
 //  which of the two stopped every instance.
 static long
 s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
-          int64_t deadline_ms, zmesh_breaker_permit_t *permit,
+          int64_t now, int64_t deadline_ms, zmesh_breaker_permit_t *permit,
           s_target_t **target_p, zmesh_err_t *why)
 {
     *why = ZMESH_ERR_OVERLOADED;
@@ -194,8 +194,8 @@ s_choose (zmesh_caller_t *self, const zmesh_call_t *call, const bool *tried,
             }
             if (target->in_flight >= call->policy->max_in_flight)
                 continue;
-            if (zmesh_breaker_acquire (target->breaker, deadline_ms, permit)
-                == ZMESH_OK) {
+            if (zmesh__breaker_acquire_at (target->breaker, now, deadline_ms,
+                                           permit) == ZMESH_OK) {
                 *target_p = target;
                 return (long) index;
             }
@@ -351,7 +351,7 @@ s_after_failure (zmesh_caller_t *self, zmesh_call_run_t *run, int64_t now,
 }
 
 zmesh__call_step_t
-zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
+zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run, int64_t now,
                     size_t *index, int64_t *until_ms, zmesh_detail_t *detail)
 {
     assert (self && run && index && until_ms);
@@ -359,7 +359,6 @@ zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
     const zmesh_call_t *call = run->call;
     if (run->done)
         return ZMESH__CALL_DONE;
-    int64_t now = zmesh_clock_mono_ms (self->clock);
     if (run->waiting && now < run->wake_ms) {
         *until_ms = run->wake_ms;
         return ZMESH__CALL_WAIT;
@@ -391,7 +390,7 @@ zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
         attempt_deadline = now + retry->attempt_timeout_ms;
     zmesh_err_t why;
     s_target_t *target = NULL;
-    long chosen = s_choose (self, call, run->tried, attempt_deadline,
+    long chosen = s_choose (self, call, run->tried, now, attempt_deadline,
                             &run->permit, &target, &why);
     if (chosen < 0) {
         zmesh__detail (detail, "no instance of %s takes calls: %s",
@@ -412,7 +411,7 @@ zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
 
 void
 zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
-                       zmesh_err_t rc, zmesh_envelope_t **reply_p,
+                       int64_t now, zmesh_err_t rc, zmesh_envelope_t **reply_p,
                        zmesh_detail_t *detail)
 {
     assert (self && run && run->in_attempt && reply_p);
@@ -432,9 +431,10 @@ zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
     //  "Unavailable, retry after": an answer, from an instance that is
     //  there; what it could not do (its store, a service it depends on)
     //  is no failure of its own, and the retry waits as asked.
-    zmesh_breaker_record (target->breaker, &run->permit,
-                          rc == ZMESH_ERR_UNAVAILABLE && run->retry_after_ms
-                          ? ZMESH_OUTCOME_SUCCESS : s_outcome (rc));
+    zmesh__breaker_record_at (target->breaker, now, &run->permit,
+                              rc == ZMESH_ERR_UNAVAILABLE
+                              && run->retry_after_ms
+                              ? ZMESH_OUTCOME_SUCCESS : s_outcome (rc));
     run->rc = rc;
     if (rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR) {
         run->reply = *reply_p;
@@ -508,20 +508,24 @@ zmesh_caller_call (zmesh_caller_t *self, const zmesh_call_t *call,
     size_t index;
     int64_t until_ms;
     zmesh__call_step_t step;
-    while ((step = zmesh__caller_next (self, run, &index, &until_ms, detail))
-           != ZMESH__CALL_DONE) {
+    //  One reading after each wait, for the step after it
+    int64_t now = zmesh_clock_mono_ms (self->clock);
+    while ((step = zmesh__caller_next (self, run, now, &index, &until_ms,
+                                       detail)) != ZMESH__CALL_DONE) {
         if (step == ZMESH__CALL_ATTEMPT) {
             zmesh_envelope_t *reply = NULL;
             zmesh_err_t rc = call->attempt (call->attempt_arg,
                                             call->endpoints [index], until_ms,
                                             &reply, detail);
-            zmesh__caller_outcome (self, run, rc, &reply, detail);
+            now = zmesh_clock_mono_ms (self->clock);
+            zmesh__caller_outcome (self, run, now, rc, &reply, detail);
             continue;
         }
-        int64_t delay = until_ms - zmesh_clock_mono_ms (self->clock);
+        int64_t delay = until_ms - now;
         if (!(call->backoff ? call->backoff (call->attempt_arg, delay)
                             : zmesh_clock_sleep (self->clock, delay)))
             zmesh__caller_interrupt (self, run);
+        now = zmesh_clock_mono_ms (self->clock);
     }
     return zmesh__caller_end (self, &run, reply_p, detail);
 }

@@ -27,20 +27,24 @@ typedef enum {
 zmesh_call_run_t *
     zmesh__caller_start (zmesh_caller_t *self, const zmesh_call_t *call);
 
-//  The next step. For an attempt, *index is the instance and *until_ms
-//  (monotonic) the attempt's deadline; report its outcome before asking
-//  again. For a wait, *until_ms is when to ask again (asking sooner
-//  returns the same wait). detail says why a run ended without a reply.
+//  The next step at now_ms, a reading of the caller's monotonic clock
+//  (the caller's own reads none: one reading serves a call's steps). For
+//  an attempt, *index is the instance and *until_ms (monotonic) the
+//  attempt's deadline; report its outcome before asking again. For a
+//  wait, *until_ms is when to ask again (asking sooner returns the same
+//  wait). detail says why a run ended without a reply.
 zmesh__call_step_t
     zmesh__caller_next (zmesh_caller_t *self, zmesh_call_run_t *run,
-                        size_t *index, int64_t *until_ms,
+                        int64_t now_ms, size_t *index, int64_t *until_ms,
                         zmesh_detail_t *detail);
 
-//  The outcome of the attempt under way: rc as an attempt function returns
-//  it, with *reply_p the reply (taken; set to NULL).
+//  The outcome of the attempt under way, known at now_ms: rc as an
+//  attempt function returns it, with *reply_p the reply (taken; set to
+//  NULL).
 void
     zmesh__caller_outcome (zmesh_caller_t *self, zmesh_call_run_t *run,
-                           zmesh_err_t rc, zmesh_envelope_t **reply_p,
+                           int64_t now_ms, zmesh_err_t rc,
+                           zmesh_envelope_t **reply_p,
                            zmesh_detail_t *detail);
 
 //  The attempt under way was lost with the instance it went to, which is

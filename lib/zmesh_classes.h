@@ -27,6 +27,18 @@ void
     zmesh__detail (zmesh_detail_t *detail, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  zmesh_breaker_acquire and zmesh_breaker_record at now_ms, a reading of
+//  the breaker's clock that the caller took (breaker.c): a call reads the
+//  clock once for all its steps.
+zmesh_err_t
+    zmesh__breaker_acquire_at (zmesh_breaker_t *self, int64_t now_ms,
+                               int64_t deadline_ms,
+                               zmesh_breaker_permit_t *permit);
+void
+    zmesh__breaker_record_at (zmesh_breaker_t *self, int64_t now_ms,
+                              const zmesh_breaker_permit_t *permit,
+                              zmesh_outcome_t outcome);
+
 //  zmesh_topic_format of a type known to be a valid name, such as an
 //  envelope's (topic.c): the publishing path checks no name twice.
 size_t

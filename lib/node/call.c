@@ -178,10 +178,10 @@ s_call_new (zmesh_node_t *self, const char *service, const char *endpoint,
 //  Begin an attempt at endpoint: the request, with what is left of the
 //  whole call's deadline as its budget, on a link of its own.
 static zmesh_err_t
-s_attempt_begin (zmesh__call_t *call, const char *endpoint)
+s_attempt_begin (zmesh__call_t *call, const char *endpoint, int64_t now_ms)
 {
     zmesh_node_t *self = call->node;
-    int64_t left = call->call.deadline_ms - zmesh_clock_mono_ms (self->clock);
+    int64_t left = call->call.deadline_ms - now_ms;
     if (left <= 0) {
         zmesh__detail (&call->detail, "the deadline passed");
         return ZMESH_ERR_TIMEOUT;
@@ -208,8 +208,8 @@ s_attempt_begin (zmesh__call_t *call, const char *endpoint)
 //  End the attempt under way with rc (and reply, taken), waited for or
 //  polled; detail takes what the caller says of it.
 static void
-s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p,
-               zmesh_detail_t *detail)
+s_attempt_end (zmesh__call_t *call, int64_t now_ms, zmesh_err_t rc,
+               zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
 {
     zmesh_node_t *self = call->node;
     if (call->link) {
@@ -223,7 +223,8 @@ s_attempt_end (zmesh__call_t *call, zmesh_err_t rc, zmesh_envelope_t **reply_p,
         self->stats.call_timeouts++;
     else if (rc == ZMESH_ERR_BAD_REPLY)
         self->stats.bad_replies++;
-    zmesh__caller_outcome (self->caller, call->run, rc, reply_p, detail);
+    zmesh__caller_outcome (self->caller, call->run, now_ms, rc, reply_p,
+                           detail);
 }
 
 //  Free a call whose run has ended.
@@ -238,17 +239,18 @@ s_call_destroy (zmesh__call_t **call_p)
     }
 }
 
-//  End the run: its result, traced as the node's own call.
+//  End the run, at now_us (monotonic): its result, traced as the node's
+//  own call.
 static zmesh_err_t
-s_finish (zmesh__call_t *call, zmesh_envelope_t **reply_p,
+s_finish (zmesh__call_t *call, int64_t now_us, zmesh_envelope_t **reply_p,
           zmesh_detail_t *detail)
 {
     zmesh_node_t *self = call->node;
     zmesh_err_t rc = zmesh__caller_end (self->caller, &call->run, reply_p,
                                         detail);
     bool replied = rc == ZMESH_OK || rc == ZMESH_ERR_APP_ERROR;
-    uint64_t latency_us
-        = (uint64_t) (zmesh_clock_mono_us (self->clock) - call->start_us);
+    uint64_t latency_us = now_us > call->start_us
+                        ? (uint64_t) (now_us - call->start_us) : 0;
     zmesh__tap_trace (self, ZMESH_TRACE_MADE, call->request, call->service,
                       rc, call->at_us, latency_us, replied ? *reply_p : NULL);
     zmesh__admin_call (self, call->service, latency_us, rc != ZMESH_OK);
@@ -257,18 +259,23 @@ s_finish (zmesh__call_t *call, zmesh_envelope_t **reply_p,
 
 //  Take the steps of an asynchronous call that need no waiting: begin an
 //  attempt (its socket joins the poll set), or wait for the backoff, or
-//  complete, running its done function in the call's flow.
+//  complete, running its done function in the call's flow. now_us
+//  (monotonic) is the turn's time, or the time the loop stopped.
 static void
-s_advance (zmesh__call_t *call)
+s_advance (zmesh__call_t *call, int64_t now_us)
 {
     zmesh_node_t *self = call->node;
+    if (now_us < call->start_us)
+        now_us = call->start_us;    //  Made in this turn, after its reading
+    int64_t now_ms = now_us / 1000;
     size_t index;
     int64_t until_ms;
     zmesh__call_step_t step;
-    while ((step = zmesh__caller_next (self->caller, call->run, &index,
-                                       &until_ms, &call->detail))
+    while ((step = zmesh__caller_next (self->caller, call->run, now_ms,
+                                       &index, &until_ms, &call->detail))
            == ZMESH__CALL_ATTEMPT) {
-        zmesh_err_t rc = s_attempt_begin (call, call->endpoints [index]);
+        zmesh_err_t rc = s_attempt_begin (call, call->endpoints [index],
+                                          now_ms);
         zsock_t *socket = rc == ZMESH_OK ? zmesh__requester_socket (call->link)
                                          : NULL;
         if (socket && zmesh__pollset_add (self->pollset, socket, &call->ready,
@@ -283,7 +290,7 @@ s_advance (zmesh__call_t *call)
             return;
         }
         zmesh_envelope_t *none = NULL;
-        s_attempt_end (call, rc, &none, &call->detail);
+        s_attempt_end (call, now_ms, rc, &none, &call->detail);
     }
     if (step == ZMESH__CALL_WAIT) {
         call->wake_ms = until_ms;
@@ -291,7 +298,7 @@ s_advance (zmesh__call_t *call)
     }
     zlistx_detach (self->calls, call->handle);
     zmesh_envelope_t *reply = NULL;
-    zmesh_err_t rc = s_finish (call, &reply, &call->detail);
+    zmesh_err_t rc = s_finish (call, now_us, &reply, &call->detail);
     //  What the completion writes commits with the loop's turn, and a
     //  reply it finishes goes after that.
     if (self->store)
@@ -391,14 +398,14 @@ zmesh__call_turn (zmesh_node_t *self)
                 zmesh__detail (&call->detail, "no reply before the deadline");
                 rc = ZMESH_ERR_TIMEOUT;
             }
-            s_attempt_end (call, rc, &reply, &call->detail);
+            s_attempt_end (call, now, rc, &reply, &call->detail);
         }
         else if (now < call->wake_ms)
             continue;
         ready [taken++] = call;
     }
     for (size_t index = 0; index < taken; index++)
-        s_advance (ready [index]);
+        s_advance (ready [index], self->now_us);
 }
 
 void
@@ -423,25 +430,27 @@ zmesh__call_close (zmesh_node_t *self)
 {
     //  Every call still in flight completes, interrupted.
     zmesh__call_t *call;
+    int64_t now_us = zmesh_clock_mono_us (self->clock);
     while ((call = zlistx_first (self->calls))) {
         if (call->link) {
             zmesh_envelope_t *none = NULL;
-            s_attempt_end (call, ZMESH_ERR_INTERRUPTED, &none,
+            s_attempt_end (call, now_us / 1000, ZMESH_ERR_INTERRUPTED, &none,
                            &call->detail);
         }
         zmesh__caller_interrupt (self->caller, call->run);
-        s_advance (call);
+        s_advance (call, now_us);
     }
 }
 
 //  One attempt of a call waited for: the request, then its reply or the
 //  attempt's deadline, with a shared node's lock given up meanwhile.
 static zmesh_err_t
-s_attempt (zmesh__call_t *call, const char *endpoint, int64_t deadline_ms,
-           zmesh_envelope_t **reply_p, zmesh_detail_t *detail)
+s_attempt (zmesh__call_t *call, const char *endpoint, int64_t now_ms,
+           int64_t deadline_ms, zmesh_envelope_t **reply_p,
+           zmesh_detail_t *detail)
 {
     zmesh_node_t *self = call->node;
-    zmesh_err_t rc = s_attempt_begin (call, endpoint);
+    zmesh_err_t rc = s_attempt_begin (call, endpoint, now_ms);
     if (rc == ZMESH_OK) {
         zmesh__context_t saved;
         bool let_go = s_let_go (self, &saved);
@@ -481,24 +490,30 @@ zmesh_node_call_with (zmesh_node_t *self, const char *service,
                                       body_size, options, &rc, detail);
     if (!call)
         return rc;
-    //  The same run, driven here: attempts and backoffs are waited for.
+    //  The same run, driven here: attempts and backoffs are waited for,
+    //  and the clock read again after each (the call's start is the
+    //  first reading).
     size_t index;
     int64_t until_ms;
     zmesh__call_step_t step;
-    while ((step = zmesh__caller_next (self->caller, call->run, &index,
-                                       &until_ms, detail))
+    int64_t now_us = call->start_us;
+    while ((step = zmesh__caller_next (self->caller, call->run, now_us / 1000,
+                                       &index, &until_ms, detail))
            != ZMESH__CALL_DONE) {
         if (step == ZMESH__CALL_ATTEMPT) {
             zmesh_envelope_t *reply = NULL;
-            rc = s_attempt (call, call->endpoints [index], until_ms, &reply,
-                            detail);
-            s_attempt_end (call, rc, &reply, detail);
+            rc = s_attempt (call, call->endpoints [index], now_us / 1000,
+                            until_ms, &reply, detail);
+            now_us = zmesh_clock_mono_us (self->clock);
+            s_attempt_end (call, now_us / 1000, rc, &reply, detail);
         }
-        else if (!s_backoff (call, until_ms
-                                   - zmesh_clock_mono_ms (self->clock)))
-            zmesh__caller_interrupt (self->caller, call->run);
+        else {
+            if (!s_backoff (call, until_ms - now_us / 1000))
+                zmesh__caller_interrupt (self->caller, call->run);
+            now_us = zmesh_clock_mono_us (self->clock);
+        }
     }
-    rc = s_finish (call, reply_p, detail);
+    rc = s_finish (call, now_us, reply_p, detail);
     s_call_destroy (&call);
     return rc;
 }

@@ -338,7 +338,7 @@ s_pass (zmesh_node_t *self, const char *publisher, uint64_t *last,
         const zmesh_envelope_t *event)
 {
     zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event, publisher, ZMESH_OK,
-                      self->taken_us, 0, NULL);
+                      zmesh__node_taken_us (self), 0, NULL);
     self->stats.events_consumed++;
     if (!last)
         return;

@@ -572,8 +572,9 @@ zmesh_node_poll (zmesh_node_t *self, int timeout_ms)
     zmesh__publish_batch_flush (self);      //  Not to wait with us
     int ready = zmesh__pollset_wait (self->pollset, wait);
     //  The time of this turn, for its calls, consumers and timers
-    self->now_ms = zmesh_clock_mono_ms (self->clock);
-    self->taken_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    self->now_us = zmesh_clock_mono_us (self->clock);
+    self->now_ms = self->now_us / 1000;
+    self->taken_us = 0;         //  Read when a record first wants it
     //  A stop signal, or the context going; any other signal (SIGHUP, say)
     //  only cuts the wait short.
     if (ready < 0 && !self->draining

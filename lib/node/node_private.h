@@ -274,9 +274,9 @@ struct _zmesh_node_t {
     zmesh__context_t context;       //  Of the running handler or flow
     int64_t next_heartbeat_ms;      //  Monotonic
     int64_t now_ms;                 //  Monotonic: read once a turn, after
-                                    //  the loop's wait
-    uint64_t taken_us;              //  Unix, read with it: when the turn
-                                    //  took the messages it found
+    int64_t now_us;                 //  the loop's wait (now_us / 1000)
+    uint64_t taken_us;              //  Unix: when the turn took the
+                                    //  messages it found (node_taken_us)
     uint64_t activity_seen;         //  Messages handled, at the last beat
     bool trim_due;                  //  Busy since the last trim
     bool stopped;
@@ -347,6 +347,16 @@ void zmesh__node_bad_frame (zmesh_node_t *self, const char *where,
                             zmesh_err_t rc, const char *why);
 void
     zmesh__node_frame_destroy (void **item_p);
+
+//  The unix time, in microseconds, of the messages the turn took: read
+//  once, by the turn's first record of one (a turn of calls reads none).
+static inline uint64_t
+zmesh__node_taken_us (zmesh_node_t *self)
+{
+    if (!self->taken_us)
+        self->taken_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    return self->taken_us;
+}
 
 //  flow.c
 //  The ids and time of a new message: its id, its flow (correlation) and,

@@ -184,9 +184,9 @@ s_run_method (zmesh_node_t *self, zmesh__routed_t **msg_p,
                        zmesh_envelope_id (request));
     zmesh_envelope_t *reply = zmesh__flow_envelope_new (
         self, ZMESH_KIND_REPLY, zmesh_envelope_type (request));
-    //  One reading of each clock: the wall's was made for the reply's id
-    //  (flow_fill); the monotonic one starts the budget and the timing
-    int64_t start_us = zmesh_clock_mono_us (self->clock);
+    //  The wall clock's reading was made for the reply's id (flow_fill);
+    //  the budget and the timing start when the turn took the request
+    int64_t start_us = self->now_us;
     self->context.has_deadline = true;
     self->context.deadline_ms = start_us / 1000
                               + zmesh_envelope_budget_ms (request);

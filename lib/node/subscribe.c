@@ -49,7 +49,7 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
     if (subscription)
         zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event,
                           zmesh_envelope_source (event), ZMESH_OK,
-                          self->taken_us, 0, NULL);
+                          zmesh__node_taken_us (self), 0, NULL);
     subscription = zlistx_first (self->subscriptions);
     while (subscription) {
         if (zmesh_topic_matches (subscription->pattern, type))
