@@ -18,6 +18,7 @@ struct _zmesh_clock_t {
     //  them.
     _Atomic int64_t unix_ms;
     _Atomic int64_t mono_ms;
+    _Atomic uint64_t reads;     //  Of either reading, for tests' budgets
 };
 
 static int64_t
@@ -45,12 +46,14 @@ s_real_mono_us (zmesh_clock_t *self)
 static int64_t
 s_fake_unix_us (zmesh_clock_t *self)
 {
+    atomic_fetch_add_explicit (&self->reads, 1, memory_order_relaxed);
     return atomic_load_explicit (&self->unix_ms, memory_order_relaxed) * 1000;
 }
 
 static int64_t
 s_fake_mono_us (zmesh_clock_t *self)
 {
+    atomic_fetch_add_explicit (&self->reads, 1, memory_order_relaxed);
     return atomic_load_explicit (&self->mono_ms, memory_order_relaxed) * 1000;
 }
 
@@ -80,7 +83,7 @@ static const s_clock_ops_t s_fake_ops = {s_fake_unix_us, s_fake_mono_us,
                                          s_fake_sleep};
 
 //  Immutable: the real clock reads the kernel and keeps nothing.
-static zmesh_clock_t s_real_clock = {&s_real_ops, 0, 0};
+static zmesh_clock_t s_real_clock = {&s_real_ops, 0, 0, 0};
 
 bool
 zmesh_clock_sleep (zmesh_clock_t *self, int64_t ms)
@@ -103,6 +106,7 @@ zmesh_clock_fake_new (int64_t start_ms)
         self->ops = &s_fake_ops;
         atomic_init (&self->unix_ms, start_ms);
         atomic_init (&self->mono_ms, start_ms);
+        atomic_init (&self->reads, 0);
     }
     return self;
 }
@@ -158,4 +162,11 @@ zmesh_clock_fake_set_unix_ms (zmesh_clock_t *self, int64_t unix_ms)
 {
     assert (self && self->ops == &s_fake_ops);
     atomic_store (&self->unix_ms, unix_ms);
+}
+
+uint64_t
+zmesh_clock_fake_reads (zmesh_clock_t *self)
+{
+    assert (self && self->ops == &s_fake_ops);
+    return atomic_load (&self->reads);
 }

@@ -368,6 +368,40 @@ Test (loop, a_timeout_fails_over_and_an_open_breaker_refuses_at_once)
     zsock_destroy (&stuck);
 }
 
+//  A call's clock reads (issue 21's budget): one of each clock for a call
+//  refused at once, the wall's for its id and the monotonic one for its
+//  start and deadline; its steps, the breaker's look and its end read
+//  none of their own.
+Test (loop, a_refused_call_reads_each_clock_once)
+{
+    const char *settings [] = {"peers/a/calls=inproc://a-calls",
+                               "peers/a/service=echo",
+                               "breaker/mode=forced-open", NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    for (int round = 0; round < 3; round++) {
+        zmesh_envelope_t *reply = NULL;
+        uint64_t before = zmesh_clock_fake_reads (clock_fake);
+        cr_assert (eq (int, zmesh_node_call (client, "echo", "echo.text", NULL,
+                                             0, 0, &reply, NULL),
+                       ZMESH_ERR_CIRCUIT_OPEN));
+        cr_assert (eq (u64, zmesh_clock_fake_reads (clock_fake) - before, 2));
+        cr_assert (reply == NULL);
+    }
+}
+
+//  And one reading a live event published: the wall's, for its id, its
+//  timestamp and its trace record.
+Test (loop, a_live_publish_reads_the_clock_once)
+{
+    zmesh_node_t *node = s_node ("publisher", NULL);
+    uint64_t before = zmesh_clock_fake_reads (clock_fake);
+    for (int index = 0; index < 10; index++)
+        cr_assert (eq (int, zmesh_node_publish (node, index % 2 ? "t.odd"
+                                                                : "t.even",
+                                                "\x2a", 1), 0));
+    cr_assert (eq (u64, zmesh_clock_fake_reads (clock_fake) - before, 10));
+}
+
 //  Method busy.text: "overloaded, retry after 50 ms" the first time, then
 //  pong; counts its runs in arg.
 static void

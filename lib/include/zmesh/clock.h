@@ -67,6 +67,12 @@ ZMESH_EXPORT void
 ZMESH_EXPORT void
     zmesh_clock_fake_set_unix_ms (zmesh_clock_t *self, int64_t unix_ms);
 
+//  How many times a fake clock has been read (either reading), so that a
+//  test can hold a path to its budget of clock reads. Asserts the clock is
+//  fake.
+ZMESH_EXPORT uint64_t
+    zmesh_clock_fake_reads (zmesh_clock_t *self);
+
 #ifdef __cplusplus
 }
 #endif
