@@ -32,6 +32,17 @@ zmesh__subscription_new (const char *pattern, void *arg)
     return subscription;
 }
 
+//  The first subscription from subscription on (the list's cursor) whose
+//  pattern matches type, or NULL.
+static zmesh__subscription_t *
+s_match (zmesh_node_t *self, zmesh__subscription_t *subscription,
+         const char *type)
+{
+    while (subscription && !zmesh_topic_matches (subscription->pattern, type))
+        subscription = zlistx_next (self->subscriptions);
+    return subscription;
+}
+
 static void
 s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
 {
@@ -43,19 +54,16 @@ s_dispatch_event (zmesh_node_t *self, const zmesh_envelope_t *event)
     //  Traced once, if a handler takes it, at the time of the turn that
     //  took it (reliable consumers trace theirs as they consume, replayed
     //  ones too)
-    zmesh__subscription_t *subscription = zlistx_first (self->subscriptions);
-    while (subscription && !zmesh_topic_matches (subscription->pattern, type))
-        subscription = zlistx_next (self->subscriptions);
+    zmesh__subscription_t *subscription
+        = s_match (self, zlistx_first (self->subscriptions), type);
     if (subscription)
         zmesh__tap_trace (self, ZMESH_TRACE_RECEIVED, event,
                           zmesh_envelope_source (event), ZMESH_OK,
                           zmesh__node_taken_us (self), 0, NULL);
-    subscription = zlistx_first (self->subscriptions);
-    while (subscription) {
-        if (zmesh_topic_matches (subscription->pattern, type))
-            subscription->handler (self, event, subscription->arg);
-        subscription = zlistx_next (self->subscriptions);
-    }
+    for (; subscription;
+         subscription = s_match (self, zlistx_next (self->subscriptions),
+                                 type))
+        subscription->handler (self, event, subscription->arg);
     zmesh__flow_leave (self, &saved);
 }
 

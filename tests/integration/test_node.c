@@ -445,6 +445,42 @@ Test (node, exact_subscriptions_skip_longer_types_and_prefixes_match)
     zmesh_node_destroy (&pair.publisher);
 }
 
+//  An event goes to every subscription that matches it, in the order they
+//  were made, and to none of the others between them.
+Test (node, every_subscription_that_matches_an_event_takes_it)
+{
+    s_pair_t pair = s_pair ();
+    s_log_t orders = {.count = 0}, users = {.count = 0}, created = {.count = 0};
+    zmesh_node_subscribe (pair.subscriber, "order.*", s_record, &orders);
+    zmesh_node_subscribe (pair.subscriber, "user.*", s_record, &users);
+    zmesh_node_subscribe (pair.subscriber, "order.created", s_record,
+                          &created);
+    int64_t deadline = zclock_mono () + 5000;
+    while ((orders.count == 0 || users.count == 0)
+           && zclock_mono () < deadline) {
+        zmesh_node_publish (pair.publisher, "order.probe", NULL, 0);
+        zmesh_node_publish (pair.publisher, "user.probe", NULL, 0);
+        s_poll_both (&pair);
+    }
+    cr_assert (orders.count > 0 && users.count > 0,
+               "the subscriber never connected");
+    deadline = zclock_mono () + 200;        //  Probes still on the way
+    while (zclock_mono () < deadline)
+        s_poll_both (&pair);
+    orders.count = users.count = created.count = 0;
+    cr_assert (eq (int, zmesh_node_publish (pair.publisher, "order.created",
+                                            "\xc0", 1), 0));
+    deadline = zclock_mono () + 1000;
+    while (zclock_mono () < deadline && created.count == 0)
+        s_poll_both (&pair);
+    cr_assert (eq (sz, orders.count, 1));
+    cr_assert (eq (sz, created.count, 1));
+    cr_assert (eq (sz, users.count, 0));
+    cr_assert (zmesh_uuid_eq (&orders.events [0].id, &created.events [0].id));
+    zmesh_node_destroy (&pair.subscriber);
+    zmesh_node_destroy (&pair.publisher);
+}
+
 static void
 s_refuse (zmesh_node_t *node, const zmesh_envelope_t *request,
           zmesh_envelope_t *reply, void *arg)
