@@ -197,7 +197,7 @@ zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
 {
     s_packer_t packer = {out, 0, capacity};
     s_put_map (&packer, 8 + (fields->causation != NULL)
-                        + (fields->body_size > 0));
+                        + (fields->key != NULL) + (fields->body_size > 0));
     s_put_uint (&packer, KEY_VERSION);
     s_put_uint (&packer, ZMESH_ENVELOPE_VERSION);
     s_put_uint (&packer, KEY_KIND);
@@ -218,6 +218,12 @@ zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
     s_put_uint (&packer, fields->timestamp);
     s_put_uint (&packer, KEY_SEQ);
     s_put_uint (&packer, fields->seq);
+    if (fields->key) {
+        s_put_uint (&packer, KEY_HEADERS);
+        s_put_map (&packer, 1);
+        s_put_str_n (&packer, "key", 3);
+        s_put_str_n (&packer, fields->key, fields->key_length);
+    }
     if (fields->body_size > 0) {
         s_put_uint (&packer, KEY_BODY);
         s_put_bin (&packer, fields->body, fields->body_size);

@@ -44,9 +44,10 @@ void
 size_t
     zmesh__topic_frame (const char *type, bool control, char *buffer);
 
-//  A live event as the publish path has it, without an envelope to fill:
-//  type and source are checked names, given with their lengths;
-//  causation may be NULL; seq is at least 1; body is checked.
+//  An event as the publish path has it, live or stored, without an
+//  envelope to fill: type and source are checked names, given with their
+//  lengths, as the key is a checked header value; causation may be NULL;
+//  seq is at least 1; body is checked.
 typedef struct {
     const zmesh_uuid_t *id;
     const zmesh_uuid_t *correlation;
@@ -57,14 +58,17 @@ typedef struct {
     size_t source_length;
     uint64_t timestamp;
     uint64_t seq;
+    const char *key;            //  Its key header's value, or NULL
+    size_t key_length;
     const void *body;
     size_t body_size;
 } zmesh__event_fields_t;
 
 //  Pack the canonical form of the event envelope that has fields and
-//  nothing else (no headers) into out, as zmesh_envelope_encode would
+//  nothing else (no header but the key) into out, as zmesh_envelope_encode would
 //  encode that envelope: the same bytes (envelope_encode.c). Returns its
-//  size, which is all at out only if it is at most capacity.
+//  size, which is all at out only if it is at most capacity (out may be
+//  NULL, to count the bytes only).
 size_t
     zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
                                 uint8_t *out, size_t capacity);

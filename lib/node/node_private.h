@@ -415,9 +415,13 @@ void zmesh__tap_trace_published (zmesh_node_t *self,
                                  uint64_t at_us);
 
 //  publish.c
-zmesh_envelope_t *
-zmesh__publish_envelope_of (zmesh_node_t *self,
-                            const zmesh_stored_event_t *stored);
+//  The fields of a stored event, as its publisher sends it (or another
+//  instance replays it). With check, false if they are not those of a
+//  valid event: a row read back from a store that others write too.
+bool
+    zmesh__publish_fields_of (zmesh_node_t *self,
+                              const zmesh_stored_event_t *stored,
+                              zmesh__event_fields_t *event, bool check);
 zmesh_err_t
     zmesh__publish_control (zmesh_node_t *self, const char *type);
 //  An event's message, its topic and its envelope, as the turn holds it

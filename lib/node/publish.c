@@ -5,20 +5,35 @@
 #include "node_private.h"
 #include "envelope_private.h"
 
+//  An event's frame in msg (initialised here): packed on the stack, where
+//  most fit, and copied, or packed again in place.
+static zmesh_err_t
+s_pack_msg (const zmesh__event_fields_t *event, zmq_msg_t *msg)
+{
+    uint8_t packed [1024];
+    size_t size = zmesh__envelope_pack_event (event, packed, sizeof packed);
+    if (zmq_msg_init_size (msg, size))
+        return ZMESH_ERR_NOMEM;
+    if (size <= sizeof packed)
+        memcpy (zmq_msg_data (msg), packed, size);
+    else
+        zmesh__envelope_pack_event (event, zmq_msg_data (msg), size);
+    return ZMESH_OK;
+}
+
 //  The message of event, to hold for the turn's commit: its topic and
-//  the encoded envelope, in one allocation. NULL if out of memory.
+//  its frame, in one allocation. NULL if out of memory.
 static zmesh__event_msg_t *
-s_event_msg (const zmesh_envelope_t *event)
+s_event_msg (const zmesh__event_fields_t *event)
 {
     zmesh__event_msg_t *msg = zmesh__alloc (sizeof *msg);
     if (!msg)
         return NULL;
-    if (zmesh_envelope_encode_msg (event, &msg->body, NULL) != ZMESH_OK) {
+    if (s_pack_msg (event, &msg->body) != ZMESH_OK) {
         zmesh__free (msg);
         return NULL;
     }
-    msg->topic_size = zmesh__topic_frame (zmesh_envelope_type (event), false,
-                                          msg->topic);
+    msg->topic_size = zmesh__topic_frame (event->type, false, msg->topic);
     return msg;
 }
 
@@ -123,6 +138,29 @@ zmesh__publish_send_msg (zmesh_node_t *self, zmesh__event_msg_t **msg_p)
     return rc;
 }
 
+//  Send event after its topic frame, or into the batch, written from its
+//  fields straight into its frame.
+static zmesh_err_t
+s_send_fields (zmesh_node_t *self, const zmesh__event_fields_t *event,
+               const char *topic, size_t topic_size)
+{
+    if (self->config.batch_events > 1) {
+        uint8_t packed [1024];
+        size_t size = zmesh__envelope_pack_event (event, packed,
+                                                  sizeof packed);
+        if (size <= sizeof packed
+            && s_batch_add (self, topic, topic_size, packed, size))
+            return ZMESH_OK;
+    }
+    zmq_msg_t msg;
+    zmesh_err_t rc = s_pack_msg (event, &msg);
+    if (rc == ZMESH_OK) {
+        rc = s_send_frames (self, topic, topic_size, &msg);
+        zmq_msg_close (&msg);
+    }
+    return rc;
+}
+
 //  Encode event and send it after its topic frame, or into the batch,
 //  straight from the stack: this is the path every live event takes.
 static zmesh_err_t
@@ -147,36 +185,41 @@ s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
     return rc;
 }
 
-//  The envelope of a stored event, as its publisher sends it.
-zmesh_envelope_t *
-zmesh__publish_envelope_of (zmesh_node_t *self,
-                            const zmesh_stored_event_t *stored)
+bool
+zmesh__publish_fields_of (zmesh_node_t *self,
+                          const zmesh_stored_event_t *stored,
+                          zmesh__event_fields_t *event, bool check)
 {
-    zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
-    if (!event)
-        return NULL;
-    zmesh_envelope_set_id (event, &stored->id);
-    zmesh_envelope_set_correlation (event, &stored->correlation);
-    if (stored->has_causation)
-        zmesh_envelope_set_causation (event, &stored->causation);
     //  As its publisher sent it: another instance may replay it
-    zmesh_envelope_set_source (event, stored->publisher && *stored->publisher
-                                      ? stored->publisher
-                                      : self->config.name);
-    zmesh_envelope_set_timestamp (event, stored->timestamp);
-    zmesh_envelope_set_seq (event, stored->seq);
+    const char *source = stored->publisher && *stored->publisher
+                       ? stored->publisher : self->config.name;
     //  Events of an aggregate say which (or the key they were given): the
     //  members of a consuming group divide events by it, keeping each
     //  key's order (proto/node.md).
-    if (stored->key && *stored->key)
-        zmesh_envelope_set_header (event, "key", stored->key);
-    else if (stored->stream && !streq (stored->stream, self->config.name))
-        zmesh_envelope_set_header (event, "key", stored->stream);
-    if (zmesh_envelope_set_type (event, stored->type) != ZMESH_OK
-        || zmesh_envelope_set_body (event, stored->body, stored->body_size)
-               != ZMESH_OK)
-        zmesh_envelope_destroy (&event);
-    return event;
+    const char *key = stored->key && *stored->key ? stored->key
+                    : stored->stream && !streq (stored->stream,
+                                                self->config.name)
+                    ? stored->stream : NULL;
+    *event = (zmesh__event_fields_t) {
+        .id = &stored->id, .correlation = &stored->correlation,
+        .causation = stored->has_causation ? &stored->causation : NULL,
+        .type = stored->type, .type_length = strlen (stored->type),
+        .source = source, .source_length = strlen (source), .key = key,
+        .key_length = key ? strlen (key) : 0,
+        .timestamp = stored->timestamp, .seq = stored->seq,
+        .body = stored->body, .body_size = stored->body_size};
+    return !check
+        || (zmesh__envelope_name_valid (event->type, event->type_length,
+                                        ZMESH_ENVELOPE_TYPE_MAX)
+            && zmesh__envelope_name_valid (source, event->source_length,
+                                           ZMESH_ENVELOPE_SOURCE_MAX)
+            && event->key_length <= ZMESH_ENVELOPE_TEXT_MAX
+            && !zmesh_uuid_is_nil (event->id)
+            && !zmesh_uuid_is_nil (event->correlation) && event->seq > 0
+            && event->body_size <= ZMESH_ENVELOPE_BODY_MAX
+            && (!event->body_size
+                || zmesh__envelope_body_valid (event->body,
+                                               event->body_size)));
 }
 
 //  An asynchronous publish group commits at the loop's next turn, or at
@@ -203,7 +246,9 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
                                                sizeof *filled);
     if (!filled)
         return ZMESH_ERR_NOMEM;
-    uint64_t unix_ms = (uint64_t) zmesh_clock_unix_ms (self->clock);
+    //  One reading for the ids, the timestamps and the trace records
+    uint64_t unix_us = (uint64_t) zmesh_clock_unix_us (self->clock);
+    uint64_t unix_ms = unix_us / 1000;
     bool fresh = true;                  //  No id is the caller's
     for (size_t index = 0; index < count; index++) {
         filled [index] = events [index];
@@ -252,19 +297,21 @@ s_append (zmesh_node_t *self, const char *stream, int64_t expected,
             .timestamp = filled [index].timestamp};
         if (filled [index].causation)
             stored.causation = *filled [index].causation;
-        zmesh_envelope_t *event = zmesh__publish_envelope_of (self, &stored);
-        if (event)
-            zmesh__tap_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
-                              (uint64_t) zmesh_clock_unix_us (self->clock), 0,
-                              NULL);
-        if (event && grouped) {
-            zmesh__event_msg_t *msg = s_event_msg (event);
+        //  Checked on the way into the store
+        zmesh__event_fields_t event;
+        zmesh__publish_fields_of (self, &stored, &event, false);
+        zmesh__tap_trace_published (self, &event, unix_us);
+        if (grouped) {
+            zmesh__event_msg_t *msg = s_event_msg (&event);
             if (msg)
                 zmesh__turn_hold_event (self, &msg);
         }
-        else if (event && s_send_event (self, event, false) == ZMESH_OK)
-            self->stats.events_published++;
-        zmesh_envelope_destroy (&event);
+        else {
+            char topic [ZMESH_TOPIC_MAX];
+            size_t topic_size = zmesh__topic_frame (event.type, false, topic);
+            if (s_send_fields (self, &event, topic, topic_size) == ZMESH_OK)
+                self->stats.events_published++;
+        }
         self->seq = stored.seq;
     }
     zmesh__free (filled);
@@ -343,8 +390,7 @@ s_live_type (zmesh_node_t *self, const char *type)
     return true;
 }
 
-//  Publish a live event of the live type, written from its fields
-//  straight into its frame or the batch: the path of every event a node
+//  Publish a live event of the live type: the path of every event a node
 //  without a store publishes, unless it carries a traceparent header.
 static zmesh_err_t
 s_publish_live (zmesh_node_t *self, const void *body, size_t body_size)
@@ -357,24 +403,8 @@ s_publish_live (zmesh_node_t *self, const void *body, size_t body_size)
         .type_length = self->live.type_length, .source = self->config.name,
         .source_length = self->live.source_length, .timestamp = ids.unix_ms,
         .seq = self->seq + 1, .body = body, .body_size = body_size};
-    uint8_t packed [1024];
-    size_t size = zmesh__envelope_pack_event (&event, packed, sizeof packed);
-    bool fitted = size <= sizeof packed;
-    zmesh_err_t rc = ZMESH_OK;
-    if (!(self->config.batch_events > 1 && fitted
-          && s_batch_add (self, self->live.topic, self->live.topic_size,
-                          packed, size))) {
-        zmq_msg_t msg;
-        if (zmq_msg_init_size (&msg, size))
-            return ZMESH_ERR_NOMEM;
-        if (fitted)
-            memcpy (zmq_msg_data (&msg), packed, size);
-        else
-            zmesh__envelope_pack_event (&event, zmq_msg_data (&msg), size);
-        rc = s_send_frames (self, self->live.topic, self->live.topic_size,
-                            &msg);
-        zmq_msg_close (&msg);
-    }
+    zmesh_err_t rc = s_send_fields (self, &event, self->live.topic,
+                                    self->live.topic_size);
     if (rc == ZMESH_OK) {
         self->seq++;
         self->stats.events_published++;

@@ -223,14 +223,14 @@ s_replay_one (const zmesh_stored_event_t *stored, void *arg)
     s_replaying_t *replaying = arg;
     if (stored->seq > replaying->to)
         return false;
-    zmesh_envelope_t *event
-        = zmesh__publish_envelope_of (replaying->node, stored);
-    zframe_t *frame = NULL;
-    if (!event || zmesh_envelope_encode (event, &frame, NULL) != ZMESH_OK) {
-        zmesh_envelope_destroy (&event);
+    zmesh__event_fields_t event;
+    if (!zmesh__publish_fields_of (replaying->node, stored, &event, true))
         return false;
-    }
-    zmesh_envelope_destroy (&event);
+    size_t size = zmesh__envelope_pack_event (&event, NULL, 0);
+    zframe_t *frame = zframe_new (NULL, size);
+    if (!frame)
+        return false;
+    zmesh__envelope_pack_event (&event, zframe_data (frame), size);
     //  Stop before the reply outgrows its share of the body limit; the
     //  caller asks again from next.
     if (replaying->count > 0
