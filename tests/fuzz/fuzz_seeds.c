@@ -1,6 +1,6 @@
 /*  fuzz_seeds.c - write the seed corpora of the fuzz targets: every test
-    vector of proto/vectors/envelope.zpl as a binary file (the envelope
-    target), each one's body (the msgpack target), and a few JSON bodies
+    vector of proto/vectors/envelope.zpl as a binary file, and an event
+    with a key header (the envelope target), each one's body (the msgpack target), and a few JSON bodies
     of the demo's HTTP routes (the HTTP target), and requests of them
     (the gateway's route target: see fuzz_gateway_route.c).
 
@@ -70,6 +70,26 @@ main (int argc, char *argv [])
             free (bytes);
         }
     }
+    //  An event as a node with a store sends it: with its key header
+    zmesh_envelope_t *keyed = zmesh_envelope_new (ZMESH_KIND_EVENT);
+    zmesh_uuid_t id;
+    memset (id.bytes, 0x17, sizeof id.bytes);
+    zmesh_envelope_set_id (keyed, &id);
+    zmesh_envelope_set_correlation (keyed, &id);
+    zmesh_envelope_set_type (keyed, "order.placed");
+    zmesh_envelope_set_source (keyed, "order-a");
+    zmesh_envelope_set_timestamp (keyed, 1764374400000);
+    zmesh_envelope_set_seq (keyed, 300);
+    zmesh_envelope_set_header (keyed, "key", "order-17");
+    zmesh_envelope_set_body (keyed, "\x81\xa1k\x2a", 4);
+    zframe_t *frame = NULL;
+    if (zmesh_envelope_encode (keyed, &frame, NULL) != ZMESH_OK) {
+        fprintf (stderr, "fuzz_seeds: cannot encode the keyed event\n");
+        return 1;
+    }
+    s_write (dirs [0], "event-keyed", zframe_data (frame), zframe_size (frame));
+    zframe_destroy (&frame);
+    zmesh_envelope_destroy (&keyed);
     const char *bodies [] = {
         "{\"name\": \"Ada\", \"email\": \"ada@example.org\"}",
         ("{\"userId\": \"0f8fad5b-d9cb-469f-a165-70867728950e\", \"items\": "
