@@ -613,19 +613,28 @@ zmesh_envelope_parent_span (const zmesh_envelope_t *self,
                             uint8_t span [ZMESH_SPAN_ID_SIZE])
 {
     assert (self && span);
-    if (self->has_causation) {
-        memcpy (span,
-                self->causation.bytes + ZMESH_UUID_SIZE - ZMESH_SPAN_ID_SIZE,
+    //  Most messages have no header to look for
+    return zmesh__envelope_parent_of (
+        self->has_causation ? &self->causation : NULL, &self->correlation,
+        self->header_count ? zmesh_envelope_header (self, "traceparent")
+                           : NULL, span);
+}
+
+bool
+zmesh__envelope_parent_of (const zmesh_uuid_t *causation,
+                           const zmesh_uuid_t *correlation,
+                           const char *traceparent,
+                           uint8_t span [ZMESH_SPAN_ID_SIZE])
+{
+    if (causation) {
+        memcpy (span, causation->bytes + ZMESH_UUID_SIZE - ZMESH_SPAN_ID_SIZE,
                 ZMESH_SPAN_ID_SIZE);
         return true;
     }
-    if (self->header_count == 0)
-        return false;           //  Most messages: no header to look for
     zmesh_uuid_t trace;
-    const char *given = zmesh_envelope_header (self, "traceparent");
-    return given && zmesh_traceparent_parse (given, &trace, span, NULL)
-                        == ZMESH_OK
-        && zmesh_uuid_eq (&trace, &self->correlation);
+    return traceparent && zmesh_traceparent_parse (traceparent, &trace, span,
+                                                   NULL) == ZMESH_OK
+        && zmesh_uuid_eq (&trace, correlation);
 }
 
 //  Return the first field that self's kind requires and self lacks, or -1.

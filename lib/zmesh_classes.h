@@ -64,6 +64,15 @@ typedef struct {
     size_t body_size;
 } zmesh__event_fields_t;
 
+//  zmesh_envelope_parent_span of a message with these fields (envelope.c):
+//  its cause's span, or, without a cause, the span of its traceparent
+//  header (NULL: none) when that names its flow.
+bool
+    zmesh__envelope_parent_of (const zmesh_uuid_t *causation,
+                               const zmesh_uuid_t *correlation,
+                               const char *traceparent,
+                               uint8_t span [ZMESH_SPAN_ID_SIZE]);
+
 //  Pack the canonical form of the event envelope that has fields and
 //  nothing else (no header but the key) into out, as zmesh_envelope_encode would
 //  encode that envelope: the same bytes (envelope_encode.c). Returns its

@@ -101,9 +101,8 @@ zmesh__tap_trace (zmesh_node_t *self, zmesh_trace_what_t what,
     json_decref (json);
 }
 
-//  The record of a live event published from its fields (no envelope, so
-//  no traceparent header: no parent span), as zmesh__tap_trace records
-//  the envelope that has them.
+//  The record of an event published from its fields, as zmesh__tap_trace
+//  records the envelope that has them.
 void
 zmesh__tap_trace_published (zmesh_node_t *self,
                             const zmesh__event_fields_t *event,
@@ -121,7 +120,8 @@ zmesh__tap_trace_published (zmesh_node_t *self,
     record->has_causation = event->causation != NULL;
     if (event->causation)
         record->causation = *event->causation;
-    record->has_parent = false;
+    record->has_parent = zmesh__envelope_parent_of (
+        event->causation, event->correlation, NULL, record->parent);
     memcpy (record->name, event->type, event->type_length + 1);
     record->peer [0] = 0;
     record->rc = ZMESH_OK;

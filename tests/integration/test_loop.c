@@ -2191,6 +2191,72 @@ Test (loop, flow_records_reach_a_collector_as_otlp_spans)
         free (collector.bodies [body]);
 }
 
+//  Method tell.me: publishes tell.told, caused by the request, and
+//  answers.
+static void
+s_tell (zmesh_node_t *node, const zmesh_envelope_t *request,
+        zmesh_envelope_t *reply, void *arg)
+{
+    (void) request, (void) arg;
+    cr_assert (eq (int, zmesh_node_publish (node, "tell.told", NULL, 0), 0));
+    zmesh_envelope_set_body (reply, "\xa4pong", 5);
+}
+
+//  A published event's span is under its cause's (one a method publishes:
+//  its request's span), or, first in a flow begun from a client's span,
+//  under that span.
+Test (loop, a_published_events_span_is_under_its_cause_or_the_flows_parent)
+{
+    s_collector_t collector = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    s_collector_start (&collector, 0);
+    char endpoint [128];
+    snprintf (endpoint, sizeof endpoint,
+              "otlp/endpoint=http://127.0.0.1:%d/v1/traces", collector.port);
+    const char *server_settings [] = {endpoint, NULL};
+    zmesh_node_t *server = s_node ("teller", server_settings);
+    cr_assert (eq (int, zmesh_node_serve (server, "tell.me", s_tell, NULL),
+                   0));
+    const char *settings [] = {"peers/teller/calls=inproc://teller-calls",
+                               "peers/teller/service=teller", endpoint, NULL};
+    zmesh_node_t *client = s_node ("client", settings);
+    const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    s_outcome_t told = {0};
+    cr_assert (eq (int, zmesh_node_flow_begin_traced (client, given), 0));
+    cr_assert (eq (int, zmesh_node_publish (client, "thing.done", NULL, 0),
+                   0));
+    cr_assert (eq (int, zmesh_node_call_async (client, "teller", "tell.me",
+                                               NULL, 0, NULL, s_done, &told),
+                   0));
+    zmesh_node_flow_end (client);
+    s_turn_until (&told.done, "the reply");
+    cr_assert (eq (int, told.rc, ZMESH_OK));
+    zmesh_clock_fake_advance (clock_fake, 1000);    //  The next heartbeat
+    s_turn ();
+    int64_t give_up = zclock_mono () + 10000;
+    while ((s_stats (client).spans_exported < 2
+            || s_stats (server).spans_exported < 2)
+           && zclock_mono () < give_up) {
+        zclock_sleep (10);
+        s_turn ();
+    }
+    json_t *spans = s_collected_spans (&collector);
+    json_t *made = s_span_of (spans, "client", "tell.me", 3);
+    json_t *caused = s_span_of (spans, "teller", "tell.told", 4);
+    json_t *first = s_span_of (spans, "client", "thing.done", 4);
+    cr_assert (made && caused && first);
+    cr_assert (eq (str, (char *) s_field_text (caused, "parentSpanId"),
+                   (char *) s_field_text (made, "spanId")),
+               "under the request that caused it");
+    cr_assert (eq (str, (char *) s_field_text (first, "parentSpanId"),
+                   "00f067aa0ba902b7"), "under the client's span");
+    json_decref (spans);
+    zmesh_node_destroy (&nodes [--node_count]);
+    zmesh_node_destroy (&nodes [--node_count]);
+    s_collector_stop (&collector);
+    for (size_t body = 0; body < collector.count; body++)
+        free (collector.bodies [body]);
+}
+
 //  While the collector is away, spans are dropped and counted, and the
 //  loop goes on; once it is back, they reach it again.
 Test (loop, spans_are_dropped_and_counted_while_the_collector_is_away)
