@@ -197,7 +197,8 @@ zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
 {
     s_packer_t packer = {out, 0, capacity};
     s_put_map (&packer, 8 + (fields->causation != NULL)
-                        + (fields->key != NULL) + (fields->body_size > 0));
+                        + (fields->header != NULL)
+                        + (fields->body_size > 0));
     s_put_uint (&packer, KEY_VERSION);
     s_put_uint (&packer, ZMESH_ENVELOPE_VERSION);
     s_put_uint (&packer, KEY_KIND);
@@ -218,11 +219,12 @@ zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
     s_put_uint (&packer, fields->timestamp);
     s_put_uint (&packer, KEY_SEQ);
     s_put_uint (&packer, fields->seq);
-    if (fields->key) {
+    if (fields->header) {
         s_put_uint (&packer, KEY_HEADERS);
         s_put_map (&packer, 1);
-        s_put_str_n (&packer, "key", 3);
-        s_put_str_n (&packer, fields->key, fields->key_length);
+        s_put_str (&packer, fields->header);
+        s_put_str_n (&packer, fields->header_value,
+                     fields->header_value_length);
     }
     if (fields->body_size > 0) {
         s_put_uint (&packer, KEY_BODY);
@@ -236,9 +238,11 @@ zmesh__envelope_pack_event (const zmesh__event_fields_t *fields,
 //  frame and another to fill it.
 #define STACK_PACK 1024
 
-size_t
-zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
-                      size_t capacity)
+//  Pack self's canonical form into out, capacity bytes. Returns its size,
+//  which is all at out only if it is at most capacity; 0 if self lacks a
+//  field its kind requires.
+static size_t
+s_pack (const zmesh_envelope_t *self, uint8_t *out, size_t capacity)
 {
     if (zmesh__envelope_missing_field (self) >= 0)
         return 0;
@@ -254,7 +258,7 @@ static size_t
 s_pack_stack (const zmesh_envelope_t *self, uint8_t *stack, bool *fitted,
               zmesh_detail_t *detail)
 {
-    size_t size = zmesh__envelope_pack (self, stack, STACK_PACK);
+    size_t size = s_pack (self, stack, STACK_PACK);
     if (size == 0) {
         int missing = zmesh__envelope_missing_field (self);
         zmesh__detail (detail, "%s envelope lacks field '%s' (key %d)",

@@ -99,13 +99,6 @@ zmesh_err_t
 int
     zmesh__envelope_missing_field (const zmesh_envelope_t *self);
 
-//  Pack self's canonical form into out, capacity bytes. Returns its size,
-//  which is all at out only if it is at most capacity; 0 if self lacks a
-//  field its kind requires.
-size_t
-    zmesh__envelope_pack (const zmesh_envelope_t *self, uint8_t *out,
-                          size_t capacity);
-
 //  zmesh_envelope_decode_into reading every entry the long way, never as
 //  the encoder's form (envelope_decode.c): for tests, whose answers must
 //  be the same.

@@ -46,8 +46,9 @@ size_t
 
 //  An event as the publish path has it, live or stored, without an
 //  envelope to fill: type and source are checked names, given with their
-//  lengths, as the key is a checked header value; causation may be NULL;
-//  seq is at least 1; body is checked.
+//  lengths; header names its one header (a stored event's key, a flow's
+//  traceparent), NULL for none, whose value is checked; causation may be
+//  NULL; seq is at least 1; body is checked.
 typedef struct {
     const zmesh_uuid_t *id;
     const zmesh_uuid_t *correlation;
@@ -58,8 +59,9 @@ typedef struct {
     size_t source_length;
     uint64_t timestamp;
     uint64_t seq;
-    const char *key;            //  Its key header's value, or NULL
-    size_t key_length;
+    const char *header;         //  Its one header's name, or NULL
+    const char *header_value;
+    size_t header_value_length;
     const void *body;
     size_t body_size;
 } zmesh__event_fields_t;
@@ -74,7 +76,7 @@ bool
                                uint8_t span [ZMESH_SPAN_ID_SIZE]);
 
 //  Pack the canonical form of the event envelope that has fields and
-//  nothing else (no header but the key) into out, as zmesh_envelope_encode would
+//  nothing else (no other header) into out, as zmesh_envelope_encode would
 //  encode that envelope: the same bytes (envelope_encode.c). Returns its
 //  size, which is all at out only if it is at most capacity (out may be
 //  NULL, to count the bytes only).

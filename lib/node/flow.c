@@ -30,6 +30,19 @@ zmesh__flow_ids (zmesh_node_t *self, zmesh__flow_ids_t *ids)
         ids->correlation = ids->id;
 }
 
+const char *
+zmesh__flow_traceparent (zmesh_node_t *self, char *buffer)
+{
+    //  A first message of the flow: the trace context it goes on with,
+    //  for its parent span (envelope.md, section 3)
+    if (!self->context.active || self->context.has_cause
+        || !self->context.has_parent)
+        return NULL;
+    zmesh_traceparent_format (&self->context.correlation,
+                              self->context.parent, buffer);
+    return buffer;
+}
+
 //  Make envelope (reset to kind) a new message of type, carrying the flow
 //  of the running handler or flow, or starting a flow of its own. False if
 //  type is not a valid name.
@@ -44,14 +57,9 @@ zmesh__flow_fill (zmesh_node_t *self, zmesh_envelope_t *envelope,
     zmesh_envelope_set_correlation (envelope, &ids.correlation);
     if (ids.causation)
         zmesh_envelope_set_causation (envelope, ids.causation);
-    else if (zmesh__flow_has_traceparent (self)) {
-        //  A first message of the flow: the trace context it goes on
-        //  with, for its parent span (envelope.md, section 3)
-        char traceparent [ZMESH_TRACEPARENT_LEN + 1];
-        zmesh_traceparent_format (&self->context.correlation,
-                                  self->context.parent, traceparent);
+    char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+    if (zmesh__flow_traceparent (self, traceparent))
         zmesh_envelope_set_header (envelope, "traceparent", traceparent);
-    }
     zmesh_envelope_set_source (envelope, self->config.name);
     zmesh_envelope_set_timestamp (envelope, ids.unix_ms);
     return zmesh_envelope_set_type (envelope, type) == ZMESH_OK;

@@ -290,10 +290,9 @@ zmesh_node_new (const zmesh_node_config_t *config, zmesh_clock_t *clock,
     self->calls = zlistx_new ();
     if (self->deferred)
         zlistx_set_destructor (self->deferred, zmesh__serve_destroy_item);
-    self->outgoing = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->incoming = zmesh_envelope_new (ZMESH_KIND_EVENT);
     self->trace = zmesh__trace_new ((size_t) config->trace_keep);
-    if (!self->outgoing || !self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
+    if (!self->incoming || !self->trace || !self->replies || !self->deferred || !self->calls
         || !self->blocked || !self->pending || !self->unsaved || !self->repairs
         || !self->turn.events || !self->turn.reply_max) {
         zmesh__detail (detail, "out of memory");
@@ -393,7 +392,6 @@ zmesh_node_destroy (zmesh_node_t **self_p)
     zmesh__turn_fini (&self->turn);
     zlistx_destroy (&self->deferred);
     zlistx_destroy (&self->calls);
-    zmesh_envelope_destroy (&self->outgoing);
     zmesh_envelope_destroy (&self->spare);
     zmesh_envelope_destroy (&self->incoming);
     //  After every flow record: the spans left go, and the thread ends

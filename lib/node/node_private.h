@@ -233,8 +233,6 @@ struct _zmesh_node_t {
                                     //  moved by events passed over, and
                                     //  is not recorded yet
     int64_t unsaved_ms;             //  Monotonic: when to record them
-    zmesh_envelope_t *outgoing;     //  Reused by live publishes that
-                                    //  carry a traceparent header
     //  The type a live publish had last, checked, with its topic frame
     //  and the node name's length (publish.c)
     struct {
@@ -370,14 +368,11 @@ typedef struct {
 } zmesh__flow_ids_t;
 void
     zmesh__flow_ids (zmesh_node_t *self, zmesh__flow_ids_t *ids);
-//  A message made now is its flow's first with a parent span: it carries
-//  a traceparent header (flow_fill).
-static inline bool
-zmesh__flow_has_traceparent (const zmesh_node_t *self)
-{
-    return self->context.active && !self->context.has_cause
-           && self->context.has_parent;
-}
+//  The traceparent header a message made now carries, formatted in buffer
+//  (ZMESH_TRACEPARENT_LEN + 1 bytes): a flow's first message, of a flow
+//  begun with a parent span. NULL for any other message.
+const char *
+    zmesh__flow_traceparent (zmesh_node_t *self, char *buffer);
 //  Make envelope (reset to kind) a new message of type in the flow in
 //  force (ids as flow_ids gives them); false if type is not a valid name.
 bool

@@ -161,21 +161,14 @@ s_send_fields (zmesh_node_t *self, const zmesh__event_fields_t *event,
     return rc;
 }
 
-//  Encode event and send it after its topic frame, or into the batch,
-//  straight from the stack: this is the path every live event takes.
+//  Encode a control event and send it after its topic frame, after the
+//  batch before it (it never goes in one).
 static zmesh_err_t
-s_send_event (zmesh_node_t *self, zmesh_envelope_t *event, bool control)
+s_send_control (zmesh_node_t *self, zmesh_envelope_t *event)
 {
     char topic [ZMESH_TOPIC_MAX];
-    size_t topic_size = zmesh__topic_frame (zmesh_envelope_type (event),
-                                            control, topic);
-    if (self->config.batch_events > 1 && !control) {
-        uint8_t packed [1024];
-        size_t size = zmesh__envelope_pack (event, packed, sizeof packed);
-        if (size && size <= sizeof packed
-            && s_batch_add (self, topic, topic_size, packed, size))
-            return ZMESH_OK;
-    }
+    size_t topic_size = zmesh__topic_frame (zmesh_envelope_type (event), true,
+                                            topic);
     zmq_msg_t msg;
     zmesh_err_t rc = zmesh_envelope_encode_msg (event, &msg, NULL);
     if (rc)
@@ -204,8 +197,9 @@ zmesh__publish_fields_of (zmesh_node_t *self,
         .id = &stored->id, .correlation = &stored->correlation,
         .causation = stored->has_causation ? &stored->causation : NULL,
         .type = stored->type, .type_length = strlen (stored->type),
-        .source = source, .source_length = strlen (source), .key = key,
-        .key_length = key ? strlen (key) : 0,
+        .source = source, .source_length = strlen (source),
+        .header = key ? "key" : NULL, .header_value = key,
+        .header_value_length = key ? strlen (key) : 0,
         .timestamp = stored->timestamp, .seq = stored->seq,
         .body = stored->body, .body_size = stored->body_size};
     return !check
@@ -213,7 +207,7 @@ zmesh__publish_fields_of (zmesh_node_t *self,
                                         ZMESH_ENVELOPE_TYPE_MAX)
             && zmesh__envelope_name_valid (source, event->source_length,
                                            ZMESH_ENVELOPE_SOURCE_MAX)
-            && event->key_length <= ZMESH_ENVELOPE_TEXT_MAX
+            && event->header_value_length <= ZMESH_ENVELOPE_TEXT_MAX
             && !zmesh_uuid_is_nil (event->id)
             && !zmesh_uuid_is_nil (event->correlation) && event->seq > 0
             && event->body_size <= ZMESH_ENVELOPE_BODY_MAX
@@ -391,18 +385,23 @@ s_live_type (zmesh_node_t *self, const char *type)
 }
 
 //  Publish a live event of the live type: the path of every event a node
-//  without a store publishes, unless it carries a traceparent header.
+//  without a store publishes.
 static zmesh_err_t
 s_publish_live (zmesh_node_t *self, const void *body, size_t body_size)
 {
     zmesh__flow_ids_t ids;
     zmesh__flow_ids (self, &ids);
+    char traceparent [ZMESH_TRACEPARENT_LEN + 1];
+    const char *parent = zmesh__flow_traceparent (self, traceparent);
     zmesh__event_fields_t event = {
         .id = &ids.id, .correlation = &ids.correlation,
         .causation = ids.causation, .type = self->live.type,
         .type_length = self->live.type_length, .source = self->config.name,
         .source_length = self->live.source_length, .timestamp = ids.unix_ms,
-        .seq = self->seq + 1, .body = body, .body_size = body_size};
+        .seq = self->seq + 1, .header = parent ? "traceparent" : NULL,
+        .header_value = parent,
+        .header_value_length = parent ? ZMESH_TRACEPARENT_LEN : 0,
+        .body = body, .body_size = body_size};
     zmesh_err_t rc = s_send_fields (self, &event, self->live.topic,
                                     self->live.topic_size);
     if (rc == ZMESH_OK) {
@@ -420,35 +419,14 @@ zmesh_node_publish (zmesh_node_t *self, const char *type, const void *body,
     assert (self);
     if (self->store)
         return s_publish_stored (self, type, body, body_size, NULL, NULL);
-    if (!zmesh__flow_has_traceparent (self)) {
-        //  As the envelope's setters check them, in their order
-        if (!s_live_type (self, type))
-            return ZMESH_ERR_ENVELOPE_BAD_NAME;
-        if (body_size > ZMESH_ENVELOPE_BODY_MAX)
-            return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
-        if (body_size && !zmesh__envelope_body_valid (body, body_size))
-            return ZMESH_ERR_ENVELOPE_BAD_BODY;
-        return s_publish_live (self, body, body_size);
-    }
-    //  The first message of a flow begun from a traceparent: an envelope,
-    //  for the header
-    zmesh_envelope_t *event = self->outgoing;
-    if (!zmesh__flow_fill (self, event, ZMESH_KIND_EVENT, type))
+    //  As the envelope's setters check them, in their order
+    if (!s_live_type (self, type))
         return ZMESH_ERR_ENVELOPE_BAD_NAME;
-    zmesh_err_t rc = body_size
-                     ? zmesh_envelope_set_body (event, body, body_size)
-                     : ZMESH_OK;
-    if (rc == ZMESH_OK) {
-        zmesh_envelope_set_seq (event, self->seq + 1);
-        rc = s_send_event (self, event, false);
-    }
-    if (rc == ZMESH_OK) {
-        self->seq++;
-        self->stats.events_published++;
-        zmesh__tap_trace (self, ZMESH_TRACE_PUBLISHED, event, "", ZMESH_OK,
-                          self->made_us, 0, NULL);
-    }
-    return rc;
+    if (body_size > ZMESH_ENVELOPE_BODY_MAX)
+        return ZMESH_ERR_ENVELOPE_BODY_TOO_LARGE;
+    if (body_size && !zmesh__envelope_body_valid (body, body_size))
+        return ZMESH_ERR_ENVELOPE_BAD_BODY;
+    return s_publish_live (self, body, body_size);
 }
 
 //  A control event (heartbeat or bye) says who we are, where to reach us,
@@ -481,7 +459,7 @@ zmesh__publish_control (zmesh_node_t *self, const char *type)
         snprintf (value, sizeof value, "%" PRIu64, lag.stalled);
         zmesh_envelope_set_header (control, "stalled", value);
     }
-    zmesh_err_t rc = s_send_event (self, control, true);
+    zmesh_err_t rc = s_send_control (self, control);
     zmesh_envelope_destroy (&control);
     return rc;
 }

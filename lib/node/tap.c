@@ -121,7 +121,9 @@ zmesh__tap_trace_published (zmesh_node_t *self,
     if (event->causation)
         record->causation = *event->causation;
     record->has_parent = zmesh__envelope_parent_of (
-        event->causation, event->correlation, NULL, record->parent);
+        event->causation, event->correlation,
+        event->header && streq (event->header, "traceparent")
+        ? event->header_value : NULL, record->parent);
     memcpy (record->name, event->type, event->type_length + 1);
     record->peer [0] = 0;
     record->rc = ZMESH_OK;

@@ -6,8 +6,8 @@
     read as the frame of a batch, it splits into envelopes that decode
     alone; read the long way (zmesh__envelope_decode_long), never as the
     encoder's own form, it gives the same answer and envelope; and an
-    event written from its fields (zmesh__envelope_pack_event) is the
-    encoder's bytes.
+    event of one header at most, written from its fields
+    (zmesh__envelope_pack_event), is the encoder's bytes.
     And msgpack-c, an independent reader, agrees with the decoder on every
     field of what it accepts.
 
@@ -150,9 +150,9 @@ s_read_alike (const uint8_t *data, size_t size)
     zmesh_envelope_destroy (&slow);
 }
 
-//  An event with no header but its key, as the publish path writes
-//  events from their fields (zmesh__envelope_pack_event): the same bytes
-//  as the encoder's.
+//  An event with one header at most, as the publish path writes events
+//  from their fields (zmesh__envelope_pack_event): the same bytes as the
+//  encoder's.
 static void
 s_written_alike (const zmesh_envelope_t *envelope, zframe_t *frame)
 {
@@ -160,12 +160,10 @@ s_written_alike (const zmesh_envelope_t *envelope, zframe_t *frame)
     if (zmesh_envelope_kind (envelope) != ZMESH_KIND_EVENT
         || envelope->seq == 0 || envelope->has_budget
         || envelope->has_status || envelope->has_error_code
-        || envelope->error_text || headers > 1
-        || (headers == 1
-            && strcmp (zmesh_envelope_header_name (envelope, 0), "key")))
+        || envelope->error_text || headers > 1)
         return;
-    const char *key = headers ? zmesh_envelope_header_value (envelope, 0)
-                              : NULL;
+    const char *value = headers ? zmesh_envelope_header_value (envelope, 0)
+                                : NULL;
     zmesh__event_fields_t fields = {
         .id = zmesh_envelope_id (envelope),
         .correlation = zmesh_envelope_correlation (envelope),
@@ -173,8 +171,11 @@ s_written_alike (const zmesh_envelope_t *envelope, zframe_t *frame)
         .type = envelope->type, .type_length = strlen (envelope->type),
         .source = envelope->source,
         .source_length = strlen (envelope->source),
-        .timestamp = envelope->timestamp, .seq = envelope->seq, .key = key,
-        .key_length = key ? strlen (key) : 0, .body = envelope->body,
+        .timestamp = envelope->timestamp, .seq = envelope->seq,
+        .header = headers ? zmesh_envelope_header_name (envelope, 0) : NULL,
+        .header_value = value,
+        .header_value_length = value ? strlen (value) : 0,
+        .body = envelope->body,
         .body_size = envelope->body_size};
     size_t size = zmesh__envelope_pack_event (&fields, NULL, 0);
     uint8_t *written = malloc (size);

@@ -899,7 +899,7 @@ Test (envelope, traceparent_is_read_as_w3c_says)
 }
 
 //  The publish path writes events from their fields: byte for byte what
-//  the encoder makes of the envelope with those fields (and a key header,
+//  the encoder makes of the envelope with those fields (and one header,
 //  or none), at every edge of every field's forms.
 Test (envelope, the_event_writer_writes_what_the_encoder_does)
 {
@@ -919,7 +919,7 @@ Test (envelope, the_event_writer_writes_what_the_encoder_does)
     for (size_t p = 0; p < sizeof bodies / sizeof bodies [0]; p++)
     for (size_t l = 0; l < sizeof lengths / sizeof lengths [0]; l++)
     for (int caused = 0; caused < 2; caused++)
-    for (int keyed = 0; keyed < 3; keyed++) {
+    for (int headed = 0; headed < 4; headed++) {
         zmesh_uuid_t id, correlation, cause;
         zmesh_uuid_generate_v7 (rand, 1764374400000, &id);
         zmesh_uuid_generate (rand, &correlation);
@@ -937,15 +937,21 @@ Test (envelope, the_event_writer_writes_what_the_encoder_does)
         uint64_t seq = numbers [n];
         uint64_t timestamp = numbers [(n + p) % (sizeof numbers
                                                  / sizeof numbers [0])];
-        //  No key, one of a fixstr, one of a str 8
-        const char *key = keyed == 0 ? NULL : keyed == 1 ? "order-17"
-                        : "order-0123456789abcdef0123456789abcdef";
+        //  No header; a key of a fixstr, one of a str 8; a traceparent
+        const char *header = headed == 0 ? NULL
+                           : headed < 3 ? "key" : "traceparent";
+        const char *value = headed == 1 ? "order-17"
+                          : headed == 2
+                          ? "order-0123456789abcdef0123456789abcdef"
+                          : "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                            "00f067aa0ba902b7-01";
         zmesh__event_fields_t fields = {
             .id = &id, .correlation = &correlation,
             .causation = caused ? &cause : NULL, .type = type,
             .type_length = type_length, .source = source,
             .source_length = source_length, .timestamp = timestamp,
-            .seq = seq, .key = key, .key_length = key ? strlen (key) : 0,
+            .seq = seq, .header = header, .header_value = value,
+            .header_value_length = header ? strlen (value) : 0,
             .body = body, .body_size = body_size};
         size_t size = zmesh__envelope_pack_event (&fields, out, capacity);
         zmesh_envelope_t *event = zmesh_envelope_new (ZMESH_KIND_EVENT);
@@ -957,9 +963,9 @@ Test (envelope, the_event_writer_writes_what_the_encoder_does)
         cr_assert (eq (int, zmesh_envelope_set_source (event, source), 0));
         zmesh_envelope_set_timestamp (event, timestamp);
         zmesh_envelope_set_seq (event, seq);
-        if (key)
-            cr_assert (eq (int, zmesh_envelope_set_header (event, "key", key),
-                           0));
+        if (header)
+            cr_assert (eq (int, zmesh_envelope_set_header (event, header,
+                                                           value), 0));
         cr_assert (eq (int, zmesh_envelope_set_body (event, body, body_size),
                        0));
         zframe_t *frame = NULL;
@@ -981,7 +987,7 @@ Test (envelope, the_event_writer_writes_what_the_encoder_does)
         free (body);
         checked++;
     }
-    cr_assert (eq (int, checked, 12 * 7 * 5 * 2 * 3));
+    cr_assert (eq (int, checked, 12 * 7 * 5 * 2 * 4));
     free (out);
     zmesh_rand_destroy (&rand);
 }
